@@ -1,0 +1,5 @@
+module github.com/org/bh-ipc-check
+
+go 1.26.0
+
+require golang.org/x/sys v0.50.0

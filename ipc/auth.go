@@ -1,0 +1,204 @@
+package ipc
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+)
+
+// The handshake, newline-delimited JSON like the protocol, server proves
+// first so a client never reveals anything derived from the secret to a
+// process that cannot prove it holds the secret too:
+//
+//	C→S {"hello":"bh-ipc/1","nonce":Nc}
+//	S→C {"nonce":Ns,"proof":HMAC(K, "bh-ipc/1 server" | name | port | Nc | Ns)}
+//	C→S {"proof":HMAC(K, "bh-ipc/1 client" | name | port | Ns | Nc)}
+//	S→C {"ok":true}
+//
+// Nonces are 32 random bytes. The port is the server's own listening port as
+// each side knows it (the client: the port it dialled), so a relay on another
+// port (a squatter forwarding to the real daemon) cannot reuse the server's
+// proof. A squatter on a stale port sees only Nc, which is random. Replaying
+// a recorded client transcript fails because Ns is fresh. Proofs are
+// compared with hmac.Equal (constant time).
+
+const (
+	handshakeVersion = "bh-ipc/1"
+	nonceLen         = 32
+	secretLen        = 32
+	maxHandshakeLine = 512
+)
+
+type helloMsg struct {
+	Hello string `json:"hello"`
+	Nonce string `json:"nonce"`
+}
+
+type challengeMsg struct {
+	Nonce string `json:"nonce"`
+	Proof string `json:"proof"`
+}
+
+type proofMsg struct {
+	Proof string `json:"proof"`
+}
+
+type okMsg struct {
+	OK bool `json:"ok"`
+}
+
+func proof(secret []byte, role, name string, port int, first, second []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	io.WriteString(m, handshakeVersion+" "+role+"\x00"+name+"\x00"+strconv.Itoa(port)+"\x00")
+	m.Write(first)
+	m.Write(second)
+	return m.Sum(nil)
+}
+
+func newNonce() ([]byte, error) {
+	b := make([]byte, nonceLen)
+	_, err := rand.Read(b)
+	return b, err
+}
+
+// readHandshakeLine reads one short line byte by byte, so that nothing the
+// peer sends after the handshake is consumed here.
+func readHandshakeLine(c net.Conn) ([]byte, error) {
+	var buf [1]byte
+	line := make([]byte, 0, 160)
+	for len(line) <= maxHandshakeLine {
+		if _, err := io.ReadFull(c, buf[:]); err != nil {
+			return nil, err
+		}
+		if buf[0] == '\n' {
+			return line, nil
+		}
+		line = append(line, buf[0])
+	}
+	return nil, fmt.Errorf("handshake line over %d bytes", maxHandshakeLine)
+}
+
+func writeJSONLine(c net.Conn, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = c.Write(append(b, '\n'))
+	return err
+}
+
+func decodeHex(s string, n int) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != n {
+		return nil, fmt.Errorf("want %d hex-encoded bytes", n)
+	}
+	return b, nil
+}
+
+// serverHandshake authenticates a client on c. Every failure wraps ErrAuth.
+func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout time.Duration) error {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	fail := func(step string, err error) error {
+		return fmt.Errorf("ipc: handshake from %s: %w: %s: %v", c.RemoteAddr(), ErrAuth, step, err)
+	}
+	line, err := readHandshakeLine(c)
+	if err != nil {
+		return fail("reading hello", err)
+	}
+	var h helloMsg
+	if err := json.Unmarshal(line, &h); err != nil || h.Hello != handshakeVersion {
+		return fail("hello", fmt.Errorf("not a %s hello: %.60q", handshakeVersion, line))
+	}
+	nc, err := decodeHex(h.Nonce, nonceLen)
+	if err != nil {
+		return fail("client nonce", err)
+	}
+	ns, err := newNonce()
+	if err != nil {
+		return fail("server nonce", err)
+	}
+	if err := writeJSONLine(c, challengeMsg{
+		Nonce: hex.EncodeToString(ns),
+		Proof: hex.EncodeToString(proof(secret, "server", name, port, nc, ns)),
+	}); err != nil {
+		return fail("sending challenge", err)
+	}
+	line, err = readHandshakeLine(c)
+	if err != nil {
+		return fail("reading client proof", err)
+	}
+	var p proofMsg
+	if err := json.Unmarshal(line, &p); err != nil {
+		return fail("client proof", fmt.Errorf("malformed: %.60q", line))
+	}
+	got, err := decodeHex(p.Proof, sha256.Size)
+	if err != nil {
+		return fail("client proof", err)
+	}
+	if !hmac.Equal(got, proof(secret, "client", name, port, ns, nc)) {
+		return fail("client proof", fmt.Errorf("does not match: wrong secret or replayed transcript"))
+	}
+	if err := writeJSONLine(c, okMsg{OK: true}); err != nil {
+		return fail("sending ok", err)
+	}
+	return c.SetDeadline(time.Time{})
+}
+
+// clientHandshake authenticates the server on c, then itself. Every failure
+// wraps ErrAuth. When the server's proof is wrong the client sends nothing
+// more.
+func clientHandshake(c net.Conn, secret []byte, name string, port int, timeout time.Duration) error {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	fail := func(step string, err error) error {
+		return fmt.Errorf("ipc: handshake with %s: %w: %s: %v", c.RemoteAddr(), ErrAuth, step, err)
+	}
+	nc, err := newNonce()
+	if err != nil {
+		return fail("client nonce", err)
+	}
+	if err := writeJSONLine(c, helloMsg{Hello: handshakeVersion, Nonce: hex.EncodeToString(nc)}); err != nil {
+		return fail("sending hello", err)
+	}
+	line, err := readHandshakeLine(c)
+	if err != nil {
+		return fail("reading server proof", err)
+	}
+	var ch challengeMsg
+	if err := json.Unmarshal(line, &ch); err != nil {
+		return fail("server proof", fmt.Errorf("malformed: %.60q", line))
+	}
+	ns, err := decodeHex(ch.Nonce, nonceLen)
+	if err != nil {
+		return fail("server nonce", err)
+	}
+	got, err := decodeHex(ch.Proof, sha256.Size)
+	if err != nil {
+		return fail("server proof", err)
+	}
+	if !hmac.Equal(got, proof(secret, "server", name, port, nc, ns)) {
+		return fail("server proof", fmt.Errorf("does not match: the listener on port %d does not hold the secret (a stale port file?)", port))
+	}
+	if err := writeJSONLine(c, proofMsg{Proof: hex.EncodeToString(proof(secret, "client", name, port, ns, nc))}); err != nil {
+		return fail("sending proof", err)
+	}
+	line, err = readHandshakeLine(c)
+	if err != nil {
+		return fail("reading ok", err)
+	}
+	var ok okMsg
+	if err := json.Unmarshal(line, &ok); err != nil || !ok.OK {
+		return fail("server verdict", fmt.Errorf("%.60q", line))
+	}
+	return c.SetDeadline(time.Time{})
+}

@@ -1,0 +1,117 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Endpoint is one endpoint found by List.
+type Endpoint struct {
+	Name      string    `json:"name"`
+	Transport Transport `json:"transport"`
+	// Path is the socket or the port file.
+	Path string `json:"path"`
+	// Live, PID and Err are set by ListLive: whether a ping was answered,
+	// the pid it reported, and why not.
+	Live bool   `json:"live"`
+	PID  int    `json:"pid,omitempty"`
+	Err  string `json:"error,omitempty"`
+}
+
+// List returns the endpoints under the root (WithRoot, else DefaultRoot()),
+// including those moved to the short sun_path fallback, sorted by name. It
+// only reads directory entries; it does not connect. An endpoint directory
+// holding both a socket and a port file is listed once per transport.
+func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
+	o := buildOptions(opts)
+	root := o.root
+	if root == "" {
+		root = DefaultRoot()
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []Endpoint
+	if runtime.GOOS == "windows" {
+		ents, err := os.ReadDir(abs)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			n, ok := strings.CutPrefix(e.Name(), "bu-")
+			if n, ok2 := strings.CutSuffix(n, ".port"); ok && ok2 && ValidateName(n) == nil && e.Type().IsRegular() {
+				out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: filepath.Join(abs, e.Name())})
+			}
+		}
+	} else {
+		dirs := []string{abs, fallbackBase(os.Geteuid()) + "/" + rootTag(abs)}
+		for i, dir := range dirs {
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				if i > 0 && errors.Is(err, fs.ErrNotExist) {
+					continue // no fallback in use
+				}
+				return nil, err
+			}
+			for _, e := range ents {
+				n, ok := strings.CutPrefix(e.Name(), "bu-")
+				n, ok2 := strings.CutSuffix(n, ".d")
+				if !ok || !ok2 || ValidateName(n) != nil || !e.IsDir() {
+					continue
+				}
+				d := dir + "/" + e.Name()
+				if fi, err := os.Lstat(d + "/sock"); err == nil && fi.Mode().Type() == fs.ModeSocket {
+					out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: d + "/sock"})
+				}
+				if fi, err := os.Lstat(d + "/port"); err == nil && fi.Mode().IsRegular() {
+					out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: d + "/port"})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Transport < out[j].Transport
+	})
+	return out, ctx.Err()
+}
+
+// ListLive is List followed by a ping of each endpoint (at most a second
+// each, within ctx); it returns the endpoints that answered, with their
+// pid. Endpoints that did not answer are left out.
+func ListLive(ctx context.Context, opts ...Option) ([]Endpoint, error) {
+	all, err := List(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	live := all[:0]
+	for _, e := range all {
+		e.PID, err = probe(ctx, e, opts)
+		if err == nil {
+			e.Live = true
+			live = append(live, e)
+		}
+	}
+	return live, ctx.Err()
+}
+
+func probe(ctx context.Context, e Endpoint, opts []Option) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := Dial(ctx, e.Name, append(append([]Option(nil), opts...), WithTransport(e.Transport))...)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.Identify(ctx)
+}

@@ -1,0 +1,91 @@
+// Package ipc is a hardened local IPC endpoint for daemons: a Unix socket in
+// a private directory on Linux and macOS, and TCP loopback with a secret on
+// Windows (and on any OS on request, WithTransport(TransportTCP)).
+//
+// # Against whom
+//
+// The attacker is another local uid. It can create entries in shared sticky
+// directories such as /tmp, race the daemon's start, connect to any socket
+// or loopback port it can reach, bind free loopback ports, and read anything
+// not private. Root and the daemon's own uid are out of scope: nothing here
+// defends against them.
+//
+// # What is guaranteed (unix transport)
+//
+// Listen(ctx, name) creates <root>/bu-<name>.d/ (root: WithRoot, else
+// $BH_RUNTIME_DIR, else $XDG_RUNTIME_DIR when ours and private, else
+// os.TempDir()) and in it "lock" and "sock":
+//
+//   - The name is [A-Za-z0-9_-]{1,64}; anything else is ErrInvalidName before
+//     any filesystem call, so no name reaches outside the root.
+//   - The directory is mkdir'ed 0700, then opened O_NOFOLLOW|O_DIRECTORY and
+//     verified on the handle: a directory, owned by us, identical to what
+//     lstat saw. A symlink, a non-directory or another uid's directory is
+//     refused with ErrNotPrivate and left as it was; nothing is ever created
+//     through a symlink. Our own directory with a loose mode is tightened to
+//     0700 through the handle.
+//   - "lock" is flocked for the daemon's life. Held by another process:
+//     ErrAlreadyRunning, and nothing is touched. A daemon that is alive but
+//     too busy to accept (SIGSTOPped, full backlog) still holds its lock, so
+//     it is never mistaken for a stale one.
+//   - With the lock held, whatever is at "sock" is stale and is unlinked
+//     without being followed. Then socket, bind, chmod 0600 by path, lstat
+//     verify (a socket, ours, 0600), listen. The process umask is never
+//     changed (it is process-wide, so changing it would race every goroutine
+//     creating files). Between bind and listen the socket file may carry a
+//     looser mode, but nothing can connect to a socket that is not listening,
+//     and the directory is 0700. On Linux, bind and connect go through
+//     /proc/self/fd/<dirfd>/, so the verified directory is the one used.
+//   - Accept returns only connections whose peer uid (SO_PEERCRED on Linux,
+//     LOCAL_PEERCRED on macOS) is allowed (default: our euid); others are
+//     closed before a byte is read, even if the socket's mode was loosened.
+//   - Close unlinks the socket only while it is still the inode it bound
+//     (Go's UnixListener.Close would unlink a successor's socket by name),
+//     then the lock file and the directory, then releases the lock.
+//   - Dial refuses a path that is not a socket owned by us (ErrNotPrivate)
+//     and a server whose peer uid is not allowed (ErrPeerRejected).
+//
+// When <root>/bu-<name>.d/sock does not fit sun_path (107 bytes on Linux,
+// 103 on macOS), Listen, Dial and List all use the same short fallback,
+// /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock, whose directories are
+// verified like any other; if that does not fit either, both return
+// ErrPathTooLong naming the path, its length and the limit. A path is never
+// truncated. The fallback's two parent directories are left in place after
+// Close for reuse (they are private, empty and ours).
+//
+// # What is guaranteed (tcp transport)
+//
+// The listener binds 127.0.0.1:0 only (on Windows with SO_EXCLUSIVEADDRUSE).
+// A 32-byte random secret and the port go into a port file,
+// <root>/bu-<name>.d/port on POSIX (0600 in the 0700 directory, same lock)
+// and <root>\bu-<name>.port on Windows (a protected DACL granting the user
+// and SYSTEM only, locked through <root>\bu-<name>.lock). It is created
+// exclusively under a temporary name and renamed into place, so readers never
+// see a partial file. Connections authenticate with a mutual HMAC-SHA256
+// challenge-response, server first (see auth.go): the secret never crosses
+// the wire, a squatter on a stale port learns nothing, a recorded transcript
+// does not replay, and all comparisons are constant-time. Failures are
+// ErrAuth on both sides.
+//
+// # Protocol
+//
+// Newline-delimited JSON objects, at most MaxLine (1 MiB) a line, with a
+// read deadline on every connection (Server.IdleTimeout). {"meta":"ping"}
+// is answered {"pong":true,"pid":N}; everything else goes to the Handler. A
+// malformed line gets an {"error":...} reply; an over-long line gets one and
+// the connection is closed.
+//
+// # What is not guaranteed
+//
+//   - On macOS there is no /proc: bind and connect use the plain path after
+//     the checks. In a sticky root such as /tmp no other uid can rename our
+//     directory in that window; in a root that another uid can write and that
+//     is not sticky, it could, so use a sticky or private root.
+//   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen is
+//     refused with ErrNotPrivate, naming the owner), or occupy a port.
+//   - Windows has no AF_UNIX transport here (ErrUnsupported). Wine neither
+//     stores nor enforces the port file's DACL.
+//   - Peer credentials are implemented on Linux and macOS; on other Unixes
+//     every Unix-socket peer is rejected.
+//   - A client reading a port file trusts whoever can write it: our own uid.
+package ipc
