@@ -23,7 +23,7 @@ var (
 )
 
 // listenBacklog is the listen(2) backlog of Unix endpoints.
-const listenBacklog = 128
+const listenBacklog = 512
 
 // maxAttempts bounds the retries when Listen races another process's
 // shutdown of the same endpoint (see lock).

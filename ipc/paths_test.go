@@ -1,0 +1,101 @@
+package ipc
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Point 9: the budget logic with the macOS limit under a /var/folders root:
+// every valid name length gives a usable path or the typed error, never a
+// truncated path.
+func TestSunPathBudgetDarwin(t *testing.T) {
+	root := "/var/folders/xx/" + strings.Repeat("k", 28) + "/T"
+	limit := SunPathLimit("darwin")
+	if limit != 103 {
+		t.Fatalf("darwin limit %d", limit)
+	}
+	for _, uid := range []int{501, 4294967294} {
+		primary, fallback, tooLong := 0, 0, 0
+		for n := 1; n <= MaxNameLen; n++ {
+			name := strings.Repeat("n", n)
+			lay, err := layoutFor("darwin", root, name, TransportUnix, uid)
+			if err != nil {
+				if !errors.Is(err, ErrPathTooLong) {
+					t.Fatalf("uid %d name len %d: %v", uid, n, err)
+				}
+				if !strings.Contains(err.Error(), "limit 103") {
+					t.Errorf("error does not name the limit: %v", err)
+				}
+				tooLong++
+				continue
+			}
+			if len(lay.Sock) > limit {
+				t.Fatalf("uid %d name len %d: %s is %d bytes > %d", uid, n, lay.Sock, len(lay.Sock), limit)
+			}
+			if !strings.HasSuffix(lay.Sock, "/bu-"+name+".d/sock") || lay.Dir+"/sock" != lay.Sock {
+				t.Fatalf("uid %d: path %s is not the whole name", uid, lay.Sock)
+			}
+			if lay.Fallback {
+				fallback++
+				if !strings.HasPrefix(lay.Sock, "/tmp/bh-") || len(lay.Parents) != 2 {
+					t.Fatalf("fallback layout %+v", lay)
+				}
+			} else {
+				primary++
+				if !strings.HasPrefix(lay.Sock, root+"/") {
+					t.Fatalf("primary layout %+v", lay)
+				}
+			}
+		}
+		t.Logf("uid %d: %d names fit under %s, %d use the fallback, %d are too long", uid, primary, root, fallback, tooLong)
+		// 46 + len("/bu-") + n + len(".d/sock") <= 103  ⇔  n <= 46.
+		if primary != 46 {
+			t.Errorf("uid %d: %d names fit the primary path, want 46", uid, primary)
+		}
+		if uid == 501 && tooLong != 0 {
+			t.Errorf("uid 501: %d names too long, want 0 (the fallback fits all)", tooLong)
+		}
+		if uid == 4294967294 && tooLong == 0 {
+			t.Errorf("uid %d: expected the longest names not to fit even the fallback", uid)
+		}
+	}
+}
+
+func TestLayoutPerOS(t *testing.T) {
+	l, err := layoutFor("linux", "/run/user/1000", "d", TransportUnix, 1000)
+	if err != nil || l.Sock != "/run/user/1000/bu-d.d/sock" || l.Lock != "/run/user/1000/bu-d.d/lock" || l.Fallback {
+		t.Errorf("linux: %+v %v", l, err)
+	}
+	l, err = layoutFor("windows", `C:\Users\u\AppData\Local\Temp`, "d", TransportTCP, -1)
+	if err != nil || l.Port != `C:\Users\u\AppData\Local\Temp\bu-d.port` || l.Sock != "" {
+		t.Errorf("windows: %+v %v", l, err)
+	}
+	if _, err := layoutFor("windows", `C:\t`, "d", TransportUnix, -1); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("windows unix: %v, want ErrUnsupported", err)
+	}
+	// Different long roots never share a fallback.
+	a, _ := layoutFor("linux", "/"+strings.Repeat("a", 110), "d", TransportUnix, 0)
+	b, _ := layoutFor("linux", "/"+strings.Repeat("b", 110), "d", TransportUnix, 0)
+	if !a.Fallback || !b.Fallback || a.Sock == b.Sock {
+		t.Errorf("long roots share a fallback: %s %s", a.Sock, b.Sock)
+	}
+}
+
+func TestDefaultRoot(t *testing.T) {
+	t.Setenv("BH_RUNTIME_DIR", "/some/where")
+	if got := DefaultRoot(); got != "/some/where" {
+		t.Errorf("DefaultRoot with BH_RUNTIME_DIR = %s", got)
+	}
+	t.Setenv("BH_RUNTIME_DIR", "")
+	dir := shortRoot(t, 0o755) // not private: must not be used
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	if got := DefaultRoot(); got == dir {
+		t.Errorf("DefaultRoot used a 0755 XDG_RUNTIME_DIR")
+	}
+	priv := shortRoot(t, 0o700)
+	t.Setenv("XDG_RUNTIME_DIR", priv)
+	if got := DefaultRoot(); got != priv && isOwnPrivateDir(priv) {
+		t.Errorf("DefaultRoot = %s, want the private XDG_RUNTIME_DIR %s", got, priv)
+	}
+}
