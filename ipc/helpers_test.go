@@ -2,9 +2,9 @@ package ipc
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
-	"context"
 	"fmt"
 	"io"
 	"net"
