@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"bufio"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -68,22 +69,25 @@ func newNonce() ([]byte, error) {
 	return b, err
 }
 
-// readHandshakeLine reads one short line byte by byte, so that nothing the
-// peer sends after the handshake is consumed here.
-func readHandshakeLine(c net.Conn) ([]byte, error) {
-	var buf [1]byte
-	line := make([]byte, 0, 160)
-	for len(line) <= maxHandshakeLine {
-		if _, err := io.ReadFull(c, buf[:]); err != nil {
-			return nil, err
-		}
-		if buf[0] == '\n' {
-			return line, nil
-		}
-		line = append(line, buf[0])
+// readHandshakeLine reads one short handshake line from r. r may read
+// ahead: whatever the peer sent after the handshake stays buffered in r and
+// is handed on with the connection (bufferedConn, Conn.r).
+func readHandshakeLine(r *bufio.Reader) ([]byte, error) {
+	line, err := readLine(r, maxHandshakeLine)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("handshake line over %d bytes", maxHandshakeLine)
+	return line, nil
 }
+
+// bufferedConn is a net.Conn whose first bytes come from a reader that
+// read ahead during the handshake.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 func writeJSONLine(c net.Conn, v any) error {
 	b, err := json.Marshal(v)
@@ -102,15 +106,18 @@ func decodeHex(s string, n int) ([]byte, error) {
 	return b, nil
 }
 
-// serverHandshake authenticates a client on c. Every failure wraps ErrAuth.
-func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout time.Duration) error {
+// serverHandshake authenticates a client on c and returns the connection
+// to serve (bytes the client sent after its proof are kept). Every failure
+// wraps ErrAuth.
+func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout time.Duration) (net.Conn, error) {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
+		return nil, err
 	}
-	fail := func(step string, err error) error {
-		return fmt.Errorf("ipc: handshake from %s: %w: %s: %v", c.RemoteAddr(), ErrAuth, step, err)
+	r := bufio.NewReaderSize(c, 4096)
+	fail := func(step string, err error) (net.Conn, error) {
+		return nil, fmt.Errorf("ipc: handshake from %s: %w: %s: %v", c.RemoteAddr(), ErrAuth, step, err)
 	}
-	line, err := readHandshakeLine(c)
+	line, err := readHandshakeLine(r)
 	if err != nil {
 		return fail("reading hello", err)
 	}
@@ -132,7 +139,7 @@ func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout t
 	}); err != nil {
 		return fail("sending challenge", err)
 	}
-	line, err = readHandshakeLine(c)
+	line, err = readHandshakeLine(r)
 	if err != nil {
 		return fail("reading client proof", err)
 	}
@@ -150,13 +157,19 @@ func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout t
 	if err := writeJSONLine(c, okMsg{OK: true}); err != nil {
 		return fail("sending ok", err)
 	}
-	return c.SetDeadline(time.Time{})
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	if r.Buffered() == 0 {
+		return c, nil
+	}
+	return &bufferedConn{Conn: c, r: r}, nil
 }
 
-// clientHandshake authenticates the server on c, then itself. Every failure
-// wraps ErrAuth. When the server's proof is wrong the client sends nothing
-// more.
-func clientHandshake(c net.Conn, secret []byte, name string, port int, timeout time.Duration) error {
+// clientHandshake authenticates the server on c, then itself, reading
+// through r (which the Conn keeps using). Every failure wraps ErrAuth. When
+// the server's proof is wrong the client sends nothing more.
+func clientHandshake(c net.Conn, r *bufio.Reader, secret []byte, name string, port int, timeout time.Duration) error {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
@@ -170,7 +183,7 @@ func clientHandshake(c net.Conn, secret []byte, name string, port int, timeout t
 	if err := writeJSONLine(c, helloMsg{Hello: handshakeVersion, Nonce: hex.EncodeToString(nc)}); err != nil {
 		return fail("sending hello", err)
 	}
-	line, err := readHandshakeLine(c)
+	line, err := readHandshakeLine(r)
 	if err != nil {
 		return fail("reading server proof", err)
 	}
@@ -192,7 +205,7 @@ func clientHandshake(c net.Conn, secret []byte, name string, port int, timeout t
 	if err := writeJSONLine(c, proofMsg{Proof: hex.EncodeToString(proof(secret, "client", name, port, ns, nc))}); err != nil {
 		return fail("sending proof", err)
 	}
-	line, err = readHandshakeLine(c)
+	line, err = readHandshakeLine(r)
 	if err != nil {
 		return fail("reading ok", err)
 	}

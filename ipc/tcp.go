@@ -69,10 +69,7 @@ func listenTCP(ctx context.Context, lay Layout, o *options) (*Listener, error) {
 		return undo(err)
 	}
 	check := func(c net.Conn) (net.Conn, error) {
-		if err := serverHandshake(c, secret, lay.Name, port, o.handshakeTimeout); err != nil {
-			return nil, err
-		}
-		return c, nil
+		return serverHandshake(c, secret, lay.Name, port, o.handshakeTimeout)
 	}
 	release := func() error {
 		// Remove the port file only while it still carries our token: a
@@ -122,10 +119,11 @@ func dialTCP(ctx context.Context, addr, name string, secret []byte, o *options) 
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
-	err = clientHandshake(c, secret, name, port, o.handshakeTimeout)
+	r := bufio.NewReaderSize(c, 4096)
+	err = clientHandshake(c, r, secret, name, port, o.handshakeTimeout)
 	if !stop() || err != nil {
 		c.Close()
 		return nil, errors.Join(err, ctx.Err())
 	}
-	return &Conn{c: c, r: bufio.NewReaderSize(c, 4096)}, nil
+	return &Conn{c: c, r: r}, nil
 }

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -261,7 +262,7 @@ func TestSquatterLearnsNothing(t *testing.T) {
 	real, err := net.Dial("tcp", ln.Addr().String())
 	must(t, err)
 	tap := &tapConn{Conn: real}
-	must(t, clientHandshake(tap, secret, "sq", ln.Addr().(*net.TCPAddr).Port, 5*time.Second))
+	must(t, clientHandshake(tap, bufio.NewReader(tap), secret, "sq", ln.Addr().(*net.TCPAddr).Port, 5*time.Second))
 	tap.Write([]byte(`{"do":"original"}` + "\n"))
 	buf := make([]byte, 256)
 	real.SetReadDeadline(time.Now().Add(5 * time.Second))
