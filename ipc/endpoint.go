@@ -109,8 +109,14 @@ type Listener struct {
 	// release undoes what Listen created; it runs once, from Close.
 	release func() error
 
-	ready     chan net.Conn
-	done      chan struct{}
+	ready chan net.Conn
+	// stopping is closed when Close begins: the accept loop and the checks
+	// stop. closed is closed when Close has removed the endpoint: only then
+	// does Accept report the listener closed, so a daemon that exits as
+	// soon as Accept fails never exits before its clean-up (as with Go's
+	// UnixListener, which unlinks before closing the socket).
+	stopping  chan struct{}
+	closed    chan struct{}
 	acceptErr chan error
 	closeOnce sync.Once
 	closeErr  error
@@ -143,7 +149,8 @@ func newListener(lay Layout, raw net.Listener, o *options, check func(net.Conn) 
 		opts:      o,
 		release:   release,
 		ready:     make(chan net.Conn),
-		done:      make(chan struct{}),
+		stopping:  make(chan struct{}),
+		closed:    make(chan struct{}),
 		acceptErr: make(chan error, 1),
 	}
 	l.wg.Add(1)
@@ -158,7 +165,7 @@ func (l *Listener) acceptLoop() {
 		c, err := l.raw.Accept()
 		if err != nil {
 			select {
-			case <-l.done:
+			case <-l.stopping:
 				return
 			default:
 			}
@@ -190,7 +197,7 @@ func (l *Listener) vet(c net.Conn) {
 	}
 	select {
 	case l.ready <- ok:
-	case <-l.done:
+	case <-l.stopping:
 		ok.Close()
 	}
 }
@@ -200,7 +207,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ready:
 		return c, nil
-	case <-l.done:
+	case <-l.closed:
 		return nil, fmt.Errorf("ipc: accept %s: %w", l.Addr(), net.ErrClosed)
 	case err := <-l.acceptErr:
 		l.acceptErr <- err // keep reporting it
@@ -209,14 +216,16 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting, closes connections still being checked, and
-// removes what Listen created. Connections already returned by Accept are
-// the caller's. Calling Close again returns the first result.
+// removes what Listen created. Accept reports the listener closed only once
+// that clean-up is done. Connections already returned by Accept are the
+// caller's. Calling Close again returns the first result.
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
-		close(l.done)
+		close(l.stopping)
 		err := l.raw.Close()
 		l.wg.Wait()
 		l.closeErr = errors.Join(err, l.release())
+		close(l.closed)
 	})
 	return l.closeErr
 }

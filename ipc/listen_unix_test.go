@@ -230,22 +230,27 @@ func TestRacingDialerSeesOnly0600(t *testing.T) {
 				return
 			default:
 			}
+			// A sample counts only when the path held one unchanged file
+			// for the whole connect: the same inode and ctime before and
+			// after (a chmod or a re-created socket changes the ctime).
+			// Then the mode seen is the mode the connect met.
+			var before, after unix.Stat_t
+			if unix.Lstat(lay.Sock, &before) != nil {
+				continue
+			}
 			c, err := net.Dial("unix", lay.Sock)
 			if err != nil {
 				continue
 			}
-			// Connected: the file at the path must be 0600 right now. Close
-			// unlinks only after the listener stops, so this lstat sees the
-			// file we connected to or none.
-			var st unix.Stat_t
-			if unix.Lstat(lay.Sock, &st) == nil {
-				if st.Mode&07777 == 0o600 {
-					ok++
-				} else {
-					wrong++
-				}
-			}
 			c.Close()
+			if unix.Lstat(lay.Sock, &after) != nil || after.Ino != before.Ino || after.Dev != before.Dev || after.Ctim != before.Ctim {
+				continue // the path changed during the connect: inconclusive
+			}
+			if after.Mode&07777 == 0o600 {
+				ok++
+			} else {
+				wrong++
+			}
 		}
 	}()
 	for i := 0; i < 300; i++ {
@@ -677,5 +682,40 @@ func TestListLive(t *testing.T) {
 	}
 	if _, err := Dial(context.Background(), "dead", WithRoot(root)); !errors.Is(err, ErrStale) {
 		t.Errorf("Dial dead: %v, want ErrStale", err)
+	}
+}
+
+// When Accept reports the listener closed, the endpoint is already gone: a
+// daemon that exits as soon as Accept fails leaves nothing behind.
+func TestAcceptClosedOnlyAfterCleanup(t *testing.T) {
+	for _, tr := range []Transport{TransportUnix, TransportTCP} {
+		t.Run(string(tr), func(t *testing.T) {
+			for i := 0; i < 200; i++ {
+				root := shortRoot(t, 0o1777)
+				ln, err := Listen(context.Background(), "acc", WithRoot(root), WithTransport(tr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				left := make(chan []string, 1)
+				go func() {
+					_, err := ln.Accept()
+					if !errors.Is(err, net.ErrClosed) {
+						left <- []string{"Accept: " + fmt.Sprint(err)}
+						return
+					}
+					ents, _ := os.ReadDir(root)
+					var names []string
+					for _, e := range ents {
+						names = append(names, e.Name())
+					}
+					left <- names
+				}()
+				go ln.Close()
+				if names := <-left; len(names) != 0 {
+					t.Fatalf("cycle %d: Accept returned closed while %v remained", i, names)
+				}
+				ln.Close()
+			}
+		})
 	}
 }

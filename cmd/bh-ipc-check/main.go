@@ -1,0 +1,460 @@
+// Command bh-ipc-check runs the reference IPC daemon and the regression
+// suite that checks any daemon's local endpoint against other local users.
+//
+// Exit codes: 0 every required scenario passed (or the command succeeded),
+// 1 a required scenario failed (or the command failed), 2 usage or setup
+// error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix"
+)
+
+const usage = `bh-ipc-check: check a daemon's local IPC endpoint against other local users
+
+Usage:
+  bh-ipc-check daemon    --name N [--root DIR] [--transport unix|tcp]   run the reference daemon
+  bh-ipc-check ping      --name N [--root DIR] [--transport unix|tcp]   ping an endpoint
+  bh-ipc-check list      [--root DIR] [--live]                          list endpoints under a root
+  bh-ipc-check scenarios [--format table|json]                          the scenario catalogue
+  bh-ipc-check run       [flags]                                        run the suite against a target
+  bh-ipc-check report merge A.json B.json ... --out DIR                 join reports into one matrix
+
+Run "bh-ipc-check COMMAND --help" for a command's flags.
+Exit codes: 0 success (every required scenario passed), 1 failure (a required
+scenario failed), 2 usage or setup error.
+`
+
+// errUsage marks errors that exit 2.
+type errUsage struct{ error }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case matrix.HelperCommand:
+		return matrix.HelperMain(rest)
+	case "daemon":
+		err = cmdDaemon(rest, stderr)
+	case "ping":
+		err = cmdPing(rest, stdout, stderr)
+	case "list":
+		err = cmdList(rest, stdout, stderr)
+	case "scenarios":
+		err = cmdScenarios(rest, stdout, stderr)
+	case "run":
+		return cmdRun(rest, stdout, stderr)
+	case "report":
+		err = cmdReport(rest, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "bh-ipc-check: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	return exitFor(err, stderr)
+}
+
+func exitFor(err error, stderr io.Writer) int {
+	var ue errUsage
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "bh-ipc-check:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "bh-ipc-check:", err)
+		return 1
+	}
+}
+
+// newFlags makes a flag set whose errors are returned, not fatal, with a
+// usage line and the flags' help.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bh-ipc-check %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, letting flags and positional arguments mix; a flag
+// error is a usage error.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage{err}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func noArgs(pos []string) error {
+	if len(pos) > 0 {
+		return errUsage{fmt.Errorf("unexpected argument %q", pos[0])}
+	}
+	return nil
+}
+
+// endpointFlags are --name, --root and --transport.
+type endpointFlags struct {
+	name, root, transport string
+}
+
+func (e *endpointFlags) register(fs *flag.FlagSet, needName bool) {
+	if needName {
+		fs.StringVar(&e.name, "name", "", "endpoint name, [A-Za-z0-9_-]{1,64} (required)")
+	}
+	fs.StringVar(&e.root, "root", "", "runtime directory (default $BH_RUNTIME_DIR, else a private $XDG_RUNTIME_DIR, else the temp dir)")
+	fs.StringVar(&e.transport, "transport", string(ipc.DefaultTransport()), "unix or tcp")
+}
+
+func (e *endpointFlags) options() ([]ipc.Option, error) {
+	tr, err := ipc.ParseTransport(e.transport)
+	if err != nil {
+		return nil, errUsage{err}
+	}
+	opts := []ipc.Option{ipc.WithTransport(tr)}
+	if e.root != "" {
+		opts = append(opts, ipc.WithRoot(e.root))
+	}
+	return opts, nil
+}
+
+func (e *endpointFlags) needName() error {
+	if e.name == "" {
+		return errUsage{errors.New("--name is required")}
+	}
+	if err := ipc.ValidateName(e.name); err != nil {
+		return errUsage{err}
+	}
+	return nil
+}
+
+func cmdDaemon(args []string, stderr io.Writer) error {
+	fs := newFlags("daemon", "daemon --name N [--root DIR] [--transport unix|tcp]\n\nThe reference daemon on the ipc package: JSON lines, {\"meta\":\"ping\"} answered with\n{\"pong\":true,\"pid\":N}, other requests echoed. Logs to stderr; SIGINT or SIGTERM\nremoves the endpoint and exits 0.", stderr)
+	var ef endpointFlags
+	ef.register(fs, true)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	// The name is validated by Listen (before any filesystem call) so that
+	// a refused name is reported like any other refusal: exit 1.
+	if ef.name == "" {
+		return errUsage{errors.New("--name is required")}
+	}
+	opts, err := ef.options()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "%s bh-ipc-check daemon[%d]: %s\n", time.Now().Format(time.RFC3339), os.Getpid(), fmt.Sprintf(format, a...))
+	}
+	opts = append(opts, ipc.WithOnReject(func(err error) { logf("rejected: %v", err) }))
+	ln, err := ipc.Listen(ctx, ef.name, opts...)
+	if err != nil {
+		return err
+	}
+	logf("listening on %s (transport %s)", ln.Addr(), ef.transport)
+	srv := &ipc.Server{
+		Handler: ipc.HandlerFunc(func(ctx context.Context, req json.RawMessage) (any, error) {
+			return map[string]any{"echo": req}, nil
+		}),
+		Logf: logf,
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	logf("stopped; endpoint removed")
+	return nil
+}
+
+func cmdPing(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ping", "ping --name N [--root DIR] [--transport unix|tcp] [--timeout D]", stderr)
+	var ef endpointFlags
+	ef.register(fs, true)
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	if err := ef.needName(); err != nil {
+		return err
+	}
+	opts, err := ef.options()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	c, err := ipc.Dial(ctx, ef.name, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	t0 := time.Now()
+	pid, err := c.Identify(ctx)
+	if err != nil {
+		return err
+	}
+	lay := c.Layout()
+	where := lay.Sock
+	if lay.Transport == ipc.TransportTCP {
+		where = lay.Port
+	}
+	fmt.Fprintf(stdout, "pong from pid %d at %s in %s\n", pid, where, time.Since(t0).Round(time.Microsecond))
+	return nil
+}
+
+func cmdList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("list", "list [--root DIR] [--live]", stderr)
+	var ef endpointFlags
+	fs.StringVar(&ef.root, "root", "", "runtime directory (default as for daemon)")
+	live := fs.Bool("live", false, "ping each endpoint and list only those that answer")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	var opts []ipc.Option
+	if ef.root != "" {
+		opts = append(opts, ipc.WithRoot(ef.root))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list := ipc.List
+	if *live {
+		list = ipc.ListLive
+	}
+	eps, err := list(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTRANSPORT\tPID\tPATH")
+	for _, e := range eps {
+		pid := "-"
+		if e.Live {
+			pid = strconv.Itoa(e.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Transport, pid, e.Path)
+	}
+	return tw.Flush()
+}
+
+func cmdScenarios(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("scenarios", "scenarios [--format table|json]", stderr)
+	format := fs.String("format", "table", "table or json")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	cat := matrix.Catalogue()
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(cat)
+	case "table":
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSEVERITY\tTRANSPORT\tPLATFORMS\tNEEDS\tCHECKS")
+		for _, s := range cat {
+			plat, needs := "all", "-"
+			if len(s.Platforms) > 0 {
+				plat = strings.Join(s.Platforms, ",")
+			}
+			var ns []string
+			for _, n := range s.Needs {
+				ns = append(ns, string(n))
+			}
+			if s.BuiltinOnly {
+				ns = append(ns, "builtin-target")
+			}
+			if len(ns) > 0 {
+				needs = strings.Join(ns, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Severity, s.Transport, plat, needs, s.Checks)
+		}
+		return tw.Flush()
+	}
+	return errUsage{fmt.Errorf("--format %q: want table or json", *format)}
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run [flags]\n\nRuns the scenarios against a daemon on this host and reports.\nExternal target example:\n  bh-ipc-check run --cmd 'python3 -m mydaemon --root {root} --name {name}' \\\n    --socket '{root}/bu-{name}.d/sock' --protocol bh-json", stderr)
+	target := fs.String("target", "builtin", "builtin (the reference daemon) or external (needs --cmd)")
+	cmdTpl := fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted (no shell)")
+	var envs multiFlag
+	fs.Var(&envs, "env", "KEY=TEMPLATE added to the daemon's environment, same placeholders (repeatable)")
+	socket := fs.String("socket", matrix.DefaultSocketTemplate, "external daemon: socket path template")
+	portFile := fs.String("port-file", "", "external daemon: port file template (enables the tcp scenarios)")
+	protocol := fs.String("protocol", "", "bh-json or ipc (default: ipc for builtin, bh-json for external)")
+	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
+	umask := fs.String("umask", "000", "octal umask the daemons start with")
+	daemonUID := fs.Int("daemon-uid", -1, "uid the daemons run as (root only; default this uid)")
+	attackerUID := fs.Int("attacker-uid", -1, fmt.Sprintf("uid the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
+	reportDir := fs.String("report-dir", "", "write report.json, report.md and junit.xml here")
+	format := fs.String("format", "table", "stdout format: table or json")
+	leg := fs.String("leg", "native", "name of this leg (the report's column)")
+	timeout := fs.Duration("timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
+	pos, err := parse(fs, args)
+	if err == nil {
+		err = noArgs(pos)
+	}
+	if err != nil {
+		return exitFor(err, stderr)
+	}
+	cfg := matrix.Config{Leg: *leg, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout}
+	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
+	switch {
+	case *target == "builtin" && *cmdTpl == "":
+		cfg.Target = matrix.BuiltinTarget()
+	case *target == "external" || (*target == "builtin" && *cmdTpl != ""):
+		if *cmdTpl == "" {
+			return usageErr("--target external needs --cmd")
+		}
+		argv, err := matrix.SplitCommand(*cmdTpl)
+		if err != nil {
+			return usageErr("--cmd: %v", err)
+		}
+		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON}
+	default:
+		return usageErr("--target %q: want builtin or external", *target)
+	}
+	if *protocol != "" {
+		cfg.Target.Protocol = matrix.Protocol(*protocol)
+	}
+	if *format != "table" && *format != "json" {
+		return usageErr("--format %q: want table or json", *format)
+	}
+	u, err := strconv.ParseUint(*umask, 8, 32)
+	if err != nil || u > 0o777 {
+		return usageErr("--umask %q: want an octal value from 000 to 777", *umask)
+	}
+	cfg.Umask = int(u)
+	if cfg.Scenarios, err = matrix.Select(*scen); err != nil {
+		return usageErr("%v", err)
+	}
+	if cfg.Exe, err = os.Executable(); err != nil {
+		return exitFor(errUsage{err}, stderr)
+	}
+	cfg.Progress = stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+	rep, err := matrix.Run(ctx, cfg)
+	if err != nil {
+		return exitFor(errUsage{err}, stderr)
+	}
+	if *reportDir != "" {
+		files, err := matrix.WriteDir(*reportDir, "report", matrix.NewMatrix(rep))
+		if err != nil {
+			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
+		}
+		fmt.Fprintf(stderr, "reports: %s\n", strings.Join(files, ", "))
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		fmt.Fprintln(stdout)
+		matrix.WriteTable(stdout, rep)
+	}
+	if rep.Summary.RequiredFailed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func cmdReport(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "merge" {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprintln(stdout, "Usage: bh-ipc-check report merge A.json B.json ... --out DIR")
+			return nil
+		}
+		return errUsage{errors.New("usage: bh-ipc-check report merge A.json B.json ... --out DIR")}
+	}
+	fs := newFlags("report merge", "report merge A.json B.json ... --out DIR\n\nJoins reports (or matrices) from several hosts or legs into one matrix:\nDIR/matrix.json, DIR/matrix.md and DIR/junit.xml. Exit 1 if any required scenario failed.", stderr)
+	out := fs.String("out", "", "directory to write the matrix into (required)")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return errUsage{errors.New("--out is required")}
+	}
+	if len(pos) == 0 {
+		return errUsage{errors.New("no report files given")}
+	}
+	reps, err := matrix.LoadReports(pos...)
+	if err != nil {
+		return errUsage{err}
+	}
+	m := matrix.NewMatrix(reps...)
+	files, err := matrix.WriteDir(*out, "matrix", m)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d report(s): %d passed, %d failed (%d required), %d skipped\nwrote %s\n",
+		len(reps), m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped, strings.Join(files, ", "))
+	if m.Summary.RequiredFailed > 0 {
+		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package matrix
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// probeSpec says how to reach a daemon; it travels to helper processes as
+// JSON.
+type probeSpec struct {
+	Transport ipc.Transport `json:"transport"`
+	Protocol  Protocol      `json:"protocol"`
+	Sock      string        `json:"sock,omitempty"`
+	Port      string        `json:"port,omitempty"`
+	Name      string        `json:"name"`
+}
+
+// session is one client connection that speaks lines, after whatever the
+// transport and protocol need first (the ipc handshake; the bh-json token).
+type session struct {
+	c     net.Conn
+	r     *bufio.Reader
+	ic    *ipc.Conn
+	token string
+}
+
+// bhPortFile is the part of a port file the bh-json protocol needs.
+type bhPortFile struct {
+	Port  int    `json:"port"`
+	Token string `json:"token"`
+}
+
+func readBHPortFile(path string) (bhPortFile, error) {
+	var pf bhPortFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return pf, err
+	}
+	if err := json.Unmarshal(b, &pf); err != nil {
+		return pf, fmt.Errorf("port file %s: %w", path, err)
+	}
+	if pf.Port <= 0 || pf.Port > 65535 {
+		return pf, fmt.Errorf("port file %s: port %d", path, pf.Port)
+	}
+	return pf, nil
+}
+
+// rawConn connects to the daemon without any handshake: the socket, or the
+// port named in the port file.
+func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
+	var d net.Dialer
+	if sp.Transport == ipc.TransportUnix {
+		path, done, err := reachableSockPath(sp.Sock)
+		if err != nil {
+			return nil, bhPortFile{}, err
+		}
+		defer done()
+		c, err := d.DialContext(ctx, "unix", path)
+		return c, bhPortFile{}, err
+	}
+	pf, err := readBHPortFile(sp.Port)
+	if err != nil {
+		return nil, pf, err
+	}
+	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
+	return c, pf, err
+}
+
+func openSession(ctx context.Context, sp probeSpec) (*session, error) {
+	if sp.Transport == ipc.TransportTCP && sp.Protocol == ProtocolIPC {
+		ic, err := ipc.DialPortFile(ctx, sp.Port, sp.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &session{ic: ic, c: ic.NetConn()}, nil
+	}
+	c, pf, err := rawConn(ctx, sp)
+	if err != nil {
+		return nil, err
+	}
+	return &session{c: c, r: bufio.NewReader(c), token: pf.Token}, nil
+}
+
+func (s *session) close() { s.c.Close() }
+
+// request sends one JSON object and returns the reply line.
+func (s *session) request(ctx context.Context, req map[string]any) ([]byte, error) {
+	if s.ic != nil {
+		var raw json.RawMessage
+		err := s.ic.Request(ctx, req, &raw)
+		var re *ipc.RemoteError
+		if errors.As(err, &re) {
+			b, _ := json.Marshal(map[string]string{"error": re.Msg})
+			return b, nil
+		}
+		return raw, err
+	}
+	if s.token != "" {
+		req["token"] = s.token
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(10 * time.Second)
+	}
+	s.c.SetDeadline(dl)
+	if _, err := s.c.Write(append(b, '\n')); err != nil {
+		return nil, err
+	}
+	line, err := s.r.ReadBytes('\n')
+	if err != nil {
+		return nil, err
+	}
+	return line, nil
+}
+
+func (s *session) ping(ctx context.Context) (int, error) {
+	if s.ic != nil {
+		return s.ic.Identify(ctx)
+	}
+	line, err := s.request(ctx, map[string]any{"meta": "ping"})
+	if err != nil {
+		return 0, err
+	}
+	return ipc.ParsePingReply(line)
+}
+
+// pingOnce opens a session, pings and closes.
+func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s, err := openSession(ctx, sp)
+	if err != nil {
+		return 0, err
+	}
+	defer s.close()
+	return s.ping(ctx)
+}
+
+// loadResult is what load.concurrent measures.
+type loadResult struct {
+	Conns  int      `json:"conns"`
+	Pings  int      `json:"pings"`
+	Errors int      `json:"errors"`
+	First  string   `json:"first_error,omitempty"`
+	P50us  float64  `json:"p50_us"`
+	P99us  float64  `json:"p99_us"`
+	Maxus  float64  `json:"max_us"`
+	Wallms float64  `json:"wall_ms"`
+	Sample []string `json:"-"`
+}
+
+// runLoad opens conns sessions and sends pings pings on each, concurrently.
+func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
+	res := loadResult{Conns: conns, Pings: conns * pings}
+	var (
+		mu   sync.Mutex
+		lats []time.Duration
+		wg   sync.WaitGroup
+	)
+	note := func(err error) {
+		mu.Lock()
+		res.Errors++
+		if res.First == "" {
+			res.First = err.Error()
+		}
+		mu.Unlock()
+	}
+	start := time.Now()
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := openSession(ctx, sp)
+			if err != nil {
+				for range pings {
+					note(err)
+				}
+				return
+			}
+			defer s.close()
+			local := make([]time.Duration, 0, pings)
+			for i := 0; i < pings; i++ {
+				t0 := time.Now()
+				if _, err := s.ping(ctx); err != nil {
+					for ; i < pings; i++ {
+						note(err)
+					}
+					break
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Wallms = float64(time.Since(start).Microseconds()) / 1000
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	if n := len(lats); n > 0 {
+		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+		res.P50us, res.P99us, res.Maxus = us(lats[n/2]), us(lats[n*99/100]), us(lats[n-1])
+	}
+	return res
+}
+
+// malformedResult is what one malformed payload got.
+type malformedResult struct {
+	Payload   string `json:"payload"`
+	Reply     string `json:"reply,omitempty"`
+	Closed    bool   `json:"closed"`
+	PingAfter string `json:"ping_after"` // "ok pid N" or the error
+}
+
+// malformedPayloads are sent raw, each on a fresh connection. On the ipc
+// tcp transport they arrive before any handshake, which the daemon must
+// survive just the same.
+func malformedPayloads() []struct {
+	name string
+	data []byte
+	half bool
+} {
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = 'a'
+	}
+	return []struct {
+		name string
+		data []byte
+		half bool
+	}{
+		{"not JSON", []byte("hello there\n"), false},
+		{"JSON array", []byte("[1,2,3]\n"), false},
+		{"JSON number", []byte("42\n"), false},
+		{"2 MiB line", append(big, '\n'), false},
+		{"half a line then close", []byte(`{"meta":"pi`), true},
+		{"binary garbage", []byte("\x00\xff\xfe\x01\x02\n\x80\x81\n"), false},
+	}
+}
+
+func runMalformed(ctx context.Context, sp probeSpec) []malformedResult {
+	var out []malformedResult
+	for _, p := range malformedPayloads() {
+		r := malformedResult{Payload: p.name}
+		c, _, err := rawConn(ctx, sp)
+		if err != nil {
+			r.Reply = "connect: " + err.Error()
+		} else {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			go func() {
+				c.Write(p.data)
+				if p.half {
+					if cw, ok := c.(interface{ CloseWrite() error }); ok {
+						cw.CloseWrite()
+					}
+				}
+			}()
+			line, err := bufio.NewReader(c).ReadBytes('\n')
+			if err != nil {
+				r.Closed = true
+			}
+			if len(line) > 200 {
+				line = line[:200]
+			}
+			r.Reply = string(line)
+			c.Close()
+		}
+		if pid, err := pingOnce(ctx, sp); err != nil {
+			r.PingAfter = "error: " + err.Error()
+		} else {
+			r.PingAfter = "ok pid " + strconv.Itoa(pid)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// idleResult: n idle connections open, then a fresh client pinged.
+type idleResult struct {
+	Opened    int    `json:"opened"`
+	OpenError string `json:"open_error,omitempty"`
+	PingAfter string `json:"ping_after"`
+	PingMS    int64  `json:"ping_ms"`
+}
+
+func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
+	var r idleResult
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := dialPatiently(ctx, sp)
+		if err != nil {
+			r.OpenError = err.Error()
+			break
+		}
+		conns = append(conns, c)
+	}
+	r.Opened = len(conns)
+	t0 := time.Now()
+	if pid, err := pingOnce(ctx, sp); err != nil {
+		r.PingAfter = "error: " + err.Error()
+	} else {
+		r.PingAfter = "ok pid " + strconv.Itoa(pid)
+	}
+	r.PingMS = time.Since(t0).Milliseconds()
+	return r
+}
+
+// dialPatiently retries a raw connect while the backlog is full.
+func dialPatiently(ctx context.Context, sp probeSpec) (net.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _, err := rawConn(ctx, sp)
+		if err == nil || !isBacklogFull(err) || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,222 @@
+package matrix
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// HelperCommand is the hidden CLI command that runs one helper action in a
+// separate process: bh-ipc-check __helper ACTION JSON. The suite starts it
+// under SysProcAttr.Credential to act as another uid, and to start daemons
+// with a umask of their own without touching the suite's.
+const HelperCommand = "__helper"
+
+// helperReply is the one JSON line a helper prints.
+type helperReply struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+type action func(ctx context.Context, arg json.RawMessage) (any, error)
+
+// actions are the helper actions. "exec" is special: it replaces the helper
+// process with the daemon (execDaemon, per platform).
+var actions = map[string]action{
+	"ping": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var sp probeSpec
+		if err := json.Unmarshal(arg, &sp); err != nil {
+			return nil, err
+		}
+		pid, err := pingOnce(ctx, sp)
+		return map[string]int{"pid": pid}, err
+	},
+	"load": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var a struct {
+			Spec         probeSpec `json:"spec"`
+			Conns, Pings int
+		}
+		if err := json.Unmarshal(arg, &a); err != nil {
+			return nil, err
+		}
+		return runLoad(ctx, a.Spec, a.Conns, a.Pings), nil
+	},
+	"malformed": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var sp probeSpec
+		if err := json.Unmarshal(arg, &sp); err != nil {
+			return nil, err
+		}
+		return runMalformed(ctx, sp), nil
+	},
+	"idle": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var a struct {
+			Spec probeSpec `json:"spec"`
+			N    int       `json:"n"`
+		}
+		if err := json.Unmarshal(arg, &a); err != nil {
+			return nil, err
+		}
+		return runIdle(ctx, a.Spec, a.N), nil
+	},
+	"plant": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var p plantOp
+		if err := json.Unmarshal(arg, &p); err != nil {
+			return nil, err
+		}
+		return nil, p.do()
+	},
+	"connect": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var sp probeSpec
+		if err := json.Unmarshal(arg, &sp); err != nil {
+			return nil, err
+		}
+		return attackerConnect(ctx, sp), nil
+	},
+	"read": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var path string
+		if err := json.Unmarshal(arg, &path); err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return map[string]any{"read": false, "error": err.Error()}, nil
+		}
+		return map[string]any{"read": true, "bytes": len(b)}, nil
+	},
+}
+
+// HelperMain runs a helper action from the command line (args: ACTION
+// JSON) and returns the exit code. It prints one JSON line.
+func HelperMain(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: bh-ipc-check __helper ACTION JSON (internal: started by bh-ipc-check run)")
+		return 2
+	}
+	if args[0] == "exec" {
+		var a execArg
+		if err := json.Unmarshal([]byte(args[1]), &a); err != nil {
+			fmt.Fprintln(os.Stderr, "helper exec:", err)
+			return 2
+		}
+		err := execDaemon(a) // returns only on failure
+		fmt.Fprintln(os.Stderr, "helper exec:", err)
+		return 127
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := callAction(ctx, args[0], json.RawMessage(args[1]))
+	rep := helperReply{Result: res}
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	json.NewEncoder(os.Stdout).Encode(rep)
+	return 0
+}
+
+func callAction(ctx context.Context, name string, arg json.RawMessage) (json.RawMessage, error) {
+	f, ok := actions[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown helper action %q", name)
+	}
+	res, err := f(ctx, arg)
+	if res == nil {
+		return nil, err
+	}
+	b, merr := json.Marshal(res)
+	if merr != nil {
+		return nil, errors.Join(err, merr)
+	}
+	return b, err
+}
+
+// execArg starts a daemon: the helper sets the umask, then execs argv.
+type execArg struct {
+	Umask int      `json:"umask"`
+	Argv  []string `json:"argv"`
+	Env   []string `json:"env"`
+}
+
+// runAs runs action with arg as uid and decodes its result into out (which
+// may be nil). In this process when uid is ours; otherwise in a helper
+// process under SysProcAttr.Credential, which needs root.
+func (r *Runner) runAs(ctx context.Context, uid int, name string, arg, out any) error {
+	b, err := json.Marshal(arg)
+	if err != nil {
+		return err
+	}
+	var res json.RawMessage
+	if uid == os.Geteuid() {
+		res, err = callAction(ctx, name, b)
+	} else {
+		res, err = r.runHelper(ctx, uid, name, b)
+	}
+	if out != nil && len(res) > 0 {
+		if uerr := json.Unmarshal(res, out); uerr != nil {
+			return errors.Join(err, uerr)
+		}
+	}
+	return err
+}
+
+func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte) (json.RawMessage, error) {
+	if !r.canSwitchUID() {
+		return nil, fmt.Errorf("acting as uid %d needs root", uid)
+	}
+	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name, string(arg))
+	cmd.SysProcAttr = credentialAttr(uid)
+	cmd.Env = os.Environ()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("helper %s as uid %d: %v: %s", name, uid, err, strings.TrimSpace(stderr.String()))
+	}
+	var rep helperReply
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		return nil, fmt.Errorf("helper %s as uid %d: bad reply %q: %v", name, uid, stdout.String(), err)
+	}
+	if rep.Error != "" {
+		return rep.Result, errors.New(rep.Error)
+	}
+	return rep.Result, nil
+}
+
+// connectResult is what an attacker saw when it connected and pinged.
+type connectResult struct {
+	Connected bool   `json:"connected"`
+	Error     string `json:"error,omitempty"`
+	Reply     string `json:"reply,omitempty"`
+}
+
+// attackerConnect connects without any checks, sends a ping (with no
+// token) and reads what comes back.
+func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
+	var r connectResult
+	c, _, err := rawConn(ctx, sp)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer c.Close()
+	r.Connected = true
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	b, err := io.ReadAll(io.LimitReader(c, 4096))
+	r.Reply = string(b)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			r.Error = "no reply within 3s (connection held open)"
+		} else {
+			r.Error = err.Error()
+		}
+	}
+	return r
+}

@@ -1,0 +1,319 @@
+package matrix
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// bins holds the CLI and the broken daemon, built once by TestMain into a
+// directory every uid can read (the suite re-executes the CLI as other
+// uids).
+var bins struct {
+	dir, cli, brokend string
+	err               error
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "bh-matrix-bin-")
+	if err == nil {
+		os.Chmod(dir, 0o755)
+		bins.dir = dir
+		bins.cli = filepath.Join(dir, "bh-ipc-check"+exeSuffix())
+		bins.brokend = filepath.Join(dir, "brokend"+exeSuffix())
+		for pkg, out := range map[string]string{"../cmd/bh-ipc-check": bins.cli, "./testdata/brokend": bins.brokend} {
+			if runtime.GOOS == "windows" && strings.Contains(pkg, "brokend") {
+				continue // brokend is POSIX-only
+			}
+			cmd := exec.Command("go", "build", "-o", out, pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+				break
+			}
+		}
+	} else {
+		bins.err = err
+	}
+	code := m.Run()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+func exeSuffix() string {
+	if runtime.GOOS == "windows" {
+		return ".exe"
+	}
+	return ""
+}
+
+func needBins(t *testing.T) {
+	t.Helper()
+	if bins.err != nil {
+		t.Fatalf("building the binaries under test: %v", bins.err)
+	}
+}
+
+func runSuite(t *testing.T, target Target, patterns string) Report {
+	t.Helper()
+	needBins(t)
+	sc, err := Select(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func byStatus(rep Report, st Status) []string {
+	var ids []string
+	for _, r := range rep.Results {
+		if r.Status == st {
+			ids = append(ids, r.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func logReport(t *testing.T, rep Report) {
+	t.Helper()
+	var b strings.Builder
+	WriteTable(&b, rep)
+	t.Log("\n" + b.String())
+}
+
+// otherUIDScenarios are the ones a non-root run must skip.
+func otherUIDScenarios() []string {
+	var ids []string
+	for _, s := range catalogue {
+		if slices.Contains(s.Needs, NeedOtherUID) {
+			ids = append(ids, s.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// applicable: the catalogue's scenarios that run on this OS for target.
+func applicable(builtin bool, tcp bool) []string {
+	var ids []string
+	for _, s := range catalogue {
+		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) {
+			continue
+		}
+		if s.BuiltinOnly && !builtin || s.Transport == "tcp" && !tcp {
+			continue
+		}
+		ids = append(ids, s.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestBuiltinPassesEverything(t *testing.T) {
+	rep := runSuite(t, BuiltinTarget(), "")
+	logReport(t, rep)
+	if fails := byStatus(rep, Fail); len(fails) > 0 {
+		for _, r := range rep.Results {
+			if r.Status == Fail {
+				t.Errorf("%s failed: %s\n  %s", r.ID, r.Reason, strings.Join(r.Evidence, "\n  "))
+			}
+		}
+	}
+	want := applicable(true, true)
+	if os.Geteuid() != 0 {
+		want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(otherUIDScenarios(), id) })
+		for _, r := range rep.Results {
+			if r.Status == Skip && slices.Contains(otherUIDScenarios(), r.ID) && !strings.Contains(r.Reason, "needs root") {
+				t.Errorf("%s skipped without saying it needs root: %q", r.ID, r.Reason)
+			}
+		}
+	}
+	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
+		t.Errorf("passed %v\nwant   %v", got, want)
+	}
+	for _, r := range rep.Results {
+		if r.Status == Skip && r.Reason == "" {
+			t.Errorf("%s skipped without a reason", r.ID)
+		}
+	}
+	if r, ok := find(rep, "load.concurrent"); ok && r.Status == Pass && (r.Metrics["p50_us"] <= 0 || r.Metrics["p99_us"] < r.Metrics["p50_us"]) {
+		t.Errorf("load.concurrent metrics %v: want p50 > 0 and p99 >= p50", r.Metrics)
+	}
+}
+
+func brokenTarget(flaw string) Target {
+	return Target{
+		Cmd:      []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}"},
+		Socket:   DefaultSocketTemplate,
+		PortFile: "{root}/bu-{name}.d/port",
+		Protocol: ProtocolBHJSON,
+	}
+}
+
+// The suite must be able to fail: each deliberately broken daemon fails
+// exactly the scenarios its flaw breaks.
+func TestBrokenDaemonsFailExactly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the broken daemons and their expected failures are written for Linux; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	cases := []struct {
+		flaw string
+		want []string
+	}{
+		{"plain", []string{
+			"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
+			"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
+			"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
+			"inst.stale-recovered", // net.Listen cannot bind over a stale socket
+			"inst.clean-shutdown",  // the 0777 dir stays
+			"path.name-validation", // names unchecked: x/../../y escapes
+		}},
+		{"unlink", []string{
+			"auth.peercred",                                 // no peer check
+			"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
+			"path.name-validation", // names unchecked
+		}},
+		{"notoken", []string{"tcp.auth-required"}},
+	}
+	for _, c := range cases {
+		t.Run(c.flaw, func(t *testing.T) {
+			t.Parallel()
+			rep := runSuite(t, brokenTarget(c.flaw), "")
+			got := byStatus(rep, Fail)
+			want := append([]string(nil), c.want...)
+			sort.Strings(want)
+			if !slices.Equal(got, want) {
+				logReport(t, rep)
+				t.Errorf("flaw %s failed %v\nwant %v", c.flaw, got, want)
+			}
+			for _, r := range rep.Results {
+				if r.Status == Fail && (r.Reason == "" || len(r.Evidence) == 0) {
+					t.Errorf("%s failed without reason or evidence: %q %v", r.ID, r.Reason, r.Evidence)
+				}
+			}
+		})
+	}
+}
+
+// The other layout: the endpoint directory is the root itself.
+func TestRootLayoutDaemonPasses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend's root layout uses SO_PEERCRED (Linux); this is %s", runtime.GOOS)
+	}
+	target := Target{
+		Cmd:      []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"},
+		Socket:   "{root}/bu.sock",
+		Protocol: ProtocolBHJSON,
+	}
+	rep := runSuite(t, target, "")
+	if fails := byStatus(rep, Fail); len(fails) > 0 {
+		logReport(t, rep)
+		t.Fatalf("a correct root-layout daemon failed %v", fails)
+	}
+	want := applicable(false, false)
+	if os.Geteuid() != 0 {
+		want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(otherUIDScenarios(), id) })
+	}
+	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
+		t.Errorf("passed %v\nwant   %v", got, want)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	s, err := Select("dir.*, inst.live-not-hijacked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, x := range s {
+		ids = append(ids, x.ID)
+	}
+	want := []string{"dir.symlink", "dir.foreign-owner", "dir.loose-perms", "dir.not-a-dir", "inst.live-not-hijacked"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("Select = %v, want %v", ids, want)
+	}
+	for _, bad := range []string{"nope", "dir.*,typo.x", "[", " , ,x"} {
+		if _, err := Select(bad); err == nil {
+			t.Errorf("Select(%q) accepted", bad)
+		}
+	}
+	if all, err := Select(""); err != nil || len(all) != len(catalogue) {
+		t.Errorf("Select(\"\") = %d scenarios, %v", len(all), err)
+	}
+}
+
+func TestSplitCommand(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{`python3 -m d --root {root}`, []string{"python3", "-m", "d", "--root", "{root}"}},
+		{`a 'b c' "d \"e\"" f\ g`, []string{"a", "b c", `d "e"`, "f g"}},
+		{`  x  `, []string{"x"}},
+		{`a ''`, []string{"a", ""}},
+	} {
+		got, err := SplitCommand(c.in)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("SplitCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{``, `a 'b`, `a "b`, `a \`} {
+		if _, err := SplitCommand(bad); err == nil {
+			t.Errorf("SplitCommand(%q) accepted", bad)
+		}
+	}
+}
+
+func TestTargetValidate(t *testing.T) {
+	for _, c := range []struct {
+		t  Target
+		ok bool
+	}{
+		{BuiltinTarget(), true},
+		{Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolBHJSON}, true},
+		{Target{Socket: "{root}/s", Protocol: ProtocolBHJSON}, false},
+		{Target{Cmd: []string{"d"}, Protocol: ProtocolBHJSON}, false},
+		{Target{Cmd: []string{"d"}, Socket: "/tmp/fixed.sock", Protocol: ProtocolBHJSON}, false},
+		{Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: "grpc"}, false},
+		{Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolIPC, Env: []string{"NOEQUALS"}}, false},
+	} {
+		if err := c.t.Validate(); (err == nil) != c.ok {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", c.t, err, c.ok)
+		}
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	needBins(t)
+	base := Config{Exe: bins.cli, Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Scenarios: Catalogue()[:1]}
+	bad := []Config{base, base, base}
+	bad[0].Umask = 0o1000
+	bad[1].AttackerUID, bad[1].DaemonUID = os.Geteuid(), os.Geteuid()
+	bad[2].Exe = ""
+	for i, c := range bad {
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("config %d accepted", i)
+		}
+	}
+}

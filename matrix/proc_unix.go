@@ -1,0 +1,146 @@
+//go:build unix
+
+package matrix
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// execDaemon is the helper's "exec" action: set the umask of this (helper)
+// process, which the daemon inherits, then replace the process with the
+// daemon. The suite's own umask is never touched.
+func execDaemon(a execArg) error {
+	if len(a.Argv) == 0 {
+		return errors.New("empty argv")
+	}
+	prog, err := exec.LookPath(a.Argv[0])
+	if err != nil {
+		return err
+	}
+	unix.Umask(a.Umask)
+	return syscall.Exec(prog, a.Argv, a.Env)
+}
+
+// daemonCommand starts a daemon through the helper, as uid when the suite
+// may switch uids, in a process group of its own so it can be killed whole.
+func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, error) {
+	cmd := exec.Command(exe, HelperCommand, "exec", jsonString(a))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if uid != os.Geteuid() {
+		if !canSwitch {
+			return nil, fmt.Errorf("starting the daemon as uid %d needs root", uid)
+		}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}
+	}
+	return cmd, nil
+}
+
+func credentialAttr(uid int) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+}
+
+// killTree resumes (in case it was stopped) and kills the daemon's whole
+// process group.
+func killTree(cmd *exec.Cmd) {
+	pid := cmd.Process.Pid
+	unix.Kill(-pid, unix.SIGCONT)
+	unix.Kill(-pid, unix.SIGKILL)
+	cmd.Process.Kill()
+}
+
+func signalDaemon(d *daemon, sig string) error {
+	s := map[string]syscall.Signal{"TERM": unix.SIGTERM, "KILL": unix.SIGKILL, "STOP": unix.SIGSTOP, "CONT": unix.SIGCONT}[sig]
+	if s == 0 {
+		return fmt.Errorf("unknown signal %s", sig)
+	}
+	return d.cmd.Process.Signal(s)
+}
+
+func mkfifo(path string, mode uint32) error { return unix.Mkfifo(path, mode) }
+
+func isBacklogFull(err error) bool { return errors.Is(err, unix.EAGAIN) }
+
+// describe is the facts of path for evidence: type, mode, owner.
+func describe(path string) string {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return "missing"
+		}
+		return "lstat: " + err.Error()
+	}
+	s := fmt.Sprintf("%s %04o uid %d", kindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
+	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
+		t, _ := os.Readlink(path)
+		s += " -> " + t
+	}
+	return s
+}
+
+func kindOf(m uint32) string {
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "dir"
+	case unix.S_IFREG:
+		return "file"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFIFO:
+		return "fifo"
+	}
+	return "other"
+}
+
+// facts is lstat's result in a portable shape.
+type facts struct {
+	Exists bool
+	Kind   string
+	Mode   uint32 // permission bits and sticky/setuid/setgid
+	UID    int
+}
+
+func stat(path string) facts {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return facts{}
+	}
+	return facts{Exists: true, Kind: kindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid)}
+}
+
+// fillBacklog connects non-blocking sockets to path until the kernel says
+// the backlog is full (EAGAIN); it returns a function closing them.
+func fillBacklog(path string, max int) (n int, full bool, closeAll func(), err error) {
+	var fds []int
+	closeAll = func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	for i := 0; i < max; i++ {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			return len(fds), false, closeAll, err
+		}
+		unix.CloseOnExec(fd)
+		fds = append(fds, fd)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return len(fds), false, closeAll, err
+		}
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		if errors.Is(err, unix.EAGAIN) {
+			return len(fds), true, closeAll, nil
+		}
+		if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+			return len(fds), false, closeAll, err
+		}
+	}
+	return len(fds), false, closeAll, nil
+}

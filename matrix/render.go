@@ -1,0 +1,291 @@
+package matrix
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable writes a console table of one report: a row per scenario with
+// its status and duration, then the totals and where the time went.
+func WriteTable(w io.Writer, r Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
+	for _, res := range r.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), oneLine(res.Reason, 100))
+	}
+	tw.Flush()
+	s := r.Summary
+	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped (%d required failed) in %s on %s/%s leg %s, target %s\n",
+		verdict(s), s.Passed, s.Failed, s.Skipped, s.RequiredFailed, fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe())
+	if slow := slowest(r.Results, 3); len(slow) > 0 {
+		fmt.Fprintf(w, "slowest: %s\n", strings.Join(slow, ", "))
+	}
+}
+
+func verdict(s Summary) string {
+	if s.RequiredFailed > 0 {
+		return "FAIL"
+	}
+	return "PASS"
+}
+
+func fmtMS(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.1fs", v/1000)
+	}
+	return fmt.Sprintf("%.0fms", v)
+}
+
+func slowest(rs []Result, n int) []string {
+	c := append([]Result(nil), rs...)
+	sort.SliceStable(c, func(i, j int) bool { return c[i].DurationMS > c[j].DurationMS })
+	var out []string
+	for i := 0; i < n && i < len(c); i++ {
+		out = append(out, fmt.Sprintf("%s %s", c[i].ID, fmtMS(c[i].DurationMS)))
+	}
+	return out
+}
+
+// columnNames names each report's column: its leg, with the host added
+// when two reports share a leg name.
+func columnNames(reports []Report) []string {
+	count := map[string]int{}
+	for _, r := range reports {
+		count[r.Leg]++
+	}
+	names := make([]string, len(reports))
+	for i, r := range reports {
+		names[i] = r.Leg
+		if count[r.Leg] > 1 {
+			names[i] = r.Leg + "@" + r.Host
+		}
+	}
+	return names
+}
+
+// rowIDs is the union of scenario IDs, catalogue order first, then any
+// unknown IDs (from newer reports) in order of appearance.
+func rowIDs(reports []Report) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, s := range catalogue {
+		for _, r := range reports {
+			for _, res := range r.Results {
+				if res.ID == s.ID && !seen[s.ID] {
+					seen[s.ID] = true
+					ids = append(ids, s.ID)
+				}
+			}
+		}
+	}
+	for _, r := range reports {
+		for _, res := range r.Results {
+			if !seen[res.ID] {
+				seen[res.ID] = true
+				ids = append(ids, res.ID)
+			}
+		}
+	}
+	return ids
+}
+
+func find(r Report, id string) (Result, bool) {
+	for _, res := range r.Results {
+		if res.ID == id {
+			return res, true
+		}
+	}
+	return Result{}, false
+}
+
+var marks = map[Status]string{Pass: "✅ pass", Fail: "❌ **fail**", Skip: "⏭️ skip"}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// Markdown renders the matrix: rows are scenarios, columns are legs, each
+// cell a mark with the failure or skip reason as a footnote. Fit for
+// $GITHUB_STEP_SUMMARY.
+func Markdown(m Matrix) string {
+	var b strings.Builder
+	cols := columnNames(m.Reports)
+	s := m.Summary
+	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", map[bool]string{true: "required scenarios failed", false: "all required scenarios passed"}[s.RequiredFailed > 0])
+	fmt.Fprintf(&b, "%d passed, %d failed (%d required), %d skipped across %d leg(s).\n\n", s.Passed, s.Failed, s.RequiredFailed, s.Skipped, len(m.Reports))
+	b.WriteString("| scenario | severity |")
+	for _, c := range cols {
+		b.WriteString(" " + mdEscape(c) + " |")
+	}
+	b.WriteString("\n|---|---|")
+	for range cols {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	var notes []string
+	for _, id := range rowIDs(m.Reports) {
+		sev := ""
+		for _, r := range m.Reports {
+			if res, ok := find(r, id); ok {
+				sev = string(res.Severity)
+				break
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s |", id, sev)
+		for i, r := range m.Reports {
+			res, ok := find(r, id)
+			if !ok {
+				b.WriteString(" — |")
+				continue
+			}
+			cell := marks[res.Status]
+			if res.Status != Pass && res.Reason != "" {
+				notes = append(notes, fmt.Sprintf("[^%d]: `%s` on %s: %s", len(notes)+1, id, mdEscape(cols[i]), mdEscape(res.Reason)))
+				cell += fmt.Sprintf(" [^%d]", len(notes))
+			}
+			b.WriteString(" " + cell + " |")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n| leg | host | os | target | uid | daemon uid | attacker uid | umask | time |\n|---|---|---|---|---|---|---|---|---|\n")
+	for i, r := range m.Reports {
+		fmt.Fprintf(&b, "| %s | %s | %s/%s | %s | %d | %d | %d | %s | %s |\n", mdEscape(cols[i]), mdEscape(r.Host), r.OS, r.Arch,
+			mdEscape(r.Target.Describe()), r.UID, r.DaemonUID, r.AttackerUID, r.Umask, fmtMS(r.DurationMS))
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")
+	}
+	return b.String()
+}
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit renders one testcase per scenario and leg.
+func JUnit(m Matrix) ([]byte, error) {
+	cols := columnNames(m.Reports)
+	out := junitSuites{Name: "bh-ipc-check"}
+	for i, r := range m.Reports {
+		s := junitSuite{Name: cols[i], Time: secs(r.DurationMS)}
+		for _, res := range r.Results {
+			c := junitCase{Name: res.ID, Classname: "bh-ipc-check." + cols[i], Time: secs(res.DurationMS)}
+			ev := strings.Join(res.Evidence, "\n")
+			switch res.Status {
+			case Fail:
+				c.Failure = &junitMessage{Message: res.Reason, Body: ev}
+				s.Failures++
+			case Skip:
+				c.Skipped = &junitMessage{Message: res.Reason}
+				s.Skipped++
+			default:
+				c.SystemOut = strings.TrimSpace(res.Reason + "\n" + ev)
+			}
+			s.Tests++
+			s.Cases = append(s.Cases, c)
+		}
+		out.Tests += s.Tests
+		out.Failures += s.Failures
+		out.Skipped += s.Skipped
+		out.Suites = append(out.Suites, s)
+	}
+	b, err := xml.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
+
+func secs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
+
+// WriteDir writes base.json (the report, or the matrix when several), base.md
+// and junit.xml into dir, creating it. It returns the paths written.
+func WriteDir(dir, base string, m Matrix) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var js any = m
+	if len(m.Reports) == 1 && base == "report" {
+		js = m.Reports[0]
+	}
+	b, err := json.MarshalIndent(js, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	junit, err := JUnit(m)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{
+		base + ".json": append(b, '\n'),
+		base + ".md":   []byte(Markdown(m)),
+		"junit.xml":    junit,
+	}
+	var written []string
+	for _, name := range []string{base + ".json", base + ".md", "junit.xml"} {
+		p := filepath.Join(dir, name)
+		if err := writeFileAtomic(p, files[name]); err != nil {
+			return written, err
+		}
+		written = append(written, p)
+	}
+	return written, nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a
+// reader (or an interrupted run) never leaves half a report.
+func writeFileAtomic(p string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
+}

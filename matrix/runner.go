@@ -1,0 +1,229 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultAttackerUID is the uid the suite acts as when it is root and no
+// --attacker-uid is given.
+const DefaultAttackerUID = 1001
+
+// DefaultScenarioTimeout bounds one scenario.
+const DefaultScenarioTimeout = 90 * time.Second
+
+// Config is one run of the suite.
+type Config struct {
+	// Exe is this program (bh-ipc-check): the builtin daemon and the helper
+	// processes are started from it.
+	Exe       string
+	Target    Target
+	Scenarios []Scenario // nil: the whole catalogue
+	// Umask the daemons start with (the suite's own umask is untouched).
+	Umask int
+	// DaemonUID and AttackerUID; -1 means the defaults: the suite's own uid
+	// for the daemon, DefaultAttackerUID for the attacker (as root).
+	DaemonUID, AttackerUID int
+	Leg                    string
+	// Progress receives one line per scenario as it finishes (may be nil).
+	Progress io.Writer
+	Timeout  time.Duration // per scenario; 0: DefaultScenarioTimeout
+}
+
+// Runner runs scenarios for one Config.
+type Runner struct {
+	cfg                    Config
+	exe                    string
+	runDir                 string
+	daemonUID, attackerUID int
+}
+
+func errorf(format string, a ...any) error   { return fmt.Errorf(format, a...) }
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Geteuid() == 0 }
+
+// Run runs the suite and returns its report. An error means the run could
+// not be set up (bad configuration); scenario failures are in the report.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	if err := cfg.Target.Validate(); err != nil {
+		return Report{}, err
+	}
+	if cfg.Scenarios == nil {
+		cfg.Scenarios = Catalogue()
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultScenarioTimeout
+	}
+	if cfg.Leg == "" {
+		cfg.Leg = "native"
+	}
+	if cfg.Umask < 0 || cfg.Umask > 0o777 {
+		return Report{}, errorf("umask %o: want 000 to 777", cfg.Umask)
+	}
+	r := &Runner{cfg: cfg, daemonUID: cfg.DaemonUID, attackerUID: cfg.AttackerUID}
+	self := os.Geteuid()
+	if r.daemonUID < 0 {
+		r.daemonUID = self
+	}
+	if r.attackerUID < 0 {
+		r.attackerUID = DefaultAttackerUID
+		if !r.canSwitchUID() {
+			r.attackerUID = -1
+		}
+	}
+	if r.daemonUID != self && !r.canSwitchUID() {
+		return Report{}, errorf("--daemon-uid %d: running the daemon as another uid needs root (this is uid %d)", r.daemonUID, self)
+	}
+	if r.attackerUID >= 0 && r.attackerUID == r.daemonUID {
+		return Report{}, errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
+	}
+	if cfg.Exe == "" {
+		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
+	}
+	dir, err := os.MkdirTemp("", "bh-ipc-check-run-")
+	if err != nil {
+		return Report{}, err
+	}
+	r.runDir = dir
+	defer os.RemoveAll(dir)
+	// Other uids must reach the scenario directories and run the helper.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return Report{}, err
+	}
+	r.exe = cfg.Exe
+	if r.canSwitchUID() {
+		if r.exe, err = copyExecutable(cfg.Exe, filepath.Join(dir, "bin")); err != nil {
+			return Report{}, fmt.Errorf("copy %s for other uids: %w", cfg.Exe, err)
+		}
+	}
+
+	host, _ := os.Hostname()
+	rep := Report{
+		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Leg: cfg.Leg, Target: cfg.Target, UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
+		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
+	}
+	for i, s := range cfg.Scenarios {
+		res := r.runOne(ctx, s, i+1)
+		rep.Results = append(rep.Results, res)
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "[%2d/%d] %-28s %-4s %6.0fms  %s\n", i+1, len(cfg.Scenarios), s.ID, res.Status, res.DurationMS, oneLine(res.Reason, 90))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rep.DurationMS = ms(time.Since(rep.Started))
+	rep.Summary = Summarize(rep.Results)
+	return rep, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+// copyExecutable copies exe into dir (created 0755) as a 0755 file, so
+// that other uids can run it: the original may sit in a private directory.
+func copyExecutable(exe, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, filepath.Base(exe))
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		return "", err
+	}
+	return dst, os.Chmod(dst, 0o755)
+}
+
+// skipReason says why s cannot run here, with how to run it; "" if it can.
+func (r *Runner) skipReason(s Scenario) string {
+	t := r.cfg.Target
+	if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) {
+		return fmt.Sprintf("runs on %s, this is %s; run it on such a host or leg", strings.Join(s.Platforms, ", "), runtime.GOOS)
+	}
+	if s.BuiltinOnly && !t.Builtin {
+		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
+	}
+	if !t.Supports(s.Transport) {
+		flag := "--socket"
+		if s.Transport == "tcp" {
+			flag = "--port-file"
+		}
+		return fmt.Sprintf("the target has no %s transport; give %s to run it", s.Transport, flag)
+	}
+	if slices.Contains(s.Needs, NeedOtherUID) && r.attackerUID < 0 {
+		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: sudo bh-ipc-check run --scenarios %s", DefaultAttackerUID, s.ID)
+	}
+	return ""
+}
+
+func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
+	start := time.Now()
+	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity}
+	defer func() { res.DurationMS = ms(time.Since(start)) }()
+	if why := r.skipReason(s); why != "" {
+		res.Status, res.Reason = Skip, why
+		return res
+	}
+	e, err := r.newEnv(s, seq)
+	if err != nil {
+		res.Status, res.Reason = Fail, "setting up the scenario: "+err.Error()
+		return res
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	type done struct{ o outcome }
+	ch := make(chan done, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- done{fail("scenario panicked: %v", p)}
+			}
+		}()
+		ch <- done{s.run(sctx, e)}
+	}()
+	var o outcome
+	select {
+	case d := <-ch:
+		o = d.o
+	case <-sctx.Done():
+		o = fail("timed out after %s (%v); killed its processes", r.cfg.Timeout, sctx.Err())
+	}
+	e.close() // kill and reap everything the scenario started
+	if o.status == Fail || o.status == Skip {
+		e.mu.Lock()
+		for _, d := range e.daemons {
+			if out := d.output(); out != "" {
+				e.evidence = append(e.evidence, fmt.Sprintf("daemon pid %d output: %s", d.Pid, firstLines(out, 8)))
+			}
+		}
+		e.mu.Unlock()
+	}
+	res.Status, res.Reason = o.status, o.reason
+	e.mu.Lock()
+	res.Evidence, res.Metrics = e.evidence, e.metrics
+	e.mu.Unlock()
+	return res
+}

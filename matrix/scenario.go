@@ -1,0 +1,104 @@
+package matrix
+
+import (
+	"context"
+	"path"
+	"strings"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// Severity says what a failure means.
+type Severity string
+
+const (
+	// Required: a failure is a security or data-loss bug.
+	Required Severity = "required"
+	// Hardening: a failure is a weakness worth fixing.
+	Hardening Severity = "hardening"
+)
+
+// Need is a precondition of a scenario.
+type Need string
+
+const (
+	// NeedOtherUID: the suite acts as another uid (it must be root).
+	NeedOtherUID Need = "other-uid"
+)
+
+// Scenario is one attack or failure case, judged from outside the daemon.
+type Scenario struct {
+	ID       string   `json:"id"`
+	Title    string   `json:"title"`
+	Severity Severity `json:"severity"`
+	// Platforms the scenario runs on (GOOS values); empty: all.
+	Platforms []string `json:"platforms,omitempty"`
+	Needs     []Need   `json:"needs,omitempty"`
+	// Transport the daemon is started with.
+	Transport ipc.Transport `json:"transport"`
+	// BuiltinOnly: not applicable to external targets.
+	BuiltinOnly bool `json:"builtin_only,omitempty"`
+	// Checks says what passes, in a sentence.
+	Checks string `json:"checks"`
+
+	run func(ctx context.Context, e *Env) outcome
+}
+
+// outcome is what a scenario body returns; evidence goes through Env.
+type outcome struct {
+	status Status
+	reason string
+}
+
+func pass(format string, a ...any) outcome { return outcome{Pass, sprintf(format, a...)} }
+func fail(format string, a ...any) outcome { return outcome{Fail, sprintf(format, a...)} }
+func skip(format string, a ...any) outcome { return outcome{Skip, sprintf(format, a...)} }
+
+// Catalogue returns every scenario in a stable order.
+func Catalogue() []Scenario {
+	return append([]Scenario(nil), catalogue...)
+}
+
+// Select returns the scenarios whose ID matches one of the comma-separated
+// patterns (path.Match syntax: "dir.*"); an empty pattern list selects all.
+// A pattern that matches nothing is an error, so typos do not pass silently.
+func Select(patterns string) ([]Scenario, error) {
+	if strings.TrimSpace(patterns) == "" {
+		return Catalogue(), nil
+	}
+	var pats []string
+	for _, p := range strings.Split(patterns, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, errorf("--scenarios %q: bad pattern %q: %v", patterns, p, err)
+			}
+			pats = append(pats, p)
+		}
+	}
+	used := make([]bool, len(pats))
+	var out []Scenario
+	for _, s := range catalogue {
+		for i, p := range pats {
+			if ok, _ := path.Match(p, s.ID); ok {
+				used[i] = true
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	for i, p := range pats {
+		if !used[i] {
+			// A pattern may match only scenarios already taken by an earlier one.
+			matched := false
+			for _, s := range catalogue {
+				if ok, _ := path.Match(p, s.ID); ok {
+					matched = true
+				}
+			}
+			if !matched {
+				return nil, errorf("--scenarios: %q matches no scenario (see bh-ipc-check scenarios)", p)
+			}
+		}
+	}
+	return out, nil
+}

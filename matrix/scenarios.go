@@ -1,0 +1,759 @@
+package matrix
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+var posix = []string{"linux", "darwin"}
+
+// catalogue is every scenario, in report order.
+var catalogue = []Scenario{
+	{ID: "sock.mode-umask0", Title: "socket private under umask 0", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "started under umask 0, the socket and its directory give no other uid a way to connect (socket 0600 or a 0700 directory)", run: sockModeUmask0},
+	{ID: "sock.first-seen-mode", Title: "socket never seen reachable", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "from the first instant the socket path exists (inotify on Linux, tight polling elsewhere) it is not reachable by other uids", run: sockFirstSeen},
+	{ID: "sock.dangling-symlink", Title: "dangling symlink at the socket path", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "a dangling symlink pre-planted at the socket path: its target is never created; the daemon serves on a real socket or refuses clearly", run: sockDanglingSymlink},
+	{ID: "dir.symlink", Title: "endpoint dir planted as a symlink", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "another uid plants the endpoint directory as a symlink to its own directory: nothing is created through it", run: dirSymlink},
+	{ID: "dir.foreign-owner", Title: "endpoint dir pre-created by another uid", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "another uid pre-creates the endpoint directory with mode 0777: the daemon refuses it rather than serve inside it", run: dirForeignOwner},
+	{ID: "dir.loose-perms", Title: "own endpoint dir with mode 0777", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "the daemon's own endpoint directory left at 0777: it is tightened (no group/other write) or the daemon refuses", run: dirLoosePerms},
+	{ID: "dir.not-a-dir", Title: "a file at the endpoint dir path", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "a regular file at the endpoint directory path: the daemon refuses with a message and leaves the file as it was", run: dirNotADir},
+	{ID: "auth.foreign-uid-connect", Title: "another uid cannot talk to the daemon", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "another uid connecting to the socket gets no reply", run: authForeignConnect},
+	{ID: "auth.peercred", Title: "peer uid checked even when the socket is loosened", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid still gets no reply (peer credentials)", run: authPeerCred},
+	{ID: "inst.live-not-hijacked", Title: "a second start does not steal a live socket", Severity: Required, Transport: ipc.TransportUnix,
+		Checks: "a second instance started on a live name does not take over: the first keeps answering", run: instLiveNotHijacked},
+	{ID: "inst.busy-not-stale", Title: "a busy daemon is not taken for a stale one", Severity: Hardening, Platforms: []string{"linux"}, Transport: ipc.TransportUnix,
+		Checks: "the first daemon SIGSTOPped with a full backlog: a second start does not take over; after SIGCONT the first answers", run: instBusyNotStale},
+	{ID: "inst.stale-recovered", Title: "a SIGKILLed daemon's endpoint is recovered", Severity: Required, Transport: ipc.TransportUnix,
+		Checks: "after SIGKILL a new start serves", run: instStaleRecovered},
+	{ID: "inst.clean-shutdown", Title: "SIGTERM cleans up", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "SIGTERM: exit 0 within 2 s and nothing left behind", run: instCleanShutdown},
+	{ID: "path.name-validation", Title: "traversal names refused", Severity: Required, Transport: ipc.TransportUnix,
+		Checks: "names like ../x and a/b are refused and nothing is created outside the root", run: pathNameValidation},
+	{ID: "path.budget", Title: "sun_path budget", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "a root long enough to overflow sun_path: a working fallback or a clear error, never a truncated path", run: pathBudget},
+	{ID: "tcp.loopback-only", Title: "TCP listens on loopback only", Severity: Required, Platforms: []string{"linux"}, Transport: ipc.TransportTCP,
+		Checks: "every listening socket on the port-file port is bound to 127.0.0.1 or ::1 (/proc/net/tcp)", run: tcpLoopbackOnly},
+	{ID: "tcp.auth-required", Title: "TCP requests need the secret", Severity: Required, Transport: ipc.TransportTCP,
+		Checks: "requests without the token, or with a wrong one, get an error or a close, never an answer", run: tcpAuthRequired},
+	{ID: "tcp.portfile-private", Title: "port file private", Severity: Required, Platforms: posix, Transport: ipc.TransportTCP,
+		Checks: "the port file is a regular file of the daemon's uid with no group/other access, in a directory others cannot write; another uid cannot read it", run: tcpPortFilePrivate},
+	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
+		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
+	{ID: "proto.malformed", Title: "malformed input", Severity: Required, Transport: ipc.TransportUnix,
+		Checks: "non-JSON, non-object JSON, a 2 MiB line, half a line, binary garbage: an error or a close, and the daemon keeps serving", run: protoMalformed},
+	{ID: "proto.idle-connections", Title: "idle connections do not block service", Severity: Required, Transport: ipc.TransportUnix,
+		Checks: "with 500 idle connections open, a new client is served", run: protoIdle},
+	{ID: "load.concurrent", Title: "concurrent load", Severity: Required, Transport: ipc.TransportUnix,
+		Checks: "64 connections x 500 pings: zero errors (p50/p99 reported)", run: loadConcurrent},
+}
+
+func init() {
+	// On Windows the builtin daemon speaks TCP only: run the transport-
+	// neutral scenarios over TCP there.
+	if runtime.GOOS == "windows" {
+		for i := range catalogue {
+			switch catalogue[i].ID {
+			case "inst.live-not-hijacked", "inst.stale-recovered", "path.name-validation", "proto.malformed", "proto.idle-connections", "load.concurrent":
+				catalogue[i].Transport = ipc.TransportTCP
+			}
+		}
+	}
+}
+
+// exposed: a socket others may write (connect) in a directory others may
+// search.
+func exposed(sock, dir facts) bool {
+	return sock.Mode&0o022 != 0 && dir.Mode&0o011 != 0
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func sockModeUmask0(ctx context.Context, e *Env) outcome {
+	_, _, err := e.start(ctx)
+	if err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	s, d := stat(e.Sock), stat(e.EndpointDir)
+	e.note("umask %03o; socket %s: %s; dir %s: %s", e.r.cfg.Umask, e.Sock, describe(e.Sock), e.EndpointDir, describe(e.EndpointDir))
+	switch {
+	case s.Kind != "socket":
+		return fail("no socket at %s (%s)", e.Sock, describe(e.Sock))
+	case s.UID != e.r.daemonUID || d.UID != e.r.daemonUID:
+		return fail("socket owned by uid %d and dir by uid %d, want the daemon's uid %d", s.UID, d.UID, e.r.daemonUID)
+	case exposed(s, d):
+		return fail("socket mode %04o in dir mode %04o: other uids can connect", s.Mode, d.Mode)
+	case d.Mode&0o022 != 0 && d.Mode&0o1000 == 0:
+		return fail("dir mode %04o: other uids can replace the socket", d.Mode)
+	}
+	return pass("socket %04o, dir %04o, both uid %d", s.Mode, d.Mode, s.UID)
+}
+
+func sockFirstSeen(ctx context.Context, e *Env) outcome {
+	w := watchFirstSeen(e.EndpointDir, e.Sock)
+	defer w.stop()
+	_, _, err := e.start(ctx)
+	if err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	first, ok := w.result()
+	if !ok {
+		return fail("the socket was never observed at %s (%s)", e.Sock, describe(e.Sock))
+	}
+	e.note("first seen via %s: socket %04o uid %d, dir %04o uid %d", first.via, first.sock.Mode, first.sock.UID, first.dir.Mode, first.dir.UID)
+	if exposed(first.sock, first.dir) {
+		return fail("when first seen the socket was %04o in a %04o dir: reachable by other uids", first.sock.Mode, first.dir.Mode)
+	}
+	return pass("first seen (%s) as socket %04o in dir %04o: not reachable by others", first.via, first.sock.Mode, first.dir.Mode)
+}
+
+// ownEndpointDir creates the endpoint directory as the daemon's uid with
+// mode (for a target whose endpoint dir is the root, the root).
+func (e *Env) ownEndpointDir(ctx context.Context, mode uint32) error {
+	return e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: e.EndpointDir, Mode: mode})
+}
+
+func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
+	target := filepath.Join(e.Parent, "planted-target-"+randHex(4))
+	if err := e.ownEndpointDir(ctx, 0o700); err != nil {
+		return fail("setup: %v", err)
+	}
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "symlink", Path: e.Sock, Target: target}); err != nil {
+		return fail("setup: %v", err)
+	}
+	d, err := e.startDaemon(e.Root, e.Name)
+	if err != nil {
+		return fail("start: %v", err)
+	}
+	_, readyErr := e.waitReady(ctx, d, e.spec())
+	e.note("after start: socket path %s: %s; symlink target %s: %s", e.Sock, describe(e.Sock), target, describe(target))
+	if stat(target).Exists {
+		return fail("the symlink's target %s was created (%s): bind followed the symlink", target, describe(target))
+	}
+	if readyErr != nil {
+		if done, code := d.exited(); done && code != 0 && d.output() != "" {
+			return pass("refused with exit %d: %s", code, firstLines(d.output(), 2))
+		}
+		return fail("neither served nor refused clearly: %v", readyErr)
+	}
+	if s := stat(e.Sock); s.Kind != "socket" {
+		return fail("serving, but %s is %s, not a socket", e.Sock, describe(e.Sock))
+	}
+	return pass("symlink replaced by a real socket; target never created")
+}
+
+// attackerDir makes a directory the attacker owns (0777) in the parent.
+func (e *Env) attackerDir(ctx context.Context) (string, error) {
+	dir := filepath.Join(e.Parent, "attacker-"+randHex(4))
+	return dir, e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o777})
+}
+
+// servedOrRefused starts the daemon and reports whether it served (ready)
+// or exited non-zero (refused), waiting at most readyTimeout.
+func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refusal string, err error) {
+	d, err = e.startDaemon(e.Root, e.Name)
+	if err != nil {
+		return nil, false, "", err
+	}
+	if _, rerr := e.waitReady(ctx, d, e.spec()); rerr == nil {
+		return d, true, "", nil
+	} else if done, code := d.exited(); done && code != 0 {
+		return d, false, fmt.Sprintf("exit %d: %s", code, firstLines(d.output(), 2)), nil
+	} else {
+		return d, false, "", rerr
+	}
+}
+
+func dirSymlink(ctx context.Context, e *Env) outcome {
+	adir, err := e.attackerDir(ctx)
+	if err != nil {
+		return fail("setup: %v", err)
+	}
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: e.EndpointDir, Target: adir}); err != nil {
+		return fail("setup: %v", err)
+	}
+	_, served, refusal, err := e.servedOrRefused(ctx)
+	inside := tree(adir, "")
+	e.note("attacker dir %s holds: %v", adir, inside)
+	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
+	if len(inside) > 0 {
+		return fail("created inside the attacker's directory through the symlink: %s", strings.Join(inside, ", "))
+	}
+	switch {
+	case served && stat(e.EndpointDir).Kind == "symlink":
+		return fail("serving through the attacker's symlink %s", e.EndpointDir)
+	case served:
+		return pass("symlink replaced by a real directory (%s); nothing created in the attacker's", describe(e.EndpointDir))
+	case refusal != "":
+		return pass("refused: %s", refusal)
+	}
+	return fail("neither served nor refused clearly: %v", err)
+}
+
+func dirForeignOwner(ctx context.Context, e *Env) outcome {
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: e.EndpointDir, Mode: 0o777}); err != nil {
+		return fail("setup: %v", err)
+	}
+	_, served, refusal, err := e.servedOrRefused(ctx)
+	d := stat(e.EndpointDir)
+	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
+	switch {
+	case served && d.UID == e.r.attackerUID:
+		return fail("serving inside a directory owned by uid %d (mode %04o): it can replace or remove the socket", d.UID, d.Mode)
+	case served:
+		return pass("serving in a directory of its own (%s)", describe(e.EndpointDir))
+	case refusal != "":
+		return pass("refused: %s", refusal)
+	}
+	return fail("neither served nor refused clearly: %v", err)
+}
+
+func dirLoosePerms(ctx context.Context, e *Env) outcome {
+	if err := e.ownEndpointDir(ctx, 0o777); err != nil {
+		return fail("setup: %v", err)
+	}
+	_, served, refusal, err := e.servedOrRefused(ctx)
+	d, s := stat(e.EndpointDir), stat(e.Sock)
+	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
+	switch {
+	case served && d.Mode&0o022 != 0:
+		return fail("serving in a dir with mode %04o: other uids can replace the socket", d.Mode)
+	case served && exposed(s, d):
+		return fail("serving with socket %04o in dir %04o: other uids can connect", s.Mode, d.Mode)
+	case served:
+		return pass("dir tightened to %04o", d.Mode)
+	case refusal != "":
+		return pass("refused: %s", refusal)
+	}
+	return fail("neither served nor refused clearly: %v", err)
+}
+
+func dirNotADir(ctx context.Context, e *Env) outcome {
+	const sentinel = "not a directory: left by the suite\n"
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: e.EndpointDir, Data: sentinel, Mode: 0o644}); err != nil {
+		return fail("setup: %v", err)
+	}
+	_, served, refusal, err := e.servedOrRefused(ctx)
+	b, rerr := os.ReadFile(e.EndpointDir)
+	e.note("endpoint dir path after start: %s", describe(e.EndpointDir))
+	if rerr != nil || string(b) != sentinel {
+		return fail("the file at %s was changed or removed (%s)", e.EndpointDir, describe(e.EndpointDir))
+	}
+	switch {
+	case served:
+		return pass("served elsewhere; the file is untouched")
+	case refusal != "":
+		return pass("refused: %s", refusal)
+	}
+	return fail("neither served nor refused clearly: %v", err)
+}
+
+// foreignTalk has the attacker connect and ping; it passes when no pong
+// comes back.
+func (e *Env) foreignTalk(ctx context.Context) outcome {
+	var r connectResult
+	if err := e.asAttacker(ctx, "connect", e.spec(), &r); err != nil {
+		return fail("attacker helper: %v", err)
+	}
+	e.note("uid %d: connected=%v reply=%q error=%q", e.r.attackerUID, r.Connected, r.Reply, r.Error)
+	if strings.Contains(r.Reply, "pong") {
+		return fail("uid %d got an answer: %q", e.r.attackerUID, oneLine(r.Reply, 120))
+	}
+	if !r.Connected {
+		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
+	}
+	return pass("uid %d connected but got no reply (%s)", e.r.attackerUID, orClosed(r))
+}
+
+func orClosed(r connectResult) string {
+	if r.Error == "" {
+		return "closed"
+	}
+	return r.Error
+}
+
+func authForeignConnect(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	e.note("socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
+	return e.foreignTalk(ctx)
+}
+
+func authPeerCred(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	// Loosen what the filesystem guards, as the daemon's owner would by
+	// mistake: only the peer check is left.
+	if err := os.Chmod(e.Sock, 0o666); err != nil {
+		return fail("chmod socket: %v", err)
+	}
+	if err := os.Chmod(e.EndpointDir, 0o755); err != nil {
+		return fail("chmod dir: %v", err)
+	}
+	e.note("loosened: socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
+	return e.foreignTalk(ctx)
+}
+
+func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
+	first, pid1, err := e.start(ctx)
+	if err != nil {
+		return fail("first daemon did not start: %v", err)
+	}
+	second, err := e.startDaemon(e.Root, e.Name)
+	if err != nil {
+		return fail("start second: %v", err)
+	}
+	exited, code := second.wait(3 * time.Second)
+	e.note("second instance pid %d: exited=%v code=%d output: %s", second.Pid, exited, code, firstLines(second.output(), 3))
+	pid, err := e.pingAsDaemon(ctx, e.spec())
+	switch {
+	case err != nil:
+		return fail("after the second start the endpoint no longer answers: %v", err)
+	case pid != pid1 && pid == second.Pid:
+		return fail("hijacked: the second instance (pid %d) now answers in place of the first (pid %d)", second.Pid, pid1)
+	case pid != pid1:
+		return fail("ping answered by pid %d, neither the first (%d) nor the second (%d)", pid, pid1, second.Pid)
+	}
+	if done, _ := first.exited(); done {
+		return fail("the first daemon exited")
+	}
+	if !exited {
+		return pass("first (pid %d) still answers; the second is still running without taking over", pid1)
+	}
+	return pass("second refused (exit %d); first (pid %d) still answers", code, pid1)
+}
+
+func instBusyNotStale(ctx context.Context, e *Env) outcome {
+	first, pid1, err := e.start(ctx)
+	if err != nil {
+		return fail("first daemon did not start: %v", err)
+	}
+	if err := signalDaemon(first, "STOP"); err != nil {
+		return fail("SIGSTOP: %v", err)
+	}
+	n, full, closeAll, err := fillBacklog(e.Sock, 70000)
+	defer closeAll()
+	e.note("backlog: %d connects, full=%v err=%v", n, full, err)
+	if !full {
+		signalDaemon(first, "CONT")
+		return fail("could not fill the backlog (%d connects): %v", n, err)
+	}
+	second, err := e.startDaemon(e.Root, e.Name)
+	if err != nil {
+		signalDaemon(first, "CONT")
+		return fail("start second: %v", err)
+	}
+	exited, code := second.wait(3 * time.Second)
+	e.note("second instance pid %d while the first was stopped: exited=%v code=%d output: %s", second.Pid, exited, code, firstLines(second.output(), 3))
+	closeAll()
+	if err := signalDaemon(first, "CONT"); err != nil {
+		return fail("SIGCONT: %v", err)
+	}
+	// The first drains its backlog; give it a few seconds.
+	var pid int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pid, err = e.pingAsDaemon(ctx, e.spec())
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	switch {
+	case err != nil:
+		return fail("after SIGCONT the endpoint does not answer: %v", err)
+	case pid == second.Pid:
+		return fail("the second instance took over a busy daemon's endpoint (pid %d answers, not %d)", pid, pid1)
+	case pid != pid1:
+		return fail("ping answered by pid %d, not the first (%d)", pid, pid1)
+	}
+	return pass("second did not take over (exited=%v code %d); first (pid %d) answers after SIGCONT", exited, code, pid1)
+}
+
+func instStaleRecovered(ctx context.Context, e *Env) outcome {
+	first, _, err := e.start(ctx)
+	if err != nil {
+		return fail("first daemon did not start: %v", err)
+	}
+	if err := signalDaemon(first, "KILL"); err != nil {
+		return fail("SIGKILL: %v", err)
+	}
+	first.wait(5 * time.Second)
+	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
+	second, pid, err := e.start(ctx)
+	if err != nil {
+		return fail("a new start after SIGKILL does not serve: %v", err)
+	}
+	if pid != second.Pid {
+		return fail("ping answered by pid %d, not the new daemon %d", pid, second.Pid)
+	}
+	return pass("new daemon pid %d serves after SIGKILL of %d", second.Pid, first.Pid)
+}
+
+func instCleanShutdown(ctx context.Context, e *Env) outcome {
+	before := tree(e.Parent, "")
+	d, _, err := e.start(ctx)
+	if err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	t0 := time.Now()
+	if err := signalDaemon(d, "TERM"); err != nil {
+		return fail("SIGTERM: %v", err)
+	}
+	exited, code := d.wait(2 * time.Second)
+	took := time.Since(t0)
+	if !exited {
+		return fail("still running 2 s after SIGTERM")
+	}
+	after := tree(e.Parent, "")
+	left := diff(after, before)
+	if e.RootIsDir {
+		// The root is the daemon's runtime directory: it may stay, empty.
+		left = without(left, filepath.Base(e.Root)+" (")
+	}
+	e.note("exit %d after %s; left behind: %v", code, took.Round(time.Millisecond), left)
+	switch {
+	case code != 0:
+		return fail("exit code %d after SIGTERM, want 0", code)
+	case len(left) > 0:
+		return fail("left behind: %s", strings.Join(left, ", "))
+	}
+	return pass("exit 0 after %s, nothing left behind", took.Round(time.Millisecond))
+}
+
+func diff(after, before []string) []string {
+	had := map[string]bool{}
+	for _, b := range before {
+		had[b] = true
+	}
+	var out []string
+	for _, a := range after {
+		if !had[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func without(list []string, prefix string) []string {
+	var out []string
+	for _, s := range list {
+		if !strings.HasPrefix(s, prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// traversalNames each escape one level above the root with the default
+// template ({root}/bu-{name}.d/sock) or a plain one ({root}/{name}.sock).
+var traversalNames = []string{"../bh-escape-1", "x/../../bh-escape-2", "..", "a/b"}
+
+func pathNameValidation(ctx context.Context, e *Env) outcome {
+	before := tree(e.Parent, e.Root)
+	var accepted []string
+	for _, name := range traversalNames {
+		d, err := e.startDaemon(e.Root, name)
+		if err != nil {
+			return fail("start with name %q: %v", name, err)
+		}
+		exited, code := d.wait(3 * time.Second)
+		e.note("name %q: exited=%v code=%d output: %s", name, exited, code, firstLines(d.output(), 2))
+		if !exited || code == 0 {
+			accepted = append(accepted, fmt.Sprintf("%q", name))
+			killTree(d.cmd)
+			d.wait(5 * time.Second)
+		}
+	}
+	outside := diff(tree(e.Parent, e.Root), before)
+	if len(outside) > 0 {
+		return fail("created outside the root %s: %s", e.Root, strings.Join(outside, ", "))
+	}
+	if len(accepted) > 0 {
+		return fail("accepted traversal names %s (kept running or exited 0)", strings.Join(accepted, ", "))
+	}
+	return pass("all %d traversal names refused; nothing created outside the root", len(traversalNames))
+}
+
+func pathBudget(ctx context.Context, e *Env) outcome {
+	limit := ipc.SunPathLimit(runtime.GOOS)
+	// Grow the root until the socket path overflows sun_path.
+	root := e.Root
+	for len(expand(templateOr(e.r.cfg.Target), root, e.Name)) <= limit+8 {
+		root = filepath.Join(root, "long-"+strings.Repeat("r", 20))
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fail("setup: %v", err)
+	}
+	for p := root; len(p) > len(e.Parent); p = filepath.Dir(p) {
+		os.Chmod(p, 0o1777)
+	}
+	if err := e.setRoot(root); err != nil && !strings.Contains(err.Error(), "too long") {
+		return fail("setup: %v", err)
+	}
+	if e.RootIsDir {
+		os.Remove(root) // the daemon creates its root itself in this layout
+	}
+	nominal := expand(templateOr(e.r.cfg.Target), root, e.Name)
+	e.note("root is %d bytes; nominal socket path %d bytes, limit %d; socket path used: %s (%d bytes)", len(root), len(nominal), limit, e.Sock, len(e.Sock))
+	truncated := nominal[:limit]
+	d, err := e.startDaemon(root, e.Name)
+	if err != nil {
+		return fail("start: %v", err)
+	}
+	// A daemon that serves at the templated path (or, for the builtin, at
+	// ipc's fallback) answers quickly; one that moved elsewhere is looked
+	// for below.
+	_, readyErr := e.waitReadyWithin(ctx, d, e.spec(), 3*time.Second)
+	if st := stat(truncated); st.Exists {
+		return fail("something exists at the truncated path %s (%s)", truncated, describe(truncated))
+	}
+	if readyErr == nil {
+		if e.Sock != nominal {
+			return pass("serves at the fallback %s (%d bytes)", e.Sock, len(e.Sock))
+		}
+		return pass("serves at %s (%d bytes; reached through its directory)", e.Sock, len(e.Sock))
+	}
+	if done, code := d.exited(); done {
+		if code != 0 && d.output() != "" {
+			return pass("refused clearly (exit %d): %s", code, firstLines(d.output(), 2))
+		}
+		return fail("exited with code %d without a message: %v", code, readyErr)
+	}
+	// Still running but not at the templated path: it may have moved to a
+	// fallback of its own. Find where it listens (Linux: /proc) and ping it
+	// there.
+	paths, err := listeningPaths(d.Pid)
+	e.note("daemon pid %d listens on: %v (%v)", d.Pid, paths, err)
+	for _, p := range paths {
+		if len(p) < len(nominal) && strings.HasPrefix(nominal, p) {
+			return fail("listening at %s, the nominal path truncated to %d bytes", p, len(p))
+		}
+	}
+	for _, p := range paths {
+		sp := e.spec()
+		sp.Sock = p
+		if pid, err := e.pingAsDaemon(ctx, sp); err == nil {
+			return pass("serves at a fallback of its own, %s (%d bytes; pid %d answered)", p, len(p), pid)
+		}
+	}
+	return fail("neither served nor refused clearly: %v", readyErr)
+}
+
+func templateOr(t Target) string {
+	if t.Builtin || t.Socket == "" {
+		return DefaultSocketTemplate
+	}
+	return t.Socket
+}
+
+func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	pf, err := e.readPortFileAsDaemon(ctx)
+	if err != nil {
+		return fail("port file: %v", err)
+	}
+	socks, err := listeningOn(pf.Port)
+	if err != nil {
+		return fail("reading /proc/net/tcp: %v", err)
+	}
+	e.note("listening sockets on port %d: %v", pf.Port, socks)
+	if len(socks) == 0 {
+		return fail("nothing listens on port %d named by the port file", pf.Port)
+	}
+	for _, s := range socks {
+		if s != "127.0.0.1" && s != "::1" {
+			return fail("port %d is bound to %s, not loopback only", pf.Port, s)
+		}
+	}
+	return pass("port %d bound to %s only", pf.Port, strings.Join(socks, ", "))
+}
+
+// readPortFileAsDaemon reads the port file (root reads it directly; the
+// daemon's own uid too).
+func (e *Env) readPortFileAsDaemon(ctx context.Context) (bhPortFile, error) {
+	return readBHPortFile(e.Port)
+}
+
+func tcpAuthRequired(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	pf, err := e.readPortFileAsDaemon(ctx)
+	if err != nil {
+		return fail("port file: %v", err)
+	}
+	wrong := strings.Repeat("0", max(len(pf.Token), 64))
+	tries := []struct{ name, line string }{
+		{"ping without a token", `{"meta":"ping"}`},
+		{"request without a token", `{"cmd":"status"}`},
+		{"ping with a wrong token", `{"meta":"ping","token":"` + wrong + `"}`},
+		{"request with a wrong token", `{"cmd":"status","token":"` + wrong + `"}`},
+	}
+	for _, tr := range tries {
+		reply, closed, err := tcpExchange(ctx, pf.Port, tr.line)
+		e.note("%s: reply=%q closed=%v err=%v", tr.name, oneLine(reply, 120), closed, err)
+		if reply != "" && !strings.Contains(reply, `"error"`) {
+			return fail("%s was answered: %q", tr.name, oneLine(reply, 120))
+		}
+		if strings.Contains(reply, "pong") {
+			return fail("%s got a pong: %q", tr.name, oneLine(reply, 120))
+		}
+	}
+	return pass("all %d unauthenticated requests got an error or a close", len(tries))
+}
+
+func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	f, d := stat(e.Port), stat(filepath.Dir(e.Port))
+	e.note("port file %s: %s; its dir: %s", e.Port, describe(e.Port), describe(filepath.Dir(e.Port)))
+	switch {
+	case f.Kind != "file":
+		return fail("port file %s is %s", e.Port, describe(e.Port))
+	case f.UID != e.r.daemonUID:
+		return fail("port file owned by uid %d, not the daemon's %d", f.UID, e.r.daemonUID)
+	case f.Mode&0o077 != 0:
+		return fail("port file mode %04o gives group/other access", f.Mode)
+	case d.Mode&0o022 != 0 && d.Mode&0o1000 == 0:
+		return fail("its directory mode %04o lets others replace it", d.Mode)
+	}
+	if e.r.attackerUID >= 0 {
+		var r struct {
+			Read  bool   `json:"read"`
+			Error string `json:"error"`
+		}
+		if err := e.asAttacker(ctx, "read", e.Port, &r); err != nil {
+			return fail("attacker helper: %v", err)
+		}
+		e.note("uid %d reading it: read=%v %s", e.r.attackerUID, r.Read, r.Error)
+		if r.Read {
+			return fail("uid %d read the port file", e.r.attackerUID)
+		}
+		return pass("port file %04o uid %d; uid %d cannot read it", f.Mode, f.UID, e.r.attackerUID)
+	}
+	return pass("port file %04o uid %d in dir %04o (not root: no other uid tried to read it)", f.Mode, f.UID, d.Mode)
+}
+
+func tcpSquatter(ctx context.Context, e *Env) outcome {
+	d, _, err := e.start(ctx)
+	if err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	pf, err := e.readPortFileAsDaemon(ctx)
+	if err != nil {
+		return fail("port file: %v", err)
+	}
+	if err := signalDaemon(d, "KILL"); err != nil {
+		return fail("SIGKILL: %v", err)
+	}
+	d.wait(5 * time.Second)
+	sq, err := squat(pf.Port)
+	if err != nil {
+		return skip("could not bind the stale port %d to act as the squatter: %v", pf.Port, err)
+	}
+	defer sq.close()
+	_, perr := e.pingAsDaemon(ctx, e.spec())
+	got := sq.bytes()
+	e.note("client against the squatter: %v", perr)
+	e.note("squatter received %d bytes: %q", len(got), oneLine(string(got), 200))
+	switch {
+	case perr == nil:
+		return fail("the client accepted the squatter on port %d", pf.Port)
+	case len(got) == 0:
+		return fail("the client never reached the squatter (%v): the scenario observed nothing", perr)
+	case strings.Contains(string(got), pf.Token):
+		return fail("the client sent the secret to the squatter")
+	case strings.Contains(string(got), `"proof"`):
+		return fail("the client sent a proof to a server that had not proved itself")
+	}
+	return pass("client refused the squatter (%s); it received only %d bytes with a random nonce", oneLine(perr.Error(), 80), len(got))
+}
+
+func protoMalformed(ctx context.Context, e *Env) outcome {
+	d, pid, err := e.start(ctx)
+	if err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	var rs []malformedResult
+	if err := e.asDaemonUID(ctx, "malformed", e.spec(), &rs); err != nil {
+		return fail("client helper: %v", err)
+	}
+	for _, r := range rs {
+		e.note("%s: reply=%q closed=%v; ping after: %s", r.Payload, oneLine(r.Reply, 80), r.Closed, r.PingAfter)
+		if strings.Contains(r.Reply, "pong") {
+			return fail("%s was answered as a ping: %q", r.Payload, r.Reply)
+		}
+		if r.Reply != "" && !strings.Contains(r.Reply, `"error"`) && !strings.HasPrefix(r.Reply, "connect:") {
+			return fail("%s got a reply that is not an error: %q", r.Payload, oneLine(r.Reply, 80))
+		}
+		if !strings.HasPrefix(r.PingAfter, "ok") {
+			return fail("after %s the daemon no longer serves: %s", r.Payload, r.PingAfter)
+		}
+	}
+	if done, code := d.exited(); done {
+		return fail("the daemon exited (code %d)", code)
+	}
+	return pass("%d malformed inputs answered with an error or a close; pid %d kept serving", len(rs), pid)
+}
+
+func protoIdle(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	var r idleResult
+	if err := e.asDaemonUID(ctx, "idle", map[string]any{"spec": e.spec(), "n": 500}, &r); err != nil {
+		return fail("client helper: %v", err)
+	}
+	e.note("opened %d idle connections (%s); new client: %s in %d ms", r.Opened, r.OpenError, r.PingAfter, r.PingMS)
+	e.metric("ping_after_idle_ms", float64(r.PingMS))
+	if !strings.HasPrefix(r.PingAfter, "ok") {
+		return fail("with %d idle connections a new client is not served: %s", r.Opened, r.PingAfter)
+	}
+	return pass("%d idle connections open; a new client was served in %d ms", r.Opened, r.PingMS)
+}
+
+func loadConcurrent(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	var r loadResult
+	if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": 64, "Pings": 500}, &r); err != nil {
+		return fail("client helper: %v", err)
+	}
+	e.metric("p50_us", r.P50us)
+	e.metric("p99_us", r.P99us)
+	e.metric("max_us", r.Maxus)
+	e.metric("wall_ms", r.Wallms)
+	e.metric("errors", float64(r.Errors))
+	e.note("%d connections x %d pings: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms", r.Conns, r.Pings/max(r.Conns, 1), r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms)
+	if r.Errors > 0 {
+		return fail("%d of %d pings failed; first: %s", r.Errors, r.Pings, r.First)
+	}
+	return pass("%d pings, 0 errors; p50 %.0f us, p99 %.0f us", r.Pings, r.P50us, r.P99us)
+}

@@ -1,0 +1,207 @@
+package matrix
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// Protocol is how the suite talks to a daemon.
+type Protocol string
+
+const (
+	// ProtocolBHJSON is browser-harness's framing: newline JSON, ping
+	// {"meta":"ping"} → {"pong":true,"pid":N}; on TCP every request carries
+	// "token" from the port file.
+	ProtocolBHJSON Protocol = "bh-json"
+	// ProtocolIPC is this project's ipc package: the same framing, with the
+	// mutual HMAC handshake on TCP.
+	ProtocolIPC Protocol = "ipc"
+)
+
+// Target is the daemon under test.
+type Target struct {
+	// Builtin selects the reference daemon (bh-ipc-check daemon).
+	Builtin bool `json:"builtin"`
+	// Cmd is the external program and its arguments; {root}, {name} and
+	// {transport} (unix or tcp) are substituted in each element.
+	Cmd []string `json:"cmd,omitempty"`
+	// Env holds KEY=TEMPLATE entries added to the daemon's environment.
+	Env []string `json:"env,omitempty"`
+	// Socket and PortFile are path templates; an empty one means the target
+	// has no such transport.
+	Socket   string   `json:"socket,omitempty"`
+	PortFile string   `json:"port_file,omitempty"`
+	Protocol Protocol `json:"protocol"`
+}
+
+// Default templates.
+const (
+	DefaultSocketTemplate = "{root}/bu-{name}.d/sock"
+)
+
+// BuiltinTarget is the reference daemon.
+func BuiltinTarget() Target {
+	return Target{Builtin: true, Protocol: ProtocolIPC}
+}
+
+// Describe is a one-line description for reports.
+func (t Target) Describe() string {
+	if t.Builtin {
+		return "builtin"
+	}
+	return strings.Join(t.Cmd, " ")
+}
+
+// Validate checks an external target's templates.
+func (t Target) Validate() error {
+	if t.Builtin {
+		return nil
+	}
+	if len(t.Cmd) == 0 {
+		return fmt.Errorf("external target: --cmd is empty")
+	}
+	if t.Socket == "" && t.PortFile == "" {
+		return fmt.Errorf("external target: neither --socket nor --port-file is set")
+	}
+	for _, tpl := range []string{t.Socket, t.PortFile} {
+		if tpl != "" && !strings.Contains(tpl, "{root}") {
+			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
+		}
+	}
+	switch t.Protocol {
+	case ProtocolBHJSON, ProtocolIPC:
+	default:
+		return fmt.Errorf("protocol %q: want bh-json or ipc", t.Protocol)
+	}
+	for _, e := range t.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("--env %q: want KEY=TEMPLATE", e)
+		}
+	}
+	return nil
+}
+
+// Supports reports whether the target has the transport.
+func (t Target) Supports(tr ipc.Transport) bool {
+	if t.Builtin {
+		return tr == ipc.TransportTCP || ipc.DefaultTransport() == ipc.TransportUnix
+	}
+	if tr == ipc.TransportUnix {
+		return t.Socket != ""
+	}
+	return t.PortFile != ""
+}
+
+func expand(tpl, root, name string) string {
+	return strings.NewReplacer("{root}", root, "{name}", name).Replace(tpl)
+}
+
+func expandCmd(tpl, root, name string, tr ipc.Transport) string {
+	return strings.NewReplacer("{root}", root, "{name}", name, "{transport}", string(tr)).Replace(tpl)
+}
+
+// Paths returns the socket path and port file path for root and name (empty
+// when the target has none). For the builtin they come from ipc.Resolve, so
+// they include the sun_path fallback.
+func (t Target) Paths(root, name string, tr ipc.Transport) (sock, port string, err error) {
+	if t.Builtin {
+		lay, err := ipc.Resolve(name, ipc.WithRoot(root), ipc.WithTransport(tr))
+		return lay.Sock, lay.Port, err
+	}
+	if t.Socket != "" {
+		sock = filepath.Clean(expand(t.Socket, root, name))
+	}
+	if t.PortFile != "" {
+		port = filepath.Clean(expand(t.PortFile, root, name))
+	}
+	return sock, port, nil
+}
+
+// Argv is the daemon's command line for root, name and transport; exe is
+// this program (for the builtin).
+func (t Target) Argv(exe, root, name string, tr ipc.Transport) []string {
+	if t.Builtin {
+		return []string{exe, "daemon", "--name", name, "--root", root, "--transport", string(tr)}
+	}
+	out := make([]string, len(t.Cmd))
+	for i, a := range t.Cmd {
+		out[i] = expandCmd(a, root, name, tr)
+	}
+	return out
+}
+
+// DaemonEnv is the extra environment for root, name and transport.
+func (t Target) DaemonEnv(root, name string, tr ipc.Transport) []string {
+	out := make([]string, len(t.Env))
+	for i, e := range t.Env {
+		out[i] = expandCmd(e, root, name, tr)
+	}
+	return out
+}
+
+// SplitCommand splits a command template into program and arguments the
+// way a POSIX shell splits words: whitespace separates, single quotes keep
+// everything, double quotes keep everything but \" and \\, a backslash
+// outside quotes escapes the next character. Nothing else of a shell
+// applies (no variables, globs or pipes): the program is run directly.
+func SplitCommand(s string) ([]string, error) {
+	var (
+		args  []string
+		cur   strings.Builder
+		inArg bool
+		quote rune
+	)
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		switch {
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch {
+			case r == '"':
+				quote = 0
+			case r == '\\' && i+1 < len(rs) && (rs[i+1] == '"' || rs[i+1] == '\\'):
+				i++
+				cur.WriteRune(rs[i])
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inArg = r, true
+		case r == '\\':
+			if i+1 == len(rs) {
+				return nil, fmt.Errorf("command %q: trailing backslash", s)
+			}
+			i++
+			cur.WriteRune(rs[i])
+			inArg = true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("command %q: unterminated %c quote", s, quote)
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("command %q: empty", s)
+	}
+	return args, nil
+}

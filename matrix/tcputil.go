@@ -1,0 +1,91 @@
+package matrix
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tcpExchange sends one line to 127.0.0.1:port and reads one reply line.
+func tcpExchange(ctx context.Context, port int, line string) (reply string, closed bool, err error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return "", false, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte(line + "\n")); err != nil {
+		return "", true, err
+	}
+	b, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		var ne net.Error
+		if ok := asNetErr(err, &ne); ok && ne.Timeout() {
+			return strings.TrimSpace(b), false, err
+		}
+		return strings.TrimSpace(b), true, nil
+	}
+	return strings.TrimSpace(b), false, nil
+}
+
+func asNetErr(err error, target *net.Error) bool {
+	ne, ok := err.(net.Error)
+	if ok {
+		*target = ne
+	}
+	return ok
+}
+
+// squatter listens on a given loopback port, records every byte clients
+// send, and answers each line with a made-up challenge.
+type squatter struct {
+	ln  net.Listener
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+func squat(port int) (*squatter, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	s := &squatter{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadBytes('\n')
+					s.mu.Lock()
+					s.got.Write(line)
+					s.mu.Unlock()
+					if err != nil {
+						return
+					}
+					c.Write([]byte(`{"nonce":"` + strings.Repeat("00", 32) + `","proof":"` + strings.Repeat("11", 32) + `","pong":false}` + "\n"))
+				}
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *squatter) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.got.Bytes())
+}
+
+func (s *squatter) close() { s.ln.Close() }

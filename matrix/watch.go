@@ -1,0 +1,90 @@
+package matrix
+
+import (
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// firstSight is the first observation of the socket path.
+type firstSight struct {
+	via       string
+	at        time.Time
+	sock, dir facts
+}
+
+// firstSeen watches for the socket's first appearance: by inotify where
+// available (watchNative) and by tight polling everywhere; the earliest
+// observation wins.
+type firstSeen struct {
+	dir, sock string
+	mu        sync.Mutex
+	got       *firstSight
+	done      chan struct{}
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	stopExtra func()
+}
+
+func watchFirstSeen(dir, sock string) *firstSeen {
+	w := &firstSeen{dir: dir, sock: sock, done: make(chan struct{})}
+	w.stopExtra = watchNative(w)
+	w.wg.Add(1)
+	go w.poll()
+	return w
+}
+
+// observe records the socket's state now, if it exists and nothing was
+// recorded before.
+func (w *firstSeen) observe(via string) bool {
+	s := stat(w.sock)
+	if s.Kind != "socket" {
+		return false
+	}
+	d := stat(w.dir)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.got == nil {
+		w.got = &firstSight{via: via, at: time.Now(), sock: s, dir: d}
+	}
+	return true
+}
+
+func (w *firstSeen) poll() {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.done:
+			return
+		default:
+		}
+		if w.observe("polling") {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func (w *firstSeen) stop() {
+	w.stopOnce.Do(func() {
+		close(w.done)
+		if w.stopExtra != nil {
+			w.stopExtra()
+		}
+		w.wg.Wait()
+	})
+}
+
+func (w *firstSeen) result() (firstSight, bool) {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.got == nil {
+		return firstSight{}, false
+	}
+	return *w.got, true
+}
+
+// watchParent is the directory in which the endpoint directory appears.
+func (w *firstSeen) watchParent() string { return filepath.Dir(w.dir) }
