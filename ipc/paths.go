@@ -70,7 +70,20 @@ func Resolve(name string, opts ...Option) (Layout, error) {
 	return resolve(name, o)
 }
 
+// ResolveAs is Resolve for a process whose effective uid is uid: the short
+// sun_path fallback lives under a directory named after the uid, so a
+// supervisor (or a test suite) running as another uid needs this to find a
+// daemon's socket.
+func ResolveAs(uid int, name string, opts ...Option) (Layout, error) {
+	o := buildOptions(opts)
+	return resolveUID(name, o, uid)
+}
+
 func resolve(name string, o *options) (Layout, error) {
+	return resolveUID(name, o, os.Geteuid())
+}
+
+func resolveUID(name string, o *options, uid int) (Layout, error) {
 	if err := ValidateName(name); err != nil {
 		return Layout{}, err
 	}
@@ -82,7 +95,7 @@ func resolve(name string, o *options) (Layout, error) {
 	if err != nil {
 		return Layout{}, fmt.Errorf("ipc: root %s: %w", root, err)
 	}
-	return layoutFor(runtime.GOOS, abs, name, o.transport, os.Geteuid())
+	return layoutFor(runtime.GOOS, abs, name, o.transport, uid)
 }
 
 // fallbackBase is the short directory used when a socket path does not fit

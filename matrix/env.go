@@ -77,7 +77,7 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 
 // setRoot points the env at root (not created) and computes the paths.
 func (e *Env) setRoot(root string) error {
-	sock, port, err := e.r.cfg.Target.Paths(root, e.Name, e.s.Transport)
+	sock, port, err := e.r.cfg.Target.Paths(root, e.Name, e.s.Transport, e.r.daemonUID)
 	if err != nil {
 		return err
 	}

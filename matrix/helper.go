@@ -80,6 +80,15 @@ var actions = map[string]action{
 		}
 		return attackerConnect(ctx, sp), nil
 	},
+	"listening": func(ctx context.Context, arg json.RawMessage) (any, error) {
+		// Run as the daemon's uid: reading another uid's /proc/<pid>/fd
+		// needs CAP_SYS_PTRACE, which root in a container lacks.
+		var pid int
+		if err := json.Unmarshal(arg, &pid); err != nil {
+			return nil, err
+		}
+		return listeningPaths(pid)
+	},
 	"read": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var path string
 		if err := json.Unmarshal(arg, &path); err != nil {

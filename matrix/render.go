@@ -289,3 +289,43 @@ func writeFileAtomic(p string, b []byte) error {
 	}
 	return os.Rename(tmp.Name(), p)
 }
+
+// WriteMatrixTable writes a compact console matrix: a row per scenario, a
+// column per leg (numbered, with a legend), then the failures with their
+// reasons.
+func WriteMatrixTable(w io.Writer, m Matrix) {
+	cols := columnNames(m.Reports)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	fmt.Fprint(tw, "SCENARIO\t")
+	for i := range cols {
+		fmt.Fprintf(tw, "%d\t", i+1)
+	}
+	fmt.Fprintln(tw)
+	short := map[Status]string{Pass: "ok", Fail: "FAIL", Skip: "skip"}
+	for _, id := range rowIDs(m.Reports) {
+		fmt.Fprintf(tw, "%s\t", id)
+		for _, r := range m.Reports {
+			if res, ok := find(r, id); ok {
+				fmt.Fprintf(tw, "%s\t", short[res.Status])
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for i, c := range cols {
+		r := m.Reports[i]
+		fmt.Fprintf(w, "%d = %s: %d passed, %d failed, %d skipped in %s\n", i+1, c, r.Summary.Passed, r.Summary.Failed, r.Summary.Skipped, fmtMS(r.DurationMS))
+	}
+	for i, r := range m.Reports {
+		for _, res := range r.Results {
+			if res.Status == Fail {
+				fmt.Fprintf(w, "FAIL %s on %s: %s\n", res.ID, cols[i], oneLine(res.Reason, 160))
+			}
+		}
+	}
+	s := m.Summary
+	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped (%d required failed) across %d legs\n", verdict(s), s.Passed, s.Failed, s.Skipped, s.RequiredFailed, len(m.Reports))
+}

@@ -545,7 +545,8 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	// Still running but not at the templated path: it may have moved to a
 	// fallback of its own. Find where it listens (Linux: /proc) and ping it
 	// there.
-	paths, err := listeningPaths(d.Pid)
+	var paths []string
+	err = e.asDaemonUID(ctx, "listening", d.Pid, &paths)
 	e.note("daemon pid %d listens on: %v (%v)", d.Pid, paths, err)
 	for _, p := range paths {
 		if len(p) < len(nominal) && strings.HasPrefix(nominal, p) {

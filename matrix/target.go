@@ -104,11 +104,12 @@ func expandCmd(tpl, root, name string, tr ipc.Transport) string {
 }
 
 // Paths returns the socket path and port file path for root and name (empty
-// when the target has none). For the builtin they come from ipc.Resolve, so
-// they include the sun_path fallback.
-func (t Target) Paths(root, name string, tr ipc.Transport) (sock, port string, err error) {
+// when the target has none), as the daemon running as daemonUID sees them.
+// For the builtin they come from ipc.ResolveAs, so they include the
+// sun_path fallback, which is per uid.
+func (t Target) Paths(root, name string, tr ipc.Transport, daemonUID int) (sock, port string, err error) {
 	if t.Builtin {
-		lay, err := ipc.Resolve(name, ipc.WithRoot(root), ipc.WithTransport(tr))
+		lay, err := ipc.ResolveAs(daemonUID, name, ipc.WithRoot(root), ipc.WithTransport(tr))
 		return lay.Sock, lay.Port, err
 	}
 	if t.Socket != "" {

@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/org/bh-ipc-check/containers"
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix"
 )
@@ -352,6 +353,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "table", "stdout format: table or json")
 	leg := fs.String("leg", "native", "name of this leg (the report's column)")
 	timeout := fs.Duration("timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
+	withContainers := fs.Bool("containers", false, "also run the Linux container legs (Docker; this binary must be static: CGO_ENABLED=0)")
+	native := fs.Bool("native", true, "run the native leg (--native=false with --containers runs only the container legs)")
+	image := fs.String("image", "", "container legs for an external target: the image holding the daemon and its runtime (must be present for the engine)")
+	legTimeout := fs.Duration("leg-timeout", 5*time.Minute, "container legs: kill a leg after this long")
 	pos, err := parse(fs, args)
 	if err == nil {
 		err = noArgs(pos)
@@ -379,6 +384,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *protocol != "" {
 		cfg.Target.Protocol = matrix.Protocol(*protocol)
 	}
+	if !*native && !*withContainers {
+		return usageErr("--native=false needs --containers: nothing would run")
+	}
+	if *image != "" && !*withContainers {
+		return usageErr("--image needs --containers")
+	}
 	if *format != "table" && *format != "json" {
 		return usageErr("--format %q: want table or json", *format)
 	}
@@ -396,27 +407,48 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	cfg.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stderr, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
-	rep, err := matrix.Run(ctx, cfg)
-	if err != nil {
-		return exitFor(errUsage{err}, stderr)
+	var reports []matrix.Report
+	if *native {
+		fmt.Fprintf(stderr, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+		rep, err := matrix.Run(ctx, cfg)
+		if err != nil {
+			return exitFor(errUsage{err}, stderr)
+		}
+		reports = append(reports, rep)
 	}
+	if *withContainers {
+		legs, err := containers.Run(ctx, containers.Options{
+			Binary: cfg.Exe, Image: *image, Target: cfg.Target, Scenarios: *scen,
+			LegTimeout: *legTimeout, Progress: stderr, RequireEngine: containers.RequireEngineFromEnv(),
+		})
+		if err != nil {
+			return exitFor(errUsage{err}, stderr)
+		}
+		reports = append(reports, legs...)
+	}
+	m := matrix.NewMatrix(reports...)
 	if *reportDir != "" {
-		files, err := matrix.WriteDir(*reportDir, "report", matrix.NewMatrix(rep))
+		files, err := matrix.WriteDir(*reportDir, "report", m)
 		if err != nil {
 			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
 		}
 		fmt.Fprintf(stderr, "reports: %s\n", strings.Join(files, ", "))
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-	} else {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	switch {
+	case *format == "json" && len(reports) == 1:
+		enc.Encode(reports[0])
+	case *format == "json":
+		enc.Encode(m)
+	case len(reports) == 1:
 		fmt.Fprintln(stdout)
-		matrix.WriteTable(stdout, rep)
+		matrix.WriteTable(stdout, reports[0])
+	default:
+		fmt.Fprintln(stdout)
+		matrix.WriteMatrixTable(stdout, m)
 	}
-	if rep.Summary.RequiredFailed > 0 {
+	if m.Summary.RequiredFailed > 0 {
 		return 1
 	}
 	return 0
