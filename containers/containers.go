@@ -81,6 +81,7 @@ type Options struct {
 	Image     string
 	Target    matrix.Target
 	Scenarios string // --scenarios patterns; "" all
+	Name      string // --name; "" the default
 	Legs      []Leg  // nil: DefaultLegs()
 	// Parallel bounds the legs running at once (default: the core count).
 	Parallel int
@@ -235,6 +236,9 @@ func (r *run) innerArgs(l Leg) []string {
 	if r.o.Scenarios != "" {
 		args = append(args, "--scenarios", r.o.Scenarios)
 	}
+	if r.o.Name != "" {
+		args = append(args, "--name", r.o.Name)
+	}
 	t := r.o.Target
 	if !t.Builtin {
 		args = append(args, "--cmd", quoteCommand(t.Cmd), "--protocol", string(t.Protocol), "--socket", t.Socket)
@@ -315,20 +319,41 @@ func (r *run) logs(id string) (stdout, stderr string) {
 	return o.String(), e.String()
 }
 
-// cleanup removes every container and the image of this run, by label.
+// cleanup removes every container and the image of this run, by label. A
+// failure here is reported, not fatal: the legs' results stand, and
+// Leftovers / mage clean find what remains.
 func (r *run) cleanup() {
-	cs, err := r.pool.Client.ListContainers(docker.ListContainersOptions{All: true, Filters: map[string][]string{"label": {RunLabel + "=" + r.id}}})
-	if err == nil {
-		for _, c := range cs {
-			r.pool.Client.RemoveContainer(docker.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
-		}
+	if _, err := removeLabelled(r.pool.Client, RunLabel+"="+r.id); err != nil {
+		r.o.progress("containers: cleaning up run %s: %v (go tool mage clean removes leftovers)", r.id, err)
 	}
-	imgs, err := r.pool.Client.ListImages(docker.ListImagesOptions{All: true, Filters: map[string][]string{"label": {RunLabel + "=" + r.id}}})
-	if err == nil {
-		for _, im := range imgs {
-			r.pool.Client.RemoveImageExtended(im.ID, docker.RemoveImageOptions{Force: true})
-		}
+}
+
+// removeLabelled force-removes the containers, then the images, matching
+// the label selector, and returns how many it removed.
+func removeLabelled(c *docker.Client, selector string) (int, error) {
+	n := 0
+	filter := map[string][]string{"label": {selector}}
+	cs, err := c.ListContainers(docker.ListContainersOptions{All: true, Filters: filter})
+	if err != nil {
+		return n, err
 	}
+	for _, ct := range cs {
+		if err := c.RemoveContainer(docker.RemoveContainerOptions{ID: ct.ID, Force: true, RemoveVolumes: true}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	imgs, err := c.ListImages(docker.ListImagesOptions{All: true, Filters: filter})
+	if err != nil {
+		return n, err
+	}
+	for _, im := range imgs {
+		if err := c.RemoveImageExtended(im.ID, docker.RemoveImageOptions{Force: true}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Leftovers lists the containers and images carrying RunLabel (any run),
@@ -407,4 +432,18 @@ func BuildStatic(ctx context.Context, dir, out string) error {
 		return fmt.Errorf("go build (static): %w\n%s", err, b)
 	}
 	return nil
+}
+
+// RemoveLeftovers removes every container and image carrying RunLabel (any
+// run): what a killed run could not clean up. It returns how many it
+// removed.
+func RemoveLeftovers(endpoint string) (int, error) {
+	pool, err := dockertest.NewPool(endpoint)
+	if err == nil {
+		err = pool.Client.Ping()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return removeLabelled(pool.Client, RunLabel)
 }

@@ -63,7 +63,7 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	if err := mkdirMode(parent, 0o1777); err != nil {
 		return nil, err
 	}
-	e := &Env{r: r, s: s, Parent: parent, Name: "bhcheck"}
+	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name}
 	if err := e.setRoot(filepath.Join(parent, "root")); err != nil {
 		return nil, err
 	}

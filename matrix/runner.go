@@ -11,11 +11,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // DefaultAttackerUID is the uid the suite acts as when it is root and no
 // --attacker-uid is given.
 const DefaultAttackerUID = 1001
+
+// DefaultName is the endpoint name the suite starts daemons with.
+const DefaultName = "bhcheck"
 
 // DefaultScenarioTimeout bounds one scenario.
 const DefaultScenarioTimeout = 90 * time.Second
@@ -33,6 +38,8 @@ type Config struct {
 	// for the daemon, DefaultAttackerUID for the attacker (as root).
 	DaemonUID, AttackerUID int
 	Leg                    string
+	// Name is the endpoint name daemons are started with (DefaultName).
+	Name string
 	// Progress receives one line per scenario as it finishes (may be nil).
 	Progress io.Writer
 	Timeout  time.Duration // per scenario; 0: DefaultScenarioTimeout
@@ -65,6 +72,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if cfg.Leg == "" {
 		cfg.Leg = "native"
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if err := ipc.ValidateName(cfg.Name); err != nil {
+		return Report{}, errorf("--name: %v", err)
 	}
 	if cfg.Umask < 0 || cfg.Umask > 0o777 {
 		return Report{}, errorf("umask %o: want 000 to 777", cfg.Umask)

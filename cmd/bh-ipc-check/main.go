@@ -35,6 +35,7 @@ Usage:
   bh-ipc-check scenarios [--format table|json]                          the scenario catalogue
   bh-ipc-check run       [flags]                                        run the suite against a target
   bh-ipc-check report merge A.json B.json ... --out DIR                 join reports into one matrix
+  bh-ipc-check report github REPORT.json ...                            publish to a GitHub Actions step
 
 Run "bh-ipc-check COMMAND --help" for a command's flags.
 Exit codes: 0 success (every required scenario passed), 1 failure (a required
@@ -352,6 +353,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	reportDir := fs.String("report-dir", "", "write report.json, report.md and junit.xml here")
 	format := fs.String("format", "table", "stdout format: table or json")
 	leg := fs.String("leg", "native", "name of this leg (the report's column)")
+	name := fs.String("name", matrix.DefaultName, "endpoint name the daemons are started with ([A-Za-z0-9_-]{1,64})")
 	timeout := fs.Duration("timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
 	withContainers := fs.Bool("containers", false, "also run the Linux container legs (Docker; this binary must be static: CGO_ENABLED=0)")
 	native := fs.Bool("native", true, "run the native leg (--native=false with --containers runs only the container legs)")
@@ -364,7 +366,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitFor(err, stderr)
 	}
-	cfg := matrix.Config{Leg: *leg, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout}
+	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout}
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
 	switch {
 	case *target == "builtin" && *cmdTpl == "":
@@ -418,7 +420,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if *withContainers {
 		legs, err := containers.Run(ctx, containers.Options{
-			Binary: cfg.Exe, Image: *image, Target: cfg.Target, Scenarios: *scen,
+			Binary: cfg.Exe, Image: *image, Target: cfg.Target, Scenarios: *scen, Name: cfg.Name,
 			LegTimeout: *legTimeout, Progress: stderr, RequireEngine: containers.RequireEngineFromEnv(),
 		})
 		if err != nil {
@@ -455,16 +457,26 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdReport(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "merge" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(stdout, "Usage: bh-ipc-check report merge A.json B.json ... --out DIR")
-			return nil
-		}
-		return errUsage{errors.New("usage: bh-ipc-check report merge A.json B.json ... --out DIR")}
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
 	}
+	switch sub {
+	case "merge":
+		return cmdReportMerge(args[1:], stdout, stderr)
+	case "github":
+		return cmdReportGitHub(args[1:], stdout, stderr)
+	case "--help", "-h":
+		fmt.Fprintln(stdout, "Usage: bh-ipc-check report merge A.json B.json ... --out DIR\n       bh-ipc-check report github REPORT.json ...")
+		return nil
+	}
+	return errUsage{errors.New("usage: bh-ipc-check report merge A.json B.json ... --out DIR | report github REPORT.json ...")}
+}
+
+func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report merge", "report merge A.json B.json ... --out DIR\n\nJoins reports (or matrices) from several hosts or legs into one matrix:\nDIR/matrix.json, DIR/matrix.md and DIR/junit.xml. Exit 1 if any required scenario failed.", stderr)
 	out := fs.String("out", "", "directory to write the matrix into (required)")
-	pos, err := parse(fs, args[1:])
+	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -485,6 +497,47 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%d report(s): %d passed, %d failed (%d required), %d skipped\nwrote %s\n",
 		len(reps), m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped, strings.Join(files, ", "))
+	if m.Summary.RequiredFailed > 0 {
+		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
+	}
+	return nil
+}
+
+// cmdReportGitHub publishes reports to a GitHub Actions step: outputs to
+// $GITHUB_OUTPUT, the Markdown matrix to $GITHUB_STEP_SUMMARY, and an
+// ::error annotation per failed required scenario on stdout.
+func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, passed, failed,\nskipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
+	md := fs.String("markdown", "", "the Markdown report to name in the report-markdown output (default: next to the first JSON, .md)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return errUsage{errors.New("no report files given")}
+	}
+	reps, err := matrix.LoadReports(pos...)
+	if err != nil {
+		return errUsage{err}
+	}
+	m := matrix.NewMatrix(reps...)
+	if *md == "" {
+		*md = strings.TrimSuffix(pos[0], ".json") + ".md"
+	}
+	if p := os.Getenv("GITHUB_OUTPUT"); p != "" {
+		if err := matrix.WriteGitHubOutputs(p, matrix.GitHubOutputs(m, pos[0], *md)); err != nil {
+			return fmt.Errorf("writing $GITHUB_OUTPUT: %w", err)
+		}
+	} else {
+		fmt.Fprintln(stderr, "bh-ipc-check: GITHUB_OUTPUT is not set; outputs not written")
+	}
+	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
+		if err := matrix.AppendFile(p, matrix.Markdown(m)); err != nil {
+			return fmt.Errorf("writing $GITHUB_STEP_SUMMARY: %w", err)
+		}
+	}
+	matrix.WriteAnnotations(stdout, m)
+	fmt.Fprintf(stdout, "bh-ipc-check: %d passed, %d failed (%d required), %d skipped\n", m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped)
 	if m.Summary.RequiredFailed > 0 {
 		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
 	}

@@ -208,3 +208,38 @@ func TestRunSubsetWritesReports(t *testing.T) {
 		}
 	}
 }
+
+func TestReportGitHub(t *testing.T) {
+	dir := t.TempDir()
+	outFile, sumFile := filepath.Join(dir, "out"), filepath.Join(dir, "summary")
+	t.Setenv("GITHUB_OUTPUT", outFile)
+	t.Setenv("GITHUB_STEP_SUMMARY", sumFile)
+	g := "../../matrix/testdata/golden/"
+	code, stdout, _ := runCLI("report", "github", g+"native.json")
+	if code != 1 {
+		t.Errorf("a report with a required failure: exit %d, want 1", code)
+	}
+	if !strings.Contains(stdout, "::error title=bh-ipc-check inst.live-not-hijacked on native::hijacked") {
+		t.Errorf("no ::error annotation: %q", stdout)
+	}
+	out, _ := os.ReadFile(outFile)
+	for _, want := range []string{"passed=2\n", "failed=1\n", "skipped=0\n", "required-failed=1\n", "report-json=" + g + "native.json\n", "report-markdown=" + g + "native.md\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("$GITHUB_OUTPUT lacks %q:\n%s", want, out)
+		}
+	}
+	sum, _ := os.ReadFile(sumFile)
+	if !strings.Contains(string(sum), "| `inst.live-not-hijacked` | required | ❌ **fail** [^1] |") {
+		t.Errorf("step summary:\n%s", sum)
+	}
+	if code, _, _ := runCLI("report", "github", g+"container.json"); code != 0 {
+		t.Errorf("a passing report: exit %d", code)
+	}
+}
+
+func TestRunRefusesBadName(t *testing.T) {
+	code, _, errb := runCLI("run", "--name", "../x", "--scenarios", "sock.mode-umask0")
+	if code != 2 || !strings.Contains(errb, "--name") {
+		t.Errorf("exit %d, %q", code, errb)
+	}
+}

@@ -1,0 +1,77 @@
+package matrix
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// GitHubOutputs are the composite action's outputs for a matrix.
+func GitHubOutputs(m Matrix, jsonPath, mdPath string) map[string]string {
+	return map[string]string{
+		"report-json":     jsonPath,
+		"report-markdown": mdPath,
+		"passed":          fmt.Sprint(m.Summary.Passed),
+		"failed":          fmt.Sprint(m.Summary.Failed),
+		"skipped":         fmt.Sprint(m.Summary.Skipped),
+		"required-failed": fmt.Sprint(m.Summary.RequiredFailed),
+	}
+}
+
+// WriteGitHubOutputs appends name=value lines to the $GITHUB_OUTPUT file
+// (values here never hold newlines; that is checked).
+func WriteGitHubOutputs(path string, outs map[string]string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"report-json", "report-markdown", "passed", "failed", "skipped", "required-failed"} {
+		v := outs[k]
+		if strings.ContainsAny(v, "\r\n") {
+			f.Close()
+			return fmt.Errorf("output %s holds a newline: %q", k, v)
+		}
+		if _, err := fmt.Fprintf(f, "%s=%s\n", k, v); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// AppendFile appends s to the file at path (the step summary).
+func AppendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(f, s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// escapeAnnotation escapes a workflow command's message ('%', CR, LF).
+func escapeAnnotation(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// WriteAnnotations writes an ::error workflow command per failed required
+// scenario (and a ::warning per failed hardening one).
+func WriteAnnotations(w io.Writer, m Matrix) {
+	cols := columnNames(m.Reports)
+	for i, r := range m.Reports {
+		for _, res := range r.Results {
+			if res.Status != Fail {
+				continue
+			}
+			kind := "error"
+			if res.Severity != Required {
+				kind = "warning"
+			}
+			fmt.Fprintf(w, "::%s title=%s::%s\n", kind, escapeAnnotation("bh-ipc-check "+res.ID+" on "+cols[i]), escapeAnnotation(res.Reason))
+		}
+	}
+}
