@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The composite action's steps (action.yml). Inputs arrive only through
+# environment variables, never pasted into this script.
+#
+#   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP; output bin
+#   action.sh run     run the suite, write the reports, publish outputs, the
+#                     step summary and annotations; fail on a required failure
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${GITHUB_OUTPUT:-/dev/null}
+
+case "${1:-}" in
+build)
+	exe=bh-ipc-check
+	case "${RUNNER_OS:-$(uname -s)}" in Windows*|MINGW*|MSYS*) exe=bh-ipc-check.exe ;; esac
+	bin="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bh-ipc-check-action/$exe"
+	mkdir -p "$(dirname "$bin")"
+	(cd "$here" && CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/bh-ipc-check)
+	echo "bh-ipc-check: built $bin with $(go version)"
+	echo "bin=$bin" >>"$out"
+	;;
+run)
+	: "${BH_BIN:?build step did not run}"
+	args=(run --report-dir "$BH_REPORT_DIR" --name "$BH_NAME")
+	if [ "$BH_TARGET" != builtin ]; then
+		args+=(--cmd "$BH_TARGET" --socket "$BH_SOCKET")
+	fi
+	[ -n "$BH_PORT_FILE" ] && args+=(--port-file "$BH_PORT_FILE")
+	[ -n "$BH_PROTOCOL" ] && args+=(--protocol "$BH_PROTOCOL")
+	[ -n "$BH_SCENARIOS" ] && args+=(--scenarios "$BH_SCENARIOS")
+	case "$BH_CONTAINERS" in
+	true)
+		if [ "$(uname -s)" != Linux ]; then
+			echo "::error title=bh-ipc-check::containers: 'true' needs a Linux runner (this is $(uname -s))"
+			exit 2
+		fi
+		args+=(--containers)
+		[ -n "$BH_IMAGE" ] && args+=(--image "$BH_IMAGE")
+		;;
+	false) ;;
+	*)
+		echo "::error title=bh-ipc-check::containers must be 'true' or 'false', not '$BH_CONTAINERS'"
+		exit 2
+		;;
+	esac
+	set +e
+	"$BH_BIN" "${args[@]}"
+	code=$?
+	set -e
+	if [ "$code" -eq 2 ]; then
+		echo "::error title=bh-ipc-check::the suite could not run (usage or setup error, exit 2); see the log above"
+		exit 2
+	fi
+	# Outputs, step summary and one ::error per failed required scenario;
+	# exits 1 when a required scenario failed.
+	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md"
+	;;
+*)
+	echo "usage: action.sh build|run" >&2
+	exit 2
+	;;
+esac
