@@ -1,0 +1,124 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// ActVersion is the pinned nektos/act (shared/PINS.md).
+const ActVersion = "v0.2.89"
+
+// ErrNoAct means act could not be installed here; callers skip with it.
+var ErrNoAct = errors.New("act is not available")
+
+// toolsDir is where pinned tools are installed (outside the clone).
+func toolsDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "bh-ipc-check", "tools"), nil
+}
+
+// EnsureAct returns the path of act ActVersion, installing it with go
+// install into the tools cache when missing. An install failure wraps
+// ErrNoAct.
+func EnsureAct(ctx context.Context, w io.Writer) (string, error) {
+	dir, err := toolsDir()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoAct, err)
+	}
+	bin := filepath.Join(dir, "act")
+	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil && strings.Contains(string(out), strings.TrimPrefix(ActVersion, "v")) {
+		return bin, nil
+	}
+	fmt.Fprintf(w, "act: installing github.com/nektos/act@%s into %s\n", ActVersion, dir)
+	var out bytes.Buffer
+	if err := goCmd(ctx, &out, []string{"GOBIN=" + dir}, "install", "github.com/nektos/act@"+ActVersion); err != nil {
+		return "", fmt.Errorf("%w: go install github.com/nektos/act@%s: %v\n%s", ErrNoAct, ActVersion, err, tail(out.String(), 10))
+	}
+	return bin, nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
+
+// ActSelfTest runs .github/workflows/action-selftest.yml with act in host
+// mode, offline, with setup-go 'false', and returns act's log. act resolves
+// every action a workflow names, even in skipped steps, so actions/setup-go
+// (pinned in action.yml) is served by a local stand-in that fails if it is
+// ever run. act's cache goes to a temporary directory, removed afterwards.
+func ActSelfTest(ctx context.Context, w io.Writer) (string, error) {
+	act, err := EnsureAct(ctx, w)
+	if err != nil {
+		return "", err
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	actionYML, err := os.ReadFile(filepath.Join(root, "action.yml"))
+	if err != nil {
+		return "", err
+	}
+	pin := setupGoPin.FindSubmatch(actionYML)
+	if pin == nil {
+		return "", errors.New("action.yml pins no actions/setup-go commit")
+	}
+	tmp, err := os.MkdirTemp("", "bh-act-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	standin := filepath.Join(tmp, "setup-go-standin")
+	if err := os.MkdirAll(standin, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(standin, "action.yml"), []byte(`name: setup-go stand-in
+description: Offline stand-in read by act; never run (the self-test passes setup-go 'false').
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "the setup-go stand-in must never run" >&2; exit 1
+`), 0o644); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, act, "workflow_dispatch",
+		"-W", ".github/workflows/action-selftest.yml",
+		"-P", "ubuntu-latest=-self-hosted",
+		"--input", "setup-go=false",
+		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin)
+	cmd.Dir = root
+	// act's own cache goes to tmp; Go's build cache must stay where it is
+	// (it defaults to $XDG_CACHE_HOME/go-build), or every go build in the
+	// jobs starts cold.
+	gocache, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOCACHE: %w", err)
+	}
+	cmd.Env = append(os.Environ(), "GOCACHE="+strings.TrimSpace(string(gocache)), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
+	var log bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&log, w)
+	cmd.Stderr = cmd.Stdout
+	err = cmd.Run()
+	if err != nil {
+		return log.String(), fmt.Errorf("act: %w", err)
+	}
+	return log.String(), nil
+}

@@ -1,0 +1,109 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/org/bh-ipc-check/matrix"
+)
+
+// The self-test workflow runs for real with act (host mode, offline): the
+// outputs the action produced and the step summary it wrote are asserted
+// from act's log.
+func TestActionSelfTestWithAct(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("act's host mode runs the ubuntu-latest jobs on Linux; this is %s", runtime.GOOS)
+	}
+	if testing.Short() {
+		t.Skip("installs and runs act; run without -short (go tool mage test:action)")
+	}
+	log, err := ActSelfTest(context.Background(), io.Discard)
+	if errors.Is(err, ErrNoAct) {
+		t.Skipf("act cannot be installed here: %v; run go install github.com/nektos/act@%s, then go tool mage test:action", err, ActVersion)
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tail(log, 60))
+	}
+	for _, job := range []string{"builtin", "external"} {
+		m := regexp.MustCompile(`selftest ` + job + `: passed=(\d+) failed=(\d+) skipped=(\d+)`).FindStringSubmatch(log)
+		if m == nil {
+			t.Errorf("%s job printed no outputs:\n%s", job, tail(log, 40))
+			continue
+		}
+		passed, _ := strconv.Atoi(m[1])
+		if m[2] != "0" || passed < 17 {
+			t.Errorf("%s job outputs: passed=%s failed=%s skipped=%s", job, m[1], m[2], m[3])
+		}
+		if !strings.Contains(log, "selftest "+job+": ok") {
+			t.Errorf("%s job's checks did not finish", job)
+		}
+	}
+	if n := strings.Count(log, "Job succeeded"); n != 2 {
+		t.Errorf("%d jobs succeeded, want 2", n)
+	}
+	// act prints what a step appended to $GITHUB_STEP_SUMMARY.
+	for _, want := range []string{"Summary - ## bh-ipc-check: all required scenarios passed", "| `sock.mode-umask0` | required | ✅ pass |", "| `tcp.squatter-learns-nothing` | required | ⏭️ skip [^1] |"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the step summary lacks %q", want)
+		}
+	}
+	if strings.Contains(log, "stand-in must never run") {
+		t.Error("the setup-go stand-in ran: setup-go 'false' was not honoured")
+	}
+}
+
+func TestActionlint(t *testing.T) {
+	if err := Actionlint(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSmoke(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("smoke is POSIX (SIGTERM, modes)")
+	}
+	var b strings.Builder
+	if err := Smoke(context.Background(), &b); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	for _, want := range []string{"unix pong from pid", "tcp  pong from pid", "sock 0600", "port 0600", "nothing left behind"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("smoke summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// The code vets and compiles clean for darwin and windows (the cross legs).
+func TestCrossLegs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the module twice per OS; run without -short (go tool mage test:cross)")
+	}
+	reps := CrossLegs(context.Background(), io.Discard)
+	if len(reps) != len(CrossOSes) {
+		t.Fatalf("%d legs", len(reps))
+	}
+	for _, r := range reps {
+		for _, res := range r.Results {
+			if res.Status != matrix.Pass {
+				t.Errorf("%s %s: %s\n%s", r.Leg, res.ID, res.Reason, strings.Join(res.Evidence, "\n"))
+			}
+		}
+	}
+}
+
+func TestModuleRoot(t *testing.T) {
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(root + "/magefile.go"); err != nil {
+		t.Errorf("module root %s has no magefile.go: %v", root, err)
+	}
+}
