@@ -35,7 +35,10 @@ func (Test) Containers(ctx context.Context) error { return tasks.Containers(ctx,
 func (Test) Cross(ctx context.Context) error { return tasks.Cross(ctx, os.Stdout) }
 
 // Action runs the action self-test workflow for real with act (host mode, offline).
-func (Test) Action(ctx context.Context) error { _, err := tasks.ActSelfTest(ctx, os.Stdout); return err }
+func (Test) Action(ctx context.Context) error {
+	_, err := tasks.ActSelfTest(ctx, os.Stdout)
+	return err
+}
 
 // Lint runs gofmt, go vet (host, darwin, windows) and actionlint on the workflows.
 func Lint(ctx context.Context) error { return tasks.Lint(ctx, os.Stdout) }

@@ -343,7 +343,10 @@ func removeLabelled(c *docker.Client, selector string) (int, error) {
 		}
 		n++
 	}
-	imgs, err := c.ListImages(docker.ListImagesOptions{All: true, Filters: filter})
+	// Tagged images first: removing one prunes its untagged build layers
+	// (which inherit the label). Then whatever untagged layers remain, over
+	// a few passes, since a parent cannot go before its child.
+	imgs, err := c.ListImages(docker.ListImagesOptions{Filters: filter})
 	if err != nil {
 		return n, err
 	}
@@ -353,7 +356,22 @@ func removeLabelled(c *docker.Client, selector string) (int, error) {
 		}
 		n++
 	}
-	return n, nil
+	var lastErr error
+	for pass := 0; pass < 5; pass++ {
+		rest, err := c.ListImages(docker.ListImagesOptions{All: true, Filters: filter})
+		if err != nil {
+			return n, err
+		}
+		if len(rest) == 0 {
+			return n, nil
+		}
+		for _, im := range rest {
+			if lastErr = c.RemoveImageExtended(im.ID, docker.RemoveImageOptions{Force: true}); lastErr == nil {
+				n++
+			}
+		}
+	}
+	return n, fmt.Errorf("labelled images remain after 5 passes: %w", lastErr)
 }
 
 // Leftovers lists the containers and images carrying RunLabel (any run),

@@ -109,7 +109,7 @@ func TestREADMEListsEveryScenario(t *testing.T) {
 			t.Errorf("README.md lacks the row %q", row)
 		}
 	}
-	if n := strings.Count(string(b), "| `") - strings.Count(string(b), "| `bh-ipc-check") ; n < len(catalogue) {
+	if n := strings.Count(string(b), "| `") - strings.Count(string(b), "| `bh-ipc-check"); n < len(catalogue) {
 		t.Errorf("README.md has %d scenario-like rows, catalogue %d", n, len(catalogue))
 	}
 }
