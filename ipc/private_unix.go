@@ -390,7 +390,9 @@ func (l *unixListener) Addr() net.Addr { return l.addr }
 
 // writePortFile writes data to the port file atomically: a fresh file
 // created exclusively (O_EXCL, no-follow) with mode 0600 inside the 0700
-// directory, synced, then renamed over "port".
+// directory, then renamed over "port". Readers see the old file or the new
+// one; there is no fsync: after a crash the daemon is gone and the file is
+// stale whatever its content, so durability buys nothing here.
 func (ep *endpointLock) writePortFile(data []byte) error {
 	if err := ep.removeStale("port"); err != nil {
 		return err
@@ -417,9 +419,6 @@ func (ep *endpointLock) replaceFile(name string, data []byte) error {
 	err = f.Chmod(0o600)
 	if err == nil {
 		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

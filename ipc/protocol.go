@@ -144,6 +144,13 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
+// pingRequest is the canonical ping; pingReplyLine is this process's answer
+// to it, rendered once.
+var (
+	pingRequest   = []byte(`{"meta":"ping"}`)
+	pingReplyLine = []byte(`{"pong":true,"pid":` + strconv.Itoa(os.Getpid()) + "}\n")
+)
+
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	idle := s.IdleTimeout
@@ -151,23 +158,30 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		idle = DefaultIdleTimeout
 	}
 	r := bufio.NewReaderSize(c, 4096)
-	w := bufio.NewWriter(c)
 	for {
-		if err := c.SetReadDeadline(time.Now().Add(idle)); err != nil {
+		// One deadline bounds the wait for the request and the write of
+		// its reply: an idle client, or one that stops reading, is dropped.
+		if err := c.SetDeadline(time.Now().Add(idle)); err != nil {
 			return
 		}
 		line, err := readLine(r, MaxLine)
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
-				s.reply(c, w, errorReply{Error: "request line exceeds " + strconv.Itoa(MaxLine) + " bytes"})
+				s.reply(c, errorReply{Error: "request line exceeds " + strconv.Itoa(MaxLine) + " bytes"})
 			}
 			if !errors.Is(err, io.EOF) {
 				s.logf("ipc: conn %s: %v", c.RemoteAddr(), err)
 			}
 			return
 		}
-		resp := s.handle(ctx, line)
-		if !s.reply(c, w, resp) {
+		if bytes.Equal(line, pingRequest) {
+			// The common case, without a JSON round trip.
+			if _, err := c.Write(pingReplyLine); err != nil {
+				return
+			}
+			continue
+		}
+		if !s.reply(c, s.handle(ctx, line)) {
 			return
 		}
 	}
@@ -175,13 +189,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 
 func (s *Server) handle(ctx context.Context, line []byte) any {
 	req := bytes.TrimSpace(line)
-	if len(req) == 0 || req[0] != '{' || !json.Valid(req) {
-		return errorReply{Error: "request is not a JSON object"}
-	}
 	var m struct {
 		Meta *string `json:"meta"`
 	}
-	if err := json.Unmarshal(req, &m); err == nil && m.Meta != nil && *m.Meta == "ping" {
+	// Unmarshal validates the whole line; an object is checked by its
+	// first byte (Unmarshal into a struct accepts null).
+	if len(req) == 0 || req[0] != '{' || json.Unmarshal(req, &m) != nil {
+		return errorReply{Error: "request is not a JSON object"}
+	}
+	if m.Meta != nil && *m.Meta == "ping" {
 		return pingReply{Pong: true, PID: os.Getpid()}
 	}
 	if s.Handler == nil {
@@ -194,18 +210,15 @@ func (s *Server) handle(ctx context.Context, line []byte) any {
 	return resp
 }
 
-// reply writes one line; false means the connection is done.
-func (s *Server) reply(c net.Conn, w *bufio.Writer, v any) bool {
+// reply writes one line within the deadline serveConn set; false means the
+// connection is done.
+func (s *Server) reply(c net.Conn, v any) bool {
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(errorReply{Error: "reply not encodable: " + err.Error()})
 	}
-	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return false
-	}
-	w.Write(b)
-	w.WriteByte('\n')
-	return w.Flush() == nil
+	_, err = c.Write(append(b, '\n'))
+	return err == nil
 }
 
 // Conn is a client connection to an endpoint, returned by Dial after the
@@ -269,7 +282,7 @@ func (c *Conn) roundTrip(ctx context.Context, b []byte) ([]byte, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := c.c.Write(append(b, '\n')); err != nil {
+	if _, err := c.c.Write(append(b[:len(b):len(b)], '\n')); err != nil {
 		return nil, fmt.Errorf("ipc: write to %s: %w", c.c.RemoteAddr(), ctxErr(ctx, err))
 	}
 	line, err := readLine(c.r, MaxLine)
@@ -296,7 +309,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 // with "pong" exactly true and "pid" an integer (not a bool, not a float)
 // with 0 < pid < 2^31; anything else wraps ErrBadReply.
 func (c *Conn) Identify(ctx context.Context) (int, error) {
-	line, err := c.roundTrip(ctx, []byte(`{"meta":"ping"}`))
+	line, err := c.roundTrip(ctx, pingRequest)
 	if err != nil {
 		return 0, err
 	}
@@ -309,6 +322,9 @@ func (c *Conn) Identify(ctx context.Context) (int, error) {
 
 // ParsePingReply validates a ping reply line and returns the pid.
 func ParsePingReply(line []byte) (int, error) {
+	if pid, ok := parseCanonicalPing(line); ok {
+		return pid, nil
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(line, &m); err != nil || m == nil {
 		return 0, fmt.Errorf("%w: not a JSON object: %.80q", ErrBadReply, line)
@@ -322,6 +338,31 @@ func ParsePingReply(line []byte) (int, error) {
 		return 0, fmt.Errorf("%w: \"pid\" is %s, want an integer in (0, 2^31)", ErrBadReply, orMissing(m["pid"]))
 	}
 	return int(n), nil
+}
+
+// parseCanonicalPing accepts exactly {"pong":true,"pid":DIGITS} (what
+// Serve sends) with a valid pid, without a JSON decoder. Anything else,
+// valid or not, is left to the full check.
+func parseCanonicalPing(line []byte) (int, bool) {
+	const prefix = `{"pong":true,"pid":`
+	if len(line) < len(prefix)+2 || string(line[:len(prefix)]) != prefix || line[len(line)-1] != '}' {
+		return 0, false
+	}
+	digits := line[len(prefix) : len(line)-1]
+	if len(digits) == 0 || len(digits) > 10 || digits[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int(d-'0')
+	}
+	if n <= 0 || n > math.MaxInt32 {
+		return 0, false
+	}
+	return n, true
 }
 
 func orMissing(b json.RawMessage) string {

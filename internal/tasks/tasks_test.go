@@ -107,3 +107,36 @@ func TestModuleRoot(t *testing.T) {
 		t.Errorf("module root %s has no magefile.go: %v", root, err)
 	}
 }
+
+func TestParseAndEvaluateBench(t *testing.T) {
+	out := `goos: linux
+BenchmarkPing/unix/raw-echo-2   	 1000	  9000 ns/op	  8000 p50-ns	 0 B/op
+BenchmarkPing/unix/raw-echo-2   	 1000	  9100 ns/op	  8200 p50-ns	 0 B/op
+BenchmarkPing/unix/ipc-2        	 1000	 12000 ns/op	 11000 p50-ns	 64 B/op
+BenchmarkPing/unix/ipc-2        	 1000	 12500 ns/op	 11200 p50-ns	 64 B/op
+BenchmarkIdleConnHeap/tcp-2     	 1     	     0 ns/op	  4200 heapB/conn
+PASS
+`
+	rows := Evaluate(ParseBench(strings.NewReader(out)))
+	byWhat := map[string]BenchRow{}
+	for _, r := range rows {
+		byWhat[r.Target.What] = r
+	}
+	ping := byWhat["ping round trip, unix (p50)"]
+	// medians of two values take the upper one: 11200 / 8200.
+	if ping.Missing || ping.Met || ping.Value != 11200 || ping.Baseline != 8200 {
+		t.Errorf("ping row %+v: want 11200 vs 8200, missed (1.37× > 1.25×)", ping)
+	}
+	heap := byWhat["heap per idle authenticated connection, tcp"]
+	if heap.Missing || !heap.Met || heap.Value != 4200 {
+		t.Errorf("heap row %+v", heap)
+	}
+	if !byWhat["ping round trip, tcp (p50)"].Missing {
+		t.Error("an absent benchmark is not reported as not measured")
+	}
+	var b strings.Builder
+	WriteBenchTable(&b, rows)
+	if !strings.Contains(b.String(), "1.37×") || !strings.Contains(b.String(), "MISSED") || !strings.Contains(b.String(), "not measured") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
