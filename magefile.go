@@ -40,6 +40,9 @@ func (Test) Action(ctx context.Context) error {
 	return err
 }
 
+// Wine sets Wine up (scripts/wine), runs the ipc tests as a Windows binary under it, and the windows/wine leg.
+func (Test) Wine(ctx context.Context) error { return tasks.Wine(ctx, os.Stdout) }
+
 // Lint runs gofmt, go vet (host, darwin, windows) and actionlint on the workflows.
 func Lint(ctx context.Context) error { return tasks.Lint(ctx, os.Stdout) }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/fsx"
 )
 
 // helperEnv selects a helper mode when the test binary is re-executed as a
@@ -142,7 +144,7 @@ func shortRoot(t testing.TB, mode os.FileMode) string {
 	if err := os.Chmod(d, mode); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(d) })
+	t.Cleanup(func() { fsx.RemoveTree(d) }) // not os.RemoveAll: it fails under Wine
 	return d
 }
 

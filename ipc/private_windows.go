@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -115,7 +116,9 @@ func (ep *endpointLock) writePortFile(data []byte) error {
 	if err == nil {
 		var dp *uint16
 		if dp, err = windows.UTF16PtrFromString(ep.lay.Port); err == nil {
-			err = windows.MoveFileEx(tp, dp, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH)
+			err = retrySharing(func() error {
+				return windows.MoveFileEx(tp, dp, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH)
+			})
 		}
 	}
 	if err != nil {
@@ -133,7 +136,7 @@ func (ep *endpointLock) release(portIsOurs func([]byte) bool) error {
 	var errs []error
 	if portIsOurs != nil {
 		if b, err := os.ReadFile(ep.lay.Port); err == nil && portIsOurs(b) {
-			if err := os.Remove(ep.lay.Port); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := retrySharing(func() error { return os.Remove(ep.lay.Port) }); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
@@ -165,13 +168,42 @@ func (ep *endpointLock) abort() error {
 	return errors.Join(errs...)
 }
 
-// readPortFile reads the port file; its DACL keeps other users out.
-func readPortFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("ipc: read port file: %w", err)
+// retrySharing retries f while it fails because another process has the
+// file open (a client reading the port file at that instant): Windows
+// refuses to rename over or delete an open file, which POSIX allows. It
+// gives up after about half a second.
+func retrySharing(f func() error) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = f(); err == nil || !(errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_ACCESS_DENIED)) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return b, nil
+	return err
+}
+
+// readPortFile reads the port file (its DACL keeps other users out). It
+// opens with FILE_SHARE_DELETE, unlike os.Open, so a client reading at the
+// instant the daemon replaces or removes the file never blocks it.
+func readPortFile(path string) ([]byte, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: read port file %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(h), path)
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, err := f.Read(b)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: read port file %s: %w", path, err)
+	}
+	return b[:n], nil
 }
 
 // listenLoopback listens on 127.0.0.1:0 with SO_EXCLUSIVEADDRUSE, so no

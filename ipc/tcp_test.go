@@ -72,7 +72,7 @@ func TestPortFileReplacedAtomically(t *testing.T) {
 				return
 			default:
 			}
-			b, err := os.ReadFile(lay.Port)
+			b, err := readPortFile(lay.Port) // as a client reads it
 			if err != nil {
 				continue // between restarts there is no file: fine
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -87,7 +88,10 @@ func (e *Env) setRoot(root string) error {
 	} else {
 		e.EndpointDir = filepath.Dir(port)
 	}
-	e.RootIsDir = filepath.Clean(e.EndpointDir) == filepath.Clean(root)
+	// On Windows the port file sits in an ordinary, existing root (its
+	// DACL, not a private directory, protects it): the root is always made
+	// by the suite there.
+	e.RootIsDir = runtime.GOOS != "windows" && filepath.Clean(e.EndpointDir) == filepath.Clean(root)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/fsx"
 	"github.com/org/bh-ipc-check/ipc"
 )
 
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	r.runDir = dir
-	defer os.RemoveAll(dir)
+	defer fsx.RemoveTree(dir) // not os.RemoveAll: it fails under Wine
 	// Other uids must reach the scenario directories and run the helper.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return Report{}, err

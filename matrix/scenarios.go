@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,8 @@ var catalogue = []Scenario{
 		Checks: "requests without the token, or with a wrong one, get an error or a close, never an answer", run: tcpAuthRequired},
 	{ID: "tcp.portfile-private", Title: "port file private", Severity: Required, Platforms: posix, Transport: ipc.TransportTCP,
 		Checks: "the port file is a regular file of the daemon's uid with no group/other access, in a directory others cannot write; another uid cannot read it", run: tcpPortFilePrivate},
+	{ID: "tcp.portfile-dacl", Title: "port file DACL private", Severity: Required, Platforms: []string{"windows"}, Transport: ipc.TransportTCP,
+		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected (Wine keeps the entries but not the flag)", run: tcpPortFileDACL},
 	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
 		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
 	{ID: "proto.malformed", Title: "malformed input", Severity: Required, Transport: ipc.TransportUnix,
@@ -659,6 +662,52 @@ func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
 		return pass("port file %04o uid %d; uid %d cannot read it", f.Mode, f.UID, e.r.attackerUID)
 	}
 	return pass("port file %04o uid %d in dir %04o (not root: no other uid tried to read it)", f.Mode, f.UID, d.Mode)
+}
+
+// allowedSIDs may appear in a private port file's DACL besides the user:
+// SYSTEM and the Administrators group.
+var allowedSIDs = []string{"S-1-5-18", "S-1-5-32-544"}
+
+func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return fail("daemon did not start: %v", err)
+	}
+	f, err := readDACL(e.Port)
+	e.note("port file %s: protected=%v grants=%v user=%s wine=%v err=%v", e.Port, f.Protected, f.Grants, f.User, f.Wine, err)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var beyond []string
+	for _, g := range f.Grants {
+		sid, _, _ := strings.Cut(g, " ")
+		if sid != f.User && !slices.Contains(allowedSIDs, sid) {
+			beyond = append(beyond, g)
+		}
+	}
+	if len(beyond) > 0 {
+		return fail("the DACL grants %v, beyond the user %s, SYSTEM and Administrators", beyond, f.User)
+	}
+	if f.Wine {
+		// Wine stores the ACEs a file is created with but drops the
+		// "protected" flag and enforces nothing. A control file made
+		// without a DACL shows the read-back is real: its default DACL
+		// differs (Wine adds Everyone).
+		control := filepath.Join(filepath.Dir(e.Port), "dacl-control-"+randHex(4))
+		if err := os.WriteFile(control, []byte("control"), 0o644); err != nil {
+			return fail("control file: %v", err)
+		}
+		defer os.Remove(control)
+		c, err := readDACL(control)
+		e.note("control file without a DACL: grants=%v err=%v", c.Grants, err)
+		if err != nil || slices.Equal(c.Grants, f.Grants) {
+			return skip("under Wine the DACL read back (%v) cannot be told from a default one (control %v, %v); run on a real Windows host", f.Grants, c.Grants, err)
+		}
+		return pass("Wine: the calls succeeded and the DACL read back grants only %v (a file made without one gets %v); Wine keeps no protected flag and enforces nothing, so those are checked on real Windows only", f.Grants, c.Grants)
+	}
+	if !f.Protected {
+		return fail("the DACL is not protected: inherited entries may grant others access (%v)", f.Grants)
+	}
+	return pass("protected DACL granting only %v", f.Grants)
 }
 
 func tcpSquatter(ctx context.Context, e *Env) outcome {

@@ -210,13 +210,6 @@ func Matrix(ctx context.Context, w io.Writer) error {
 	return err
 }
 
-// WineLeg is the windows/wine leg when Wine is set up (none yet: it says
-// so).
-func WineLeg(ctx context.Context, w io.Writer) []matrix.Report {
-	fmt.Fprintln(w, "windows/wine: not set up on this host; the leg is not included (see README: Legs)")
-	return nil
-}
-
 // Clean removes bin/ and reports/, and any container or image a killed run
 // left behind (by label).
 func Clean(ctx context.Context, w io.Writer) error {

@@ -140,3 +140,46 @@ PASS
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+// The Windows code path, run where we can watch it: the ipc tests as a
+// Windows binary, and the suite's windows/wine leg.
+func TestWindowsUnderWine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles and runs under Wine; run without -short (go tool mage test:wine)")
+	}
+	if !WineReady(context.Background()) {
+		if os.Getenv("BH_REQUIRE_WINE") == "1" {
+			t.Fatal("BH_REQUIRE_WINE=1 but Wine is not set up (bash scripts/wine/setup.sh)")
+		}
+		t.Skip("Wine is not set up here; run bash scripts/wine/setup.sh (as root), then go tool mage test:wine")
+	}
+	var out strings.Builder
+	if err := WindowsTestsUnderWine(context.Background(), &out); err != nil {
+		t.Fatalf("ipc tests under Wine: %v\n%s", err, tail(out.String(), 40))
+	}
+	rep, err := WineLegReport(context.Background(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Leg != "windows/wine" || rep.OS != "windows" {
+		t.Errorf("leg %s on %s", rep.Leg, rep.OS)
+	}
+	status := map[string]matrix.Status{}
+	for _, r := range rep.Results {
+		status[r.ID] = r.Status
+		if r.Status == matrix.Fail {
+			t.Errorf("%s failed under Wine: %s %v", r.ID, r.Reason, r.Evidence)
+		}
+		if r.Status == matrix.Skip && r.Reason == "" {
+			t.Errorf("%s skipped without a reason", r.ID)
+		}
+	}
+	for _, id := range []string{"tcp.auth-required", "tcp.squatter-learns-nothing", "tcp.portfile-dacl", "inst.live-not-hijacked", "inst.stale-recovered", "proto.malformed", "load.concurrent"} {
+		if status[id] != matrix.Pass {
+			t.Errorf("%s: %s under Wine, want pass (the Windows TCP token path)", id, status[id])
+		}
+	}
+	if status["sock.mode-umask0"] != matrix.Skip {
+		t.Errorf("sock.mode-umask0 on windows: %s, want skip", status["sock.mode-umask0"])
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !windows
+
+package matrix
+
+import "errors"
+
+type aclFacts struct {
+	Protected bool
+	Grants    []string
+	User      string
+	Wine      bool
+}
+
+func readDACL(path string) (aclFacts, error) {
+	return aclFacts{}, errors.New("DACLs are Windows-only")
+}

@@ -1,0 +1,49 @@
+package matrix
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// aclFacts is the port file's DACL as read back.
+type aclFacts struct {
+	Protected bool
+	Grants    []string // SIDs of the ACEs, as strings
+	User      string   // this process's user SID
+	Wine      bool     // running under Wine (which neither stores nor enforces ACLs)
+}
+
+// readDACL reads back path's DACL with GetNamedSecurityInfo.
+func readDACL(path string) (aclFacts, error) {
+	var f aclFacts
+	f.Wine = windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		return f, fmt.Errorf("current user: %w", err)
+	}
+	f.User = u.User.Sid.String()
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return f, fmt.Errorf("GetNamedSecurityInfo %s: %w", path, err)
+	}
+	ctl, _, err := sd.Control()
+	if err != nil {
+		return f, err
+	}
+	f.Protected = ctl&windows.SE_DACL_PROTECTED != 0
+	dacl, _, err := sd.DACL()
+	if err != nil || dacl == nil {
+		return f, fmt.Errorf("no DACL on %s (%v): everyone has access", path, err)
+	}
+	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &ace); err != nil {
+			return f, fmt.Errorf("GetAce %d: %w", i, err)
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
+		f.Grants = append(f.Grants, fmt.Sprintf("%s (type %d, mask %#x)", sid.String(), ace.Header.AceType, ace.Mask))
+	}
+	return f, nil
+}
