@@ -41,7 +41,9 @@
 //     closed before a byte is read, even if the socket's mode was loosened.
 //   - Close unlinks the socket only while it is still the inode it bound
 //     (Go's UnixListener.Close would unlink a successor's socket by name),
-//     then the lock file and the directory, then releases the lock.
+//     then the lock file and the directory, then releases the lock. Accept
+//     reports the listener closed only once that is done, so a daemon that
+//     exits as soon as Accept fails leaves nothing behind.
 //   - Dial refuses a path that is not a socket owned by us (ErrNotPrivate)
 //     and a server whose peer uid is not allowed (ErrPeerRejected).
 //
@@ -61,7 +63,11 @@
 // and <root>\bu-<name>.port on Windows (a protected DACL granting the user
 // and SYSTEM only, locked through <root>\bu-<name>.lock). It is created
 // exclusively under a temporary name and renamed into place, so readers never
-// see a partial file. Connections authenticate with a mutual HMAC-SHA256
+// see a partial file (it is not fsynced: after a crash the daemon is gone and
+// the file stale whatever it holds). On Windows a reader holding the file
+// open blocks a rename or delete, so this package's clients open it with
+// FILE_SHARE_DELETE and the daemon retries briefly on a sharing violation
+// caused by other readers. Connections authenticate with a mutual HMAC-SHA256
 // challenge-response, server first (see auth.go): the secret never crosses
 // the wire, a squatter on a stale port learns nothing, a recorded transcript
 // does not replay, and all comparisons are constant-time. Failures are
@@ -77,14 +83,18 @@
 //
 // # What is not guaranteed
 //
+//   - On Linux the socket is bound as /proc/self/fd/<n>/sock, and that is
+//     the name ss, lsof and /proc/net/unix show for it; Listener.Addr and
+//     Layout give the real path.
 //   - On macOS there is no /proc: bind and connect use the plain path after
 //     the checks. In a sticky root such as /tmp no other uid can rename our
 //     directory in that window; in a root that another uid can write and that
 //     is not sticky, it could, so use a sticky or private root.
 //   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen is
 //     refused with ErrNotPrivate, naming the owner), or occupy a port.
-//   - Windows has no AF_UNIX transport here (ErrUnsupported). Wine neither
-//     stores nor enforces the port file's DACL.
+//   - Windows has no AF_UNIX transport here (ErrUnsupported). Under Wine the
+//     port file's ACL entries are stored but its "protected" flag is not,
+//     and nothing is enforced.
 //   - Peer credentials are implemented on Linux and macOS; on other Unixes
 //     every Unix-socket peer is rejected.
 //   - A client reading a port file trusts whoever can write it: our own uid.

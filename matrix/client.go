@@ -153,15 +153,14 @@ func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
 
 // loadResult is what load.concurrent measures.
 type loadResult struct {
-	Conns  int      `json:"conns"`
-	Pings  int      `json:"pings"`
-	Errors int      `json:"errors"`
-	First  string   `json:"first_error,omitempty"`
-	P50us  float64  `json:"p50_us"`
-	P99us  float64  `json:"p99_us"`
-	Maxus  float64  `json:"max_us"`
-	Wallms float64  `json:"wall_ms"`
-	Sample []string `json:"-"`
+	Conns  int     `json:"conns"`
+	Pings  int     `json:"pings"`
+	Errors int     `json:"errors"`
+	First  string  `json:"first_error,omitempty"`
+	P50us  float64 `json:"p50_us"`
+	P99us  float64 `json:"p99_us"`
+	Maxus  float64 `json:"max_us"`
+	Wallms float64 `json:"wall_ms"`
 }
 
 // runLoad opens conns sessions and sends pings pings on each, concurrently.

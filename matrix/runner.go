@@ -54,9 +54,6 @@ type Runner struct {
 	daemonUID, attackerUID int
 }
 
-func errorf(format string, a ...any) error   { return fmt.Errorf(format, a...) }
-func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
-
 func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Geteuid() == 0 }
 
 // Run runs the suite and returns its report. An error means the run could
@@ -78,10 +75,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Name = DefaultName
 	}
 	if err := ipc.ValidateName(cfg.Name); err != nil {
-		return Report{}, errorf("--name: %v", err)
+		return Report{}, fmt.Errorf("--name: %v", err)
 	}
 	if cfg.Umask < 0 || cfg.Umask > 0o777 {
-		return Report{}, errorf("umask %o: want 000 to 777", cfg.Umask)
+		return Report{}, fmt.Errorf("umask %o: want 000 to 777", cfg.Umask)
 	}
 	r := &Runner{cfg: cfg, daemonUID: cfg.DaemonUID, attackerUID: cfg.AttackerUID}
 	self := os.Geteuid()
@@ -95,10 +92,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	if r.daemonUID != self && !r.canSwitchUID() {
-		return Report{}, errorf("--daemon-uid %d: running the daemon as another uid needs root (this is uid %d)", r.daemonUID, self)
+		return Report{}, fmt.Errorf("--daemon-uid %d: running the daemon as another uid needs root (this is uid %d)", r.daemonUID, self)
 	}
 	if r.attackerUID >= 0 && r.attackerUID == r.daemonUID {
-		return Report{}, errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
+		return Report{}, fmt.Errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
 	}
 	if cfg.Exe == "" {
 		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"strings"
 
@@ -50,9 +51,9 @@ type outcome struct {
 	reason string
 }
 
-func pass(format string, a ...any) outcome { return outcome{Pass, sprintf(format, a...)} }
-func fail(format string, a ...any) outcome { return outcome{Fail, sprintf(format, a...)} }
-func skip(format string, a ...any) outcome { return outcome{Skip, sprintf(format, a...)} }
+func pass(format string, a ...any) outcome { return outcome{Pass, fmt.Sprintf(format, a...)} }
+func fail(format string, a ...any) outcome { return outcome{Fail, fmt.Sprintf(format, a...)} }
+func skip(format string, a ...any) outcome { return outcome{Skip, fmt.Sprintf(format, a...)} }
 
 // Catalogue returns every scenario in a stable order.
 func Catalogue() []Scenario {
@@ -70,7 +71,7 @@ func Select(patterns string) ([]Scenario, error) {
 	for _, p := range strings.Split(patterns, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			if _, err := path.Match(p, ""); err != nil {
-				return nil, errorf("--scenarios %q: bad pattern %q: %v", patterns, p, err)
+				return nil, fmt.Errorf("--scenarios %q: bad pattern %q: %v", patterns, p, err)
 			}
 			pats = append(pats, p)
 		}
@@ -96,7 +97,7 @@ func Select(patterns string) ([]Scenario, error) {
 				}
 			}
 			if !matched {
-				return nil, errorf("--scenarios: %q matches no scenario (see bh-ipc-check scenarios)", p)
+				return nil, fmt.Errorf("--scenarios: %q matches no scenario (see bh-ipc-check scenarios)", p)
 			}
 		}
 	}

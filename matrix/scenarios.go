@@ -577,7 +577,7 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return fail("daemon did not start: %v", err)
 	}
-	pf, err := e.readPortFileAsDaemon(ctx)
+	pf, err := readBHPortFile(e.Port)
 	if err != nil {
 		return fail("port file: %v", err)
 	}
@@ -597,17 +597,11 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	return pass("port %d bound to %s only", pf.Port, strings.Join(socks, ", "))
 }
 
-// readPortFileAsDaemon reads the port file (root reads it directly; the
-// daemon's own uid too).
-func (e *Env) readPortFileAsDaemon(ctx context.Context) (bhPortFile, error) {
-	return readBHPortFile(e.Port)
-}
-
 func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return fail("daemon did not start: %v", err)
 	}
-	pf, err := e.readPortFileAsDaemon(ctx)
+	pf, err := readBHPortFile(e.Port)
 	if err != nil {
 		return fail("port file: %v", err)
 	}
@@ -715,7 +709,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return fail("daemon did not start: %v", err)
 	}
-	pf, err := e.readPortFileAsDaemon(ctx)
+	pf, err := readBHPortFile(e.Port)
 	if err != nil {
 		return fail("port file: %v", err)
 	}

@@ -480,23 +480,37 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *out == "" {
+	if *out == "" && len(pos) > 0 {
 		return errUsage{errors.New("--out is required")}
 	}
-	if len(pos) == 0 {
-		return errUsage{errors.New("no report files given")}
-	}
-	reps, err := matrix.LoadReports(pos...)
+	m, err := loadMatrix(pos)
 	if err != nil {
-		return errUsage{err}
+		return err
 	}
-	m := matrix.NewMatrix(reps...)
 	files, err := matrix.WriteDir(*out, "matrix", m)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d report(s): %d passed, %d failed (%d required), %d skipped\nwrote %s\n",
-		len(reps), m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped, strings.Join(files, ", "))
+		len(m.Reports), m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped, strings.Join(files, ", "))
+	return requiredFailures(m)
+}
+
+// loadMatrix reads the report files named on the command line.
+func loadMatrix(paths []string) (matrix.Matrix, error) {
+	if len(paths) == 0 {
+		return matrix.Matrix{}, errUsage{errors.New("no report files given")}
+	}
+	reps, err := matrix.LoadReports(paths...)
+	if err != nil {
+		return matrix.Matrix{}, errUsage{err}
+	}
+	return matrix.NewMatrix(reps...), nil
+}
+
+// requiredFailures is the command's error (exit 1) when a required
+// scenario failed.
+func requiredFailures(m matrix.Matrix) error {
 	if m.Summary.RequiredFailed > 0 {
 		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
 	}
@@ -513,14 +527,10 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		return errUsage{errors.New("no report files given")}
-	}
-	reps, err := matrix.LoadReports(pos...)
+	m, err := loadMatrix(pos)
 	if err != nil {
-		return errUsage{err}
+		return err
 	}
-	m := matrix.NewMatrix(reps...)
 	if *md == "" {
 		*md = strings.TrimSuffix(pos[0], ".json") + ".md"
 	}
@@ -542,8 +552,5 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	}
 	matrix.WriteAnnotations(stdout, m)
 	fmt.Fprintf(stdout, "bh-ipc-check: %d passed, %d failed (%d required), %d skipped\n", m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped)
-	if m.Summary.RequiredFailed > 0 {
-		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
-	}
-	return nil
+	return requiredFailures(m)
 }
