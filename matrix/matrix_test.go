@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -314,6 +315,33 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	for i, c := range bad {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("config %d accepted", i)
+		}
+	}
+}
+
+// A scenario that times out fails with what it saw, and its processes are
+// killed and reaped.
+func TestScenarioTimeoutKillsDaemon(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("checks for leftover processes in /proc; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sleepArg := fmt.Sprint(600 + os.Getpid()%300) // unique enough to find it
+	target := Target{Cmd: []string{"sleep", sleepArg}, Socket: DefaultSocketTemplate, Protocol: ProtocolBHJSON}
+	sc, _ := Select("sock.mode-umask0")
+	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Status != Fail || !strings.Contains(r.Reason, "timed out after 500ms") {
+		t.Fatalf("%s %q, want a timeout failure", r.Status, r.Reason)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "sleep\x00"+sleepArg+"\x00") {
+			t.Errorf("the timed-out daemon is still running: %s", p)
 		}
 	}
 }

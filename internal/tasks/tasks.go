@@ -141,13 +141,14 @@ func Containers(ctx context.Context, w io.Writer) error {
 var CrossOSes = []string{"darwin", "windows"}
 
 // CrossLegs vets and compiles (go test -c) every package for each of
-// CrossOSes and reports each as a leg cross/<goos>.
+// CrossOSes and reports each as a leg <goos>/cross (issue wording; DESIGN
+// says cross/<goos>).
 func CrossLegs(ctx context.Context, w io.Writer) []matrix.Report {
 	var reps []matrix.Report
 	for _, goos := range CrossOSes {
 		host, _ := os.Hostname()
 		rep := matrix.Report{Schema: matrix.ReportSchema, Tool: "bh-ipc-check", Host: host, OS: goos, Arch: "amd64",
-			Leg: "cross/" + goos, Target: matrix.BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Started: time.Now().UTC()}
+			Leg: goos + "/cross", Target: matrix.BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Started: time.Now().UTC()}
 		env := []string{"GOOS=" + goos, "GOARCH=amd64", "CGO_ENABLED=0"}
 		tmp, err := os.MkdirTemp("", "bh-cross-")
 		if err != nil {
@@ -171,7 +172,7 @@ func CrossLegs(ctx context.Context, w io.Writer) []matrix.Report {
 				res.Status, res.Reason = matrix.Fail, fmt.Sprintf("GOOS=%s %s: %v", goos, step.title, err)
 				res.Evidence = strings.Split(strings.TrimSpace(out.String()), "\n")
 			}
-			fmt.Fprintf(w, "cross/%s: %s: %s\n", goos, step.title, res.Status)
+			fmt.Fprintf(w, "%s/cross: %s: %s\n", goos, step.title, res.Status)
 			rep.Results = append(rep.Results, res)
 		}
 		rep.DurationMS = float64(time.Since(rep.Started).Microseconds()) / 1000
