@@ -170,11 +170,13 @@ func (ep *endpointLock) abort() error {
 
 // retrySharing retries f while it fails because another process has the
 // file open (a client reading the port file at that instant): Windows
-// refuses to rename over or delete an open file, which POSIX allows. It
-// gives up after about half a second.
+// refuses to rename over or delete an open file, which POSIX allows, and a
+// name whose file was deleted while open stays taken ("delete pending",
+// ERROR_ACCESS_DENIED) until the last handle closes. It gives up after
+// about two seconds.
 func retrySharing(f func() error) error {
 	var err error
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 200; i++ {
 		if err = f(); err == nil || !(errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_ACCESS_DENIED)) {
 			return err
 		}

@@ -6,4 +6,5 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/wine/env.sh
 . "$here/env.sh"
+bh_wineserver_up
 exec "$BH_WINE" "$@"

@@ -50,10 +50,7 @@ if [ ! -f "$dll" ] || [ "$here/processprng.c" -nt "$dll" ]; then
 fi
 touch "$ready"
 
-# A wineserver started by a Wine program inherits that program's output
-# pipes, and go test then waits for it to exit. One started here, detached
-# and persistent, is used by every later Wine program of this prefix (a
-# second start finds it running and exits).
-setsid "$BH_WINESERVER" -p </dev/null >/dev/null 2>&1 &
+# Detached and persistent, so later Wine programs use it (env.sh says why).
+bh_wineserver_up
 
 say "ready (prefix $WINEPREFIX)"
