@@ -39,12 +39,28 @@ if ! command -v dockerd >/dev/null 2>&1; then
 	fi
 fi
 
-# An engine whose pid file points to a live process is starting already:
-# wait for it rather than start a second one.
+# is_running PIDFILE NAME: the pid file names a live process called NAME.
+# After a crash or SIGKILL the file stays and its pid may since belong to
+# another process, so the name is checked too.
+is_running() {
+	local pid
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+
+# A dockerd that runs but does not answer yet is starting: wait for it
+# rather than start a second one. Stale pid files (a killed engine) are
+# removed, or dockerd refuses to start, or acts on an unrelated pid.
 pidfile=/var/run/docker.pid
-if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+if is_running "$pidfile" dockerd; then
 	say "dockerd (pid $(cat "$pidfile")) is running but not answering yet; waiting"
 else
+	for f in "$pidfile":dockerd /var/run/docker/containerd/containerd.pid:containerd; do
+		if [ -e "${f%%:*}" ] && ! is_running "${f%%:*}" "${f##*:}"; then
+			say "removing stale ${f%%:*} (its pid is not a running ${f##*:})"
+			rm -f "${f%%:*}"
+		fi
+	done
 	say "starting dockerd, log $log"
 	mkdir -p "$(dirname "$log")"
 	# setsid + redirections: no tie to this shell's terminal or pipes, so a
