@@ -113,11 +113,23 @@ func Native(ctx context.Context, w io.Writer, bin string) (matrix.Report, error)
 	return matrix.Run(ctx, matrix.Config{Exe: bin, Target: matrix.BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Leg: "native", Progress: w})
 }
 
-// ContainerLegs runs the default container legs with bin.
+// ContainerLegs starts a Docker engine if none answers
+// (scripts/ensure-docker.sh) and runs the default container legs with bin.
+// Without an engine the legs are reported skipped (or failed, with
+// BH_REQUIRE_DOCKER=1).
 func ContainerLegs(ctx context.Context, w io.Writer, bin string) ([]matrix.Report, error) {
 	if runtime.GOOS != "linux" {
 		fmt.Fprintf(w, "containers: the container legs run on Linux hosts; this is %s\n", runtime.GOOS)
 		return nil, nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	ensure := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "ensure-docker.sh"))
+	ensure.Stdout, ensure.Stderr = w, w
+	if err := ensure.Run(); err != nil {
+		fmt.Fprintf(w, "containers: scripts/ensure-docker.sh: %v\n", err)
 	}
 	return containers.Run(ctx, containers.Options{Binary: bin, Target: matrix.BuiltinTarget(), Progress: w, RequireEngine: containers.RequireEngineFromEnv()})
 }
