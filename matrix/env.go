@@ -245,16 +245,29 @@ func (e *Env) asDaemonUID(ctx context.Context, name string, arg, out any) error 
 	return e.r.runAs(ctx, e.r.daemonUID, name, arg, out)
 }
 
-// close kills and reaps every daemon the env started.
+// stopGrace is how long a daemon gets to exit after SIGTERM at the end of a
+// scenario before it is killed.
+const stopGrace = 2 * time.Second
+
+// close stops and reaps every daemon the env started: SIGTERM first, so a
+// daemon removes its endpoint (which may live outside the scenario's
+// directory, in a sun_path fallback), then SIGKILL to the whole process
+// group for one that does not exit within stopGrace.
 func (e *Env) close() {
 	e.mu.Lock()
 	ds := e.daemons
 	e.mu.Unlock()
 	for _, d := range ds {
-		if done, _ := d.exited(); !done {
-			killTree(d.cmd)
-			d.wait(5 * time.Second)
+		if done, _ := d.exited(); done {
+			continue
 		}
+		if terminate(d.cmd) == nil {
+			if done, _ := d.wait(stopGrace); done {
+				continue
+			}
+		}
+		killTree(d.cmd)
+		d.wait(5 * time.Second)
 	}
 }
 

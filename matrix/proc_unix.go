@@ -45,6 +45,13 @@ func credentialAttr(uid int) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 }
 
+// terminate resumes the daemon (in case a scenario stopped it) and sends
+// it SIGTERM.
+func terminate(cmd *exec.Cmd) error {
+	unix.Kill(-cmd.Process.Pid, unix.SIGCONT)
+	return cmd.Process.Signal(unix.SIGTERM)
+}
+
 // killTree resumes (in case it was stopped) and kills the daemon's whole
 // process group.
 func killTree(cmd *exec.Cmd) {

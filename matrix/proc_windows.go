@@ -26,6 +26,10 @@ func credentialAttr(uid int) *syscall.SysProcAttr { return nil }
 
 func killTree(cmd *exec.Cmd) { cmd.Process.Kill() }
 
+// terminate: Windows has no SIGTERM to send to another process; the
+// daemon is killed (its port file is then stale, which a restart handles).
+func terminate(cmd *exec.Cmd) error { return errors.New("no SIGTERM on windows") }
+
 func signalDaemon(d *daemon, sig string) error {
 	if sig == "KILL" {
 		return d.cmd.Process.Kill()
