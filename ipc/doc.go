@@ -52,8 +52,9 @@
 // /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock, whose directories are
 // verified like any other; if that does not fit either, both return
 // ErrPathTooLong naming the path, its length and the limit. A path is never
-// truncated. The fallback's two parent directories are left in place after
-// Close for reuse (they are private, empty and ours).
+// truncated. The fallback's parent directories are removed with the
+// endpoint when this Listen created them and they are empty; a Listen that
+// races such a removal starts over.
 //
 // # What is guaranteed (tcp transport)
 //

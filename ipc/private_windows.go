@@ -60,14 +60,26 @@ func acquireEndpoint(lay Layout) (*endpointLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	created := true
-	h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
-		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, sa, windows.CREATE_NEW, windows.FILE_ATTRIBUTE_NORMAL, 0)
-	if errors.Is(err, windows.ERROR_FILE_EXISTS) {
-		created = false
+	var (
+		h       windows.Handle
+		created bool
+	)
+	// A predecessor's Close deletes the lock file just before closing its
+	// handle; for that instant the name is "delete pending" and opening it
+	// fails with ERROR_ACCESS_DENIED: retried. A second holder cannot
+	// arise: whoever still has the old file open keeps the name taken.
+	err = retrySharing(func() error {
+		var err error
+		created = true
 		h, err = windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
-			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, sa, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
-	}
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, sa, windows.CREATE_NEW, windows.FILE_ATTRIBUTE_NORMAL, 0)
+		if errors.Is(err, windows.ERROR_FILE_EXISTS) {
+			created = false
+			h, err = windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
+				windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, sa, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ipc: open %s: %w", lay.Lock, err)
 	}
