@@ -28,6 +28,8 @@ type Env struct {
 	Parent string
 	Root   string
 	Name   string
+	// Transport the daemon runs with in this scenario.
+	Transport ipc.Transport
 	// Sock and Port are the endpoint's paths for the scenario's transport;
 	// EndpointDir is the directory holding them (Root itself when the
 	// target puts its socket directly in the root).
@@ -64,7 +66,7 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	if err := mkdirMode(parent, 0o1777); err != nil {
 		return nil, err
 	}
-	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name}
+	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
 	if err := e.setRoot(filepath.Join(parent, "root")); err != nil {
 		return nil, err
 	}
@@ -78,12 +80,12 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 
 // setRoot points the env at root (not created) and computes the paths.
 func (e *Env) setRoot(root string) error {
-	sock, port, err := e.r.cfg.Target.Paths(root, e.Name, e.s.Transport, e.r.daemonUID)
+	sock, port, err := e.r.cfg.Target.Paths(root, e.Name, e.Transport, e.r.daemonUID)
 	if err != nil {
 		return err
 	}
 	e.Root, e.Sock, e.Port = root, sock, port
-	if e.s.Transport == ipc.TransportUnix {
+	if e.Transport == ipc.TransportUnix {
 		e.EndpointDir = filepath.Dir(sock)
 	} else {
 		e.EndpointDir = filepath.Dir(port)
@@ -105,7 +107,7 @@ func mkdirMode(p string, mode os.FileMode) error {
 }
 
 func (e *Env) spec() probeSpec {
-	return probeSpec{Transport: e.s.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name}
+	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name}
 }
 
 // daemon is one started daemon process.
@@ -155,8 +157,8 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 // as the daemon uid. It does not wait for readiness.
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
-	argv := cfg.Target.Argv(e.r.exe, root, name, e.s.Transport)
-	env := append(os.Environ(), cfg.Target.DaemonEnv(root, name, e.s.Transport)...)
+	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
+	env := append(os.Environ(), cfg.Target.DaemonEnv(root, name, e.Transport)...)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err

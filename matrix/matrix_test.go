@@ -358,3 +358,39 @@ func TestScenarioTimeoutKillsDaemon(t *testing.T) {
 		}
 	}
 }
+
+// Transport-neutral scenarios run over a TCP-only external daemon's port
+// file (no --socket): the CLI's own daemon as an external program passes
+// them; brokend over TCP, which takes no lock, is hijacked by a second
+// start.
+func TestTCPOnlyExternalTarget(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	good := Target{Cmd: []string{bins.cli, "daemon", "--name", "{name}", "--root", "{root}", "--transport", "{transport}"},
+		PortFile: "{root}/bu-{name}.d/port", Protocol: ProtocolIPC}
+	rep := runSuite(t, good, "inst.*,proto.*,load.*,path.name-validation,tcp.auth-required,sock.mode-umask0")
+	for _, r := range rep.Results {
+		switch {
+		case r.ID == "sock.mode-umask0":
+			if r.Status != Skip || !strings.Contains(r.Reason, "no unix transport") {
+				t.Errorf("sock.mode-umask0 without a socket: %s %q", r.Status, r.Reason)
+			}
+		case r.ID == "inst.busy-not-stale":
+			if r.Status != Skip {
+				t.Errorf("inst.busy-not-stale (unix only) without a socket: %s", r.Status)
+			}
+		case r.Status != Pass:
+			t.Errorf("%s: %s %q %v", r.ID, r.Status, r.Reason, r.Evidence)
+		case r.Transport != "tcp":
+			t.Errorf("%s ran over %q, want tcp", r.ID, r.Transport)
+		}
+	}
+	plain := brokenTarget("plain")
+	plain.Socket = ""
+	rep = runSuite(t, plain, "inst.live-not-hijacked")
+	if r := rep.Results[0]; r.Status != Fail || !strings.Contains(r.Reason, "hijacked") {
+		t.Errorf("brokend over tcp: inst.live-not-hijacked %s %q, want a hijack", r.Status, r.Reason)
+	}
+}

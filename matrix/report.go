@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // ReportSchema and MatrixSchema version the JSON files. A reader accepts
@@ -28,7 +30,10 @@ type Result struct {
 	ID       string   `json:"id"`
 	Title    string   `json:"title"`
 	Severity Severity `json:"severity"`
-	Status   Status   `json:"status"`
+	// Transport the daemon ran with (a field added within v1: absent in
+	// older reports).
+	Transport ipc.Transport `json:"transport,omitempty"`
+	Status    Status        `json:"status"`
 	// Reason says why it failed or was skipped (and for a skip, how to run
 	// it); for a pass, what was seen.
 	Reason string `json:"reason"`

@@ -168,6 +168,14 @@ func copyExecutable(exe, dir string) (string, error) {
 	return dst, os.Chmod(dst, 0o755)
 }
 
+// transport is the transport s runs over with this target.
+func (r *Runner) transport(s Scenario) ipc.Transport {
+	if s.Transport != "" {
+		return s.Transport
+	}
+	return r.cfg.Target.DefaultTransport()
+}
+
 // skipReason says why s cannot run here, with how to run it; "" if it can.
 func (r *Runner) skipReason(s Scenario) string {
 	t := r.cfg.Target
@@ -177,12 +185,12 @@ func (r *Runner) skipReason(s Scenario) string {
 	if s.BuiltinOnly && !t.Builtin {
 		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
 	}
-	if !t.Supports(s.Transport) {
+	if tr := r.transport(s); !t.Supports(tr) {
 		flag := "--socket"
-		if s.Transport == "tcp" {
+		if tr == ipc.TransportTCP {
 			flag = "--port-file"
 		}
-		return fmt.Sprintf("the target has no %s transport; give %s to run it", s.Transport, flag)
+		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}
 	if slices.Contains(s.Needs, NeedOtherUID) && r.attackerUID < 0 {
 		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: sudo bh-ipc-check run --scenarios %s", DefaultAttackerUID, s.ID)
@@ -192,7 +200,7 @@ func (r *Runner) skipReason(s Scenario) string {
 
 func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	start := time.Now()
-	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity}
+	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Transport: r.transport(s)}
 	defer func() { res.DurationMS = ms(time.Since(start)) }()
 	if why := r.skipReason(s); why != "" {
 		res.Status, res.Reason = Skip, why

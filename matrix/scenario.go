@@ -35,8 +35,9 @@ type Scenario struct {
 	// Platforms the scenario runs on (GOOS values); empty: all.
 	Platforms []string `json:"platforms,omitempty"`
 	Needs     []Need   `json:"needs,omitempty"`
-	// Transport the daemon is started with.
-	Transport ipc.Transport `json:"transport"`
+	// Transport the daemon is started with; empty: the target's own
+	// (Target.DefaultTransport), for scenarios that hold on either.
+	Transport ipc.Transport `json:"transport,omitempty"`
 	// BuiltinOnly: not applicable to external targets.
 	BuiltinOnly bool `json:"builtin_only,omitempty"`
 	// Checks says what passes, in a sentence.

@@ -37,15 +37,15 @@ var catalogue = []Scenario{
 		Checks: "another uid connecting to the socket gets no reply", run: authForeignConnect},
 	{ID: "auth.peercred", Title: "peer uid checked even when the socket is loosened", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
 		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid still gets no reply (peer credentials)", run: authPeerCred},
-	{ID: "inst.live-not-hijacked", Title: "a second start does not steal a live socket", Severity: Required, Transport: ipc.TransportUnix,
+	{ID: "inst.live-not-hijacked", Title: "a second start does not steal a live socket", Severity: Required,
 		Checks: "a second instance started on a live name does not take over: the first keeps answering", run: instLiveNotHijacked},
 	{ID: "inst.busy-not-stale", Title: "a busy daemon is not taken for a stale one", Severity: Hardening, Platforms: []string{"linux"}, Transport: ipc.TransportUnix,
 		Checks: "the first daemon SIGSTOPped with a full backlog: a second start does not take over; after SIGCONT the first answers", run: instBusyNotStale},
-	{ID: "inst.stale-recovered", Title: "a SIGKILLed daemon's endpoint is recovered", Severity: Required, Transport: ipc.TransportUnix,
+	{ID: "inst.stale-recovered", Title: "a SIGKILLed daemon's endpoint is recovered", Severity: Required,
 		Checks: "after SIGKILL a new start serves", run: instStaleRecovered},
-	{ID: "inst.clean-shutdown", Title: "SIGTERM cleans up", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+	{ID: "inst.clean-shutdown", Title: "SIGTERM cleans up", Severity: Required, Platforms: posix,
 		Checks: "SIGTERM: exit 0 within 2 s and nothing left behind", run: instCleanShutdown},
-	{ID: "path.name-validation", Title: "traversal names refused", Severity: Required, Transport: ipc.TransportUnix,
+	{ID: "path.name-validation", Title: "traversal names refused", Severity: Required,
 		Checks: "names like ../x and a/b are refused and nothing is created outside the root", run: pathNameValidation},
 	{ID: "path.budget", Title: "sun_path budget", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
 		Checks: "a root long enough to overflow sun_path: a working fallback or a clear error, never a truncated path", run: pathBudget},
@@ -59,25 +59,12 @@ var catalogue = []Scenario{
 		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected (Wine keeps the entries but not the flag)", run: tcpPortFileDACL},
 	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
 		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
-	{ID: "proto.malformed", Title: "malformed input", Severity: Required, Transport: ipc.TransportUnix,
+	{ID: "proto.malformed", Title: "malformed input", Severity: Required,
 		Checks: "non-JSON, non-object JSON, a 2 MiB line, half a line, binary garbage: an error or a close, and the daemon keeps serving", run: protoMalformed},
-	{ID: "proto.idle-connections", Title: "idle connections do not block service", Severity: Required, Transport: ipc.TransportUnix,
+	{ID: "proto.idle-connections", Title: "idle connections do not block service", Severity: Required,
 		Checks: "with 500 idle connections open, a new client is served", run: protoIdle},
-	{ID: "load.concurrent", Title: "concurrent load", Severity: Required, Transport: ipc.TransportUnix,
+	{ID: "load.concurrent", Title: "concurrent load", Severity: Required,
 		Checks: "64 connections x 500 pings: zero errors (p50/p99 reported)", run: loadConcurrent},
-}
-
-func init() {
-	// On Windows the builtin daemon speaks TCP only: run the transport-
-	// neutral scenarios over TCP there.
-	if runtime.GOOS == "windows" {
-		for i := range catalogue {
-			switch catalogue[i].ID {
-			case "inst.live-not-hijacked", "inst.stale-recovered", "path.name-validation", "proto.malformed", "proto.idle-connections", "load.concurrent":
-				catalogue[i].Transport = ipc.TransportTCP
-			}
-		}
-	}
 }
 
 // exposed: a socket others may write (connect) in a directory others may

@@ -84,6 +84,19 @@ func (t Target) Validate() error {
 	return nil
 }
 
+// DefaultTransport is the transport a transport-neutral scenario uses: the
+// builtin's platform default; for an external target its socket when it
+// has one (and the OS has the unix transport), else its port file.
+func (t Target) DefaultTransport() ipc.Transport {
+	if t.Builtin {
+		return ipc.DefaultTransport()
+	}
+	if t.Socket != "" && ipc.DefaultTransport() == ipc.TransportUnix {
+		return ipc.TransportUnix
+	}
+	return ipc.TransportTCP
+}
+
 // Supports reports whether the target has the transport.
 func (t Target) Supports(tr ipc.Transport) bool {
 	if t.Builtin {
