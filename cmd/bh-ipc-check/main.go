@@ -470,7 +470,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "Usage: bh-ipc-check report merge A.json B.json ... --out DIR\n       bh-ipc-check report github REPORT.json ...")
 		return nil
 	}
-	return errUsage{errors.New("usage: bh-ipc-check report merge A.json B.json ... --out DIR | report github REPORT.json ...")}
+	return errUsage{errors.New("usage: bh-ipc-check report merge REPORT.json [more] --out DIR, or report github REPORT.json [more]")}
 }
 
 func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
