@@ -9,18 +9,158 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// dialUnix checks the socket path (a socket owned by this uid, reached
-// without following links), connects and checks the server's uid through
-// peer credentials on the client socket.
+// Test hooks: testNoProc makes Dial connect as it does where there is no
+// /proc (macOS): by the plain path, bracketed by checks;
+// testHookBeforeConnect runs between Dial's checks and its connect.
+var (
+	testNoProc            bool
+	testHookBeforeConnect func()
+)
+
+// dialChain opens and verifies, without creating or changing anything, the
+// chain Listen made: the fallback parents and the endpoint directory
+// (openChain with dirVerify: each ours, not writable by group or others,
+// not a link, each opened inside the one before). When the fallback base
+// /tmp/bh-<uid> is held by another uid (or missing) it uses the alternate
+// base under $XDG_RUNTIME_DIR exactly as acquireEndpoint does, so the two
+// sides meet. It returns the layout used; the caller closes the chain.
+func dialChain(lay Layout) ([]*privDir, *privDir, Layout, error) {
+	parents, dir, err := openChain(lay, dirVerify)
+	if err == nil || !lay.Fallback {
+		if err != nil {
+			closeChain(parents, dir)
+		}
+		return parents, dir, lay, err
+	}
+	closeChain(parents, dir)
+	ok, st := usableBase(lay.Parents[0])
+	if ok && st != nil {
+		return nil, nil, lay, err // the base is ours: the endpoint is there or nowhere
+	}
+	alt, haveAlt := altLayout(lay)
+	if !haveAlt {
+		if ok {
+			return nil, nil, lay, err // no base, no alternate: nothing runs
+		}
+		return nil, nil, lay, squatted(lay, err)
+	}
+	aparents, adir, aerr := openChain(alt, dirVerify)
+	if aerr != nil {
+		closeChain(aparents, adir)
+		if ok && errors.Is(aerr, unix.ENOENT) {
+			return nil, nil, lay, err // neither exists: report the usual place
+		}
+		return nil, nil, alt, aerr
+	}
+	return aparents, adir, alt, nil
+}
+
+// dialUnix verifies the directory chain (dialChain), checks that "sock" in
+// the verified directory is a socket owned by this uid (or an allowed one),
+// connects through the verified directory handle, and checks the server's
+// uid through peer credentials on the client socket. Anything else in the
+// chain is ErrNotPrivate naming the entry, its owner and its mode.
+//
+// On Linux it connects to /proc/self/fd/<dirfd>/sock, so what is connected
+// is in the directory that was verified, whatever happens to the paths.
+// Without /proc (macOS) it connects by the plain path, and only when the
+// directory holding the chain cannot have entries renamed by another uid
+// (sticky, or not writable by group or others); the chain and the socket are
+// checked again after connect, and the peer's uid in any case.
 func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
-	path := lay.Sock
+	if lay.Name == "" {
+		return dialSocketPath(ctx, lay, o) // DialSocket: a path outside the layout
+	}
+	parents, dir, lay, err := dialChain(lay)
+	if err != nil {
+		if errors.Is(err, ErrNotPrivate) {
+			return nil, err // names the entry, its owner and its mode
+		}
+		return nil, fmt.Errorf("ipc: dial %s: %w", lay.Sock, err)
+	}
+	defer closeChain(parents, dir)
+	st, err := socketAt(dir, "sock", lay.Sock, o)
+	if err != nil {
+		return nil, err
+	}
+	connectPath := ""
+	if !testNoProc {
+		connectPath = procDirPath(dir.fd, dir.dev, dir.ino)
+	}
+	var recheck func() error
+	if connectPath != "" {
+		connectPath += "/sock"
+	} else {
+		// Race point: by the plain path, the kernel resolves every
+		// component again. Our directories cannot change under another
+		// uid (ours, not writable by others), so what is left is the
+		// directory holding the chain: refuse one where another uid could
+		// rename our entry away and put a link in its place, and check
+		// the chain and the socket again once connected.
+		outer := dir
+		if len(parents) > 0 {
+			outer = parents[0]
+		}
+		if err := renameSafe(filepath.Dir(outer.path)); err != nil {
+			return nil, fmt.Errorf("ipc: dial %s: %w", lay.Sock, err)
+		}
+		connectPath = lay.Sock
+		recheck = func() error {
+			for _, d := range append(parents, dir) {
+				if !d.sameDir() {
+					return notPrivate(d.path, "changed while connecting", nil)
+				}
+			}
+			var now unix.Stat_t
+			if unix.Fstatat(dir.fd, "sock", &now, unix.AT_SYMLINK_NOFOLLOW) != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+				return notPrivate(lay.Sock, "changed while connecting", nil)
+			}
+			return nil
+		}
+	}
+	return connectChecked(ctx, lay, connectPath, recheck, o)
+}
+
+// dialSocketPath is DialSocket: the socket's directory is the caller's
+// choice (it may be a shared one such as /tmp), so it is opened as given
+// and not required to be ours; "sock" is checked and connected to through
+// that handle.
+func dialSocketPath(ctx context.Context, lay Layout, o *options) (*Conn, error) {
+	fd, err := unix.Open(lay.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: dial %s: open directory: %w", lay.Sock, err)
+	}
+	var dst unix.Stat_t
+	if err := unix.Fstat(fd, &dst); err != nil {
+		unix.Close(fd) // read-only directory handle: nothing to lose
+		return nil, fmt.Errorf("ipc: dial %s: %w", lay.Sock, err)
+	}
+	dir := &privDir{path: lay.Dir, fd: fd, dev: uint64(dst.Dev), ino: uint64(dst.Ino)}
+	defer dir.close()
+	base := filepath.Base(lay.Sock)
+	if _, err := socketAt(dir, base, lay.Sock, o); err != nil {
+		return nil, err
+	}
+	connectPath := procDirPath(dir.fd, dir.dev, dir.ino)
+	if connectPath == "" {
+		connectPath = lay.Sock
+	} else {
+		connectPath += "/" + base
+	}
+	return connectChecked(ctx, lay, connectPath, nil, o)
+}
+
+// socketAt checks that name inside dir is a socket owned by this uid or an
+// allowed one, without following links.
+func socketAt(dir *privDir, name, path string, o *options) (*unix.Stat_t, error) {
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
+	if err := unix.Fstatat(dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil, fmt.Errorf("ipc: dial %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
@@ -29,17 +169,28 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 	if st.Uid != uint32(os.Geteuid()) && !o.peerAllowed(int(st.Uid)) {
 		return nil, notPrivate(path, fmt.Sprintf("socket is owned by uid %d, not %d", st.Uid, os.Geteuid()), &st)
 	}
-	connectPath := path
-	// On Linux connect through the verified directory handle, so the path
-	// cannot be redirected between the checks above and connect.
-	if dfd, err := unix.Open(lay.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-		defer unix.Close(dfd)
-		var dst unix.Stat_t
-		if unix.Fstat(dfd, &dst) == nil {
-			if p := procDirPath(dfd, uint64(dst.Dev), uint64(dst.Ino)); p != "" {
-				connectPath = p + "/sock"
-			}
-		}
+	return &st, nil
+}
+
+// renameSafe refuses a directory in which another uid could rename entries
+// (writable by group or others, and not sticky).
+func renameSafe(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("ipc: stat %s: %w", dir, err)
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return notPrivate(dir, "other uids can rename entries in it (writable by group or others, not sticky), and without /proc a connect goes by the plain path; use a sticky or private root", &st)
+	}
+	return nil
+}
+
+// connectChecked connects to connectPath, runs recheck (if any) and checks
+// the server's uid through peer credentials.
+func connectChecked(ctx context.Context, lay Layout, connectPath string, recheck func() error, o *options) (*Conn, error) {
+	path := lay.Sock
+	if testHookBeforeConnect != nil {
+		testHookBeforeConnect()
 	}
 	c, err := connectUnix(ctx, connectPath)
 	if err != nil {
@@ -47,6 +198,12 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 			return nil, fmt.Errorf("ipc: dial %s: %w: %w", path, ErrStale, err)
 		}
 		return nil, fmt.Errorf("ipc: dial %s: %w", path, err)
+	}
+	if recheck != nil {
+		if err := recheck(); err != nil {
+			c.Close() // nothing was sent
+			return nil, fmt.Errorf("ipc: dial %s: %w", path, err)
+		}
 	}
 	uid, pid, err := peerCred(c)
 	if err != nil || !o.peerAllowed(uid) {

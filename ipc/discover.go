@@ -2,8 +2,6 @@ package ipc
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,7 +26,10 @@ type Endpoint struct {
 // List returns the endpoints under the root (WithRoot, else DefaultRoot()),
 // including those moved to the short sun_path fallback, sorted by name. It
 // only reads directory entries; it does not connect. An endpoint directory
-// holding both a socket and a port file is listed once per transport.
+// holding both a socket and a port file is listed once per transport. A
+// fallback directory is read only after it is verified as Dial verifies it
+// (ours, not writable by group or others, not a link); one that is not, or
+// cannot be read, is skipped and reported to WithOnWarning's function.
 func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 	o := buildOptions(opts)
 	root := o.root
@@ -52,29 +53,8 @@ func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 			}
 		}
 	} else {
-		dirs := []string{abs, fallbackBase(os.Geteuid()) + "/" + rootTag(abs)}
-		for i, dir := range dirs {
-			ents, err := os.ReadDir(dir)
-			if err != nil {
-				if i > 0 && errors.Is(err, fs.ErrNotExist) {
-					continue // no fallback in use
-				}
-				return nil, err
-			}
-			for _, e := range ents {
-				n, ok := strings.CutPrefix(e.Name(), "bu-")
-				n, ok2 := strings.CutSuffix(n, ".d")
-				if !ok || !ok2 || ValidateName(n) != nil || !e.IsDir() {
-					continue
-				}
-				d := dir + "/" + e.Name()
-				if fi, err := os.Lstat(d + "/sock"); err == nil && fi.Mode().Type() == fs.ModeSocket {
-					out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: d + "/sock"})
-				}
-				if fi, err := os.Lstat(d + "/port"); err == nil && fi.Mode().IsRegular() {
-					out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: d + "/port"})
-				}
-			}
+		if out, err = listPOSIX(abs, o); err != nil {
+			return nil, err
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

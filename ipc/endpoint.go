@@ -48,6 +48,7 @@ type options struct {
 	peerUIDs         []int
 	handshakeTimeout time.Duration
 	onReject         func(error)
+	onWarning        func(error)
 }
 
 // WithRoot sets the runtime directory (default DefaultRoot()).
@@ -74,6 +75,17 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // closes without returning it from Accept; the error wraps ErrPeerRejected
 // or ErrAuth.
 func WithOnReject(f func(error)) Option { return func(o *options) { o.onReject = f } }
+
+// WithOnWarning registers a function List and ListLive call with the reason
+// for every place they skipped instead of failing (for example a fallback
+// directory another uid holds). Calls come from the caller's goroutine.
+func WithOnWarning(f func(error)) Option { return func(o *options) { o.onWarning = f } }
+
+func (o *options) warn(err error) {
+	if o.onWarning != nil {
+		o.onWarning(err)
+	}
+}
 
 func buildOptions(opts []Option) *options {
 	o := &options{transport: DefaultTransport(), handshakeTimeout: 5 * time.Second}

@@ -89,9 +89,16 @@ func runHelper(mode, arg string) int {
 			}()
 		}
 	}
+	if f, ok := platformHelpers[mode]; ok {
+		return f(arg)
+	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2
 }
+
+// platformHelpers are further helper modes registered by platform test
+// files (init), keyed by mode.
+var platformHelpers = map[string]func(arg string) int{}
 
 // child is a helper process started by startHelper.
 type child struct {

@@ -586,10 +586,16 @@ func TestDialRefusesForeignSocketAndServer(t *testing.T) {
 	}
 	ctx := context.Background()
 	if _, err := Dial(ctx, "foreign", WithRoot(root)); !errors.Is(err, ErrNotPrivate) {
-		t.Errorf("Dial to a socket owned by uid %d: %v, want ErrNotPrivate", otherUID, err)
+		t.Errorf("Dial into a directory owned by uid %d: %v, want ErrNotPrivate", otherUID, err)
 	}
-	// Make the path look like ours: only the peer check can catch it now.
-	must(t, os.Lchown(lay.Sock, 0, 0))
+	must(t, os.Lchown(lay.Dir, os.Geteuid(), os.Getegid()))
+	if _, err := Dial(ctx, "foreign", WithRoot(root)); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), "socket is owned by uid") {
+		t.Errorf("Dial to a socket owned by uid %d: %v, want ErrNotPrivate naming the socket's owner", otherUID, err)
+	}
+	// Make the directory and the path look like ours: only the peer check
+	// can catch it now.
+	must(t, os.Lchown(lay.Dir, os.Geteuid(), os.Getegid()))
+	must(t, os.Lchown(lay.Sock, os.Geteuid(), os.Getegid()))
 	_, err := Dial(ctx, "foreign", WithRoot(root))
 	if !errors.Is(err, ErrPeerRejected) || !strings.Contains(err.Error(), fmt.Sprint("server uid ", otherUID)) {
 		t.Errorf("Dial to a server running as uid %d: %v, want ErrPeerRejected naming it", otherUID, err)
@@ -639,6 +645,7 @@ func TestLongRootFallback(t *testing.T) {
 }
 
 func TestFallbackParentIsVerified(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "") // no alternate base: the refusal is final
 	// A fallback layout whose first parent (normally /tmp/bh-<uid>) was
 	// planted by another uid as a symlink to a directory it controls.
 	base := shortRoot(t, 0o1777)

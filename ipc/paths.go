@@ -29,7 +29,11 @@ type Layout struct {
 	// Port is the port file (tcp transport).
 	Port string
 	// Fallback reports whether the socket moved to the short fallback
-	// because Root/bu-NAME.d/sock does not fit sun_path.
+	// because Root/bu-NAME.d/sock does not fit sun_path. Resolve gives the
+	// fallback under /tmp/bh-<uid>; when another uid holds that directory,
+	// Listen and Dial use $XDG_RUNTIME_DIR/bh/<tag> instead (when that is
+	// a private directory of ours), and Listener.Layout and Conn.Layout
+	// report the one used.
 	Fallback bool
 }
 
@@ -98,11 +102,44 @@ func resolveUID(name string, o *options, uid int) (Layout, error) {
 	return layoutFor(runtime.GOOS, abs, name, o.transport, uid)
 }
 
+// fallbackTmp is the shared directory holding the fallback bases. Only
+// tests change it (to a sticky directory of their own).
+var fallbackTmp = "/tmp"
+
 // fallbackBase is the short directory used when a socket path does not fit
-// sun_path: /tmp/bh-<uid>. It is verified like any other private directory,
-// so another uid can only make Listen fail there, never redirect it.
+// sun_path: /tmp/bh-<uid>. Listen, Dial and List verify it like any other
+// directory of the chain, so another uid can make it unusable (then the
+// alternate base under $XDG_RUNTIME_DIR is used, see altFallbackLayout),
+// never redirect an endpoint through it.
 func fallbackBase(uid int) string {
-	return "/tmp/bh-" + strconv.Itoa(uid)
+	return fallbackTmp + "/bh-" + strconv.Itoa(uid)
+}
+
+// altFallbackName is the directory made under $XDG_RUNTIME_DIR for the
+// alternate fallback base.
+const altFallbackName = "bh"
+
+// altFallbackLayout moves a fallback layout from /tmp/bh-<uid> to
+// <xdg>/bh/<tag of root>, for when /tmp/bh-<uid> is held by another uid.
+// xdg is $XDG_RUNTIME_DIR, already checked to be a private directory of
+// ours (the caller's job). ok is false when lay is not a fallback layout,
+// xdg is empty, or the socket would not fit sun_path there either. Pure:
+// Listen, Dial and List derive the same layout from the same inputs.
+func altFallbackLayout(goos string, lay Layout, xdg string) (Layout, bool) {
+	if !lay.Fallback || xdg == "" || xdg[0] != '/' {
+		return Layout{}, false
+	}
+	base := filepath.Clean(xdg) + "/" + altFallbackName
+	tagged := base + "/" + rootTag(lay.Root)
+	alt := Layout{Name: lay.Name, Transport: lay.Transport, Root: lay.Root, Parents: []string{base, tagged}, Fallback: true}
+	alt.Dir = tagged + "/bu-" + lay.Name + ".d"
+	alt.Sock = alt.Dir + "/sock"
+	alt.Lock = alt.Dir + "/lock"
+	alt.Port = alt.Dir + "/port"
+	if len(alt.Sock) > SunPathLimit(goos) {
+		return Layout{}, false
+	}
+	return alt, true
 }
 
 // rootTag is a short stable tag of an absolute root, so that two long roots

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -67,34 +69,61 @@ func notPrivate(path, why string, st *unix.Stat_t) error {
 		facts = fmt.Sprintf(" (%s, owner uid %d, mode %04o)", describeMode(uint32(st.Mode)), st.Uid, st.Mode&07777)
 		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			if t, err := os.Readlink(path); err == nil {
-				facts = fmt.Sprintf(" (symlink to %q, owner uid %d)", t, st.Uid)
+				facts = fmt.Sprintf(" (symlink to %q, owner uid %d, mode %04o)", t, st.Uid, st.Mode&07777)
 			}
 		}
 	}
 	return fmt.Errorf("ipc: %s: %w: %s%s", path, ErrNotPrivate, why, facts)
 }
 
-// openPrivateDir makes sure path is a directory owned by this uid with mode
-// 0700 and returns an open handle on it. It creates the directory (0700)
-// when missing; a directory of ours with a looser mode is tightened through
-// the handle; a symlink, a non-directory or another uid's directory is
-// refused with ErrNotPrivate and left exactly as it was.
+// dirUse says how openDir treats one directory of an endpoint's chain.
+type dirUse int
+
+const (
+	// dirCreate (Listen): create the directory (0700) when missing and
+	// tighten a loose mode of ours to 0700 through the handle.
+	dirCreate dirUse = iota
+	// dirVerify (Dial, List): the directory must exist, be ours and not be
+	// writable by group or others; nothing is created or changed.
+	dirVerify
+)
+
+// openPrivateDir is openDir(nil, path, path, dirCreate).
 func openPrivateDir(path string) (*privDir, error) {
+	return openDir(nil, path, path, dirCreate)
+}
+
+// openDir opens the directory name inside parent (parent nil: name is
+// resolved from the working directory, in practice an absolute path), with
+// path its full name for errors, and verifies it on the handle: a directory
+// (not a symlink) owned by this uid, with the mode use asks for. A symlink,
+// a non-directory, another uid's directory, or for dirVerify one writable by
+// group or others is refused with ErrNotPrivate naming the entry, its owner
+// and its mode, and left exactly as it was. Listen and Dial verify the same
+// chain with it (see openChain).
+func openDir(parent *privDir, name, path string, use dirUse) (*privDir, error) {
 	uid := uint32(os.Geteuid())
+	dfd := unix.AT_FDCWD
+	if parent != nil {
+		dfd = parent.fd
+	}
 	created := false
-	// Race point: mkdir never follows a symlink in the last component (it
-	// fails with EEXIST), so a planted symlink cannot make us create a
-	// directory at its target. umask can only remove bits from 0700; the
-	// exact mode is set below through the handle, never via umask.
-	switch err := unix.Mkdir(path, 0o700); {
-	case err == nil:
-		created = true
-	case errors.Is(err, unix.EEXIST):
-	default:
-		return nil, fmt.Errorf("ipc: mkdir %s: %w", path, err)
+	if use == dirCreate {
+		// Race point: mkdir never follows a symlink in the last component
+		// (it fails with EEXIST), so a planted symlink cannot make us
+		// create a directory at its target. umask can only remove bits
+		// from 0700; the exact mode is set below through the handle,
+		// never via umask.
+		switch err := unix.Mkdirat(dfd, name, 0o700); {
+		case err == nil:
+			created = true
+		case errors.Is(err, unix.EEXIST):
+		default:
+			return nil, fmt.Errorf("ipc: mkdir %s: %w", path, err)
+		}
 	}
 	var lst unix.Stat_t
-	if err := unix.Lstat(path, &lst); err != nil {
+	if err := unix.Fstatat(dfd, name, &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil, fmt.Errorf("ipc: lstat %s: %w", path, err)
 	}
 	switch {
@@ -107,11 +136,12 @@ func openPrivateDir(path string) (*privDir, error) {
 		return nil, notPrivate(path, fmt.Sprintf("is owned by uid %d, not %d", lst.Uid, uid), &lst)
 	}
 	// Race point: the entry could be swapped between lstat and open by
-	// someone who can write the parent (not possible in a sticky /tmp).
-	// O_NOFOLLOW|O_DIRECTORY refuse a symlink or a non-directory; comparing
-	// dev/ino with the lstat result refuses a swapped directory. From here on
-	// everything inside goes through the handle.
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	// someone who can write the parent (not possible in a sticky /tmp, nor
+	// in a verified parent of ours). O_NOFOLLOW|O_DIRECTORY refuse a
+	// symlink or a non-directory; comparing dev/ino with the lstat result
+	// refuses a swapped directory. From here on everything inside goes
+	// through the handle.
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, notPrivate(path, "cannot be opened as a directory without following links: "+err.Error(), nil)
 	}
@@ -126,7 +156,13 @@ func openPrivateDir(path string) (*privDir, error) {
 		return nil, notPrivate(path, "changed while it was being opened", &st)
 	}
 	d.dev, d.ino = uint64(st.Dev), uint64(st.Ino)
-	if st.Mode&07777 != 0o700 {
+	switch {
+	case use == dirVerify && st.Mode&0o022 != 0:
+		// A client changes nothing: a loose directory may hold entries
+		// another uid planted, so it is refused, not tightened.
+		d.close()
+		return nil, notPrivate(path, "is writable by group or others", &st)
+	case use == dirCreate && st.Mode&07777 != 0o700:
 		// Ours but loose (or created under an odd umask, or with an
 		// inherited setgid bit): tighten through the handle, not the path.
 		// A directory that was loose may hold entries another uid planted;
@@ -138,6 +174,76 @@ func openPrivateDir(path string) (*privDir, error) {
 		}
 	}
 	return d, nil
+}
+
+// openChain opens and verifies lay's fallback parents and then its endpoint
+// directory, outermost first, each inside the handle of the one before (the
+// first by its path): Listen with dirCreate, Dial and List with dirVerify.
+// It returns what it opened even on error, so that the caller can close
+// it (and Listen undo what it created).
+//
+// Race point: a parent cannot be swapped for a link once opened: every
+// later step is relative to its handle, and it is ours and not writable by
+// others, so no other uid can plant or rename anything inside it.
+func openChain(lay Layout, use dirUse) (parents []*privDir, dir *privDir, err error) {
+	var prev *privDir
+	open := func(path string) (*privDir, error) {
+		if prev != nil && filepath.Dir(path) == prev.path {
+			return openDir(prev, filepath.Base(path), path, use)
+		}
+		return openDir(nil, path, path, use)
+	}
+	for _, p := range lay.Parents {
+		d, err := open(p)
+		if err != nil {
+			return parents, nil, err
+		}
+		parents = append(parents, d)
+		prev = d
+	}
+	dir, err = open(lay.Dir)
+	return parents, dir, err
+}
+
+// closeChain closes the handles openChain returned.
+func closeChain(parents []*privDir, dir *privDir) {
+	for _, d := range parents {
+		d.close()
+	}
+	if dir != nil {
+		dir.close()
+	}
+}
+
+// usableBase reports whether the fallback base (/tmp/bh-<uid>) can be used:
+// missing (Listen creates it) or a directory of ours (not a link). A base
+// that another uid holds makes Listen and Dial move to the alternate base.
+func usableBase(base string) (bool, *unix.Stat_t) {
+	var st unix.Stat_t
+	if err := unix.Lstat(base, &st); err != nil {
+		return errors.Is(err, unix.ENOENT), nil
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == uint32(os.Geteuid()), &st
+}
+
+// altLayout is the layout under $XDG_RUNTIME_DIR/bh to use when lay's
+// fallback base is held by another uid; ok false when there is none
+// ($XDG_RUNTIME_DIR unset or not a private directory of ours, or too long).
+func altLayout(lay Layout) (Layout, bool) {
+	xdg := os.Getenv("XDG_RUNTIME_DIR")
+	if xdg == "" || !isOwnPrivateDir(xdg) {
+		return Layout{}, false
+	}
+	return altFallbackLayout(runtime.GOOS, lay, xdg)
+}
+
+// squatted explains that another uid holds the fallback base and what to
+// do about it; err is the verification failure (ErrNotPrivate naming the
+// owner and mode).
+func squatted(lay Layout, err error) error {
+	return fmt.Errorf("%w; another uid holds the fallback base %s, and $XDG_RUNTIME_DIR is not a private directory of ours to move to: "+
+		"remove %s (as its owner or root), set XDG_RUNTIME_DIR to a private directory of yours, or use a root short enough for %s to fit sun_path",
+		err, lay.Parents[0], lay.Parents[0], lay.Root+"/bu-"+lay.Name+".d/sock")
 }
 
 // sameDir reports whether d.path still names the directory d has open.
@@ -179,9 +285,30 @@ type endpointLock struct {
 }
 
 // acquireEndpoint opens (creating as needed) the endpoint directory and its
-// fallback parents, verifies them and takes the lock. On failure it undoes
-// what it created and returns ErrAlreadyRunning, ErrNotPrivate or the cause.
+// fallback parents, verifies them and takes the lock. When the fallback
+// base (/tmp/bh-<uid>) is held by another uid it moves to the alternate
+// base under $XDG_RUNTIME_DIR (see altLayout), as Dial does, and fails
+// with an error naming the holder when there is none. On failure it undoes
+// what it created and returns ErrAlreadyRunning, ErrNotPrivate or the
+// cause. The returned endpointLock's lay is the layout used.
 func acquireEndpoint(lay Layout) (*endpointLock, error) {
+	ep, err := acquireLayout(lay)
+	if err == nil || !lay.Fallback || !errors.Is(err, ErrNotPrivate) {
+		return ep, err
+	}
+	// Decided on the base alone, after the attempt, exactly as Dial
+	// decides (dialChain), so both sides end up in the same place.
+	if ok, _ := usableBase(lay.Parents[0]); ok {
+		return nil, err
+	}
+	alt, ok := altLayout(lay)
+	if !ok {
+		return nil, squatted(lay, err)
+	}
+	return acquireLayout(alt)
+}
+
+func acquireLayout(lay Layout) (*endpointLock, error) {
 	var err error
 	for range maxAttempts {
 		var ep *endpointLock
@@ -201,21 +328,14 @@ func tryAcquire(lay Layout) (*endpointLock, error) {
 	fail := func(err error) (*endpointLock, error) {
 		return nil, errors.Join(err, ep.undo())
 	}
-	for _, p := range lay.Parents {
-		d, err := openPrivateDir(p)
-		if err != nil {
-			return fail(err)
-		}
-		ep.parents = append(ep.parents, d)
-	}
-	d, err := openPrivateDir(lay.Dir)
+	parents, d, err := openChain(lay, dirCreate)
+	ep.parents, ep.dir = parents, d
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) && len(ep.parents) > 0 {
 			err = errRetry // a parent was removed by a concurrent failed Listen
 		}
 		return fail(err)
 	}
-	ep.dir = d
 	if err := ep.lock(); err != nil {
 		return fail(err)
 	}
@@ -247,16 +367,38 @@ func (ep *endpointLock) lock() error {
 		if err == nil {
 			err = unix.Fstat(fd, &st)
 		}
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid {
-			// A symlink (ELOOP), a FIFO or another uid's file at "lock":
-			// it can only have been planted while the directory was loose
-			// (it is 0700 and ours now). Remove it without following it
-			// and try once more with a fresh file.
+		if err == nil && st.Nlink == 0 {
+			// Unlinked between our open and fstat: a shutdown of the
+			// previous daemon (see the race point above). Start over.
+			unix.Close(fd)
+			return errRetry
+		}
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid || st.Nlink != 1 {
+			// A symlink (ELOOP), a FIFO, another uid's file, or a hard
+			// link to some file of ours (st_nlink > 1: a lock file is only
+			// ever linked here) that another uid may hold a flock on: it
+			// can only have been planted while the directory was loose (it
+			// is 0700 and ours now). Remove the name without following it
+			// and try once more with a fresh file; the file it links to
+			// elsewhere is untouched.
 			if fd >= 0 {
 				unix.Close(fd)
 			}
+			// Race point: only processes of our uid can change "lock" now;
+			// unlink only while it still names what we examined, so a
+			// concurrent Listen's fresh lock file is left alone (a window
+			// remains between this check and the unlink, against our own
+			// uid only, which is out of scope).
+			var now unix.Stat_t
+			if err == nil && (unix.Fstatat(dfd, "lock", &now, unix.AT_SYMLINK_NOFOLLOW) != nil || now.Dev != st.Dev || now.Ino != st.Ino) {
+				return errRetry
+			}
 			if uerr := unix.Unlinkat(dfd, "lock", 0); uerr != nil && !errors.Is(uerr, unix.ENOENT) {
-				return fmt.Errorf("ipc: %s: %w: unusable lock file (%v) cannot be removed: %v", ep.lay.Lock, ErrNotPrivate, err, uerr)
+				why := fmt.Sprint(err)
+				if err == nil {
+					why = fmt.Sprintf("%s, owner uid %d, mode %04o, %d links", describeMode(uint32(st.Mode)), st.Uid, st.Mode&07777, st.Nlink)
+				}
+				return fmt.Errorf("ipc: %s: %w: unusable lock file (%s) cannot be removed: %v", ep.lay.Lock, ErrNotPrivate, why, uerr)
 			}
 			continue
 		}
@@ -292,9 +434,16 @@ func (ep *endpointLock) removeStale(name string) error {
 		return nil
 	}
 	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
-		// A directory: only an empty one is removed.
-		if rerr := unix.Unlinkat(ep.dir.fd, name, unix.AT_REMOVEDIR); rerr == nil {
+		// A directory: only an empty one is removed. A non-empty one can
+		// only have been planted (we never make one here) while the
+		// directory was loose; its contents are not ours to remove.
+		rerr := unix.Unlinkat(ep.dir.fd, name, unix.AT_REMOVEDIR)
+		if rerr == nil {
 			return nil
+		}
+		var st unix.Stat_t
+		if serr := unix.Fstatat(ep.dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return notPrivate(ep.dir.path+"/"+name, "a directory that is not empty ("+rerr.Error()+") was planted here; remove it", &st)
 		}
 	}
 	return fmt.Errorf("ipc: remove stale %s/%s: %w", ep.dir.path, name, err)
@@ -567,6 +716,7 @@ func listenUnix(ctx context.Context, lay Layout, o *options) (*Listener, error) 
 	if err != nil {
 		return nil, err
 	}
+	lay = ep.lay // the alternate fallback, when /tmp/bh-<uid> is held by another uid
 	ln, err := ep.bindUnix()
 	if err != nil {
 		return nil, errors.Join(err, ep.abort())

@@ -1,0 +1,564 @@
+//go:build linux || darwin
+
+package ipc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The client side and the fallback parents against another uid: every
+// attack is planted by a real process running as attackerUID (as root the
+// tests re-execute the test binary with SysProcAttr.Credential).
+
+const (
+	attackerUID = otherUID // 1001
+	victimUID   = 1002     // a second unprivileged uid, for attacks on a non-root victim
+)
+
+func init() {
+	platformHelpers["attack"] = runAttack
+	platformHelpers["victim"] = runVictim
+}
+
+// step is one action of the "attack" helper, run as the attacker's uid.
+type step struct {
+	Op   string      `json:"op"` // mkdir, symlink, link, flock, bind, swap-loop
+	Path string      `json:"path"`
+	Old  string      `json:"old,omitempty"`  // symlink target, link source, swap-loop link target
+	Hold string      `json:"hold,omitempty"` // swap-loop: where the victim's entry is parked
+	Mode os.FileMode `json:"mode,omitempty"`
+}
+
+// runAttack performs the steps in order, prints "ready" (or "error ...")
+// and then holds whatever it has (flocks, loops) until it is killed.
+func runAttack(arg string) int {
+	var steps []step
+	if err := json.Unmarshal([]byte(arg), &steps); err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	var keep []any
+	for _, s := range steps {
+		var err error
+		switch s.Op {
+		case "mkdir":
+			if err = os.Mkdir(s.Path, s.Mode); err == nil {
+				err = os.Chmod(s.Path, s.Mode) // exactly, whatever the umask
+			}
+		case "symlink":
+			err = os.Symlink(s.Old, s.Path)
+		case "link":
+			err = os.Link(s.Old, s.Path)
+		case "flock":
+			var f *os.File
+			if f, err = os.Open(s.Path); err == nil {
+				keep = append(keep, f)
+				err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			}
+		case "bind":
+			var l net.Listener
+			if l, err = net.Listen("unix", s.Path); err == nil {
+				keep = append(keep, l)
+			}
+		case "swap-loop":
+			// Park the victim's entry at Hold, put a symlink to Old in its
+			// place, then put it back; forever (until killed).
+			go func() {
+				for {
+					if os.Rename(s.Path, s.Hold) == nil {
+						os.Symlink(s.Old, s.Path)
+						time.Sleep(50 * time.Microsecond)
+						os.Remove(s.Path)
+						os.Rename(s.Hold, s.Path)
+					}
+				}
+			}()
+		default:
+			err = fmt.Errorf("unknown op %q", s.Op)
+		}
+		if err != nil {
+			fmt.Println("error", s.Op, s.Path, err)
+			return 3
+		}
+	}
+	fmt.Println("ready", os.Getpid())
+	select {}
+}
+
+// victimJob is what the "victim" helper does as a non-root victim uid.
+type victimJob struct {
+	Root        string `json:"root"`
+	FallbackTmp string `json:"fallback_tmp"`
+	XDG         string `json:"xdg"`
+	Listen      string `json:"listen"` // an endpoint to serve under Root first
+}
+
+// runVictim serves job.Listen under job.Root (if set), then lists the root
+// and prints one JSON line: the endpoints, the warnings, the error.
+func runVictim(arg string) int {
+	var job victimJob
+	if err := json.Unmarshal([]byte(arg), &job); err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	fallbackTmp = job.FallbackTmp
+	os.Setenv("XDG_RUNTIME_DIR", job.XDG)
+	if job.Listen != "" {
+		ln, err := Listen(context.Background(), job.Listen, WithRoot(job.Root))
+		if err != nil {
+			fmt.Println("error", err)
+			return 3
+		}
+		defer ln.Close()
+		go Serve(context.Background(), ln, nil)
+	}
+	var res struct {
+		List, Live []Endpoint
+		Warnings   []string
+		Err        string
+	}
+	warn := WithOnWarning(func(err error) { res.Warnings = append(res.Warnings, err.Error()) })
+	var err error
+	if res.List, err = List(context.Background(), WithRoot(job.Root), warn); err == nil {
+		res.Live, err = ListLive(context.Background(), WithRoot(job.Root), warn)
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	return 0
+}
+
+// attack starts the attack helper as attackerUID and waits until it has
+// planted everything.
+func attack(t *testing.T, exe string, steps ...step) *child {
+	t.Helper()
+	b, err := json.Marshal(steps)
+	must(t, err)
+	c, line := startHelper(t, exe, "attack", string(b), asUID(attackerUID))
+	if !strings.HasPrefix(line, "ready") {
+		t.Fatalf("attacker (uid %d): %s", attackerUID, line)
+	}
+	return c
+}
+
+// setFallbackTmp moves the fallback bases (normally /tmp/bh-<uid>) into a
+// fresh sticky directory for one test, so that squatting them disturbs no
+// other test or user. Never parallel.
+func setFallbackTmp(t *testing.T) string {
+	t.Helper()
+	d := shortRoot(t, 0o1777)
+	old := fallbackTmp
+	fallbackTmp = d
+	t.Cleanup(func() { fallbackTmp = old })
+	return d
+}
+
+// longRoot makes a private root (0700, ours) whose socket paths do not fit
+// sun_path, so endpoints under it use the fallback.
+func longRoot(t *testing.T) string {
+	t.Helper()
+	root := shortRoot(t, 0o700)
+	for len(root) < 120 {
+		root = filepath.Join(root, "a-rather-long-directory-name")
+	}
+	must(t, os.MkdirAll(root, 0o700))
+	return root
+}
+
+// heldDaemon starts the "hold" helper (endpoint "held", our uid, another
+// pid) under root and returns its pid.
+func heldDaemon(t *testing.T, root string) int {
+	t.Helper()
+	_, line := startHelper(t, "", "hold", root, nil)
+	pid, err := strconv.Atoi(strings.TrimPrefix(line, "ready "))
+	if err != nil {
+		t.Fatalf("hold helper: %s", line)
+	}
+	return pid
+}
+
+// wantNotPrivate checks that err is ErrNotPrivate and names path and the
+// attacker's uid.
+func wantNotPrivate(t *testing.T, what string, err error, path string) {
+	t.Helper()
+	if !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprint("uid ", attackerUID)) || !strings.Contains(err.Error(), "mode") {
+		t.Errorf("%s: %v, want ErrNotPrivate naming %s, owner uid %d and its mode", what, err, path, attackerUID)
+	}
+}
+
+// The endpoint directory in a shared sticky root is a symlink another uid
+// planted to one of our live endpoints: Dial must not follow it.
+func TestDialRefusesSymlinkedEndpointDir(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant a symlink as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o1777)
+	heldPID := heldDaemon(t, root)
+	x, _ := Resolve("x", WithRoot(root))
+	held, _ := Resolve("held", WithRoot(root))
+	attack(t, exe, step{Op: "symlink", Old: held.Dir, Path: x.Dir})
+	c, err := Dial(context.Background(), "x", WithRoot(root))
+	if err == nil {
+		pid, _ := c.Identify(context.Background())
+		c.Close()
+		t.Fatalf("Dial x through a symlink planted by uid %d reached pid %d (the daemon of %q is %d)", attackerUID, pid, "held", heldPID)
+	}
+	wantNotPrivate(t, "Dial x through a planted symlink", err, x.Dir)
+	live, err := ListLive(context.Background(), WithRoot(root))
+	must(t, err)
+	for _, e := range live {
+		if e.Name == "x" {
+			t.Errorf("ListLive reports x live (pid %d) through the planted symlink", e.PID)
+		}
+	}
+}
+
+// The issue's attack: another uid makes /tmp/bh-<our uid>/<tag> and plants
+// bu-x.d -> one of our live endpoint directories; Dial x from a private long
+// root must refuse, naming the squatted base, and ListLive must not report x.
+func TestDialVerifiesFallbackParents(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	setFallbackTmp(t)
+	shared := shortRoot(t, 0o1777)
+	heldPID := heldDaemon(t, shared)
+	held, _ := Resolve("held", WithRoot(shared))
+	long := longRoot(t)
+	x, err := Resolve("x", WithRoot(long))
+	must(t, err)
+	if !x.Fallback {
+		t.Fatalf("layout %+v: want the fallback", x)
+	}
+	attack(t, exe,
+		step{Op: "mkdir", Path: x.Parents[0], Mode: 0o755},
+		step{Op: "mkdir", Path: x.Parents[1], Mode: 0o755},
+		step{Op: "symlink", Old: held.Dir, Path: x.Dir})
+	c, err := Dial(context.Background(), "x", WithRoot(long))
+	if err == nil {
+		pid, _ := c.Identify(context.Background())
+		c.Close()
+		t.Fatalf("Dial x under a long root reached pid %d through the squatted fallback (held's pid %d)", pid, heldPID)
+	}
+	wantNotPrivate(t, "Dial x through a squatted fallback", err, x.Parents[0])
+	if !strings.Contains(err.Error(), "XDG_RUNTIME_DIR") {
+		t.Errorf("Dial error %q does not say what to do", err)
+	}
+	var warnings []string
+	live, err := ListLive(context.Background(), WithRoot(long), WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) }))
+	if err != nil || len(live) != 0 {
+		t.Errorf("ListLive under the long root = %+v, %v; want nothing live", live, err)
+	}
+	if len(warnings) == 0 || !strings.Contains(warnings[0], x.Parents[0]) {
+		t.Errorf("ListLive warnings %q, want one naming %s", warnings, x.Parents[0])
+	}
+}
+
+// Another uid holds /tmp/bh-<our uid> (0700): Listen and Dial both move to
+// $XDG_RUNTIME_DIR/bh when that is a private directory of ours, and List
+// finds the endpoint there; without it both fail naming the squatter and
+// saying what to do.
+func TestSquattedFallbackBase(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	setFallbackTmp(t)
+	long := longRoot(t)
+	x, err := Resolve("x", WithRoot(long))
+	must(t, err)
+	attack(t, exe,
+		step{Op: "mkdir", Path: x.Parents[0], Mode: 0o755},
+		step{Op: "mkdir", Path: x.Parents[1], Mode: 0o755},
+		step{Op: "mkdir", Path: x.Parents[1] + "/bu-planted.d", Mode: 0o755},
+		step{Op: "bind", Path: x.Parents[1] + "/bu-planted.d/sock"})
+
+	t.Run("no private XDG_RUNTIME_DIR", func(t *testing.T) {
+		t.Setenv("XDG_RUNTIME_DIR", "")
+		ln, err := Listen(context.Background(), "x", WithRoot(long))
+		if err == nil {
+			ln.Close()
+			t.Fatalf("Listen in a fallback base held by uid %d succeeded", attackerUID)
+		}
+		wantNotPrivate(t, "Listen", err, x.Parents[0])
+		if !strings.Contains(err.Error(), "XDG_RUNTIME_DIR") {
+			t.Errorf("Listen error %q does not say what to do", err)
+		}
+		_, err = Dial(context.Background(), "x", WithRoot(long))
+		wantNotPrivate(t, "Dial", err, x.Parents[0])
+	})
+
+	t.Run("private XDG_RUNTIME_DIR", func(t *testing.T) {
+		xdg := shortRoot(t, 0o700)
+		t.Setenv("XDG_RUNTIME_DIR", xdg)
+		ln, err := Listen(context.Background(), "x", WithRoot(long))
+		if err != nil {
+			t.Fatalf("Listen with the fallback base held by uid %d and a private XDG_RUNTIME_DIR: %v", attackerUID, err)
+		}
+		lay := ln.Layout()
+		if !strings.HasPrefix(lay.Sock, xdg+"/"+altFallbackName+"/") {
+			ln.Close()
+			t.Fatalf("Listen used %s, want a socket under %s/%s", lay.Sock, xdg, altFallbackName)
+		}
+		pingServe(t, ln)
+		ctx := context.Background()
+		c, err := Dial(ctx, "x", WithRoot(long))
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		if c.Layout().Sock != lay.Sock {
+			t.Errorf("Dial used %s, Listen %s", c.Layout().Sock, lay.Sock)
+		}
+		c.Close()
+		var warnings []string
+		eps, err := ListLive(ctx, WithRoot(long), WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) }))
+		if err != nil || len(eps) != 1 || eps[0].Name != "x" || eps[0].Path != lay.Sock || eps[0].PID != os.Getpid() {
+			t.Errorf("ListLive = %+v, %v; want x live at %s", eps, err, lay.Sock)
+		}
+		all, err := List(ctx, WithRoot(long))
+		if err != nil || len(all) != 1 || all[0].Name != "x" {
+			t.Errorf("List = %+v, %v; want x only (not the endpoint planted in the squatted base)", all, err)
+		}
+		if len(warnings) == 0 || !strings.Contains(warnings[0], x.Parents[1]) || !strings.Contains(warnings[0], fmt.Sprint("uid ", attackerUID)) {
+			t.Errorf("warnings %q, want one naming %s and uid %d", warnings, x.Parents[1], attackerUID)
+		}
+		must(t, ln.Close())
+		if _, err := os.Lstat(xdg + "/" + altFallbackName); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Close left the alternate base behind: %v", err)
+		}
+	})
+}
+
+// A non-root victim whose fallback base another uid made 0700: List and
+// ListLive of its root skip it with a warning and still report the victim's
+// own endpoints.
+func TestListSkipsUnreadableFallback(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("run a victim as uid %d and an attacker as uid %d", victimUID, attackerUID))
+	exe := otherUIDExe(t)
+	tmp := setFallbackTmp(t)
+	root := shortRoot(t, 0o1777)
+	base := fallbackBase(victimUID)
+	attack(t, exe, step{Op: "mkdir", Path: base, Mode: 0o700},
+		step{Op: "mkdir", Path: base + "/" + rootTag(root), Mode: 0o700})
+	job, _ := json.Marshal(victimJob{Root: root, FallbackTmp: tmp, Listen: "mine"})
+	_, line := startHelper(t, exe, "victim", string(job), asUID(victimUID))
+	var res struct {
+		List, Live []Endpoint
+		Warnings   []string
+		Err        string
+	}
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		t.Fatalf("victim: %s", line)
+	}
+	if res.Err != "" || len(res.List) != 1 || res.List[0].Name != "mine" || len(res.Live) != 1 || !res.Live[0].Live {
+		t.Errorf("victim uid %d: List %+v, ListLive %+v, error %q; want its endpoint mine, live", victimUID, res.List, res.Live, res.Err)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), base) {
+		t.Errorf("warnings %q, want one naming %s", res.Warnings, base)
+	}
+}
+
+// A directory of ours that was loose (0777) while another uid planted a
+// hard link at "lock" to a file of ours and holds a flock on it: Listen
+// replaces the link (st_nlink != 1) instead of reporting ErrAlreadyRunning,
+// and the linked file is untouched.
+func TestPlantedLockHardlink(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant a hard link as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o1777)
+	lay, _ := Resolve("l", WithRoot(root))
+	must(t, os.Mkdir(lay.Dir, 0o700))
+	must(t, os.Chmod(lay.Dir, 0o777))
+	// A file of ours that the attacker may read and write, so that
+	// fs.protected_hardlinks lets it link the file.
+	precious := filepath.Join(shortRoot(t, 0o755), "precious")
+	must(t, os.WriteFile(precious, []byte("ours"), 0o666))
+	must(t, os.Chmod(precious, 0o666))
+	attack(t, exe, step{Op: "link", Old: precious, Path: lay.Lock}, step{Op: "flock", Path: lay.Lock})
+	ln, err := Listen(context.Background(), "l", WithRoot(root))
+	if err != nil {
+		t.Fatalf("Listen with a hard link planted at lock (flocked by uid %d): %v", attackerUID, err)
+	}
+	defer ln.Close()
+	pingServe(t, ln)
+	mustPing(t, "l", WithRoot(root))
+	st := lstat(t, lay.Lock)
+	if pst := lstat(t, precious); pst.Ino == st.Ino || pst.Nlink != 1 {
+		t.Errorf("lock is inode %d; the linked file is inode %d with %d links, want a fresh lock and the file alone", st.Ino, pst.Ino, pst.Nlink)
+	}
+	if b, err := os.ReadFile(precious); err != nil || string(b) != "ours" {
+		t.Errorf("the linked file: %q, %v; want it untouched", b, err)
+	}
+}
+
+// A non-empty directory planted at "sock" or "port" while our directory was
+// loose: Listen refuses with ErrNotPrivate naming it and its owner, and
+// leaves it.
+func TestPlantedDirAtSockOrPort(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant a directory as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	for _, tr := range []Transport{TransportUnix, TransportTCP} {
+		t.Run(string(tr), func(t *testing.T) {
+			root := shortRoot(t, 0o1777)
+			lay, _ := Resolve("s", WithRoot(root), WithTransport(tr))
+			must(t, os.Mkdir(lay.Dir, 0o700))
+			must(t, os.Chmod(lay.Dir, 0o777))
+			at := lay.Sock
+			if tr == TransportTCP {
+				at = lay.Port
+			}
+			attack(t, exe, step{Op: "mkdir", Path: at, Mode: 0o755}, step{Op: "mkdir", Path: at + "/x", Mode: 0o755})
+			ln, err := Listen(context.Background(), "s", WithRoot(root), WithTransport(tr))
+			if err == nil {
+				ln.Close()
+				t.Fatalf("Listen over a directory planted at %s succeeded", at)
+			}
+			wantNotPrivate(t, "Listen over a planted directory", err, at)
+			if st := lstat(t, at+"/x"); st.Uid != attackerUID {
+				t.Errorf("planted %s/x changed owner to %d", at, st.Uid)
+			}
+		})
+	}
+}
+
+// A root that another uid can write and that is not sticky: it renames our
+// endpoint directory away and puts a symlink to another of our endpoints
+// in its place, in a loop. Every Dial reaches the right daemon or fails;
+// without /proc (the macOS path) Dial refuses such a root outright.
+func TestDialRenameLoop(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("run a rename loop as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o777) // writable by all, not sticky
+	heldPID := heldDaemon(t, root)
+	ln, err := Listen(context.Background(), "x", WithRoot(root))
+	must(t, err)
+	pingServe(t, ln)
+	x := ln.Layout()
+	held, _ := Resolve("held", WithRoot(root))
+	a := attack(t, exe, step{Op: "swap-loop", Path: x.Dir, Hold: root + "/parked", Old: held.Dir})
+	dial := func() (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := Dial(ctx, "x", WithRoot(root))
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.Identify(ctx)
+	}
+	ok, refused := 0, 0
+	for i := 0; i < 2000; i++ {
+		pid, err := dial()
+		switch {
+		case err != nil:
+			refused++
+		case pid != os.Getpid():
+			t.Fatalf("attempt %d: Dial x reached pid %d (held is %d) through the rename loop", i, pid, heldPID)
+		default:
+			ok++
+		}
+	}
+	t.Logf("with /proc: %d reached x, %d refused", ok, refused)
+	if ok == 0 {
+		t.Errorf("no Dial reached x: the loop was not raced")
+	}
+	// Without /proc (the macOS path): never the other daemon, and once the
+	// loop is stopped, the root itself is refused.
+	testNoProc = true
+	defer func() { testNoProc = false }()
+	for i := 0; i < 2000; i++ {
+		if pid, err := dial(); err == nil && pid != os.Getpid() {
+			t.Fatalf("without /proc, attempt %d: Dial x reached pid %d (held is %d) through the rename loop", i, pid, heldPID)
+		}
+	}
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	// The loop may have been killed mid-swap: put our directory back.
+	if st, err := os.Lstat(x.Dir); err != nil || st.Mode()&os.ModeSymlink != 0 {
+		os.Remove(x.Dir)
+		os.Rename(root+"/parked", x.Dir)
+	}
+	if _, err := dial(); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
+		t.Errorf("without /proc, Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
+	}
+	ln.Close()
+}
+
+// Without /proc (the macOS path), Dial connects by the plain path in a
+// sticky root and refuses a root where another uid could rename entries.
+func TestDialWithoutProc(t *testing.T) {
+	testNoProc = true
+	defer func() { testNoProc = false }()
+	for _, c := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{{0o1777 | os.ModeSticky, true}, {0o700, true}, {0o777, false}} {
+		t.Run(fmt.Sprintf("root %v", c.mode), func(t *testing.T) {
+			root := shortRoot(t, c.mode)
+			ln, err := Listen(context.Background(), "np", WithRoot(root))
+			must(t, err)
+			defer ln.Close()
+			pingServe(t, ln)
+			_, err = Dial(context.Background(), "np", WithRoot(root))
+			if c.ok && err != nil {
+				t.Errorf("Dial: %v", err)
+			}
+			if !c.ok && (!errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root)) {
+				t.Errorf("Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
+			}
+		})
+	}
+}
+
+// Without /proc, a swap of the endpoint directory between Dial's checks and
+// its connect (here done by root at that exact instant, as a renaming
+// attacker could) is caught by the check after connect; with /proc the
+// connect goes through the verified handle and reaches the right daemon.
+func TestDialSwapBeforeConnect(t *testing.T) {
+	root := shortRoot(t, 0o777|os.ModeSticky)
+	heldPID := heldDaemon(t, root)
+	held, _ := Resolve("held", WithRoot(root))
+	ln, err := Listen(context.Background(), "x", WithRoot(root))
+	must(t, err)
+	defer ln.Close()
+	pingServe(t, ln)
+	x := ln.Layout()
+	for _, noProc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no /proc %v", noProc), func(t *testing.T) {
+			testNoProc = noProc
+			testHookBeforeConnect = func() {
+				must(t, os.Rename(x.Dir, root+"/parked"))
+				must(t, os.Symlink(held.Dir, x.Dir))
+			}
+			defer func() {
+				testNoProc, testHookBeforeConnect = false, nil
+				must(t, os.Remove(x.Dir))
+				must(t, os.Rename(root+"/parked", x.Dir))
+			}()
+			ctx := context.Background()
+			c, err := Dial(ctx, "x", WithRoot(root))
+			if err != nil {
+				if noProc && errors.Is(err, ErrNotPrivate) && strings.Contains(err.Error(), "changed while connecting") {
+					return
+				}
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.Close()
+			pid, err := c.Identify(ctx)
+			if err != nil || pid != os.Getpid() {
+				t.Errorf("Dial x with its directory swapped for a link to held (pid %d) before connect: pid %d, %v; want ours (%d) or a refusal", heldPID, pid, err, os.Getpid())
+			}
+		})
+	}
+}

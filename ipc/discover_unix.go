@@ -1,0 +1,106 @@
+//go:build unix
+
+package ipc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// listPOSIX lists the endpoints in the root directory abs and in its
+// fallback directories: /tmp/bh-<uid>/<tag> and, when $XDG_RUNTIME_DIR is a
+// private directory of ours, $XDG_RUNTIME_DIR/bh/<tag>. A fallback is read
+// through the chain Dial verifies (openChain with dirVerify); one that is
+// missing is skipped silently, one that fails verification or cannot be read
+// is skipped with a warning (o.warn), so another uid holding
+// /tmp/bh-<uid> cannot make the whole list fail.
+func listPOSIX(abs string, o *options) ([]Endpoint, error) {
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return nil, err
+	}
+	var out []Endpoint
+	for _, e := range ents {
+		n, ok := endpointDirName(e)
+		if !ok {
+			continue
+		}
+		d := abs + "/" + e.Name()
+		if fi, err := os.Lstat(d + "/sock"); err == nil && fi.Mode().Type() == fs.ModeSocket {
+			out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: d + "/sock"})
+		}
+		if fi, err := os.Lstat(d + "/port"); err == nil && fi.Mode().IsRegular() {
+			out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: d + "/port"})
+		}
+	}
+	base := fallbackBase(os.Geteuid())
+	primary := Layout{Transport: TransportUnix, Root: abs, Fallback: true, Parents: []string{base, base + "/" + rootTag(abs)}}
+	chains := []Layout{primary}
+	if alt, ok := altLayout(primary); ok {
+		chains = append(chains, alt)
+	}
+	for _, l := range chains {
+		eps, err := listFallback(l.Parents[0], l.Parents[1])
+		switch {
+		case err == nil:
+			out = append(out, eps...)
+		case errors.Is(err, fs.ErrNotExist):
+			// no fallback in use there
+		default:
+			o.warn(fmt.Errorf("ipc: list: skipped fallback directory %s: %w", l.Parents[1], err))
+		}
+	}
+	return out, nil
+}
+
+// listFallback reads the fallback directory tagged (inside base) through
+// verified handles.
+func listFallback(base, tagged string) ([]Endpoint, error) {
+	parents, dir, err := openChain(Layout{Parents: []string{base}, Dir: tagged}, dirVerify)
+	defer closeChain(parents, dir)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Dup(dir.fd)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: dup %s: %w", tagged, err)
+	}
+	f := os.NewFile(uintptr(fd), tagged)
+	ents, err := f.ReadDir(-1)
+	f.Close() // a read-only directory handle: nothing to lose
+	if err != nil {
+		return nil, err
+	}
+	var out []Endpoint
+	for _, e := range ents {
+		n, ok := endpointDirName(e)
+		if !ok {
+			continue
+		}
+		// Inside a verified directory of ours nobody else can plant a
+		// link; the entries are still read without following them.
+		var st unix.Stat_t
+		if unix.Fstatat(dir.fd, e.Name()+"/sock", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: tagged + "/" + e.Name() + "/sock"})
+		}
+		if unix.Fstatat(dir.fd, e.Name()+"/port", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: tagged + "/" + e.Name() + "/port"})
+		}
+	}
+	return out, nil
+}
+
+// endpointDirName returns NAME for a directory entry bu-NAME.d.
+func endpointDirName(e fs.DirEntry) (string, bool) {
+	n, ok := strings.CutPrefix(e.Name(), "bu-")
+	n, ok2 := strings.CutSuffix(n, ".d")
+	if !ok || !ok2 || ValidateName(n) != nil || !e.IsDir() {
+		return "", false
+	}
+	return n, true
+}
