@@ -193,7 +193,9 @@ func cmdDaemon(args []string, stderr io.Writer) error {
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "%s bh-ipc-check daemon[%d]: %s\n", time.Now().Format(time.RFC3339), os.Getpid(), fmt.Sprintf(format, a...))
 	}
-	opts = append(opts, ipc.WithOnReject(func(err error) { logf("rejected: %v", err) }))
+	rejects := newRejectLog(logf)
+	defer rejects.flush()
+	opts = append(opts, ipc.WithOnReject(rejects.reject))
 	ln, err := ipc.Listen(ctx, ef.name, opts...)
 	if err != nil {
 		return err
@@ -208,6 +210,7 @@ func cmdDaemon(args []string, stderr io.Writer) error {
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
+	rejects.flush()
 	logf("stopped; endpoint removed")
 	return nil
 }
@@ -264,7 +267,9 @@ func cmdList(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	var opts []ipc.Option
+	// A fallback directory that cannot be read (another uid holds it) is
+	// skipped with a warning, not a failed list.
+	opts := []ipc.Option{ipc.WithOnWarning(func(err error) { fmt.Fprintln(stderr, "warning:", err) })}
 	if ef.root != "" {
 		opts = append(opts, ipc.WithRoot(ef.root))
 	}
