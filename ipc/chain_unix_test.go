@@ -34,7 +34,7 @@ func init() {
 
 // step is one action of the "attack" helper, run as the attacker's uid.
 type step struct {
-	Op   string      `json:"op"` // mkdir, symlink, link, flock, bind, swap-loop
+	Op   string      `json:"op"` // mkdir, create, symlink, link, flock, bind, swap-loop
 	Path string      `json:"path"`
 	Old  string      `json:"old,omitempty"`  // symlink target, link source, swap-loop link target
 	Hold string      `json:"hold,omitempty"` // swap-loop: where the victim's entry is parked
@@ -57,6 +57,8 @@ func runAttack(arg string) int {
 			if err = os.Mkdir(s.Path, s.Mode); err == nil {
 				err = os.Chmod(s.Path, s.Mode) // exactly, whatever the umask
 			}
+		case "create":
+			err = os.WriteFile(s.Path, nil, s.Mode)
 		case "symlink":
 			err = os.Symlink(s.Old, s.Path)
 		case "link":
@@ -369,36 +371,57 @@ func TestListSkipsUnreadableFallback(t *testing.T) {
 	}
 }
 
-// A directory of ours that was loose (0777) while another uid planted a
-// hard link at "lock" to a file of ours and holds a flock on it: Listen
-// replaces the link (st_nlink != 1) instead of reporting ErrAlreadyRunning,
-// and the linked file is untouched.
-func TestPlantedLockHardlink(t *testing.T) {
-	requireRoot(t, fmt.Sprintf("plant a hard link as uid %d", attackerUID))
+// A directory of ours that was loose (0777) while another uid planted
+// something at "lock" and holds a flock on it: a hard link to a file of ours
+// (st_nlink 2), a symlink to it, or a file of its own. Listen replaces the
+// name (instead of reporting ErrAlreadyRunning) and the file of ours is
+// untouched.
+func TestPlantedLock(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant a lock file as uid %d", attackerUID))
 	exe := otherUIDExe(t)
-	root := shortRoot(t, 0o1777)
-	lay, _ := Resolve("l", WithRoot(root))
-	must(t, os.Mkdir(lay.Dir, 0o700))
-	must(t, os.Chmod(lay.Dir, 0o777))
-	// A file of ours that the attacker may read and write, so that
-	// fs.protected_hardlinks lets it link the file.
-	precious := filepath.Join(shortRoot(t, 0o755), "precious")
-	must(t, os.WriteFile(precious, []byte("ours"), 0o666))
-	must(t, os.Chmod(precious, 0o666))
-	attack(t, exe, step{Op: "link", Old: precious, Path: lay.Lock}, step{Op: "flock", Path: lay.Lock})
-	ln, err := Listen(context.Background(), "l", WithRoot(root))
-	if err != nil {
-		t.Fatalf("Listen with a hard link planted at lock (flocked by uid %d): %v", attackerUID, err)
-	}
-	defer ln.Close()
-	pingServe(t, ln)
-	mustPing(t, "l", WithRoot(root))
-	st := lstat(t, lay.Lock)
-	if pst := lstat(t, precious); pst.Ino == st.Ino || pst.Nlink != 1 {
-		t.Errorf("lock is inode %d; the linked file is inode %d with %d links, want a fresh lock and the file alone", st.Ino, pst.Ino, pst.Nlink)
-	}
-	if b, err := os.ReadFile(precious); err != nil || string(b) != "ours" {
-		t.Errorf("the linked file: %q, %v; want it untouched", b, err)
+	for _, c := range []struct {
+		name  string
+		plant func(lock, precious string) []step
+	}{
+		{"hard link to a file of ours", func(lock, precious string) []step {
+			return []step{{Op: "link", Old: precious, Path: lock}, {Op: "flock", Path: lock}}
+		}},
+		{"symlink to a file of ours", func(lock, precious string) []step {
+			return []step{{Op: "symlink", Old: precious, Path: lock}, {Op: "flock", Path: precious}}
+		}},
+		{"file of the attacker's", func(lock, precious string) []step {
+			return []step{{Op: "create", Path: lock, Mode: 0o644}, {Op: "flock", Path: lock}}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := shortRoot(t, 0o1777)
+			lay, _ := Resolve("l", WithRoot(root))
+			must(t, os.Mkdir(lay.Dir, 0o700))
+			must(t, os.Chmod(lay.Dir, 0o777))
+			// A file of ours that the attacker may read and write, so that
+			// fs.protected_hardlinks lets it link the file.
+			precious := filepath.Join(shortRoot(t, 0o755), "precious")
+			must(t, os.WriteFile(precious, []byte("ours"), 0o666))
+			must(t, os.Chmod(precious, 0o666))
+			attack(t, exe, c.plant(lay.Lock, precious)...)
+			ln, err := Listen(context.Background(), "l", WithRoot(root))
+			if err != nil {
+				t.Fatalf("Listen with a %s planted at lock by uid %d: %v", c.name, attackerUID, err)
+			}
+			defer ln.Close()
+			pingServe(t, ln)
+			mustPing(t, "l", WithRoot(root))
+			st := lstat(t, lay.Lock)
+			if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uint32(os.Geteuid()) || st.Nlink != 1 {
+				t.Errorf("lock is a %s of uid %d with %d links, want a fresh file of ours", describeMode(uint32(st.Mode)), st.Uid, st.Nlink)
+			}
+			if pst := lstat(t, precious); pst.Ino == st.Ino || pst.Nlink != 1 {
+				t.Errorf("lock is inode %d; the file of ours is inode %d with %d links, want it alone", st.Ino, pst.Ino, pst.Nlink)
+			}
+			if b, err := os.ReadFile(precious); err != nil || string(b) != "ours" {
+				t.Errorf("the file of ours: %q, %v; want it untouched", b, err)
+			}
+		})
 	}
 }
 

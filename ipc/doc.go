@@ -27,15 +27,22 @@
 //   - "lock" is flocked for the daemon's life. Held by another process:
 //     ErrAlreadyRunning, and nothing is touched. A daemon that is alive but
 //     too busy to accept (SIGSTOPped, full backlog) still holds its lock, so
-//     it is never mistaken for a stale one.
+//     it is never mistaken for a stale one. A "lock" that is not a regular
+//     file of ours with exactly one link (a symlink, another uid's file, a
+//     hard link to some file of ours that another uid may hold a flock on)
+//     was planted while the directory was loose: its name is replaced with
+//     a fresh file, and whatever it linked to is left alone.
 //   - With the lock held, whatever is at "sock" is stale and is unlinked
-//     without being followed. Then socket, bind, chmod 0600 by path, lstat
-//     verify (a socket, ours, 0600), listen. The process umask is never
-//     changed (it is process-wide, so changing it would race every goroutine
-//     creating files). Between bind and listen the socket file may carry a
-//     looser mode, but nothing can connect to a socket that is not listening,
-//     and the directory is 0700. On Linux, bind and connect go through
-//     /proc/self/fd/<dirfd>/, so the verified directory is the one used.
+//     without being followed; a non-empty directory there (or at "port")
+//     can only have been planted and is refused with ErrNotPrivate naming
+//     it and its owner, contents untouched. Then socket, bind, chmod 0600
+//     by path, lstat verify (a socket, ours, 0600), listen. The process
+//     umask is never changed (it is process-wide, so changing it would race
+//     every goroutine creating files). Between bind and listen the socket
+//     file may carry a looser mode, but nothing can connect to a socket that
+//     is not listening, and the directory is 0700. On Linux, bind and
+//     connect go through /proc/self/fd/<dirfd>/, so the verified directory
+//     is the one used.
 //   - Accept returns only connections whose peer uid (SO_PEERCRED on Linux,
 //     LOCAL_PEERCRED on macOS) is allowed (default: our euid); others are
 //     closed before a byte is read, even if the socket's mode was loosened.
@@ -44,17 +51,38 @@
 //     then the lock file and the directory, then releases the lock. Accept
 //     reports the listener closed only once that is done, so a daemon that
 //     exits as soon as Accept fails leaves nothing behind.
-//   - Dial refuses a path that is not a socket owned by us (ErrNotPrivate)
-//     and a server whose peer uid is not allowed (ErrPeerRejected).
+//   - Dial verifies the chain Listen made without creating or changing
+//     anything: the fallback parents (if any), then the endpoint directory,
+//     each opened O_NOFOLLOW|O_DIRECTORY inside the handle of the one
+//     before and required to be a directory owned by us with no group or
+//     other write. Anything else (a symlink, a non-directory, another uid's
+//     directory, our directory loosened) is ErrNotPrivate naming the entry,
+//     its owner and its mode; Dial never falls back to an unverified path.
+//     Then "sock" in the verified directory must be a socket owned by us
+//     (ErrNotPrivate), Dial connects through the verified handle
+//     (/proc/self/fd/<dirfd>/sock on Linux), and a server whose peer uid is
+//     not allowed is ErrPeerRejected. Without /proc (macOS) Dial connects
+//     by the plain path, only when the directory holding the chain is
+//     sticky or not writable by group or others (else ErrNotPrivate naming
+//     it), and checks the chain and the socket again after connect.
+//     ListLive reaches endpoints through Dial, so the same holds for it.
 //
 // When <root>/bu-<name>.d/sock does not fit sun_path (107 bytes on Linux,
 // 103 on macOS), Listen, Dial and List all use the same short fallback,
-// /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock, whose directories are
-// verified like any other; if that does not fit either, both return
-// ErrPathTooLong naming the path, its length and the limit. A path is never
-// truncated. The fallback's parent directories are removed with the
-// endpoint when this Listen created them and they are empty; a Listen that
-// races such a removal starts over.
+// /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock, whose directories Listen
+// and Dial verify as above and List reads only once verified; if that does
+// not fit either, both return ErrPathTooLong naming the path, its length
+// and the limit. A path is never truncated. When another uid holds
+// /tmp/bh-<uid> (a symlink, a file, or its directory), Listen and Dial both
+// move to $XDG_RUNTIME_DIR/bh/<tag of root>/bu-<name>.d/sock when
+// $XDG_RUNTIME_DIR is a private directory of ours, so they still meet
+// (Listener.Layout and Conn.Layout report it); without one both fail with
+// ErrNotPrivate naming the holder, its owner and mode, and saying what to
+// do. List and ListLive skip a fallback directory they cannot verify or
+// read, reporting it to WithOnWarning's function, and list the rest. The
+// fallback's parent directories are removed with the endpoint when this
+// Listen created them and they are empty; a Listen that races such a
+// removal starts over.
 //
 // # What is guaranteed (tcp transport)
 //
@@ -91,8 +119,10 @@
 //     the checks. In a sticky root such as /tmp no other uid can rename our
 //     directory in that window; in a root that another uid can write and that
 //     is not sticky, it could, so use a sticky or private root.
-//   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen is
-//     refused with ErrNotPrivate, naming the owner), or occupy a port.
+//   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen and
+//     Dial are refused with ErrNotPrivate, naming the owner), hold
+//     /tmp/bh-<uid> when $XDG_RUNTIME_DIR is no private directory of ours,
+//     or occupy a port.
 //   - Windows has no AF_UNIX transport here (ErrUnsupported). Under Wine the
 //     port file's ACL entries are stored but its "protected" flag is not,
 //     and nothing is enforced.

@@ -332,6 +332,10 @@ func TestEndpointDirPreexisting(t *testing.T) {
 				if after := snapshot(t, elsewhere); after != beforeElsewhere {
 					t.Errorf("something was created through the symlink:\nbefore:\n%s\nafter:\n%s", beforeElsewhere, after)
 				}
+				// Dial verifies the same directory: refused, naming it.
+				if _, err := Dial(context.Background(), "pre", WithRoot(root)); !errors.Is(err, c.wantErr) || !strings.Contains(err.Error(), lay.Dir) {
+					t.Errorf("Dial: %v, want %v naming %s", err, c.wantErr, lay.Dir)
+				}
 				return
 			}
 			if err != nil {
@@ -342,6 +346,19 @@ func TestEndpointDirPreexisting(t *testing.T) {
 				t.Errorf("dir mode %04o after Listen, want tightened to 0700", st.Mode&07777)
 			}
 			pingServe(t, ln)
+			mustPing(t, "pre", WithRoot(root))
+			// A client changes nothing: our directory loosened again (group
+			// or other write) is refused, not tightened.
+			for _, m := range []os.FileMode{0o720, 0o702} {
+				must(t, os.Chmod(lay.Dir, m))
+				if _, err := Dial(context.Background(), "pre", WithRoot(root)); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), lay.Dir) {
+					t.Errorf("Dial with the dir at %04o: %v, want ErrNotPrivate naming %s", m, err, lay.Dir)
+				}
+				if st := lstat(t, lay.Dir); uint32(st.Mode&07777) != uint32(m) {
+					t.Errorf("Dial changed the dir's mode to %04o", st.Mode&07777)
+				}
+			}
+			must(t, os.Chmod(lay.Dir, 0o755))
 			mustPing(t, "pre", WithRoot(root))
 		})
 	}
