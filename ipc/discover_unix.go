@@ -20,23 +20,16 @@ import (
 // is skipped with a warning (o.warn), so another uid holding
 // /tmp/bh-<uid> cannot make the whole list fail.
 func listPOSIX(abs string, o *options) ([]Endpoint, error) {
-	ents, err := os.ReadDir(abs)
+	// The root is the caller's choice (often a shared /tmp): opened as
+	// given, not required to be ours; only its entries are read.
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: abs, Err: err}
+	}
+	out, err := listDir(fd, abs)
+	unix.Close(fd) // a read-only directory handle: nothing to lose
 	if err != nil {
 		return nil, err
-	}
-	var out []Endpoint
-	for _, e := range ents {
-		n, ok := endpointDirName(e)
-		if !ok {
-			continue
-		}
-		d := abs + "/" + e.Name()
-		if fi, err := os.Lstat(d + "/sock"); err == nil && fi.Mode().Type() == fs.ModeSocket {
-			out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: d + "/sock"})
-		}
-		if fi, err := os.Lstat(d + "/port"); err == nil && fi.Mode().IsRegular() {
-			out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: d + "/port"})
-		}
 	}
 	base := fallbackBase(os.Geteuid())
 	primary := Layout{Transport: TransportUnix, Root: abs, Fallback: true, Parents: []string{base, base + "/" + rootTag(abs)}}
@@ -66,11 +59,18 @@ func listFallback(base, tagged string) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Dup(dir.fd)
+	return listDir(dir.fd, tagged)
+}
+
+// listDir lists the endpoints (bu-NAME.d directories holding a socket
+// "sock" or a regular file "port") in the open directory dfd named path.
+// Entries are examined relative to the handle without following links.
+func listDir(dfd int, path string) ([]Endpoint, error) {
+	fd, err := unix.Dup(dfd)
 	if err != nil {
-		return nil, fmt.Errorf("ipc: dup %s: %w", tagged, err)
+		return nil, fmt.Errorf("ipc: dup %s: %w", path, err)
 	}
-	f := os.NewFile(uintptr(fd), tagged)
+	f := os.NewFile(uintptr(fd), path)
 	ents, err := f.ReadDir(-1)
 	f.Close() // a read-only directory handle: nothing to lose
 	if err != nil {
@@ -82,14 +82,13 @@ func listFallback(base, tagged string) ([]Endpoint, error) {
 		if !ok {
 			continue
 		}
-		// Inside a verified directory of ours nobody else can plant a
-		// link; the entries are still read without following them.
+		d := path + "/" + e.Name()
 		var st unix.Stat_t
-		if unix.Fstatat(dir.fd, e.Name()+"/sock", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-			out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: tagged + "/" + e.Name() + "/sock"})
+		if unix.Fstatat(dfd, e.Name()+"/sock", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: d + "/sock"})
 		}
-		if unix.Fstatat(dir.fd, e.Name()+"/port", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: tagged + "/" + e.Name() + "/port"})
+		if unix.Fstatat(dfd, e.Name()+"/port", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: d + "/port"})
 		}
 	}
 	return out, nil
