@@ -585,3 +585,39 @@ func TestDialSwapBeforeConnect(t *testing.T) {
 		})
 	}
 }
+
+// DialSocket: the directory is the caller's choice, the socket is checked
+// (a socket of an allowed uid, not a link) and the server's uid too.
+func TestDialSocket(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("run a server as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o777|os.ModeSticky)
+	ln, err := Listen(context.Background(), "ds", WithRoot(root))
+	must(t, err)
+	defer ln.Close()
+	pingServe(t, ln)
+	sock := ln.Layout().Sock
+	ctx := context.Background()
+	c, err := DialSocket(ctx, sock)
+	if err != nil {
+		t.Fatalf("DialSocket %s: %v", sock, err)
+	}
+	c.Close()
+	link := root + "/link.sock"
+	attack(t, exe, step{Op: "symlink", Old: sock, Path: link})
+	if _, err := DialSocket(ctx, link); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("DialSocket through a symlink planted by uid %d: %v, want ErrNotPrivate", attackerUID, err)
+	}
+	file := root + "/file.sock"
+	must(t, os.WriteFile(file, nil, 0o600))
+	if _, err := DialSocket(ctx, file); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("DialSocket to a regular file: %v, want ErrNotPrivate: not a socket", err)
+	}
+	theirs := root + "/theirs.sock"
+	_, line := startHelper(t, exe, "serve-plain", theirs, asUID(attackerUID))
+	if !strings.HasPrefix(line, "ready") {
+		t.Fatalf("server: %s", line)
+	}
+	_, err = DialSocket(ctx, theirs)
+	wantNotPrivate(t, "DialSocket to a socket of uid 1001", err, theirs)
+}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 )
 
-// Dial connects to the endpoint name. For the unix transport it refuses a
-// socket path not owned by this uid (ErrNotPrivate) and a server whose peer
-// uid is not allowed (ErrPeerRejected); for tcp it reads the private port
-// file and runs the mutual handshake (ErrAuth), and a port nobody listens on
-// is ErrStale. The caller closes the Conn.
+// Dial connects to the endpoint name. For the unix transport it verifies
+// the directory chain Listen made (fallback parents, endpoint directory:
+// ours, not writable by group or others, not a link) through handles, the
+// socket in it (ours), and connects through the verified handle; anything
+// else is ErrNotPrivate naming the entry, its owner and its mode. A server
+// whose peer uid is not allowed is ErrPeerRejected. For tcp it reads the
+// private port file and runs the mutual handshake (ErrAuth). A socket or
+// port nobody listens on is ErrStale. The caller closes the Conn.
 func Dial(ctx context.Context, name string, opts ...Option) (*Conn, error) {
 	o := buildOptions(opts)
 	lay, err := resolve(name, o)
@@ -25,10 +28,13 @@ func Dial(ctx context.Context, name string, opts ...Option) (*Conn, error) {
 	return nil, fmt.Errorf("ipc: dial %s: unknown transport %q", name, o.transport)
 }
 
-// DialSocket connects to the Unix socket at path with the same checks as
-// Dial (the path is a socket owned by an allowed uid; the server's peer uid
-// is allowed), for endpoints whose path does not follow this package's
-// layout. Only WithPeerUIDs and WithHandshakeTimeout apply.
+// DialSocket connects to the Unix socket at path, for endpoints whose path
+// does not follow this package's layout. Its directory is the caller's
+// choice (it may be a shared one such as /tmp), so it is opened as given and
+// not required to be ours; the socket in it must be a socket owned by an
+// allowed uid (not a link), is connected to through the directory handle
+// where /proc allows, and the server's peer uid must be allowed. Only
+// WithPeerUIDs and WithHandshakeTimeout apply.
 func DialSocket(ctx context.Context, path string, opts ...Option) (*Conn, error) {
 	o := buildOptions(opts)
 	lay := Layout{Transport: TransportUnix, Sock: path, Dir: parentDir(path)}
