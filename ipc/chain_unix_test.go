@@ -84,6 +84,7 @@ func runAttack(arg string) int {
 						time.Sleep(50 * time.Microsecond)
 						os.Remove(s.Path)
 						os.Rename(s.Hold, s.Path)
+						time.Sleep(50 * time.Microsecond)
 					}
 				}
 			}()
@@ -481,7 +482,9 @@ func TestDialRenameLoop(t *testing.T) {
 		return c.Identify(ctx)
 	}
 	ok, refused := 0, 0
-	for i := 0; i < 2000; i++ {
+	// At least 2000 attempts, and more until one got through the loop's
+	// quiet moments (so the test raced a directory that was really there).
+	for i := 0; i < 2000 || ok == 0 && i < 50000; i++ {
 		pid, err := dial()
 		switch {
 		case err != nil:
