@@ -58,8 +58,10 @@ func WithRoot(dir string) Option { return func(o *options) { o.root = dir } }
 func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
 
 // WithPeerUIDs sets the uids a Unix-socket peer may have: for a Listener,
-// the clients it accepts; for Dial, the servers it talks to. The default is
-// this process's effective uid alone.
+// the clients it accepts; for Dial and DialSocket, the servers they talk to
+// and the owners the socket file may have. The default is this process's
+// effective uid alone. Dial still requires the endpoint's directories to be
+// ours; to reach another uid's endpoint use DialSocket.
 func WithPeerUIDs(uids ...int) Option {
 	return func(o *options) { o.peerUIDs = append([]int(nil), uids...) }
 }
