@@ -88,11 +88,6 @@ const (
 	dirVerify
 )
 
-// openPrivateDir is openDir(nil, path, path, dirCreate).
-func openPrivateDir(path string) (*privDir, error) {
-	return openDir(nil, path, path, dirCreate)
-}
-
 // openDir opens the directory name inside parent (parent nil: name is
 // resolved from the working directory, in practice an absolute path), with
 // path its full name for errors, and verifies it on the handle: a directory
