@@ -102,6 +102,17 @@
 //   - On Linux the socket is bound as /proc/self/fd/<n>/sock, and that is
 //     the name ss, lsof and /proc/net/unix show for it; Listener.Addr and
 //     Layout give the real path.
+//   - On macOS a daemon whose listen backlog is full refuses connections
+//     with ECONNREFUSED (xnu uipc_usrreq.c, unp_connect: sonewconn in
+//     uipc_socket2.c fails once the queue holds the backlog, with the
+//     default kern.ipc.soqlimitcompat=1), the same error as a socket
+//     nobody listens on; Linux says EAGAIN, which Dial retries
+//     within ctx. So on macOS Dial reports a live but busy daemon as
+//     ErrStale, and does not retry: it cannot tell the two apart. ErrStale
+//     from Dial is therefore a hint, never proof: nothing in this package
+//     removes an endpoint because a connect was refused. Only Listen does,
+//     holding the lock, and a busy daemon still holds its lock, so it is
+//     never replaced (ErrAlreadyRunning).
 //   - On macOS there is no /proc: bind and connect use the plain path after
 //     the checks. In a sticky root such as /tmp no other uid can rename our
 //     directory in that window; in a root that another uid can write and that
