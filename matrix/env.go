@@ -62,12 +62,12 @@ func (e *Env) metric(k string, v float64) {
 
 // newEnv lays out the scenario's directories under the runner's run dir.
 func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
-	parent := filepath.Join(r.runDir, fmt.Sprintf("%02d-%s", seq, strings.ReplaceAll(s.ID, ".", "-")))
+	parent, root := scenarioDirs(r.runDir, seq)
 	if err := mkdirMode(parent, 0o1777); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
-	if err := e.setRoot(filepath.Join(parent, "root")); err != nil {
+	if err := e.setRoot(root); err != nil {
 		return nil, err
 	}
 	if !e.RootIsDir {
@@ -76,6 +76,16 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		}
 	}
 	return e, nil
+}
+
+// scenarioDirs names scenario seq's directory under the run directory and
+// the root in it: short ("07/root"), so that with the short run directory
+// a socket under macOS's 49-byte $TMPDIR fits sun_path
+// (TestDarwinSocketPaths). The report names the scenario; its number is
+// its place in the run.
+func scenarioDirs(runDir string, seq int) (parent, root string) {
+	parent = filepath.Join(runDir, fmt.Sprintf("%02d", seq))
+	return parent, filepath.Join(parent, "root")
 }
 
 // setRoot points the env at root (not created) and computes the paths.

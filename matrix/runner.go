@@ -23,6 +23,12 @@ const DefaultAttackerUID = 1001
 // DefaultName is the endpoint name the suite starts daemons with.
 const DefaultName = "bhcheck"
 
+// runDirPrefix names the run directory (os.MkdirTemp adds up to 10
+// digits). It is short so that on macOS, whose $TMPDIR is 49 bytes, every
+// scenario's socket fits the 103-byte sun_path (TestDarwinSocketPaths);
+// not "bh-", which the sun_path fallback /tmp/bh-<uid> uses.
+const runDirPrefix = "bhc-"
+
 // DefaultScenarioTimeout bounds one scenario.
 const DefaultScenarioTimeout = 90 * time.Second
 
@@ -100,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Exe == "" {
 		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
 	}
-	dir, err := os.MkdirTemp("", "bh-ipc-check-run-")
+	dir, err := os.MkdirTemp("", runDirPrefix)
 	if err != nil {
 		return Report{}, err
 	}

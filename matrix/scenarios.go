@@ -487,13 +487,18 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 	return pass("all %d traversal names refused; nothing created outside the root", len(traversalNames))
 }
 
-func pathBudget(ctx context.Context, e *Env) outcome {
-	limit := ipc.SunPathLimit(runtime.GOOS)
-	// Grow the root until the socket path overflows sun_path.
-	root := e.Root
-	for len(expand(templateOr(e.r.cfg.Target), root, e.Name)) <= limit+8 {
+// budgetRoot grows root until the socket path the template gives for it
+// overflows a sun_path of limit bytes (by more than 8 bytes).
+func budgetRoot(root, tpl, name string, limit int) string {
+	for len(expand(tpl, root, name)) <= limit+8 {
 		root = filepath.Join(root, "long-"+strings.Repeat("r", 20))
 	}
+	return root
+}
+
+func pathBudget(ctx context.Context, e *Env) outcome {
+	limit := ipc.SunPathLimit(runtime.GOOS)
+	root := budgetRoot(e.Root, templateOr(e.r.cfg.Target), e.Name, limit)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fail("setup: %v", err)
 	}
