@@ -120,6 +120,9 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 // ownEndpointDir creates the endpoint directory as the daemon's uid with
 // mode (for a target whose endpoint dir is the root, the root).
 func (e *Env) ownEndpointDir(ctx context.Context, mode uint32) error {
+	if err := e.makeFallbackParents(ctx); err != nil {
+		return err
+	}
 	return e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: e.EndpointDir, Mode: mode})
 }
 
@@ -179,7 +182,8 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return fail("setup: %v", err)
 	}
-	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: e.EndpointDir, Target: adir}); err != nil {
+	at := e.attackDir() // the endpoint dir, or the fallback's /tmp/bh-<uid>
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: at, Target: adir}); err != nil {
 		return fail("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
@@ -190,8 +194,8 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return fail("created inside the attacker's directory through the symlink: %s", strings.Join(inside, ", "))
 	}
 	switch {
-	case served && stat(e.EndpointDir).Kind == "symlink":
-		return fail("serving through the attacker's symlink %s", e.EndpointDir)
+	case served && stat(at).Kind == "symlink":
+		return fail("serving through the attacker's symlink %s", at)
 	case served:
 		return pass("symlink replaced by a real directory (%s); nothing created in the attacker's", describe(e.EndpointDir))
 	case refusal != "":
@@ -201,15 +205,18 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 }
 
 func dirForeignOwner(ctx context.Context, e *Env) outcome {
-	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: e.EndpointDir, Mode: 0o777}); err != nil {
+	at := e.attackDir() // the endpoint dir, or the fallback's /tmp/bh-<uid>
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: at, Mode: 0o777}); err != nil {
 		return fail("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	d := stat(e.EndpointDir)
+	d, a := stat(e.EndpointDir), stat(at)
 	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
 	switch {
 	case served && d.UID == e.r.attackerUID:
 		return fail("serving inside a directory owned by uid %d (mode %04o): it can replace or remove the socket", d.UID, d.Mode)
+	case served && a.Kind == "dir" && a.UID == e.r.attackerUID:
+		return fail("serving under %s, a directory owned by uid %d (mode %04o): it can replace or remove the socket", at, a.UID, a.Mode)
 	case served:
 		return pass("serving in a directory of its own (%s)", describe(e.EndpointDir))
 	case refusal != "":
@@ -240,6 +247,9 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 
 func dirNotADir(ctx context.Context, e *Env) outcome {
 	const sentinel = "not a directory: left by the suite\n"
+	if err := e.makeFallbackParents(ctx); err != nil {
+		return fail("setup: %v", err)
+	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: e.EndpointDir, Data: sentinel, Mode: 0o644}); err != nil {
 		return fail("setup: %v", err)
 	}
