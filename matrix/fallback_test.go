@@ -31,16 +31,16 @@ func TestBuiltinPassesEverythingInFallback(t *testing.T) {
 	needBins(t)
 	limit := ipc.SunPathLimit(runtime.GOOS)
 	base, err := os.MkdirTemp("/tmp", "bhf-")
-	must(t, err)
+	mustOK(t, err)
 	t.Cleanup(func() { os.RemoveAll(base) })
-	must(t, os.Chmod(base, 0o755))
+	mustOK(t, os.Chmod(base, 0o755))
 	// <tmpdir>/bhc-N/NN/root/bu-<name>.d/sock is at least
 	// len(tmpdir)+25+len(name) bytes: make that limit+1.
 	const name = "fbcheck"
 	pad := limit + 1 - 25 - len(name) - len(base) - 1
 	tmpdir := filepath.Join(base, strings.Repeat("t", pad))
-	must(t, os.Mkdir(tmpdir, 0o755))
-	must(t, os.Chmod(tmpdir, 0o755))
+	mustOK(t, os.Mkdir(tmpdir, 0o755))
+	mustOK(t, os.Chmod(tmpdir, 0o755))
 	shortest := filepath.Join(tmpdir, runDirPrefix+"0", "01", "root")
 	if lay, err := ipc.LayoutFor(runtime.GOOS, shortest, name, ipc.TransportUnix, 0); err != nil || !lay.Fallback {
 		t.Fatalf("the shortest scenario root %s (%d bytes) does not put the socket in the fallback: %+v %v", shortest, len(shortest), lay, err)
@@ -51,9 +51,9 @@ func TestBuiltinPassesEverythingInFallback(t *testing.T) {
 		daemonUID = fallbackDaemonUID
 	}
 	sc, err := Select("")
-	must(t, err)
+	mustOK(t, err)
 	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: daemonUID, AttackerUID: -1, Name: name})
-	must(t, err)
+	mustOK(t, err)
 	logReport(t, rep)
 	for _, r := range rep.Results {
 		if r.Status == Fail {
@@ -77,9 +77,47 @@ func TestBuiltinPassesEverythingInFallback(t *testing.T) {
 	}
 }
 
-func must(t testing.TB, err error) {
+func mustOK(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// As root with $TMPDIR a 0700 directory (root's $TMPDIR on macOS under
+// sudo is the invoking user's), the suite makes its run directory under
+// /tmp, so the scenarios that act as other uids run instead of failing
+// with setup errors ("as uid 1001: mkdir ...", "fork/exec ...").
+func TestRunDirOutsideUnreachableTMPDIR(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+		t.Skip("needs root on a Unix host to act as other uids; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	priv, err := os.MkdirTemp("", "bh-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(priv) })
+	if err := os.Chmod(priv, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", priv)
+	sc, err := Select("dir.symlink,dir.foreign-owner,auth.foreign-uid-connect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReport(t, rep)
+	for _, r := range rep.Results {
+		if r.Status != Pass {
+			t.Errorf("%s: %s %s\n  %s", r.ID, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
+		}
+	}
+	if !strings.Contains(progress.String(), "run directory under /tmp: "+priv) {
+		t.Errorf("the run did not say why it moved to /tmp: %q", progress.String())
 	}
 }

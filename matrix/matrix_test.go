@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/fsx"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -27,7 +29,17 @@ var bins struct {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "bh-matrix-bin-")
+	// The binaries run as other uids: as root, not under a $TMPDIR they
+	// cannot reach (macOS: the invoking user's 0700 directory).
+	base := os.TempDir()
+	if os.Geteuid() == 0 {
+		var err error
+		if base, err = fsx.TempDirFor(fsx.NobodyUID); err != nil {
+			fmt.Fprintln(os.Stderr, "matrix tests:", err)
+			os.Exit(2)
+		}
+	}
+	dir, err := os.MkdirTemp(base, "bh-matrix-bin-")
 	if err == nil {
 		os.Chmod(dir, 0o755)
 		bins.dir = dir
