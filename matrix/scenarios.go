@@ -56,7 +56,7 @@ var catalogue = []Scenario{
 	{ID: "tcp.portfile-private", Title: "port file private", Severity: Required, Platforms: posix, Transport: ipc.TransportTCP,
 		Checks: "the port file is a regular file of the daemon's uid with no group/other access, in a directory others cannot write; another uid cannot read it", run: tcpPortFilePrivate},
 	{ID: "tcp.portfile-dacl", Title: "port file DACL private", Severity: Required, Platforms: []string{"windows"}, Transport: ipc.TransportTCP,
-		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected (Wine keeps the entries but not the flag)", run: tcpPortFileDACL},
+		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected, and the file is owned by the user (Wine derives the entries from the Unix mode and keeps no flag or owner)", run: tcpPortFileDACL},
 	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
 		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
 	{ID: "proto.malformed", Title: "malformed input", Severity: Required,
@@ -703,7 +703,12 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	if !f.Protected {
 		return fail("the DACL is not protected: inherited entries may grant others access (%v)", f.Grants)
 	}
-	return pass("protected DACL granting only %v", f.Grants)
+	if f.Owner != f.User {
+		// An elevated administrator's file is owned by BUILTIN\Administrators
+		// unless its descriptor names the user; clients then refuse it.
+		return fail("the port file is owned by %s, not the user %s", f.Owner, f.User)
+	}
+	return pass("owned by the user; protected DACL granting only %v", f.Grants)
 }
 
 func tcpSquatter(ctx context.Context, e *Env) outcome {
