@@ -313,7 +313,12 @@ func (ep *endpointLock) abort() error {
 	var errs []error
 	if ep.lockCreated {
 		// FILE_SHARE_DELETE on every handle lets the file be deleted while
-		// open; it disappears when the last handle closes.
+		// open. Race point: it is deleted while still locked, so a process
+		// that opened it before may lock it after the unlock below while a
+		// newcomer locks a new file at the name (with POSIX delete
+		// semantics the name is free at once). Defended in
+		// acquireEndpoint: the locked file's identity is checked against
+		// the name.
 		if err := os.Remove(ep.lay.Lock); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
