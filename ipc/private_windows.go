@@ -222,8 +222,14 @@ func (ep *endpointLock) writePortFile(data []byte) error {
 	renamed := false
 	if err == nil {
 		// Race point: the file renamed is the one written, through its
-		// handle, not whatever the temporary name leads to by then.
-		renamed, err = replaceWithPOSIXRename(h, ep.lay.Port)
+		// handle, not whatever the temporary name leads to by then. A
+		// reader that opened the port file without FILE_SHARE_DELETE
+		// (os.Open does) still blocks even this rename: retried.
+		err = retrySharing(func() error {
+			var err error
+			renamed, err = replaceWithPOSIXRename(h, ep.lay.Port)
+			return err
+		})
 		ep.posixRename = renamed
 	}
 	if cerr := f.Close(); err == nil {
@@ -287,7 +293,7 @@ func replaceWithPOSIXRename(h windows.Handle, target string) (bool, error) {
 	case errors.Is(err, windows.ERROR_INVALID_PARAMETER), errors.Is(err, windows.ERROR_INVALID_FUNCTION), errors.Is(err, windows.ERROR_NOT_SUPPORTED):
 		return false, nil
 	}
-	return false, fmt.Errorf("SetFileInformationByHandle FileRenameInfoEx: %w", err)
+	return false, fmt.Errorf("SetFileInformationByHandle FileRenameInfoEx: %w", err) // wraps the errno: retrySharing sees it
 }
 
 // release removes the port file while it still carries our token, deletes
