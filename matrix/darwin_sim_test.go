@@ -3,6 +3,7 @@ package matrix
 import (
 	"errors"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestDarwinSocketPaths(t *testing.T) {
 	limit := ipc.SunPathLimit("darwin")
 	var overflowed []string
 	for i, s := range catalogue {
-		if s.Transport == ipc.TransportTCP || len(s.Platforms) > 0 && !containsStr(s.Platforms, "darwin") {
+		if s.Transport == ipc.TransportTCP || len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "darwin") {
 			continue // no socket on darwin
 		}
 		_, root := scenarioDirs(runDir, i+1)
@@ -60,13 +61,4 @@ func TestDarwinSocketPaths(t *testing.T) {
 	if strings.Join(overflowed, " ") != "path.budget path.budget" {
 		t.Errorf("scenarios whose socket path overflows darwin's sun_path: %v, want path.budget only (for both uids)", overflowed)
 	}
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
