@@ -76,7 +76,7 @@
 // (who can read any file anyway); else ErrNotPrivate, before any
 // connection. The port file is replaced with a POSIX-semantics rename
 // (FileRenameInfoEx), which readers holding the old file open do not
-// block; where that is missing (before Windows 10 1709, FAT, Wine) it falls
+// block; where that is missing (older Windows, FAT, Wine) it falls
 // back to MoveFileEx, retried briefly while a reader has the file open,
 // and this package's clients open it with FILE_SHARE_DELETE. After
 // LockFileEx the lock re-checks that the file it locked is still the one

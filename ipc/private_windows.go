@@ -79,7 +79,7 @@ func acquireEndpoint(lay Layout) (*endpointLock, error) {
 	// (abort), so the file a process opened may be gone from the name by
 	// the time its LockFileEx succeeds. Without POSIX delete semantics the
 	// name stayed "delete pending" while any handle was open; with them
-	// (NTFS since Windows 10 1709, the default for DeleteFile since 1809)
+	// (NTFS on Windows 10 and later, where DeleteFile now uses them)
 	// the name is free at once, and a newcomer can create and lock a new
 	// file there while this process locks the unlinked one: two daemons.
 	// So, as the POSIX code does, the locked file's identity is compared
@@ -271,7 +271,7 @@ const (
 // access) to target, replacing target with POSIX semantics: readers that
 // have the old file open keep reading it, and the rename does not wait for
 // them. It reports false, with no error, where the system or the file system
-// does not offer it (Windows before 10 1709, FAT, Wine 8: the call fails with
+// does not offer it (older Windows, FAT, Wine 8: the call fails with
 // ERROR_INVALID_PARAMETER, ERROR_INVALID_FUNCTION or ERROR_NOT_SUPPORTED);
 // the caller then falls back to MoveFileEx.
 func replaceWithPOSIXRename(h windows.Handle, target string) (bool, error) {

@@ -139,7 +139,7 @@ func TestPortFileReplacedWhileOpen(t *testing.T) {
 	must(t, ep.writePortFile(file(1000)))
 	if !ep.posixRename {
 		if underWine() {
-			t.Skip("Wine 8 has no FileRenameInfoEx (ERROR_INVALID_PARAMETER), so the MoveFileEx fallback ran; run on Windows 10 1709+ with NTFS (the windows-latest CI job)")
+			t.Skip("Wine 8 has no FileRenameInfoEx (ERROR_INVALID_PARAMETER), so the MoveFileEx fallback ran; run on Windows 10 or later with NTFS (the windows-latest CI job)")
 		}
 		t.Fatalf("the port file was replaced with MoveFileEx, not a POSIX-semantics rename, on this Windows")
 	}
