@@ -89,14 +89,29 @@
 // The listener binds 127.0.0.1:0 only (on Windows with SO_EXCLUSIVEADDRUSE).
 // A 32-byte random secret and the port go into a port file,
 // <root>/bu-<name>.d/port on POSIX (0600 in the 0700 directory, same lock)
-// and <root>\bu-<name>.port on Windows (a protected DACL granting the user
-// and SYSTEM only, locked through <root>\bu-<name>.lock). It is created
-// exclusively under a temporary name and renamed into place, so readers never
-// see a partial file (it is not fsynced: after a crash the daemon is gone and
-// the file stale whatever it holds). On Windows a reader holding the file
-// open blocks a rename or delete, so this package's clients open it with
-// FILE_SHARE_DELETE and the daemon retries briefly on a sharing violation
-// caused by other readers. Connections authenticate with a mutual HMAC-SHA256
+// and <root>\bu-<name>.port on Windows, locked through <root>\bu-<name>.lock.
+// It is created exclusively under a temporary name and renamed into place,
+// so readers never see a partial file (it is not fsynced: after a crash the
+// daemon is gone and the file stale whatever it holds). A port nobody
+// listens on is ErrStale (ECONNREFUSED; WSAECONNREFUSED on Windows).
+//
+// On Windows the port and lock files are created with a security
+// descriptor naming the user as owner (an elevated administrator's files
+// are otherwise owned by BUILTIN\Administrators) and a protected DACL
+// granting the user and SYSTEM. Dial checks the port file on the handle it
+// reads (GetSecurityInfo): the owner must be the user and the DACL
+// protected, allowing no one but the user, SYSTEM and Administrators
+// (who can read any file anyway); else ErrNotPrivate, before any
+// connection. The port file is replaced with a POSIX-semantics rename
+// (FileRenameInfoEx), which readers holding the old file open do not
+// block; where that is missing (older Windows, FAT, Wine) it falls
+// back to MoveFileEx, retried briefly while a reader has the file open,
+// and this package's clients open it with FILE_SHARE_DELETE. After
+// LockFileEx the lock re-checks that the file it locked is still the one
+// at the name (volume serial and file index), since a predecessor deletes
+// the lock file and POSIX delete semantics free the name at once.
+//
+// Connections authenticate with a mutual HMAC-SHA256
 // challenge-response, server first (see auth.go): the secret never crosses
 // the wire, a squatter on a stale port learns nothing, a recorded transcript
 // does not replay, and all comparisons are constant-time. Failures are
@@ -115,17 +130,32 @@
 //   - On Linux the socket is bound as /proc/self/fd/<n>/sock, and that is
 //     the name ss, lsof and /proc/net/unix show for it; Listener.Addr and
 //     Layout give the real path.
+//   - On macOS a daemon whose listen backlog is full refuses connections
+//     with ECONNREFUSED (xnu uipc_usrreq.c, unp_connect: sonewconn in
+//     uipc_socket2.c fails once the queue holds the backlog, with the
+//     default kern.ipc.soqlimitcompat=1), the same error as a socket
+//     nobody listens on; Linux says EAGAIN, which Dial retries
+//     within ctx. So on macOS Dial reports a live but busy daemon as
+//     ErrStale, and does not retry: it cannot tell the two apart. ErrStale
+//     from Dial is therefore a hint, never proof: nothing in this package
+//     removes an endpoint because a connect was refused. Only Listen does,
+//     holding the lock, and a busy daemon still holds its lock, so it is
+//     never replaced (ErrAlreadyRunning).
 //   - On macOS there is no /proc: bind and connect use the plain path after
 //     the checks. In a sticky root such as /tmp no other uid can rename our
 //     directory in that window; in a root that another uid can write and that
-//     is not sticky, it could, so use a sticky or private root.
+//     is not sticky, it could: Dial refuses such a root there
+//     (ErrNotPrivate), and Listen's bind is exposed to the swap, so use a
+//     sticky or private root.
 //   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen and
 //     Dial are refused with ErrNotPrivate, naming the owner), hold
 //     /tmp/bh-<uid> when $XDG_RUNTIME_DIR is no private directory of ours,
 //     or occupy a port.
-//   - Windows has no AF_UNIX transport here (ErrUnsupported). Under Wine the
-//     port file's ACL entries are stored but its "protected" flag is not,
-//     and nothing is enforced.
+//   - Windows has no AF_UNIX transport here (ErrUnsupported). Wine (8)
+//     enforces no ACL: it reports every file as owned by the user, derives
+//     the DACL it reports from the Unix mode (the user and SYSTEM, plus
+//     Everyone when world-readable) and stores no "protected" flag, so under
+//     Wine the client waives the protected check.
 //   - Peer credentials are implemented on Linux and macOS; on other Unixes
 //     every Unix-socket peer is rejected.
 //   - A client reading a port file trusts whoever can write it: our own uid.

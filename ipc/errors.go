@@ -33,8 +33,9 @@ var (
 	// either side of a Unix socket.
 	ErrPeerRejected = errors.New("peer rejected")
 
-	// ErrStale: an endpoint file (socket or port file) exists but nothing
-	// serves it.
+	// ErrStale: an endpoint file (socket or port file) exists but the
+	// connection was refused: nothing serves it or, on macOS, a daemon's
+	// backlog is full (see the package documentation).
 	ErrStale = errors.New("stale endpoint")
 
 	// ErrUnsupported: the transport is not available on this platform.

@@ -141,10 +141,11 @@ func startHelper(t testing.TB, exe, mode, arg string, attr *syscall.SysProcAttr)
 }
 
 // shortRoot makes a fresh root with a short path (t.TempDir() can exceed
-// sun_path on macOS) and the given mode, removed in t.Cleanup.
+// sun_path on macOS) and the given mode, removed in t.Cleanup. As root it
+// goes where other uids can reach it (testTempBase).
 func shortRoot(t testing.TB, mode os.FileMode) string {
 	t.Helper()
-	d, err := os.MkdirTemp("", "ipc")
+	d, err := os.MkdirTemp(testTempBase(t), "ipc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +154,22 @@ func shortRoot(t testing.TB, mode os.FileMode) string {
 	}
 	t.Cleanup(func() { fsx.RemoveTree(d) }) // not os.RemoveAll: it fails under Wine
 	return d
+}
+
+// testTempBase is where shortRoot makes its directories: os.TempDir(), or
+// /tmp when root's $TMPDIR or an ancestor is not searchable by other uids
+// (root's $TMPDIR on macOS is the invoking user's 0700 directory), since
+// the tests run helpers and daemons as other uids there.
+func testTempBase(t testing.TB) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return os.TempDir()
+	}
+	base, err := fsx.TempDirFor(fsx.NobodyUID)
+	if err != nil {
+		t.Fatalf("no temporary directory other uids can reach: %v", err)
+	}
+	return base
 }
 
 // otherUIDExe copies the test binary somewhere every uid can execute it

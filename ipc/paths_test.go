@@ -10,7 +10,12 @@ import (
 // every valid name length gives a usable path or the typed error, never a
 // truncated path.
 func TestSunPathBudgetDarwin(t *testing.T) {
-	root := "/var/folders/xx/" + strings.Repeat("k", 28) + "/T"
+	// A real macOS $TMPDIR: the per-user part is 30 characters, and the
+	// whole is 49 bytes with its trailing slash (48 once made absolute).
+	root := strings.TrimSuffix(darwinTMPDIR, "/")
+	if len(darwinTMPDIR) != 49 {
+		t.Fatalf("darwinTMPDIR is %d bytes, want 49", len(darwinTMPDIR))
+	}
 	limit := SunPathLimit("darwin")
 	if limit != 103 {
 		t.Fatalf("darwin limit %d", limit)
@@ -49,9 +54,9 @@ func TestSunPathBudgetDarwin(t *testing.T) {
 			}
 		}
 		t.Logf("uid %d: %d names fit under %s, %d use the fallback, %d are too long", uid, primary, root, fallback, tooLong)
-		// 46 + len("/bu-") + n + len(".d/sock") <= 103  ⇔  n <= 46.
-		if primary != 46 {
-			t.Errorf("uid %d: %d names fit the primary path, want 46", uid, primary)
+		// 48 + len("/bu-") + n + len(".d/sock") <= 103  ⇔  n <= 44.
+		if primary != 44 {
+			t.Errorf("uid %d: %d names fit the primary path, want 44", uid, primary)
 		}
 		if uid == 501 && tooLong != 0 {
 			t.Errorf("uid 501: %d names too long, want 0 (the fallback fits all)", tooLong)
@@ -61,6 +66,10 @@ func TestSunPathBudgetDarwin(t *testing.T) {
 		}
 	}
 }
+
+// darwinTMPDIR is a real macOS $TMPDIR (confstr _CS_DARWIN_USER_TEMP_DIR):
+// /var/folders/<2>/<30>/T/.
+const darwinTMPDIR = "/var/folders/pd/l3jkqy0s6_59p4vhlbx3__dr0000gp/T/"
 
 func TestLayoutPerOS(t *testing.T) {
 	l, err := layoutFor("linux", "/run/user/1000", "d", TransportUnix, 1000)

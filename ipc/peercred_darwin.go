@@ -33,8 +33,18 @@ func peerCred(c net.Conn) (uid, pid int, err error) {
 	if gerr != nil {
 		return -1, 0, fmt.Errorf("getsockopt LOCAL_PEERCRED: %w", gerr)
 	}
+	if cred.Version != xucredVersion {
+		return -1, 0, fmt.Errorf("getsockopt LOCAL_PEERCRED: struct xucred version %d, want %d", cred.Version, xucredVersion)
+	}
 	return int(cred.Uid), pid, nil
 }
+
+// xucredVersion is XUCRED_VERSION (xnu bsd/sys/ucred.h; x/sys/unix does not
+// define it): the layout version the kernel writes into cr_version
+// (cru2x in bsd/kern/kern_prot.c) when unp_connect records a peer's
+// credentials. A different version means a layout this code does not
+// know, so the uid is not trusted, as FreeBSD's getpeereid() does.
+const xucredVersion = 0
 
 // procDirPath: macOS has no /proc; binds and connects use the verified
 // plain path (see the package documentation for the residual window).

@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"syscall"
 )
 
 // PortFile is the content of a TCP endpoint's port file.
@@ -94,7 +93,7 @@ func dialTCPEndpoint(ctx context.Context, lay Layout, o *options) (*Conn, error)
 	secret, _ := hex.DecodeString(pf.Token) // validated by ParsePortFile
 	c, err := dialTCP(ctx, "127.0.0.1:"+strconv.Itoa(pf.Port), lay.Name, secret, o)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		if isConnRefused(err) {
 			return nil, fmt.Errorf("ipc: dial %s (port %d, pid %d): %w: %w", lay.Port, pf.Port, pf.PID, ErrStale, err)
 		}
 		return nil, fmt.Errorf("ipc: dial %s: %w", lay.Port, err)

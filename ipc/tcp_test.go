@@ -326,3 +326,25 @@ func TestParsePortFile(t *testing.T) {
 		}
 	}
 }
+
+// A port file naming a port nobody listens on is ErrStale, on every OS
+// (Windows reports WSAECONNREFUSED, not ECONNREFUSED).
+func TestTCPDeadDaemonIsStale(t *testing.T) {
+	root := shortRoot(t, 0o1777)
+	lay, err := Resolve("dead", WithRoot(root), WithTransport(TransportTCP))
+	must(t, err)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	must(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ep, err := acquireEndpoint(lay)
+	must(t, err)
+	defer ep.release(func([]byte) bool { return true })
+	must(t, ep.writePortFile([]byte(`{"port":`+strconv.Itoa(port)+`,"pid":`+strconv.Itoa(os.Getpid())+`,"token":"`+strings.Repeat("ab", secretLen)+`"}`)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = Dial(ctx, "dead", WithRoot(root), WithTransport(TransportTCP))
+	if !errors.Is(err, ErrStale) {
+		t.Fatalf("Dial to a port file naming closed port %d: %v, want ErrStale", port, err)
+	}
+}

@@ -8,6 +8,7 @@ type aclFacts struct {
 	Protected bool
 	Grants    []string
 	User      string
+	Owner     string
 	Wine      bool
 }
 

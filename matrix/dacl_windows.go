@@ -12,6 +12,7 @@ type aclFacts struct {
 	Protected bool
 	Grants    []string // SIDs of the ACEs, as strings
 	User      string   // this process's user SID
+	Owner     string   // the file's owner SID
 	Wine      bool     // running under Wine (which neither stores nor enforces ACLs)
 }
 
@@ -24,9 +25,12 @@ func readDACL(path string) (aclFacts, error) {
 		return f, fmt.Errorf("current user: %w", err)
 	}
 	f.User = u.User.Sid.String()
-	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return f, fmt.Errorf("GetNamedSecurityInfo %s: %w", path, err)
+	}
+	if owner, _, err := sd.Owner(); err == nil && owner != nil {
+		f.Owner = owner.String()
 	}
 	ctl, _, err := sd.Control()
 	if err != nil {

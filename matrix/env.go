@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type Env struct {
 	evidence []string
 	metrics  map[string]float64
 	daemons  []*daemon
+	// outside are entries a scenario made outside its directory (in the
+	// sun_path fallback under /tmp), removed at close, last first.
+	outside []string
 }
 
 func (e *Env) note(format string, a ...any) {
@@ -62,12 +66,12 @@ func (e *Env) metric(k string, v float64) {
 
 // newEnv lays out the scenario's directories under the runner's run dir.
 func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
-	parent := filepath.Join(r.runDir, fmt.Sprintf("%02d-%s", seq, strings.ReplaceAll(s.ID, ".", "-")))
+	parent, root := scenarioDirs(r.runDir, seq)
 	if err := mkdirMode(parent, 0o1777); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
-	if err := e.setRoot(filepath.Join(parent, "root")); err != nil {
+	if err := e.setRoot(root); err != nil {
 		return nil, err
 	}
 	if !e.RootIsDir {
@@ -76,6 +80,94 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		}
 	}
 	return e, nil
+}
+
+// scenarioDirs names scenario seq's directory under the run directory and
+// the root in it: short ("07/root"), so that with the short run directory
+// a socket under macOS's 49-byte $TMPDIR fits sun_path
+// (TestDarwinSocketPaths). The report names the scenario; its number is
+// its place in the run.
+func scenarioDirs(runDir string, seq int) (parent, root string) {
+	parent = filepath.Join(runDir, fmt.Sprintf("%02d", seq))
+	return parent, filepath.Join(parent, "root")
+}
+
+// fallbackParents are the directories of the sun_path fallback that hold
+// the env's endpoint directory (/tmp/bh-<uid> and /tmp/bh-<uid>/<tag>),
+// or nil when the endpoint is not in the fallback. Only the builtin has a
+// fallback: an external target's socket path is its template.
+func (e *Env) fallbackParents() []string {
+	if !e.r.cfg.Target.Builtin || e.Transport != ipc.TransportUnix {
+		return nil
+	}
+	lay, err := ipc.ResolveAs(e.r.daemonUID, e.Name, ipc.WithRoot(e.Root), ipc.WithTransport(e.Transport))
+	if err != nil || !lay.Fallback {
+		return nil
+	}
+	return lay.Parents
+}
+
+// makeFallbackParents creates, as the daemon's uid and mode 0700 as
+// ipc.Listen would, the fallback parents of the endpoint directory that do
+// not exist yet, so a scenario can plant in the endpoint directory's place
+// when it lives in the fallback. Those parents, and what is planted in the
+// endpoint directory's place, are removed at close (directories only when
+// empty). A parent that exists is left as it is: the daemon verifies it.
+func (e *Env) makeFallbackParents(ctx context.Context) error {
+	parents := e.fallbackParents()
+	for _, p := range parents {
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: p, Mode: 0o700}); err != nil {
+			return err
+		}
+		e.addOutside(p)
+	}
+	if len(parents) > 0 {
+		// What the scenario plants in the endpoint directory's place.
+		e.addOutside(e.EndpointDir)
+	}
+	return nil
+}
+
+// attackDir is where an attacker plants a directory attack on the
+// endpoint: the endpoint directory or, when it lives in the sun_path
+// fallback (whose directories are the daemon's, 0700), the fallback's
+// outermost parent /tmp/bh-<uid>, the one in a directory other uids can
+// write. What is planted there is removed at close.
+func (e *Env) attackDir() string {
+	if ps := e.fallbackParents(); len(ps) > 0 {
+		if _, err := os.Lstat(ps[0]); err != nil {
+			e.addOutside(ps[0]) // not there yet: what the attacker plants is ours to remove
+		}
+		return ps[0]
+	}
+	return e.EndpointDir
+}
+
+func (e *Env) addOutside(p string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.outside = append(e.outside, p)
+}
+
+// removeOutside removes what the scenario made outside its directory and
+// the fallback's parent directories when empty (a daemon killed with
+// SIGKILL leaves them, and a successor removes only those it created),
+// deepest first. An entry that is gone, or a directory that is not empty,
+// is left.
+func (e *Env) removeOutside() {
+	e.mu.Lock()
+	out := append(e.outside, e.fallbackParents()...)
+	e.outside = nil
+	e.mu.Unlock()
+	slices.SortFunc(out, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, p := range slices.Compact(out) {
+		if err := removeUnderTmp(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotEmpty) {
+			e.note("clean-up: %v", err)
+		}
+	}
 }
 
 // setRoot points the env at root (not created) and computes the paths.
@@ -271,6 +363,7 @@ func (e *Env) close() {
 		killTree(d.cmd)
 		d.wait(5 * time.Second)
 	}
+	e.removeOutside()
 }
 
 // tree lists every entry under dir (relative path, facts), for "nothing

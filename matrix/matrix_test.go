@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/fsx"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -27,7 +29,17 @@ var bins struct {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "bh-matrix-bin-")
+	// The binaries run as other uids: as root, not under a $TMPDIR they
+	// cannot reach (macOS: the invoking user's 0700 directory).
+	base := os.TempDir()
+	if os.Geteuid() == 0 {
+		var err error
+		if base, err = fsx.TempDirFor(fsx.NobodyUID); err != nil {
+			fmt.Fprintln(os.Stderr, "matrix tests:", err)
+			os.Exit(2)
+		}
+	}
+	dir, err := os.MkdirTemp(base, "bh-matrix-bin-")
 	if err == nil {
 		os.Chmod(dir, 0o755)
 		bins.dir = dir
@@ -144,24 +156,13 @@ func TestBuiltinPassesEverything(t *testing.T) {
 	if left, _ := filepath.Glob(fmt.Sprintf("/tmp/bh-%d/*/bu-%s.d", os.Geteuid(), name)); len(left) > 0 {
 		t.Errorf("endpoints left behind in the sun_path fallback: %v", left)
 	}
-	if fails := byStatus(rep, Fail); len(fails) > 0 {
-		for _, r := range rep.Results {
-			if r.Status == Fail {
-				t.Errorf("%s failed: %s\n  %s", r.ID, r.Reason, strings.Join(r.Evidence, "\n  "))
-			}
-		}
-	}
-	want := applicable(true, true)
+	checkAllPass(t, rep)
 	if os.Geteuid() != 0 {
-		want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(otherUIDScenarios(), id) })
 		for _, r := range rep.Results {
 			if r.Status == Skip && slices.Contains(otherUIDScenarios(), r.ID) && !strings.Contains(r.Reason, "needs root") {
 				t.Errorf("%s skipped without saying it needs root: %q", r.ID, r.Reason)
 			}
 		}
-	}
-	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
-		t.Errorf("passed %v\nwant   %v", got, want)
 	}
 	for _, r := range rep.Results {
 		if r.Status == Skip && r.Reason == "" {

@@ -23,6 +23,12 @@ const DefaultAttackerUID = 1001
 // DefaultName is the endpoint name the suite starts daemons with.
 const DefaultName = "bhcheck"
 
+// runDirPrefix names the run directory (os.MkdirTemp adds up to 10
+// digits). It is short so that on macOS, whose $TMPDIR is 49 bytes, every
+// scenario's socket fits the 103-byte sun_path (TestDarwinSocketPaths);
+// not "bh-", which the sun_path fallback /tmp/bh-<uid> uses.
+const runDirPrefix = "bhc-"
+
 // DefaultScenarioTimeout bounds one scenario.
 const DefaultScenarioTimeout = 90 * time.Second
 
@@ -100,7 +106,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Exe == "" {
 		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
 	}
-	dir, err := os.MkdirTemp("", "bh-ipc-check-run-")
+	base, err := r.runDirBase()
+	if err != nil {
+		return Report{}, err
+	}
+	dir, err := os.MkdirTemp(base, runDirPrefix)
 	if err != nil {
 		return Report{}, err
 	}
@@ -136,6 +146,28 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.DurationMS = ms(time.Since(rep.Started))
 	rep.Summary = Summarize(rep.Results)
 	return rep, nil
+}
+
+// runDirBase is where the run directory goes: os.TempDir(), unless other
+// uids the suite acts as cannot search it or one of its ancestors (as root
+// on macOS, $TMPDIR is the invoking user's 0700 /var/folders/.../T/), then
+// /tmp; if they cannot reach that either, the run cannot be set up.
+func (r *Runner) runDirBase() (string, error) {
+	if !r.canSwitchUID() {
+		return os.TempDir(), nil
+	}
+	uids := []int{r.daemonUID}
+	if r.attackerUID >= 0 {
+		uids = append(uids, r.attackerUID)
+	}
+	base, err := fsx.TempDirFor(uids...)
+	if err != nil {
+		return "", fmt.Errorf("run directory: other uids must reach it: %w", err)
+	}
+	if base != os.TempDir() && r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "run directory under %s: %v\n", base, fsx.ReachableBy(os.TempDir(), uids...))
+	}
+	return base, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

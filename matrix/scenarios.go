@@ -56,7 +56,7 @@ var catalogue = []Scenario{
 	{ID: "tcp.portfile-private", Title: "port file private", Severity: Required, Platforms: posix, Transport: ipc.TransportTCP,
 		Checks: "the port file is a regular file of the daemon's uid with no group/other access, in a directory others cannot write; another uid cannot read it", run: tcpPortFilePrivate},
 	{ID: "tcp.portfile-dacl", Title: "port file DACL private", Severity: Required, Platforms: []string{"windows"}, Transport: ipc.TransportTCP,
-		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected (Wine keeps the entries but not the flag)", run: tcpPortFileDACL},
+		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected, and the file is owned by the user (Wine derives the entries from the Unix mode and keeps no flag or owner)", run: tcpPortFileDACL},
 	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
 		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
 	{ID: "proto.malformed", Title: "malformed input", Severity: Required,
@@ -120,6 +120,9 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 // ownEndpointDir creates the endpoint directory as the daemon's uid with
 // mode (for a target whose endpoint dir is the root, the root).
 func (e *Env) ownEndpointDir(ctx context.Context, mode uint32) error {
+	if err := e.makeFallbackParents(ctx); err != nil {
+		return err
+	}
 	return e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: e.EndpointDir, Mode: mode})
 }
 
@@ -179,7 +182,8 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return fail("setup: %v", err)
 	}
-	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: e.EndpointDir, Target: adir}); err != nil {
+	at := e.attackDir() // the endpoint dir, or the fallback's /tmp/bh-<uid>
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: at, Target: adir}); err != nil {
 		return fail("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
@@ -190,8 +194,8 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return fail("created inside the attacker's directory through the symlink: %s", strings.Join(inside, ", "))
 	}
 	switch {
-	case served && stat(e.EndpointDir).Kind == "symlink":
-		return fail("serving through the attacker's symlink %s", e.EndpointDir)
+	case served && stat(at).Kind == "symlink":
+		return fail("serving through the attacker's symlink %s", at)
 	case served:
 		return pass("symlink replaced by a real directory (%s); nothing created in the attacker's", describe(e.EndpointDir))
 	case refusal != "":
@@ -201,15 +205,18 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 }
 
 func dirForeignOwner(ctx context.Context, e *Env) outcome {
-	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: e.EndpointDir, Mode: 0o777}); err != nil {
+	at := e.attackDir() // the endpoint dir, or the fallback's /tmp/bh-<uid>
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: at, Mode: 0o777}); err != nil {
 		return fail("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	d := stat(e.EndpointDir)
+	d, a := stat(e.EndpointDir), stat(at)
 	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
 	switch {
 	case served && d.UID == e.r.attackerUID:
 		return fail("serving inside a directory owned by uid %d (mode %04o): it can replace or remove the socket", d.UID, d.Mode)
+	case served && a.Kind == "dir" && a.UID == e.r.attackerUID:
+		return fail("serving under %s, a directory owned by uid %d (mode %04o): it can replace or remove the socket", at, a.UID, a.Mode)
 	case served:
 		return pass("serving in a directory of its own (%s)", describe(e.EndpointDir))
 	case refusal != "":
@@ -240,6 +247,9 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 
 func dirNotADir(ctx context.Context, e *Env) outcome {
 	const sentinel = "not a directory: left by the suite\n"
+	if err := e.makeFallbackParents(ctx); err != nil {
+		return fail("setup: %v", err)
+	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: e.EndpointDir, Data: sentinel, Mode: 0o644}); err != nil {
 		return fail("setup: %v", err)
 	}
@@ -487,13 +497,18 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 	return pass("all %d traversal names refused; nothing created outside the root", len(traversalNames))
 }
 
-func pathBudget(ctx context.Context, e *Env) outcome {
-	limit := ipc.SunPathLimit(runtime.GOOS)
-	// Grow the root until the socket path overflows sun_path.
-	root := e.Root
-	for len(expand(templateOr(e.r.cfg.Target), root, e.Name)) <= limit+8 {
+// budgetRoot grows root until the socket path the template gives for it
+// overflows a sun_path of limit bytes (by more than 8 bytes).
+func budgetRoot(root, tpl, name string, limit int) string {
+	for len(expand(tpl, root, name)) <= limit+8 {
 		root = filepath.Join(root, "long-"+strings.Repeat("r", 20))
 	}
+	return root
+}
+
+func pathBudget(ctx context.Context, e *Env) outcome {
+	limit := ipc.SunPathLimit(runtime.GOOS)
+	root := budgetRoot(e.Root, templateOr(e.r.cfg.Target), e.Name, limit)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fail("setup: %v", err)
 	}
@@ -688,7 +703,12 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	if !f.Protected {
 		return fail("the DACL is not protected: inherited entries may grant others access (%v)", f.Grants)
 	}
-	return pass("protected DACL granting only %v", f.Grants)
+	if f.Owner != f.User {
+		// An elevated administrator's file is owned by BUILTIN\Administrators
+		// unless its descriptor names the user; clients then refuse it.
+		return fail("the port file is owned by %s, not the user %s", f.Owner, f.User)
+	}
+	return pass("owned by the user; protected DACL granting only %v", f.Grants)
 }
 
 func tcpSquatter(ctx context.Context, e *Env) outcome {
