@@ -24,6 +24,7 @@ import (
 	"github.com/org/bh-ipc-check/containers"
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix"
+	"github.com/org/bh-ipc-check/report"
 )
 
 const usage = `bh-ipc-check: check a daemon's local IPC endpoint against other local users
@@ -428,9 +429,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		reports = append(reports, legs...)
 	}
-	m := matrix.NewMatrix(reports...)
+	m := report.NewMatrix(reports...)
 	if *reportDir != "" {
-		files, err := matrix.WriteDir(*reportDir, "report", m)
+		files, err := report.WriteDir(*reportDir, "report", m)
 		if err != nil {
 			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
 		}
@@ -445,10 +446,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		enc.Encode(m)
 	case len(reports) == 1:
 		fmt.Fprintln(stdout)
-		matrix.WriteTable(stdout, reports[0])
+		report.WriteTable(stdout, reports[0])
 	default:
 		fmt.Fprintln(stdout)
-		matrix.WriteMatrixTable(stdout, m)
+		report.WriteMatrixTable(stdout, m)
 	}
 	if m.Summary.RequiredFailed > 0 {
 		return 1
@@ -487,7 +488,7 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	files, err := matrix.WriteDir(*out, "matrix", m)
+	files, err := report.WriteDir(*out, "matrix", m)
 	if err != nil {
 		return err
 	}
@@ -497,20 +498,20 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 }
 
 // loadMatrix reads the report files named on the command line.
-func loadMatrix(paths []string) (matrix.Matrix, error) {
+func loadMatrix(paths []string) (report.Matrix, error) {
 	if len(paths) == 0 {
-		return matrix.Matrix{}, errUsage{errors.New("no report files given")}
+		return report.Matrix{}, errUsage{errors.New("no report files given")}
 	}
-	reps, err := matrix.LoadReports(paths...)
+	reps, err := report.LoadReports(paths...)
 	if err != nil {
-		return matrix.Matrix{}, errUsage{err}
+		return report.Matrix{}, errUsage{err}
 	}
-	return matrix.NewMatrix(reps...), nil
+	return report.NewMatrix(reps...), nil
 }
 
 // requiredFailures is the command's error (exit 1) when a required
 // scenario failed.
-func requiredFailures(m matrix.Matrix) error {
+func requiredFailures(m report.Matrix) error {
 	if m.Summary.RequiredFailed > 0 {
 		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
 	}
@@ -535,22 +536,22 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 		*md = strings.TrimSuffix(pos[0], ".json") + ".md"
 	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" {
-		if err := matrix.WriteGitHubOutputs(p, matrix.GitHubOutputs(m, pos[0], *md)); err != nil {
+		if err := report.WriteGitHubOutputs(p, report.GitHubOutputs(m, pos[0], *md)); err != nil {
 			return fmt.Errorf("writing $GITHUB_OUTPUT: %w", err)
 		}
 	} else {
 		fmt.Fprintln(stderr, "bh-ipc-check: GITHUB_OUTPUT is not set; outputs not written")
 	}
-	summary := matrix.Markdown(m)
+	summary := report.Markdown(m)
 	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
-		if err := matrix.AppendFile(p, summary); err != nil {
+		if err := report.AppendFile(p, summary); err != nil {
 			return fmt.Errorf("writing $GITHUB_STEP_SUMMARY: %w", err)
 		}
 		// The same text in the log, folded: readable where summaries are
 		// not shown (local runners), and checkable by the action's tests.
 		fmt.Fprintf(stdout, "::group::step summary (%d bytes appended to $GITHUB_STEP_SUMMARY)\n%s::endgroup::\n", len(summary), summary)
 	}
-	matrix.WriteAnnotations(stdout, m)
+	report.WriteAnnotations(stdout, m)
 	fmt.Fprintf(stdout, "bh-ipc-check: %d passed, %d failed (%d required), %d skipped\n", m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped)
 	return requiredFailures(m)
 }

@@ -1,4 +1,4 @@
-package matrix
+package report
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,7 +19,7 @@ func WriteTable(w io.Writer, r Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), oneLine(res.Reason, 100))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), OneLine(res.Reason, 100))
 	}
 	tw.Flush()
 	s := r.Summary
@@ -70,33 +71,30 @@ func columnNames(reports []Report) []string {
 	return names
 }
 
-// rowIDs is the union of scenario IDs, catalogue order first, then any
-// unknown IDs (from newer reports) in order of appearance.
+// rowIDs is the union of scenario IDs in the reports' own order (each is
+// in catalogue order): an ID first seen in a later report goes right after
+// the ID it follows there, so legs that ran different subsets still give
+// catalogue order, and IDs from newer versions keep their place.
 func rowIDs(reports []Report) []string {
-	seen := map[string]bool{}
 	var ids []string
-	for _, s := range catalogue {
-		for _, r := range reports {
-			for _, res := range r.Results {
-				if res.ID == s.ID && !seen[s.ID] {
-					seen[s.ID] = true
-					ids = append(ids, s.ID)
-				}
-			}
-		}
-	}
+	seen := map[string]bool{}
 	for _, r := range reports {
+		at := 0 // insertion point: after the last ID of r already placed
 		for _, res := range r.Results {
-			if !seen[res.ID] {
-				seen[res.ID] = true
-				ids = append(ids, res.ID)
+			if seen[res.ID] {
+				at = slices.Index(ids, res.ID) + 1
+				continue
 			}
+			seen[res.ID] = true
+			ids = slices.Insert(ids, at, res.ID)
+			at++
 		}
 	}
 	return ids
 }
 
-func find(r Report, id string) (Result, bool) {
+// Find returns the result for scenario id, if r has one.
+func (r Report) Find(id string) (Result, bool) {
 	for _, res := range r.Results {
 		if res.ID == id {
 			return res, true
@@ -133,14 +131,14 @@ func Markdown(m Matrix) string {
 	for _, id := range rowIDs(m.Reports) {
 		sev := ""
 		for _, r := range m.Reports {
-			if res, ok := find(r, id); ok {
+			if res, ok := r.Find(id); ok {
 				sev = string(res.Severity)
 				break
 			}
 		}
 		fmt.Fprintf(&b, "| `%s` | %s |", id, sev)
 		for i, r := range m.Reports {
-			res, ok := find(r, id)
+			res, ok := r.Find(id)
 			if !ok {
 				b.WriteString(" — |")
 				continue
@@ -231,6 +229,15 @@ func JUnit(m Matrix) ([]byte, error) {
 	return append([]byte(xml.Header), append(b, '\n')...), nil
 }
 
+// OneLine puts s on one line and cuts it to n bytes, ending in "...".
+func OneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
 func secs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 
 // WriteDir writes base.json (the report, or the matrix when several), base.md
@@ -305,7 +312,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	for _, id := range rowIDs(m.Reports) {
 		fmt.Fprintf(tw, "%s\t", id)
 		for _, r := range m.Reports {
-			if res, ok := find(r, id); ok {
+			if res, ok := r.Find(id); ok {
 				fmt.Fprintf(tw, "%s\t", short[res.Status])
 			} else {
 				fmt.Fprint(tw, "-\t")
@@ -322,7 +329,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	for i, r := range m.Reports {
 		for _, res := range r.Results {
 			if res.Status == Fail {
-				fmt.Fprintf(w, "FAIL %s on %s: %s\n", res.ID, cols[i], oneLine(res.Reason, 160))
+				fmt.Fprintf(w, "FAIL %s on %s: %s\n", res.ID, cols[i], OneLine(res.Reason, 160))
 			}
 		}
 	}
