@@ -14,14 +14,24 @@ import (
 )
 
 // WriteTable writes a console table of one report: a row per scenario with
-// its status and duration, then the totals and where the time went.
+// its status and duration, then the totals, where the time went, and a
+// footnote per failure naming its fix page.
 func WriteTable(w io.Writer, r Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
+	var notes []string
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), OneLine(res.Reason, 100))
+		detail := OneLine(res.Reason, 100)
+		if res.Status == Fail {
+			notes = append(notes, fmt.Sprintf("[%d] %s: fix: %s", len(notes)+1, res.ID, FixPage(res.ID)))
+			detail = fmt.Sprintf("[%d] %s", len(notes), detail)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), detail)
 	}
 	tw.Flush()
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
 	s := r.Summary
 	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped (%d required failed) in %s on %s/%s leg %s, target %s\n",
 		verdict(s), s.Passed, s.Failed, s.Skipped, s.RequiredFailed, fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe())
@@ -144,8 +154,12 @@ func Markdown(m Matrix) string {
 				continue
 			}
 			cell := marks[res.Status]
-			if res.Status != Pass && res.Reason != "" {
-				notes = append(notes, fmt.Sprintf("[^%d]: `%s` on %s: %s", len(notes)+1, id, mdEscape(cols[i]), mdEscape(res.Reason)))
+			if res.Status == Fail || res.Status != Pass && res.Reason != "" {
+				note := fmt.Sprintf("[^%d]: `%s` on %s: %s", len(notes)+1, id, mdEscape(cols[i]), mdEscape(res.Reason))
+				if res.Status == Fail {
+					note += fmt.Sprintf("; fix: [%[1]s](%[1]s)", FixPage(id))
+				}
+				notes = append(notes, note)
 				cell += fmt.Sprintf(" [^%d]", len(notes))
 			}
 			b.WriteString(" " + cell + " |")
@@ -206,7 +220,7 @@ func JUnit(m Matrix) ([]byte, error) {
 			ev := strings.Join(res.Evidence, "\n")
 			switch res.Status {
 			case Fail:
-				c.Failure = &junitMessage{Message: res.Reason, Body: ev}
+				c.Failure = &junitMessage{Message: res.Reason + " (fix: " + FixPage(res.ID) + ")", Body: ev}
 				s.Failures++
 			case Skip:
 				c.Skipped = &junitMessage{Message: res.Reason}
@@ -329,7 +343,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	for i, r := range m.Reports {
 		for _, res := range r.Results {
 			if res.Status == Fail {
-				fmt.Fprintf(w, "FAIL %s on %s: %s\n", res.ID, cols[i], OneLine(res.Reason, 160))
+				fmt.Fprintf(w, "FAIL %s on %s: %s\n     fix: %s\n", res.ID, cols[i], OneLine(res.Reason, 160), FixPage(res.ID))
 			}
 		}
 	}

@@ -44,6 +44,11 @@ type Scenario struct {
 	Platforms []string
 }
 
+// FixPage is the path, relative to the bh-ipc-check repository, of the
+// page that says how scenario id attacks and how to fix a failure:
+// docs/scenarios/<id>.md. Every report links it from a failure.
+func FixPage(id string) string { return "docs/scenarios/" + id + ".md" }
+
 // Target describes the daemon under test as reports record it (the
 // runner's target, matrix.Target, converts to it; the JSON is the same).
 type Target struct {

@@ -99,3 +99,40 @@ func TestReportJSONIsStable(t *testing.T) {
 		}
 	}
 }
+
+// Every format links a failed scenario's fix page; passes and skips do not.
+func TestEveryFormatLinksTheFixPage(t *testing.T) {
+	reps, err := LoadReports("testdata/golden/native.json", "testdata/golden/container.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMatrix(reps...)
+	const page = "docs/scenarios/inst.live-not-hijacked.md"
+	var table, mtable, ann bytes.Buffer
+	WriteTable(&table, reps[0])
+	WriteMatrixTable(&mtable, m)
+	WriteAnnotations(&ann, m)
+	j, err := JUnit(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{
+		"console table":      table.String(),
+		"console matrix":     mtable.String(),
+		"GitHub annotations": ann.String(),
+		"JUnit":              string(j),
+		"Markdown":           Markdown(m),
+	} {
+		if !strings.Contains(out, page) {
+			t.Errorf("%s does not link %s:\n%s", name, page, out)
+		}
+		for _, other := range []string{"sock.mode-umask0", "dir.symlink"} {
+			if strings.Contains(out, FixPage(other)) {
+				t.Errorf("%s links the page of %s, which did not fail", name, other)
+			}
+		}
+	}
+	if !strings.Contains(Markdown(m), "[^2]: `inst.live-not-hijacked` on native: hijacked") || !strings.Contains(table.String(), "[1] inst.live-not-hijacked: fix: "+page) {
+		t.Errorf("footnotes:\n%s\n%s", Markdown(m), table.String())
+	}
+}
