@@ -8,10 +8,11 @@ import (
 )
 
 // GitHubOutputs are the composite action's outputs for a matrix.
-func GitHubOutputs(m Matrix, jsonPath, mdPath string) map[string]string {
+func GitHubOutputs(m Matrix, jsonPath, mdPath, sarifPath string) map[string]string {
 	return map[string]string{
 		"report-json":     jsonPath,
 		"report-markdown": mdPath,
+		"report-sarif":    sarifPath,
 		"passed":          fmt.Sprint(m.Summary.Passed),
 		"failed":          fmt.Sprint(m.Summary.Failed),
 		"skipped":         fmt.Sprint(m.Summary.Skipped),
@@ -26,7 +27,7 @@ func WriteGitHubOutputs(path string, outs map[string]string) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"report-json", "report-markdown", "passed", "failed", "skipped", "required-failed"} {
+	for _, k := range []string{"report-json", "report-markdown", "report-sarif", "passed", "failed", "skipped", "required-failed"} {
 		v := outs[k]
 		if strings.ContainsAny(v, "\r\n") {
 			f.Close()

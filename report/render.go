@@ -254,9 +254,10 @@ func OneLine(s string, n int) string {
 
 func secs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 
-// WriteDir writes base.json (the report, or the matrix when several), base.md
-// and junit.xml into dir, creating it. It returns the paths written.
-func WriteDir(dir, base string, m Matrix) ([]string, error) {
+// WriteDir writes base.json (the report, or the matrix when several),
+// base.md, junit.xml and base.sarif into dir, creating it. It returns the
+// paths written.
+func WriteDir(dir, base string, m Matrix, o SARIFOptions) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -272,13 +273,19 @@ func WriteDir(dir, base string, m Matrix) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	sarif, err := SARIF(m, o)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{base + ".json", base + ".md", "junit.xml", base + ".sarif"}
 	files := map[string][]byte{
-		base + ".json": append(b, '\n'),
-		base + ".md":   []byte(Markdown(m)),
-		"junit.xml":    junit,
+		names[0]: append(b, '\n'),
+		names[1]: []byte(Markdown(m)),
+		names[2]: junit,
+		names[3]: sarif,
 	}
 	var written []string
-	for _, name := range []string{base + ".json", base + ".md", "junit.xml"} {
+	for _, name := range names {
 		p := filepath.Join(dir, name)
 		if err := writeFileAtomic(p, files[name]); err != nil {
 			return written, err

@@ -50,8 +50,8 @@ func TestGoldenReportRoundTrip(t *testing.T) {
 	golden(t, "junit.xml", j)
 
 	dir := t.TempDir()
-	files, err := WriteDir(dir, "matrix", m)
-	if err != nil || len(files) != 3 {
+	files, err := WriteDir(dir, "matrix", m, SARIFOptions{})
+	if err != nil || len(files) != 4 {
 		t.Fatalf("WriteDir: %v %v", files, err)
 	}
 	back, err := LoadReports(filepath.Join(dir, "matrix.json"))

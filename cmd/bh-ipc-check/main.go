@@ -351,8 +351,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := fs.Int("daemon-uid", -1, "uid the daemons run as (root only; default this uid)")
 	attackerUID := fs.Int("attacker-uid", -1, fmt.Sprintf("uid the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
-	reportDir := fs.String("report-dir", "", "write report.json, report.md and junit.xml here")
-	format := fs.String("format", "table", "stdout format: table or json")
+	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
+	format := fs.String("format", "table", "stdout format: table, json or sarif")
+	sarif := sarifFlags(fs)
 	leg := fs.String("leg", "native", "name of this leg (the report's column)")
 	name := fs.String("name", matrix.DefaultName, "endpoint name the daemons are started with ([A-Za-z0-9_-]{1,64})")
 	timeout := fs.Duration("timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
@@ -393,8 +394,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *image != "" && !*withContainers {
 		return usageErr("--image needs --containers")
 	}
-	if *format != "table" && *format != "json" {
-		return usageErr("--format %q: want table or json", *format)
+	if *format != "table" && *format != "json" && *format != "sarif" {
+		return usageErr("--format %q: want table, json or sarif", *format)
+	}
+	if err := sarif.check(); err != nil {
+		return exitFor(err, stderr)
 	}
 	u, err := strconv.ParseUint(*umask, 8, 32)
 	if err != nil || u > 0o777 {
@@ -431,7 +435,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	m := report.NewMatrix(reports...)
 	if *reportDir != "" {
-		files, err := report.WriteDir(*reportDir, "report", m)
+		files, err := report.WriteDir(*reportDir, "report", m, sarif.options())
 		if err != nil {
 			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
 		}
@@ -440,6 +444,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch {
+	case *format == "sarif":
+		b, err := report.SARIF(m, sarif.options())
+		if err != nil {
+			return exitFor(err, stderr)
+		}
+		stdout.Write(b)
 	case *format == "json" && len(reports) == 1:
 		enc.Encode(reports[0])
 	case *format == "json":
@@ -475,9 +485,13 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report merge", "report merge A.json B.json ... --out DIR\n\nJoins reports (or matrices) from several hosts or legs into one matrix:\nDIR/matrix.json, DIR/matrix.md and DIR/junit.xml. Exit 1 if any required scenario failed.", stderr)
+	fs := newFlags("report merge", "report merge A.json B.json ... --out DIR\n\nJoins reports (or matrices) from several hosts or legs into one matrix:\nDIR/matrix.json, DIR/matrix.md, DIR/junit.xml and DIR/matrix.sarif (a run per leg).\nExit 1 if any required scenario failed.", stderr)
 	out := fs.String("out", "", "directory to write the matrix into (required)")
+	sarif := sarifFlags(fs)
 	pos, err := parse(fs, args)
+	if err == nil {
+		err = sarif.check()
+	}
 	if err != nil {
 		return err
 	}
@@ -488,7 +502,7 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	files, err := report.WriteDir(*out, "matrix", m)
+	files, err := report.WriteDir(*out, "matrix", m, sarif.options())
 	if err != nil {
 		return err
 	}
@@ -522,8 +536,9 @@ func requiredFailures(m report.Matrix) error {
 // $GITHUB_OUTPUT, the Markdown matrix to $GITHUB_STEP_SUMMARY, and an
 // ::error annotation per failed required scenario on stdout.
 func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, passed, failed,\nskipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
+	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, report-sarif,\npassed, failed, skipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
 	md := fs.String("markdown", "", "the Markdown report to name in the report-markdown output (default: next to the first JSON, .md)")
+	sarifPath := fs.String("sarif", "", "the SARIF report to name in the report-sarif output (default: next to the first JSON, .sarif)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -535,8 +550,11 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	if *md == "" {
 		*md = strings.TrimSuffix(pos[0], ".json") + ".md"
 	}
+	if *sarifPath == "" {
+		*sarifPath = strings.TrimSuffix(pos[0], ".json") + ".sarif"
+	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" {
-		if err := report.WriteGitHubOutputs(p, report.GitHubOutputs(m, pos[0], *md)); err != nil {
+		if err := report.WriteGitHubOutputs(p, report.GitHubOutputs(m, pos[0], *md, *sarifPath)); err != nil {
 			return fmt.Errorf("writing $GITHUB_OUTPUT: %w", err)
 		}
 	} else {
@@ -554,4 +572,31 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	report.WriteAnnotations(stdout, m)
 	fmt.Fprintf(stdout, "bh-ipc-check: %d passed, %d failed (%d required), %d skipped\n", m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped)
 	return requiredFailures(m)
+}
+
+// sarifFlagSet is the flags that shape a SARIF file.
+type sarifFlagSet struct{ location, docsURL *string }
+
+func sarifFlags(fs *flag.FlagSet) sarifFlagSet {
+	return sarifFlagSet{
+		location: fs.String("sarif-location", "", "SARIF: PATH or PATH:LINE, relative to the repository root, where code scanning shows the results: the source that creates the socket (default: the daemon's command)"),
+		docsURL:  fs.String("docs-url", "", "SARIF: absolute URL under which docs/scenarios/ is served, for the rules' help links, e.g. https://github.com/org/bh-ipc-check/blob/v1/ (default: links relative to the bh-ipc-check repository)"),
+	}
+}
+
+// check refuses values a SARIF file could not carry, before anything runs.
+func (f sarifFlagSet) check() error {
+	if *f.location != "" {
+		if _, _, err := report.SARIFLocation(*f.location, report.Target{}); err != nil {
+			return errUsage{fmt.Errorf("--sarif-location: %w", err)}
+		}
+	}
+	if u := *f.docsURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return errUsage{fmt.Errorf("--docs-url %q: want an absolute http(s) URL", u)}
+	}
+	return nil
+}
+
+func (f sarifFlagSet) options() report.SARIFOptions {
+	return report.SARIFOptions{Scenarios: matrix.ReportScenarios(), Location: *f.location, DocsURL: *f.docsURL}
 }

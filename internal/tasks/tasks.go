@@ -96,7 +96,7 @@ func publish(w io.Writer, name string, reps []matrix.Report) error {
 	if err != nil {
 		return err
 	}
-	files, err := report.WriteDir(dir, "matrix", m)
+	files, err := report.WriteDir(dir, "matrix", m, report.SARIFOptions{Scenarios: matrix.ReportScenarios()})
 	if err != nil {
 		return err
 	}
