@@ -3,8 +3,9 @@
 # environment variables, never pasted into this script.
 #
 #   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP; output bin
-#   action.sh run     run the suite, write the reports, publish outputs, the
-#                     step summary and annotations; fail on a required failure
+#   action.sh run     run the suite, write the reports (JSON, Markdown, JUnit,
+#                     SARIF), publish outputs, the step summary and annotations;
+#                     fail on a required failure
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +30,10 @@ run)
 	[ -n "$BH_PORT_FILE" ] && args+=(--port-file "$BH_PORT_FILE")
 	[ -n "$BH_PROTOCOL" ] && args+=(--protocol "$BH_PROTOCOL")
 	[ -n "$BH_SCENARIOS" ] && args+=(--scenarios "$BH_SCENARIOS")
+	[ -n "${BH_SARIF_LOCATION:-}" ] && args+=(--sarif-location "$BH_SARIF_LOCATION")
+	if [ -n "${BH_ACTION_REPOSITORY:-}" ] && [ -n "${BH_ACTION_REF:-}" ]; then
+		args+=(--docs-url "${BH_ACTION_SERVER:-https://github.com}/$BH_ACTION_REPOSITORY/blob/$BH_ACTION_REF/")
+	fi
 	case "$BH_CONTAINERS" in
 	true)
 		if [ "$(uname -s)" != Linux ]; then
@@ -54,7 +59,7 @@ run)
 	fi
 	# Outputs, step summary and one ::error per failed required scenario;
 	# exits 1 when a required scenario failed.
-	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md"
+	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif"
 	;;
 *)
 	echo "usage: action.sh build|run" >&2

@@ -1,0 +1,85 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// readmeWorkflows returns the README's YAML blocks that are whole
+// workflows (they start with "name:").
+func readmeWorkflows(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		if strings.HasPrefix(m[1], "name:") {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// The README's workflows work when pasted: actionlint finds nothing, no
+// placeholder is left, every third-party action is pinned by a full commit
+// SHA with its tag, and what they read from the action is declared in
+// action.yml.
+func TestREADMEWorkflows(t *testing.T) {
+	flows := readmeWorkflows(t)
+	if len(flows) < 3 {
+		t.Fatalf("README.md has %d workflow examples, want the code-scanning, unix-only and container ones", len(flows))
+	}
+	action, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := filepath.Join(t.TempDir(), ".github", "workflows")
+	if err := os.MkdirAll(wf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uses := regexp.MustCompile(`uses: (\S+)@(\S+)(.*)`)
+	outputs := regexp.MustCompile(`steps\.ipc\.outputs\.([a-z-]+)`)
+	inputs := regexp.MustCompile(`(?m)^          ([a-z-]+): `)
+	for i, f := range flows {
+		if strings.Contains(f, "<") {
+			t.Errorf("example %d holds a placeholder:\n%s", i+1, f)
+		}
+		for _, u := range uses.FindAllStringSubmatch(f, -1) {
+			if u[1] == "org/bh-ipc-check" {
+				continue
+			}
+			if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(u[2]) || !strings.Contains(u[3], "# v") {
+				t.Errorf("example %d: %s@%s is not pinned by commit with a # vX.Y.Z comment", i+1, u[1], u[2])
+			}
+		}
+		for _, o := range outputs.FindAllStringSubmatch(f, -1) {
+			if !strings.Contains(string(action), "\n  "+o[1]+":\n") {
+				t.Errorf("example %d reads output %s, which action.yml does not declare", i+1, o[1])
+			}
+		}
+		// The action's own inputs (the with: block under uses: org/bh-ipc-check).
+		if _, with, ok := strings.Cut(f, "uses: org/bh-ipc-check@v1\n        with:\n"); ok {
+			for _, in := range inputs.FindAllStringSubmatch(strings.SplitN(with, "\n      - ", 2)[0], -1) {
+				if !strings.Contains(string(action), "\n  "+in[1]+":\n") {
+					t.Errorf("example %d sets input %s, which action.yml does not declare", i+1, in[1])
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(wf, fmt.Sprintf("example%d.yml", i+1)), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(wf, "*.yml"))
+	cmd := exec.CommandContext(context.Background(), "go", append([]string{"run", "github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"}, files...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("actionlint on the README's workflows: %v\n%s", err, out)
+	}
+}
