@@ -15,9 +15,8 @@ import (
 	"github.com/org/bh-ipc-check/matrix"
 )
 
-// validSARIF validates b against the SARIF 2.1.0 schema kept in
-// report/testdata and returns its runs.
-func validSARIF(t *testing.T, b []byte) []struct {
+// sarifRun is the part of a SARIF run the tests read back.
+type sarifRun struct {
 	Tool struct {
 		Driver struct{ Rules []struct{ ID string } }
 	}
@@ -31,7 +30,11 @@ func validSARIF(t *testing.T, b []byte) []struct {
 			}
 		}
 	}
-} {
+}
+
+// validSARIF validates b against the SARIF 2.1.0 schema kept in
+// report/testdata and returns its runs.
+func validSARIF(t *testing.T, b []byte) []sarifRun {
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
@@ -46,23 +49,7 @@ func validSARIF(t *testing.T, b []byte) []struct {
 	if err := sch.Validate(doc); err != nil {
 		t.Fatalf("not SARIF 2.1.0: %v", err)
 	}
-	var log struct {
-		Runs []struct {
-			Tool struct {
-				Driver struct{ Rules []struct{ ID string } }
-			}
-			AutomationDetails struct{ ID string }
-			Results           []struct {
-				RuleID    string
-				Locations []struct {
-					PhysicalLocation struct {
-						ArtifactLocation struct{ URI string }
-						Region           struct{ StartLine int }
-					}
-				}
-			}
-		}
-	}
+	var log struct{ Runs []sarifRun }
 	if err := json.Unmarshal(b, &log); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/org/bh-ipc-check/report"
 )
 
 // readmeWorkflows returns the README's YAML blocks that are whole
@@ -81,5 +83,27 @@ func TestREADMEWorkflows(t *testing.T) {
 	cmd := exec.CommandContext(context.Background(), "go", append([]string{"run", "github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"}, files...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("actionlint on the README's workflows: %v\n%s", err, out)
+	}
+}
+
+// Every output the action's run step writes (report github) is declared in
+// action.yml with the step's value: act passes a composite action's inner
+// step outputs through even when they are not declared (seen with act
+// v0.2.89), so the act self-test cannot catch a missing declaration.
+func TestActionDeclaresEveryOutput(t *testing.T) {
+	action, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, outs, ok := strings.Cut(string(action), "\noutputs:\n")
+	if !ok {
+		t.Fatal("action.yml has no outputs")
+	}
+	outs, _, _ = strings.Cut(outs, "\nruns:\n")
+	for name := range report.GitHubOutputs(report.Matrix{}, "", "", "") {
+		decl := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + `:\n(    .*\n)*?    value: \$\{\{ steps\.run\.outputs\.` + regexp.QuoteMeta(name) + ` \}\}\n`)
+		if !decl.MatchString(outs + "\n") {
+			t.Errorf("action.yml does not declare the output %s with value ${{ steps.run.outputs.%s }}", name, name)
+		}
 	}
 }
