@@ -30,6 +30,14 @@ run)
 	[ -n "$BH_PORT_FILE" ] && args+=(--port-file "$BH_PORT_FILE")
 	[ -n "$BH_PROTOCOL" ] && args+=(--protocol "$BH_PROTOCOL")
 	[ -n "$BH_SCENARIOS" ] && args+=(--scenarios "$BH_SCENARIOS")
+	case "${BH_NATIVE:-true}" in
+	true) ;;
+	false) args+=(--native=false) ;;
+	*)
+		echo "::error title=bh-ipc-check::native must be 'true' or 'false', not '$BH_NATIVE'"
+		exit 2
+		;;
+	esac
 	[ -n "${BH_SARIF_LOCATION:-}" ] && args+=(--sarif-location "$BH_SARIF_LOCATION")
 	if [ -n "${BH_ACTION_REPOSITORY:-}" ] && [ -n "${BH_ACTION_REF:-}" ]; then
 		args+=(--docs-url "${BH_ACTION_SERVER:-https://github.com}/$BH_ACTION_REPOSITORY/blob/$BH_ACTION_REF/")

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -105,5 +106,45 @@ func TestActionDeclaresEveryOutput(t *testing.T) {
 		if !decl.MatchString(outs + "\n") {
 			t.Errorf("action.yml does not declare the output %s with value ${{ steps.run.outputs.%s }}", name, name)
 		}
+	}
+}
+
+// scripts/action.sh turns the inputs into the CLI's flags: run with a
+// stand-in binary that records its arguments.
+func TestActionScriptPassesInputs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the container inputs it passes are refused off Linux (uname); this is %s: run go test ./internal/tasks on Linux", runtime.GOOS)
+	}
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	bin := filepath.Join(dir, "bh-ipc-check")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >>\""+argsFile+"\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"BH_BIN=" + bin, "BH_TARGET=python3 d.py --root {root}", "BH_SOCKET={root}/s", "BH_PORT_FILE=", "BH_PROTOCOL=",
+		"BH_NAME=x", "BH_SCENARIOS=", "BH_CONTAINERS=true", "BH_IMAGE=img", "BH_REPORT_DIR=" + filepath.Join(dir, "r"), "GITHUB_OUTPUT=" + filepath.Join(dir, "out")}
+	run := func(env ...string) (string, error) {
+		os.Remove(argsFile)
+		cmd := exec.Command("bash", "../../scripts/action.sh", "run")
+		cmd.Env = append(append(os.Environ(), base...), env...)
+		out, err := cmd.CombinedOutput()
+		b, _ := os.ReadFile(argsFile)
+		return string(b) + string(out), err
+	}
+	got, err := run("BH_NATIVE=false", "BH_SARIF_LOCATION=src/d.py:3", "BH_ACTION_SERVER=https://github.com", "BH_ACTION_REPOSITORY=org/bh-ipc-check", "BH_ACTION_REF=v1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	for _, want := range []string{"--containers", "--native=false", "--sarif-location src/d.py:3", "--docs-url https://github.com/org/bh-ipc-check/blob/v1/", "--sarif " + filepath.Join(dir, "r", "report.sarif")} {
+		if !strings.Contains(got, want) {
+			t.Errorf("action.sh passed no %q:\n%s", want, got)
+		}
+	}
+	// A local "uses: ./" has no action repository: no docs URL.
+	if got, err := run("BH_NATIVE=true"); err != nil || strings.Contains(got, "--native") || strings.Contains(got, "--docs-url") {
+		t.Errorf("defaults: %v\n%s", err, got)
+	}
+	if got, err := run("BH_NATIVE=no"); err == nil || !strings.Contains(got, "native must be 'true' or 'false', not 'no'") {
+		t.Errorf("native 'no': %v\n%s", err, got)
 	}
 }
