@@ -302,16 +302,21 @@ func writeFileAtomic(p string, b []byte) error {
 	if err != nil {
 		return err
 	}
+	// Race point: the report directory may be one other uids can write
+	// (the suite often runs as root). The mode is set on the handle, not by
+	// name, so a file swapped in at the temporary name is never chmodded;
+	// the rename replaces a link planted at p rather than following it.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -230,8 +231,19 @@ func TestWriteDirWritesSARIF(t *testing.T) {
 	m := goldenMatrix(t)
 	m = NewMatrix(m.Reports[0])
 	dir := t.TempDir()
-	if _, err := WriteDir(dir, "report", m, SARIFOptions{Scenarios: testScenarios}); err != nil {
+	files, err := WriteDir(dir, "report", m, SARIFOptions{Scenarios: testScenarios})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Readable by all (CI uploads them), whatever the umask: the mode is set
+	// on the temporary file's handle.
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Error(err)
+		} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, want 0644", f, fi.Mode())
+		}
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "report.sarif"))
 	if err != nil {
