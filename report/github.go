@@ -72,7 +72,7 @@ func WriteAnnotations(w io.Writer, m Matrix) {
 			if res.Severity != Required {
 				kind = "warning"
 			}
-			fmt.Fprintf(w, "::%s title=%s::%s\n", kind, escapeAnnotation("bh-ipc-check "+res.ID+" on "+cols[i]), escapeAnnotation(res.Reason+" (fix: "+FixPage(res.ID)+")"))
+			fmt.Fprintf(w, "::%s title=%s::%s\n", kind, escapeAnnotation("bh-ipc-check "+res.ID+" on "+cols[i]), escapeAnnotation(res.Reason+" (fix: "+m.FixLink(res.ID)+")"))
 		}
 	}
 }

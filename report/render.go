@@ -157,7 +157,7 @@ func Markdown(m Matrix) string {
 			if res.Status == Fail || res.Status != Pass && res.Reason != "" {
 				note := fmt.Sprintf("[^%d]: `%s` on %s: %s", len(notes)+1, id, mdEscape(cols[i]), mdEscape(res.Reason))
 				if res.Status == Fail {
-					note += fmt.Sprintf("; fix: [%[1]s](%[1]s)", FixPage(id))
+					note += fmt.Sprintf("; fix: [%s](%s)", FixPage(id), m.FixLink(id))
 				}
 				notes = append(notes, note)
 				cell += fmt.Sprintf(" [^%d]", len(notes))
@@ -220,7 +220,7 @@ func JUnit(m Matrix) ([]byte, error) {
 			ev := strings.Join(res.Evidence, "\n")
 			switch res.Status {
 			case Fail:
-				c.Failure = &junitMessage{Message: res.Reason + " (fix: " + FixPage(res.ID) + ")", Body: ev}
+				c.Failure = &junitMessage{Message: res.Reason + " (fix: " + m.FixLink(res.ID) + ")", Body: ev}
 				s.Failures++
 			case Skip:
 				c.Skipped = &junitMessage{Message: res.Reason}
@@ -355,7 +355,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	for i, r := range m.Reports {
 		for _, res := range r.Results {
 			if res.Status == Fail {
-				fmt.Fprintf(w, "FAIL %s on %s: %s\n     fix: %s\n", res.ID, cols[i], OneLine(res.Reason, 160), FixPage(res.ID))
+				fmt.Fprintf(w, "FAIL %s on %s: %s\n     fix: %s\n", res.ID, cols[i], OneLine(res.Reason, 160), m.FixLink(res.ID))
 			}
 		}
 	}

@@ -49,6 +49,14 @@ type Scenario struct {
 // docs/scenarios/<id>.md. Every report links it from a failure.
 func FixPage(id string) string { return "docs/scenarios/" + id + ".md" }
 
+// FixLink is the fix page of id under m.DocsURL, or FixPage without one.
+func (m Matrix) FixLink(id string) string {
+	if m.DocsURL == "" {
+		return FixPage(id)
+	}
+	return strings.TrimSuffix(m.DocsURL, "/") + "/" + FixPage(id)
+}
+
 // Target describes the daemon under test as reports record it (the
 // runner's target, matrix.Target, converts to it; the JSON is the same).
 type Target struct {
@@ -152,6 +160,12 @@ type Matrix struct {
 	Schema  string   `json:"schema"`
 	Reports []Report `json:"reports"`
 	Summary Summary  `json:"summary"`
+	// DocsURL, when set, is an absolute URL under which docs/scenarios/ is
+	// served (for example https://github.com/org/bh-ipc-check/blob/v1/):
+	// the renderers then link fix pages there, which works from another
+	// repository's step summary or code scanning alert. Empty: links are
+	// relative to the bh-ipc-check repository. Not part of the JSON.
+	DocsURL string `json:"-"`
 }
 
 // NewMatrix joins reports in the order given.

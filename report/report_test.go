@@ -135,4 +135,24 @@ func TestEveryFormatLinksTheFixPage(t *testing.T) {
 	if !strings.Contains(Markdown(m), "[^2]: `inst.live-not-hijacked` on native: hijacked") || !strings.Contains(table.String(), "[1] inst.live-not-hijacked: fix: "+page) {
 		t.Errorf("footnotes:\n%s\n%s", Markdown(m), table.String())
 	}
+
+	// With a docs URL the links work from elsewhere (another repository's
+	// step summary, annotations, test report).
+	m.DocsURL = "https://github.com/org/bh-ipc-check/blob/v1"
+	const url = "https://github.com/org/bh-ipc-check/blob/v1/" + page
+	mtable.Reset()
+	ann.Reset()
+	WriteMatrixTable(&mtable, m)
+	WriteAnnotations(&ann, m)
+	if j, err = JUnit(m); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"console matrix": mtable.String(), "GitHub annotations": ann.String(), "JUnit": string(j), "Markdown": Markdown(m)} {
+		if !strings.Contains(out, url) {
+			t.Errorf("%s with a docs URL does not link %s:\n%s", name, url, out)
+		}
+	}
+	if !strings.Contains(Markdown(m), "; fix: ["+page+"]("+url+")") {
+		t.Errorf("Markdown footnote: %s", Markdown(m))
+	}
 }

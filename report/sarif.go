@@ -51,11 +51,6 @@ type SARIFOptions struct {
 	// PATH:LINE, relative to the repository root (the source that creates
 	// the socket). Empty: the daemon's command (see SARIFLocation).
 	Location string
-	// DocsURL is an absolute URL under which docs/scenarios/ is served
-	// (for example https://github.com/org/bh-ipc-check/blob/v1/); with it
-	// rules get a helpUri. Empty: the help names the page relative to the
-	// bh-ipc-check repository.
-	DocsURL string
 }
 
 type sarifLog struct {
@@ -163,7 +158,7 @@ func SARIF(m Matrix, o SARIFOptions) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		rules, index := sarifRules(o, r.Results)
+		rules, index := sarifRules(m, o, r.Results)
 		category := "bh-ipc-check/" + cols[i]
 		run := sarifRun{
 			Tool:              sarifTool{Driver: sarifDriver{Name: "bh-ipc-check", InformationURI: "https://github.com/org/bh-ipc-check", Rules: rules}},
@@ -185,7 +180,7 @@ func SARIF(m Matrix, o SARIFOptions) ([]byte, error) {
 			if len(res.Evidence) > 0 {
 				msg += "\n\nEvidence:\n- " + strings.Join(res.Evidence, "\n- ")
 			}
-			msg += "\n\nFix: " + fixLink(res.ID, o.DocsURL)
+			msg += "\n\nFix: " + m.FixLink(res.ID)
 			fp := sha256.Sum256([]byte(res.ID + "\x00" + category + "\x00" + uri))
 			run.Results = append(run.Results, sarifResult{
 				RuleID: res.ID, RuleIndex: index[res.ID], Level: level(res.Severity),
@@ -219,7 +214,7 @@ func level(s Severity) string {
 
 // sarifRules is a rule per catalogue scenario, then one per result whose
 // scenario the catalogue lacks, and each rule's index.
-func sarifRules(o SARIFOptions, results []Result) ([]sarifRule, map[string]int) {
+func sarifRules(m Matrix, o SARIFOptions, results []Result) ([]sarifRule, map[string]int) {
 	scens := append([]Scenario(nil), o.Scenarios...)
 	known := map[string]bool{}
 	for _, s := range scens {
@@ -235,12 +230,14 @@ func sarifRules(o SARIFOptions, results []Result) ([]sarifRule, map[string]int) 
 	index := map[string]int{}
 	for i, s := range scens {
 		index[s.ID] = i
-		rules[i] = sarifRuleFor(s, o.DocsURL)
+		rules[i] = sarifRuleFor(s, m)
 	}
 	return rules, index
 }
 
-func sarifRuleFor(s Scenario, docsURL string) sarifRule {
+// sarifRuleFor is s's rule; with m.DocsURL its help links are absolute
+// and it has a helpUri (the schema wants an absolute URI there).
+func sarifRuleFor(s Scenario, m Matrix) sarifRule {
 	title := s.Title
 	if title == "" {
 		title = s.ID
@@ -258,7 +255,7 @@ func sarifRuleFor(s Scenario, docsURL string) sarifRule {
 	if len(s.Platforms) > 0 {
 		full += " Runs on " + strings.Join(s.Platforms, ", ") + "."
 	}
-	page, link := FixPage(s.ID), fixLink(s.ID, docsURL)
+	page, link := FixPage(s.ID), m.FixLink(s.ID)
 	r := sarifRule{
 		ID:               s.ID,
 		Name:             pascal(s.ID),
@@ -280,18 +277,10 @@ func sarifRuleFor(s Scenario, docsURL string) sarifRule {
 	if family, _, ok := strings.Cut(s.ID, "."); ok {
 		r.Properties.Tags = append(r.Properties.Tags, family)
 	}
-	if docsURL != "" {
+	if m.DocsURL != "" {
 		r.HelpURI = link
 	}
 	return r
-}
-
-// fixLink is the fix page of id under docsURL, or relative without one.
-func fixLink(id, docsURL string) string {
-	if docsURL == "" {
-		return FixPage(id)
-	}
-	return strings.TrimSuffix(docsURL, "/") + "/" + FixPage(id)
 }
 
 // pascal makes a rule name from an ID: "sock.mode-umask0" → "SockModeUmask0".

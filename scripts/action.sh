@@ -39,9 +39,14 @@ run)
 		;;
 	esac
 	[ -n "${BH_SARIF_LOCATION:-}" ] && args+=(--sarif-location "$BH_SARIF_LOCATION")
+	# The fix pages of the action's own version; a local "uses: ./" has no
+	# action repository, and the links stay relative.
+	docs=()
 	if [ -n "${BH_ACTION_REPOSITORY:-}" ] && [ -n "${BH_ACTION_REF:-}" ]; then
-		args+=(--docs-url "${BH_ACTION_SERVER:-https://github.com}/$BH_ACTION_REPOSITORY/blob/$BH_ACTION_REF/")
+		docs=(--docs-url "${BH_ACTION_SERVER:-https://github.com}/$BH_ACTION_REPOSITORY/blob/$BH_ACTION_REF/")
 	fi
+	# ${a[@]+"${a[@]}"}: an empty array under set -u in macOS's bash 3.2.
+	args+=(${docs[@]+"${docs[@]}"})
 	case "$BH_CONTAINERS" in
 	true)
 		if [ "$(uname -s)" != Linux ]; then
@@ -67,7 +72,7 @@ run)
 	fi
 	# Outputs, step summary and one ::error per failed required scenario;
 	# exits 1 when a required scenario failed.
-	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif"
+	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif" ${docs[@]+"${docs[@]}"}
 	;;
 *)
 	echo "usage: action.sh build|run" >&2

@@ -434,6 +434,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		reports = append(reports, legs...)
 	}
 	m := report.NewMatrix(reports...)
+	m.DocsURL = *sarif.docsURL
 	if *reportDir != "" {
 		files, err := report.WriteDir(*reportDir, "report", m, sarif.options())
 		if err != nil {
@@ -502,6 +503,7 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	m.DocsURL = *sarif.docsURL
 	files, err := report.WriteDir(*out, "matrix", m, sarif.options())
 	if err != nil {
 		return err
@@ -539,7 +541,11 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, report-sarif,\npassed, failed, skipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
 	md := fs.String("markdown", "", "the Markdown report to name in the report-markdown output (default: next to the first JSON, .md)")
 	sarifPath := fs.String("sarif", "", "the SARIF report to name in the report-sarif output (default: next to the first JSON, .sarif)")
+	docsURL := fs.String("docs-url", "", docsURLUsage)
 	pos, err := parse(fs, args)
+	if err == nil {
+		err = checkDocsURL(*docsURL)
+	}
 	if err != nil {
 		return err
 	}
@@ -547,6 +553,7 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	m.DocsURL = *docsURL
 	if *md == "" {
 		*md = strings.TrimSuffix(pos[0], ".json") + ".md"
 	}
@@ -574,14 +581,25 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	return requiredFailures(m)
 }
 
-// sarifFlagSet is the flags that shape a SARIF file.
+// sarifFlagSet is the flags that shape a SARIF file (--docs-url shapes
+// every report's links).
 type sarifFlagSet struct{ location, docsURL *string }
 
 func sarifFlags(fs *flag.FlagSet) sarifFlagSet {
 	return sarifFlagSet{
 		location: fs.String("sarif-location", "", "SARIF: PATH or PATH:LINE, relative to the repository root, where code scanning shows the results: the source that creates the socket (default: the daemon's command)"),
-		docsURL:  fs.String("docs-url", "", "SARIF: absolute URL under which docs/scenarios/ is served, for the rules' help links, e.g. https://github.com/org/bh-ipc-check/blob/v1/ (default: links relative to the bh-ipc-check repository)"),
+		docsURL:  fs.String("docs-url", "", docsURLUsage),
 	}
+}
+
+const docsURLUsage = "absolute URL under which docs/scenarios/ is served, for the fix-page links of every report, e.g. https://github.com/org/bh-ipc-check/blob/v1/ (default: paths relative to the bh-ipc-check repository)"
+
+// checkDocsURL refuses a --docs-url that is not an absolute http(s) URL.
+func checkDocsURL(u string) error {
+	if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return errUsage{fmt.Errorf("--docs-url %q: want an absolute http(s) URL", u)}
+	}
+	return nil
 }
 
 // check refuses values a SARIF file could not carry, before anything runs.
@@ -591,12 +609,9 @@ func (f sarifFlagSet) check() error {
 			return errUsage{fmt.Errorf("--sarif-location: %w", err)}
 		}
 	}
-	if u := *f.docsURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return errUsage{fmt.Errorf("--docs-url %q: want an absolute http(s) URL", u)}
-	}
-	return nil
+	return checkDocsURL(*f.docsURL)
 }
 
 func (f sarifFlagSet) options() report.SARIFOptions {
-	return report.SARIFOptions{Scenarios: matrix.ReportScenarios(), Location: *f.location, DocsURL: *f.docsURL}
+	return report.SARIFOptions{Scenarios: matrix.ReportScenarios(), Location: *f.location}
 }

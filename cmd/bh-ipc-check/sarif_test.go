@@ -84,17 +84,27 @@ func TestReportMergeWritesSARIF(t *testing.T) {
 	if loc := runs[0].Results[0].Locations[0].PhysicalLocation; loc.ArtifactLocation.URI != "src/mydaemon.py" || loc.Region.StartLine != 12 {
 		t.Errorf("location %+v, want src/mydaemon.py line 12", loc)
 	}
+	const link = "https://github.com/org/bh-ipc-check/blob/v1/docs/scenarios/inst.live-not-hijacked.md"
+	for _, f := range []string{"matrix.sarif", "matrix.md", "junit.xml"} {
+		if b, err := os.ReadFile(filepath.Join(out, f)); err != nil || !strings.Contains(string(b), link) {
+			t.Errorf("%s does not link %s (--docs-url): %v", f, link, err)
+		}
+	}
 }
 
-func TestReportGitHubNamesTheSARIF(t *testing.T) {
+func TestReportGitHubOutputsAndLinks(t *testing.T) {
 	outFile := filepath.Join(t.TempDir(), "out")
 	t.Setenv("GITHUB_OUTPUT", outFile)
 	t.Setenv("GITHUB_STEP_SUMMARY", "")
 	g := "../../report/testdata/golden/"
-	runCLI("report", "github", g+"native.json")
+	_, stdout, _ := runCLI("report", "github", g+"native.json", "--docs-url", "https://github.com/org/bh-ipc-check/blob/v1/")
 	out, _ := os.ReadFile(outFile)
 	if !strings.Contains(string(out), "report-sarif="+g+"native.sarif\n") {
 		t.Errorf("$GITHUB_OUTPUT lacks report-sarif:\n%s", out)
+	}
+	// --docs-url makes the annotation's link work from another repository.
+	if !strings.Contains(stdout, "(fix: https://github.com/org/bh-ipc-check/blob/v1/docs/scenarios/inst.live-not-hijacked.md)") {
+		t.Errorf("the annotation does not link the fix page under --docs-url:\n%s", stdout)
 	}
 }
 
@@ -106,6 +116,7 @@ func TestSARIFFlagsRefuseBadValues(t *testing.T) {
 		{"run", "--docs-url", "docs/"},
 		{"report", "merge", g + "native.json", "--out", out, "--sarif-location", ":7"},
 		{"run", "--format", "yaml"},
+		{"report", "github", g + "native.json", "--docs-url", "docs/"},
 	} {
 		code, _, errb := runCLI(args...)
 		if code != 2 || !strings.Contains(errb, args[len(args)-1]) {

@@ -140,6 +140,9 @@ func TestActionScriptPassesInputs(t *testing.T) {
 			t.Errorf("action.sh passed no %q:\n%s", want, got)
 		}
 	}
+	if !regexp.MustCompile(`(?m)^report github .* --docs-url https://github.com/org/bh-ipc-check/blob/v1/$`).MatchString(got) {
+		t.Errorf("report github got no --docs-url:\n%s", got)
+	}
 	// A local "uses: ./" has no action repository: no docs URL.
 	if got, err := run("BH_NATIVE=true"); err != nil || strings.Contains(got, "--native") || strings.Contains(got, "--docs-url") {
 		t.Errorf("defaults: %v\n%s", err, got)
