@@ -403,7 +403,7 @@ func Leftovers(endpoint string) (containers, images []string, err error) {
 func placeholder(l Leg, t matrix.Target, st matrix.Status, why, logs string, took time.Duration) matrix.Report {
 	host, _ := os.Hostname()
 	rep := matrix.Report{Schema: matrix.ReportSchema, Tool: "bh-ipc-check", Host: host, OS: "linux", Arch: runtime.GOARCH,
-		Leg: l.Name, Target: t, DaemonUID: l.DaemonUID, AttackerUID: l.AttackerUID, Umask: fmt.Sprintf("%03o", l.Umask),
+		Leg: l.Name, Target: t.ReportTarget(), DaemonUID: l.DaemonUID, AttackerUID: l.AttackerUID, Umask: fmt.Sprintf("%03o", l.Umask),
 		Started: time.Now().UTC(), DurationMS: float64(took.Microseconds()) / 1000}
 	var ev []string
 	if logs != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/ory/dockertest/v3/docker"
 
 	"github.com/org/bh-ipc-check/matrix"
+	"github.com/org/bh-ipc-check/report"
 )
 
 // needEngine skips without a reachable engine, unless BH_REQUIRE_DOCKER=1
@@ -77,11 +78,11 @@ func TestLegsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	noLeftovers(t)
-	m := matrix.NewMatrix(reps...)
+	m := report.NewMatrix(reps...)
 	if len(reps) != 2 || reps[0].Leg != "container/1000/000" || reps[1].Leg != "container/1000/000/nonroot" {
 		t.Fatalf("legs %v", []string{reps[0].Leg, reps[1].Leg})
 	}
-	md := matrix.Markdown(m)
+	md := report.Markdown(m)
 	for _, col := range []string{"| container/1000/000 |", "| container/1000/000/nonroot |"} {
 		if !strings.Contains(md, col) {
 			t.Errorf("matrix lacks column %q:\n%s", col, md)
@@ -101,7 +102,7 @@ func TestLegsEndToEnd(t *testing.T) {
 	}
 	if m.Summary.RequiredFailed != 0 {
 		var b strings.Builder
-		matrix.WriteMatrixTable(&b, m)
+		report.WriteMatrixTable(&b, m)
 		t.Errorf("required failures:\n%s", b.String())
 	}
 }
@@ -125,7 +126,7 @@ func TestDeadEngine(t *testing.T) {
 				}
 			}
 		}
-		if require && matrix.NewMatrix(reps...).Summary.RequiredFailed == 0 {
+		if require && report.NewMatrix(reps...).Summary.RequiredFailed == 0 {
 			t.Error("BH_REQUIRE_DOCKER=1 with no engine did not fail")
 		}
 	}

@@ -130,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	host, _ := os.Hostname()
 	rep := Report{
 		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Leg: cfg.Leg, Target: cfg.Target, UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
+		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
 		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
 	}
 	for i, s := range cfg.Scenarios {
@@ -171,14 +171,6 @@ func (r *Runner) runDirBase() (string, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func oneLine(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n-3] + "..."
-	}
-	return s
-}
 
 // copyExecutable copies exe into dir (created 0755) as a 0755 file, so
 // that other uids can run it: the original may sit in a private directory.
@@ -232,7 +224,7 @@ func (r *Runner) skipReason(s Scenario) string {
 
 func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	start := time.Now()
-	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Transport: r.transport(s)}
+	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Transport: string(r.transport(s))}
 	defer func() { res.DurationMS = ms(time.Since(start)) }()
 	if why := r.skipReason(s); why != "" {
 		res.Status, res.Reason = Skip, why

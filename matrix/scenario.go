@@ -9,16 +9,6 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 )
 
-// Severity says what a failure means.
-type Severity string
-
-const (
-	// Required: a failure is a security or data-loss bug.
-	Required Severity = "required"
-	// Hardening: a failure is a weakness worth fixing.
-	Hardening Severity = "hardening"
-)
-
 // Need is a precondition of a scenario.
 type Need string
 

@@ -48,12 +48,7 @@ func BuiltinTarget() Target {
 }
 
 // Describe is a one-line description for reports.
-func (t Target) Describe() string {
-	if t.Builtin {
-		return "builtin"
-	}
-	return strings.Join(t.Cmd, " ")
-}
+func (t Target) Describe() string { return t.ReportTarget().Describe() }
 
 // Validate checks an external target's templates.
 func (t Target) Validate() error {

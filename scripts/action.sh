@@ -3,8 +3,9 @@
 # environment variables, never pasted into this script.
 #
 #   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP; output bin
-#   action.sh run     run the suite, write the reports, publish outputs, the
-#                     step summary and annotations; fail on a required failure
+#   action.sh run     run the suite, write the reports (JSON, Markdown, JUnit,
+#                     SARIF), publish outputs, the step summary and annotations;
+#                     fail on a required failure
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +30,23 @@ run)
 	[ -n "$BH_PORT_FILE" ] && args+=(--port-file "$BH_PORT_FILE")
 	[ -n "$BH_PROTOCOL" ] && args+=(--protocol "$BH_PROTOCOL")
 	[ -n "$BH_SCENARIOS" ] && args+=(--scenarios "$BH_SCENARIOS")
+	case "${BH_NATIVE:-true}" in
+	true) ;;
+	false) args+=(--native=false) ;;
+	*)
+		echo "::error title=bh-ipc-check::native must be 'true' or 'false', not '$BH_NATIVE'"
+		exit 2
+		;;
+	esac
+	[ -n "${BH_SARIF_LOCATION:-}" ] && args+=(--sarif-location "$BH_SARIF_LOCATION")
+	# The fix pages of the action's own version; a local "uses: ./" has no
+	# action repository, and the links stay relative.
+	docs=()
+	if [ -n "${BH_ACTION_REPOSITORY:-}" ] && [ -n "${BH_ACTION_REF:-}" ]; then
+		docs=(--docs-url "${BH_ACTION_SERVER:-https://github.com}/$BH_ACTION_REPOSITORY/blob/$BH_ACTION_REF/")
+	fi
+	# ${a[@]+"${a[@]}"}: an empty array under set -u in macOS's bash 3.2.
+	args+=(${docs[@]+"${docs[@]}"})
 	case "$BH_CONTAINERS" in
 	true)
 		if [ "$(uname -s)" != Linux ]; then
@@ -54,7 +72,7 @@ run)
 	fi
 	# Outputs, step summary and one ::error per failed required scenario;
 	# exits 1 when a required scenario failed.
-	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md"
+	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif" ${docs[@]+"${docs[@]}"}
 	;;
 *)
 	echo "usage: action.sh build|run" >&2

@@ -24,6 +24,7 @@ import (
 	"github.com/org/bh-ipc-check/containers"
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix"
+	"github.com/org/bh-ipc-check/report"
 )
 
 const usage = `bh-ipc-check: check a daemon's local IPC endpoint against other local users
@@ -355,8 +356,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := fs.Int("daemon-uid", -1, "uid the daemons run as (root only; default this uid)")
 	attackerUID := fs.Int("attacker-uid", -1, fmt.Sprintf("uid the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
-	reportDir := fs.String("report-dir", "", "write report.json, report.md and junit.xml here")
-	format := fs.String("format", "table", "stdout format: table or json")
+	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
+	format := fs.String("format", "table", "stdout format: table, json or sarif")
+	sarif := sarifFlags(fs)
 	leg := fs.String("leg", "native", "name of this leg (the report's column)")
 	name := fs.String("name", matrix.DefaultName, "endpoint name the daemons are started with ([A-Za-z0-9_-]{1,64})")
 	timeout := fs.Duration("timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
@@ -397,8 +399,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *image != "" && !*withContainers {
 		return usageErr("--image needs --containers")
 	}
-	if *format != "table" && *format != "json" {
-		return usageErr("--format %q: want table or json", *format)
+	if *format != "table" && *format != "json" && *format != "sarif" {
+		return usageErr("--format %q: want table, json or sarif", *format)
+	}
+	if err := sarif.check(); err != nil {
+		return exitFor(err, stderr)
 	}
 	u, err := strconv.ParseUint(*umask, 8, 32)
 	if err != nil || u > 0o777 {
@@ -433,9 +438,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		reports = append(reports, legs...)
 	}
-	m := matrix.NewMatrix(reports...)
+	m := report.NewMatrix(reports...)
+	m.DocsURL = *sarif.docsURL
 	if *reportDir != "" {
-		files, err := matrix.WriteDir(*reportDir, "report", m)
+		files, err := report.WriteDir(*reportDir, "report", m, sarif.options())
 		if err != nil {
 			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
 		}
@@ -444,16 +450,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch {
+	case *format == "sarif":
+		b, err := report.SARIF(m, sarif.options())
+		if err != nil {
+			return exitFor(err, stderr)
+		}
+		stdout.Write(b)
 	case *format == "json" && len(reports) == 1:
 		enc.Encode(reports[0])
 	case *format == "json":
 		enc.Encode(m)
 	case len(reports) == 1:
 		fmt.Fprintln(stdout)
-		matrix.WriteTable(stdout, reports[0])
+		report.WriteTable(stdout, reports[0])
 	default:
 		fmt.Fprintln(stdout)
-		matrix.WriteMatrixTable(stdout, m)
+		report.WriteMatrixTable(stdout, m)
 	}
 	if m.Summary.RequiredFailed > 0 {
 		return 1
@@ -479,9 +491,13 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report merge", "report merge A.json B.json ... --out DIR\n\nJoins reports (or matrices) from several hosts or legs into one matrix:\nDIR/matrix.json, DIR/matrix.md and DIR/junit.xml. Exit 1 if any required scenario failed.", stderr)
+	fs := newFlags("report merge", "report merge A.json B.json ... --out DIR\n\nJoins reports (or matrices) from several hosts or legs into one matrix:\nDIR/matrix.json, DIR/matrix.md, DIR/junit.xml and DIR/matrix.sarif (a run per leg).\nExit 1 if any required scenario failed.", stderr)
 	out := fs.String("out", "", "directory to write the matrix into (required)")
+	sarif := sarifFlags(fs)
 	pos, err := parse(fs, args)
+	if err == nil {
+		err = sarif.check()
+	}
 	if err != nil {
 		return err
 	}
@@ -492,7 +508,8 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	files, err := matrix.WriteDir(*out, "matrix", m)
+	m.DocsURL = *sarif.docsURL
+	files, err := report.WriteDir(*out, "matrix", m, sarif.options())
 	if err != nil {
 		return err
 	}
@@ -502,20 +519,20 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 }
 
 // loadMatrix reads the report files named on the command line.
-func loadMatrix(paths []string) (matrix.Matrix, error) {
+func loadMatrix(paths []string) (report.Matrix, error) {
 	if len(paths) == 0 {
-		return matrix.Matrix{}, errUsage{errors.New("no report files given")}
+		return report.Matrix{}, errUsage{errors.New("no report files given")}
 	}
-	reps, err := matrix.LoadReports(paths...)
+	reps, err := report.LoadReports(paths...)
 	if err != nil {
-		return matrix.Matrix{}, errUsage{err}
+		return report.Matrix{}, errUsage{err}
 	}
-	return matrix.NewMatrix(reps...), nil
+	return report.NewMatrix(reps...), nil
 }
 
 // requiredFailures is the command's error (exit 1) when a required
 // scenario failed.
-func requiredFailures(m matrix.Matrix) error {
+func requiredFailures(m report.Matrix) error {
 	if m.Summary.RequiredFailed > 0 {
 		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
 	}
@@ -526,9 +543,14 @@ func requiredFailures(m matrix.Matrix) error {
 // $GITHUB_OUTPUT, the Markdown matrix to $GITHUB_STEP_SUMMARY, and an
 // ::error annotation per failed required scenario on stdout.
 func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, passed, failed,\nskipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
+	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, report-sarif,\npassed, failed, skipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
 	md := fs.String("markdown", "", "the Markdown report to name in the report-markdown output (default: next to the first JSON, .md)")
+	sarifPath := fs.String("sarif", "", "the SARIF report to name in the report-sarif output (default: next to the first JSON, .sarif)")
+	docsURL := fs.String("docs-url", "", docsURLUsage)
 	pos, err := parse(fs, args)
+	if err == nil {
+		err = checkDocsURL(*docsURL)
+	}
 	if err != nil {
 		return err
 	}
@@ -536,26 +558,65 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	m.DocsURL = *docsURL
 	if *md == "" {
 		*md = strings.TrimSuffix(pos[0], ".json") + ".md"
 	}
+	if *sarifPath == "" {
+		*sarifPath = strings.TrimSuffix(pos[0], ".json") + ".sarif"
+	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" {
-		if err := matrix.WriteGitHubOutputs(p, matrix.GitHubOutputs(m, pos[0], *md)); err != nil {
+		if err := report.WriteGitHubOutputs(p, report.GitHubOutputs(m, pos[0], *md, *sarifPath)); err != nil {
 			return fmt.Errorf("writing $GITHUB_OUTPUT: %w", err)
 		}
 	} else {
 		fmt.Fprintln(stderr, "bh-ipc-check: GITHUB_OUTPUT is not set; outputs not written")
 	}
-	summary := matrix.Markdown(m)
+	summary := report.Markdown(m)
 	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
-		if err := matrix.AppendFile(p, summary); err != nil {
+		if err := report.AppendFile(p, summary); err != nil {
 			return fmt.Errorf("writing $GITHUB_STEP_SUMMARY: %w", err)
 		}
 		// The same text in the log, folded: readable where summaries are
 		// not shown (local runners), and checkable by the action's tests.
 		fmt.Fprintf(stdout, "::group::step summary (%d bytes appended to $GITHUB_STEP_SUMMARY)\n%s::endgroup::\n", len(summary), summary)
 	}
-	matrix.WriteAnnotations(stdout, m)
+	report.WriteAnnotations(stdout, m)
 	fmt.Fprintf(stdout, "bh-ipc-check: %d passed, %d failed (%d required), %d skipped\n", m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped)
 	return requiredFailures(m)
+}
+
+// sarifFlagSet is the flags that shape a SARIF file (--docs-url shapes
+// every report's links).
+type sarifFlagSet struct{ location, docsURL *string }
+
+func sarifFlags(fs *flag.FlagSet) sarifFlagSet {
+	return sarifFlagSet{
+		location: fs.String("sarif-location", "", "SARIF: PATH or PATH:LINE, relative to the repository root, where code scanning shows the results: the source that creates the socket (default: the daemon's command)"),
+		docsURL:  fs.String("docs-url", "", docsURLUsage),
+	}
+}
+
+const docsURLUsage = "absolute URL under which docs/scenarios/ is served, for the fix-page links of every report, e.g. https://github.com/org/bh-ipc-check/blob/v1/ (default: paths relative to the bh-ipc-check repository)"
+
+// checkDocsURL refuses a --docs-url that is not an absolute http(s) URL.
+func checkDocsURL(u string) error {
+	if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return errUsage{fmt.Errorf("--docs-url %q: want an absolute http(s) URL", u)}
+	}
+	return nil
+}
+
+// check refuses values a SARIF file could not carry, before anything runs.
+func (f sarifFlagSet) check() error {
+	if *f.location != "" {
+		if _, _, err := report.SARIFLocation(*f.location, report.Target{}); err != nil {
+			return errUsage{fmt.Errorf("--sarif-location: %w", err)}
+		}
+	}
+	return checkDocsURL(*f.docsURL)
+}
+
+func (f sarifFlagSet) options() report.SARIFOptions {
+	return report.SARIFOptions{Scenarios: matrix.ReportScenarios(), Location: *f.location}
 }

@@ -87,7 +87,7 @@ func TestPingNothingExits1(t *testing.T) {
 
 func TestReportMerge(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "m")
-	g := "../../matrix/testdata/golden/"
+	g := "../../report/testdata/golden/"
 	code, stdout, errb := runCLI("report", "merge", g+"native.json", g+"container.json", "--out", out)
 	// The golden native report has a required failure: exit 1.
 	if code != 1 || !strings.Contains(stdout, "2 report(s)") || !strings.Contains(errb, "required scenario(s) failed") {
@@ -214,7 +214,7 @@ func TestReportGitHub(t *testing.T) {
 	outFile, sumFile := filepath.Join(dir, "out"), filepath.Join(dir, "summary")
 	t.Setenv("GITHUB_OUTPUT", outFile)
 	t.Setenv("GITHUB_STEP_SUMMARY", sumFile)
-	g := "../../matrix/testdata/golden/"
+	g := "../../report/testdata/golden/"
 	code, stdout, _ := runCLI("report", "github", g+"native.json")
 	if code != 1 {
 		t.Errorf("a report with a required failure: exit %d, want 1", code)

@@ -105,6 +105,7 @@ runs:
 		"--input", "setup-go=false",
 		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin)
 	cmd.Dir = root
+	fmt.Fprintf(w, "act: %s\n", strings.Join(cmd.Args, " "))
 	// act's own cache goes to tmp; Go's build cache must stay where it is
 	// (it defaults to $XDG_CACHE_HOME/go-build), or every go build in the
 	// jobs starts cold.

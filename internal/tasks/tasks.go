@@ -18,6 +18,7 @@ import (
 
 	"github.com/org/bh-ipc-check/containers"
 	"github.com/org/bh-ipc-check/matrix"
+	"github.com/org/bh-ipc-check/report"
 )
 
 // ModuleRoot is the directory holding go.mod.
@@ -90,17 +91,17 @@ func reportsDir(name string) (string, error) {
 // publish writes the matrix under reports/<name>, prints it, and fails
 // when a required scenario failed.
 func publish(w io.Writer, name string, reps []matrix.Report) error {
-	m := matrix.NewMatrix(reps...)
+	m := report.NewMatrix(reps...)
 	dir, err := reportsDir(name)
 	if err != nil {
 		return err
 	}
-	files, err := matrix.WriteDir(dir, "matrix", m)
+	files, err := report.WriteDir(dir, "matrix", m, report.SARIFOptions{Scenarios: matrix.ReportScenarios()})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	matrix.WriteMatrixTable(w, m)
+	report.WriteMatrixTable(w, m)
 	fmt.Fprintf(w, "reports: %s\n", strings.Join(files, ", "))
 	if m.Summary.RequiredFailed > 0 {
 		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
@@ -160,7 +161,7 @@ func CrossLegs(ctx context.Context, w io.Writer) []matrix.Report {
 	for _, goos := range CrossOSes {
 		host, _ := os.Hostname()
 		rep := matrix.Report{Schema: matrix.ReportSchema, Tool: "bh-ipc-check", Host: host, OS: goos, Arch: "amd64",
-			Leg: goos + "/cross", Target: matrix.BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Started: time.Now().UTC()}
+			Leg: goos + "/cross", Target: matrix.BuiltinTarget().ReportTarget(), DaemonUID: -1, AttackerUID: -1, Started: time.Now().UTC()}
 		env := []string{"GOOS=" + goos, "GOARCH=amd64", "CGO_ENABLED=0"}
 		tmp, err := os.MkdirTemp("", "bh-cross-")
 		if err != nil {

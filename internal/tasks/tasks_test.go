@@ -44,6 +44,10 @@ func TestActionSelfTestWithAct(t *testing.T) {
 		if m[2] != "0" || passed < 17 {
 			t.Errorf("%s job outputs: passed=%s failed=%s skipped=%s", job, m[1], m[2], m[3])
 		}
+		// The outputs action.yml declares for code scanning and exit status.
+		if o := regexp.MustCompile(`selftest ` + job + `: required-failed=(\S*) sarif=(\S*)`).FindStringSubmatch(log); o == nil || o[1] != "0" || !strings.HasSuffix(o[2], "/report.sarif") {
+			t.Errorf("%s job: required-failed and report-sarif outputs %q, want 0 and a report.sarif path", job, o)
+		}
 		if !strings.Contains(log, "selftest "+job+": ok") {
 			t.Errorf("%s job's checks did not finish", job)
 		}

@@ -1,4 +1,4 @@
-package matrix
+package report
 
 import (
 	"encoding/json"
@@ -7,20 +7,31 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 )
 
 // WriteTable writes a console table of one report: a row per scenario with
-// its status and duration, then the totals and where the time went.
+// its status and duration, then the totals, where the time went, and a
+// footnote per failure naming its fix page.
 func WriteTable(w io.Writer, r Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
+	var notes []string
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), oneLine(res.Reason, 100))
+		detail := OneLine(res.Reason, 100)
+		if res.Status == Fail {
+			notes = append(notes, fmt.Sprintf("[%d] %s: fix: %s", len(notes)+1, res.ID, FixPage(res.ID)))
+			detail = fmt.Sprintf("[%d] %s", len(notes), detail)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), detail)
 	}
 	tw.Flush()
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
+	}
 	s := r.Summary
 	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped (%d required failed) in %s on %s/%s leg %s, target %s\n",
 		verdict(s), s.Passed, s.Failed, s.Skipped, s.RequiredFailed, fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe())
@@ -70,33 +81,30 @@ func columnNames(reports []Report) []string {
 	return names
 }
 
-// rowIDs is the union of scenario IDs, catalogue order first, then any
-// unknown IDs (from newer reports) in order of appearance.
+// rowIDs is the union of scenario IDs in the reports' own order (each is
+// in catalogue order): an ID first seen in a later report goes right after
+// the ID it follows there, so legs that ran different subsets still give
+// catalogue order, and IDs from newer versions keep their place.
 func rowIDs(reports []Report) []string {
-	seen := map[string]bool{}
 	var ids []string
-	for _, s := range catalogue {
-		for _, r := range reports {
-			for _, res := range r.Results {
-				if res.ID == s.ID && !seen[s.ID] {
-					seen[s.ID] = true
-					ids = append(ids, s.ID)
-				}
-			}
-		}
-	}
+	seen := map[string]bool{}
 	for _, r := range reports {
+		at := 0 // insertion point: after the last ID of r already placed
 		for _, res := range r.Results {
-			if !seen[res.ID] {
-				seen[res.ID] = true
-				ids = append(ids, res.ID)
+			if seen[res.ID] {
+				at = slices.Index(ids, res.ID) + 1
+				continue
 			}
+			seen[res.ID] = true
+			ids = slices.Insert(ids, at, res.ID)
+			at++
 		}
 	}
 	return ids
 }
 
-func find(r Report, id string) (Result, bool) {
+// Find returns the result for scenario id, if r has one.
+func (r Report) Find(id string) (Result, bool) {
 	for _, res := range r.Results {
 		if res.ID == id {
 			return res, true
@@ -133,21 +141,25 @@ func Markdown(m Matrix) string {
 	for _, id := range rowIDs(m.Reports) {
 		sev := ""
 		for _, r := range m.Reports {
-			if res, ok := find(r, id); ok {
+			if res, ok := r.Find(id); ok {
 				sev = string(res.Severity)
 				break
 			}
 		}
 		fmt.Fprintf(&b, "| `%s` | %s |", id, sev)
 		for i, r := range m.Reports {
-			res, ok := find(r, id)
+			res, ok := r.Find(id)
 			if !ok {
 				b.WriteString(" — |")
 				continue
 			}
 			cell := marks[res.Status]
-			if res.Status != Pass && res.Reason != "" {
-				notes = append(notes, fmt.Sprintf("[^%d]: `%s` on %s: %s", len(notes)+1, id, mdEscape(cols[i]), mdEscape(res.Reason)))
+			if res.Status == Fail || res.Status != Pass && res.Reason != "" {
+				note := fmt.Sprintf("[^%d]: `%s` on %s: %s", len(notes)+1, id, mdEscape(cols[i]), mdEscape(res.Reason))
+				if res.Status == Fail {
+					note += fmt.Sprintf("; fix: [%s](%s)", FixPage(id), m.FixLink(id))
+				}
+				notes = append(notes, note)
 				cell += fmt.Sprintf(" [^%d]", len(notes))
 			}
 			b.WriteString(" " + cell + " |")
@@ -208,7 +220,7 @@ func JUnit(m Matrix) ([]byte, error) {
 			ev := strings.Join(res.Evidence, "\n")
 			switch res.Status {
 			case Fail:
-				c.Failure = &junitMessage{Message: res.Reason, Body: ev}
+				c.Failure = &junitMessage{Message: res.Reason + " (fix: " + m.FixLink(res.ID) + ")", Body: ev}
 				s.Failures++
 			case Skip:
 				c.Skipped = &junitMessage{Message: res.Reason}
@@ -231,11 +243,21 @@ func JUnit(m Matrix) ([]byte, error) {
 	return append([]byte(xml.Header), append(b, '\n')...), nil
 }
 
+// OneLine puts s on one line and cuts it to n bytes, ending in "...".
+func OneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
 func secs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 
-// WriteDir writes base.json (the report, or the matrix when several), base.md
-// and junit.xml into dir, creating it. It returns the paths written.
-func WriteDir(dir, base string, m Matrix) ([]string, error) {
+// WriteDir writes base.json (the report, or the matrix when several),
+// base.md, junit.xml and base.sarif into dir, creating it. It returns the
+// paths written.
+func WriteDir(dir, base string, m Matrix, o SARIFOptions) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -251,13 +273,19 @@ func WriteDir(dir, base string, m Matrix) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	sarif, err := SARIF(m, o)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{base + ".json", base + ".md", "junit.xml", base + ".sarif"}
 	files := map[string][]byte{
-		base + ".json": append(b, '\n'),
-		base + ".md":   []byte(Markdown(m)),
-		"junit.xml":    junit,
+		names[0]: append(b, '\n'),
+		names[1]: []byte(Markdown(m)),
+		names[2]: junit,
+		names[3]: sarif,
 	}
 	var written []string
-	for _, name := range []string{base + ".json", base + ".md", "junit.xml"} {
+	for _, name := range names {
 		p := filepath.Join(dir, name)
 		if err := writeFileAtomic(p, files[name]); err != nil {
 			return written, err
@@ -274,16 +302,21 @@ func writeFileAtomic(p string, b []byte) error {
 	if err != nil {
 		return err
 	}
+	// Race point: the report directory may be one other uids can write
+	// (the suite often runs as root). The mode is set on the handle, not by
+	// name, so a file swapped in at the temporary name is never chmodded;
+	// the rename replaces a link planted at p rather than following it.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
@@ -305,7 +338,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	for _, id := range rowIDs(m.Reports) {
 		fmt.Fprintf(tw, "%s\t", id)
 		for _, r := range m.Reports {
-			if res, ok := find(r, id); ok {
+			if res, ok := r.Find(id); ok {
 				fmt.Fprintf(tw, "%s\t", short[res.Status])
 			} else {
 				fmt.Fprint(tw, "-\t")
@@ -322,7 +355,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	for i, r := range m.Reports {
 		for _, res := range r.Results {
 			if res.Status == Fail {
-				fmt.Fprintf(w, "FAIL %s on %s: %s\n", res.ID, cols[i], oneLine(res.Reason, 160))
+				fmt.Fprintf(w, "FAIL %s on %s: %s\n     fix: %s\n", res.ID, cols[i], OneLine(res.Reason, 160), m.FixLink(res.ID))
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package matrix
+package report
 
 import (
 	"fmt"
@@ -8,10 +8,11 @@ import (
 )
 
 // GitHubOutputs are the composite action's outputs for a matrix.
-func GitHubOutputs(m Matrix, jsonPath, mdPath string) map[string]string {
+func GitHubOutputs(m Matrix, jsonPath, mdPath, sarifPath string) map[string]string {
 	return map[string]string{
 		"report-json":     jsonPath,
 		"report-markdown": mdPath,
+		"report-sarif":    sarifPath,
 		"passed":          fmt.Sprint(m.Summary.Passed),
 		"failed":          fmt.Sprint(m.Summary.Failed),
 		"skipped":         fmt.Sprint(m.Summary.Skipped),
@@ -26,7 +27,7 @@ func WriteGitHubOutputs(path string, outs map[string]string) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"report-json", "report-markdown", "passed", "failed", "skipped", "required-failed"} {
+	for _, k := range []string{"report-json", "report-markdown", "report-sarif", "passed", "failed", "skipped", "required-failed"} {
 		v := outs[k]
 		if strings.ContainsAny(v, "\r\n") {
 			f.Close()
@@ -71,7 +72,7 @@ func WriteAnnotations(w io.Writer, m Matrix) {
 			if res.Severity != Required {
 				kind = "warning"
 			}
-			fmt.Fprintf(w, "::%s title=%s::%s\n", kind, escapeAnnotation("bh-ipc-check "+res.ID+" on "+cols[i]), escapeAnnotation(res.Reason))
+			fmt.Fprintf(w, "::%s title=%s::%s\n", kind, escapeAnnotation("bh-ipc-check "+res.ID+" on "+cols[i]), escapeAnnotation(res.Reason+" (fix: "+m.FixLink(res.ID)+")"))
 		}
 	}
 }

@@ -1,14 +1,17 @@
-package matrix
+package report
 
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files")
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -21,10 +24,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("%v (run go test ./matrix -run Golden -update to create it)", err)
+		t.Fatalf("%v (run go test ./report -run Golden -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./matrix -run Golden -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+		t.Errorf("%s differs from the golden file (go test ./report -run Golden -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 
@@ -47,8 +50,8 @@ func TestGoldenReportRoundTrip(t *testing.T) {
 	golden(t, "junit.xml", j)
 
 	dir := t.TempDir()
-	files, err := WriteDir(dir, "matrix", m)
-	if err != nil || len(files) != 3 {
+	files, err := WriteDir(dir, "matrix", m, SARIFOptions{})
+	if err != nil || len(files) != 4 {
 		t.Fatalf("WriteDir: %v %v", files, err)
 	}
 	back, err := LoadReports(filepath.Join(dir, "matrix.json"))
@@ -97,19 +100,59 @@ func TestReportJSONIsStable(t *testing.T) {
 	}
 }
 
-// The README's scenario table lists exactly the catalogue.
-func TestREADMEListsEveryScenario(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+// Every format links a failed scenario's fix page; passes and skips do not.
+func TestEveryFormatLinksTheFixPage(t *testing.T) {
+	reps, err := LoadReports("testdata/golden/native.json", "testdata/golden/container.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range catalogue {
-		row := "| `" + s.ID + "` | " + string(s.Severity) + " |"
-		if !strings.Contains(string(b), row) {
-			t.Errorf("README.md lacks the row %q", row)
+	m := NewMatrix(reps...)
+	const page = "docs/scenarios/inst.live-not-hijacked.md"
+	var table, mtable, ann bytes.Buffer
+	WriteTable(&table, reps[0])
+	WriteMatrixTable(&mtable, m)
+	WriteAnnotations(&ann, m)
+	j, err := JUnit(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{
+		"console table":      table.String(),
+		"console matrix":     mtable.String(),
+		"GitHub annotations": ann.String(),
+		"JUnit":              string(j),
+		"Markdown":           Markdown(m),
+	} {
+		if !strings.Contains(out, page) {
+			t.Errorf("%s does not link %s:\n%s", name, page, out)
+		}
+		for _, other := range []string{"sock.mode-umask0", "dir.symlink"} {
+			if strings.Contains(out, FixPage(other)) {
+				t.Errorf("%s links the page of %s, which did not fail", name, other)
+			}
 		}
 	}
-	if n := strings.Count(string(b), "| `") - strings.Count(string(b), "| `bh-ipc-check"); n < len(catalogue) {
-		t.Errorf("README.md has %d scenario-like rows, catalogue %d", n, len(catalogue))
+	if !strings.Contains(Markdown(m), "[^2]: `inst.live-not-hijacked` on native: hijacked") || !strings.Contains(table.String(), "[1] inst.live-not-hijacked: fix: "+page) {
+		t.Errorf("footnotes:\n%s\n%s", Markdown(m), table.String())
+	}
+
+	// With a docs URL the links work from elsewhere (another repository's
+	// step summary, annotations, test report).
+	m.DocsURL = "https://github.com/org/bh-ipc-check/blob/v1"
+	const url = "https://github.com/org/bh-ipc-check/blob/v1/" + page
+	mtable.Reset()
+	ann.Reset()
+	WriteMatrixTable(&mtable, m)
+	WriteAnnotations(&ann, m)
+	if j, err = JUnit(m); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"console matrix": mtable.String(), "GitHub annotations": ann.String(), "JUnit": string(j), "Markdown": Markdown(m)} {
+		if !strings.Contains(out, url) {
+			t.Errorf("%s with a docs URL does not link %s:\n%s", name, url, out)
+		}
+	}
+	if !strings.Contains(Markdown(m), "; fix: ["+page+"]("+url+")") {
+		t.Errorf("Markdown footnote: %s", Markdown(m))
 	}
 }

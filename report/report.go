@@ -1,12 +1,18 @@
-package matrix
+// Package report turns the suite's results into formats: the JSON report
+// and matrix (bh-ipc-check/report/v1, bh-ipc-check/matrix/v1), their merge,
+// and the renderers (console table, Markdown, JUnit, GitHub outputs and
+// annotations, SARIF). It runs no process and opens no connection: package
+// matrix produces Results, report renders them, and the CLI and the Mage
+// tasks wire the two. Its only file-system use is reading report files by
+// name and writing the output files.
+package report
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
-
-	"github.com/org/bh-ipc-check/ipc"
 )
 
 // ReportSchema and MatrixSchema version the JSON files. A reader accepts
@@ -15,6 +21,66 @@ const (
 	ReportSchema = "bh-ipc-check/report/v1"
 	MatrixSchema = "bh-ipc-check/matrix/v1"
 )
+
+// Severity says what a failure means.
+type Severity string
+
+const (
+	// Required: a failure is a security or data-loss bug.
+	Required Severity = "required"
+	// Hardening: a failure is a weakness worth fixing.
+	Hardening Severity = "hardening"
+)
+
+// Scenario describes a catalogue scenario for reports: what a SARIF rule
+// says about it (matrix.ReportScenarios lists the catalogue).
+type Scenario struct {
+	ID       string
+	Title    string
+	Severity Severity
+	// Checks says what passes, in a sentence.
+	Checks string
+	// Platforms the scenario runs on (GOOS values); empty: all.
+	Platforms []string
+}
+
+// FixPage is the path, relative to the bh-ipc-check repository, of the
+// page that says how scenario id attacks and how to fix a failure:
+// docs/scenarios/<id>.md. Every report links it from a failure.
+func FixPage(id string) string { return "docs/scenarios/" + id + ".md" }
+
+// FixLink is the fix page of id under m.DocsURL, or FixPage without one.
+func (m Matrix) FixLink(id string) string {
+	if m.DocsURL == "" {
+		return FixPage(id)
+	}
+	return strings.TrimSuffix(m.DocsURL, "/") + "/" + FixPage(id)
+}
+
+// Target describes the daemon under test as reports record it (the
+// runner's target, matrix.Target, converts to it; the JSON is the same).
+type Target struct {
+	// Builtin: the reference daemon (bh-ipc-check daemon).
+	Builtin bool `json:"builtin"`
+	// Cmd is the external program and its arguments, as templates.
+	Cmd []string `json:"cmd,omitempty"`
+	// Env holds KEY=TEMPLATE entries added to the daemon's environment.
+	Env []string `json:"env,omitempty"`
+	// Socket and PortFile are path templates; empty when the target has no
+	// such transport.
+	Socket   string `json:"socket,omitempty"`
+	PortFile string `json:"port_file,omitempty"`
+	// Protocol: ipc or bh-json.
+	Protocol string `json:"protocol"`
+}
+
+// Describe is a one-line description for reports.
+func (t Target) Describe() string {
+	if t.Builtin {
+		return "builtin"
+	}
+	return strings.Join(t.Cmd, " ")
+}
 
 // Status of one scenario on one leg.
 type Status string
@@ -30,10 +96,10 @@ type Result struct {
 	ID       string   `json:"id"`
 	Title    string   `json:"title"`
 	Severity Severity `json:"severity"`
-	// Transport the daemon ran with (a field added within v1: absent in
-	// older reports).
-	Transport ipc.Transport `json:"transport,omitempty"`
-	Status    Status        `json:"status"`
+	// Transport the daemon ran with, unix or tcp (a field added within v1:
+	// absent in older reports).
+	Transport string `json:"transport,omitempty"`
+	Status    Status `json:"status"`
 	// Reason says why it failed or was skipped (and for a skip, how to run
 	// it); for a pass, what was seen.
 	Reason string `json:"reason"`
@@ -94,6 +160,12 @@ type Matrix struct {
 	Schema  string   `json:"schema"`
 	Reports []Report `json:"reports"`
 	Summary Summary  `json:"summary"`
+	// DocsURL, when set, is an absolute URL under which docs/scenarios/ is
+	// served (for example https://github.com/org/bh-ipc-check/blob/v1/):
+	// the renderers then link fix pages there, which works from another
+	// repository's step summary or code scanning alert. Empty: links are
+	// relative to the bh-ipc-check repository. Not part of the JSON.
+	DocsURL string `json:"-"`
 }
 
 // NewMatrix joins reports in the order given.

@@ -1,0 +1,153 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/org/bh-ipc-check/report"
+)
+
+// readmeWorkflows returns the README's YAML blocks that are whole
+// workflows (they start with "name:").
+func readmeWorkflows(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		if strings.HasPrefix(m[1], "name:") {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// The README's workflows work when pasted: actionlint finds nothing, no
+// placeholder is left, every third-party action is pinned by a full commit
+// SHA with its tag, and what they read from the action is declared in
+// action.yml.
+func TestREADMEWorkflows(t *testing.T) {
+	flows := readmeWorkflows(t)
+	if len(flows) < 3 {
+		t.Fatalf("README.md has %d workflow examples, want the code-scanning, unix-only and container ones", len(flows))
+	}
+	action, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := filepath.Join(t.TempDir(), ".github", "workflows")
+	if err := os.MkdirAll(wf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uses := regexp.MustCompile(`uses: (\S+)@(\S+)(.*)`)
+	outputs := regexp.MustCompile(`steps\.ipc\.outputs\.([a-z-]+)`)
+	inputs := regexp.MustCompile(`(?m)^          ([a-z-]+): `)
+	for i, f := range flows {
+		if strings.Contains(f, "<") {
+			t.Errorf("example %d holds a placeholder:\n%s", i+1, f)
+		}
+		for _, u := range uses.FindAllStringSubmatch(f, -1) {
+			if u[1] == "org/bh-ipc-check" {
+				continue
+			}
+			if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(u[2]) || !strings.Contains(u[3], "# v") {
+				t.Errorf("example %d: %s@%s is not pinned by commit with a # vX.Y.Z comment", i+1, u[1], u[2])
+			}
+		}
+		for _, o := range outputs.FindAllStringSubmatch(f, -1) {
+			if !strings.Contains(string(action), "\n  "+o[1]+":\n") {
+				t.Errorf("example %d reads output %s, which action.yml does not declare", i+1, o[1])
+			}
+		}
+		// The action's own inputs (the with: block under uses: org/bh-ipc-check).
+		if _, with, ok := strings.Cut(f, "uses: org/bh-ipc-check@v1\n        with:\n"); ok {
+			for _, in := range inputs.FindAllStringSubmatch(strings.SplitN(with, "\n      - ", 2)[0], -1) {
+				if !strings.Contains(string(action), "\n  "+in[1]+":\n") {
+					t.Errorf("example %d sets input %s, which action.yml does not declare", i+1, in[1])
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(wf, fmt.Sprintf("example%d.yml", i+1)), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(wf, "*.yml"))
+	cmd := exec.CommandContext(context.Background(), "go", append([]string{"run", "github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"}, files...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("actionlint on the README's workflows: %v\n%s", err, out)
+	}
+}
+
+// Every output the action's run step writes (report github) is declared in
+// action.yml with the step's value: act passes a composite action's inner
+// step outputs through even when they are not declared (seen with act
+// v0.2.89), so the act self-test cannot catch a missing declaration.
+func TestActionDeclaresEveryOutput(t *testing.T) {
+	action, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, outs, ok := strings.Cut(string(action), "\noutputs:\n")
+	if !ok {
+		t.Fatal("action.yml has no outputs")
+	}
+	outs, _, _ = strings.Cut(outs, "\nruns:\n")
+	for name := range report.GitHubOutputs(report.Matrix{}, "", "", "") {
+		decl := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + `:\n(    .*\n)*?    value: \$\{\{ steps\.run\.outputs\.` + regexp.QuoteMeta(name) + ` \}\}\n`)
+		if !decl.MatchString(outs + "\n") {
+			t.Errorf("action.yml does not declare the output %s with value ${{ steps.run.outputs.%s }}", name, name)
+		}
+	}
+}
+
+// scripts/action.sh turns the inputs into the CLI's flags: run with a
+// stand-in binary that records its arguments.
+func TestActionScriptPassesInputs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the container inputs it passes are refused off Linux (uname); this is %s: run go test ./internal/tasks on Linux", runtime.GOOS)
+	}
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	bin := filepath.Join(dir, "bh-ipc-check")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >>\""+argsFile+"\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"BH_BIN=" + bin, "BH_TARGET=python3 d.py --root {root}", "BH_SOCKET={root}/s", "BH_PORT_FILE=", "BH_PROTOCOL=",
+		"BH_NAME=x", "BH_SCENARIOS=", "BH_CONTAINERS=true", "BH_IMAGE=img", "BH_REPORT_DIR=" + filepath.Join(dir, "r"), "GITHUB_OUTPUT=" + filepath.Join(dir, "out")}
+	run := func(env ...string) (string, error) {
+		os.Remove(argsFile)
+		cmd := exec.Command("bash", "../../scripts/action.sh", "run")
+		cmd.Env = append(append(os.Environ(), base...), env...)
+		out, err := cmd.CombinedOutput()
+		b, _ := os.ReadFile(argsFile)
+		return string(b) + string(out), err
+	}
+	got, err := run("BH_NATIVE=false", "BH_SARIF_LOCATION=src/d.py:3", "BH_ACTION_SERVER=https://github.com", "BH_ACTION_REPOSITORY=org/bh-ipc-check", "BH_ACTION_REF=v1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	for _, want := range []string{"--containers", "--native=false", "--sarif-location src/d.py:3", "--docs-url https://github.com/org/bh-ipc-check/blob/v1/", "--sarif " + filepath.Join(dir, "r", "report.sarif")} {
+		if !strings.Contains(got, want) {
+			t.Errorf("action.sh passed no %q:\n%s", want, got)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^report github .* --docs-url https://github.com/org/bh-ipc-check/blob/v1/$`).MatchString(got) {
+		t.Errorf("report github got no --docs-url:\n%s", got)
+	}
+	// A local "uses: ./" has no action repository: no docs URL.
+	if got, err := run("BH_NATIVE=true"); err != nil || strings.Contains(got, "--native") || strings.Contains(got, "--docs-url") {
+		t.Errorf("defaults: %v\n%s", err, got)
+	}
+	if got, err := run("BH_NATIVE=no"); err == nil || !strings.Contains(got, "native must be 'true' or 'false', not 'no'") {
+		t.Errorf("native 'no': %v\n%s", err, got)
+	}
+}

@@ -1,0 +1,47 @@
+package matrix
+
+import "github.com/org/bh-ipc-check/report"
+
+// The report types live in package report; matrix produces them. These
+// aliases keep the runner and the scenarios in their own words.
+type (
+	// Result is one scenario's outcome on one leg.
+	Result = report.Result
+	// Report is one run of the suite on one leg.
+	Report = report.Report
+	// Status of one scenario on one leg.
+	Status = report.Status
+	// Severity says what a failure means.
+	Severity = report.Severity
+)
+
+// Statuses and severities (see package report).
+const (
+	Pass = report.Pass
+	Fail = report.Fail
+	Skip = report.Skip
+
+	Required  = report.Required
+	Hardening = report.Hardening
+
+	ReportSchema = report.ReportSchema
+)
+
+// Summarize counts rs (report.Summarize).
+func Summarize(rs []Result) report.Summary { return report.Summarize(rs) }
+
+func oneLine(s string, n int) string { return report.OneLine(s, n) }
+
+// ReportTarget is t as reports describe it.
+func (t Target) ReportTarget() report.Target {
+	return report.Target{Builtin: t.Builtin, Cmd: t.Cmd, Env: t.Env, Socket: t.Socket, PortFile: t.PortFile, Protocol: string(t.Protocol)}
+}
+
+// ReportScenarios describes the catalogue for reports (SARIF rules).
+func ReportScenarios() []report.Scenario {
+	out := make([]report.Scenario, len(catalogue))
+	for i, s := range catalogue {
+		out[i] = report.Scenario{ID: s.ID, Title: s.Title, Severity: s.Severity, Checks: s.Checks, Platforms: s.Platforms}
+	}
+	return out
+}
