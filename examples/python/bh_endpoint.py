@@ -343,8 +343,10 @@ class Endpoint:
 
     def open(self):
         """Verify the directory, take the lock, remove stale entries, listen."""
-        if not os.path.isdir(self.root):
-            os.mkdir(self.root, 0o700)  # a runtime directory of our own
+        try:
+            os.mkdir(self.root, 0o700)  # a runtime directory of our own, if missing
+        except FileExistsError:
+            pass  # the root is the caller's choice, like /tmp: links in it are followed
         self._rootfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for _ in range(5):
