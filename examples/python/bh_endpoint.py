@@ -6,7 +6,7 @@ on a Unix socket in a private directory, or on TCP loopback with a secret, and
 passes every required scenario of bh-ipc-check (docs/scenarios/ in that
 repository explains each attack and fix):
 
-    python3 bh_endpoint.py serve --root DIR --name NAME [--transport unix|tcp]
+    python3 bh_endpoint.py serve --root DIR --name NAME [--transport unix|tcp] [--protocol bh-json|ipc]
 
 Layout, under a runtime directory ROOT (like /tmp or $XDG_RUNTIME_DIR):
 
@@ -39,7 +39,11 @@ Guarantees, against another local uid (root and our own uid are out of scope):
   replies) is closed; 500 idle connections do not stop a new client.
 - TCP: 127.0.0.1 only; 32 random bytes of token in a port file created with
   O_EXCL|O_NOFOLLOW, mode 0600, inside the 0700 directory, then renamed into
-  place; every request must carry "token", compared with hmac.compare_digest.
+  place. --protocol bh-json (the default, browser-harness's): every request
+  carries "token", compared with hmac.compare_digest. --protocol ipc: the
+  mutual HMAC-SHA256 handshake of bh-ipc-check's ipc package, server first,
+  so the secret never crosses the wire and a squatter on a stale port learns
+  nothing (a bh-json client sends the token to whoever holds the port).
 
 What Python forces, and how it is contained:
 
@@ -73,6 +77,7 @@ What Python forces, and how it is contained:
 import argparse
 import errno
 import fcntl
+import hashlib
 import hmac
 import json
 import os
@@ -90,6 +95,8 @@ MAX_LINE = 1 << 20  # longest request line, newline excluded
 IDLE_TIMEOUT = 30.0  # seconds a connection may stay idle or not read its replies
 MAX_PENDING = 4 << 20  # unread reply bytes before a client is dropped
 BACKLOG = 512
+HANDSHAKE_TIMEOUT = 5.0  # seconds an ipc-protocol client has to authenticate
+HANDSHAKE = "bh-ipc/1"
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
@@ -414,14 +421,27 @@ class Endpoint:
 
 
 class _Conn:
-    __slots__ = ("sock", "inbuf", "outbuf", "deadline", "closing")
+    __slots__ = ("sock", "inbuf", "outbuf", "deadline", "closing", "state", "nonces")
 
-    def __init__(self, sock):
+    def __init__(self, sock, state):
         self.sock = sock
         self.inbuf = bytearray()
         self.outbuf = bytearray()
-        self.deadline = time.monotonic() + IDLE_TIMEOUT
+        self.state = state  # "ready", or "hello"/"proof" during the ipc handshake
+        self.deadline = time.monotonic() + (IDLE_TIMEOUT if state == "ready" else HANDSHAKE_TIMEOUT)
         self.closing = False
+        self.nonces = None
+
+    def touch(self):
+        """Push the idle deadline back; a handshake's deadline stays fixed."""
+        if self.state == "ready":
+            self.deadline = time.monotonic() + IDLE_TIMEOUT
+
+
+def handshake_proof(key, role, name, port, first, second):
+    """HMAC-SHA256(key, "bh-ipc/1 <role>\\0<name>\\0<port>\\0" + first + second)."""
+    msg = ("%s %s\0%s\0%d\0" % (HANDSHAKE, role, name, port)).encode() + first + second
+    return hmac.new(key, msg, hashlib.sha256).digest()
 
 
 def default_handler(req):
@@ -438,8 +458,11 @@ class Server:
     the endpoint.
     """
 
-    def __init__(self, ep, handler=default_handler, log=sys.stderr):
+    def __init__(self, ep, handler=default_handler, log=sys.stderr, protocol="bh-json"):
+        if protocol not in ("bh-json", "ipc"):
+            raise EndpointError("protocol %r: want bh-json or ipc" % protocol)
         self.ep = ep
+        self.protocol = protocol
         self.handler = handler
         self.log = log
         self.sel = selectors.DefaultSelector()
@@ -516,7 +539,7 @@ class Server:
                     self._note_rejected(uid)
                     continue
             sock.setblocking(False)
-            c = _Conn(sock)
+            c = _Conn(sock, "hello" if self.ep.transport == "tcp" and self.protocol == "ipc" else "ready")
             self.conns[sock.fileno()] = c
             self.sel.register(sock, selectors.EVENT_READ, c)
 
@@ -550,10 +573,13 @@ class Server:
             if not data:  # EOF: a half line is discarded
                 self._drop(c)
                 return
-            c.deadline = time.monotonic() + IDLE_TIMEOUT
+            c.touch()
             c.inbuf += data
             while not c.closing:
                 nl = c.inbuf.find(b"\n")
+                if nl < 0 and c.state != "ready" and len(c.inbuf) > 512:
+                    c.closing = True  # not a handshake: close, say nothing
+                    break
                 if nl < 0:
                     if len(c.inbuf) > MAX_LINE:
                         self._send(c, {"error": "request line exceeds %d bytes" % MAX_LINE})
@@ -561,6 +587,9 @@ class Server:
                     break
                 line = bytes(c.inbuf[:nl])
                 del c.inbuf[:nl + 1]
+                if c.state != "ready":
+                    self._handshake(c, line)
+                    continue
                 if len(line) > MAX_LINE:
                     self._send(c, {"error": "request line exceeds %d bytes" % MAX_LINE})
                     c.closing = True
@@ -569,6 +598,45 @@ class Server:
             if c.sock.fileno() in self.conns:
                 self._flush(c)
 
+    def _handshake(self, c, line):
+        """One step of the ipc handshake, server first (see ipc/auth.go):
+
+        C->S {"hello":"bh-ipc/1","nonce":Nc}
+        S->C {"nonce":Ns,"proof":HMAC(K, "bh-ipc/1 server"|name|port|Nc|Ns)}
+        C->S {"proof":HMAC(K, "bh-ipc/1 client"|name|port|Ns|Nc)}
+        S->C {"ok":true}
+
+        Anything else closes the connection without a reply.
+        """
+        if len(line) > 512:
+            c.closing = True
+            return
+        key = bytes.fromhex(self.ep.token)
+        port = self.ep.listener.getsockname()[1]
+        try:
+            msg = json.loads(line)
+            if c.state == "hello":
+                if msg.get("hello") != HANDSHAKE:
+                    raise ValueError("not a hello")
+                nc = bytes.fromhex(msg["nonce"])
+                if len(nc) != 32:
+                    raise ValueError("nonce length")
+                ns = secrets.token_bytes(32)
+                c.nonces = (nc, ns)
+                self._send(c, {"nonce": ns.hex(), "proof": handshake_proof(key, "server", self.ep.name, port, nc, ns).hex()})
+                c.state = "proof"
+                return
+            nc, ns = c.nonces
+            got = bytes.fromhex(msg["proof"])
+            if not hmac.compare_digest(got, handshake_proof(key, "client", self.ep.name, port, ns, nc)):
+                raise ValueError("wrong proof")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            c.closing = True
+            return
+        self._send(c, {"ok": True})
+        c.state = "ready"
+        c.touch()
+
     def _answer(self, c, line):
         try:
             req = json.loads(line)
@@ -576,7 +644,7 @@ class Server:
             return {"error": "request is not valid JSON"}
         if not isinstance(req, dict):
             return {"error": "request is not a JSON object"}
-        if self.ep.transport == "tcp":
+        if self.ep.transport == "tcp" and self.protocol == "bh-json":
             tok = req.pop("token", None)
             if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):
                 c.closing = True  # an unauthenticated client gets nothing more
@@ -600,7 +668,7 @@ class Server:
             try:
                 n = c.sock.send(c.outbuf)
                 del c.outbuf[:n]
-                c.deadline = time.monotonic() + IDLE_TIMEOUT
+                c.touch()
             except BlockingIOError:
                 pass
             except OSError:
@@ -627,6 +695,8 @@ def main(argv=None):
     s.add_argument("--root", required=True, help="runtime directory (like /tmp or $XDG_RUNTIME_DIR)")
     s.add_argument("--name", required=True, help="endpoint name, [A-Za-z0-9_-]{1,64}")
     s.add_argument("--transport", default="unix", choices=("unix", "tcp"))
+    s.add_argument("--protocol", default="bh-json", choices=("bh-json", "ipc"),
+                   help="tcp: a token in every request (bh-json) or the mutual HMAC handshake (ipc)")
     a = p.parse_args(argv)
     try:
         ep = Endpoint(a.root, a.name, a.transport)
@@ -644,7 +714,7 @@ def main(argv=None):
     try:
         where = ep.sock_path if ep.transport == "unix" else "127.0.0.1:%d (port file %s)" % (ep.listener.getsockname()[1], ep.port_path)
         print("bh_endpoint: pid %d serving %s on %s" % (os.getpid(), ep.name, where), file=sys.stderr, flush=True)
-        Server(ep).serve()
+        Server(ep, protocol=a.protocol).serve()
     finally:
         ep.close()
     return 0

@@ -3,10 +3,17 @@
 package python_test
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +22,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/org/bh-ipc-check/matrix"
 )
@@ -107,15 +116,18 @@ func everyoneCanRun(p string) bool {
 	}
 }
 
-// command is the daemon's command line for the CLI's --cmd; neither path
-// holds a space or a quote (checked).
-func command(t *testing.T, py, module string) string {
-	t.Helper()
-	if strings.ContainsAny(py+module, " '\"\\") {
-		t.Skipf("python %q or module %q holds a space or quote; run from a plain path", py, module)
-	}
-	return py + " " + module + " serve --root {root} --name {name} --transport {transport}"
+// config is one way of running the suite against the module.
+type config struct {
+	daemonUID int
+	umask     string
+	// protocol is the daemon's --protocol and the suite's.
+	protocol string
+	// tcpOnly: no --socket, so the transport-neutral scenarios run over
+	// the port file.
+	tcpOnly bool
 }
+
+var plain = config{daemonUID: 0, umask: "000", protocol: "bh-json"}
 
 // result is the part of a report's result the tests read (the CLI's JSON,
 // so the test depends on the report format, not on Go types).
@@ -127,12 +139,21 @@ type result struct {
 	Evidence []string `json:"evidence"`
 }
 
-// run runs the suite through the CLI, as an external bh-json target.
-func run(t *testing.T, cmdline, patterns string, daemonUID int, umask string) []result {
+// run runs the suite through the CLI against py module as an external
+// target; neither path may hold a space or a quote (checked).
+func run(t *testing.T, py, module, patterns string, c config) []result {
 	t.Helper()
+	if strings.ContainsAny(py+module, " '\"\\") {
+		t.Skipf("python %q or module %q holds a space or quote; run from a plain path", py, module)
+	}
+	cmdline := py + " " + module + " serve --root {root} --name {name} --transport {transport} --protocol " + c.protocol
+	sock := "{root}/bu-{name}.d/sock"
+	if c.tcpOnly {
+		sock = ""
+	}
 	args := []string{"run", "--target", "external", "--cmd", cmdline,
-		"--socket", "{root}/bu-{name}.d/sock", "--port-file", "{root}/bu-{name}.d/port",
-		"--protocol", "bh-json", "--umask", umask, "--daemon-uid", strconv.Itoa(daemonUID), "--format", "json"}
+		"--socket", sock, "--port-file", "{root}/bu-{name}.d/port",
+		"--protocol", c.protocol, "--umask", c.umask, "--daemon-uid", strconv.Itoa(c.daemonUID), "--format", "json"}
 	if patterns != "" {
 		args = append(args, "--scenarios", patterns)
 	}
@@ -150,11 +171,11 @@ func run(t *testing.T, cmdline, patterns string, daemonUID int, umask string) []
 }
 
 // applicable is every scenario that runs on this OS for an external target
-// with both transports: all of them must pass.
-func applicable() []string {
+// with both transports, or with TCP only: all of them must pass.
+func applicable(tcpOnly bool) []string {
 	var ids []string
 	for _, s := range matrix.Catalogue() {
-		if (len(s.Platforms) == 0 || slices.Contains(s.Platforms, runtime.GOOS)) && !s.BuiltinOnly {
+		if (len(s.Platforms) == 0 || slices.Contains(s.Platforms, runtime.GOOS)) && !s.BuiltinOnly && !(tcpOnly && s.Transport == "unix") {
 			ids = append(ids, s.ID)
 		}
 	}
@@ -174,29 +195,31 @@ func ids(rs []result, status string) []string {
 }
 
 // The reference daemon passes every scenario that applies to it: as root's
-// own daemon under umask 000, and as an ordinary uid under umask 077.
+// own daemon under umask 000, as an ordinary uid under umask 077, and over
+// TCP only with the ipc handshake instead of a token in every request.
 func TestPythonReferencePassesTheSuite(t *testing.T) {
 	py := python(t)
 	for _, c := range []struct {
-		name      string
-		daemonUID int
-		umask     string
+		name string
+		config
 	}{
-		{"daemon uid 0 umask 000", 0, "000"},
-		{"daemon uid 1000 umask 077", 1000, "077"},
+		{"daemon uid 0 umask 000", plain},
+		{"daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json"}},
+		{"tcp only, ipc handshake", config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rs := run(t, command(t, py, bin.module), "", c.daemonUID, c.umask)
+			rs := run(t, py, bin.module, "", c.config)
+			want := applicable(c.tcpOnly)
 			var failed []string
 			for _, r := range rs {
-				if r.Status != "pass" && slices.Contains(applicable(), r.ID) {
+				if r.Status != "pass" && slices.Contains(want, r.ID) {
 					failed = append(failed, fmt.Sprintf("%s (%s): %s: %s\n    %s", r.ID, r.Severity, r.Status, r.Reason, strings.Join(r.Evidence, "\n    ")))
 				}
 			}
 			if len(failed) > 0 {
 				t.Errorf("the Python reference did not pass %d scenario(s):\n  %s", len(failed), strings.Join(failed, "\n  "))
 			}
-			if got, want := ids(rs, "pass"), applicable(); !slices.Equal(got, want) {
+			if got := ids(rs, "pass"); !slices.Equal(got, want) {
 				t.Errorf("passed %v\nwant   %v", got, want)
 			}
 		})
@@ -212,19 +235,22 @@ func TestPythonMutantsFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	type edit struct{ old, new string }
+	ipc := config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true}
 	cases := []struct {
 		name     string
 		edits    []edit
 		scenario string
+		config
 	}{
-		{"no peer uid check", []edit{{"if uid != os.geteuid():", "if False:"}}, "auth.peercred"},
-		{"no lifetime lock", []edit{{"fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", "pass"}}, "inst.live-not-hijacked"},
-		{"no owner check", []edit{{"if st.st_uid != os.geteuid():", "if False:"}, {" or fst.st_uid != os.geteuid()", ""}}, "dir.foreign-owner"},
-		{"loose dir kept", []edit{{"os.fchmod(self._dfd, 0o700)", "pass"}}, "dir.loose-perms"},
-		{"no stale removal", []edit{{`        self._remove_stale("sock")`, "        pass"}}, "inst.stale-recovered"},
-		{"socket left at shutdown", []edit{{`self._remove_if_ours("sock", self._sock_id)`, "pass"}}, "inst.clean-shutdown"},
-		{"no token check", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.auth-required"},
-		{"port file world-readable", []edit{{"os.fchmod(fd, 0o600)", "os.fchmod(fd, 0o644)"}}, "tcp.portfile-private"},
+		{"no peer uid check", []edit{{"if uid != os.geteuid():", "if False:"}}, "auth.peercred", plain},
+		{"no lifetime lock", []edit{{"fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", "pass"}}, "inst.live-not-hijacked", plain},
+		{"no owner check", []edit{{"if st.st_uid != os.geteuid():", "if False:"}, {" or fst.st_uid != os.geteuid()", ""}}, "dir.foreign-owner", plain},
+		{"loose dir kept", []edit{{"os.fchmod(self._dfd, 0o700)", "pass"}}, "dir.loose-perms", plain},
+		{"no stale removal", []edit{{`        self._remove_stale("sock")`, "        pass"}}, "inst.stale-recovered", plain},
+		{"socket left at shutdown", []edit{{`self._remove_if_ours("sock", self._sock_id)`, "pass"}}, "inst.clean-shutdown", plain},
+		{"no token check", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.auth-required", plain},
+		{"port file world-readable", []edit{{"os.fchmod(fd, 0o600)", "os.fchmod(fd, 0o644)"}}, "tcp.portfile-private", plain},
+		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, "inst.stale-recovered", ipc},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -243,7 +269,7 @@ func TestPythonMutantsFail(t *testing.T) {
 			if err := writeModule(mod, mutant); err != nil {
 				t.Fatal(err)
 			}
-			rs := run(t, command(t, py, mod), c.scenario, 0, "000")
+			rs := run(t, py, mod, c.scenario, c.config)
 			if r := rs[0]; r.Status != "fail" {
 				t.Errorf("%s with %s: %s (%s), want a failure", c.scenario, c.name, r.Status, r.Reason)
 			}
@@ -268,9 +294,105 @@ func TestPythonModuleIsStandardLibraryOnly(t *testing.T) {
 	}
 	// Import it with no site-packages (-S), no user site, no environment
 	// and no current directory (-I): only the standard library is left.
-	cmd := exec.Command(py, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import bh_endpoint", ".")
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	// -B: no __pycache__ left in the tree.
+	cmd := exec.Command(py, "-I", "-S", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import bh_endpoint", ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("importing bh_endpoint.py with the standard library only: %v\n%s", err, b)
 	}
+}
+
+// proof is ipc's handshake HMAC (ipc/auth.go), written out again so the
+// test checks the module against the protocol, not against itself.
+func proof(key []byte, role, name string, port int, first, second []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("bh-ipc/1 " + role + "\x00" + name + "\x00" + strconv.Itoa(port) + "\x00"))
+	m.Write(first)
+	m.Write(second)
+	return m.Sum(nil)
+}
+
+// The ipc handshake, step by step: the server proves itself with the port
+// file's secret, a client with a wrong proof gets no "ok" and no service,
+// and one with the right proof is served. (The suite's tcp.auth-required
+// sends token-less lines only, so it cannot see a server that skips the
+// client's proof.)
+func TestPythonHandshake(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the module is POSIX only (Unix sockets, fcntl); run on Linux or macOS")
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on PATH; install python3 (apt-get install python3) and run: go test ./examples/python")
+	}
+	root, err := os.MkdirTemp("", "bhpy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	const name = "hs"
+	d := exec.Command(py, "bh_endpoint.py", "serve", "--root", root, "--name", name, "--transport", "tcp", "--protocol", "ipc")
+	var out bytes.Buffer
+	d.Stdout, d.Stderr = &out, &out
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	var pf struct {
+		Port  int    `json:"port"`
+		Token string `json:"token"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(filepath.Join(root, "bu-"+name+".d", "port"))
+		if err == nil && json.Unmarshal(b, &pf) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no port file after 10 s: %v; daemon output: %s", err, out.String())
+		}
+	}
+	key, err := hex.DecodeString(pf.Token)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("port file token %q: want 32 hex-encoded bytes", pf.Token)
+	}
+	handshake := func(t *testing.T, clientProof func(ns, nc []byte) []byte) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		nc := make([]byte, 32)
+		rand.Read(nc)
+		fmt.Fprintf(c, `{"hello":"bh-ipc/1","nonce":%q}`+"\n", hex.EncodeToString(nc))
+		var ch struct{ Nonce, Proof string }
+		line, err := r.ReadBytes('\n')
+		if err != nil || json.Unmarshal(line, &ch) != nil {
+			t.Fatalf("challenge: %q %v", line, err)
+		}
+		ns, _ := hex.DecodeString(ch.Nonce)
+		if got, _ := hex.DecodeString(ch.Proof); len(ns) != 32 || !hmac.Equal(got, proof(key, "server", name, pf.Port, nc, ns)) {
+			t.Fatalf("the server's proof %q does not prove the port file's secret", line)
+		}
+		fmt.Fprintf(c, `{"proof":%q}`+"\n", hex.EncodeToString(clientProof(ns, nc)))
+		return c, r
+	}
+	t.Run("wrong client proof", func(t *testing.T) {
+		c, r := handshake(t, func(ns, nc []byte) []byte { return proof([]byte("not the secret"), "client", name, pf.Port, ns, nc) })
+		c.Write([]byte(`{"meta":"ping"}` + "\n"))
+		if b, _ := io.ReadAll(r); len(b) > 0 {
+			t.Errorf("a client with a wrong proof got %q, want a close and nothing else", b)
+		}
+	})
+	t.Run("right client proof", func(t *testing.T) {
+		c, r := handshake(t, func(ns, nc []byte) []byte { return proof(key, "client", name, pf.Port, ns, nc) })
+		if line, err := r.ReadBytes('\n'); err != nil || string(line) != `{"ok": true}`+"\n" {
+			t.Fatalf("after the right proof: %q %v, want {\"ok\": true}", line, err)
+		}
+		c.Write([]byte(`{"meta":"ping"}` + "\n"))
+		if line, err := r.ReadBytes('\n'); err != nil || !strings.Contains(string(line), `"pong": true`) {
+			t.Errorf("ping after the handshake: %q %v", line, err)
+		}
+	})
 }
