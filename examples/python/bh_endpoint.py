@@ -499,7 +499,7 @@ class Server:
                             pass
                     elif key.data == "accept":
                         self._accept()
-                    elif key.fileobj.fileno() in self.conns:
+                    elif self.conns.get(key.fd) is key.data:  # not dropped earlier in this batch
                         self._io(key.data, events)
                 now = time.monotonic()
                 for c in [c for c in self.conns.values() if c.deadline <= now]:
