@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix"
 )
 
@@ -395,4 +397,61 @@ func TestPythonHandshake(t *testing.T) {
 			t.Errorf("ping after the handshake: %q %v", line, err)
 		}
 	})
+}
+
+// Where there is no /proc/self/fd (macOS), the module binds the full path:
+// one longer than sun_path is refused before bind with an error naming the
+// path, its length and the limit, and nothing is left behind. Simulated on
+// Linux by taking the /proc path away.
+func TestPythonPathTooLongWithoutProc(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the module is POSIX only (Unix sockets, fcntl); run on Linux or macOS")
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on PATH; install python3 (apt-get install python3) and run: go test ./examples/python")
+	}
+	base, err := os.MkdirTemp("", "bhpy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	root := filepath.Join(base, strings.Repeat("r", 60), strings.Repeat("s", 60))
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const prog = `import os, sys
+sys.path.insert(0, sys.argv[1])
+import bh_endpoint as b
+b.Endpoint._in_dir_path = lambda self, name: os.path.join(self.dir, name)  # as without /proc
+try:
+    b.Endpoint(sys.argv[2], "x").open()
+except b.PathTooLong as e:
+    print(e)
+    sys.exit(3)
+`
+	out, err := exec.Command(py, "-B", "-c", prog, ".", root).CombinedOutput()
+	sock := filepath.Join(root, "bu-x.d", "sock")
+	if code := exitCode(err); code != 3 {
+		t.Fatalf("opening an endpoint at %s (%d bytes): exit %d, want PathTooLong (3): %s", sock, len(sock), code, out)
+	}
+	for _, want := range []string{sock, strconv.Itoa(len(sock)) + " bytes", "limit " + strconv.Itoa(ipc.SunPathLimit(runtime.GOOS))} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error %q does not name %q", strings.TrimSpace(string(out)), want)
+		}
+	}
+	if left, _ := os.ReadDir(root); len(left) > 0 {
+		t.Errorf("left behind in the root: %v", left)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
