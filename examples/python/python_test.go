@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -303,6 +302,25 @@ func TestPythonModuleIsStandardLibraryOnly(t *testing.T) {
 	}
 }
 
+// localPython is python3 from PATH, for tests that run the module as this
+// uid, and a fresh short directory for its root (removed afterwards).
+func localPython(t *testing.T) (py, root string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the module is POSIX only (Unix sockets, fcntl); run on Linux or macOS")
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on PATH; install python3 (apt-get install python3) and run: go test ./examples/python")
+	}
+	root, err = os.MkdirTemp("", "bhpy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	return py, root
+}
+
 // proof is ipc's handshake HMAC (ipc/auth.go), written out again so the
 // test checks the module against the protocol, not against itself.
 func proof(key []byte, role, name string, port int, first, second []byte) []byte {
@@ -319,18 +337,7 @@ func proof(key []byte, role, name string, port int, first, second []byte) []byte
 // sends token-less lines only, so it cannot see a server that skips the
 // client's proof.)
 func TestPythonHandshake(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("the module is POSIX only (Unix sockets, fcntl); run on Linux or macOS")
-	}
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3 on PATH; install python3 (apt-get install python3) and run: go test ./examples/python")
-	}
-	root, err := os.MkdirTemp("", "bhpy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
+	py, root := localPython(t)
 	const name = "hs"
 	d := exec.Command(py, "bh_endpoint.py", "serve", "--root", root, "--name", name, "--transport", "tcp", "--protocol", "ipc")
 	var out bytes.Buffer
@@ -404,18 +411,7 @@ func TestPythonHandshake(t *testing.T) {
 // path, its length and the limit, and nothing is left behind. Simulated on
 // Linux by taking the /proc path away.
 func TestPythonPathTooLongWithoutProc(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("the module is POSIX only (Unix sockets, fcntl); run on Linux or macOS")
-	}
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3 on PATH; install python3 (apt-get install python3) and run: go test ./examples/python")
-	}
-	base, err := os.MkdirTemp("", "bhpy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	py, base := localPython(t)
 	root := filepath.Join(base, strings.Repeat("r", 60), strings.Repeat("s", 60))
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		t.Fatal(err)
@@ -430,9 +426,10 @@ except b.PathTooLong as e:
     print(e)
     sys.exit(3)
 `
-	out, err := exec.Command(py, "-B", "-c", prog, ".", root).CombinedOutput()
+	cmd := exec.Command(py, "-B", "-c", prog, ".", root)
+	out, _ := cmd.CombinedOutput()
 	sock := filepath.Join(root, "bu-x.d", "sock")
-	if code := exitCode(err); code != 3 {
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
 		t.Fatalf("opening an endpoint at %s (%d bytes): exit %d, want PathTooLong (3): %s", sock, len(sock), code, out)
 	}
 	for _, want := range []string{sock, strconv.Itoa(len(sock)) + " bytes", "limit " + strconv.Itoa(ipc.SunPathLimit(runtime.GOOS))} {
@@ -443,15 +440,4 @@ except b.PathTooLong as e:
 	if left, _ := os.ReadDir(root); len(left) > 0 {
 		t.Errorf("left behind in the root: %v", left)
 	}
-}
-
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }
