@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -332,30 +333,174 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// A scenario that times out fails with what it saw, and its processes are
-// killed and reaped.
+// A scenario that times out reaches no verdict (error, not fail), and its
+// processes are killed and reaped.
 func TestScenarioTimeoutKillsDaemon(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("checks for leftover processes in /proc; this is %s", runtime.GOOS)
 	}
 	needBins(t)
-	sleepArg := fmt.Sprint(600 + os.Getpid()%300) // unique enough to find it
-	target := Target{Cmd: []string{"sleep", sleepArg}, Socket: DefaultSocketTemplate, Protocol: ProtocolBHJSON}
-	sc, _ := Select("sock.mode-umask0")
-	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 500 * time.Millisecond})
+	name := fmt.Sprintf("timeout%d", os.Getpid()) // unique enough to find it
+	sc, _ := Select("load.concurrent")
+	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rep.Results[0]
-	if r.Status != Fail || !strings.Contains(r.Reason, "timed out after 500ms") {
-		t.Fatalf("%s %q, want a timeout failure", r.Status, r.Reason)
+	if r.Status != Error || !r.Incomplete || !strings.Contains(r.Reason, "timed out after 100ms") {
+		t.Fatalf("%s incomplete=%v %q, want a timeout error", r.Status, r.Incomplete, r.Reason)
+	}
+	if got := ExitCode(rep.Summary, false); got != ExitUsage {
+		t.Errorf("a run whose only scenario timed out: exit %d, want %d (nothing tested)", got, ExitUsage)
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, _ := os.ReadFile(p)
-		if strings.Contains(string(b), "sleep\x00"+sleepArg+"\x00") {
+		if strings.Contains(string(b), "--name\x00"+name+"\x00") {
 			t.Errorf("the timed-out daemon is still running: %s", p)
 		}
+	}
+}
+
+// A target that never becomes ready stops the run in the preflight: a
+// PreflightError with the command line, what was waited for and the tail
+// of its output; no scenario runs, so nothing passes.
+func TestPreflightStopsRun(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the failing targets are POSIX shell commands; the windows leg runs the builtin")
+	}
+	needBins(t)
+	script := `for i in $(seq 1 100); do echo "line $i"; done; echo "Exception: boom" >&2; exit 3`
+	for _, c := range []struct {
+		name   string
+		cmd    []string
+		exited bool
+		want   []string
+	}{
+		{"exits 3", []string{"sh", "-c", script}, true, []string{"exited with code 3", "line 1\n", "… 51 lines …", "line 100\n", "Exception: boom"}},
+		{"no such program", []string{"no-such-daemon-" + fmt.Sprint(os.Getpid()), "--root", "{root}"}, true, []string{"exited with code 127", "executable file not found"}},
+		{"never ready", []string{"sleep", "30"}, false, []string{"still running when the suite gave up", "(no output)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{Cmd: c.cmd, Socket: DefaultSocketTemplate, Protocol: ProtocolBHJSON}
+			var progress strings.Builder
+			rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1,
+				ReadyTimeout: time.Second, Progress: &progress})
+			var pe *PreflightError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Run = %v, want a PreflightError", err)
+			}
+			if len(rep.Results) != 0 || progress.Len() != 0 {
+				t.Errorf("scenarios ran or a header was printed after a failed preflight: %d results, progress %q", len(rep.Results), progress.String())
+			}
+			if pe.Exited != c.exited {
+				t.Errorf("Exited = %v, want %v", pe.Exited, c.exited)
+			}
+			msg := err.Error()
+			for _, w := range append(c.want, "command:    "+shellQuote(c.cmd[0]), "waited for: a bh-json ping on the socket ", "within 1s") {
+				if !strings.Contains(msg, w) {
+					t.Errorf("preflight error lacks %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestOutputExcerpt(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		lines int
+		want  []string
+		never []string
+	}{
+		{"short", 5, []string{"l1\nl2\nl3\nl4\nl5"}, []string{"…"}},
+		{"exactly head+tail", 50, []string{"l1\n", "\nl50"}, []string{"…"}},
+		{"long", 200, []string{"l1\n", "l10\n… 150 lines …\nl161\n", "\nl200"}, []string{"l11\n", "l150\n"}},
+		// Beyond what the buffer keeps: the head, the count and the tail
+		// (the exception line of a traceback) survive.
+		{"huge", 20000, []string{"l1\n", "l10\n… 19950 lines …\nl19961\n", "\nl20000"}, []string{"l11\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var o outputBuffer
+			for i := 1; i <= c.lines; i++ {
+				fmt.Fprintf(&o, "l%d\n", i)
+			}
+			got := o.excerpt(outputHeadLines, outputTailLines)
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("excerpt lacks %q:\n%s", w, got)
+				}
+			}
+			for _, n := range c.never {
+				if strings.Contains(got, n) {
+					t.Errorf("excerpt holds %q:\n%s", n, got)
+				}
+			}
+		})
+	}
+	var empty outputBuffer
+	if got := empty.excerpt(10, 40); got != "" {
+		t.Errorf("no output: %q", got)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		s       Summary
+		verdict string
+		code    int
+		allowed int // with --allow-incomplete
+	}{
+		{"all passed", Summary{Passed: 3}, "PASS", 0, 0},
+		{"required failed", Summary{Passed: 2, Failed: 1, RequiredFailed: 1}, "FAIL", 1, 1},
+		{"failed and incomplete", Summary{Failed: 1, RequiredFailed: 1, Skipped: 1, RequiredIncomplete: 1}, "FAIL", 1, 1},
+		{"hardening failed only", Summary{Passed: 2, Failed: 1}, "PASS", 0, 0},
+		{"incomplete", Summary{Passed: 2, Skipped: 2, RequiredIncomplete: 2}, "INCOMPLETE", 3, 0},
+		{"an error", Summary{Passed: 2, Errors: 1, RequiredIncomplete: 1}, "INCOMPLETE", 3, 0},
+		{"platform skips only", Summary{Passed: 2, Skipped: 5}, "PASS", 0, 0},
+		{"nothing tested", Summary{Skipped: 4, RequiredIncomplete: 4}, "NOTHING TESTED", 2, 2},
+		{"empty", Summary{}, "NOTHING TESTED", 2, 2},
+	} {
+		if v := Verdict(c.s); v != c.verdict {
+			t.Errorf("%s: Verdict = %s, want %s", c.name, v, c.verdict)
+		}
+		if got := ExitCode(c.s, false); got != c.code {
+			t.Errorf("%s: ExitCode = %d, want %d", c.name, got, c.code)
+		}
+		if got := ExitCode(c.s, true); got != c.allowed {
+			t.Errorf("%s: ExitCode(allowIncomplete) = %d, want %d", c.name, got, c.allowed)
+		}
+	}
+	rs := []Result{
+		{ID: "a", Severity: Required, Status: Pass},
+		{ID: "b", Severity: Required, Status: Skip, Incomplete: true},
+		{ID: "c", Severity: Hardening, Status: Skip, Incomplete: true},
+		{ID: "d", Severity: Required, Status: Error, Incomplete: true},
+		{ID: "e", Severity: Required, Status: Skip},
+	}
+	if s := Summarize(rs); s.Errors != 1 || s.RequiredIncomplete != 2 || s.Skipped != 3 || s.Passed != 1 {
+		t.Errorf("Summarize = %+v", s)
+	}
+	if got := Incomplete(Report{Results: rs}); !slices.Equal(got, []string{"b", "d"}) {
+		t.Errorf("Incomplete = %v", got)
+	}
+}
+
+func TestRerunCommandKeepsTheTarget(t *testing.T) {
+	argv := []string{"/usr/local/bin/bh-ipc-check", "run", "--cmd", "python3 -m d --root {root}", "--scenarios", "sock.*",
+		"--socket", "{root}/bu-{name}.d/sock", "-scenarios=x", "--env", "A=it's", "--protocol", "bh-json"}
+	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"})
+	want := `sudo /usr/local/bin/bh-ipc-check run --cmd 'python3 -m d --root {root}' --socket '{root}/bu-{name}.d/sock' --env 'A=it'\''s' --protocol bh-json --scenarios dir.symlink,auth.peercred`
+	if got != want {
+		t.Errorf("RerunCommand =\n%s\nwant\n%s", got, want)
+	}
+	// The command splits back into the same words (SplitCommand is the
+	// suite's POSIX word splitter).
+	words, err := SplitCommand(got)
+	if err != nil || words[3] != "--cmd" || words[4] != argv[3] || words[7] != "--env" || words[8] != "A=it's" {
+		t.Errorf("SplitCommand(RerunCommand) = %q, %v", words, err)
 	}
 }
 

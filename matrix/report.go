@@ -23,6 +23,9 @@ const (
 	Pass Status = "pass"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// Error: no verdict could be reached (setup failure, an impostor
+	// answering, a timeout, an interrupted run).
+	Error Status = "error"
 )
 
 // Result is one scenario's outcome on one leg.
@@ -41,6 +44,9 @@ type Result struct {
 	Evidence   []string           `json:"evidence,omitempty"`
 	Metrics    map[string]float64 `json:"metrics,omitempty"`
 	DurationMS float64            `json:"duration_ms"`
+	// Incomplete: the scenario applies to this platform and target but
+	// reached no verdict (an error, or a skip for lack of privilege).
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // Report is one run of the suite on one leg.
@@ -60,6 +66,9 @@ type Report struct {
 	DurationMS  float64   `json:"duration_ms"`
 	Results     []Result  `json:"results"`
 	Summary     Summary   `json:"summary"`
+	// Interrupted: the run was stopped (SIGINT, SIGTERM) before its end;
+	// Results holds what finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Summary counts results.
@@ -68,6 +77,10 @@ type Summary struct {
 	Failed         int `json:"failed"`
 	Skipped        int `json:"skipped"`
 	RequiredFailed int `json:"required_failed"`
+	Errors         int `json:"errors"`
+	// RequiredIncomplete counts required scenarios that apply here but
+	// reached no verdict (Result.Incomplete).
+	RequiredIncomplete int `json:"required_incomplete"`
 }
 
 // Summarize counts rs.
@@ -84,6 +97,11 @@ func Summarize(rs []Result) Summary {
 			}
 		case Skip:
 			s.Skipped++
+		case Error:
+			s.Errors++
+		}
+		if r.Incomplete && r.Severity == Required {
+			s.RequiredIncomplete++
 		}
 	}
 	return s
@@ -105,6 +123,8 @@ func NewMatrix(reports ...Report) Matrix {
 		m.Summary.Failed += s.Failed
 		m.Summary.Skipped += s.Skipped
 		m.Summary.RequiredFailed += s.RequiredFailed
+		m.Summary.Errors += s.Errors
+		m.Summary.RequiredIncomplete += s.RequiredIncomplete
 	}
 	return m
 }
