@@ -168,6 +168,11 @@ func TestBuiltinPassesEverything(t *testing.T) {
 		if r.Status == Skip && r.Reason == "" {
 			t.Errorf("%s skipped without a reason", r.ID)
 		}
+		for _, ev := range r.Evidence {
+			if strings.Contains(ev, "()") {
+				t.Errorf("%s: empty parentheses in the evidence: %q", r.ID, ev)
+			}
+		}
 	}
 	if r, ok := find(rep, "load.concurrent"); ok && r.Status == Pass && (r.Metrics["p50_us"] <= 0 || r.Metrics["p99_us"] < r.Metrics["p50_us"]) {
 		t.Errorf("load.concurrent metrics %v: want p50 > 0 and p99 >= p50", r.Metrics)
@@ -183,6 +188,58 @@ func brokenTarget(flaw string) Target {
 	}
 }
 
+// brokenVariants are the deliberately broken daemons (brokend's -flaw) and
+// the exact set of scenarios each fails on Linux as root.
+var brokenVariants = []struct {
+	flaw string
+	want []string
+}{
+	{"plain", []string{
+		"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
+		"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
+		"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
+		"inst.stale-recovered", // net.Listen cannot bind over a stale socket
+		"inst.clean-shutdown",  // the 0777 dir stays
+		"path.name-validation", // names unchecked: x/../../y escapes
+	}},
+	{"unlink", []string{
+		"auth.peercred",                                 // no peer check
+		"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
+		"path.name-validation", // names unchecked
+	}},
+	{"notoken", []string{"tcp.auth-required"}},
+	{"followlink", []string{"sock.dangling-symlink"}},
+	{"replacefile", []string{"dir.not-a-dir"}},
+	{"truncate", []string{"path.budget"}},
+	// Evidence first: it makes its socket in the planted directory, then
+	// refuses; the refusal does not excuse what it made.
+	{"sshagent", []string{
+		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
+		"inst.stale-recovered", // the stale socket makes net.Listen fail
+	}},
+	{"anyaddr", []string{"tcp.loopback-only"}},
+	{"portfile0644", []string{"tcp.portfile-private"}},
+	{"lenient", []string{"proto.malformed"}},
+	{"serial", []string{"proto.idle-connections"}},
+	{"dropsome", []string{"load.concurrent"}},
+}
+
+// brokenClients are deliberately broken clients for the scenario that
+// judges the suite's own client (tcp.squatter-learns-nothing), each
+// failing exactly want against the builtin daemon.
+var brokenClients = []struct {
+	name   string
+	client func(ctx context.Context, e *Env, sp probeSpec) (int, error)
+	want   []string
+}{
+	// browser-harness's TCP client: the token in every request, sent to
+	// whoever listens on the port.
+	{"token in the request", func(ctx context.Context, e *Env, sp probeSpec) (int, error) {
+		sp.Protocol = ProtocolBHJSON
+		return pingOnce(ctx, sp)
+	}, []string{"tcp.squatter-learns-nothing"}},
+}
+
 // The suite must be able to fail: each deliberately broken daemon fails
 // exactly the scenarios its flaw breaks.
 func TestBrokenDaemonsFailExactly(t *testing.T) {
@@ -192,43 +249,91 @@ func TestBrokenDaemonsFailExactly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
 	}
-	cases := []struct {
-		flaw string
-		want []string
-	}{
-		{"plain", []string{
-			"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
-			"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
-			"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
-			"inst.stale-recovered", // net.Listen cannot bind over a stale socket
-			"inst.clean-shutdown",  // the 0777 dir stays
-			"path.name-validation", // names unchecked: x/../../y escapes
-		}},
-		{"unlink", []string{
-			"auth.peercred",                                 // no peer check
-			"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
-			"path.name-validation", // names unchecked
-		}},
-		{"notoken", []string{"tcp.auth-required"}},
-	}
-	for _, c := range cases {
+	for _, c := range brokenVariants {
 		t.Run(c.flaw, func(t *testing.T) {
 			t.Parallel()
-			rep := runSuite(t, brokenTarget(c.flaw), "")
-			got := byStatus(rep, Fail)
-			want := append([]string(nil), c.want...)
-			sort.Strings(want)
-			if !slices.Equal(got, want) {
-				logReport(t, rep)
-				t.Errorf("flaw %s failed %v\nwant %v", c.flaw, got, want)
-			}
-			for _, r := range rep.Results {
-				if r.Status == Fail && (r.Reason == "" || len(r.Evidence) == 0) {
-					t.Errorf("%s failed without reason or evidence: %q %v", r.ID, r.Reason, r.Evidence)
-				}
-			}
+			checkFails(t, runSuite(t, brokenTarget(c.flaw), ""), c.want)
 		})
 	}
+}
+
+// checkFails asserts rep failed exactly want (with reasons and evidence)
+// and that nothing else reached no verdict.
+func checkFails(t *testing.T, rep Report, want []string) {
+	t.Helper()
+	got := byStatus(rep, Fail)
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		logReport(t, rep)
+		t.Errorf("failed %v\nwant   %v", got, want)
+	}
+	for _, r := range rep.Results {
+		if r.Status == Fail && (r.Reason == "" || len(r.Evidence) == 0) {
+			t.Errorf("%s failed without reason or evidence: %q %v", r.ID, r.Reason, r.Evidence)
+		}
+		if r.Status == Error {
+			t.Errorf("%s reached no verdict: %s\n  %s", r.ID, r.Reason, strings.Join(r.Evidence, "\n  "))
+		}
+	}
+}
+
+// The suite's own client must be able to fail too: a broken one put in
+// place of the ipc client fails tcp.squatter-learns-nothing. Not parallel:
+// it swaps a package variable.
+func TestBrokenClientsFailExactly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the expected failures are written for Linux; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	orig := squatterClient
+	defer func() { squatterClient = orig }()
+	for _, c := range brokenClients {
+		t.Run(c.name, func(t *testing.T) {
+			squatterClient = c.client
+			checkFails(t, runSuite(t, BuiltinTarget(), ""), c.want)
+		})
+	}
+}
+
+// Every catalogue scenario that can apply on Linux has been seen to fail:
+// some broken daemon or client in the tables above fails it.
+func TestEveryScenarioHasABrokenVariant(t *testing.T) {
+	covered := map[string]bool{}
+	for _, v := range brokenVariants {
+		for _, id := range v.want {
+			covered[id] = true
+		}
+	}
+	for _, c := range brokenClients {
+		for _, id := range c.want {
+			covered[id] = true
+		}
+	}
+	for _, s := range catalogue {
+		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "linux") {
+			continue // e.g. tcp.portfile-dacl: Windows only
+		}
+		if !covered[s.ID] {
+			t.Errorf("%s: no deliberately broken daemon or client fails it (add a -flaw to testdata/brokend and a row to brokenVariants)", s.ID)
+		}
+	}
+	for id := range covered {
+		if _, ok := byID(id); !ok {
+			t.Errorf("brokenVariants names %q, not in the catalogue", id)
+		}
+	}
+}
+
+func byID(id string) (Scenario, bool) {
+	for _, s := range catalogue {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Scenario{}, false
 }
 
 // The other layout: the endpoint directory is the root itself.
@@ -537,5 +642,39 @@ func TestTCPOnlyExternalTarget(t *testing.T) {
 	rep = runSuite(t, plain, "inst.live-not-hijacked")
 	if r := rep.Results[0]; r.Status != Fail || !strings.Contains(r.Reason, "hijacked") {
 		t.Errorf("brokend over tcp: inst.live-not-hijacked %s %q, want a hijack", r.Status, r.Reason)
+	}
+}
+
+// cancelAfter cancels a run when its n-th progress line is written.
+type cancelAfter struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), "[") {
+		if c.n--; c.n == 0 {
+			c.cancel()
+		}
+	}
+	return len(p), nil
+}
+
+// An interrupted run stops at once and returns the partial report, marked.
+func TestRunInterrupted(t *testing.T) {
+	needBins(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep, err := Run(ctx, Config{Exe: bins.cli, Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Progress: &cancelAfter{n: 2, cancel: cancel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || len(rep.Results) != 2 {
+		t.Errorf("interrupted=%v with %d results, want a partial report of 2 marked interrupted", rep.Interrupted, len(rep.Results))
+	}
+	var b strings.Builder
+	WriteTable(&b, rep)
+	if !strings.Contains(b.String(), "INTERRUPTED") {
+		t.Errorf("the summary does not say INTERRUPTED:\n%s", b.String())
 	}
 }

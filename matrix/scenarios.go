@@ -209,7 +209,7 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
 	// Evidence first: what the daemon made inside the attacker's directory
 	// is judged whether or not it then answered.
-	if d.Kind == "directory" && d.UID == e.r.attackerUID {
+	if d.Kind == "dir" && d.UID == e.r.attackerUID {
 		if inside := tree(e.EndpointDir, ""); len(inside) > 0 {
 			return fail("created inside a directory owned by uid %d (mode %04o), which can replace or remove it: %s", d.UID, d.Mode, strings.Join(inside, ", "))
 		}
@@ -702,6 +702,12 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	return pass("protected DACL granting only %v", f.Grants)
 }
 
+// squatterClient is the client tcp.squatter-learns-nothing points at the
+// squatter: the suite's ipc client, as the daemon's uid. The scenario
+// judges that client (the ipc package), not an external daemon; the
+// suite's tests swap in deliberately broken clients to see it fail.
+var squatterClient = func(ctx context.Context, e *Env, sp probeSpec) (int, error) { return e.pingAsDaemon(ctx, sp) }
+
 func tcpSquatter(ctx context.Context, e *Env) outcome {
 	d, _, err := e.start(ctx)
 	if err != nil {
@@ -720,7 +726,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 		return errored("could not bind the stale port %d to act as the squatter: %v", pf.Port, err)
 	}
 	defer sq.close()
-	_, perr := e.pingAsDaemon(ctx, e.spec())
+	_, perr := squatterClient(ctx, e, e.spec())
 	got := sq.bytes()
 	e.note("client against the squatter: %v", perr)
 	e.note("squatter received %d bytes: %q", len(got), oneLine(string(got), 200))

@@ -353,3 +353,59 @@ func TestRunIncompleteExit3(t *testing.T) {
 		t.Errorf("nothing tested: exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// SIGINT stops the daemons, writes the partial report marked interrupted
+// and exits 130.
+func TestRunInterruptedExit130(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("looks for leftover daemons in /proc; this is %s", runtime.GOOS)
+	}
+	dir := t.TempDir()
+	name := fmt.Sprintf("sigint%d", os.Getpid())
+	cmd := exec.Command(buildCLI(t), "run", "--name", name, "--report-dir", dir, "--format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var log strings.Builder
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		// The whole catalogue is still ahead: interrupt now.
+		if strings.Contains(sc.Text(), "scenarios against builtin") {
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(log.String(), "interrupted") {
+		t.Fatalf("exit %d (%v), want 130 saying interrupted:\n%s", code, err, log.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatalf("no partial report: %v", err)
+	}
+	var rep struct {
+		Interrupted bool
+		Results     []struct{ ID, Status string }
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || !rep.Interrupted {
+		t.Errorf("report.json not marked interrupted: %v\n%s", err, b)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "--name\x00"+name+"\x00") {
+			t.Errorf("a daemon outlived the interrupted run: %s %q", p, b)
+		}
+	}
+}
