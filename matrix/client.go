@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -59,22 +61,63 @@ func readBHPortFile(path string) (bhPortFile, error) {
 // rawConn connects to the daemon without any handshake: the socket, or the
 // port named in the port file.
 func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
-	var d net.Dialer
 	if sp.Transport == ipc.TransportUnix {
 		path, done, err := reachableSockPath(sp.Sock)
 		if err != nil {
 			return nil, bhPortFile{}, err
 		}
 		defer done()
-		c, err := d.DialContext(ctx, "unix", path)
+		c, err := dialBusy(ctx, "unix", path)
 		return c, bhPortFile{}, err
 	}
 	pf, err := readBHPortFile(sp.Port)
 	if err != nil {
 		return nil, pf, err
 	}
-	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
+	c, err := dialBusy(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
 	return c, pf, err
+}
+
+// busyDialWait bounds dialBusy's retries when ctx has no deadline.
+const busyDialWait = 5 * time.Second
+
+// dialBusy connects, retrying while the listener looks busy rather than
+// dead, within ctx's deadline (or busyDialWait), as ipc.Dial does: EAGAIN
+// from a full backlog (Linux), and ECONNREFUSED on macOS, where a full
+// backlog refuses, as long as a socket is still at the path. A busy daemon
+// is alive; a connect that fails at once would turn load into a verdict.
+// The last error is returned when the deadline passes.
+func dialBusy(ctx context.Context, network, addr string) (net.Conn, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, busyDialWait)
+		defer cancel()
+	}
+	var d net.Dialer
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil || !looksBusy(network, addr, err) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("busy (backlog full) until the deadline: %w", err)
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// looksBusy: err from connecting to addr means a full backlog, not a
+// missing listener.
+func looksBusy(network, addr string, err error) bool {
+	if isBacklogFull(err) {
+		return true
+	}
+	if network == "unix" && runtime.GOOS == "darwin" && errors.Is(err, syscall.ECONNREFUSED) {
+		fi, serr := os.Lstat(addr)
+		return serr == nil && fi.Mode()&os.ModeSocket != 0
+	}
+	return false
 }
 
 func openSession(ctx context.Context, sp probeSpec) (*session, error) {
@@ -306,7 +349,7 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 		}
 	}()
 	for i := 0; i < n; i++ {
-		c, err := dialPatiently(ctx, sp)
+		c, _, err := rawConn(ctx, sp) // retries a full backlog
 		if err != nil {
 			r.OpenError = err.Error()
 			break
@@ -322,16 +365,4 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 	}
 	r.PingMS = time.Since(t0).Milliseconds()
 	return r
-}
-
-// dialPatiently retries a raw connect while the backlog is full.
-func dialPatiently(ctx context.Context, sp probeSpec) (net.Conn, error) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, _, err := rawConn(ctx, sp)
-		if err == nil || !isBacklogFull(err) || time.Now().After(deadline) {
-			return c, err
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
