@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -123,9 +125,20 @@ func TestScenariosJSON(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &cat) != nil || len(cat) < 22 {
 		t.Fatalf("exit %d, %d scenarios", code, len(cat))
 	}
-	for _, s := range cat {
-		if s["id"] == "" || s["severity"] == "" || s["checks"] == "" {
-			t.Errorf("incomplete scenario %v", s)
+	want := matrix.Catalogue()
+	if len(cat) != len(want) {
+		t.Fatalf("%d scenarios in the JSON, %d in the catalogue", len(cat), len(want))
+	}
+	for i, s := range cat {
+		// Each field a reader relies on is there, a non-empty string (a
+		// missing key is nil, never "").
+		for _, k := range []string{"id", "title", "severity", "checks"} {
+			if v, ok := s[k].(string); !ok || v == "" {
+				t.Errorf("scenario %d: %q is %#v, want a non-empty string: %v", i, k, s[k], s)
+			}
+		}
+		if s["id"] != want[i].ID || s["severity"] != string(want[i].Severity) {
+			t.Errorf("scenario %d: id %v severity %v, want %s %s", i, s["id"], s["severity"], want[i].ID, want[i].Severity)
 		}
 	}
 }
