@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -99,12 +100,23 @@ func dialBusy(ctx context.Context, network, addr string) (net.Conn, error) {
 		if err == nil || !looksBusy(network, addr, err) {
 			return c, err
 		}
+		if n, ok := ctx.Value(busyKey{}).(*atomic.Int64); ok {
+			n.Add(1)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("busy (backlog full) until the deadline: %w", err)
 		case <-time.After(backoff):
 		}
 	}
+}
+
+type busyKey struct{}
+
+// countBusy returns ctx with n attached: dialBusy adds one to it for every
+// connect it retries, so a scenario can report the backlog's effect.
+func countBusy(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, busyKey{}, n)
 }
 
 // looksBusy: err from connecting to addr means a full backlog, not a
@@ -204,11 +216,15 @@ type loadResult struct {
 	P99us  float64 `json:"p99_us"`
 	Maxus  float64 `json:"max_us"`
 	Wallms float64 `json:"wall_ms"`
+	// BusyRetries counts connects retried on a full backlog.
+	BusyRetries int64 `json:"busy_retries"`
 }
 
 // runLoad opens conns sessions and sends pings pings on each, concurrently.
 func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
 	res := loadResult{Conns: conns, Pings: conns * pings}
+	var busy atomic.Int64
+	ctx = countBusy(ctx, &busy)
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -258,6 +274,7 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
 		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 		res.P50us, res.P99us, res.Maxus = us(lats[n/2]), us(lats[n*99/100]), us(lats[n-1])
 	}
+	res.BusyRetries = busy.Load()
 	return res
 }
 
@@ -338,10 +355,14 @@ type idleResult struct {
 	OpenError string `json:"open_error,omitempty"`
 	PingAfter string `json:"ping_after"`
 	PingMS    int64  `json:"ping_ms"`
+	// BusyRetries counts connects retried on a full backlog.
+	BusyRetries int64 `json:"busy_retries"`
 }
 
 func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 	var r idleResult
+	var busy atomic.Int64
+	ctx = countBusy(ctx, &busy)
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -364,5 +385,6 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 		r.PingAfter = "ok pid " + strconv.Itoa(pid)
 	}
 	r.PingMS = time.Since(t0).Milliseconds()
+	r.BusyRetries = busy.Load()
 	return r
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,10 +39,14 @@ func TestDialBusyRetriesFullBacklog(t *testing.T) {
 	}
 	// Still full at the deadline: the error says so and wraps EAGAIN.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_, err = dialBusy(ctx, "unix", sock)
+	var retries atomic.Int64
+	_, err = dialBusy(countBusy(ctx, &retries), "unix", sock)
 	cancel()
 	if !errors.Is(err, syscall.EAGAIN) || !strings.Contains(err.Error(), "busy (backlog full) until the deadline") {
 		t.Fatalf("dialBusy on a full backlog: %v, want EAGAIN retried until the deadline", err)
+	}
+	if retries.Load() == 0 {
+		t.Error("the retries were not counted (the idle and load scenarios report them)")
 	}
 	// The daemon drains its backlog a little later: the dial gets through.
 	go func() {

@@ -782,8 +782,9 @@ func protoIdle(ctx context.Context, e *Env) outcome {
 	if r.OpenError != "" {
 		opened += " (then: " + r.OpenError + ")"
 	}
-	e.note("%s; new client: %s in %d ms", opened, r.PingAfter, r.PingMS)
+	e.note("%s; new client: %s in %d ms; connects retried on a full backlog: %d", opened, r.PingAfter, r.PingMS, r.BusyRetries)
 	e.metric("ping_after_idle_ms", float64(r.PingMS))
+	e.metric("busy_retries", float64(r.BusyRetries))
 	if !strings.HasPrefix(r.PingAfter, "ok") {
 		return fail("with %d idle connections a new client is not served: %s", r.Opened, r.PingAfter)
 	}
@@ -803,7 +804,8 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.metric("max_us", r.Maxus)
 	e.metric("wall_ms", r.Wallms)
 	e.metric("errors", float64(r.Errors))
-	e.note("%d connections x %d pings: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms", r.Conns, r.Pings/max(r.Conns, 1), r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms)
+	e.metric("busy_retries", float64(r.BusyRetries))
+	e.note("%d connections x %d pings: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; connects retried on a full backlog: %d", r.Conns, r.Pings/max(r.Conns, 1), r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, r.BusyRetries)
 	if r.Errors > 0 {
 		return fail("%d of %d pings failed; first: %s", r.Errors, r.Pings, r.First)
 	}

@@ -301,7 +301,7 @@ func runBin(t *testing.T, uid int, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(buildCLI(t), args...)
 	if uid >= 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+		cmd.SysProcAttr = asUID(uid)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
