@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/busydial"
 	"github.com/org/bh-ipc-check/ipc"
 )
 
@@ -79,36 +80,19 @@ func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
 	return c, pf, err
 }
 
-// busyDialWait bounds dialBusy's retries when ctx has no deadline.
-const busyDialWait = 5 * time.Second
-
 // dialBusy connects, retrying while the listener looks busy rather than
-// dead, within ctx's deadline (or busyDialWait), as ipc.Dial does: EAGAIN
-// from a full backlog (Linux), and ECONNREFUSED on macOS, where a full
-// backlog refuses, as long as a socket is still at the path. A busy daemon
-// is alive; a connect that fails at once would turn load into a verdict.
-// The last error is returned when the deadline passes.
+// dead, within ctx's deadline, as ipc.Dial does: EAGAIN from a full backlog
+// (Linux), and ECONNREFUSED on macOS, where a full backlog refuses, as long
+// as a socket is still at the path. A busy daemon is alive; a connect that
+// fails at once would turn load into a verdict. Retries are counted in the
+// counter countBusy put in ctx.
 func dialBusy(ctx context.Context, network, addr string) (net.Conn, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, busyDialWait)
-		defer cancel()
+	n, _ := ctx.Value(busyKey{}).(*atomic.Int64)
+	var onRetry func()
+	if n != nil {
+		onRetry = func() { n.Add(1) }
 	}
-	var d net.Dialer
-	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err == nil || !looksBusy(network, addr, err) {
-			return c, err
-		}
-		if n, ok := ctx.Value(busyKey{}).(*atomic.Int64); ok {
-			n.Add(1)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("busy (backlog full) until the deadline: %w", err)
-		case <-time.After(backoff):
-		}
-	}
+	return busydial.Dial(ctx, network, addr, func(err error) bool { return looksBusy(network, addr, err) }, onRetry)
 }
 
 type busyKey struct{}

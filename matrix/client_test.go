@@ -42,7 +42,7 @@ func TestDialBusyRetriesFullBacklog(t *testing.T) {
 	var retries atomic.Int64
 	_, err = dialBusy(countBusy(ctx, &retries), "unix", sock)
 	cancel()
-	if !errors.Is(err, syscall.EAGAIN) || !strings.Contains(err.Error(), "busy (backlog full) until the deadline") {
+	if !errors.Is(err, syscall.EAGAIN) || !strings.Contains(err.Error(), "backlog full until the deadline") {
 		t.Fatalf("dialBusy on a full backlog: %v, want EAGAIN retried until the deadline", err)
 	}
 	if retries.Load() == 0 {
