@@ -29,7 +29,9 @@
 //	-flaw serial      one connection at a time, no read deadline
 //	-flaw dropsome    every 1000th ping is answered with an error
 //
-// On tcp, plain and unlink check the token.
+// On tcp, plain and unlink check the token. -backlog N (none only) listens
+// with an accept backlog of N, as a daemon with a small one (Python's
+// socketserver uses 5) does: correct, but busy under load.
 package main
 
 import (
@@ -57,11 +59,16 @@ import (
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"anyaddr", "portfile0644", "lenient", "serial", "dropsome"}
 
-// flaw is the -flaw in effect (read by serve and handle).
-var flaw string
+// flaw is the -flaw in effect (read by serve and handle); backlog the
+// -backlog.
+var (
+	flaw    string
+	backlog int
+)
 
 func main() {
 	flag.StringVar(&flaw, "flaw", "", strings.Join(flaws, ", "))
+	flag.IntVar(&backlog, "backlog", 0, "accept backlog (none only; 0: the system's)")
 	root := flag.String("root", "", "runtime directory")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
@@ -319,7 +326,7 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 	}
 	sock := filepath.Join(root, "bu.sock")
 	os.Remove(sock) // stale: the lock is ours
-	ln, err := net.Listen("unix", sock)
+	ln, err := listenBacklog(sock)
 	if err != nil {
 		return err
 	}
@@ -327,6 +334,9 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 		return err
 	}
 	err = serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
+	if backlog > 0 {
+		os.Remove(sock) // a listener made from a file does not unlink on close; the lock is still ours
+	}
 	os.Remove(lock.Name())
 	lock.Close()
 	return err
@@ -355,4 +365,26 @@ func (l peerChecked) Accept() (net.Conn, error) {
 		}
 		c.Close()
 	}
+}
+
+// listenBacklog listens on sock with the -backlog (net.Listen's when 0).
+func listenBacklog(sock string) (net.Listener, error) {
+	if backlog <= 0 {
+		return net.Listen("unix", sock)
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	if err := syscall.Listen(fd, backlog); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	defer f.Close() // FileListener holds its own dup
+	return net.FileListener(f)
 }
