@@ -262,6 +262,11 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	select {
 	case d := <-ch:
 		o = d.o
+		if ctx.Err() != nil && o.status != Pass {
+			// What a scenario concluded while being cancelled (a helper
+			// killed, a wait cut short) is no verdict.
+			o = errored("interrupted (%v): %s", ctx.Err(), o.reason)
+		}
 	case <-sctx.Done():
 		if ctx.Err() != nil {
 			o = errored("interrupted after %s (%v); killed its processes", time.Since(start).Round(time.Millisecond), ctx.Err())
