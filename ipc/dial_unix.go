@@ -10,9 +10,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/internal/busydial"
 )
 
 // Test hooks: testNoProc makes Dial connect as it does where there is no
@@ -216,31 +217,11 @@ func connectChecked(ctx context.Context, lay Layout, connectPath string, recheck
 	return &Conn{c: c, r: bufio.NewReaderSize(c, 4096), layout: lay}, nil
 }
 
-// busyDialWait bounds how long Dial waits for a daemon whose backlog is
-// full when ctx has no deadline.
-const busyDialWait = 5 * time.Second
-
 // connectUnix connects, retrying while the listener's backlog is full
 // (EAGAIN on Linux): a busy daemon is alive, not stale, so Dial waits for it
-// within ctx (or busyDialWait) instead of failing at once.
+// within ctx (or busydial.DefaultWait) instead of failing at once.
 func connectUnix(ctx context.Context, path string) (net.Conn, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, busyDialWait)
-		defer cancel()
-	}
-	var d net.Dialer
-	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
-		c, err := d.DialContext(ctx, "unix", path)
-		if err == nil || !errors.Is(err, unix.EAGAIN) {
-			return c, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("backlog full until the deadline: %w", err)
-		case <-time.After(backoff):
-		}
-	}
+	return busydial.Dial(ctx, "unix", path, func(err error) bool { return errors.Is(err, unix.EAGAIN) }, nil)
 }
 
 // listenLoopback listens on 127.0.0.1:0.

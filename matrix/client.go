@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/busydial"
 	"github.com/org/bh-ipc-check/ipc"
 )
 
@@ -59,22 +63,57 @@ func readBHPortFile(path string) (bhPortFile, error) {
 // rawConn connects to the daemon without any handshake: the socket, or the
 // port named in the port file.
 func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
-	var d net.Dialer
 	if sp.Transport == ipc.TransportUnix {
 		path, done, err := reachableSockPath(sp.Sock)
 		if err != nil {
 			return nil, bhPortFile{}, err
 		}
 		defer done()
-		c, err := d.DialContext(ctx, "unix", path)
+		c, err := dialBusy(ctx, "unix", path)
 		return c, bhPortFile{}, err
 	}
 	pf, err := readBHPortFile(sp.Port)
 	if err != nil {
 		return nil, pf, err
 	}
-	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
+	c, err := dialBusy(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
 	return c, pf, err
+}
+
+// dialBusy connects, retrying while the listener looks busy rather than
+// dead, within ctx's deadline, as ipc.Dial does: EAGAIN from a full backlog
+// (Linux), and ECONNREFUSED on macOS, where a full backlog refuses, as long
+// as a socket is still at the path. A busy daemon is alive; a connect that
+// fails at once would turn load into a verdict. Retries are counted in the
+// counter countBusy put in ctx.
+func dialBusy(ctx context.Context, network, addr string) (net.Conn, error) {
+	n, _ := ctx.Value(busyKey{}).(*atomic.Int64)
+	var onRetry func()
+	if n != nil {
+		onRetry = func() { n.Add(1) }
+	}
+	return busydial.Dial(ctx, network, addr, func(err error) bool { return looksBusy(network, addr, err) }, onRetry)
+}
+
+type busyKey struct{}
+
+// countBusy returns ctx with n attached: dialBusy adds one to it for every
+// connect it retries, so a scenario can report the backlog's effect.
+func countBusy(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, busyKey{}, n)
+}
+
+// looksBusy: err from connecting to addr means a full backlog, not a
+// missing listener.
+func looksBusy(network, addr string, err error) bool {
+	if isBacklogFull(err) {
+		return true
+	}
+	if network == "unix" && runtime.GOOS == "darwin" && errors.Is(err, syscall.ECONNREFUSED) {
+		fi, serr := os.Lstat(addr)
+		return serr == nil && fi.Mode()&os.ModeSocket != 0
+	}
+	return false
 }
 
 func openSession(ctx context.Context, sp probeSpec) (*session, error) {
@@ -161,11 +200,15 @@ type loadResult struct {
 	P99us  float64 `json:"p99_us"`
 	Maxus  float64 `json:"max_us"`
 	Wallms float64 `json:"wall_ms"`
+	// BusyRetries counts connects retried on a full backlog.
+	BusyRetries int64 `json:"busy_retries"`
 }
 
 // runLoad opens conns sessions and sends pings pings on each, concurrently.
 func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
 	res := loadResult{Conns: conns, Pings: conns * pings}
+	var busy atomic.Int64
+	ctx = countBusy(ctx, &busy)
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -215,6 +258,7 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
 		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 		res.P50us, res.P99us, res.Maxus = us(lats[n/2]), us(lats[n*99/100]), us(lats[n-1])
 	}
+	res.BusyRetries = busy.Load()
 	return res
 }
 
@@ -295,10 +339,14 @@ type idleResult struct {
 	OpenError string `json:"open_error,omitempty"`
 	PingAfter string `json:"ping_after"`
 	PingMS    int64  `json:"ping_ms"`
+	// BusyRetries counts connects retried on a full backlog.
+	BusyRetries int64 `json:"busy_retries"`
 }
 
 func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 	var r idleResult
+	var busy atomic.Int64
+	ctx = countBusy(ctx, &busy)
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -306,7 +354,7 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 		}
 	}()
 	for i := 0; i < n; i++ {
-		c, err := dialPatiently(ctx, sp)
+		c, _, err := rawConn(ctx, sp) // retries a full backlog
 		if err != nil {
 			r.OpenError = err.Error()
 			break
@@ -321,17 +369,6 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 		r.PingAfter = "ok pid " + strconv.Itoa(pid)
 	}
 	r.PingMS = time.Since(t0).Milliseconds()
+	r.BusyRetries = busy.Load()
 	return r
-}
-
-// dialPatiently retries a raw connect while the backlog is full.
-func dialPatiently(ctx context.Context, sp probeSpec) (net.Conn, error) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, _, err := rawConn(ctx, sp)
-		if err == nil || !isBacklogFull(err) || time.Now().After(deadline) {
-			return c, err
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -205,7 +205,7 @@ func (e *Env) spec() probeSpec {
 // daemon is one started daemon process.
 type daemon struct {
 	cmd  *exec.Cmd
-	out  *tailBuffer
+	out  *outputBuffer
 	done chan struct{}
 	err  error
 	Pid  int
@@ -255,7 +255,7 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cmd: cmd, out: &tailBuffer{max: 8192}, done: make(chan struct{})}
+	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
@@ -268,13 +268,11 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	return d, nil
 }
 
-// readyTimeout bounds how long a daemon may take to answer its first ping.
-const readyTimeout = 10 * time.Second
-
-// waitReady waits until the daemon answers a ping at the env's paths, and
-// returns the pid it reports. It fails early when the daemon exits.
+// waitReady waits until the daemon answers a ping at the env's paths
+// (within Config.ReadyTimeout), and returns the pid it reports. It fails
+// early when the daemon exits.
 func (e *Env) waitReady(ctx context.Context, d *daemon, sp probeSpec) (int, error) {
-	return e.waitReadyWithin(ctx, d, sp, readyTimeout)
+	return e.waitReadyWithin(ctx, d, sp, e.r.cfg.ReadyTimeout)
 }
 
 func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limit time.Duration) (int, error) {
@@ -283,7 +281,7 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 	var last error
 	for {
 		if done, code := d.exited(); done {
-			return 0, fmt.Errorf("daemon exited with code %d before answering: %s", code, firstLines(d.output(), 6))
+			return 0, fmt.Errorf("daemon exited with code %d before answering (last output: %s)", code, lastLine(d.output()))
 		}
 		path := sp.Sock
 		if sp.Transport == ipc.TransportTCP {
@@ -300,7 +298,7 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("daemon did not answer within %s: %v; output: %s", limit, last, firstLines(d.output(), 6))
+			return 0, fmt.Errorf("daemon did not answer within %s: %v (last output: %s)", limit, last, lastLine(d.output()))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -313,9 +311,6 @@ func (e *Env) start(ctx context.Context) (*daemon, int, error) {
 		return nil, 0, err
 	}
 	pid, err := e.waitReady(ctx, d, e.spec())
-	if err != nil {
-		e.note("daemon output: %s", firstLines(d.output(), 10))
-	}
 	return d, pid, err
 }
 
@@ -385,38 +380,105 @@ func tree(dir string, skip string) []string {
 	return out
 }
 
-func firstLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = append(lines[:n], fmt.Sprintf("... (%d more lines)", len(lines)-n))
-	}
-	if len(lines) == 1 && lines[0] == "" {
+// lastLine is the last non-empty line of s, "(no output)" if none.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
 		return "(no output)"
 	}
-	return strings.Join(lines, " | ")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
-// tailBuffer keeps the last max bytes written; safe for concurrent use.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+// Output kept in evidence: the first outputHeadLines lines and the last
+// outputTailLines, with "… N lines …" between.
+const (
+	outputHeadLines = 10
+	outputTailLines = 40
+	outputHeadMax   = 8 << 10
+	outputTailMax   = 64 << 10
+)
+
+// outputBuffer keeps the head (first outputHeadMax bytes) and the tail
+// (last outputTailMax bytes) of a daemon's output and counts the lines in
+// between; safe for concurrent use.
+type outputBuffer struct {
+	mu         sync.Mutex
+	head, tail []byte
+	dropped    int // lines dropped from the front of tail
+	cutMidLine bool
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+func (o *outputBuffer) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := len(p)
+	if k := min(outputHeadMax-len(o.head), len(p)); k > 0 {
+		o.head = append(o.head, p[:k]...)
+		p = p[k:]
 	}
-	return len(p), nil
+	o.tail = append(o.tail, p...)
+	if cut := len(o.tail) - outputTailMax; cut > 0 {
+		o.dropped += strings.Count(string(o.tail[:cut]), "\n")
+		o.cutMidLine = o.tail[cut-1] != '\n'
+		o.tail = append([]byte(nil), o.tail[cut:]...)
+	}
+	return n, nil
 }
 
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
+// String is the output kept (head and tail, with a gap marker when bytes
+// were dropped).
+func (o *outputBuffer) String() string { return o.excerpt(1<<30, 1<<30) }
+
+// excerpt is the first head lines and the last tail lines of the output,
+// "… N lines …" between them when lines are left out; "" for no output.
+func (o *outputBuffer) excerpt(head, tail int) string {
+	o.mu.Lock()
+	hb, tb, dropped, cut := string(o.head), string(o.tail), o.dropped, o.cutMidLine
+	o.mu.Unlock()
+	var front, back []string
+	if dropped == 0 && !cut {
+		front = splitLines(hb + tb)
+	} else {
+		front = splitLines(hb)
+		back = splitLines(tb)
+		if cut && len(back) > 0 {
+			back = back[1:] // a partial line
+			dropped++
+		}
+		if hb != "" && !strings.HasSuffix(hb, "\n") {
+			dropped-- // the head's last line goes on in what was dropped: counted there
+		}
+	}
+	if back == nil {
+		// Everything is in front: split it into head and tail.
+		if len(front) <= head+tail {
+			return strings.Join(front, "\n")
+		}
+		back = front[len(front)-tail:]
+		dropped = len(front) - head - tail
+		front = front[:head]
+	} else {
+		if len(front) > head {
+			dropped += len(front) - head
+			front = front[:head]
+		}
+		if len(back) > tail {
+			dropped += len(back) - tail
+			back = back[len(back)-tail:]
+		}
+	}
+	if len(front) == 0 && len(back) == 0 {
+		return ""
+	}
+	return strings.Join(front, "\n") + fmt.Sprintf("\n… %d lines …\n", dropped) + strings.Join(back, "\n")
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // plantOp is a filesystem action done by a uid (usually the attacker).

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
+	"github.com/org/bh-ipc-check/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -168,6 +170,11 @@ func TestBuiltinPassesEverything(t *testing.T) {
 		if r.Status == Skip && r.Reason == "" {
 			t.Errorf("%s skipped without a reason", r.ID)
 		}
+		for _, ev := range r.Evidence {
+			if strings.Contains(ev, "()") {
+				t.Errorf("%s: empty parentheses in the evidence: %q", r.ID, ev)
+			}
+		}
 	}
 	if r, ok := find(rep, "load.concurrent"); ok && r.Status == Pass && (r.Metrics["p50_us"] <= 0 || r.Metrics["p99_us"] < r.Metrics["p50_us"]) {
 		t.Errorf("load.concurrent metrics %v: want p50 > 0 and p99 >= p50", r.Metrics)
@@ -183,6 +190,58 @@ func brokenTarget(flaw string) Target {
 	}
 }
 
+// brokenVariants are the deliberately broken daemons (brokend's -flaw) and
+// the exact set of scenarios each fails on Linux as root.
+var brokenVariants = []struct {
+	flaw string
+	want []string
+}{
+	{"plain", []string{
+		"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
+		"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
+		"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
+		"inst.stale-recovered", // net.Listen cannot bind over a stale socket
+		"inst.clean-shutdown",  // the 0777 dir stays
+		"path.name-validation", // names unchecked: x/../../y escapes
+	}},
+	{"unlink", []string{
+		"auth.peercred",                                 // no peer check
+		"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
+		"path.name-validation", // names unchecked
+	}},
+	{"notoken", []string{"tcp.auth-required"}},
+	{"followlink", []string{"sock.dangling-symlink"}},
+	{"replacefile", []string{"dir.not-a-dir"}},
+	{"truncate", []string{"path.budget"}},
+	// Evidence first: it makes its socket in the planted directory, then
+	// refuses; the refusal does not excuse what it made.
+	{"sshagent", []string{
+		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
+		"inst.stale-recovered", // the stale socket makes net.Listen fail
+	}},
+	{"anyaddr", []string{"tcp.loopback-only"}},
+	{"portfile0644", []string{"tcp.portfile-private"}},
+	{"lenient", []string{"proto.malformed"}},
+	{"serial", []string{"proto.idle-connections"}},
+	{"dropsome", []string{"load.concurrent"}},
+}
+
+// brokenClients are deliberately broken clients for the scenario that
+// judges the suite's own client (tcp.squatter-learns-nothing), each
+// failing exactly want against the builtin daemon.
+var brokenClients = []struct {
+	name   string
+	client func(ctx context.Context, e *Env, sp probeSpec) (int, error)
+	want   []string
+}{
+	// browser-harness's TCP client: the token in every request, sent to
+	// whoever listens on the port.
+	{"token in the request", func(ctx context.Context, e *Env, sp probeSpec) (int, error) {
+		sp.Protocol = ProtocolBHJSON
+		return pingOnce(ctx, sp)
+	}, []string{"tcp.squatter-learns-nothing"}},
+}
+
 // The suite must be able to fail: each deliberately broken daemon fails
 // exactly the scenarios its flaw breaks.
 func TestBrokenDaemonsFailExactly(t *testing.T) {
@@ -192,43 +251,91 @@ func TestBrokenDaemonsFailExactly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
 	}
-	cases := []struct {
-		flaw string
-		want []string
-	}{
-		{"plain", []string{
-			"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
-			"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
-			"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
-			"inst.stale-recovered", // net.Listen cannot bind over a stale socket
-			"inst.clean-shutdown",  // the 0777 dir stays
-			"path.name-validation", // names unchecked: x/../../y escapes
-		}},
-		{"unlink", []string{
-			"auth.peercred",                                 // no peer check
-			"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
-			"path.name-validation", // names unchecked
-		}},
-		{"notoken", []string{"tcp.auth-required"}},
-	}
-	for _, c := range cases {
+	for _, c := range brokenVariants {
 		t.Run(c.flaw, func(t *testing.T) {
 			t.Parallel()
-			rep := runSuite(t, brokenTarget(c.flaw), "")
-			got := byStatus(rep, Fail)
-			want := append([]string(nil), c.want...)
-			sort.Strings(want)
-			if !slices.Equal(got, want) {
-				logReport(t, rep)
-				t.Errorf("flaw %s failed %v\nwant %v", c.flaw, got, want)
-			}
-			for _, r := range rep.Results {
-				if r.Status == Fail && (r.Reason == "" || len(r.Evidence) == 0) {
-					t.Errorf("%s failed without reason or evidence: %q %v", r.ID, r.Reason, r.Evidence)
-				}
-			}
+			checkFails(t, runSuite(t, brokenTarget(c.flaw), ""), c.want)
 		})
 	}
+}
+
+// checkFails asserts rep failed exactly want (with reasons and evidence)
+// and that nothing else reached no verdict.
+func checkFails(t *testing.T, rep Report, want []string) {
+	t.Helper()
+	got := byStatus(rep, Fail)
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		logReport(t, rep)
+		t.Errorf("failed %v\nwant   %v", got, want)
+	}
+	for _, r := range rep.Results {
+		if r.Status == Fail && (r.Reason == "" || len(r.Evidence) == 0) {
+			t.Errorf("%s failed without reason or evidence: %q %v", r.ID, r.Reason, r.Evidence)
+		}
+		if r.Status == Error {
+			t.Errorf("%s reached no verdict: %s\n  %s", r.ID, r.Reason, strings.Join(r.Evidence, "\n  "))
+		}
+	}
+}
+
+// The suite's own client must be able to fail too: a broken one put in
+// place of the ipc client fails tcp.squatter-learns-nothing. Not parallel:
+// it swaps a package variable.
+func TestBrokenClientsFailExactly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the expected failures are written for Linux; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	orig := squatterClient
+	defer func() { squatterClient = orig }()
+	for _, c := range brokenClients {
+		t.Run(c.name, func(t *testing.T) {
+			squatterClient = c.client
+			checkFails(t, runSuite(t, BuiltinTarget(), ""), c.want)
+		})
+	}
+}
+
+// Every catalogue scenario that can apply on Linux has been seen to fail:
+// some broken daemon or client in the tables above fails it.
+func TestEveryScenarioHasABrokenVariant(t *testing.T) {
+	covered := map[string]bool{}
+	for _, v := range brokenVariants {
+		for _, id := range v.want {
+			covered[id] = true
+		}
+	}
+	for _, c := range brokenClients {
+		for _, id := range c.want {
+			covered[id] = true
+		}
+	}
+	for _, s := range catalogue {
+		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "linux") {
+			continue // e.g. tcp.portfile-dacl: Windows only
+		}
+		if !covered[s.ID] {
+			t.Errorf("%s: no deliberately broken daemon or client fails it (add a -flaw to testdata/brokend and a row to brokenVariants)", s.ID)
+		}
+	}
+	for id := range covered {
+		if _, ok := byID(id); !ok {
+			t.Errorf("brokenVariants names %q, not in the catalogue", id)
+		}
+	}
+}
+
+func byID(id string) (Scenario, bool) {
+	for _, s := range catalogue {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Scenario{}, false
 }
 
 // The other layout: the endpoint directory is the root itself.
@@ -253,6 +360,30 @@ func TestRootLayoutDaemonPasses(t *testing.T) {
 	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
 		t.Errorf("passed %v\nwant   %v", got, want)
 	}
+}
+
+// A correct daemon with a small accept backlog (Python's socketserver
+// uses 5) is busy under load, not broken: the suite's clients wait out a
+// full backlog, so the idle and load scenarios pass and report the
+// retries.
+func TestSmallBacklogDaemonPasses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	target := Target{
+		Cmd:      []string{bins.brokend, "-flaw", "none", "-backlog", "1", "-root", "{root}", "-name", "{name}"},
+		Socket:   "{root}/bu.sock",
+		Protocol: ProtocolBHJSON,
+	}
+	rep := runSuite(t, target, "proto.idle-connections,load.concurrent,inst.clean-shutdown")
+	retries := 0.0
+	for _, r := range rep.Results {
+		if r.Status != Pass {
+			t.Errorf("%s: %s %q\n  %s", r.ID, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
+		}
+		retries += r.Metrics["busy_retries"]
+	}
+	t.Logf("connects retried on a full backlog: %.0f", retries)
 }
 
 func TestSelect(t *testing.T) {
@@ -333,30 +464,131 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// A scenario that times out fails with what it saw, and its processes are
-// killed and reaped.
+// A scenario that times out reaches no verdict (error, not fail), and its
+// processes are killed and reaped.
 func TestScenarioTimeoutKillsDaemon(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("checks for leftover processes in /proc; this is %s", runtime.GOOS)
 	}
 	needBins(t)
-	sleepArg := fmt.Sprint(600 + os.Getpid()%300) // unique enough to find it
-	target := Target{Cmd: []string{"sleep", sleepArg}, Socket: DefaultSocketTemplate, Protocol: ProtocolBHJSON}
-	sc, _ := Select("sock.mode-umask0")
-	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 500 * time.Millisecond})
+	name := fmt.Sprintf("timeout%d", os.Getpid()) // unique enough to find it
+	sc, _ := Select("load.concurrent")
+	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rep.Results[0]
-	if r.Status != Fail || !strings.Contains(r.Reason, "timed out after 500ms") {
-		t.Fatalf("%s %q, want a timeout failure", r.Status, r.Reason)
+	if r.Status != Error || !r.Incomplete || !strings.Contains(r.Reason, "timed out after 100ms") {
+		t.Fatalf("%s incomplete=%v %q, want a timeout error", r.Status, r.Incomplete, r.Reason)
+	}
+	if got := report.ExitCode(rep.Summary, false); got != report.ExitUsage {
+		t.Errorf("a run whose only scenario timed out: exit %d, want %d (nothing tested)", got, report.ExitUsage)
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, _ := os.ReadFile(p)
-		if strings.Contains(string(b), "sleep\x00"+sleepArg+"\x00") {
+		if strings.Contains(string(b), "--name\x00"+name+"\x00") {
 			t.Errorf("the timed-out daemon is still running: %s", p)
 		}
+	}
+}
+
+// A target that never becomes ready stops the run in the preflight: a
+// PreflightError with the command line, what was waited for and the tail
+// of its output; no scenario runs, so nothing passes.
+func TestPreflightStopsRun(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the failing targets are POSIX shell commands; the windows leg runs the builtin")
+	}
+	needBins(t)
+	script := `for i in $(seq 1 100); do echo "line $i"; done; echo "Exception: boom" >&2; exit 3`
+	for _, c := range []struct {
+		name   string
+		cmd    []string
+		exited bool
+		want   []string
+	}{
+		{"exits 3", []string{"sh", "-c", script}, true, []string{"exited with code 3", "line 1\n", "… 51 lines …", "line 100\n", "Exception: boom"}},
+		{"no such program", []string{"no-such-daemon-" + fmt.Sprint(os.Getpid()), "--root", "{root}"}, true, []string{"exited with code 127", "executable file not found"}},
+		{"never ready", []string{"sleep", "30"}, false, []string{"still running when the suite gave up", "(no output)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{Cmd: c.cmd, Socket: DefaultSocketTemplate, Protocol: ProtocolBHJSON}
+			var progress strings.Builder
+			rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1,
+				ReadyTimeout: time.Second, Progress: &progress})
+			var pe *PreflightError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Run = %v, want a PreflightError", err)
+			}
+			if len(rep.Results) != 0 || progress.Len() != 0 {
+				t.Errorf("scenarios ran or a header was printed after a failed preflight: %d results, progress %q", len(rep.Results), progress.String())
+			}
+			if pe.Exited != c.exited {
+				t.Errorf("Exited = %v, want %v", pe.Exited, c.exited)
+			}
+			msg := err.Error()
+			for _, w := range append(c.want, "command:    "+shellQuote(c.cmd[0]), "waited for: a bh-json ping on the socket ", "within 1s") {
+				if !strings.Contains(msg, w) {
+					t.Errorf("preflight error lacks %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestOutputExcerpt(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		lines int
+		want  []string
+		never []string
+	}{
+		{"short", 5, []string{"l1\nl2\nl3\nl4\nl5"}, []string{"…"}},
+		{"exactly head+tail", 50, []string{"l1\n", "\nl50"}, []string{"…"}},
+		{"long", 200, []string{"l1\n", "l10\n… 150 lines …\nl161\n", "\nl200"}, []string{"l11\n", "l150\n"}},
+		// Beyond what the buffer keeps: the head, the count and the tail
+		// (the exception line of a traceback) survive.
+		{"huge", 20000, []string{"l1\n", "l10\n… 19950 lines …\nl19961\n", "\nl20000"}, []string{"l11\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var o outputBuffer
+			for i := 1; i <= c.lines; i++ {
+				fmt.Fprintf(&o, "l%d\n", i)
+			}
+			got := o.excerpt(outputHeadLines, outputTailLines)
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("excerpt lacks %q:\n%s", w, got)
+				}
+			}
+			for _, n := range c.never {
+				if strings.Contains(got, n) {
+					t.Errorf("excerpt holds %q:\n%s", n, got)
+				}
+			}
+		})
+	}
+	var empty outputBuffer
+	if got := empty.excerpt(10, 40); got != "" {
+		t.Errorf("no output: %q", got)
+	}
+}
+
+func TestRerunCommandKeepsTheTarget(t *testing.T) {
+	argv := []string{"/usr/local/bin/bh-ipc-check", "run", "--cmd", "python3 -m d --root {root}", "--scenarios", "sock.*",
+		"--socket", "{root}/bu-{name}.d/sock", "-scenarios=x", "--env", "A=it's", "--protocol", "bh-json"}
+	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"})
+	want := `sudo /usr/local/bin/bh-ipc-check run --cmd 'python3 -m d --root {root}' --socket '{root}/bu-{name}.d/sock' --env 'A=it'\''s' --protocol bh-json --scenarios dir.symlink,auth.peercred`
+	if got != want {
+		t.Errorf("RerunCommand =\n%s\nwant\n%s", got, want)
+	}
+	// The command splits back into the same words (SplitCommand is the
+	// suite's POSIX word splitter).
+	words, err := SplitCommand(got)
+	if err != nil || words[3] != "--cmd" || words[4] != argv[3] || words[7] != "--env" || words[8] != "A=it's" {
+		t.Errorf("SplitCommand(RerunCommand) = %q, %v", words, err)
 	}
 }
 
@@ -393,5 +625,39 @@ func TestTCPOnlyExternalTarget(t *testing.T) {
 	rep = runSuite(t, plain, "inst.live-not-hijacked")
 	if r := rep.Results[0]; r.Status != Fail || !strings.Contains(r.Reason, "hijacked") {
 		t.Errorf("brokend over tcp: inst.live-not-hijacked %s %q, want a hijack", r.Status, r.Reason)
+	}
+}
+
+// cancelAfter cancels a run when its n-th progress line is written.
+type cancelAfter struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), "[") {
+		if c.n--; c.n == 0 {
+			c.cancel()
+		}
+	}
+	return len(p), nil
+}
+
+// An interrupted run stops at once and returns the partial report, marked.
+func TestRunInterrupted(t *testing.T) {
+	needBins(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep, err := Run(ctx, Config{Exe: bins.cli, Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Progress: &cancelAfter{n: 2, cancel: cancel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || len(rep.Results) != 2 {
+		t.Errorf("interrupted=%v with %d results, want a partial report of 2 marked interrupted", rep.Interrupted, len(rep.Results))
+	}
+	var b strings.Builder
+	WriteTable(&b, rep)
+	if !strings.Contains(b.String(), "INTERRUPTED") {
+		t.Errorf("the summary does not say INTERRUPTED:\n%s", b.String())
 	}
 }

@@ -130,6 +130,7 @@ func fillBacklog(path string, max int) (n int, full bool, closeAll func(), err e
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
+		fds = nil // a second call must not close reused fd numbers
 	}
 	for i := 0; i < max; i++ {
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)

@@ -17,9 +17,10 @@ type (
 
 // Statuses and severities (see package report).
 const (
-	Pass = report.Pass
-	Fail = report.Fail
-	Skip = report.Skip
+	Pass  = report.Pass
+	Fail  = report.Fail
+	Skip  = report.Skip
+	Error = report.Error
 
 	Required  = report.Required
 	Hardening = report.Hardening
@@ -31,6 +32,12 @@ const (
 func Summarize(rs []Result) report.Summary { return report.Summarize(rs) }
 
 func oneLine(s string, n int) string { return report.OneLine(s, n) }
+
+func shellQuote(s string) string { return report.ShellQuote(s) }
+
+// RerunCommand is report.RerunCommand: argv with --scenarios set to ids,
+// under sudo, quoted for a shell.
+func RerunCommand(argv, ids []string) string { return report.RerunCommand(argv, ids) }
 
 // ReportTarget is t as reports describe it.
 func (t Target) ReportTarget() report.Target {

@@ -32,6 +32,10 @@ const runDirPrefix = "bhc-"
 // DefaultScenarioTimeout bounds one scenario.
 const DefaultScenarioTimeout = 90 * time.Second
 
+// DefaultReadyTimeout bounds how long a daemon may take to answer its first
+// ping, in the preflight and in every scenario.
+const DefaultReadyTimeout = 10 * time.Second
+
 // Config is one run of the suite.
 type Config struct {
 	// Exe is this program (bh-ipc-check): the builtin daemon and the helper
@@ -50,6 +54,11 @@ type Config struct {
 	// Progress receives one line per scenario as it finishes (may be nil).
 	Progress io.Writer
 	Timeout  time.Duration // per scenario; 0: DefaultScenarioTimeout
+	// ReadyTimeout bounds a daemon's start (0: DefaultReadyTimeout).
+	ReadyTimeout time.Duration
+	// Command is this run's command line (program, then arguments), for
+	// the hints that say how to run what was skipped; may be nil.
+	Command []string
 }
 
 // Runner runs scenarios for one Config.
@@ -73,6 +82,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultScenarioTimeout
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
 	if cfg.Leg == "" {
 		cfg.Leg = "native"
@@ -127,6 +139,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 
+	if err := r.preflight(ctx); err != nil {
+		return Report{}, err
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+	}
+
 	host, _ := os.Hostname()
 	rep := Report{
 		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
@@ -134,14 +153,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
 	}
 	for i, s := range cfg.Scenarios {
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+			break
+		}
 		res := r.runOne(ctx, s, i+1)
 		rep.Results = append(rep.Results, res)
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "[%2d/%d] %-28s %-4s %6.0fms  %s\n", i+1, len(cfg.Scenarios), s.ID, res.Status, res.DurationMS, oneLine(res.Reason, 90))
+			fmt.Fprintf(cfg.Progress, "[%2d/%d] %-28s %-5s %6.0fms  %s\n", i+1, len(cfg.Scenarios), s.ID, res.Status, res.DurationMS, oneLine(res.Reason, 90))
 		}
-		if ctx.Err() != nil {
-			break
-		}
+	}
+	if ctx.Err() != nil {
+		rep.Interrupted = true
 	}
 	rep.DurationMS = ms(time.Since(rep.Started))
 	rep.Summary = Summarize(rep.Results)
@@ -216,8 +239,15 @@ func (r *Runner) skipReason(s Scenario) string {
 		}
 		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}
+	return ""
+}
+
+// privilegeSkip says why s cannot run without privilege here, with the
+// command that runs it; "" if it can. Such a scenario applies here: its
+// skip leaves the run incomplete.
+func (r *Runner) privilegeSkip(s Scenario) string {
 	if slices.Contains(s.Needs, NeedOtherUID) && r.attackerUID < 0 {
-		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: sudo bh-ipc-check run --scenarios %s", DefaultAttackerUID, s.ID)
+		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, RerunCommand(r.cfg.Command, []string{s.ID}))
 	}
 	return ""
 }
@@ -230,9 +260,14 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 		res.Status, res.Reason = Skip, why
 		return res
 	}
+	if why := r.privilegeSkip(s); why != "" {
+		res.Status, res.Reason, res.Incomplete = Skip, why, true
+		return res
+	}
+	defer func() { res.Incomplete = res.Status == Error }()
 	e, err := r.newEnv(s, seq)
 	if err != nil {
-		res.Status, res.Reason = Fail, "setting up the scenario: "+err.Error()
+		res.Status, res.Reason = Error, "setting up the scenario: "+err.Error()
 		return res
 	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -242,7 +277,7 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				ch <- done{fail("scenario panicked: %v", p)}
+				ch <- done{errored("scenario panicked: %v", p)}
 			}
 		}()
 		ch <- done{s.run(sctx, e)}
@@ -251,15 +286,24 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	select {
 	case d := <-ch:
 		o = d.o
+		if ctx.Err() != nil && o.status != Pass {
+			// What a scenario concluded while being cancelled (a helper
+			// killed, a wait cut short) is no verdict.
+			o = errored("interrupted (%v): %s", ctx.Err(), o.reason)
+		}
 	case <-sctx.Done():
-		o = fail("timed out after %s (%v); killed its processes", r.cfg.Timeout, sctx.Err())
+		if ctx.Err() != nil {
+			o = errored("interrupted after %s (%v); killed its processes", time.Since(start).Round(time.Millisecond), ctx.Err())
+		} else {
+			o = errored("timed out after %s; killed its processes", r.cfg.Timeout)
+		}
 	}
 	e.close() // kill and reap everything the scenario started
-	if o.status == Fail || o.status == Skip {
+	if o.status != Pass {
 		e.mu.Lock()
 		for _, d := range e.daemons {
-			if out := d.output(); out != "" {
-				e.evidence = append(e.evidence, fmt.Sprintf("daemon pid %d output: %s", d.Pid, firstLines(out, 8)))
+			if out := d.out.excerpt(outputHeadLines, outputTailLines); out != "" {
+				e.evidence = append(e.evidence, fmt.Sprintf("daemon pid %d output:\n%s", d.Pid, out))
 			}
 		}
 		e.mu.Unlock()

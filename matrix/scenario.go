@@ -46,6 +46,10 @@ func pass(format string, a ...any) outcome { return outcome{Pass, fmt.Sprintf(fo
 func fail(format string, a ...any) outcome { return outcome{Fail, fmt.Sprintf(format, a...)} }
 func skip(format string, a ...any) outcome { return outcome{Skip, fmt.Sprintf(format, a...)} }
 
+// errored: no verdict could be reached (the suite's own setup failed, a
+// helper failed, a daemon that passed the preflight did not start).
+func errored(format string, a ...any) outcome { return outcome{Error, fmt.Sprintf(format, a...)} }
+
 // Catalogue returns every scenario in a stable order.
 func Catalogue() []Scenario {
 	return append([]Scenario(nil), catalogue...)

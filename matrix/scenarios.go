@@ -82,7 +82,7 @@ func randHex(n int) string {
 func sockModeUmask0(ctx context.Context, e *Env) outcome {
 	_, _, err := e.start(ctx)
 	if err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	s, d := stat(e.Sock), stat(e.EndpointDir)
 	e.note("umask %03o; socket %s: %s; dir %s: %s", e.r.cfg.Umask, e.Sock, describe(e.Sock), e.EndpointDir, describe(e.EndpointDir))
@@ -104,7 +104,7 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	defer w.stop()
 	_, _, err := e.start(ctx)
 	if err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	first, ok := w.result()
 	if !ok {
@@ -129,14 +129,14 @@ func (e *Env) ownEndpointDir(ctx context.Context, mode uint32) error {
 func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 	target := filepath.Join(e.Parent, "planted-target-"+randHex(4))
 	if err := e.ownEndpointDir(ctx, 0o700); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "symlink", Path: e.Sock, Target: target}); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	d, err := e.startDaemon(e.Root, e.Name)
 	if err != nil {
-		return fail("start: %v", err)
+		return errored("start: %v", err)
 	}
 	_, readyErr := e.waitReady(ctx, d, e.spec())
 	e.note("after start: socket path %s: %s; symlink target %s: %s", e.Sock, describe(e.Sock), target, describe(target))
@@ -145,9 +145,9 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 	}
 	if readyErr != nil {
 		if done, code := d.exited(); done && code != 0 && d.output() != "" {
-			return pass("refused with exit %d: %s", code, firstLines(d.output(), 2))
+			return pass("refused with exit %d: %s", code, lastLine(d.output()))
 		}
-		return fail("neither served nor refused clearly: %v", readyErr)
+		return errored("neither served nor refused clearly: %v", readyErr)
 	}
 	if s := stat(e.Sock); s.Kind != "socket" {
 		return fail("serving, but %s is %s, not a socket", e.Sock, describe(e.Sock))
@@ -171,7 +171,7 @@ func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refu
 	if _, rerr := e.waitReady(ctx, d, e.spec()); rerr == nil {
 		return d, true, "", nil
 	} else if done, code := d.exited(); done && code != 0 {
-		return d, false, fmt.Sprintf("exit %d: %s", code, firstLines(d.output(), 2)), nil
+		return d, false, fmt.Sprintf("exit %d: %s", code, lastLine(d.output())), nil
 	} else {
 		return d, false, "", rerr
 	}
@@ -180,11 +180,11 @@ func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refu
 func dirSymlink(ctx context.Context, e *Env) outcome {
 	adir, err := e.attackerDir(ctx)
 	if err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	at := e.attackDir() // the endpoint dir, or the fallback's /tmp/bh-<uid>
 	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: at, Target: adir}); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	inside := tree(adir, "")
@@ -201,17 +201,24 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
-	return fail("neither served nor refused clearly: %v", err)
+	return errored("neither served nor refused clearly: %v", err)
 }
 
 func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	at := e.attackDir() // the endpoint dir, or the fallback's /tmp/bh-<uid>
 	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: at, Mode: 0o777}); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	d, a := stat(e.EndpointDir), stat(at)
 	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
+	// Evidence first: what the daemon made inside the attacker's directory
+	// is judged whether or not it then answered.
+	if d.Kind == "dir" && d.UID == e.r.attackerUID {
+		if inside := tree(e.EndpointDir, ""); len(inside) > 0 {
+			return fail("created inside a directory owned by uid %d (mode %04o), which can replace or remove it: %s", d.UID, d.Mode, strings.Join(inside, ", "))
+		}
+	}
 	switch {
 	case served && d.UID == e.r.attackerUID:
 		return fail("serving inside a directory owned by uid %d (mode %04o): it can replace or remove the socket", d.UID, d.Mode)
@@ -222,17 +229,21 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
-	return fail("neither served nor refused clearly: %v", err)
+	return errored("neither served nor refused clearly: %v", err)
 }
 
 func dirLoosePerms(ctx context.Context, e *Env) outcome {
 	if err := e.ownEndpointDir(ctx, 0o777); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	d, s := stat(e.EndpointDir), stat(e.Sock)
 	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
+	// Evidence first: a socket made in the still-loose directory is judged
+	// whether or not the daemon then answered.
 	switch {
+	case s.Exists && d.Mode&0o022 != 0:
+		return fail("created %s (%s) in a dir with mode %04o: other uids can replace it", e.Sock, describe(e.Sock), d.Mode)
 	case served && d.Mode&0o022 != 0:
 		return fail("serving in a dir with mode %04o: other uids can replace the socket", d.Mode)
 	case served && exposed(s, d):
@@ -242,7 +253,7 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
-	return fail("neither served nor refused clearly: %v", err)
+	return errored("neither served nor refused clearly: %v", err)
 }
 
 func dirNotADir(ctx context.Context, e *Env) outcome {
@@ -251,7 +262,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 		return fail("setup: %v", err)
 	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: e.EndpointDir, Data: sentinel, Mode: 0o644}); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	b, rerr := os.ReadFile(e.EndpointDir)
@@ -265,7 +276,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
-	return fail("neither served nor refused clearly: %v", err)
+	return errored("neither served nor refused clearly: %v", err)
 }
 
 // foreignTalk has the attacker connect and ping; it passes when no pong
@@ -273,7 +284,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 func (e *Env) foreignTalk(ctx context.Context) outcome {
 	var r connectResult
 	if err := e.asAttacker(ctx, "connect", e.spec(), &r); err != nil {
-		return fail("attacker helper: %v", err)
+		return errored("attacker helper: %v", err)
 	}
 	e.note("uid %d: connected=%v reply=%q error=%q", e.r.attackerUID, r.Connected, r.Reply, r.Error)
 	if strings.Contains(r.Reply, "pong") {
@@ -294,7 +305,7 @@ func orClosed(r connectResult) string {
 
 func authForeignConnect(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	e.note("socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
 	return e.foreignTalk(ctx)
@@ -302,15 +313,15 @@ func authForeignConnect(ctx context.Context, e *Env) outcome {
 
 func authPeerCred(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	// Loosen what the filesystem guards, as the daemon's owner would by
 	// mistake: only the peer check is left.
 	if err := os.Chmod(e.Sock, 0o666); err != nil {
-		return fail("chmod socket: %v", err)
+		return errored("chmod socket: %v", err)
 	}
 	if err := os.Chmod(e.EndpointDir, 0o755); err != nil {
-		return fail("chmod dir: %v", err)
+		return errored("chmod dir: %v", err)
 	}
 	e.note("loosened: socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
 	return e.foreignTalk(ctx)
@@ -319,14 +330,14 @@ func authPeerCred(ctx context.Context, e *Env) outcome {
 func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
 	first, pid1, err := e.start(ctx)
 	if err != nil {
-		return fail("first daemon did not start: %v", err)
+		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	second, err := e.startDaemon(e.Root, e.Name)
 	if err != nil {
-		return fail("start second: %v", err)
+		return errored("start second: %v", err)
 	}
 	exited, code := second.wait(3 * time.Second)
-	e.note("second instance pid %d: exited=%v code=%d output: %s", second.Pid, exited, code, firstLines(second.output(), 3))
+	e.note("second instance pid %d: exited=%v code=%d", second.Pid, exited, code)
 	pid, err := e.pingAsDaemon(ctx, e.spec())
 	switch {
 	case err != nil:
@@ -348,28 +359,28 @@ func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
 func instBusyNotStale(ctx context.Context, e *Env) outcome {
 	first, pid1, err := e.start(ctx)
 	if err != nil {
-		return fail("first daemon did not start: %v", err)
+		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "STOP"); err != nil {
-		return fail("SIGSTOP: %v", err)
+		return errored("SIGSTOP: %v", err)
 	}
 	n, full, closeAll, err := fillBacklog(e.Sock, 70000)
 	defer closeAll()
 	e.note("backlog: %d connects, full=%v err=%v", n, full, err)
 	if !full {
 		signalDaemon(first, "CONT")
-		return fail("could not fill the backlog (%d connects): %v", n, err)
+		return errored("could not fill the backlog (%d connects): %v", n, err)
 	}
 	second, err := e.startDaemon(e.Root, e.Name)
 	if err != nil {
 		signalDaemon(first, "CONT")
-		return fail("start second: %v", err)
+		return errored("start second: %v", err)
 	}
 	exited, code := second.wait(3 * time.Second)
-	e.note("second instance pid %d while the first was stopped: exited=%v code=%d output: %s", second.Pid, exited, code, firstLines(second.output(), 3))
+	e.note("second instance pid %d while the first was stopped: exited=%v code=%d", second.Pid, exited, code)
 	closeAll()
 	if err := signalDaemon(first, "CONT"); err != nil {
-		return fail("SIGCONT: %v", err)
+		return errored("SIGCONT: %v", err)
 	}
 	// The first drains its backlog; give it a few seconds.
 	var pid int
@@ -395,10 +406,10 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 func instStaleRecovered(ctx context.Context, e *Env) outcome {
 	first, _, err := e.start(ctx)
 	if err != nil {
-		return fail("first daemon did not start: %v", err)
+		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "KILL"); err != nil {
-		return fail("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", err)
 	}
 	first.wait(5 * time.Second)
 	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
@@ -416,11 +427,11 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	before := tree(e.Parent, "")
 	d, _, err := e.start(ctx)
 	if err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	t0 := time.Now()
 	if err := signalDaemon(d, "TERM"); err != nil {
-		return fail("SIGTERM: %v", err)
+		return errored("SIGTERM: %v", err)
 	}
 	exited, code := d.wait(2 * time.Second)
 	took := time.Since(t0)
@@ -477,10 +488,10 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 	for _, name := range traversalNames {
 		d, err := e.startDaemon(e.Root, name)
 		if err != nil {
-			return fail("start with name %q: %v", name, err)
+			return errored("start with name %q: %v", name, err)
 		}
 		exited, code := d.wait(3 * time.Second)
-		e.note("name %q: exited=%v code=%d output: %s", name, exited, code, firstLines(d.output(), 2))
+		e.note("name %q: pid %d exited=%v code=%d", name, d.Pid, exited, code)
 		if !exited || code == 0 {
 			accepted = append(accepted, fmt.Sprintf("%q", name))
 			killTree(d.cmd)
@@ -510,13 +521,13 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	limit := ipc.SunPathLimit(runtime.GOOS)
 	root := budgetRoot(e.Root, templateOr(e.r.cfg.Target), e.Name, limit)
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	for p := root; len(p) > len(e.Parent); p = filepath.Dir(p) {
 		os.Chmod(p, 0o1777)
 	}
 	if err := e.setRoot(root); err != nil && !strings.Contains(err.Error(), "too long") {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	if e.RootIsDir {
 		os.Remove(root) // the daemon creates its root itself in this layout
@@ -526,7 +537,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	truncated := nominal[:limit]
 	d, err := e.startDaemon(root, e.Name)
 	if err != nil {
-		return fail("start: %v", err)
+		return errored("start: %v", err)
 	}
 	// A daemon that serves at the templated path (or, for the builtin, at
 	// ipc's fallback) answers quickly; one that moved elsewhere is looked
@@ -543,7 +554,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	}
 	if done, code := d.exited(); done {
 		if code != 0 && d.output() != "" {
-			return pass("refused clearly (exit %d): %s", code, firstLines(d.output(), 2))
+			return pass("refused clearly (exit %d): %s", code, lastLine(d.output()))
 		}
 		return fail("exited with code %d without a message: %v", code, readyErr)
 	}
@@ -565,7 +576,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 			return pass("serves at a fallback of its own, %s (%d bytes; pid %d answered)", p, len(p), pid)
 		}
 	}
-	return fail("neither served nor refused clearly: %v", readyErr)
+	return errored("neither served nor refused clearly: %v", readyErr)
 }
 
 func templateOr(t Target) string {
@@ -577,15 +588,15 @@ func templateOr(t Target) string {
 
 func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	pf, err := readBHPortFile(e.Port)
 	if err != nil {
-		return fail("port file: %v", err)
+		return errored("port file: %v", err)
 	}
 	socks, err := listeningOn(pf.Port)
 	if err != nil {
-		return fail("reading /proc/net/tcp: %v", err)
+		return errored("reading /proc/net/tcp: %v", err)
 	}
 	e.note("listening sockets on port %d: %v", pf.Port, socks)
 	if len(socks) == 0 {
@@ -601,11 +612,11 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 
 func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	pf, err := readBHPortFile(e.Port)
 	if err != nil {
-		return fail("port file: %v", err)
+		return errored("port file: %v", err)
 	}
 	wrong := strings.Repeat("0", max(len(pf.Token), 64))
 	tries := []struct{ name, line string }{
@@ -629,7 +640,7 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 
 func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	f, d := stat(e.Port), stat(filepath.Dir(e.Port))
 	e.note("port file %s: %s; its dir: %s", e.Port, describe(e.Port), describe(filepath.Dir(e.Port)))
@@ -649,7 +660,7 @@ func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
 			Error string `json:"error"`
 		}
 		if err := e.asAttacker(ctx, "read", e.Port, &r); err != nil {
-			return fail("attacker helper: %v", err)
+			return errored("attacker helper: %v", err)
 		}
 		e.note("uid %d reading it: read=%v %s", e.r.attackerUID, r.Read, r.Error)
 		if r.Read {
@@ -666,7 +677,7 @@ var allowedSIDs = []string{"S-1-5-18", "S-1-5-32-544"}
 
 func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	f, err := readDACL(e.Port)
 	e.note("port file %s: protected=%v grants=%v user=%s wine=%v err=%v", e.Port, f.Protected, f.Grants, f.User, f.Wine, err)
@@ -690,7 +701,7 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 		// differs (Wine adds Everyone).
 		control := filepath.Join(filepath.Dir(e.Port), "dacl-control-"+randHex(4))
 		if err := os.WriteFile(control, []byte("control"), 0o644); err != nil {
-			return fail("control file: %v", err)
+			return errored("control file: %v", err)
 		}
 		defer os.Remove(control)
 		c, err := readDACL(control)
@@ -711,25 +722,31 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	return pass("owned by the user; protected DACL granting only %v", f.Grants)
 }
 
+// squatterClient is the client tcp.squatter-learns-nothing points at the
+// squatter: the suite's ipc client, as the daemon's uid. The scenario
+// judges that client (the ipc package), not an external daemon; the
+// suite's tests swap in deliberately broken clients to see it fail.
+var squatterClient = func(ctx context.Context, e *Env, sp probeSpec) (int, error) { return e.pingAsDaemon(ctx, sp) }
+
 func tcpSquatter(ctx context.Context, e *Env) outcome {
 	d, _, err := e.start(ctx)
 	if err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	pf, err := readBHPortFile(e.Port)
 	if err != nil {
-		return fail("port file: %v", err)
+		return errored("port file: %v", err)
 	}
 	if err := signalDaemon(d, "KILL"); err != nil {
-		return fail("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", err)
 	}
 	d.wait(5 * time.Second)
 	sq, err := squat(pf.Port)
 	if err != nil {
-		return skip("could not bind the stale port %d to act as the squatter: %v", pf.Port, err)
+		return errored("could not bind the stale port %d to act as the squatter: %v", pf.Port, err)
 	}
 	defer sq.close()
-	_, perr := e.pingAsDaemon(ctx, e.spec())
+	_, perr := squatterClient(ctx, e, e.spec())
 	got := sq.bytes()
 	e.note("client against the squatter: %v", perr)
 	e.note("squatter received %d bytes: %q", len(got), oneLine(string(got), 200))
@@ -737,7 +754,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	case perr == nil:
 		return fail("the client accepted the squatter on port %d", pf.Port)
 	case len(got) == 0:
-		return fail("the client never reached the squatter (%v): the scenario observed nothing", perr)
+		return errored("the client never reached the squatter (%v): the scenario observed nothing", perr)
 	case strings.Contains(string(got), pf.Token):
 		return fail("the client sent the secret to the squatter")
 	case strings.Contains(string(got), `"proof"`):
@@ -749,11 +766,11 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 func protoMalformed(ctx context.Context, e *Env) outcome {
 	d, pid, err := e.start(ctx)
 	if err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	var rs []malformedResult
 	if err := e.asDaemonUID(ctx, "malformed", e.spec(), &rs); err != nil {
-		return fail("client helper: %v", err)
+		return errored("client helper: %v", err)
 	}
 	for _, r := range rs {
 		e.note("%s: reply=%q closed=%v; ping after: %s", r.Payload, oneLine(r.Reply, 80), r.Closed, r.PingAfter)
@@ -775,14 +792,19 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 
 func protoIdle(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	var r idleResult
 	if err := e.asDaemonUID(ctx, "idle", map[string]any{"spec": e.spec(), "n": 500}, &r); err != nil {
-		return fail("client helper: %v", err)
+		return errored("client helper: %v", err)
 	}
-	e.note("opened %d idle connections (%s); new client: %s in %d ms", r.Opened, r.OpenError, r.PingAfter, r.PingMS)
+	opened := fmt.Sprintf("opened %d idle connections", r.Opened)
+	if r.OpenError != "" {
+		opened += " (then: " + r.OpenError + ")"
+	}
+	e.note("%s; new client: %s in %d ms; connects retried on a full backlog: %d", opened, r.PingAfter, r.PingMS, r.BusyRetries)
 	e.metric("ping_after_idle_ms", float64(r.PingMS))
+	e.metric("busy_retries", float64(r.BusyRetries))
 	if !strings.HasPrefix(r.PingAfter, "ok") {
 		return fail("with %d idle connections a new client is not served: %s", r.Opened, r.PingAfter)
 	}
@@ -791,18 +813,19 @@ func protoIdle(ctx context.Context, e *Env) outcome {
 
 func loadConcurrent(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
-		return fail("daemon did not start: %v", err)
+		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	var r loadResult
 	if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": 64, "Pings": 500}, &r); err != nil {
-		return fail("client helper: %v", err)
+		return errored("client helper: %v", err)
 	}
 	e.metric("p50_us", r.P50us)
 	e.metric("p99_us", r.P99us)
 	e.metric("max_us", r.Maxus)
 	e.metric("wall_ms", r.Wallms)
 	e.metric("errors", float64(r.Errors))
-	e.note("%d connections x %d pings: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms", r.Conns, r.Pings/max(r.Conns, 1), r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms)
+	e.metric("busy_retries", float64(r.BusyRetries))
+	e.note("%d connections x %d pings: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; connects retried on a full backlog: %d", r.Conns, r.Pings/max(r.Conns, 1), r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, r.BusyRetries)
 	if r.Errors > 0 {
 		return fail("%d of %d pings failed; first: %s", r.Errors, r.Pings, r.First)
 	}

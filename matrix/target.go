@@ -3,6 +3,8 @@ package matrix
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -76,7 +78,43 @@ func (t Target) Validate() error {
 			return fmt.Errorf("--env %q: want KEY=TEMPLATE", e)
 		}
 	}
-	return nil
+	return t.checkPlaceholders()
+}
+
+// Placeholders the templates know: the command and environment get all
+// three, the path templates {root} and {name}.
+var (
+	cmdPlaceholders  = []string{"{root}", "{name}", "{transport}"}
+	pathPlaceholders = []string{"{root}", "{name}"}
+	placeholderRE    = regexp.MustCompile(`\{[A-Za-z_][A-Za-z0-9_-]*\}`)
+)
+
+// checkPlaceholders refuses a template holding a {word} that is not one of
+// the placeholders it knows (a typo such as {rooot} would otherwise reach
+// the daemon verbatim).
+func (t Target) checkPlaceholders() error {
+	check := func(flag, tpl string, known []string) error {
+		for _, m := range placeholderRE.FindAllString(tpl, -1) {
+			if !slices.Contains(known, m) {
+				return fmt.Errorf("%s %q: unknown placeholder %s; known: %s", flag, tpl, m, strings.Join(known, ", "))
+			}
+		}
+		return nil
+	}
+	for _, a := range t.Cmd {
+		if err := check("--cmd", a, cmdPlaceholders); err != nil {
+			return err
+		}
+	}
+	for _, e := range t.Env {
+		if err := check("--env", e, cmdPlaceholders); err != nil {
+			return err
+		}
+	}
+	if err := check("--socket", t.Socket, pathPlaceholders); err != nil {
+		return err
+	}
+	return check("--port-file", t.PortFile, pathPlaceholders)
 }
 
 // DefaultTransport is the transport a transport-neutral scenario uses: the

@@ -13,8 +13,7 @@ import (
 
 // tcpExchange sends one line to 127.0.0.1:port and reads one reply line.
 func tcpExchange(ctx context.Context, port int, line string) (reply string, closed bool, err error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	c, err := dialBusy(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		return "", false, err
 	}

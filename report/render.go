@@ -33,19 +33,14 @@ func WriteTable(w io.Writer, r Report) {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
 	s := r.Summary
-	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped (%d required failed) in %s on %s/%s leg %s, target %s\n",
-		verdict(s), s.Passed, s.Failed, s.Skipped, s.RequiredFailed, fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe())
+	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped, %d errors (%d required failed, %d required without a verdict) in %s on %s/%s leg %s, target %s%s\n",
+		verdict(s), s.Passed, s.Failed, s.Skipped, s.Errors, s.RequiredFailed, s.RequiredIncomplete, fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe(), interruptedNote(r))
 	if slow := slowest(r.Results, 3); len(slow) > 0 {
 		fmt.Fprintf(w, "slowest: %s\n", strings.Join(slow, ", "))
 	}
 }
 
-func verdict(s Summary) string {
-	if s.RequiredFailed > 0 {
-		return "FAIL"
-	}
-	return "PASS"
-}
+func verdict(s Summary) string { return Verdict(s) }
 
 func fmtMS(v float64) string {
 	if v >= 1000 {
@@ -113,7 +108,12 @@ func (r Report) Find(id string) (Result, bool) {
 	return Result{}, false
 }
 
-var marks = map[Status]string{Pass: "✅ pass", Fail: "❌ **fail**", Skip: "⏭️ skip"}
+var marks = map[Status]string{Pass: "✅ pass", Fail: "❌ **fail**", Skip: "⏭️ skip", Error: "⚠️ **error**"}
+
+var markdownHeadings = map[string]string{
+	"FAIL": "required scenarios failed", "PASS": "all required scenarios passed",
+	"INCOMPLETE": "incomplete: required scenarios reached no verdict", "NOTHING TESTED": "nothing was tested",
+}
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
@@ -126,7 +126,7 @@ func Markdown(m Matrix) string {
 	var b strings.Builder
 	cols := columnNames(m.Reports)
 	s := m.Summary
-	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", map[bool]string{true: "required scenarios failed", false: "all required scenarios passed"}[s.RequiredFailed > 0])
+	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", markdownHeadings[Verdict(s)])
 	fmt.Fprintf(&b, "%d passed, %d failed (%d required), %d skipped across %d leg(s).\n\n", s.Passed, s.Failed, s.RequiredFailed, s.Skipped, len(m.Reports))
 	b.WriteString("| scenario | severity |")
 	for _, c := range cols {
@@ -191,6 +191,7 @@ type junitSuite struct {
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
 	Skipped  int         `xml:"skipped,attr"`
+	Errors   int         `xml:"errors,attr,omitempty"`
 	Time     string      `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -201,6 +202,7 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
@@ -225,6 +227,9 @@ func JUnit(m Matrix) ([]byte, error) {
 			case Skip:
 				c.Skipped = &junitMessage{Message: res.Reason}
 				s.Skipped++
+			case Error:
+				c.Error = &junitMessage{Message: res.Reason, Body: ev}
+				s.Errors++
 			default:
 				c.SystemOut = strings.TrimSpace(res.Reason + "\n" + ev)
 			}
@@ -334,7 +339,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 		fmt.Fprintf(tw, "%d\t", i+1)
 	}
 	fmt.Fprintln(tw)
-	short := map[Status]string{Pass: "ok", Fail: "FAIL", Skip: "skip"}
+	short := map[Status]string{Pass: "ok", Fail: "FAIL", Skip: "skip", Error: "ERROR"}
 	for _, id := range rowIDs(m.Reports) {
 		fmt.Fprintf(tw, "%s\t", id)
 		for _, r := range m.Reports {
@@ -354,8 +359,11 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	}
 	for i, r := range m.Reports {
 		for _, res := range r.Results {
-			if res.Status == Fail {
+			switch res.Status {
+			case Fail:
 				fmt.Fprintf(w, "FAIL %s on %s: %s\n     fix: %s\n", res.ID, cols[i], OneLine(res.Reason, 160), m.FixLink(res.ID))
+			case Error:
+				fmt.Fprintf(w, "ERROR %s on %s: %s\n", res.ID, cols[i], OneLine(res.Reason, 160))
 			}
 		}
 	}

@@ -89,6 +89,9 @@ const (
 	Pass Status = "pass"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// Error: no verdict could be reached (setup failure, an impostor
+	// answering, a timeout, an interrupted run).
+	Error Status = "error"
 )
 
 // Result is one scenario's outcome on one leg.
@@ -107,6 +110,9 @@ type Result struct {
 	Evidence   []string           `json:"evidence,omitempty"`
 	Metrics    map[string]float64 `json:"metrics,omitempty"`
 	DurationMS float64            `json:"duration_ms"`
+	// Incomplete: the scenario applies to this platform and target but
+	// reached no verdict (an error, or a skip for lack of privilege).
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // Report is one run of the suite on one leg.
@@ -126,6 +132,9 @@ type Report struct {
 	DurationMS  float64   `json:"duration_ms"`
 	Results     []Result  `json:"results"`
 	Summary     Summary   `json:"summary"`
+	// Interrupted: the run was stopped (SIGINT, SIGTERM) before its end;
+	// Results holds what finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Summary counts results.
@@ -134,6 +143,10 @@ type Summary struct {
 	Failed         int `json:"failed"`
 	Skipped        int `json:"skipped"`
 	RequiredFailed int `json:"required_failed"`
+	Errors         int `json:"errors"`
+	// RequiredIncomplete counts required scenarios that apply here but
+	// reached no verdict (Result.Incomplete).
+	RequiredIncomplete int `json:"required_incomplete"`
 }
 
 // Summarize counts rs.
@@ -150,6 +163,11 @@ func Summarize(rs []Result) Summary {
 			}
 		case Skip:
 			s.Skipped++
+		case Error:
+			s.Errors++
+		}
+		if r.Incomplete && r.Severity == Required {
+			s.RequiredIncomplete++
 		}
 	}
 	return s
@@ -177,6 +195,8 @@ func NewMatrix(reports ...Report) Matrix {
 		m.Summary.Failed += s.Failed
 		m.Summary.Skipped += s.Skipped
 		m.Summary.RequiredFailed += s.RequiredFailed
+		m.Summary.Errors += s.Errors
+		m.Summary.RequiredIncomplete += s.RequiredIncomplete
 	}
 	return m
 }

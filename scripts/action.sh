@@ -11,6 +11,39 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${GITHUB_OUTPUT:-/dev/null}
 
+# privilege MODE sets how the suite runs for the privileged input, in
+# $how: root (already), sudo (through sudo -n), none (unprivileged); or it
+# prints an ::error annotation and sets "error".
+privilege() {
+	local os can_sudo=false
+	os=$(uname -s)
+	if [ "$(id -u)" -eq 0 ]; then
+		how=root
+		return
+	fi
+	case "$os" in
+	Linux | Darwin) sudo -n true 2>/dev/null && can_sudo=true ;;
+	esac
+	case "$1" in
+	auto)
+		if $can_sudo; then how=sudo; else how=none; fi
+		;;
+	true)
+		if $can_sudo; then
+			how=sudo
+		else
+			echo "::error title=bh-ipc-check::privileged: 'true' needs root or a working 'sudo -n' on a Linux or macOS runner ($os, uid $(id -u))"
+			how=error
+		fi
+		;;
+	false) how=none ;;
+	*)
+		echo "::error title=bh-ipc-check::privileged must be 'auto', 'true' or 'false', not '$1'"
+		how=error
+		;;
+	esac
+}
+
 case "${1:-}" in
 build)
 	exe=bh-ipc-check
@@ -62,17 +95,47 @@ run)
 		exit 2
 		;;
 	esac
+	case "${BH_ALLOW_INCOMPLETE:-false}" in
+	true) args+=(--allow-incomplete) ;;
+	false) ;;
+	*)
+		echo "::error title=bh-ipc-check::allow-incomplete must be 'true' or 'false', not '$BH_ALLOW_INCOMPLETE'"
+		exit 2
+		;;
+	esac
+	as=()
+	privilege "${BH_PRIVILEGED:-auto}"
+	case "$how" in
+	sudo) as=(sudo -n) ;;
+	root | none) ;;
+	*) exit 2 ;;
+	esac
+	echo "bh-ipc-check: privileged=${BH_PRIVILEGED:-auto}: running as $how"
 	set +e
-	"$BH_BIN" "${args[@]}"
+	# ${as[@]+...}: an empty array under set -u in bash 3.2 (macOS runners).
+	${as[@]+"${as[@]}"} "$BH_BIN" "${args[@]}"
 	code=$?
 	set -e
-	if [ "$code" -eq 2 ]; then
-		echo "::error title=bh-ipc-check::the suite could not run (usage or setup error, exit 2); see the log above"
-		exit 2
+	if [ ${#as[@]} -gt 0 ] && [ -d "$BH_REPORT_DIR" ]; then
+		# The reports belong to the runner's user, as without sudo.
+		sudo -n chown -R "$(id -u):$(id -g)" "$BH_REPORT_DIR"
 	fi
+	case "$code" in
+	2)
+		echo "::error title=bh-ipc-check::the suite could not run or tested nothing (usage, setup or preflight error, exit 2); see the log above"
+		exit 2
+		;;
+	130)
+		echo "::error title=bh-ipc-check::the run was interrupted (exit 130); the report is partial"
+		;;
+	esac
 	# Outputs, step summary and one ::error per failed required scenario;
 	# exits 1 when a required scenario failed.
 	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif" ${docs[@]+"${docs[@]}"}
+	if [ "$code" -eq 3 ]; then
+		echo "::error title=bh-ipc-check::INCOMPLETE: required scenarios reached no verdict (exit 3); run with privileged: 'true' (root or sudo), or set allow-incomplete: 'true' to accept it"
+	fi
+	exit "$code"
 	;;
 *)
 	echo "usage: action.sh build|run" >&2

@@ -3,7 +3,9 @@
 //
 // Exit codes: 0 every required scenario passed (or the command succeeded),
 // 1 a required scenario failed (or the command failed), 2 usage or setup
-// error.
+// error (the preflight included, and a run in which nothing was tested),
+// 3 incomplete (required scenarios that apply here reached no verdict),
+// 130 interrupted.
 package main
 
 import (
@@ -40,7 +42,9 @@ Usage:
 
 Run "bh-ipc-check COMMAND --help" for a command's flags.
 Exit codes: 0 success (every required scenario passed), 1 failure (a required
-scenario failed), 2 usage or setup error.
+scenario failed), 2 usage or setup error (preflight included; nothing tested),
+3 incomplete (required scenarios reached no verdict: no privilege, an error),
+130 interrupted.
 `
 
 // errUsage marks errors that exit 2.
@@ -366,6 +370,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	native := fs.Bool("native", true, "run the native leg (--native=false with --containers runs only the container legs)")
 	image := fs.String("image", "", "container legs for an external target: the image holding the daemon and its runtime (must be present for the engine)")
 	legTimeout := fs.Duration("leg-timeout", 5*time.Minute, "container legs: kill a leg after this long")
+	readyTimeout := fs.Duration("ready-timeout", matrix.DefaultReadyTimeout, "a daemon must answer its first ping within this long (the preflight and every start)")
+	allowIncomplete := fs.Bool("allow-incomplete", false, "exit 0 instead of 3 when required scenarios reached no verdict (the summary still says INCOMPLETE)")
 	pos, err := parse(fs, args)
 	if err == nil {
 		err = noArgs(pos)
@@ -373,8 +379,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitFor(err, stderr)
 	}
-	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout}
+	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout, ReadyTimeout: *readyTimeout}
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
+	if *cmdTpl == "" {
+		if set := externalOnlyFlags(fs); len(set) > 0 {
+			return usageErr("%s describe an external daemon and need --cmd (without it the builtin daemon would be tested)", strings.Join(set, ", "))
+		}
+	}
+	if *readyTimeout <= 0 {
+		return usageErr("--ready-timeout %s: want a positive duration", *readyTimeout)
+	}
 	switch {
 	case *target == "builtin" && *cmdTpl == "":
 		cfg.Target = matrix.BuiltinTarget()
@@ -413,17 +427,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if cfg.Scenarios, err = matrix.Select(*scen); err != nil {
 		return usageErr("%v", err)
 	}
+	if err := cfg.Target.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
 	if cfg.Exe, err = os.Executable(); err != nil {
 		return exitFor(errUsage{err}, stderr)
 	}
+	cfg.Command = append([]string{cfg.Exe, "run"}, args...)
 	cfg.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var reports []matrix.Report
 	if *native {
-		fmt.Fprintf(stderr, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
 		rep, err := matrix.Run(ctx, cfg)
 		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "bh-ipc-check: interrupted before any scenario ran")
+				return report.ExitInterrupted
+			}
 			return exitFor(errUsage{err}, stderr)
 		}
 		reports = append(reports, rep)
@@ -467,10 +488,48 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 		report.WriteMatrixTable(stdout, m)
 	}
-	if m.Summary.RequiredFailed > 0 {
-		return 1
+	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+}
+
+// externalOnlyFlags are the flags given that only an external target uses.
+func externalOnlyFlags(fs *flag.FlagSet) []string {
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "socket", "port-file", "env":
+			set = append(set, "--"+f.Name)
+		}
+	})
+	return set
+}
+
+// runExit prints what an incomplete or interrupted run needs said and
+// returns the run's exit code (report.ExitCode, or 130 when interrupted).
+func runExit(ctx context.Context, m report.Matrix, argv []string, allowIncomplete, table bool, stdout, stderr io.Writer) int {
+	note := report.IncompleteNote(argv, m.Reports...)
+	out := stderr
+	if table {
+		out = stdout
 	}
-	return 0
+	if note != "" {
+		fmt.Fprint(out, note)
+		if allowIncomplete && report.Verdict(m.Summary) == "INCOMPLETE" {
+			fmt.Fprintln(out, "--allow-incomplete: exit 0 although the run is INCOMPLETE")
+		}
+	}
+	interrupted := ctx.Err() != nil
+	for _, r := range m.Reports {
+		interrupted = interrupted || r.Interrupted
+	}
+	if interrupted {
+		fmt.Fprintln(stderr, "bh-ipc-check: interrupted: the report is partial")
+		return report.ExitInterrupted
+	}
+	code := report.ExitCode(m.Summary, allowIncomplete)
+	if report.Verdict(m.Summary) == "NOTHING TESTED" {
+		fmt.Fprintln(stderr, "bh-ipc-check: nothing was tested: no scenario reached a verdict (see the skip reasons)")
+	}
+	return code
 }
 
 func cmdReport(args []string, stdout, stderr io.Writer) error {

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -48,6 +52,14 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--format", "xml"}, `--format "xml"`},
 		{[]string{"run", "--cmd", "d", "--protocol", "grpc"}, `protocol "grpc"`},
 		{[]string{"run", "stray"}, `unexpected argument "stray"`},
+		{[]string{"run", "--cmd", "d --root {rooot}"}, "unknown placeholder {rooot}; known: {root}, {name}, {transport}"},
+		{[]string{"run", "--cmd", "d", "--socket", "{root}/{nam}.sock"}, "unknown placeholder {nam}; known: {root}, {name}"},
+		{[]string{"run", "--cmd", "d", "--socket", "{root}/{transport}.sock"}, "unknown placeholder {transport}"},
+		{[]string{"run", "--cmd", "d", "--env", "X={roo}"}, "unknown placeholder {roo}"},
+		{[]string{"run", "--socket", "{root}/x.sock"}, "--socket describe an external daemon and need --cmd"},
+		{[]string{"run", "--port-file", "{root}/x.port"}, "--port-file describe an external daemon and need --cmd"},
+		{[]string{"run", "--env", "A=1"}, "--env describe an external daemon and need --cmd"},
+		{[]string{"run", "--ready-timeout", "0s"}, "--ready-timeout 0s"},
 		{[]string{"ping"}, "--name is required"},
 		{[]string{"ping", "--name", "a/b"}, "invalid endpoint name"},
 		{[]string{"ping", "--name", "x", "--transport", "udp"}, `transport "udp"`},
@@ -113,9 +125,20 @@ func TestScenariosJSON(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &cat) != nil || len(cat) < 22 {
 		t.Fatalf("exit %d, %d scenarios", code, len(cat))
 	}
-	for _, s := range cat {
-		if s["id"] == "" || s["severity"] == "" || s["checks"] == "" {
-			t.Errorf("incomplete scenario %v", s)
+	want := matrix.Catalogue()
+	if len(cat) != len(want) {
+		t.Fatalf("%d scenarios in the JSON, %d in the catalogue", len(cat), len(want))
+	}
+	for i, s := range cat {
+		// Each field a reader relies on is there, a non-empty string (a
+		// missing key is nil, never "").
+		for _, k := range []string{"id", "title", "severity", "checks"} {
+			if v, ok := s[k].(string); !ok || v == "" {
+				t.Errorf("scenario %d: %q is %#v, want a non-empty string: %v", i, k, s[k], s)
+			}
+		}
+		if s["id"] != want[i].ID || s["severity"] != string(want[i].Severity) {
+			t.Errorf("scenario %d: id %v severity %v, want %s %s", i, s["id"], s["severity"], want[i].ID, want[i].Severity)
 		}
 	}
 }
@@ -241,5 +264,161 @@ func TestRunRefusesBadName(t *testing.T) {
 	code, _, errb := runCLI("run", "--name", "../x", "--scenarios", "sock.mode-umask0")
 	if code != 2 || !strings.Contains(errb, "--name") {
 		t.Errorf("exit %d, %q", code, errb)
+	}
+}
+
+// cli builds the command once into a directory every uid can read (the
+// suite re-executes it as other uids, and so do these tests).
+var cli struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	cli.once.Do(func() {
+		dir, err := os.MkdirTemp("", "bh-cli-")
+		if err != nil {
+			cli.err = err
+			return
+		}
+		os.Chmod(dir, 0o755)
+		cli.bin = filepath.Join(dir, "bh-ipc-check")
+		if b, err := exec.Command("go", "build", "-o", cli.bin, ".").CombinedOutput(); err != nil {
+			cli.err = fmt.Errorf("go build: %v\n%s", err, b)
+		}
+	})
+	if cli.err != nil {
+		t.Fatal(cli.err)
+	}
+	return cli.bin
+}
+
+// runBin runs the built command as uid (-1: as this process) and returns
+// its exit code, stdout and stderr.
+func runBin(t *testing.T, uid int, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(buildCLI(t), args...)
+	if uid >= 0 {
+		cmd.SysProcAttr = asUID(uid)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// A target that never comes up: exit 2 from the preflight, with its
+// command line and output, before any header; no scenario runs.
+func TestRunPreflightFailureExit2(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the failing target is a POSIX shell command")
+	}
+	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo starting up; echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s")
+	for _, w := range []string{"preflight", "within 2s", `command:    sh -c 'echo starting up; echo fatal: no config >&2; exit 3'`, "exited with code 3", "starting up", "fatal: no config", "waited for: a bh-json ping on the socket"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	if code != 2 || strings.Contains(stderr, "scenarios against") || strings.Contains(stderr, "[ 1/") || stdout != "" {
+		t.Errorf("exit %d, want 2 with no header, no scenario and no report; stdout %q stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// Without privilege the other-uid scenarios reach no verdict: exit 3, the
+// summary says INCOMPLETE and gives the command that runs them, keeping
+// the target's flags; --allow-incomplete makes it exit 0; a run where
+// nothing reached a verdict is exit 2.
+func TestRunIncompleteExit3(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the other-uid scenarios are POSIX")
+	}
+	uid := -1
+	if os.Geteuid() == 0 {
+		uid = 1000 // as a user without privilege, as on a hosted runner
+	}
+	bin := buildCLI(t)
+	cmdTpl := bin + " daemon --name {name} --root {root} --transport {transport}"
+	args := []string{"run", "--cmd", cmdTpl, "--socket", "{root}/bu-{name}.d/sock", "--protocol", "ipc", "--scenarios", "sock.mode-umask0,dir.symlink"}
+	code, stdout, stderr := runBin(t, uid, args...)
+	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --scenarios dir.symlink", bin, cmdTpl)
+	if code != 3 || !strings.Contains(stdout, "INCOMPLETE: 1 passed") || !strings.Contains(stdout, "run them (as root, same target): "+rerun+"\n") {
+		t.Errorf("exit %d, want 3 with an INCOMPLETE summary and %q; stdout:\n%s\nstderr:\n%s", code, rerun, stdout, stderr)
+	}
+	code, stdout, stderr = runBin(t, uid, append(args, "--allow-incomplete", "--format", "json")...)
+	if code != 0 || !strings.Contains(stderr, "INCOMPLETE") || !strings.Contains(stderr, "--protocol ipc --allow-incomplete --format json --scenarios dir.symlink\n") {
+		t.Errorf("--allow-incomplete: exit %d, want 0 with the summary still INCOMPLETE:\n%s", code, stderr)
+	}
+	var rep struct{ Results []struct{ ID, Reason string } }
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Results) != 2 {
+		t.Fatalf("report: %v\n%s", err, stdout)
+	}
+	hint := strings.Replace(rerun, " --scenarios", " --allow-incomplete --format json --scenarios", 1)
+	if r := rep.Results[1]; r.ID != "dir.symlink" || !strings.HasSuffix(r.Reason, "run as root: "+hint) {
+		t.Errorf("the skip hint does not keep the target's flags: %q\nwant it to end in %q", r.Reason, hint)
+	}
+	code, stdout, stderr = runBin(t, uid, "run", "--scenarios", "dir.symlink,auth.*")
+	if code != 2 || !strings.Contains(stdout, "NOTHING TESTED") || !strings.Contains(stderr, "nothing was tested") {
+		t.Errorf("nothing tested: exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// SIGINT stops the daemons, writes the partial report marked interrupted
+// and exits 130.
+func TestRunInterruptedExit130(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("looks for leftover daemons in /proc; this is %s", runtime.GOOS)
+	}
+	dir := t.TempDir()
+	name := fmt.Sprintf("sigint%d", os.Getpid())
+	cmd := exec.Command(buildCLI(t), "run", "--name", name, "--report-dir", dir, "--format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var log strings.Builder
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		// The whole catalogue is still ahead: interrupt now.
+		if strings.Contains(sc.Text(), "scenarios against builtin") {
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(log.String(), "interrupted") {
+		t.Fatalf("exit %d (%v), want 130 saying interrupted:\n%s", code, err, log.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatalf("no partial report: %v", err)
+	}
+	var rep struct {
+		Interrupted bool
+		Results     []struct{ ID, Status string }
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || !rep.Interrupted {
+		t.Errorf("report.json not marked interrupted: %v\n%s", err, b)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "--name\x00"+name+"\x00") {
+			t.Errorf("a daemon outlived the interrupted run: %s %q", p, b)
+		}
 	}
 }

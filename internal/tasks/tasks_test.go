@@ -34,7 +34,7 @@ func TestActionSelfTestWithAct(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, tail(log, 60))
 	}
-	for _, job := range []string{"builtin", "external"} {
+	for _, job := range []string{"builtin", "external", "unprivileged"} {
 		m := regexp.MustCompile(`selftest ` + job + `: passed=(\d+) failed=(\d+) skipped=(\d+)`).FindStringSubmatch(log)
 		if m == nil {
 			t.Errorf("%s job printed no outputs:\n%s", job, tail(log, 40))
@@ -52,8 +52,16 @@ func TestActionSelfTestWithAct(t *testing.T) {
 			t.Errorf("%s job's checks did not finish", job)
 		}
 	}
-	if n := strings.Count(log, "Job succeeded"); n != 2 {
-		t.Errorf("%d jobs succeeded, want 2", n)
+	if n := strings.Count(log, "Job succeeded"); n != 3 {
+		t.Errorf("%d jobs succeeded, want 3", n)
+	}
+	// act runs the jobs as root: the action says so, for every privileged
+	// setting (on GitHub the builtin job takes the sudo path, the
+	// unprivileged one runs without it and is incomplete).
+	for _, want := range []string{"privileged=auto: running as root", "privileged=false: running as root"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q", want)
+		}
 	}
 	// act prints what a step appended to $GITHUB_STEP_SUMMARY.
 	for _, want := range []string{"Summary - ## bh-ipc-check: all required scenarios passed", "| `sock.mode-umask0` | required | ✅ pass |", "| `tcp.squatter-learns-nothing` | required | ⏭️ skip [^"} {

@@ -2,18 +2,36 @@
 // tests: each -flaw reproduces one mistake the suite must catch. It speaks
 // the bh-json protocol. Built by matrix's tests; never shipped.
 //
-//	-flaw plain    net.Listen in a directory made with mode 0777, no chmod
-//	               (the obvious way)
-//	-flaw unlink   a verified private directory, but the socket path is
-//	               unlinked unconditionally before bind (steals a live
-//	               daemon's socket)
-//	-flaw notoken  the unix side is correct (the ipc package); the tcp side
-//	               writes a private port file but never checks the token
-//	-flaw none     no flaw, with the other layout: the root is the private
-//	               endpoint directory and the socket is {root}/bu.sock
-//	               (unix only)
+//	-flaw plain       net.Listen in a directory made with mode 0777, no chmod
+//	                  (the obvious way)
+//	-flaw unlink      a verified private directory, but the socket path is
+//	                  unlinked unconditionally before bind (steals a live
+//	                  daemon's socket)
+//	-flaw notoken     the unix side is correct (the ipc package); the tcp side
+//	                  writes a private port file but never checks the token
+//	-flaw none        no flaw, with the other layout: the root is the private
+//	                  endpoint directory and the socket is {root}/bu.sock
+//	                  (unix only)
 //
-// On tcp, plain and unlink check the token.
+// The flaws below are each one mistake on top of a correct daemon (the ipc
+// package on unix; a private port file, a token check and 127.0.0.1 on tcp):
+//
+//	-flaw followlink  writes through whatever sits at the socket path first
+//	                  (creating a dangling symlink's target)
+//	-flaw replacefile removes a regular file found at the endpoint dir path
+//	-flaw truncate    binds a path longer than sun_path cut to 107 bytes, as a
+//	                  C daemon's strncpy into sun_path does
+//	-flaw sshagent    an existing endpoint dir is used as it is (net.Listen in
+//	                  it), and only then refused: exit 1 with the socket left
+//	-flaw anyaddr     tcp listens on 0.0.0.0
+//	-flaw portfile0644 the port file is mode 0644
+//	-flaw lenient     JSON that is not an object is answered {"ok":true}
+//	-flaw serial      one connection at a time, no read deadline
+//	-flaw dropsome    every 1000th ping is answered with an error
+//
+// On tcp, plain and unlink check the token. -backlog N (none only) listens
+// with an accept backlog of N, as a daemon with a small one (Python's
+// socketserver uses 5) does: correct, but busy under load.
 package main
 
 import (
@@ -30,29 +48,47 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/org/bh-ipc-check/ipc"
 )
 
+var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
+	"anyaddr", "portfile0644", "lenient", "serial", "dropsome"}
+
+// flaw is the -flaw in effect (read by serve and handle); backlog the
+// -backlog.
+var (
+	flaw    string
+	backlog int
+)
+
 func main() {
-	flaw := flag.String("flaw", "", "plain, unlink or notoken")
+	flag.StringVar(&flaw, "flaw", "", strings.Join(flaws, ", "))
+	flag.IntVar(&backlog, "backlog", 0, "accept backlog (none only; 0: the system's)")
 	root := flag.String("root", "", "runtime directory")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
 	flag.Parse()
-	if err := run(*flaw, *root, *name, *transport); err != nil {
+	if err := run(*root, *name, *transport); err != nil {
 		fmt.Fprintln(os.Stderr, "brokend:", err)
 		os.Exit(1)
 	}
 }
 
-func run(flaw, root, name, transport string) error {
+func run(root, name, transport string) error {
+	if !slices.Contains(flaws, flaw) {
+		return fmt.Errorf("unknown -flaw %q", flaw)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	dir := filepath.Join(root, "bu-"+name+".d")
+	sock := filepath.Join(dir, "sock")
 	if transport == "tcp" {
-		return serveTCP(ctx, dir, flaw != "notoken")
+		return serveTCP(ctx, dir)
 	}
 	switch flaw {
 	case "plain":
@@ -60,7 +96,7 @@ func run(flaw, root, name, transport string) error {
 			return err
 		}
 		os.Chmod(dir, 0o777)
-		ln, err := net.Listen("unix", filepath.Join(dir, "sock"))
+		ln, err := net.Listen("unix", sock)
 		if err != nil {
 			return err
 		}
@@ -69,7 +105,6 @@ func run(flaw, root, name, transport string) error {
 		if err := privateDir(dir); err != nil {
 			return err
 		}
-		sock := filepath.Join(dir, "sock")
 		os.Remove(sock) // the flaw: whatever is there, live or not
 		ln, err := net.Listen("unix", sock)
 		if err != nil {
@@ -83,14 +118,66 @@ func run(flaw, root, name, transport string) error {
 		return err
 	case "none":
 		return serveRootLayout(ctx, root, name)
-	case "notoken":
-		ln, err := ipc.Listen(ctx, name, ipc.WithRoot(root))
-		if err != nil {
-			return err
+	case "followlink":
+		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
 		}
-		return serve(ctx, ln, "")
+	case "replacefile":
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsRegular() {
+			if err := os.Remove(dir); err != nil { // the flaw: not ours to remove
+				return err
+			}
+		}
+	case "truncate":
+		if len(sock) > 107 {
+			return serveTruncated(ctx, dir, sock[:107])
+		}
+	case "sshagent":
+		if _, err := os.Lstat(dir); err == nil {
+			// The flaw: the directory is used as found, and checked only
+			// after the socket is made in it.
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				return err
+			}
+			ln.(*net.UnixListener).SetUnlinkOnClose(false)
+			ln.Close()
+			return fmt.Errorf("%s: not a private directory; refusing (after creating %s)", dir, sock)
+		}
 	}
-	return fmt.Errorf("unknown -flaw %q", flaw)
+	ln, err := ipc.Listen(ctx, name, ipc.WithRoot(root))
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, "")
+}
+
+// serveTruncated binds path (sun_path's worth of a longer one) in dir.
+func serveTruncated(ctx context.Context, dir, path string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		syscall.Close(fd)
+		return fmt.Errorf("bind %s: %w", path, err)
+	}
+	if err := syscall.Listen(fd, 128); err != nil {
+		syscall.Close(fd)
+		return err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return err
+	}
+	err = serve(ctx, ln, "")
+	os.Remove(path)
+	return err
 }
 
 // privateDir is the pull request's directory check: mkdir 0700, then lstat
@@ -115,11 +202,20 @@ func privateDir(dir string) error {
 	return os.Chmod(dir, 0o700)
 }
 
-func serveTCP(ctx context.Context, dir string, checkToken bool) error {
+func serveTCP(ctx context.Context, dir string) error {
 	if err := privateDir(dir); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	addr, mode := "127.0.0.1:0", os.FileMode(0o600)
+	switch flaw {
+	case "anyaddr":
+		// The flaw: every interface. The suite only ever connects over
+		// loopback, and every request still needs the token.
+		addr = "0.0.0.0:0"
+	case "portfile0644":
+		mode = 0o644
+	}
+	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
 		return err
 	}
@@ -132,10 +228,13 @@ func serveTCP(ctx context.Context, dir string, checkToken bool) error {
 	if err := os.WriteFile(tmp, pf, 0o600); err != nil {
 		return err
 	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, port); err != nil {
 		return err
 	}
-	if !checkToken {
+	if flaw == "notoken" {
 		token = ""
 	}
 	err = serve(ctx, ln, token)
@@ -156,9 +255,16 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 			}
 			return err
 		}
+		if flaw == "serial" {
+			handle(c, token) // the flaw: one client at a time, no deadline
+			continue
+		}
 		go handle(c, token)
 	}
 }
+
+// pings counts pings answered (dropsome).
+var pings atomic.Int64
 
 func handle(c net.Conn, token string) {
 	defer c.Close()
@@ -175,6 +281,11 @@ func handle(c net.Conn, token string) {
 		}
 		var req map[string]any
 		if json.Unmarshal(line, &req) != nil || req == nil {
+			var v any
+			if flaw == "lenient" && json.Unmarshal(line, &v) == nil {
+				enc.Encode(map[string]any{"ok": true}) // the flaw: any JSON will do
+				continue
+			}
 			enc.Encode(map[string]string{"error": "not a JSON object"})
 			continue
 		}
@@ -183,6 +294,10 @@ func handle(c net.Conn, token string) {
 			continue
 		}
 		if req["meta"] == "ping" {
+			if flaw == "dropsome" && pings.Add(1)%1000 == 0 {
+				enc.Encode(map[string]string{"error": "busy"}) // the flaw: load sheds pings
+				continue
+			}
 			enc.Encode(map[string]any{"pong": true, "pid": os.Getpid()})
 			continue
 		}
@@ -211,7 +326,7 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 	}
 	sock := filepath.Join(root, "bu.sock")
 	os.Remove(sock) // stale: the lock is ours
-	ln, err := net.Listen("unix", sock)
+	ln, err := listenBacklog(sock)
 	if err != nil {
 		return err
 	}
@@ -219,6 +334,9 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 		return err
 	}
 	err = serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
+	if backlog > 0 {
+		os.Remove(sock) // a listener made from a file does not unlink on close; the lock is still ours
+	}
 	os.Remove(lock.Name())
 	lock.Close()
 	return err
@@ -247,4 +365,26 @@ func (l peerChecked) Accept() (net.Conn, error) {
 		}
 		c.Close()
 	}
+}
+
+// listenBacklog listens on sock with the -backlog (net.Listen's when 0).
+func listenBacklog(sock string) (net.Listener, error) {
+	if backlog <= 0 {
+		return net.Listen("unix", sock)
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	if err := syscall.Listen(fd, backlog); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	defer f.Close() // FileListener holds its own dup
+	return net.FileListener(f)
 }

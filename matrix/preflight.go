@@ -1,0 +1,103 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// PreflightError is a target that did not become ready in the preflight:
+// started once in a clean root with the run's uid and umask, it did not
+// answer a ping within Config.ReadyTimeout. No scenario runs after it.
+type PreflightError struct {
+	Argv      []string // the daemon's command line, placeholders expanded
+	WaitedFor string   // what the suite waited for
+	Limit     time.Duration
+	Exited    bool // the daemon ended on its own
+	ExitCode  int
+	Output    string // head and tail of its output
+	Err       error  // the last thing that went wrong while waiting
+}
+
+func (e *PreflightError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)
+	fmt.Fprintf(&b, "  command:    %s\n", strings.Join(quoteAll(e.Argv), " "))
+	fmt.Fprintf(&b, "  waited for: %s\n", e.WaitedFor)
+	if e.Exited {
+		fmt.Fprintf(&b, "  daemon:     exited with code %d\n", e.ExitCode)
+	} else {
+		b.WriteString("  daemon:     still running when the suite gave up (killed)\n")
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, "  last error: %v\n", e.Err)
+	}
+	out := e.Output
+	if out == "" {
+		out = "(no output)"
+	}
+	fmt.Fprintf(&b, "  output:\n%s", indent(out, "    "))
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func quoteAll(argv []string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = shellQuote(a)
+	}
+	return out
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// preflight starts the target once in a clean root (laid out like a
+// scenario's) with the run's uid and umask, on its default transport, and
+// waits for it to answer a ping within Config.ReadyTimeout. A target that
+// never comes up costs this one start, not a start per scenario, and earns
+// no verdicts: a "refused" in a scenario counts only for a daemon that
+// passed this.
+func (r *Runner) preflight(ctx context.Context) error {
+	e, err := r.newEnv(Scenario{ID: "preflight"}, 0)
+	if err != nil {
+		return fmt.Errorf("preflight: setting up: %w", err)
+	}
+	defer e.close()
+	argv := r.cfg.Target.Argv(r.exe, e.Root, e.Name, e.Transport)
+	d, err := e.startDaemon(e.Root, e.Name)
+	if err != nil {
+		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: true, ExitCode: -1, Err: err}
+	}
+	t0 := time.Now()
+	pid, err := e.waitReadyWithin(ctx, d, e.spec(), r.cfg.ReadyTimeout)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		// Let the output of a daemon that just exited drain.
+		d.wait(100 * time.Millisecond)
+		exited, code := d.exited()
+		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code,
+			Output: d.out.excerpt(outputHeadLines, outputTailLines), Err: err}
+	}
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())
+	}
+	return nil
+}
+
+// waitedFor says what waitReady waits for in this env.
+func (e *Env) waitedFor() string {
+	if e.Transport == ipc.TransportTCP {
+		return fmt.Sprintf("a %s ping through the port file %s", e.r.cfg.Target.Protocol, e.Port)
+	}
+	return fmt.Sprintf("a %s ping on the socket %s", e.r.cfg.Target.Protocol, e.Sock)
+}
