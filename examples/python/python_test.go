@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -144,6 +145,14 @@ type result struct {
 // target; neither path may hold a space or a quote (checked).
 func run(t *testing.T, py, module, patterns string, c config) []result {
 	t.Helper()
+	rs, _, _ := runSuite(t, py, module, patterns, c)
+	return rs
+}
+
+// runSuite is run that also gives the CLI's exit code and its standard
+// error, and leaves a run without a report to the caller (results nil).
+func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, int, string) {
+	t.Helper()
 	if strings.ContainsAny(py+module, " '\"\\") {
 		t.Skipf("python %q or module %q holds a space or quote; run from a plain path", py, module)
 	}
@@ -165,10 +174,21 @@ func run(t *testing.T, py, module, patterns string, c config) []result {
 	var rep struct {
 		Results []result `json:"results"`
 	}
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("bh-ipc-check %s: %v", strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
 	if jerr := json.Unmarshal(out, &rep); jerr != nil || len(rep.Results) == 0 {
+		if code == 2 {
+			return nil, code, stderr.String() // usage, setup or preflight: no report
+		}
 		t.Fatalf("bh-ipc-check %s: %v; no report (%v):\n%s\n%s", strings.Join(args, " "), err, jerr, out, stderr.String())
 	}
-	return rep.Results
+	return rep.Results, code, stderr.String()
 }
 
 // applicable is every scenario that runs on this OS for an external target
@@ -229,6 +249,10 @@ func TestPythonReferencePassesTheSuite(t *testing.T) {
 
 // Each fix in the module is what makes its scenario pass: with it taken
 // out (a textual mutation of a copy), that scenario fails.
+// refusedAtPreflight, as a mutant's scenario: the suite must refuse the
+// mutant at its preflight start (exit 2) rather than judge it.
+const refusedAtPreflight = "(preflight)"
+
 func TestPythonMutantsFail(t *testing.T) {
 	py := python(t)
 	src, err := os.ReadFile("bh_endpoint.py")
@@ -251,7 +275,9 @@ func TestPythonMutantsFail(t *testing.T) {
 		{"socket left at shutdown", []edit{{`self._remove_if_ours("sock", self._sock_id)`, "pass"}}, "inst.clean-shutdown", plain},
 		{"no token check", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.auth-required", plain},
 		{"port file world-readable", []edit{{"os.fchmod(fd, 0o600)", "os.fchmod(fd, 0o644)"}}, "tcp.portfile-private", plain},
-		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, "inst.stale-recovered", ipc},
+		// A daemon no client can authenticate never becomes ready: the
+		// suite refuses to test it (exit 2) instead of judging it.
+		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, refusedAtPreflight, ipc},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -269,6 +295,13 @@ func TestPythonMutantsFail(t *testing.T) {
 			mod := filepath.Join(dir, "bh_endpoint.py")
 			if err := writeModule(mod, mutant); err != nil {
 				t.Fatal(err)
+			}
+			if c.scenario == refusedAtPreflight {
+				rs, code, stderr := runSuite(t, py, mod, "inst.stale-recovered", c.config)
+				if code != 2 || rs != nil || !strings.Contains(stderr, "preflight") {
+					t.Errorf("%s: exit %d, %d results, want exit 2 at preflight and no verdicts:\n%s", c.name, code, len(rs), stderr)
+				}
+				return
 			}
 			rs := run(t, py, mod, c.scenario, c.config)
 			if r := rs[0]; r.Status != "fail" {
