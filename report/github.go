@@ -60,11 +60,17 @@ func escapeAnnotation(s string) string {
 }
 
 // WriteAnnotations writes an ::error workflow command per failed required
-// scenario (and a ::warning per failed hardening one).
+// scenario (and a ::warning per failed hardening one), and a ::warning per
+// scenario that reached no verdict (an error: setup, impostor, timeout),
+// which is no finding but leaves the run incomplete.
 func WriteAnnotations(w io.Writer, m Matrix) {
 	cols := columnNames(m.Reports)
 	for i, r := range m.Reports {
 		for _, res := range r.Results {
+			if res.Status == Error {
+				fmt.Fprintf(w, "::warning title=%s::%s\n", escapeAnnotation("bh-ipc-check "+res.ID+" on "+cols[i]+": no verdict"), escapeAnnotation(res.Reason))
+				continue
+			}
 			if res.Status != Fail {
 				continue
 			}

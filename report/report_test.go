@@ -156,3 +156,19 @@ func TestEveryFormatLinksTheFixPage(t *testing.T) {
 		t.Errorf("Markdown footnote: %s", Markdown(m))
 	}
 }
+
+// A scenario that reached no verdict is annotated as such (a warning, no
+// fix page: it is no finding); passes and skips are not annotated.
+func TestAnnotationsNameErrors(t *testing.T) {
+	m := NewMatrix(Report{Leg: "native", Results: []Result{
+		{ID: "dir.symlink", Severity: Required, Status: Error, Reason: "impostor answered: peer uid 1001"},
+		{ID: "sock.mode-umask0", Severity: Required, Status: Pass},
+		{ID: "auth.peercred", Severity: Hardening, Status: Skip, Reason: "needs root"},
+	}})
+	var ann bytes.Buffer
+	WriteAnnotations(&ann, m)
+	want := "::warning title=bh-ipc-check dir.symlink on native: no verdict::impostor answered: peer uid 1001\n"
+	if ann.String() != want {
+		t.Errorf("annotations:\n%q\nwant\n%q", ann.String(), want)
+	}
+}
