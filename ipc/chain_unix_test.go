@@ -34,7 +34,7 @@ func init() {
 
 // step is one action of the "attack" helper, run as the attacker's uid.
 type step struct {
-	Op   string      `json:"op"` // mkdir, create, symlink, link, flock, bind, swap-loop
+	Op   string      `json:"op"` // mkdir, create, remove, symlink, link, flock, bind, swap-loop
 	Path string      `json:"path"`
 	Old  string      `json:"old,omitempty"`  // symlink target, link source, swap-loop link target
 	Hold string      `json:"hold,omitempty"` // swap-loop: where the victim's entry is parked
@@ -59,6 +59,8 @@ func runAttack(arg string) int {
 			}
 		case "create":
 			err = os.WriteFile(s.Path, nil, s.Mode)
+		case "remove":
+			err = os.Remove(s.Path)
 		case "symlink":
 			err = os.Symlink(s.Old, s.Path)
 		case "link":
@@ -270,15 +272,16 @@ func TestDialVerifiesFallbackParents(t *testing.T) {
 	}
 }
 
-// Another uid holds /tmp/bh-<our uid> (0700): Listen and Dial both move to
-// $XDG_RUNTIME_DIR/bh when that is a private directory of ours, and List
-// finds the endpoint there; without it both fail naming the squatter and
-// saying what to do.
+// Another uid holds /tmp/bh-<our uid>: without a private $XDG_RUNTIME_DIR
+// Listen and Dial both fail naming the squatter and saying what to do; with
+// one, the fallback is under $XDG_RUNTIME_DIR whatever the squatter does,
+// and List does not show what it planted.
 func TestSquattedFallbackBase(t *testing.T) {
 	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
 	exe := otherUIDExe(t)
 	setFallbackTmp(t)
 	long := longRoot(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
 	x, err := Resolve("x", WithRoot(long))
 	must(t, err)
 	attack(t, exe,
@@ -324,8 +327,7 @@ func TestSquattedFallbackBase(t *testing.T) {
 			t.Errorf("Dial used %s, Listen %s", c.Layout().Sock, lay.Sock)
 		}
 		c.Close()
-		var warnings []string
-		eps, err := ListLive(ctx, WithRoot(long), WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) }))
+		eps, err := ListLive(ctx, WithRoot(long))
 		if err != nil || len(eps) != 1 || eps[0].Name != "x" || eps[0].Path != lay.Sock || eps[0].PID != os.Getpid() {
 			t.Errorf("ListLive = %+v, %v; want x live at %s", eps, err, lay.Sock)
 		}
@@ -333,14 +335,55 @@ func TestSquattedFallbackBase(t *testing.T) {
 		if err != nil || len(all) != 1 || all[0].Name != "x" {
 			t.Errorf("List = %+v, %v; want x only (not the endpoint planted in the squatted base)", all, err)
 		}
-		if len(warnings) == 0 || !strings.Contains(warnings[0], x.Parents[1]) || !strings.Contains(warnings[0], fmt.Sprint("uid ", attackerUID)) {
-			t.Errorf("warnings %q, want one naming %s and uid %d", warnings, x.Parents[1], attackerUID)
-		}
 		must(t, ln.Close())
 		if _, err := os.Lstat(xdg + "/" + altFallbackName); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Close left the alternate base behind: %v", err)
 		}
 	})
+}
+
+// The fallback base must not depend on what another uid does: it squats
+// /tmp/bh-<our uid>, we Listen (under $XDG_RUNTIME_DIR), it releases the
+// squat. A second Listen of the same name must still find the first
+// (ErrAlreadyRunning), and a Listen of another name (which may now create
+// /tmp/bh-<uid>) must not make the first unreachable.
+func TestFallbackSquatReleased(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	setFallbackTmp(t)
+	long := longRoot(t)
+	t.Setenv("XDG_RUNTIME_DIR", shortRoot(t, 0o700))
+	base := fallbackBase(os.Geteuid())
+	a := attack(t, exe, step{Op: "mkdir", Path: base, Mode: 0o700})
+	ctx := context.Background()
+	x, err := Listen(ctx, "x", WithRoot(long))
+	if err != nil {
+		t.Fatalf("Listen x with %s held by uid %d: %v", base, attackerUID, err)
+	}
+	defer x.Close()
+	pingServe(t, x)
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	attack(t, exe, step{Op: "remove", Path: base})
+	if ln, err := Listen(ctx, "x", WithRoot(long)); !errors.Is(err, ErrAlreadyRunning) {
+		where := ""
+		if err == nil {
+			where = ln.Layout().Sock
+			ln.Close()
+		}
+		t.Fatalf("second Listen x after uid %d released %s: %v %s; want ErrAlreadyRunning (x listens at %s)", attackerUID, base, err, where, x.Layout().Sock)
+	}
+	y, err := Listen(ctx, "y", WithRoot(long))
+	must(t, err)
+	defer y.Close()
+	pingServe(t, y)
+	if pid := mustPing(t, "x", WithRoot(long)); pid != os.Getpid() {
+		t.Errorf("ping x = pid %d, want ours (%d)", pid, os.Getpid())
+	}
+	eps, err := ListLive(ctx, WithRoot(long))
+	if err != nil || len(eps) != 2 || eps[0].Path != x.Layout().Sock || eps[1].Path != y.Layout().Sock {
+		t.Errorf("ListLive = %+v, %v; want x at %s and y at %s", eps, err, x.Layout().Sock, y.Layout().Sock)
+	}
 }
 
 // A non-root victim whose fallback base another uid made 0700: List and

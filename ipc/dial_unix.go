@@ -26,39 +26,17 @@ var (
 // dialChain opens and verifies, without creating or changing anything, the
 // chain Listen made: the fallback parents and the endpoint directory
 // (openChain with dirVerify: each ours, not writable by group or others,
-// not a link, each opened inside the one before). When the fallback base
-// /tmp/bh-<uid> is held by another uid (or missing) it uses the alternate
-// base under $XDG_RUNTIME_DIR exactly as acquireEndpoint does, so the two
-// sides meet. It returns the layout used; the caller closes the chain.
-func dialChain(lay Layout) ([]*privDir, *privDir, Layout, error) {
+// not a link, each opened inside the one before). The layout is the one
+// Listen uses (see resolveUID); a fallback base held by another uid is
+// ErrNotPrivate naming it and what to do (squatted). The caller closes the
+// chain.
+func dialChain(lay Layout) ([]*privDir, *privDir, error) {
 	parents, dir, err := openChain(lay, dirVerify)
-	if err == nil || !lay.Fallback {
-		if err != nil {
-			closeChain(parents, dir)
-		}
-		return parents, dir, lay, err
+	if err != nil {
+		closeChain(parents, dir)
+		return nil, nil, squatted(lay, err)
 	}
-	closeChain(parents, dir)
-	ok, st := usableBase(lay.Parents[0])
-	if ok && st != nil {
-		return nil, nil, lay, err // the base is ours: the endpoint is there or nowhere
-	}
-	alt, haveAlt := altLayout(lay)
-	if !haveAlt {
-		if ok {
-			return nil, nil, lay, err // no base, no alternate: nothing runs
-		}
-		return nil, nil, lay, squatted(lay, err)
-	}
-	aparents, adir, aerr := openChain(alt, dirVerify)
-	if aerr != nil {
-		closeChain(aparents, adir)
-		if ok && errors.Is(aerr, unix.ENOENT) {
-			return nil, nil, lay, err // neither exists: report the usual place
-		}
-		return nil, nil, alt, aerr
-	}
-	return aparents, adir, alt, nil
+	return parents, dir, nil
 }
 
 // dialUnix verifies the directory chain (dialChain), checks that "sock" in
@@ -77,7 +55,7 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 	if lay.Name == "" {
 		return dialSocketPath(ctx, lay, o) // DialSocket: a path outside the layout
 	}
-	parents, dir, lay, err := dialChain(lay)
+	parents, dir, err := dialChain(lay)
 	if err != nil {
 		if errors.Is(err, ErrNotPrivate) {
 			return nil, err // names the entry, its owner and its mode

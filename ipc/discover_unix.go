@@ -7,18 +7,20 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // listPOSIX lists the endpoints in the root directory abs and in its
-// fallback directories: /tmp/bh-<uid>/<tag> and, when $XDG_RUNTIME_DIR is a
-// private directory of ours, $XDG_RUNTIME_DIR/bh/<tag>. A fallback is read
-// through the chain Dial verifies (openChain with dirVerify); one that is
-// missing is skipped silently, one that fails verification or cannot be read
-// is skipped with a warning (o.warn), so another uid holding
-// /tmp/bh-<uid> cannot make the whole list fail.
+// fallback directories, where Listen and Dial put them (see resolveUID):
+// $XDG_RUNTIME_DIR/bh/<tag> when $XDG_RUNTIME_DIR is a private directory of
+// ours, and /tmp/bh-<uid>/<tag> (used then only by names too long for the
+// first). A fallback is read through the chain Dial verifies (openChain
+// with dirVerify); one that is missing is skipped silently, one that fails
+// verification or cannot be read is skipped with a warning (o.warn), so
+// another uid holding /tmp/bh-<uid> cannot make the whole list fail.
 func listPOSIX(abs string, o *options) ([]Endpoint, error) {
 	// The root is the caller's choice (often a shared /tmp): opened as
 	// given, not required to be ours; only its entries are read.
@@ -32,20 +34,28 @@ func listPOSIX(abs string, o *options) ([]Endpoint, error) {
 		return nil, err
 	}
 	base := fallbackBase(os.Geteuid())
-	primary := Layout{Transport: TransportUnix, Root: abs, Fallback: true, Parents: []string{base, base + "/" + rootTag(abs)}}
-	chains := []Layout{primary}
-	if alt, ok := altLayout(primary); ok {
-		chains = append(chains, alt)
+	tmp := Layout{Transport: TransportUnix, Root: abs, Fallback: true, Parents: []string{base, base + "/" + rootTag(abs)}}
+	type chain struct {
+		lay  Layout
+		warn bool
 	}
-	for _, l := range chains {
-		eps, err := listFallback(l.Parents[0], l.Parents[1])
+	chains := []chain{{tmp, true}}
+	if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" && isOwnPrivateDir(xdg) {
+		if alt, ok := altFallbackLayout(runtime.GOOS, tmp, xdg); ok {
+			// Only names too long for the base under $XDG_RUNTIME_DIR
+			// use /tmp/bh-<uid>: no warning about it.
+			chains = []chain{{alt, true}, {tmp, false}}
+		}
+	}
+	for _, c := range chains {
+		eps, err := listFallback(c.lay.Parents[0], c.lay.Parents[1])
 		switch {
 		case err == nil:
 			out = append(out, eps...)
-		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, fs.ErrNotExist) || !c.warn:
 			// no fallback in use there
 		default:
-			o.warn(fmt.Errorf("ipc: list: skipped fallback directory %s: %w", l.Parents[1], err))
+			o.warn(fmt.Errorf("ipc: list: skipped fallback directory %s: %w", c.lay.Parents[1], err))
 		}
 	}
 	return out, nil

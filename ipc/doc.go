@@ -68,21 +68,24 @@
 //     ListLive reaches endpoints through Dial, so the same holds for it.
 //
 // When <root>/bu-<name>.d/sock does not fit sun_path (107 bytes on Linux,
-// 103 on macOS), Listen, Dial and List all use the same short fallback,
-// /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock, whose directories Listen
-// and Dial verify as above and List reads only once verified; if that does
-// not fit either, both return ErrPathTooLong naming the path, its length
-// and the limit. A path is never truncated. When another uid holds
-// /tmp/bh-<uid> (a symlink, a file, or its directory), Listen and Dial both
-// move to $XDG_RUNTIME_DIR/bh/<tag of root>/bu-<name>.d/sock when
-// $XDG_RUNTIME_DIR is a private directory of ours, so they still meet
-// (Listener.Layout and Conn.Layout report it); without one both fail with
-// ErrNotPrivate naming the holder, its owner and mode, and saying what to
-// do. List and ListLive skip a fallback directory they cannot verify or
-// read, reporting it to WithOnWarning's function, and list the rest. The
-// fallback's parent directories are removed with the endpoint when this
-// Listen created them and they are empty; a Listen that races such a
-// removal starts over.
+// 103 on macOS), Listen, Dial and List all use the same short fallback:
+// $XDG_RUNTIME_DIR/bh/<tag of root>/bu-<name>.d/sock whenever
+// $XDG_RUNTIME_DIR is a private directory of ours (and the socket fits
+// there), else /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock. The choice
+// depends only on inputs another uid cannot change (our environment and
+// our private directory), never on the state of /tmp/bh-<uid>: a squat
+// that is later released cannot make a second daemon of the same name
+// start, nor a live one unreachable. Listen and Dial verify the fallback's
+// directories as above, and List reads them only once verified; if the
+// socket does not fit either, both return ErrPathTooLong naming the path,
+// its length and the limit. A path is never truncated. When another uid
+// holds /tmp/bh-<uid> (a symlink, a file, or its directory) and there is no
+// private $XDG_RUNTIME_DIR, Listen and Dial both fail with ErrNotPrivate
+// naming the holder, its owner and mode, and saying what to do. List and
+// ListLive skip a fallback directory they cannot verify or read, reporting
+// it to WithOnWarning's function, and list the rest. The fallback's parent
+// directories are removed with the endpoint when this Listen created them
+// and they are empty; a Listen that races such a removal starts over.
 //
 // # What is guaranteed (tcp transport)
 //

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -210,35 +209,23 @@ func closeChain(parents []*privDir, dir *privDir) {
 	}
 }
 
-// usableBase reports whether the fallback base (/tmp/bh-<uid>) can be used:
-// missing (Listen creates it) or a directory of ours (not a link). A base
-// that another uid holds makes Listen and Dial move to the alternate base.
-func usableBase(base string) (bool, *unix.Stat_t) {
-	var st unix.Stat_t
-	if err := unix.Lstat(base, &st); err != nil {
-		return errors.Is(err, unix.ENOENT), nil
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == uint32(os.Geteuid()), &st
-}
-
-// altLayout is the layout under $XDG_RUNTIME_DIR/bh to use when lay's
-// fallback base is held by another uid; ok false when there is none
-// ($XDG_RUNTIME_DIR unset or not a private directory of ours, or too long).
-func altLayout(lay Layout) (Layout, bool) {
-	xdg := os.Getenv("XDG_RUNTIME_DIR")
-	if xdg == "" || !isOwnPrivateDir(xdg) {
-		return Layout{}, false
-	}
-	return altFallbackLayout(runtime.GOOS, lay, xdg)
-}
-
-// squatted explains that another uid holds the fallback base and what to
-// do about it; err is the verification failure (ErrNotPrivate naming the
-// owner and mode).
+// squatted explains, when err is a refusal of the fallback base
+// /tmp/bh-<uid> because another uid holds it, who holds it and what to do;
+// any other error is returned as it is. With a private $XDG_RUNTIME_DIR
+// the fallback is never under /tmp (see resolveUID), so the advice is to
+// set one.
 func squatted(lay Layout, err error) error {
-	return fmt.Errorf("%w; another uid holds the fallback base %s, and $XDG_RUNTIME_DIR is not a private directory of ours to move to: "+
-		"remove %s (as its owner or root), set XDG_RUNTIME_DIR to a private directory of yours, or use a root short enough for %s to fit sun_path",
-		err, lay.Parents[0], lay.Parents[0], lay.Root+"/bu-"+lay.Name+".d/sock")
+	if err == nil || !lay.Fallback || len(lay.Parents) == 0 || lay.Parents[0] != fallbackBase(os.Geteuid()) || !errors.Is(err, ErrNotPrivate) {
+		return err
+	}
+	var st unix.Stat_t
+	if unix.Lstat(lay.Parents[0], &st) != nil || st.Uid == uint32(os.Geteuid()) {
+		return err // not held by another uid: the refusal says why
+	}
+	return fmt.Errorf("%w; uid %d holds the fallback base %s: set XDG_RUNTIME_DIR to a private directory of yours "+
+		"(the fallback then moves to $XDG_RUNTIME_DIR/%s), set BH_RUNTIME_DIR or use a root short enough for %s to fit sun_path, "+
+		"or have %s removed (by uid %d or root)",
+		err, st.Uid, lay.Parents[0], altFallbackName, lay.Root+"/bu-"+lay.Name+".d/sock", lay.Parents[0], st.Uid)
 }
 
 // sameDir reports whether d.path still names the directory d has open.
@@ -280,27 +267,14 @@ type endpointLock struct {
 }
 
 // acquireEndpoint opens (creating as needed) the endpoint directory and its
-// fallback parents, verifies them and takes the lock. When the fallback
-// base (/tmp/bh-<uid>) is held by another uid it moves to the alternate
-// base under $XDG_RUNTIME_DIR (see altLayout), as Dial does, and fails
-// with an error naming the holder when there is none. On failure it undoes
-// what it created and returns ErrAlreadyRunning, ErrNotPrivate or the
-// cause. The returned endpointLock's lay is the layout used.
+// fallback parents, verifies them and takes the lock. The layout is used as
+// resolved: the fallback base never depends on what another uid did (see
+// resolveUID), so Listen and Dial always meet. On failure it undoes what it
+// created and returns ErrAlreadyRunning, ErrNotPrivate (naming whoever
+// holds /tmp/bh-<uid>, see squatted) or the cause.
 func acquireEndpoint(lay Layout) (*endpointLock, error) {
 	ep, err := acquireLayout(lay)
-	if err == nil || !lay.Fallback || !errors.Is(err, ErrNotPrivate) {
-		return ep, err
-	}
-	// Decided on the base alone, after the attempt, exactly as Dial
-	// decides (dialChain), so both sides end up in the same place.
-	if ok, _ := usableBase(lay.Parents[0]); ok {
-		return nil, err
-	}
-	alt, ok := altLayout(lay)
-	if !ok {
-		return nil, squatted(lay, err)
-	}
-	return acquireLayout(alt)
+	return ep, squatted(lay, err)
 }
 
 func acquireLayout(lay Layout) (*endpointLock, error) {
@@ -711,7 +685,6 @@ func listenUnix(ctx context.Context, lay Layout, o *options) (*Listener, error) 
 	if err != nil {
 		return nil, err
 	}
-	lay = ep.lay // the alternate fallback, when /tmp/bh-<uid> is held by another uid
 	ln, err := ep.bindUnix()
 	if err != nil {
 		return nil, errors.Join(err, ep.abort())
@@ -734,8 +707,12 @@ func listenUnix(ctx context.Context, lay Layout, o *options) (*Listener, error) 
 
 // isOwnPrivateDir: a directory (not a symlink) owned by this uid with no
 // group or other access.
-func isOwnPrivateDir(path string) bool {
+func isOwnPrivateDir(path string) bool { return isPrivateDirOf(path, os.Geteuid()) }
+
+// isPrivateDirOf: a directory (not a symlink) owned by uid with no group or
+// other access.
+func isPrivateDirOf(path string, uid int) bool {
 	var st unix.Stat_t
 	return unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR &&
-		st.Uid == uint32(os.Geteuid()) && st.Mode&0o077 == 0
+		st.Uid == uint32(uid) && st.Mode&0o077 == 0
 }

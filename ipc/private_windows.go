@@ -494,3 +494,6 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 
 // isOwnPrivateDir is false on Windows: $XDG_RUNTIME_DIR is not used there.
 func isOwnPrivateDir(string) bool { return false }
+
+// isPrivateDirOf is false on Windows, like isOwnPrivateDir.
+func isPrivateDirOf(string, int) bool { return false }
