@@ -34,9 +34,9 @@ func init() {
 
 // step is one action of the "attack" helper, run as the attacker's uid.
 type step struct {
-	Op   string      `json:"op"` // mkdir, create, remove, symlink, link, flock, bind, swap-loop
+	Op   string      `json:"op"` // mkdir, create, remove, rename, symlink, link, flock, bind, swap-loop
 	Path string      `json:"path"`
-	Old  string      `json:"old,omitempty"`  // symlink target, link source, swap-loop link target
+	Old  string      `json:"old,omitempty"`  // symlink target, link or rename source, swap-loop link target
 	Hold string      `json:"hold,omitempty"` // swap-loop: where the victim's entry is parked
 	Mode os.FileMode `json:"mode,omitempty"`
 }
@@ -61,6 +61,8 @@ func runAttack(arg string) int {
 			err = os.WriteFile(s.Path, nil, s.Mode)
 		case "remove":
 			err = os.Remove(s.Path)
+		case "rename":
+			err = os.Rename(s.Old, s.Path)
 		case "symlink":
 			err = os.Symlink(s.Old, s.Path)
 		case "link":
@@ -499,73 +501,106 @@ func TestPlantedDirAtSockOrPort(t *testing.T) {
 	}
 }
 
-// A root that another uid can write and that is not sticky: it renames our
-// endpoint directory away and puts a symlink to another of our endpoints
-// in its place, in a loop. Every Dial reaches the right daemon or fails;
-// without /proc (the macOS path) Dial refuses such a root outright.
-func TestDialRenameLoop(t *testing.T) {
-	requireRoot(t, fmt.Sprintf("run a rename loop as uid %d", attackerUID))
+// A root that another uid can write and that is not sticky (our daemons x
+// and held started there while it was sticky): the other uid renames x's
+// directory away and held's directory into x's place. Both are directories
+// of ours, so only the root itself can be refused: Dial x must not reach
+// held, Listen held must not start a second held, and neither may a rename
+// loop get a Dial through, with /proc or without.
+func TestRenameableRoot(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("rename endpoint directories as uid %d", attackerUID))
 	exe := otherUIDExe(t)
-	root := shortRoot(t, 0o777) // writable by all, not sticky
+	root := shortRoot(t, 0o1777)
 	heldPID := heldDaemon(t, root)
 	ln, err := Listen(context.Background(), "x", WithRoot(root))
 	must(t, err)
+	defer ln.Close()
 	pingServe(t, ln)
 	x := ln.Layout()
 	held, _ := Resolve("held", WithRoot(root))
-	a := attack(t, exe, step{Op: "swap-loop", Path: x.Dir, Hold: root + "/parked", Old: held.Dir})
-	dial := func() (int, error) {
+	must(t, os.Chmod(root, 0o777)) // writable by all, not sticky
+	wantRoot := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root+":") || !strings.Contains(err.Error(), "mode 0777") || !strings.Contains(err.Error(), "owner uid 0") {
+			t.Errorf("%s: %v; want ErrNotPrivate naming %s, its owner and mode 0777", what, err, root)
+		}
+	}
+	if ln2, err := Listen(context.Background(), "fresh", WithRoot(root)); err == nil {
+		ln2.Close()
+		t.Errorf("Listen in a non-sticky root writable by others succeeded")
+	} else {
+		wantRoot("Listen fresh", err)
+	}
+	dial := func(name string) (int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := Dial(ctx, "x", WithRoot(root))
+		c, err := Dial(ctx, name, WithRoot(root))
 		if err != nil {
 			return 0, err
 		}
 		defer c.Close()
 		return c.Identify(ctx)
 	}
-	ok, refused := 0, 0
-	// At least 2000 attempts, and more until one got through the loop's
-	// quiet moments (so the test raced a directory that was really there).
-	for i := 0; i < 2000 || ok == 0 && i < 50000; i++ {
-		pid, err := dial()
-		switch {
-		case err != nil:
-			refused++
-		case pid != os.Getpid():
-			t.Fatalf("attempt %d: Dial x reached pid %d (held is %d) through the rename loop", i, pid, heldPID)
-		default:
-			ok++
+	for _, noProc := range []bool{false, true} {
+		testNoProc = noProc
+		a := attack(t, exe, step{Op: "rename", Old: x.Dir, Path: root + "/hidden"}, step{Op: "rename", Old: held.Dir, Path: x.Dir})
+		pid, err := dial("x")
+		if err == nil {
+			t.Errorf("no /proc %v: Dial x with held's directory renamed into its place by uid %d reached pid %d (held is %d, x is %d)", noProc, attackerUID, pid, heldPID, os.Getpid())
+		} else {
+			wantRoot("Dial x", err)
+		}
+		if ln2, err := Listen(context.Background(), "held", WithRoot(root)); err == nil {
+			t.Errorf("no /proc %v: a second Listen held (its directory renamed away by uid %d) succeeded while held (pid %d) runs", noProc, attackerUID, heldPID)
+			ln2.Close()
+		} else {
+			wantRoot("Listen held", err)
+		}
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		attack(t, exe, step{Op: "rename", Old: x.Dir, Path: held.Dir}, step{Op: "rename", Old: root + "/hidden", Path: x.Dir})
+		// A rename loop: every Dial is refused, none reaches held.
+		a = attack(t, exe, step{Op: "swap-loop", Path: x.Dir, Hold: root + "/parked", Old: held.Dir})
+		for i := 0; i < 200; i++ {
+			if pid, err := dial("x"); err == nil {
+				t.Fatalf("no /proc %v, attempt %d: Dial x reached pid %d through the rename loop (held is %d)", noProc, i, pid, heldPID)
+			}
+		}
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		// The loop may have been killed mid-swap: put our directory back.
+		if st, err := os.Lstat(x.Dir); err != nil || st.Mode()&os.ModeSymlink != 0 {
+			os.Remove(x.Dir)
+			must(t, os.Rename(root+"/parked", x.Dir))
 		}
 	}
-	t.Logf("with /proc: %d reached x, %d refused", ok, refused)
-	if ok == 0 {
-		t.Errorf("no Dial reached x: the loop was not raced")
+	testNoProc = false
+	must(t, os.Chmod(root, 0o777|os.ModeSticky))
+	if pid := mustPing(t, "x", WithRoot(root)); pid != os.Getpid() {
+		t.Errorf("ping x in the sticky root again: pid %d, want ours", pid)
 	}
-	// Without /proc (the macOS path): never the other daemon, and once the
-	// loop is stopped, the root itself is refused.
-	testNoProc = true
-	defer func() { testNoProc = false }()
-	for i := 0; i < 2000; i++ {
-		if pid, err := dial(); err == nil && pid != os.Getpid() {
-			t.Fatalf("without /proc, attempt %d: Dial x reached pid %d (held is %d) through the rename loop", i, pid, heldPID)
-		}
+}
+
+// A sticky root owned by another uid: its owner may rename anything in it,
+// sticky or not, so Listen and Dial refuse it, naming the owner.
+func TestRootOwnedByAnotherUID(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("make a root as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o1777) + "/theirs"
+	attack(t, exe, step{Op: "mkdir", Path: root, Mode: 0o777 | os.ModeSticky})
+	ln, err := Listen(context.Background(), "x", WithRoot(root))
+	if err == nil {
+		ln.Close()
+		t.Fatalf("Listen in a root owned by uid %d succeeded", attackerUID)
 	}
-	a.cmd.Process.Kill()
-	a.cmd.Wait()
-	// The loop may have been killed mid-swap: put our directory back.
-	if st, err := os.Lstat(x.Dir); err != nil || st.Mode()&os.ModeSymlink != 0 {
-		os.Remove(x.Dir)
-		os.Rename(root+"/parked", x.Dir)
-	}
-	if _, err := dial(); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
-		t.Errorf("without /proc, Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
-	}
-	ln.Close()
+	wantNotPrivate(t, "Listen", err, root)
+	_, err = Dial(context.Background(), "x", WithRoot(root))
+	wantNotPrivate(t, "Dial", err, root)
 }
 
 // Without /proc (the macOS path), Dial connects by the plain path in a
-// sticky root and refuses a root where another uid could rename entries.
+// sticky or private root; a root where another uid could rename entries is
+// refused by Listen and Dial alike.
 func TestDialWithoutProc(t *testing.T) {
 	testNoProc = true
 	defer func() { testNoProc = false }()
@@ -576,15 +611,23 @@ func TestDialWithoutProc(t *testing.T) {
 		t.Run(fmt.Sprintf("root %v", c.mode), func(t *testing.T) {
 			root := shortRoot(t, c.mode)
 			ln, err := Listen(context.Background(), "np", WithRoot(root))
+			if !c.ok {
+				if err == nil {
+					ln.Close()
+				}
+				if !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
+					t.Errorf("Listen in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
+				}
+				if _, err = Dial(context.Background(), "np", WithRoot(root)); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
+					t.Errorf("Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
+				}
+				return
+			}
 			must(t, err)
 			defer ln.Close()
 			pingServe(t, ln)
-			_, err = Dial(context.Background(), "np", WithRoot(root))
-			if c.ok && err != nil {
+			if _, err = Dial(context.Background(), "np", WithRoot(root)); err != nil {
 				t.Errorf("Dial: %v", err)
-			}
-			if !c.ok && (!errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root)) {
-				t.Errorf("Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
 			}
 		})
 	}

@@ -47,10 +47,10 @@ func dialChain(lay Layout) ([]*privDir, *privDir, error) {
 //
 // On Linux it connects to /proc/self/fd/<dirfd>/sock, so what is connected
 // is in the directory that was verified, whatever happens to the paths.
-// Without /proc (macOS) it connects by the plain path, and only when the
-// directory holding the chain cannot have entries renamed by another uid
-// (sticky, or not writable by group or others); the chain and the socket are
-// checked again after connect, and the peer's uid in any case.
+// Without /proc (macOS) it connects by the plain path; the chain and the
+// socket are checked again after connect, and the peer's uid in any case.
+// On every OS the directory holding the chain must be one in which no other
+// uid can rename entries (openChain, holderSafe).
 func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 	if lay.Name == "" {
 		return dialSocketPath(ctx, lay, o) // DialSocket: a path outside the layout
@@ -77,17 +77,10 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 	} else {
 		// Race point: by the plain path, the kernel resolves every
 		// component again. Our directories cannot change under another
-		// uid (ours, not writable by others), so what is left is the
-		// directory holding the chain: refuse one where another uid could
-		// rename our entry away and put a link in its place, and check
-		// the chain and the socket again once connected.
-		outer := dir
-		if len(parents) > 0 {
-			outer = parents[0]
-		}
-		if err := renameSafe(filepath.Dir(outer.path)); err != nil {
-			return nil, fmt.Errorf("ipc: dial %s: %w", lay.Sock, err)
-		}
+		// uid (ours, not writable by others), and openChain refused a
+		// directory holding the chain where another uid could rename our
+		// entry away and put a link in its place; the chain and the
+		// socket are checked again once connected.
 		connectPath = lay.Sock
 		recheck = func() error {
 			for _, d := range append(parents, dir) {
@@ -148,19 +141,6 @@ func socketAt(dir *privDir, name, path string, o *options) (*unix.Stat_t, error)
 		return nil, notPrivate(path, fmt.Sprintf("socket is owned by uid %d, not %d", st.Uid, os.Geteuid()), &st)
 	}
 	return &st, nil
-}
-
-// renameSafe refuses a directory in which another uid could rename entries
-// (writable by group or others, and not sticky).
-func renameSafe(dir string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return fmt.Errorf("ipc: stat %s: %w", dir, err)
-	}
-	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
-		return notPrivate(dir, "other uids can rename entries in it (writable by group or others, not sticky), and without /proc a connect goes by the plain path; use a sticky or private root", &st)
-	}
-	return nil
 }
 
 // connectChecked connects to connectPath, runs recheck (if any) and checks

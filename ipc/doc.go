@@ -18,6 +18,14 @@
 //
 //   - The name is [A-Za-z0-9_-]{1,64}; anything else is ErrInvalidName before
 //     any filesystem call, so no name reaches outside the root.
+//   - The directory holding the chain (the root, or the fallback's base
+//     directory) must be one in which no other uid can rename entries: not
+//     writable by group or others unless sticky, and owned by us or root.
+//     Else Listen and Dial both refuse it with ErrNotPrivate naming it, its
+//     owner and its mode: there another uid could rename our endpoint
+//     directory away and another of ours into its place, which every other
+//     check would accept. It is checked on the handle the chain is opened
+//     through.
 //   - The directory is mkdir'ed 0700, then opened O_NOFOLLOW|O_DIRECTORY and
 //     verified on the handle: a directory, owned by us, identical to what
 //     lstat saw. A symlink, a non-directory or another uid's directory is
@@ -62,9 +70,8 @@
 //     (ErrNotPrivate), Dial connects through the verified handle
 //     (/proc/self/fd/<dirfd>/sock on Linux), and a server whose peer uid is
 //     not allowed is ErrPeerRejected. Without /proc (macOS) Dial connects
-//     by the plain path, only when the directory holding the chain is
-//     sticky or not writable by group or others (else ErrNotPrivate naming
-//     it), and checks the chain and the socket again after connect.
+//     by the plain path and checks the chain and the socket again after
+//     connect.
 //     ListLive reaches endpoints through Dial, so the same holds for it.
 //
 // When <root>/bu-<name>.d/sock does not fit sun_path (107 bytes on Linux,
@@ -145,11 +152,9 @@
 //     holding the lock, and a busy daemon still holds its lock, so it is
 //     never replaced (ErrAlreadyRunning).
 //   - On macOS there is no /proc: bind and connect use the plain path after
-//     the checks. In a sticky root such as /tmp no other uid can rename our
-//     directory in that window; in a root that another uid can write and that
-//     is not sticky, it could: Dial refuses such a root there
-//     (ErrNotPrivate), and Listen's bind is exposed to the swap, so use a
-//     sticky or private root.
+//     the checks. Since the directory holding the chain must be one where
+//     no other uid can rename entries, none can swap our directory in that
+//     window; the ancestors of that directory are trusted as given.
 //   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen and
 //     Dial are refused with ErrNotPrivate, naming the owner), hold
 //     /tmp/bh-<uid> when $XDG_RUNTIME_DIR is no private directory of ours,

@@ -171,18 +171,33 @@ func openDir(parent *privDir, name, path string, use dirUse) (*privDir, error) {
 }
 
 // openChain opens and verifies lay's fallback parents and then its endpoint
-// directory, outermost first, each inside the handle of the one before (the
-// first by its path): Listen with dirCreate, Dial and List with dirVerify.
-// It returns what it opened even on error, so that the caller can close
-// it (and Listen undo what it created).
+// directory, outermost first, each inside the handle of the one before; the
+// first inside a handle of the directory holding the chain (the root, or
+// the base of the fallback), which must be one where no other uid can
+// rename entries (holderSafe). Listen uses dirCreate, Dial and List
+// dirVerify. It returns what it opened even on error, so that the caller
+// can close it (and Listen undo what it created).
 //
 // Race point: a parent cannot be swapped for a link once opened: every
 // later step is relative to its handle, and it is ours and not writable by
-// others, so no other uid can plant or rename anything inside it.
+// others, so no other uid can plant or rename anything inside it. The
+// holder is the caller's choice (often a shared sticky /tmp) and not ours:
+// it is checked on the handle the first step goes through, so that no other
+// uid can rename our entry in it away and another directory of ours in its
+// place (both would pass every check of ours).
 func openChain(lay Layout, use dirUse) (parents []*privDir, dir *privDir, err error) {
-	var prev *privDir
+	first := lay.Dir
+	if len(lay.Parents) > 0 {
+		first = lay.Parents[0]
+	}
+	holder, err := openHolder(filepath.Dir(first))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer holder.close()
+	prev := holder
 	open := func(path string) (*privDir, error) {
-		if prev != nil && filepath.Dir(path) == prev.path {
+		if filepath.Dir(path) == prev.path {
 			return openDir(prev, filepath.Base(path), path, use)
 		}
 		return openDir(nil, path, path, use)
@@ -197,6 +212,44 @@ func openChain(lay Layout, use dirUse) (parents []*privDir, dir *privDir, err er
 	}
 	dir, err = open(lay.Dir)
 	return parents, dir, err
+}
+
+// openHolder opens the directory holding an endpoint's chain (links
+// followed: it is the caller's choice, such as /tmp, which is a link on
+// macOS) and checks it with holderSafe on the handle.
+func openHolder(path string) (*privDir, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: open %s: %w", path, err)
+	}
+	d := &privDir{path: path, fd: fd}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		d.close()
+		return nil, fmt.Errorf("ipc: fstat %s: %w", path, err)
+	}
+	if err := holderSafe(path, &st); err != nil {
+		d.close()
+		return nil, err
+	}
+	d.dev, d.ino = uint64(st.Dev), uint64(st.Ino)
+	return d, nil
+}
+
+// holderSafe refuses, with ErrNotPrivate naming the directory, its owner
+// and its mode, a directory holding an endpoint's chain in which another
+// uid could rename our entries: one writable by group or others and not
+// sticky, or one owned by another uid (other than root), who may rename
+// anything in it whatever its mode.
+func holderSafe(path string, st *unix.Stat_t) error {
+	uid := uint32(os.Geteuid())
+	switch {
+	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+		return notPrivate(path, "other uids can rename entries in it (writable by group or others, not sticky), so an endpoint directory there could be swapped for another; use a sticky or private root", st)
+	case st.Uid != uid && st.Uid != 0:
+		return notPrivate(path, fmt.Sprintf("is owned by uid %d, who can rename entries in it, so an endpoint directory there could be swapped for another; use a root of ours (or root's)", st.Uid), st)
+	}
+	return nil
 }
 
 // closeChain closes the handles openChain returned.
