@@ -74,8 +74,17 @@ func runAttack(arg string) int {
 				err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 			}
 		case "bind":
+			// A path too long for sun_path is bound relative to its
+			// directory, as an attacker can.
+			p := s.Path
+			if len(p) > 100 {
+				if err = os.Chdir(filepath.Dir(p)); err != nil {
+					break
+				}
+				p = filepath.Base(p)
+			}
 			var l net.Listener
-			if l, err = net.Listen("unix", s.Path); err == nil {
+			if l, err = net.Listen("unix", p); err == nil {
 				keep = append(keep, l)
 			}
 		case "swap-loop":
@@ -414,6 +423,50 @@ func TestListSkipsUnreadableFallback(t *testing.T) {
 	}
 	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), base) {
 		t.Errorf("warnings %q, want one naming %s", res.Warnings, base)
+	}
+}
+
+// Endpoints another uid planted in a shared sticky root: one whose socket
+// path does not fit sun_path, beside our endpoint of the same name (which
+// is in the fallback), and one of a name of its own. List shows neither
+// (one warning names the foreign one) and ListLive reports our x once, at
+// its real place, with our pid.
+func TestListShowsOnlyOurs(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant endpoints as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	setFallbackTmp(t)
+	root := shortRoot(t, 0o1777)
+	for len(root) < 120 {
+		root = filepath.Join(root, "a-rather-long-shared-directory")
+		must(t, os.Mkdir(root, 0o700))
+		must(t, os.Chmod(root, 0o777|os.ModeSticky))
+	}
+	ctx := context.Background()
+	ln, err := Listen(ctx, "x", WithRoot(root))
+	must(t, err)
+	defer ln.Close()
+	pingServe(t, ln)
+	if !ln.Layout().Fallback {
+		t.Fatalf("x listens at %s, want the fallback", ln.Layout().Sock)
+	}
+	attack(t, exe,
+		step{Op: "mkdir", Path: root + "/bu-x.d", Mode: 0o755},
+		step{Op: "bind", Path: root + "/bu-x.d/sock"},
+		step{Op: "mkdir", Path: root + "/bu-evil.d", Mode: 0o755},
+		step{Op: "bind", Path: root + "/bu-evil.d/sock"})
+	var warnings []string
+	warn := WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) })
+	all, err := List(ctx, WithRoot(root), warn)
+	if err != nil || len(all) != 1 || all[0].Path != ln.Layout().Sock {
+		t.Errorf("List = %+v, %v; want x at %s only", all, err, ln.Layout().Sock)
+	}
+	if w := strings.Join(warnings, "\n"); !strings.Contains(w, "bu-evil.d (uid 1001)") {
+		t.Errorf("warnings %q, want one naming bu-evil.d and its owner", warnings)
+	}
+	live, err := ListLive(ctx, WithRoot(root))
+	if err != nil || len(live) != 1 || live[0].Path != ln.Layout().Sock || live[0].PID != os.Getpid() {
+		t.Errorf("ListLive = %+v, %v; want x once, at %s, pid %d", live, err, ln.Layout().Sock, os.Getpid())
 	}
 }
 

@@ -28,7 +28,7 @@ func listPOSIX(abs string, o *options) ([]Endpoint, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: abs, Err: err}
 	}
-	out, err := listDir(fd, abs)
+	out, err := listDir(fd, abs, o)
 	unix.Close(fd) // a read-only directory handle: nothing to lose
 	if err != nil {
 		return nil, err
@@ -69,13 +69,15 @@ func listFallback(base, tagged string) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return listDir(dir.fd, tagged)
+	return listDir(dir.fd, tagged, nil)
 }
 
-// listDir lists the endpoints (bu-NAME.d directories holding a socket
-// "sock" or a regular file "port") in the open directory dfd named path.
-// Entries are examined relative to the handle without following links.
-func listDir(dfd int, path string) ([]Endpoint, error) {
+// listDir lists the endpoints (bu-NAME.d directories of ours holding a
+// socket "sock" or a regular file "port") in the open directory dfd named
+// path. Entries are examined relative to the handle without following
+// links. Directories of other uids are skipped and, when o is not nil,
+// counted in one warning.
+func listDir(dfd int, path string, o *options) ([]Endpoint, error) {
 	fd, err := unix.Dup(dfd)
 	if err != nil {
 		return nil, fmt.Errorf("ipc: dup %s: %w", path, err)
@@ -86,20 +88,32 @@ func listDir(dfd int, path string) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	uid := uint32(os.Geteuid())
 	var out []Endpoint
+	var foreign []string
 	for _, e := range ents {
 		n, ok := endpointDirName(e)
 		if !ok {
 			continue
 		}
-		d := path + "/" + e.Name()
 		var st unix.Stat_t
+		if unix.Fstatat(dfd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		if st.Uid != uid {
+			foreign = append(foreign, fmt.Sprintf("%s (uid %d)", e.Name(), st.Uid))
+			continue
+		}
+		d := path + "/" + e.Name()
 		if unix.Fstatat(dfd, e.Name()+"/sock", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
 			out = append(out, Endpoint{Name: n, Transport: TransportUnix, Path: d + "/sock"})
 		}
 		if unix.Fstatat(dfd, e.Name()+"/port", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
 			out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: d + "/port"})
 		}
+	}
+	if len(foreign) > 0 && o != nil {
+		o.warn(fmt.Errorf("ipc: list: skipped %d endpoint directories in %s not owned by uid %d: %s", len(foreign), path, uid, strings.Join(foreign[:min(len(foreign), 5)], ", ")))
 	}
 	return out, nil
 }
