@@ -470,6 +470,30 @@ func TestListShowsOnlyOurs(t *testing.T) {
 	}
 }
 
+// TCP: another uid links a shared sticky root's bu-x.d to our endpoint
+// directory in a private root. Dial of x in the shared root reads the port
+// file through the verified chain, so it refuses the link instead of
+// following it to the real daemon's port file.
+func TestTCPDialRefusesSymlinkedEndpointDir(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant a symlink as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	private := shortRoot(t, 0o700)
+	ln, err := Listen(context.Background(), "x", WithRoot(private), WithTransport(TransportTCP))
+	must(t, err)
+	defer ln.Close()
+	pingServe(t, ln)
+	shared := shortRoot(t, 0o1777)
+	planted := shared + "/bu-x.d"
+	attack(t, exe, step{Op: "symlink", Old: ln.Layout().Dir, Path: planted})
+	c, err := Dial(context.Background(), "x", WithRoot(shared), WithTransport(TransportTCP))
+	if err == nil {
+		pid, _ := c.Identify(context.Background())
+		c.Close()
+		t.Fatalf("TCP Dial x in %s followed the symlink planted by uid %d to pid %d", shared, attackerUID, pid)
+	}
+	wantNotPrivate(t, "TCP Dial through a planted symlink", err, planted)
+}
+
 // A directory of ours that was loose (0777) while another uid planted
 // something at "lock" and holds a flock on it: a hard link to a file of ours
 // (st_nlink 2), a symlink to it, or a file of its own. Listen replaces the

@@ -102,8 +102,12 @@
 // and <root>\bu-<name>.port on Windows, locked through <root>\bu-<name>.lock.
 // It is created exclusively under a temporary name and renamed into place,
 // so readers never see a partial file (it is not fsynced: after a crash the
-// daemon is gone and the file stale whatever it holds). A port nobody
-// listens on is ErrStale (ECONNREFUSED; WSAECONNREFUSED on Windows).
+// daemon is gone and the file stale whatever it holds). On POSIX Dial reads
+// the port file through the chain it verifies for the unix transport (the
+// holder, the fallback parents if any, the endpoint directory: ours,
+// private, not links), then "port" inside the verified directory without
+// following it: a private regular file of ours, else ErrNotPrivate. A port
+// nobody listens on is ErrStale (ECONNREFUSED; WSAECONNREFUSED on Windows).
 //
 // On Windows the port and lock files are created with a security
 // descriptor naming the user as owner (an elevated administrator's files

@@ -704,14 +704,44 @@ func readAt(dfd int, name string) ([]byte, error) {
 	return b[:n], nil
 }
 
-// readPortFile reads a port file after checking it is a regular file owned
-// by this uid with no group or other access.
+// readPortFile reads a port file at a path outside the layout
+// (DialPortFile: the caller's choice) after checking it is a regular file
+// owned by this uid with no group or other access; the last component is
+// not followed.
 func readPortFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	return readPortFileAt(unix.AT_FDCWD, path, path)
+}
+
+// readEndpointPort reads lay's port file through the chain Dial verifies
+// (openChain with dirVerify: the fallback parents, if any, and the endpoint
+// directory, each ours and private, not links, in a holder where no other
+// uid can rename entries), then "port" inside the verified directory
+// without following it. DialPortFile's layout has no Dir: its path is read
+// as given.
+func readEndpointPort(lay Layout) ([]byte, error) {
+	if lay.Dir == "" {
+		return readPortFile(lay.Port)
+	}
+	parents, dir, err := openChain(lay, dirVerify)
+	defer closeChain(parents, dir)
+	if err != nil {
+		if errors.Is(err, ErrNotPrivate) {
+			return nil, squatted(lay, err)
+		}
+		return nil, fmt.Errorf("ipc: dial %s: %w", lay.Port, err)
+	}
+	return readPortFileAt(dir.fd, "port", lay.Port)
+}
+
+// readPortFileAt reads name inside dfd (path is its full name for errors)
+// without following it, after checking on the handle that it is a regular
+// file owned by this uid with no group or other access.
+func readPortFileAt(dfd int, name, path string) ([]byte, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			var st unix.Stat_t
-			unix.Lstat(path, &st)
+			unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 			return nil, notPrivate(path, "port file is a symlink", &st)
 		}
 		return nil, &fs.PathError{Op: "ipc: open port file", Path: path, Err: err}

@@ -82,7 +82,7 @@ func listenTCP(ctx context.Context, lay Layout, o *options) (*Listener, error) {
 }
 
 func dialTCPEndpoint(ctx context.Context, lay Layout, o *options) (*Conn, error) {
-	b, err := readPortFile(lay.Port)
+	b, err := readEndpointPort(lay)
 	if err != nil {
 		return nil, err
 	}
