@@ -548,6 +548,65 @@ func TestPlantedLock(t *testing.T) {
 	}
 }
 
+// More plants at "lock" while our directory was loose: a file of ours
+// (0644, from a directory the other uid can write) moved there and flocked
+// by it, an empty directory, a non-empty directory. The first two are
+// replaced by a fresh lock; the last is refused naming it, its owner, and
+// how to get it out of the way (the owner of the endpoint directory can
+// rename it, not delete it).
+func TestPlantedLockMore(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant at lock as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	for _, c := range []struct {
+		name  string
+		plant func(lock, notes string) []step
+		ok    bool
+	}{
+		{"file of ours 0644 moved there, flocked", func(lock, notes string) []step {
+			return []step{{Op: "flock", Path: notes}, {Op: "rename", Old: notes, Path: lock}}
+		}, true},
+		{"empty directory", func(lock, _ string) []step {
+			return []step{{Op: "mkdir", Path: lock, Mode: 0o755}}
+		}, true},
+		{"non-empty directory", func(lock, _ string) []step {
+			return []step{{Op: "mkdir", Path: lock, Mode: 0o755}, {Op: "create", Path: lock + "/f", Mode: 0o644}}
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := shortRoot(t, 0o1777)
+			lay, _ := Resolve("l", WithRoot(root))
+			must(t, os.Mkdir(lay.Dir, 0o700))
+			must(t, os.Chmod(lay.Dir, 0o777))
+			notes := filepath.Join(shortRoot(t, 0o777), "notes")
+			must(t, os.WriteFile(notes, []byte("ours"), 0o644))
+			attack(t, exe, c.plant(lay.Lock, notes)...)
+			ln, err := Listen(context.Background(), "l", WithRoot(root))
+			if !c.ok {
+				if err == nil {
+					ln.Close()
+					t.Fatalf("Listen over a %s planted at lock succeeded", c.name)
+				}
+				wantNotPrivate(t, "Listen over a planted non-empty directory", err, lay.Lock)
+				if !strings.Contains(err.Error(), "mv "+lay.Lock) {
+					t.Errorf("error %q does not say to rename it aside", err)
+				}
+				if st := lstat(t, lay.Lock+"/f"); st.Uid != attackerUID {
+					t.Errorf("planted %s/f changed owner to %d", lay.Lock, st.Uid)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Listen with a %s planted at lock by uid %d: %v", c.name, attackerUID, err)
+			}
+			defer ln.Close()
+			st := lstat(t, lay.Lock)
+			if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&07777 != 0o600 || st.Nlink != 1 {
+				t.Errorf("lock is a %s %04o with %d links, want a fresh 0600 file", describeMode(uint32(st.Mode)), st.Mode&07777, st.Nlink)
+			}
+		})
+	}
+}
+
 // A non-empty directory planted at "sock" or "port" while our directory was
 // loose: Listen refuses with ErrNotPrivate naming it and its owner, and
 // leaves it.

@@ -36,14 +36,18 @@
 //     ErrAlreadyRunning, and nothing is touched. A daemon that is alive but
 //     too busy to accept (SIGSTOPped, full backlog) still holds its lock, so
 //     it is never mistaken for a stale one. A "lock" that is not a regular
-//     file of ours with exactly one link (a symlink, another uid's file, a
-//     hard link to some file of ours that another uid may hold a flock on)
-//     was planted while the directory was loose: its name is replaced with
-//     a fresh file, and whatever it linked to is left alone.
+//     file of ours with exactly one link and no group or other access (a
+//     symlink, an empty directory, another uid's file, a hard link to some
+//     file of ours, another file of ours moved there, any of which another
+//     uid may hold a flock on) was planted while the directory was loose:
+//     its name is replaced with a fresh file, and whatever it linked to is
+//     left alone.
 //   - With the lock held, whatever is at "sock" is stale and is unlinked
-//     without being followed; a non-empty directory there (or at "port")
-//     can only have been planted and is refused with ErrNotPrivate naming
-//     it and its owner, contents untouched. Then socket, bind, chmod 0600
+//     without being followed (an empty directory too); a non-empty
+//     directory there, at "port" or at "lock" can only have been planted
+//     and is refused with ErrNotPrivate naming it and its owner, contents
+//     untouched, saying to rename it aside (its contents may not be ours
+//     to delete). Then socket, bind, chmod 0600
 //     by path, lstat verify (a socket, ours, 0600), listen. The process
 //     umask is never changed (it is process-wide, so changing it would race
 //     every goroutine creating files). Between bind and listen the socket

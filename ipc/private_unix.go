@@ -395,14 +395,18 @@ func (ep *endpointLock) lock() error {
 			unix.Close(fd)
 			return errRetry
 		}
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid || st.Nlink != 1 {
-			// A symlink (ELOOP), a FIFO, another uid's file, or a hard
-			// link to some file of ours (st_nlink > 1: a lock file is only
-			// ever linked here) that another uid may hold a flock on: it
-			// can only have been planted while the directory was loose (it
-			// is 0700 and ours now). Remove the name without following it
-			// and try once more with a fresh file; the file it links to
-			// elsewhere is untouched.
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid || st.Nlink != 1 || st.Mode&0o077 != 0 {
+			// A symlink (ELOOP), a directory (EISDIR), a FIFO, another
+			// uid's file, a hard link to some file of ours (st_nlink > 1:
+			// a lock file is only ever linked here), or a file of ours
+			// with group or other access (a lock we create is 0600: this
+			// is some other file of ours, moved here) that another uid may
+			// hold a flock on: it can only have been planted while the
+			// directory was loose (it is 0700 and ours now). Remove the
+			// name without following it and try once more with a fresh
+			// file; the file it links to elsewhere is untouched. A file
+			// moved here came from a directory the planter can write, so
+			// it could have deleted it there as well.
 			if fd >= 0 {
 				unix.Close(fd)
 			}
@@ -415,12 +419,8 @@ func (ep *endpointLock) lock() error {
 			if err == nil && (unix.Fstatat(dfd, "lock", &now, unix.AT_SYMLINK_NOFOLLOW) != nil || now.Dev != st.Dev || now.Ino != st.Ino) {
 				return errRetry
 			}
-			if uerr := unix.Unlinkat(dfd, "lock", 0); uerr != nil && !errors.Is(uerr, unix.ENOENT) {
-				why := fmt.Sprint(err)
-				if err == nil {
-					why = fmt.Sprintf("%s, owner uid %d, mode %04o, %d links", describeMode(uint32(st.Mode)), st.Uid, st.Mode&07777, st.Nlink)
-				}
-				return fmt.Errorf("ipc: %s: %w: unusable lock file (%s) cannot be removed: %v", ep.lay.Lock, ErrNotPrivate, why, uerr)
+			if rerr := removePlanted(ep.dir, "lock"); rerr != nil {
+				return rerr
 			}
 			continue
 		}
@@ -451,24 +451,35 @@ func (ep *endpointLock) lock() error {
 // it. Only called with the lock held: whatever is there belongs to a daemon
 // that no longer runs (or was planted while the directory was loose).
 func (ep *endpointLock) removeStale(name string) error {
-	err := unix.Unlinkat(ep.dir.fd, name, 0)
+	return removePlanted(ep.dir, name)
+}
+
+// removePlanted unlinks name inside the verified directory dir without
+// following it; an empty directory there is removed too. A non-empty
+// directory can only have been planted (we never make one there) while the
+// directory was loose: its contents are not ours to remove, so it is
+// ErrNotPrivate naming it, its owner and what to do.
+func removePlanted(dir *privDir, name string) error {
+	path := dir.path + "/" + name
+	err := unix.Unlinkat(dir.fd, name, 0)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
-		// A directory: only an empty one is removed. A non-empty one can
-		// only have been planted (we never make one here) while the
-		// directory was loose; its contents are not ours to remove.
-		rerr := unix.Unlinkat(ep.dir.fd, name, unix.AT_REMOVEDIR)
-		if rerr == nil {
+		rerr := unix.Unlinkat(dir.fd, name, unix.AT_REMOVEDIR)
+		if rerr == nil || errors.Is(rerr, unix.ENOENT) {
 			return nil
 		}
 		var st unix.Stat_t
-		if serr := unix.Fstatat(ep.dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return notPrivate(ep.dir.path+"/"+name, "a directory that is not empty ("+rerr.Error()+") was planted here; remove it", &st)
+		if serr := unix.Fstatat(dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			// Its contents may be undeletable for us; a rename within our
+			// own directory needs no permission on it.
+			return notPrivate(path, fmt.Sprintf("a directory that is not empty (%v) was planted here by uid %d; "+
+				"its contents are not ours to remove: rename it aside (mv %s %s.planted) and start again, and have its owner or root remove it",
+				rerr, st.Uid, path, path), &st)
 		}
 	}
-	return fmt.Errorf("ipc: remove stale %s/%s: %w", ep.dir.path, name, err)
+	return fmt.Errorf("ipc: remove stale %s: %w", path, err)
 }
 
 // inDirPath is a path that reaches name inside the verified directory. On
