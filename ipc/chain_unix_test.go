@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +31,26 @@ const (
 func init() {
 	platformHelpers["attack"] = runAttack
 	platformHelpers["victim"] = runVictim
+	platformHelpers["hold-tcp-limited"] = runHoldTCPLimited
+}
+
+// runHoldTCPLimited serves endpoint "held" over TCP under root arg with at
+// most 32 open files (as a daemon under prlimit --nofile=32), printing
+// "ready <port>".
+func runHoldTCPLimited(arg string) int {
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 32, Max: 32}); err != nil {
+		fmt.Println("error", err)
+		return 3
+	}
+	ln, err := Listen(context.Background(), "held", WithRoot(arg), WithTransport(TransportTCP))
+	if err != nil {
+		fmt.Println("error", err)
+		return 3
+	}
+	defer ln.Close()
+	fmt.Println("ready", ln.Addr().(*net.TCPAddr).Port)
+	Serve(context.Background(), ln, nil)
+	return 0
 }
 
 // step is one action of the "attack" helper, run as the attacker's uid.
@@ -39,6 +60,7 @@ type step struct {
 	Old  string      `json:"old,omitempty"`  // symlink target, link or rename source, swap-loop link target
 	Hold string      `json:"hold,omitempty"` // swap-loop: where the victim's entry is parked
 	Mode os.FileMode `json:"mode,omitempty"`
+	N    int         `json:"n,omitempty"` // tcp-flood: connections
 }
 
 // runAttack performs the steps in order, prints "ready" (or "error ...")
@@ -86,6 +108,33 @@ func runAttack(arg string) int {
 			var l net.Listener
 			if l, err = net.Listen("unix", p); err == nil {
 				keep = append(keep, l)
+			}
+		case "tcp-flood":
+			// Hold N silent connections to the address Path, each opened
+			// again as soon as the server closes it; forever.
+			up := make(chan error, s.N)
+			for range s.N {
+				go func() {
+					first := true
+					for {
+						c, err := net.Dial("tcp", s.Path)
+						if first {
+							up <- err
+							first = false
+						}
+						if err != nil {
+							time.Sleep(time.Millisecond)
+							continue
+						}
+						io.Copy(io.Discard, c) // until the server closes it
+						c.Close()
+					}
+				}()
+			}
+			for range s.N {
+				if err = <-up; err != nil {
+					break
+				}
 			}
 		case "swap-loop":
 			// Park the victim's entry at Hold, put a symlink to Old in its
@@ -492,6 +541,33 @@ func TestTCPDialRefusesSymlinkedEndpointDir(t *testing.T) {
 		t.Fatalf("TCP Dial x in %s followed the symlink planted by uid %d to pid %d", shared, attackerUID, pid)
 	}
 	wantNotPrivate(t, "TCP Dial through a planted symlink", err, planted)
+}
+
+// Another uid floods a TCP daemon (at most 32 open files) with silent
+// connections, reopening each as soon as it is closed. A client of ours
+// still completes Dial and a ping within the usual 5 s, every time.
+func TestTCPHandshakeFlood(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("flood as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o1777)
+	_, line := startHelper(t, "", "hold-tcp-limited", root, nil)
+	port, err := strconv.Atoi(strings.TrimPrefix(line, "ready "))
+	if err != nil {
+		t.Fatalf("daemon: %s", line)
+	}
+	attack(t, exe, step{Op: "tcp-flood", Path: fmt.Sprintf("127.0.0.1:%d", port), N: 200})
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := Dial(ctx, "held", WithRoot(root), WithTransport(TransportTCP))
+		if err == nil {
+			_, err = c.Identify(ctx)
+			c.Close()
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("ping %d under a flood of 200 silent connections from uid %d: %v", i, attackerUID, err)
+		}
+	}
 }
 
 // A directory of ours that was loose (0777) while another uid planted

@@ -135,6 +135,16 @@
 // does not replay, and all comparisons are constant-time. Failures are
 // ErrAuth on both sides.
 //
+// Unauthenticated connections are bounded: at most a quarter of the open
+// file limit (4 to 128) may be in their handshake at once, and one that
+// has not sent its hello within a second is closed. With every slot taken
+// a new connection is admitted only if its hello is already waiting (a
+// client sends it at once; a flood of silent connections is closed as fast
+// as it is accepted), else closed unread, and the client tries again a few
+// times (on Windows, where the listener cannot peek, it relies on that
+// alone). This bounds a flood from another uid; it does not make denial of
+// service impossible.
+//
 // # Protocol
 //
 // Newline-delimited JSON objects, at most MaxLine (1 MiB) a line, with a

@@ -796,7 +796,7 @@ func listenUnix(ctx context.Context, lay Layout, o *options) (*Listener, error) 
 		}
 		return c, nil
 	}
-	return newListener(lay, ln, o, check, func() error { return ep.release(nil) }), nil
+	return newListener(lay, ln, o, check, func() error { return ep.release(nil) }, nil), nil
 }
 
 // isOwnPrivateDir: a directory (not a symlink) owned by this uid with no
