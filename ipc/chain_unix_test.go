@@ -232,6 +232,20 @@ func setFallbackTmp(t *testing.T) string {
 	return d
 }
 
+// fallbackAttack prepares a test of an attack by attackerUID on the
+// fallback (what: for the skip message): root, no private
+// $XDG_RUNTIME_DIR (the fallback is /tmp/bh-<uid>), a fallback directory of
+// the test's own (setFallbackTmp). It returns the test binary other uids
+// can run.
+func fallbackAttack(t *testing.T, what string) string {
+	t.Helper()
+	requireRoot(t, fmt.Sprintf("%s as uid %d", what, attackerUID))
+	exe := otherUIDExe(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	setFallbackTmp(t)
+	return exe
+}
+
 // longRoot makes a private root (0700, ours) whose socket paths do not fit
 // sun_path, so endpoints under it use the fallback.
 func longRoot(t *testing.T) string {
@@ -254,6 +268,18 @@ func heldDaemon(t *testing.T, root string) int {
 		t.Fatalf("hold helper: %s", line)
 	}
 	return pid
+}
+
+// looseEndpointDir makes a sticky root holding name's endpoint directory,
+// ours but loose (0777), as a directory is before Listen tightens it.
+func looseEndpointDir(t *testing.T, name string, opts ...Option) (string, Layout) {
+	t.Helper()
+	root := shortRoot(t, 0o1777)
+	lay, err := Resolve(name, append([]Option{WithRoot(root)}, opts...)...)
+	must(t, err)
+	must(t, os.Mkdir(lay.Dir, 0o700))
+	must(t, os.Chmod(lay.Dir, 0o777))
+	return root, lay
 }
 
 // wantNotPrivate checks that err is ErrNotPrivate and names path and the
@@ -295,10 +321,7 @@ func TestDialRefusesSymlinkedEndpointDir(t *testing.T) {
 // bu-x.d -> one of our live endpoint directories; Dial x from a private long
 // root must refuse, naming the squatted base, and ListLive must not report x.
 func TestDialVerifiesFallbackParents(t *testing.T) {
-	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
-	exe := otherUIDExe(t)
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	setFallbackTmp(t)
+	exe := fallbackAttack(t, "squat the fallback base")
 	shared := shortRoot(t, 0o1777)
 	heldPID := heldDaemon(t, shared)
 	held, _ := Resolve("held", WithRoot(shared))
@@ -481,10 +504,7 @@ func TestListSkipsUnreadableFallback(t *testing.T) {
 // (one warning names the foreign one) and ListLive reports our x once, at
 // its real place, with our pid.
 func TestListShowsOnlyOurs(t *testing.T) {
-	requireRoot(t, fmt.Sprintf("plant endpoints as uid %d", attackerUID))
-	exe := otherUIDExe(t)
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	setFallbackTmp(t)
+	exe := fallbackAttack(t, "plant endpoints")
 	root := shortRoot(t, 0o1777)
 	for len(root) < 120 {
 		root = filepath.Join(root, "a-rather-long-shared-directory")
@@ -593,10 +613,7 @@ func TestPlantedLock(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			root := shortRoot(t, 0o1777)
-			lay, _ := Resolve("l", WithRoot(root))
-			must(t, os.Mkdir(lay.Dir, 0o700))
-			must(t, os.Chmod(lay.Dir, 0o777))
+			root, lay := looseEndpointDir(t, "l")
 			// A file of ours that the attacker may read and write, so that
 			// fs.protected_hardlinks lets it link the file.
 			precious := filepath.Join(shortRoot(t, 0o755), "precious")
@@ -649,10 +666,7 @@ func TestPlantedLockMore(t *testing.T) {
 		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			root := shortRoot(t, 0o1777)
-			lay, _ := Resolve("l", WithRoot(root))
-			must(t, os.Mkdir(lay.Dir, 0o700))
-			must(t, os.Chmod(lay.Dir, 0o777))
+			root, lay := looseEndpointDir(t, "l")
 			notes := filepath.Join(shortRoot(t, 0o777), "notes")
 			must(t, os.WriteFile(notes, []byte("ours"), 0o644))
 			attack(t, exe, c.plant(lay.Lock, notes)...)
@@ -691,10 +705,7 @@ func TestPlantedDirAtSockOrPort(t *testing.T) {
 	exe := otherUIDExe(t)
 	for _, tr := range []Transport{TransportUnix, TransportTCP} {
 		t.Run(string(tr), func(t *testing.T) {
-			root := shortRoot(t, 0o1777)
-			lay, _ := Resolve("s", WithRoot(root), WithTransport(tr))
-			must(t, os.Mkdir(lay.Dir, 0o700))
-			must(t, os.Chmod(lay.Dir, 0o777))
+			root, lay := looseEndpointDir(t, "s", WithTransport(tr))
 			at := lay.Sock
 			if tr == TransportTCP {
 				at = lay.Port
