@@ -501,8 +501,9 @@ func TestListSkipsUnreadableFallback(t *testing.T) {
 // Endpoints another uid planted in a shared sticky root: one whose socket
 // path does not fit sun_path, beside our endpoint of the same name (which
 // is in the fallback), and one of a name of its own. List shows neither
-// (one warning names the foreign one) and ListLive reports our x once, at
-// its real place, with our pid.
+// (one warning names the foreign one), nor a port file of ours where no
+// Listen puts one (the fallback), and ListLive reports our x once, at its
+// real place, with our pid.
 func TestListShowsOnlyOurs(t *testing.T) {
 	exe := fallbackAttack(t, "plant endpoints")
 	root := shortRoot(t, 0o1777)
@@ -524,6 +525,12 @@ func TestListShowsOnlyOurs(t *testing.T) {
 		step{Op: "bind", Path: root + "/bu-x.d/sock"},
 		step{Op: "mkdir", Path: root + "/bu-evil.d", Mode: 0o755},
 		step{Op: "bind", Path: root + "/bu-evil.d/sock"})
+	// A port file of ours in the fallback directory: TCP endpoints never
+	// use the fallback, so Dial z would not look there.
+	z := ln.Layout().Parents[1] + "/bu-z.d"
+	must(t, os.Mkdir(z, 0o700))
+	must(t, os.WriteFile(z+"/port", []byte("{}"), 0o600))
+	defer os.RemoveAll(z)
 	var warnings []string
 	warn := WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) })
 	all, err := List(ctx, WithRoot(root), warn)
