@@ -3,7 +3,6 @@
 package ipc
 
 import (
-	"errors"
 	"net"
 	"syscall"
 
@@ -41,5 +40,5 @@ func hasPendingData(c net.Conn) bool {
 	}); err != nil {
 		return false
 	}
-	return rerr == nil && n > 0 && !errors.Is(rerr, unix.EAGAIN)
+	return rerr == nil && n > 0 // EAGAIN: nothing waiting
 }
