@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +31,11 @@ import (
 // proof. A squatter on a stale port sees only Nc, which is random. Replaying
 // a recorded client transcript fails because Ns is fresh. Proofs are
 // compared with hmac.Equal (constant time).
+
+// errClosedBeforeProof: the server closed the connection without a word,
+// as a listener does with a connection it accepts while a flood holds every
+// handshake slot (checkGate); dialTCP tries again.
+var errClosedBeforeProof = errors.New("the server closed the connection before sending its proof")
 
 const (
 	handshakeVersion = "bh-ipc/1"
@@ -110,7 +117,11 @@ func decodeHex(s string, n int) ([]byte, error) {
 // to serve (bytes the client sent after its proof are kept). Every failure
 // wraps ErrAuth.
 func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout time.Duration) (net.Conn, error) {
-	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+	// A client sends its hello as soon as it has connected: a connection
+	// still silent after helloTimeout is dropped, so that it holds a slot
+	// of the listener's gate (checkGate) for no longer than that.
+	start := time.Now()
+	if err := c.SetDeadline(start.Add(min(timeout, helloTimeout))); err != nil {
 		return nil, err
 	}
 	r := bufio.NewReaderSize(c, 4096)
@@ -120,6 +131,9 @@ func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout t
 	line, err := readHandshakeLine(r)
 	if err != nil {
 		return fail("reading hello", err)
+	}
+	if err := c.SetDeadline(start.Add(timeout)); err != nil {
+		return nil, err
 	}
 	var h helloMsg
 	if err := json.Unmarshal(line, &h); err != nil || h.Hello != handshakeVersion {
@@ -185,6 +199,9 @@ func clientHandshake(c net.Conn, r *bufio.Reader, secret []byte, name string, po
 	}
 	line, err := readHandshakeLine(r)
 	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return fmt.Errorf("ipc: handshake with %s: %w: %w", c.RemoteAddr(), ErrAuth, errClosedBeforeProof)
+		}
 		return fail("reading server proof", err)
 	}
 	var ch challengeMsg

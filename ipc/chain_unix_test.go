@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,15 +31,36 @@ const (
 func init() {
 	platformHelpers["attack"] = runAttack
 	platformHelpers["victim"] = runVictim
+	platformHelpers["hold-tcp-limited"] = runHoldTCPLimited
+}
+
+// runHoldTCPLimited serves endpoint "held" over TCP under root arg with at
+// most 32 open files (as a daemon under prlimit --nofile=32), printing
+// "ready <port>".
+func runHoldTCPLimited(arg string) int {
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 32, Max: 32}); err != nil {
+		fmt.Println("error", err)
+		return 3
+	}
+	ln, err := Listen(context.Background(), "held", WithRoot(arg), WithTransport(TransportTCP))
+	if err != nil {
+		fmt.Println("error", err)
+		return 3
+	}
+	defer ln.Close()
+	fmt.Println("ready", ln.Addr().(*net.TCPAddr).Port)
+	Serve(context.Background(), ln, nil)
+	return 0
 }
 
 // step is one action of the "attack" helper, run as the attacker's uid.
 type step struct {
-	Op   string      `json:"op"` // mkdir, create, symlink, link, flock, bind, swap-loop
+	Op   string      `json:"op"` // mkdir, create, remove, rename, symlink, link, flock, bind, swap-loop
 	Path string      `json:"path"`
-	Old  string      `json:"old,omitempty"`  // symlink target, link source, swap-loop link target
+	Old  string      `json:"old,omitempty"`  // symlink target, link or rename source, swap-loop link target
 	Hold string      `json:"hold,omitempty"` // swap-loop: where the victim's entry is parked
 	Mode os.FileMode `json:"mode,omitempty"`
+	N    int         `json:"n,omitempty"` // tcp-flood: connections
 }
 
 // runAttack performs the steps in order, prints "ready" (or "error ...")
@@ -59,6 +81,10 @@ func runAttack(arg string) int {
 			}
 		case "create":
 			err = os.WriteFile(s.Path, nil, s.Mode)
+		case "remove":
+			err = os.Remove(s.Path)
+		case "rename":
+			err = os.Rename(s.Old, s.Path)
 		case "symlink":
 			err = os.Symlink(s.Old, s.Path)
 		case "link":
@@ -70,9 +96,45 @@ func runAttack(arg string) int {
 				err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 			}
 		case "bind":
+			// A path too long for sun_path is bound relative to its
+			// directory, as an attacker can.
+			p := s.Path
+			if len(p) > 100 {
+				if err = os.Chdir(filepath.Dir(p)); err != nil {
+					break
+				}
+				p = filepath.Base(p)
+			}
 			var l net.Listener
-			if l, err = net.Listen("unix", s.Path); err == nil {
+			if l, err = net.Listen("unix", p); err == nil {
 				keep = append(keep, l)
+			}
+		case "tcp-flood":
+			// Hold N silent connections to the address Path, each opened
+			// again as soon as the server closes it; forever.
+			up := make(chan error, s.N)
+			for range s.N {
+				go func() {
+					first := true
+					for {
+						c, err := net.Dial("tcp", s.Path)
+						if first {
+							up <- err
+							first = false
+						}
+						if err != nil {
+							time.Sleep(time.Millisecond)
+							continue
+						}
+						io.Copy(io.Discard, c) // until the server closes it
+						c.Close()
+					}
+				}()
+			}
+			for range s.N {
+				if err = <-up; err != nil {
+					break
+				}
 			}
 		case "swap-loop":
 			// Park the victim's entry at Hold, put a symlink to Old in its
@@ -170,6 +232,20 @@ func setFallbackTmp(t *testing.T) string {
 	return d
 }
 
+// fallbackAttack prepares a test of an attack by attackerUID on the
+// fallback (what: for the skip message): root, no private
+// $XDG_RUNTIME_DIR (the fallback is /tmp/bh-<uid>), a fallback directory of
+// the test's own (setFallbackTmp). It returns the test binary other uids
+// can run.
+func fallbackAttack(t *testing.T, what string) string {
+	t.Helper()
+	requireRoot(t, fmt.Sprintf("%s as uid %d", what, attackerUID))
+	exe := otherUIDExe(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	setFallbackTmp(t)
+	return exe
+}
+
 // longRoot makes a private root (0700, ours) whose socket paths do not fit
 // sun_path, so endpoints under it use the fallback.
 func longRoot(t *testing.T) string {
@@ -192,6 +268,18 @@ func heldDaemon(t *testing.T, root string) int {
 		t.Fatalf("hold helper: %s", line)
 	}
 	return pid
+}
+
+// looseEndpointDir makes a sticky root holding name's endpoint directory,
+// ours but loose (0777), as a directory is before Listen tightens it.
+func looseEndpointDir(t *testing.T, name string, opts ...Option) (string, Layout) {
+	t.Helper()
+	root := shortRoot(t, 0o1777)
+	lay, err := Resolve(name, append([]Option{WithRoot(root)}, opts...)...)
+	must(t, err)
+	must(t, os.Mkdir(lay.Dir, 0o700))
+	must(t, os.Chmod(lay.Dir, 0o777))
+	return root, lay
 }
 
 // wantNotPrivate checks that err is ErrNotPrivate and names path and the
@@ -233,10 +321,7 @@ func TestDialRefusesSymlinkedEndpointDir(t *testing.T) {
 // bu-x.d -> one of our live endpoint directories; Dial x from a private long
 // root must refuse, naming the squatted base, and ListLive must not report x.
 func TestDialVerifiesFallbackParents(t *testing.T) {
-	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
-	exe := otherUIDExe(t)
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	setFallbackTmp(t)
+	exe := fallbackAttack(t, "squat the fallback base")
 	shared := shortRoot(t, 0o1777)
 	heldPID := heldDaemon(t, shared)
 	held, _ := Resolve("held", WithRoot(shared))
@@ -270,15 +355,16 @@ func TestDialVerifiesFallbackParents(t *testing.T) {
 	}
 }
 
-// Another uid holds /tmp/bh-<our uid> (0700): Listen and Dial both move to
-// $XDG_RUNTIME_DIR/bh when that is a private directory of ours, and List
-// finds the endpoint there; without it both fail naming the squatter and
-// saying what to do.
+// Another uid holds /tmp/bh-<our uid>: without a private $XDG_RUNTIME_DIR
+// Listen and Dial both fail naming the squatter and saying what to do; with
+// one, the fallback is under $XDG_RUNTIME_DIR whatever the squatter does,
+// and List does not show what it planted.
 func TestSquattedFallbackBase(t *testing.T) {
 	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
 	exe := otherUIDExe(t)
 	setFallbackTmp(t)
 	long := longRoot(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
 	x, err := Resolve("x", WithRoot(long))
 	must(t, err)
 	attack(t, exe,
@@ -324,8 +410,7 @@ func TestSquattedFallbackBase(t *testing.T) {
 			t.Errorf("Dial used %s, Listen %s", c.Layout().Sock, lay.Sock)
 		}
 		c.Close()
-		var warnings []string
-		eps, err := ListLive(ctx, WithRoot(long), WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) }))
+		eps, err := ListLive(ctx, WithRoot(long))
 		if err != nil || len(eps) != 1 || eps[0].Name != "x" || eps[0].Path != lay.Sock || eps[0].PID != os.Getpid() {
 			t.Errorf("ListLive = %+v, %v; want x live at %s", eps, err, lay.Sock)
 		}
@@ -333,14 +418,55 @@ func TestSquattedFallbackBase(t *testing.T) {
 		if err != nil || len(all) != 1 || all[0].Name != "x" {
 			t.Errorf("List = %+v, %v; want x only (not the endpoint planted in the squatted base)", all, err)
 		}
-		if len(warnings) == 0 || !strings.Contains(warnings[0], x.Parents[1]) || !strings.Contains(warnings[0], fmt.Sprint("uid ", attackerUID)) {
-			t.Errorf("warnings %q, want one naming %s and uid %d", warnings, x.Parents[1], attackerUID)
-		}
 		must(t, ln.Close())
 		if _, err := os.Lstat(xdg + "/" + altFallbackName); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Close left the alternate base behind: %v", err)
 		}
 	})
+}
+
+// The fallback base must not depend on what another uid does: it squats
+// /tmp/bh-<our uid>, we Listen (under $XDG_RUNTIME_DIR), it releases the
+// squat. A second Listen of the same name must still find the first
+// (ErrAlreadyRunning), and a Listen of another name (which may now create
+// /tmp/bh-<uid>) must not make the first unreachable.
+func TestFallbackSquatReleased(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("squat the fallback base as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	setFallbackTmp(t)
+	long := longRoot(t)
+	t.Setenv("XDG_RUNTIME_DIR", shortRoot(t, 0o700))
+	base := fallbackBase(os.Geteuid())
+	a := attack(t, exe, step{Op: "mkdir", Path: base, Mode: 0o700})
+	ctx := context.Background()
+	x, err := Listen(ctx, "x", WithRoot(long))
+	if err != nil {
+		t.Fatalf("Listen x with %s held by uid %d: %v", base, attackerUID, err)
+	}
+	defer x.Close()
+	pingServe(t, x)
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	attack(t, exe, step{Op: "remove", Path: base})
+	if ln, err := Listen(ctx, "x", WithRoot(long)); !errors.Is(err, ErrAlreadyRunning) {
+		where := ""
+		if err == nil {
+			where = ln.Layout().Sock
+			ln.Close()
+		}
+		t.Fatalf("second Listen x after uid %d released %s: %v %s; want ErrAlreadyRunning (x listens at %s)", attackerUID, base, err, where, x.Layout().Sock)
+	}
+	y, err := Listen(ctx, "y", WithRoot(long))
+	must(t, err)
+	defer y.Close()
+	pingServe(t, y)
+	if pid := mustPing(t, "x", WithRoot(long)); pid != os.Getpid() {
+		t.Errorf("ping x = pid %d, want ours (%d)", pid, os.Getpid())
+	}
+	eps, err := ListLive(ctx, WithRoot(long))
+	if err != nil || len(eps) != 2 || eps[0].Path != x.Layout().Sock || eps[1].Path != y.Layout().Sock {
+		t.Errorf("ListLive = %+v, %v; want x at %s and y at %s", eps, err, x.Layout().Sock, y.Layout().Sock)
+	}
 }
 
 // A non-root victim whose fallback base another uid made 0700: List and
@@ -372,6 +498,105 @@ func TestListSkipsUnreadableFallback(t *testing.T) {
 	}
 }
 
+// Endpoints another uid planted in a shared sticky root: one whose socket
+// path does not fit sun_path, beside our endpoint of the same name (which
+// is in the fallback), and one of a name of its own. List shows neither
+// (one warning names the foreign one), nor a port file of ours where no
+// Listen puts one (the fallback), and ListLive reports our x once, at its
+// real place, with our pid.
+func TestListShowsOnlyOurs(t *testing.T) {
+	exe := fallbackAttack(t, "plant endpoints")
+	root := shortRoot(t, 0o1777)
+	for len(root) < 120 {
+		root = filepath.Join(root, "a-rather-long-shared-directory")
+		must(t, os.Mkdir(root, 0o700))
+		must(t, os.Chmod(root, 0o777|os.ModeSticky))
+	}
+	ctx := context.Background()
+	ln, err := Listen(ctx, "x", WithRoot(root))
+	must(t, err)
+	defer ln.Close()
+	pingServe(t, ln)
+	if !ln.Layout().Fallback {
+		t.Fatalf("x listens at %s, want the fallback", ln.Layout().Sock)
+	}
+	attack(t, exe,
+		step{Op: "mkdir", Path: root + "/bu-x.d", Mode: 0o755},
+		step{Op: "bind", Path: root + "/bu-x.d/sock"},
+		step{Op: "mkdir", Path: root + "/bu-evil.d", Mode: 0o755},
+		step{Op: "bind", Path: root + "/bu-evil.d/sock"})
+	// A port file of ours in the fallback directory: TCP endpoints never
+	// use the fallback, so Dial z would not look there.
+	z := ln.Layout().Parents[1] + "/bu-z.d"
+	must(t, os.Mkdir(z, 0o700))
+	must(t, os.WriteFile(z+"/port", []byte("{}"), 0o600))
+	defer os.RemoveAll(z)
+	var warnings []string
+	warn := WithOnWarning(func(err error) { warnings = append(warnings, err.Error()) })
+	all, err := List(ctx, WithRoot(root), warn)
+	if err != nil || len(all) != 1 || all[0].Path != ln.Layout().Sock {
+		t.Errorf("List = %+v, %v; want x at %s only", all, err, ln.Layout().Sock)
+	}
+	if w := strings.Join(warnings, "\n"); !strings.Contains(w, "bu-evil.d (uid 1001)") {
+		t.Errorf("warnings %q, want one naming bu-evil.d and its owner", warnings)
+	}
+	live, err := ListLive(ctx, WithRoot(root))
+	if err != nil || len(live) != 1 || live[0].Path != ln.Layout().Sock || live[0].PID != os.Getpid() {
+		t.Errorf("ListLive = %+v, %v; want x once, at %s, pid %d", live, err, ln.Layout().Sock, os.Getpid())
+	}
+}
+
+// TCP: another uid links a shared sticky root's bu-x.d to our endpoint
+// directory in a private root. Dial of x in the shared root reads the port
+// file through the verified chain, so it refuses the link instead of
+// following it to the real daemon's port file.
+func TestTCPDialRefusesSymlinkedEndpointDir(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant a symlink as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	private := shortRoot(t, 0o700)
+	ln, err := Listen(context.Background(), "x", WithRoot(private), WithTransport(TransportTCP))
+	must(t, err)
+	defer ln.Close()
+	pingServe(t, ln)
+	shared := shortRoot(t, 0o1777)
+	planted := shared + "/bu-x.d"
+	attack(t, exe, step{Op: "symlink", Old: ln.Layout().Dir, Path: planted})
+	c, err := Dial(context.Background(), "x", WithRoot(shared), WithTransport(TransportTCP))
+	if err == nil {
+		pid, _ := c.Identify(context.Background())
+		c.Close()
+		t.Fatalf("TCP Dial x in %s followed the symlink planted by uid %d to pid %d", shared, attackerUID, pid)
+	}
+	wantNotPrivate(t, "TCP Dial through a planted symlink", err, planted)
+}
+
+// Another uid floods a TCP daemon (at most 32 open files) with silent
+// connections, reopening each as soon as it is closed. A client of ours
+// still completes Dial and a ping within the usual 5 s, every time.
+func TestTCPHandshakeFlood(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("flood as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o1777)
+	_, line := startHelper(t, "", "hold-tcp-limited", root, nil)
+	port, err := strconv.Atoi(strings.TrimPrefix(line, "ready "))
+	if err != nil {
+		t.Fatalf("daemon: %s", line)
+	}
+	attack(t, exe, step{Op: "tcp-flood", Path: fmt.Sprintf("127.0.0.1:%d", port), N: 200})
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := Dial(ctx, "held", WithRoot(root), WithTransport(TransportTCP))
+		if err == nil {
+			_, err = c.Identify(ctx)
+			c.Close()
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("ping %d under a flood of 200 silent connections from uid %d: %v", i, attackerUID, err)
+		}
+	}
+}
+
 // A directory of ours that was loose (0777) while another uid planted
 // something at "lock" and holds a flock on it: a hard link to a file of ours
 // (st_nlink 2), a symlink to it, or a file of its own. Listen replaces the
@@ -395,10 +620,7 @@ func TestPlantedLock(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			root := shortRoot(t, 0o1777)
-			lay, _ := Resolve("l", WithRoot(root))
-			must(t, os.Mkdir(lay.Dir, 0o700))
-			must(t, os.Chmod(lay.Dir, 0o777))
+			root, lay := looseEndpointDir(t, "l")
 			// A file of ours that the attacker may read and write, so that
 			// fs.protected_hardlinks lets it link the file.
 			precious := filepath.Join(shortRoot(t, 0o755), "precious")
@@ -426,6 +648,62 @@ func TestPlantedLock(t *testing.T) {
 	}
 }
 
+// More plants at "lock" while our directory was loose: a file of ours
+// (0644, from a directory the other uid can write) moved there and flocked
+// by it, an empty directory, a non-empty directory. The first two are
+// replaced by a fresh lock; the last is refused naming it, its owner, and
+// how to get it out of the way (the owner of the endpoint directory can
+// rename it, not delete it).
+func TestPlantedLockMore(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("plant at lock as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	for _, c := range []struct {
+		name  string
+		plant func(lock, notes string) []step
+		ok    bool
+	}{
+		{"file of ours 0644 moved there, flocked", func(lock, notes string) []step {
+			return []step{{Op: "flock", Path: notes}, {Op: "rename", Old: notes, Path: lock}}
+		}, true},
+		{"empty directory", func(lock, _ string) []step {
+			return []step{{Op: "mkdir", Path: lock, Mode: 0o755}}
+		}, true},
+		{"non-empty directory", func(lock, _ string) []step {
+			return []step{{Op: "mkdir", Path: lock, Mode: 0o755}, {Op: "create", Path: lock + "/f", Mode: 0o644}}
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root, lay := looseEndpointDir(t, "l")
+			notes := filepath.Join(shortRoot(t, 0o777), "notes")
+			must(t, os.WriteFile(notes, []byte("ours"), 0o644))
+			attack(t, exe, c.plant(lay.Lock, notes)...)
+			ln, err := Listen(context.Background(), "l", WithRoot(root))
+			if !c.ok {
+				if err == nil {
+					ln.Close()
+					t.Fatalf("Listen over a %s planted at lock succeeded", c.name)
+				}
+				wantNotPrivate(t, "Listen over a planted non-empty directory", err, lay.Lock)
+				if !strings.Contains(err.Error(), "mv "+lay.Lock) {
+					t.Errorf("error %q does not say to rename it aside", err)
+				}
+				if st := lstat(t, lay.Lock+"/f"); st.Uid != attackerUID {
+					t.Errorf("planted %s/f changed owner to %d", lay.Lock, st.Uid)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Listen with a %s planted at lock by uid %d: %v", c.name, attackerUID, err)
+			}
+			defer ln.Close()
+			st := lstat(t, lay.Lock)
+			if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&07777 != 0o600 || st.Nlink != 1 {
+				t.Errorf("lock is a %s %04o with %d links, want a fresh 0600 file", describeMode(uint32(st.Mode)), st.Mode&07777, st.Nlink)
+			}
+		})
+	}
+}
+
 // A non-empty directory planted at "sock" or "port" while our directory was
 // loose: Listen refuses with ErrNotPrivate naming it and its owner, and
 // leaves it.
@@ -434,10 +712,7 @@ func TestPlantedDirAtSockOrPort(t *testing.T) {
 	exe := otherUIDExe(t)
 	for _, tr := range []Transport{TransportUnix, TransportTCP} {
 		t.Run(string(tr), func(t *testing.T) {
-			root := shortRoot(t, 0o1777)
-			lay, _ := Resolve("s", WithRoot(root), WithTransport(tr))
-			must(t, os.Mkdir(lay.Dir, 0o700))
-			must(t, os.Chmod(lay.Dir, 0o777))
+			root, lay := looseEndpointDir(t, "s", WithTransport(tr))
 			at := lay.Sock
 			if tr == TransportTCP {
 				at = lay.Port
@@ -456,73 +731,106 @@ func TestPlantedDirAtSockOrPort(t *testing.T) {
 	}
 }
 
-// A root that another uid can write and that is not sticky: it renames our
-// endpoint directory away and puts a symlink to another of our endpoints
-// in its place, in a loop. Every Dial reaches the right daemon or fails;
-// without /proc (the macOS path) Dial refuses such a root outright.
-func TestDialRenameLoop(t *testing.T) {
-	requireRoot(t, fmt.Sprintf("run a rename loop as uid %d", attackerUID))
+// A root that another uid can write and that is not sticky (our daemons x
+// and held started there while it was sticky): the other uid renames x's
+// directory away and held's directory into x's place. Both are directories
+// of ours, so only the root itself can be refused: Dial x must not reach
+// held, Listen held must not start a second held, and neither may a rename
+// loop get a Dial through, with /proc or without.
+func TestRenameableRoot(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("rename endpoint directories as uid %d", attackerUID))
 	exe := otherUIDExe(t)
-	root := shortRoot(t, 0o777) // writable by all, not sticky
+	root := shortRoot(t, 0o1777)
 	heldPID := heldDaemon(t, root)
 	ln, err := Listen(context.Background(), "x", WithRoot(root))
 	must(t, err)
+	defer ln.Close()
 	pingServe(t, ln)
 	x := ln.Layout()
 	held, _ := Resolve("held", WithRoot(root))
-	a := attack(t, exe, step{Op: "swap-loop", Path: x.Dir, Hold: root + "/parked", Old: held.Dir})
-	dial := func() (int, error) {
+	must(t, os.Chmod(root, 0o777)) // writable by all, not sticky
+	wantRoot := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root+":") || !strings.Contains(err.Error(), "mode 0777") || !strings.Contains(err.Error(), "owner uid 0") {
+			t.Errorf("%s: %v; want ErrNotPrivate naming %s, its owner and mode 0777", what, err, root)
+		}
+	}
+	if ln2, err := Listen(context.Background(), "fresh", WithRoot(root)); err == nil {
+		ln2.Close()
+		t.Errorf("Listen in a non-sticky root writable by others succeeded")
+	} else {
+		wantRoot("Listen fresh", err)
+	}
+	dial := func(name string) (int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := Dial(ctx, "x", WithRoot(root))
+		c, err := Dial(ctx, name, WithRoot(root))
 		if err != nil {
 			return 0, err
 		}
 		defer c.Close()
 		return c.Identify(ctx)
 	}
-	ok, refused := 0, 0
-	// At least 2000 attempts, and more until one got through the loop's
-	// quiet moments (so the test raced a directory that was really there).
-	for i := 0; i < 2000 || ok == 0 && i < 50000; i++ {
-		pid, err := dial()
-		switch {
-		case err != nil:
-			refused++
-		case pid != os.Getpid():
-			t.Fatalf("attempt %d: Dial x reached pid %d (held is %d) through the rename loop", i, pid, heldPID)
-		default:
-			ok++
+	for _, noProc := range []bool{false, true} {
+		testNoProc = noProc
+		a := attack(t, exe, step{Op: "rename", Old: x.Dir, Path: root + "/hidden"}, step{Op: "rename", Old: held.Dir, Path: x.Dir})
+		pid, err := dial("x")
+		if err == nil {
+			t.Errorf("no /proc %v: Dial x with held's directory renamed into its place by uid %d reached pid %d (held is %d, x is %d)", noProc, attackerUID, pid, heldPID, os.Getpid())
+		} else {
+			wantRoot("Dial x", err)
+		}
+		if ln2, err := Listen(context.Background(), "held", WithRoot(root)); err == nil {
+			t.Errorf("no /proc %v: a second Listen held (its directory renamed away by uid %d) succeeded while held (pid %d) runs", noProc, attackerUID, heldPID)
+			ln2.Close()
+		} else {
+			wantRoot("Listen held", err)
+		}
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		attack(t, exe, step{Op: "rename", Old: x.Dir, Path: held.Dir}, step{Op: "rename", Old: root + "/hidden", Path: x.Dir})
+		// A rename loop: every Dial is refused, none reaches held.
+		a = attack(t, exe, step{Op: "swap-loop", Path: x.Dir, Hold: root + "/parked", Old: held.Dir})
+		for i := 0; i < 200; i++ {
+			if pid, err := dial("x"); err == nil {
+				t.Fatalf("no /proc %v, attempt %d: Dial x reached pid %d through the rename loop (held is %d)", noProc, i, pid, heldPID)
+			}
+		}
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		// The loop may have been killed mid-swap: put our directory back.
+		if st, err := os.Lstat(x.Dir); err != nil || st.Mode()&os.ModeSymlink != 0 {
+			os.Remove(x.Dir)
+			must(t, os.Rename(root+"/parked", x.Dir))
 		}
 	}
-	t.Logf("with /proc: %d reached x, %d refused", ok, refused)
-	if ok == 0 {
-		t.Errorf("no Dial reached x: the loop was not raced")
+	testNoProc = false
+	must(t, os.Chmod(root, 0o777|os.ModeSticky))
+	if pid := mustPing(t, "x", WithRoot(root)); pid != os.Getpid() {
+		t.Errorf("ping x in the sticky root again: pid %d, want ours", pid)
 	}
-	// Without /proc (the macOS path): never the other daemon, and once the
-	// loop is stopped, the root itself is refused.
-	testNoProc = true
-	defer func() { testNoProc = false }()
-	for i := 0; i < 2000; i++ {
-		if pid, err := dial(); err == nil && pid != os.Getpid() {
-			t.Fatalf("without /proc, attempt %d: Dial x reached pid %d (held is %d) through the rename loop", i, pid, heldPID)
-		}
+}
+
+// A sticky root owned by another uid: its owner may rename anything in it,
+// sticky or not, so Listen and Dial refuse it, naming the owner.
+func TestRootOwnedByAnotherUID(t *testing.T) {
+	requireRoot(t, fmt.Sprintf("make a root as uid %d", attackerUID))
+	exe := otherUIDExe(t)
+	root := shortRoot(t, 0o1777) + "/theirs"
+	attack(t, exe, step{Op: "mkdir", Path: root, Mode: 0o777 | os.ModeSticky})
+	ln, err := Listen(context.Background(), "x", WithRoot(root))
+	if err == nil {
+		ln.Close()
+		t.Fatalf("Listen in a root owned by uid %d succeeded", attackerUID)
 	}
-	a.cmd.Process.Kill()
-	a.cmd.Wait()
-	// The loop may have been killed mid-swap: put our directory back.
-	if st, err := os.Lstat(x.Dir); err != nil || st.Mode()&os.ModeSymlink != 0 {
-		os.Remove(x.Dir)
-		os.Rename(root+"/parked", x.Dir)
-	}
-	if _, err := dial(); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
-		t.Errorf("without /proc, Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
-	}
-	ln.Close()
+	wantNotPrivate(t, "Listen", err, root)
+	_, err = Dial(context.Background(), "x", WithRoot(root))
+	wantNotPrivate(t, "Dial", err, root)
 }
 
 // Without /proc (the macOS path), Dial connects by the plain path in a
-// sticky root and refuses a root where another uid could rename entries.
+// sticky or private root; a root where another uid could rename entries is
+// refused by Listen and Dial alike.
 func TestDialWithoutProc(t *testing.T) {
 	testNoProc = true
 	defer func() { testNoProc = false }()
@@ -533,15 +841,23 @@ func TestDialWithoutProc(t *testing.T) {
 		t.Run(fmt.Sprintf("root %v", c.mode), func(t *testing.T) {
 			root := shortRoot(t, c.mode)
 			ln, err := Listen(context.Background(), "np", WithRoot(root))
+			if !c.ok {
+				if err == nil {
+					ln.Close()
+				}
+				if !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
+					t.Errorf("Listen in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
+				}
+				if _, err = Dial(context.Background(), "np", WithRoot(root)); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root) {
+					t.Errorf("Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
+				}
+				return
+			}
 			must(t, err)
 			defer ln.Close()
 			pingServe(t, ln)
-			_, err = Dial(context.Background(), "np", WithRoot(root))
-			if c.ok && err != nil {
+			if _, err = Dial(context.Background(), "np", WithRoot(root)); err != nil {
 				t.Errorf("Dial: %v", err)
-			}
-			if !c.ok && (!errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), root)) {
-				t.Errorf("Dial in a non-sticky root writable by others: %v, want ErrNotPrivate naming %s", err, root)
 			}
 		})
 	}

@@ -19,13 +19,18 @@ func Dial(ctx context.Context, name string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch o.transport {
+	return dialLayout(ctx, lay, o)
+}
+
+// dialLayout is Dial at a resolved layout (ListLive: where List found it).
+func dialLayout(ctx context.Context, lay Layout, o *options) (*Conn, error) {
+	switch lay.Transport {
 	case TransportUnix:
 		return dialUnix(ctx, lay, o)
 	case TransportTCP:
 		return dialTCPEndpoint(ctx, lay, o)
 	}
-	return nil, fmt.Errorf("ipc: dial %s: unknown transport %q", name, o.transport)
+	return nil, fmt.Errorf("ipc: dial %s: unknown transport %q", lay.Name, lay.Transport)
 }
 
 // DialSocket connects to the Unix socket at path, for endpoints whose path

@@ -27,39 +27,17 @@ var (
 // dialChain opens and verifies, without creating or changing anything, the
 // chain Listen made: the fallback parents and the endpoint directory
 // (openChain with dirVerify: each ours, not writable by group or others,
-// not a link, each opened inside the one before). When the fallback base
-// /tmp/bh-<uid> is held by another uid (or missing) it uses the alternate
-// base under $XDG_RUNTIME_DIR exactly as acquireEndpoint does, so the two
-// sides meet. It returns the layout used; the caller closes the chain.
-func dialChain(lay Layout) ([]*privDir, *privDir, Layout, error) {
+// not a link, each opened inside the one before). The layout is the one
+// Listen uses (see resolveUID); a fallback base held by another uid is
+// ErrNotPrivate naming it and what to do (squatted). The caller closes the
+// chain.
+func dialChain(lay Layout) ([]*privDir, *privDir, error) {
 	parents, dir, err := openChain(lay, dirVerify)
-	if err == nil || !lay.Fallback {
-		if err != nil {
-			closeChain(parents, dir)
-		}
-		return parents, dir, lay, err
+	if err != nil {
+		closeChain(parents, dir)
+		return nil, nil, squatted(lay, err)
 	}
-	closeChain(parents, dir)
-	ok, st := usableBase(lay.Parents[0])
-	if ok && st != nil {
-		return nil, nil, lay, err // the base is ours: the endpoint is there or nowhere
-	}
-	alt, haveAlt := altLayout(lay)
-	if !haveAlt {
-		if ok {
-			return nil, nil, lay, err // no base, no alternate: nothing runs
-		}
-		return nil, nil, lay, squatted(lay, err)
-	}
-	aparents, adir, aerr := openChain(alt, dirVerify)
-	if aerr != nil {
-		closeChain(aparents, adir)
-		if ok && errors.Is(aerr, unix.ENOENT) {
-			return nil, nil, lay, err // neither exists: report the usual place
-		}
-		return nil, nil, alt, aerr
-	}
-	return aparents, adir, alt, nil
+	return parents, dir, nil
 }
 
 // dialUnix verifies the directory chain (dialChain), checks that "sock" in
@@ -70,15 +48,15 @@ func dialChain(lay Layout) ([]*privDir, *privDir, Layout, error) {
 //
 // On Linux it connects to /proc/self/fd/<dirfd>/sock, so what is connected
 // is in the directory that was verified, whatever happens to the paths.
-// Without /proc (macOS) it connects by the plain path, and only when the
-// directory holding the chain cannot have entries renamed by another uid
-// (sticky, or not writable by group or others); the chain and the socket are
-// checked again after connect, and the peer's uid in any case.
+// Without /proc (macOS) it connects by the plain path; the chain and the
+// socket are checked again after connect, and the peer's uid in any case.
+// On every OS the directory holding the chain must be one in which no other
+// uid can rename entries (openChain, holderSafe).
 func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 	if lay.Name == "" {
 		return dialSocketPath(ctx, lay, o) // DialSocket: a path outside the layout
 	}
-	parents, dir, lay, err := dialChain(lay)
+	parents, dir, err := dialChain(lay)
 	if err != nil {
 		if errors.Is(err, ErrNotPrivate) {
 			return nil, err // names the entry, its owner and its mode
@@ -100,17 +78,10 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 	} else {
 		// Race point: by the plain path, the kernel resolves every
 		// component again. Our directories cannot change under another
-		// uid (ours, not writable by others), so what is left is the
-		// directory holding the chain: refuse one where another uid could
-		// rename our entry away and put a link in its place, and check
-		// the chain and the socket again once connected.
-		outer := dir
-		if len(parents) > 0 {
-			outer = parents[0]
-		}
-		if err := renameSafe(filepath.Dir(outer.path)); err != nil {
-			return nil, fmt.Errorf("ipc: dial %s: %w", lay.Sock, err)
-		}
+		// uid (ours, not writable by others), and openChain refused a
+		// directory holding the chain where another uid could rename our
+		// entry away and put a link in its place; the chain and the
+		// socket are checked again once connected.
 		connectPath = lay.Sock
 		recheck = func() error {
 			for _, d := range append(parents, dir) {
@@ -171,19 +142,6 @@ func socketAt(dir *privDir, name, path string, o *options) (*unix.Stat_t, error)
 		return nil, notPrivate(path, fmt.Sprintf("socket is owned by uid %d, not %d", st.Uid, os.Geteuid()), &st)
 	}
 	return &st, nil
-}
-
-// renameSafe refuses a directory in which another uid could rename entries
-// (writable by group or others, and not sticky).
-func renameSafe(dir string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return fmt.Errorf("ipc: stat %s: %w", dir, err)
-	}
-	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
-		return notPrivate(dir, "other uids can rename entries in it (writable by group or others, not sticky), and without /proc a connect goes by the plain path; use a sticky or private root", &st)
-	}
-	return nil
 }
 
 // connectChecked connects to connectPath, runs recheck (if any) and checks

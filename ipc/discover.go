@@ -21,15 +21,23 @@ type Endpoint struct {
 	Live bool   `json:"live"`
 	PID  int    `json:"pid,omitempty"`
 	Err  string `json:"error,omitempty"`
+
+	// layout is where the entry was found, which is where Listen puts the
+	// endpoint and Dial looks for it: ListLive probes exactly there.
+	layout Layout
 }
 
 // List returns the endpoints under the root (WithRoot, else DefaultRoot()),
 // including those moved to the short sun_path fallback, sorted by name. It
 // only reads directory entries; it does not connect. An endpoint directory
-// holding both a socket and a port file is listed once per transport. A
-// fallback directory is read only after it is verified as Dial verifies it
-// (ours, not writable by group or others, not a link); one that is not, or
-// cannot be read, is skipped and reported to WithOnWarning's function.
+// holding both a socket and a port file is listed once per transport. An
+// entry is listed only where Listen would put that name and Dial looks for
+// it (so never twice, and not a socket in the root whose path does not fit
+// sun_path), and on POSIX only when its directory is ours: entries of other
+// uids are skipped and counted in one warning per directory. A fallback
+// directory is read only after it is verified as Dial verifies it (ours,
+// not writable by group or others, not a link); one that is not, or cannot
+// be read, is skipped. Skips are reported to WithOnWarning's function.
 func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 	o := buildOptions(opts)
 	root := o.root
@@ -40,7 +48,7 @@ func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Endpoint
+	var found []Endpoint
 	if runtime.GOOS == "windows" {
 		ents, err := os.ReadDir(abs)
 		if err != nil {
@@ -49,13 +57,25 @@ func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 		for _, e := range ents {
 			n, ok := strings.CutPrefix(e.Name(), "bu-")
 			if n, ok2 := strings.CutSuffix(n, ".port"); ok && ok2 && ValidateName(n) == nil && e.Type().IsRegular() {
-				out = append(out, Endpoint{Name: n, Transport: TransportTCP, Path: filepath.Join(abs, e.Name())})
+				found = append(found, Endpoint{Name: n, Transport: TransportTCP, Path: filepath.Join(abs, e.Name())})
 			}
 		}
 	} else {
-		if out, err = listPOSIX(abs, o); err != nil {
+		if found, err = listPOSIX(abs, o); err != nil {
 			return nil, err
 		}
+	}
+	var out []Endpoint
+	for _, e := range found {
+		// Only where Resolve puts the name: a socket in the root whose
+		// path does not fit sun_path, or a port file in a fallback
+		// directory, is nobody's endpoint (Dial would not look there).
+		lay, err := resolveUID(e.Name, &options{root: abs, transport: e.Transport}, os.Geteuid())
+		if err != nil || (e.Transport == TransportUnix && lay.Sock != e.Path) || (e.Transport == TransportTCP && lay.Port != e.Path) {
+			continue
+		}
+		e.layout = lay
+		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
@@ -67,16 +87,18 @@ func List(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 }
 
 // ListLive is List followed by a ping of each endpoint (at most a second
-// each, within ctx); it returns the endpoints that answered, with their
-// pid. Endpoints that did not answer are left out.
+// each, within ctx) at the exact place List found it, verified as Dial
+// verifies it; it returns the endpoints that answered, with their pid.
+// Endpoints that did not answer are left out.
 func ListLive(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 	all, err := List(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
+	o := buildOptions(opts)
 	live := all[:0]
 	for _, e := range all {
-		e.PID, err = probe(ctx, e, opts)
+		e.PID, err = probe(ctx, e, o)
 		if err == nil {
 			e.Live = true
 			live = append(live, e)
@@ -85,10 +107,10 @@ func ListLive(ctx context.Context, opts ...Option) ([]Endpoint, error) {
 	return live, ctx.Err()
 }
 
-func probe(ctx context.Context, e Endpoint, opts []Option) (int, error) {
+func probe(ctx context.Context, e Endpoint, o *options) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	c, err := Dial(ctx, e.Name, append(append([]Option(nil), opts...), WithTransport(e.Transport))...)
+	c, err := dialLayout(ctx, e.layout, o)
 	if err != nil {
 		return 0, err
 	}

@@ -18,6 +18,14 @@
 //
 //   - The name is [A-Za-z0-9_-]{1,64}; anything else is ErrInvalidName before
 //     any filesystem call, so no name reaches outside the root.
+//   - The directory holding the chain (the root, or the fallback's base
+//     directory) must be one in which no other uid can rename entries: not
+//     writable by group or others unless sticky, and owned by us or root.
+//     Else Listen and Dial both refuse it with ErrNotPrivate naming it, its
+//     owner and its mode: there another uid could rename our endpoint
+//     directory away and another of ours into its place, which every other
+//     check would accept. It is checked on the handle the chain is opened
+//     through.
 //   - The directory is mkdir'ed 0700, then opened O_NOFOLLOW|O_DIRECTORY and
 //     verified on the handle: a directory, owned by us, identical to what
 //     lstat saw. A symlink, a non-directory or another uid's directory is
@@ -28,14 +36,18 @@
 //     ErrAlreadyRunning, and nothing is touched. A daemon that is alive but
 //     too busy to accept (SIGSTOPped, full backlog) still holds its lock, so
 //     it is never mistaken for a stale one. A "lock" that is not a regular
-//     file of ours with exactly one link (a symlink, another uid's file, a
-//     hard link to some file of ours that another uid may hold a flock on)
-//     was planted while the directory was loose: its name is replaced with
-//     a fresh file, and whatever it linked to is left alone.
+//     file of ours with exactly one link and no group or other access (a
+//     symlink, an empty directory, another uid's file, a hard link to some
+//     file of ours, another file of ours moved there, any of which another
+//     uid may hold a flock on) was planted while the directory was loose:
+//     its name is replaced with a fresh file, and whatever it linked to is
+//     left alone.
 //   - With the lock held, whatever is at "sock" is stale and is unlinked
-//     without being followed; a non-empty directory there (or at "port")
-//     can only have been planted and is refused with ErrNotPrivate naming
-//     it and its owner, contents untouched. Then socket, bind, chmod 0600
+//     without being followed (an empty directory too); a non-empty
+//     directory there, at "port" or at "lock" can only have been planted
+//     and is refused with ErrNotPrivate naming it and its owner, contents
+//     untouched, saying to rename it aside (its contents may not be ours
+//     to delete). Then socket, bind, chmod 0600
 //     by path, lstat verify (a socket, ours, 0600), listen. The process
 //     umask is never changed (it is process-wide, so changing it would race
 //     every goroutine creating files). Between bind and listen the socket
@@ -62,27 +74,29 @@
 //     (ErrNotPrivate), Dial connects through the verified handle
 //     (/proc/self/fd/<dirfd>/sock on Linux), and a server whose peer uid is
 //     not allowed is ErrPeerRejected. Without /proc (macOS) Dial connects
-//     by the plain path, only when the directory holding the chain is
-//     sticky or not writable by group or others (else ErrNotPrivate naming
-//     it), and checks the chain and the socket again after connect.
+//     by the plain path and checks the chain and the socket again after
+//     connect.
 //     ListLive reaches endpoints through Dial, so the same holds for it.
 //
 // When <root>/bu-<name>.d/sock does not fit sun_path (107 bytes on Linux,
-// 103 on macOS), Listen, Dial and List all use the same short fallback,
-// /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock, whose directories Listen
-// and Dial verify as above and List reads only once verified; if that does
-// not fit either, both return ErrPathTooLong naming the path, its length
-// and the limit. A path is never truncated. When another uid holds
-// /tmp/bh-<uid> (a symlink, a file, or its directory), Listen and Dial both
-// move to $XDG_RUNTIME_DIR/bh/<tag of root>/bu-<name>.d/sock when
-// $XDG_RUNTIME_DIR is a private directory of ours, so they still meet
-// (Listener.Layout and Conn.Layout report it); without one both fail with
-// ErrNotPrivate naming the holder, its owner and mode, and saying what to
-// do. List and ListLive skip a fallback directory they cannot verify or
-// read, reporting it to WithOnWarning's function, and list the rest. The
-// fallback's parent directories are removed with the endpoint when this
-// Listen created them and they are empty; a Listen that races such a
-// removal starts over.
+// 103 on macOS), Listen, Dial and List all use the same short fallback:
+// $XDG_RUNTIME_DIR/bh/<tag of root>/bu-<name>.d/sock whenever
+// $XDG_RUNTIME_DIR is a private directory of ours (and the socket fits
+// there), else /tmp/bh-<uid>/<tag of root>/bu-<name>.d/sock. The choice
+// depends only on inputs another uid cannot change (our environment and
+// our private directory), never on the state of /tmp/bh-<uid>: a squat
+// that is later released cannot make a second daemon of the same name
+// start, nor a live one unreachable. Listen and Dial verify the fallback's
+// directories as above, and List reads them only once verified; if the
+// socket does not fit either, both return ErrPathTooLong naming the path,
+// its length and the limit. A path is never truncated. When another uid
+// holds /tmp/bh-<uid> (a symlink, a file, or its directory) and there is no
+// private $XDG_RUNTIME_DIR, Listen and Dial both fail with ErrNotPrivate
+// naming the holder, its owner and mode, and saying what to do. List and
+// ListLive skip a fallback directory they cannot verify or read, reporting
+// it to WithOnWarning's function, and list the rest. The fallback's parent
+// directories are removed with the endpoint when this Listen created them
+// and they are empty; a Listen that races such a removal starts over.
 //
 // # What is guaranteed (tcp transport)
 //
@@ -92,8 +106,12 @@
 // and <root>\bu-<name>.port on Windows, locked through <root>\bu-<name>.lock.
 // It is created exclusively under a temporary name and renamed into place,
 // so readers never see a partial file (it is not fsynced: after a crash the
-// daemon is gone and the file stale whatever it holds). A port nobody
-// listens on is ErrStale (ECONNREFUSED; WSAECONNREFUSED on Windows).
+// daemon is gone and the file stale whatever it holds). On POSIX Dial reads
+// the port file through the chain it verifies for the unix transport (the
+// holder, the fallback parents if any, the endpoint directory: ours,
+// private, not links), then "port" inside the verified directory without
+// following it: a private regular file of ours, else ErrNotPrivate. A port
+// nobody listens on is ErrStale (ECONNREFUSED; WSAECONNREFUSED on Windows).
 //
 // On Windows the port and lock files are created with a security
 // descriptor naming the user as owner (an elevated administrator's files
@@ -116,6 +134,16 @@
 // the wire, a squatter on a stale port learns nothing, a recorded transcript
 // does not replay, and all comparisons are constant-time. Failures are
 // ErrAuth on both sides.
+//
+// Unauthenticated connections are bounded: at most a quarter of the open
+// file limit (4 to 128) may be in their handshake at once, and one that
+// has not sent its hello within a second is closed. With every slot taken
+// a new connection is admitted only if its hello is already waiting (a
+// client sends it at once; a flood of silent connections is closed as fast
+// as it is accepted), else closed unread, and the client tries again a few
+// times (on Windows, where the listener cannot peek, it relies on that
+// alone). This bounds a flood from another uid; it does not make denial of
+// service impossible.
 //
 // # Protocol
 //
@@ -142,11 +170,9 @@
 //     holding the lock, and a busy daemon still holds its lock, so it is
 //     never replaced (ErrAlreadyRunning).
 //   - On macOS there is no /proc: bind and connect use the plain path after
-//     the checks. In a sticky root such as /tmp no other uid can rename our
-//     directory in that window; in a root that another uid can write and that
-//     is not sticky, it could: Dial refuses such a root there
-//     (ErrNotPrivate), and Listen's bind is exposed to the swap, so use a
-//     sticky or private root.
+//     the checks. Since the directory holding the chain must be one where
+//     no other uid can rename entries, none can swap our directory in that
+//     window; the ancestors of that directory are trusted as given.
 //   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen and
 //     Dial are refused with ErrNotPrivate, naming the owner), hold
 //     /tmp/bh-<uid> when $XDG_RUNTIME_DIR is no private directory of ours,

@@ -67,7 +67,8 @@ func WithPeerUIDs(uids ...int) Option {
 }
 
 // WithHandshakeTimeout bounds the peer checks and the TCP handshake of one
-// connection (default 5s).
+// connection (default 5s). A TCP listener waits at most a second (or the
+// timeout, if shorter) for a client's first handshake line.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(o *options) { o.handshakeTimeout = d }
 }
@@ -122,6 +123,8 @@ type Listener struct {
 	opts   *options
 	// release undoes what Listen created; it runs once, from Close.
 	release func() error
+	// gate bounds the connections being checked (TCP); nil: unbounded.
+	gate *checkGate
 
 	ready chan net.Conn
 	// stopping is closed when Close begins: the accept loop and the checks
@@ -155,13 +158,14 @@ func Listen(ctx context.Context, name string, opts ...Option) (*Listener, error)
 	return nil, fmt.Errorf("ipc: listen %s: unknown transport %q", name, o.transport)
 }
 
-func newListener(lay Layout, raw net.Listener, o *options, check func(net.Conn) (net.Conn, error), release func() error) *Listener {
+func newListener(lay Layout, raw net.Listener, o *options, check func(net.Conn) (net.Conn, error), release func() error, gate *checkGate) *Listener {
 	l := &Listener{
 		layout:    lay,
 		raw:       raw,
 		check:     check,
 		opts:      o,
 		release:   release,
+		gate:      gate,
 		ready:     make(chan net.Conn),
 		stopping:  make(chan struct{}),
 		closed:    make(chan struct{}),
@@ -194,14 +198,29 @@ func (l *Listener) acceptLoop() {
 			return
 		}
 		backoff = 0
+		var slot chan struct{}
+		if l.gate != nil {
+			if slot = l.gate.admit(c); slot == nil {
+				c.Close() // closed unread: nothing to lose
+				if l.opts.onReject != nil {
+					l.opts.onReject(errGateFull(c, cap(l.gate.slots)))
+				}
+				continue
+			}
+		}
 		l.wg.Add(1)
-		go l.vet(c)
+		go l.vet(c, slot)
 	}
 }
 
-func (l *Listener) vet(c net.Conn) {
+// vet checks c and hands it to Accept; slot (if any) is the gate's
+// semaphore it holds until the check is done.
+func (l *Listener) vet(c net.Conn, slot chan struct{}) {
 	defer l.wg.Done()
 	ok, err := l.check(c)
+	if slot != nil {
+		<-slot
+	}
 	if err != nil {
 		c.Close() // rejected: nothing was read from it but the handshake
 		if l.opts.onReject != nil {

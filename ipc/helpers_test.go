@@ -142,12 +142,16 @@ func startHelper(t testing.TB, exe, mode, arg string, attr *syscall.SysProcAttr)
 
 // shortRoot makes a fresh root with a short path (t.TempDir() can exceed
 // sun_path on macOS) and the given mode, removed in t.Cleanup. As root it
-// goes where other uids can reach it (testTempBase).
+// goes where other uids can reach it (testTempBase). A numeric sticky bit
+// (0o1777) is made os.ModeSticky: os.Chmod ignores the 0o1000 bit.
 func shortRoot(t testing.TB, mode os.FileMode) string {
 	t.Helper()
 	d, err := os.MkdirTemp(testTempBase(t), "ipc")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if mode&0o1000 != 0 {
+		mode = mode&^0o1000 | os.ModeSticky
 	}
 	if err := os.Chmod(d, mode); err != nil {
 		t.Fatal(err)

@@ -29,11 +29,12 @@ type Layout struct {
 	// Port is the port file (tcp transport).
 	Port string
 	// Fallback reports whether the socket moved to the short fallback
-	// because Root/bu-NAME.d/sock does not fit sun_path. Resolve gives the
-	// fallback under /tmp/bh-<uid>; when another uid holds that directory,
-	// Listen and Dial use $XDG_RUNTIME_DIR/bh/<tag> instead (when that is
-	// a private directory of ours), and Listener.Layout and Conn.Layout
-	// report the one used.
+	// because Root/bu-NAME.d/sock does not fit sun_path. The fallback base
+	// depends only on inputs another uid cannot change: it is
+	// $XDG_RUNTIME_DIR/bh/<tag> whenever $XDG_RUNTIME_DIR is a private
+	// directory of the uid (and the socket fits there), else
+	// /tmp/bh-<uid>/<tag>. Resolve, Listen, Dial and List all choose the
+	// same way, so they always meet.
 	Fallback bool
 }
 
@@ -68,7 +69,8 @@ func DefaultRoot() string {
 
 // Resolve computes the Layout for name under the options' root and
 // transport, applying the sun_path budget for the unix transport. It
-// validates the name first and touches nothing.
+// validates the name first and creates nothing; it only examines (lstat)
+// $XDG_RUNTIME_DIR, to choose the fallback base (see Layout.Fallback).
 func Resolve(name string, opts ...Option) (Layout, error) {
 	o := buildOptions(opts)
 	return resolve(name, o)
@@ -77,7 +79,10 @@ func Resolve(name string, opts ...Option) (Layout, error) {
 // ResolveAs is Resolve for a process whose effective uid is uid: the short
 // sun_path fallback lives under a directory named after the uid, so a
 // supervisor (or a test suite) running as another uid needs this to find a
-// daemon's socket.
+// daemon's socket. The fallback base is chosen as that uid would choose it
+// with this process's $XDG_RUNTIME_DIR (used only when it is a private
+// directory owned by uid); a daemon started with another environment may
+// have chosen differently.
 func ResolveAs(uid int, name string, opts ...Option) (Layout, error) {
 	o := buildOptions(opts)
 	return resolveUID(name, o, uid)
@@ -99,7 +104,19 @@ func resolveUID(name string, o *options, uid int) (Layout, error) {
 	if err != nil {
 		return Layout{}, fmt.Errorf("ipc: root %s: %w", root, err)
 	}
-	return layoutFor(runtime.GOOS, abs, name, o.transport, uid)
+	lay, err := layoutFor(runtime.GOOS, abs, name, o.transport, uid)
+	if err != nil || !lay.Fallback {
+		return lay, err
+	}
+	// The base depends only on $XDG_RUNTIME_DIR (ours and private, which
+	// no other uid can change), never on the state of /tmp/bh-<uid>, which
+	// another uid can squat and release at will.
+	if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" && isPrivateDirOf(xdg, uid) {
+		if alt, ok := altFallbackLayout(runtime.GOOS, lay, xdg); ok {
+			return alt, nil
+		}
+	}
+	return lay, nil
 }
 
 // fallbackTmp is the shared directory holding the fallback bases. Only
@@ -107,24 +124,23 @@ func resolveUID(name string, o *options, uid int) (Layout, error) {
 var fallbackTmp = "/tmp"
 
 // fallbackBase is the short directory used when a socket path does not fit
-// sun_path: /tmp/bh-<uid>. Listen, Dial and List verify it like any other
-// directory of the chain, so another uid can make it unusable (then the
-// alternate base under $XDG_RUNTIME_DIR is used, see altFallbackLayout),
-// never redirect an endpoint through it.
+// sun_path and $XDG_RUNTIME_DIR is no private directory of ours:
+// /tmp/bh-<uid>. Listen, Dial and List verify it like any other directory
+// of the chain, so another uid can make it unusable (ErrNotPrivate naming
+// it, see squatted), never redirect an endpoint through it.
 func fallbackBase(uid int) string {
 	return fallbackTmp + "/bh-" + strconv.Itoa(uid)
 }
 
 // altFallbackName is the directory made under $XDG_RUNTIME_DIR for the
-// alternate fallback base.
+// fallback base there.
 const altFallbackName = "bh"
 
 // altFallbackLayout moves a fallback layout from /tmp/bh-<uid> to
-// <xdg>/bh/<tag of root>, for when /tmp/bh-<uid> is held by another uid.
-// xdg is $XDG_RUNTIME_DIR, already checked to be a private directory of
-// ours (the caller's job). ok is false when lay is not a fallback layout,
-// xdg is empty, or the socket would not fit sun_path there either. Pure:
-// Listen, Dial and List derive the same layout from the same inputs.
+// <xdg>/bh/<tag of root>. xdg is $XDG_RUNTIME_DIR, already checked to be a
+// private directory of the uid (the caller's job). ok is false when lay is
+// not a fallback layout, xdg is not absolute, or the socket would not fit
+// sun_path there. Pure: it depends on lengths and names only.
 func altFallbackLayout(goos string, lay Layout, xdg string) (Layout, bool) {
 	if !lay.Fallback || xdg == "" || xdg[0] != '/' {
 		return Layout{}, false

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -172,18 +171,33 @@ func openDir(parent *privDir, name, path string, use dirUse) (*privDir, error) {
 }
 
 // openChain opens and verifies lay's fallback parents and then its endpoint
-// directory, outermost first, each inside the handle of the one before (the
-// first by its path): Listen with dirCreate, Dial and List with dirVerify.
-// It returns what it opened even on error, so that the caller can close
-// it (and Listen undo what it created).
+// directory, outermost first, each inside the handle of the one before; the
+// first inside a handle of the directory holding the chain (the root, or
+// the base of the fallback), which must be one where no other uid can
+// rename entries (holderSafe). Listen uses dirCreate, Dial and List
+// dirVerify. It returns what it opened even on error, so that the caller
+// can close it (and Listen undo what it created).
 //
 // Race point: a parent cannot be swapped for a link once opened: every
 // later step is relative to its handle, and it is ours and not writable by
-// others, so no other uid can plant or rename anything inside it.
+// others, so no other uid can plant or rename anything inside it. The
+// holder is the caller's choice (often a shared sticky /tmp) and not ours:
+// it is checked on the handle the first step goes through, so that no other
+// uid can rename our entry in it away and another directory of ours in its
+// place (both would pass every check of ours).
 func openChain(lay Layout, use dirUse) (parents []*privDir, dir *privDir, err error) {
-	var prev *privDir
+	first := lay.Dir
+	if len(lay.Parents) > 0 {
+		first = lay.Parents[0]
+	}
+	holder, err := openHolder(filepath.Dir(first))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer holder.close()
+	prev := holder
 	open := func(path string) (*privDir, error) {
-		if prev != nil && filepath.Dir(path) == prev.path {
+		if filepath.Dir(path) == prev.path {
 			return openDir(prev, filepath.Base(path), path, use)
 		}
 		return openDir(nil, path, path, use)
@@ -200,6 +214,44 @@ func openChain(lay Layout, use dirUse) (parents []*privDir, dir *privDir, err er
 	return parents, dir, err
 }
 
+// openHolder opens the directory holding an endpoint's chain (links
+// followed: it is the caller's choice, such as /tmp, which is a link on
+// macOS) and checks it with holderSafe on the handle.
+func openHolder(path string) (*privDir, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: open %s: %w", path, err)
+	}
+	d := &privDir{path: path, fd: fd}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		d.close()
+		return nil, fmt.Errorf("ipc: fstat %s: %w", path, err)
+	}
+	if err := holderSafe(path, &st); err != nil {
+		d.close()
+		return nil, err
+	}
+	d.dev, d.ino = uint64(st.Dev), uint64(st.Ino)
+	return d, nil
+}
+
+// holderSafe refuses, with ErrNotPrivate naming the directory, its owner
+// and its mode, a directory holding an endpoint's chain in which another
+// uid could rename our entries: one writable by group or others and not
+// sticky, or one owned by another uid (other than root), who may rename
+// anything in it whatever its mode.
+func holderSafe(path string, st *unix.Stat_t) error {
+	uid := uint32(os.Geteuid())
+	switch {
+	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+		return notPrivate(path, "other uids can rename entries in it (writable by group or others, not sticky), so an endpoint directory there could be swapped for another; use a sticky or private root", st)
+	case st.Uid != uid && st.Uid != 0:
+		return notPrivate(path, fmt.Sprintf("is owned by uid %d, who can rename entries in it, so an endpoint directory there could be swapped for another; use a root of ours (or root's)", st.Uid), st)
+	}
+	return nil
+}
+
 // closeChain closes the handles openChain returned.
 func closeChain(parents []*privDir, dir *privDir) {
 	for _, d := range parents {
@@ -210,35 +262,23 @@ func closeChain(parents []*privDir, dir *privDir) {
 	}
 }
 
-// usableBase reports whether the fallback base (/tmp/bh-<uid>) can be used:
-// missing (Listen creates it) or a directory of ours (not a link). A base
-// that another uid holds makes Listen and Dial move to the alternate base.
-func usableBase(base string) (bool, *unix.Stat_t) {
-	var st unix.Stat_t
-	if err := unix.Lstat(base, &st); err != nil {
-		return errors.Is(err, unix.ENOENT), nil
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == uint32(os.Geteuid()), &st
-}
-
-// altLayout is the layout under $XDG_RUNTIME_DIR/bh to use when lay's
-// fallback base is held by another uid; ok false when there is none
-// ($XDG_RUNTIME_DIR unset or not a private directory of ours, or too long).
-func altLayout(lay Layout) (Layout, bool) {
-	xdg := os.Getenv("XDG_RUNTIME_DIR")
-	if xdg == "" || !isOwnPrivateDir(xdg) {
-		return Layout{}, false
-	}
-	return altFallbackLayout(runtime.GOOS, lay, xdg)
-}
-
-// squatted explains that another uid holds the fallback base and what to
-// do about it; err is the verification failure (ErrNotPrivate naming the
-// owner and mode).
+// squatted explains, when err is a refusal of the fallback base
+// /tmp/bh-<uid> because another uid holds it, who holds it and what to do;
+// any other error is returned as it is. With a private $XDG_RUNTIME_DIR
+// the fallback is never under /tmp (see resolveUID), so the advice is to
+// set one.
 func squatted(lay Layout, err error) error {
-	return fmt.Errorf("%w; another uid holds the fallback base %s, and $XDG_RUNTIME_DIR is not a private directory of ours to move to: "+
-		"remove %s (as its owner or root), set XDG_RUNTIME_DIR to a private directory of yours, or use a root short enough for %s to fit sun_path",
-		err, lay.Parents[0], lay.Parents[0], lay.Root+"/bu-"+lay.Name+".d/sock")
+	if err == nil || !lay.Fallback || len(lay.Parents) == 0 || lay.Parents[0] != fallbackBase(os.Geteuid()) || !errors.Is(err, ErrNotPrivate) {
+		return err
+	}
+	var st unix.Stat_t
+	if unix.Lstat(lay.Parents[0], &st) != nil || st.Uid == uint32(os.Geteuid()) {
+		return err // not held by another uid: the refusal says why
+	}
+	return fmt.Errorf("%w; uid %d holds the fallback base %s: set XDG_RUNTIME_DIR to a private directory of yours "+
+		"(the fallback then moves to $XDG_RUNTIME_DIR/%s), set BH_RUNTIME_DIR or use a root short enough for %s to fit sun_path, "+
+		"or have %s removed (by uid %d or root)",
+		err, st.Uid, lay.Parents[0], altFallbackName, lay.Root+"/bu-"+lay.Name+".d/sock", lay.Parents[0], st.Uid)
 }
 
 // sameDir reports whether d.path still names the directory d has open.
@@ -280,27 +320,14 @@ type endpointLock struct {
 }
 
 // acquireEndpoint opens (creating as needed) the endpoint directory and its
-// fallback parents, verifies them and takes the lock. When the fallback
-// base (/tmp/bh-<uid>) is held by another uid it moves to the alternate
-// base under $XDG_RUNTIME_DIR (see altLayout), as Dial does, and fails
-// with an error naming the holder when there is none. On failure it undoes
-// what it created and returns ErrAlreadyRunning, ErrNotPrivate or the
-// cause. The returned endpointLock's lay is the layout used.
+// fallback parents, verifies them and takes the lock. The layout is used as
+// resolved: the fallback base never depends on what another uid did (see
+// resolveUID), so Listen and Dial always meet. On failure it undoes what it
+// created and returns ErrAlreadyRunning, ErrNotPrivate (naming whoever
+// holds /tmp/bh-<uid>, see squatted) or the cause.
 func acquireEndpoint(lay Layout) (*endpointLock, error) {
 	ep, err := acquireLayout(lay)
-	if err == nil || !lay.Fallback || !errors.Is(err, ErrNotPrivate) {
-		return ep, err
-	}
-	// Decided on the base alone, after the attempt, exactly as Dial
-	// decides (dialChain), so both sides end up in the same place.
-	if ok, _ := usableBase(lay.Parents[0]); ok {
-		return nil, err
-	}
-	alt, ok := altLayout(lay)
-	if !ok {
-		return nil, squatted(lay, err)
-	}
-	return acquireLayout(alt)
+	return ep, squatted(lay, err)
 }
 
 func acquireLayout(lay Layout) (*endpointLock, error) {
@@ -368,14 +395,18 @@ func (ep *endpointLock) lock() error {
 			unix.Close(fd)
 			return errRetry
 		}
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid || st.Nlink != 1 {
-			// A symlink (ELOOP), a FIFO, another uid's file, or a hard
-			// link to some file of ours (st_nlink > 1: a lock file is only
-			// ever linked here) that another uid may hold a flock on: it
-			// can only have been planted while the directory was loose (it
-			// is 0700 and ours now). Remove the name without following it
-			// and try once more with a fresh file; the file it links to
-			// elsewhere is untouched.
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid || st.Nlink != 1 || st.Mode&0o077 != 0 {
+			// A symlink (ELOOP), a directory (EISDIR), a FIFO, another
+			// uid's file, a hard link to some file of ours (st_nlink > 1:
+			// a lock file is only ever linked here), or a file of ours
+			// with group or other access (a lock we create is 0600: this
+			// is some other file of ours, moved here) that another uid may
+			// hold a flock on: it can only have been planted while the
+			// directory was loose (it is 0700 and ours now). Remove the
+			// name without following it and try once more with a fresh
+			// file; the file it links to elsewhere is untouched. A file
+			// moved here came from a directory the planter can write, so
+			// it could have deleted it there as well.
 			if fd >= 0 {
 				unix.Close(fd)
 			}
@@ -388,12 +419,8 @@ func (ep *endpointLock) lock() error {
 			if err == nil && (unix.Fstatat(dfd, "lock", &now, unix.AT_SYMLINK_NOFOLLOW) != nil || now.Dev != st.Dev || now.Ino != st.Ino) {
 				return errRetry
 			}
-			if uerr := unix.Unlinkat(dfd, "lock", 0); uerr != nil && !errors.Is(uerr, unix.ENOENT) {
-				why := fmt.Sprint(err)
-				if err == nil {
-					why = fmt.Sprintf("%s, owner uid %d, mode %04o, %d links", describeMode(uint32(st.Mode)), st.Uid, st.Mode&07777, st.Nlink)
-				}
-				return fmt.Errorf("ipc: %s: %w: unusable lock file (%s) cannot be removed: %v", ep.lay.Lock, ErrNotPrivate, why, uerr)
+			if rerr := removePlanted(ep.dir, "lock"); rerr != nil {
+				return rerr
 			}
 			continue
 		}
@@ -424,24 +451,35 @@ func (ep *endpointLock) lock() error {
 // it. Only called with the lock held: whatever is there belongs to a daemon
 // that no longer runs (or was planted while the directory was loose).
 func (ep *endpointLock) removeStale(name string) error {
-	err := unix.Unlinkat(ep.dir.fd, name, 0)
+	return removePlanted(ep.dir, name)
+}
+
+// removePlanted unlinks name inside the verified directory dir without
+// following it; an empty directory there is removed too. A non-empty
+// directory can only have been planted (we never make one there) while the
+// directory was loose: its contents are not ours to remove, so it is
+// ErrNotPrivate naming it, its owner and what to do.
+func removePlanted(dir *privDir, name string) error {
+	path := dir.path + "/" + name
+	err := unix.Unlinkat(dir.fd, name, 0)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
-		// A directory: only an empty one is removed. A non-empty one can
-		// only have been planted (we never make one here) while the
-		// directory was loose; its contents are not ours to remove.
-		rerr := unix.Unlinkat(ep.dir.fd, name, unix.AT_REMOVEDIR)
-		if rerr == nil {
+		rerr := unix.Unlinkat(dir.fd, name, unix.AT_REMOVEDIR)
+		if rerr == nil || errors.Is(rerr, unix.ENOENT) {
 			return nil
 		}
 		var st unix.Stat_t
-		if serr := unix.Fstatat(ep.dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return notPrivate(ep.dir.path+"/"+name, "a directory that is not empty ("+rerr.Error()+") was planted here; remove it", &st)
+		if serr := unix.Fstatat(dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			// Its contents may be undeletable for us; a rename within our
+			// own directory needs no permission on it.
+			return notPrivate(path, fmt.Sprintf("a directory that is not empty (%v) was planted here by uid %d; "+
+				"its contents are not ours to remove: rename it aside (mv %s %s.planted) and start again, and have its owner or root remove it",
+				rerr, st.Uid, path, path), &st)
 		}
 	}
-	return fmt.Errorf("ipc: remove stale %s/%s: %w", ep.dir.path, name, err)
+	return fmt.Errorf("ipc: remove stale %s: %w", path, err)
 }
 
 // inDirPath is a path that reaches name inside the verified directory. On
@@ -677,14 +715,44 @@ func readAt(dfd int, name string) ([]byte, error) {
 	return b[:n], nil
 }
 
-// readPortFile reads a port file after checking it is a regular file owned
-// by this uid with no group or other access.
+// readPortFile reads a port file at a path outside the layout
+// (DialPortFile: the caller's choice) after checking it is a regular file
+// owned by this uid with no group or other access; the last component is
+// not followed.
 func readPortFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	return readPortFileAt(unix.AT_FDCWD, path, path)
+}
+
+// readEndpointPort reads lay's port file through the chain Dial verifies
+// (openChain with dirVerify: the fallback parents, if any, and the endpoint
+// directory, each ours and private, not links, in a holder where no other
+// uid can rename entries), then "port" inside the verified directory
+// without following it. DialPortFile's layout has no Dir: its path is read
+// as given.
+func readEndpointPort(lay Layout) ([]byte, error) {
+	if lay.Dir == "" {
+		return readPortFile(lay.Port)
+	}
+	parents, dir, err := openChain(lay, dirVerify)
+	defer closeChain(parents, dir)
+	if err != nil {
+		if errors.Is(err, ErrNotPrivate) {
+			return nil, squatted(lay, err)
+		}
+		return nil, fmt.Errorf("ipc: dial %s: %w", lay.Port, err)
+	}
+	return readPortFileAt(dir.fd, "port", lay.Port)
+}
+
+// readPortFileAt reads name inside dfd (path is its full name for errors)
+// without following it, after checking on the handle that it is a regular
+// file owned by this uid with no group or other access.
+func readPortFileAt(dfd int, name, path string) ([]byte, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			var st unix.Stat_t
-			unix.Lstat(path, &st)
+			unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 			return nil, notPrivate(path, "port file is a symlink", &st)
 		}
 		return nil, &fs.PathError{Op: "ipc: open port file", Path: path, Err: err}
@@ -711,7 +779,6 @@ func listenUnix(ctx context.Context, lay Layout, o *options) (*Listener, error) 
 	if err != nil {
 		return nil, err
 	}
-	lay = ep.lay // the alternate fallback, when /tmp/bh-<uid> is held by another uid
 	ln, err := ep.bindUnix()
 	if err != nil {
 		return nil, errors.Join(err, ep.abort())
@@ -729,13 +796,17 @@ func listenUnix(ctx context.Context, lay Layout, o *options) (*Listener, error) 
 		}
 		return c, nil
 	}
-	return newListener(lay, ln, o, check, func() error { return ep.release(nil) }), nil
+	return newListener(lay, ln, o, check, func() error { return ep.release(nil) }, nil), nil
 }
 
 // isOwnPrivateDir: a directory (not a symlink) owned by this uid with no
 // group or other access.
-func isOwnPrivateDir(path string) bool {
+func isOwnPrivateDir(path string) bool { return isPrivateDirOf(path, os.Geteuid()) }
+
+// isPrivateDirOf: a directory (not a symlink) owned by uid with no group or
+// other access.
+func isPrivateDirOf(path string, uid int) bool {
 	var st unix.Stat_t
 	return unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR &&
-		st.Uid == uint32(os.Geteuid()) && st.Mode&0o077 == 0
+		st.Uid == uint32(uid) && st.Mode&0o077 == 0
 }

@@ -494,3 +494,10 @@ func dialUnix(ctx context.Context, lay Layout, o *options) (*Conn, error) {
 
 // isOwnPrivateDir is false on Windows: $XDG_RUNTIME_DIR is not used there.
 func isOwnPrivateDir(string) bool { return false }
+
+// readEndpointPort reads lay's port file; on Windows it is checked on the
+// handle (readPortFile), there is no directory chain.
+func readEndpointPort(lay Layout) ([]byte, error) { return readPortFile(lay.Port) }
+
+// isPrivateDirOf is false on Windows, like isOwnPrivateDir.
+func isPrivateDirOf(string, int) bool { return false }

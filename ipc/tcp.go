@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 )
 
 // PortFile is the content of a TCP endpoint's port file.
@@ -78,11 +79,11 @@ func listenTCP(ctx context.Context, lay Layout, o *options) (*Listener, error) {
 			return err == nil && subtle.ConstantTimeCompare([]byte(p.Token), []byte(token)) == 1
 		})
 	}
-	return newListener(lay, ln, o, check, release), nil
+	return newListener(lay, ln, o, check, release, newCheckGate()), nil
 }
 
 func dialTCPEndpoint(ctx context.Context, lay Layout, o *options) (*Conn, error) {
-	b, err := readPortFile(lay.Port)
+	b, err := readEndpointPort(lay)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,10 @@ func dialTCPEndpoint(ctx context.Context, lay Layout, o *options) (*Conn, error)
 	return c, nil
 }
 
-// dialTCP connects to addr (127.0.0.1 only) and runs the client handshake.
+// dialTCP connects to addr (127.0.0.1 only) and runs the client
+// handshake. A server that closes the connection before its proof (a
+// listener whose handshake slots a flood holds, see checkGate) is tried
+// again a few times within ctx; nothing derived from the secret was sent.
 func dialTCP(ctx context.Context, addr, name string, secret []byte, o *options) (*Conn, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -112,6 +116,26 @@ func dialTCP(ctx context.Context, addr, name string, secret []byte, o *options) 
 		return nil, fmt.Errorf("ipc: dial %s: not a loopback address", addr)
 	}
 	port, _ := strconv.Atoi(portStr)
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		c, err := dialTCPOnce(ctx, addr, name, port, secret, o)
+		if err == nil || !errors.Is(err, errClosedBeforeProof) || attempt == maxHandshakeAttempts {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+// maxHandshakeAttempts bounds dialTCP's attempts against a server that
+// closes connections before its proof.
+const maxHandshakeAttempts = 8
+
+func dialTCPOnce(ctx context.Context, addr, name string, port int, secret []byte, o *options) (*Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -348,3 +348,29 @@ func TestTCPDeadDaemonIsStale(t *testing.T) {
 		t.Fatalf("Dial to a port file naming closed port %d: %v, want ErrStale", port, err)
 	}
 }
+
+// A connection that never sends its hello is closed once the short hello
+// deadline passes, even when the handshake timeout is an hour, so that it
+// holds a handshake slot only briefly.
+func TestTCPSilentConnectionClosed(t *testing.T) {
+	rejected := make(chan error, 1)
+	ln, _ := listenTCPForTest(t, "silent", WithHandshakeTimeout(time.Hour), WithOnReject(func(err error) {
+		select {
+		case rejected <- err:
+		default:
+		}
+	}))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(time.Minute)) // a bound for a hung test, not a measurement
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent connection: read %d bytes, %v; want it closed by the server", n, err)
+	}
+	if err := <-rejected; !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "hello") {
+		t.Errorf("rejection %v, want ErrAuth naming the hello", err)
+	}
+}

@@ -67,7 +67,7 @@ func (e *Env) metric(k string, v float64) {
 // newEnv lays out the scenario's directories under the runner's run dir.
 func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	parent, root := scenarioDirs(r.runDir, seq)
-	if err := mkdirMode(parent, 0o1777); err != nil {
+	if err := mkdirMode(parent, os.ModeSticky|0o777); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
@@ -75,7 +75,7 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		return nil, err
 	}
 	if !e.RootIsDir {
-		if err := mkdirMode(e.Root, 0o1777); err != nil {
+		if err := mkdirMode(e.Root, os.ModeSticky|0o777); err != nil {
 			return nil, err
 		}
 	}
