@@ -117,9 +117,10 @@ func dialTCP(ctx context.Context, addr, name string, secret []byte, o *options) 
 	}
 	port, _ := strconv.Atoi(portStr)
 	backoff := time.Millisecond
-	for attempt := 1; ; attempt++ {
+	first := time.Now()
+	for {
 		c, err := dialTCPOnce(ctx, addr, name, port, secret, o)
-		if err == nil || !errors.Is(err, errClosedBeforeProof) || attempt == maxHandshakeAttempts {
+		if err == nil || !errors.Is(err, errClosedBeforeProof) || time.Since(first) > handshakeRetryWindow {
 			return c, err
 		}
 		select {
@@ -127,13 +128,15 @@ func dialTCP(ctx context.Context, addr, name string, secret []byte, o *options) 
 			return nil, errors.Join(err, ctx.Err())
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 50*time.Millisecond)
+		backoff = min(2*backoff, 100*time.Millisecond)
 	}
 }
 
-// maxHandshakeAttempts bounds dialTCP's attempts against a server that
-// closes connections before its proof.
-const maxHandshakeAttempts = 8
+// handshakeRetryWindow bounds how long dialTCP retries a server that
+// closes connections before its proof. It is longer than helloTimeout, so
+// that slots held by silent connections (a flood, or many idle ones) have
+// been freed at least once before the client gives up.
+const handshakeRetryWindow = 2*helloTimeout + 500*time.Millisecond
 
 func dialTCPOnce(ctx context.Context, addr, name string, port int, secret []byte, o *options) (*Conn, error) {
 	var d net.Dialer
