@@ -127,7 +127,7 @@ func Run(ctx context.Context, o Options) ([]matrix.Report, error) {
 	if err != nil {
 		status, verb := matrix.Skip, "skipped"
 		if o.RequireEngine {
-			status, verb = matrix.Fail, "failed (BH_REQUIRE_DOCKER=1)"
+			status, verb = matrix.Error, "errored (BH_REQUIRE_DOCKER=1)"
 		}
 		why := fmt.Sprintf("no Docker engine reachable (%v); start one with scripts/ensure-docker.sh or set DOCKER_HOST", err)
 		o.progress("containers: %s: legs %s", why, verb)
@@ -282,10 +282,10 @@ func (r *run) runLeg(ctx context.Context, l Leg) matrix.Report {
 		},
 	})
 	if err != nil {
-		return placeholder(l, r.o.Target, matrix.Fail, "creating the container: "+err.Error(), "", time.Since(t0))
+		return placeholder(l, r.o.Target, matrix.Error, "creating the container: "+err.Error(), "", time.Since(t0))
 	}
 	if err := r.pool.Client.StartContainer(c.ID, nil); err != nil {
-		return placeholder(l, r.o.Target, matrix.Fail, "starting the container: "+err.Error(), "", time.Since(t0))
+		return placeholder(l, r.o.Target, matrix.Error, "starting the container: "+err.Error(), "", time.Since(t0))
 	}
 	lctx, cancel := context.WithTimeout(ctx, r.o.LegTimeout)
 	defer cancel()
@@ -299,14 +299,14 @@ func (r *run) runLeg(ctx context.Context, l Leg) matrix.Report {
 		_, stderr := r.logs(c.ID)
 		why := fmt.Sprintf("leg killed after %s: %v", r.o.LegTimeout, werr)
 		r.o.progress("containers: %s: %s", l.Name, why)
-		return placeholder(l, r.o.Target, matrix.Fail, why, stderr, time.Since(t0))
+		return placeholder(l, r.o.Target, matrix.Error, why, stderr, time.Since(t0))
 	}
 	stdout, stderr := r.logs(c.ID)
 	var rep matrix.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Schema != matrix.ReportSchema {
 		why := fmt.Sprintf("no report from the leg (exit %d): %v", code, err)
 		r.o.progress("containers: %s: %s", l.Name, why)
-		return placeholder(l, r.o.Target, matrix.Fail, why, stderr, time.Since(t0))
+		return placeholder(l, r.o.Target, matrix.Error, why, stderr, time.Since(t0))
 	}
 	rep.DurationMS = float64(time.Since(t0).Microseconds()) / 1000
 	r.o.progress("containers: %s: %d passed, %d failed, %d skipped in %s", l.Name, rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped, time.Since(t0).Round(time.Millisecond))
@@ -399,7 +399,9 @@ func Leftovers(endpoint string) (containers, images []string, err error) {
 }
 
 // placeholder is a leg's report when the suite could not run in it: every
-// selected scenario carries the same status and reason.
+// selected scenario carries the same status and reason. An Error (the leg
+// could not be set up, hung, or gave no report) is no verdict: the
+// scenarios count as incomplete, never as failed or passed.
 func placeholder(l Leg, t matrix.Target, st matrix.Status, why, logs string, took time.Duration) matrix.Report {
 	host, _ := os.Hostname()
 	rep := matrix.Report{Schema: matrix.ReportSchema, Tool: "bh-ipc-check", Host: host, OS: "linux", Arch: runtime.GOARCH,
@@ -410,7 +412,7 @@ func placeholder(l Leg, t matrix.Target, st matrix.Status, why, logs string, too
 		ev = []string{"leg output: " + tail(logs, 30)}
 	}
 	for _, s := range matrix.Catalogue() {
-		rep.Results = append(rep.Results, matrix.Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Status: st, Reason: why, Evidence: ev})
+		rep.Results = append(rep.Results, matrix.Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Status: st, Reason: why, Evidence: ev, Incomplete: st == matrix.Error && s.Severity == matrix.Required})
 	}
 	rep.Summary = matrix.Summarize(rep.Results)
 	return rep

@@ -107,7 +107,8 @@ func TestLegsEndToEnd(t *testing.T) {
 	}
 }
 
-// No engine: legs skipped with the reason; with BH_REQUIRE_DOCKER=1, failed.
+// No engine: legs skipped with the reason; with BH_REQUIRE_DOCKER=1, errors
+// (no verdict) that fail the run.
 func TestDeadEngine(t *testing.T) {
 	dead := "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")
 	for _, require := range []bool{false, true} {
@@ -117,7 +118,7 @@ func TestDeadEngine(t *testing.T) {
 		}
 		want := matrix.Skip
 		if require {
-			want = matrix.Fail
+			want = matrix.Error
 		}
 		for _, r := range reps {
 			for _, res := range r.Results {
@@ -126,8 +127,8 @@ func TestDeadEngine(t *testing.T) {
 				}
 			}
 		}
-		if require && report.NewMatrix(reps...).Summary.RequiredFailed == 0 {
-			t.Error("BH_REQUIRE_DOCKER=1 with no engine did not fail")
+		if code := report.ExitCode(report.NewMatrix(reps...).Summary, false); require && code == report.ExitPass {
+			t.Error("BH_REQUIRE_DOCKER=1 with no engine did not fail the run (exit 0)")
 		}
 	}
 	t.Setenv("BH_REQUIRE_DOCKER", "1")
@@ -151,7 +152,7 @@ func TestHungLegKilled(t *testing.T) {
 	}
 	noLeftovers(t)
 	res := reps[0].Results[0]
-	if res.Status != matrix.Fail || !strings.Contains(res.Reason, "leg killed after 200ms") {
+	if res.Status != matrix.Error || !res.Incomplete || !strings.Contains(res.Reason, "leg killed after 200ms") {
 		t.Fatalf("hung leg: %s %q", res.Status, res.Reason)
 	}
 	t.Logf("killed and cleaned up in %s; evidence %v", time.Since(t0), res.Evidence)

@@ -76,7 +76,7 @@ func Build(ctx context.Context, w io.Writer) (string, error) {
 
 // UnitTests runs the Go tests of every package but the container legs.
 func UnitTests(ctx context.Context, w io.Writer) error {
-	return goCmd(ctx, w, nil, "test", "-race", "-count=1", "./ipc/...", "./matrix/...", "./cmd/...", "./internal/...")
+	return goCmd(ctx, w, nil, "test", "-race", "-count=1", "./ipc/...", "./matrix/...", "./report/...", "./docs/...", "./examples/...", "./cmd/...", "./internal/...")
 }
 
 // reportsDir is <module>/reports/<name>.
@@ -89,7 +89,7 @@ func reportsDir(name string) (string, error) {
 }
 
 // publish writes the matrix under reports/<name>, prints it, and fails
-// when a required scenario failed.
+// when a required scenario failed or any scenario reached no verdict.
 func publish(w io.Writer, name string, reps []matrix.Report) error {
 	m := report.NewMatrix(reps...)
 	dir, err := reportsDir(name)
@@ -105,6 +105,12 @@ func publish(w io.Writer, name string, reps []matrix.Report) error {
 	fmt.Fprintf(w, "reports: %s\n", strings.Join(files, ", "))
 	if m.Summary.RequiredFailed > 0 {
 		return fmt.Errorf("%d required scenario(s) failed", m.Summary.RequiredFailed)
+	}
+	// An error is no verdict (a leg that could not be set up, hung or gave
+	// no report; an impostor; a timeout): the matrix did not test what it
+	// says. The non-root leg's privilege skips are expected and not errors.
+	if m.Summary.Errors > 0 {
+		return fmt.Errorf("%d scenario(s) reached no verdict (error)", m.Summary.Errors)
 	}
 	return nil
 }

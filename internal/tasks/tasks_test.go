@@ -198,3 +198,32 @@ func TestWindowsUnderWine(t *testing.T) {
 		t.Errorf("sock.mode-umask0 on windows: %s, want skip", status["sock.mode-umask0"])
 	}
 }
+
+// publish fails a matrix with a required failure or with any scenario that
+// reached no verdict; privilege skips (the non-root leg) do not fail it.
+func TestPublishFailsOnFailuresAndErrors(t *testing.T) {
+	name := "test-publish-" + strconv.Itoa(os.Getpid())
+	dir, err := reportsDir(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	rep := func(rs ...matrix.Result) []matrix.Report {
+		return []matrix.Report{{Schema: matrix.ReportSchema, Leg: "native", Results: rs, Summary: matrix.Summarize(rs)}}
+	}
+	for _, c := range []struct {
+		name    string
+		results []matrix.Result
+		fails   bool
+	}{
+		{"all passed", []matrix.Result{{ID: "a", Severity: matrix.Required, Status: matrix.Pass}}, false},
+		{"privilege skip", []matrix.Result{{ID: "a", Severity: matrix.Required, Status: matrix.Pass}, {ID: "b", Severity: matrix.Required, Status: matrix.Skip, Incomplete: true}}, false},
+		{"required failed", []matrix.Result{{ID: "a", Severity: matrix.Required, Status: matrix.Fail}}, true},
+		{"error", []matrix.Result{{ID: "a", Severity: matrix.Required, Status: matrix.Pass}, {ID: "b", Severity: matrix.Hardening, Status: matrix.Error}}, true},
+	} {
+		err := publish(io.Discard, name, rep(c.results...))
+		if (err != nil) != c.fails {
+			t.Errorf("%s: publish = %v, want failure %v", c.name, err, c.fails)
+		}
+	}
+}
