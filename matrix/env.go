@@ -63,7 +63,7 @@ func (e *Env) metric(k string, v float64) {
 // newEnv lays out the scenario's directories under the runner's run dir.
 func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	parent := filepath.Join(r.runDir, fmt.Sprintf("%02d-%s", seq, strings.ReplaceAll(s.ID, ".", "-")))
-	if err := mkdirMode(parent, 0o1777); err != nil {
+	if err := r.fs.mkdirMode(parent, stickyDirMode); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
@@ -71,7 +71,7 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		return nil, err
 	}
 	if !e.RootIsDir {
-		if err := mkdirMode(e.Root, 0o1777); err != nil {
+		if err := r.fs.mkdirMode(e.Root, stickyDirMode); err != nil {
 			return nil, err
 		}
 	}
@@ -97,13 +97,31 @@ func (e *Env) setRoot(root string) error {
 	return nil
 }
 
-func mkdirMode(p string, mode os.FileMode) error {
-	if err := os.Mkdir(p, 0o700); err != nil {
-		return err
+// stickyDirMode is the mode of scenario parents and roots: 01777, like
+// /tmp. os.ModeSticky, not the number 0o1000, which os.Chmod drops.
+const stickyDirMode = os.ModeSticky | 0o777
+
+// mkdirChain creates p and every missing directory between the scenario's
+// parent and it with stickyDirMode, through the run directory's handle.
+func (e *Env) mkdirChain(p string) error {
+	rel, err := filepath.Rel(e.Parent, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s is not under the scenario directory %s", p, e.Parent)
 	}
-	// Chmod after mkdir: the suite's umask must not decide the mode, and
-	// the suite never changes its umask.
-	return os.Chmod(p, mode)
+	cur := e.Parent
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, part)
+		if fi, err := e.r.fs.lstat(cur); err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s exists and is not a directory (%v)", cur, fi.Mode())
+			}
+			continue
+		}
+		if err := e.r.fs.mkdirMode(cur, stickyDirMode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *Env) spec() probeSpec {

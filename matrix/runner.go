@@ -51,6 +51,7 @@ type Runner struct {
 	cfg                    Config
 	exe                    string
 	runDir                 string
+	fs                     *runFS // the run directory, through a handle
 	daemonUID, attackerUID int
 }
 
@@ -110,6 +111,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return Report{}, err
 	}
+	if r.fs, err = openRunFS(dir); err != nil {
+		return Report{}, err
+	}
+	defer r.fs.close()
 	r.exe = cfg.Exe
 	if r.canSwitchUID() {
 		if r.exe, err = copyExecutable(cfg.Exe, filepath.Join(dir, "bin")); err != nil {

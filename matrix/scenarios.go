@@ -494,17 +494,17 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	for len(expand(templateOr(e.r.cfg.Target), root, e.Name)) <= limit+8 {
 		root = filepath.Join(root, "long-"+strings.Repeat("r", 20))
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := e.mkdirChain(root); err != nil {
 		return fail("setup: %v", err)
-	}
-	for p := root; len(p) > len(e.Parent); p = filepath.Dir(p) {
-		os.Chmod(p, 0o1777)
 	}
 	if err := e.setRoot(root); err != nil && !strings.Contains(err.Error(), "too long") {
 		return fail("setup: %v", err)
 	}
 	if e.RootIsDir {
-		os.Remove(root) // the daemon creates its root itself in this layout
+		// The daemon creates its root itself in this layout.
+		if err := e.r.fs.remove(root); err != nil {
+			return fail("setup: %v", err)
+		}
 	}
 	nominal := expand(templateOr(e.r.cfg.Target), root, e.Name)
 	e.note("root is %d bytes; nominal socket path %d bytes, limit %d; socket path used: %s (%d bytes)", len(root), len(nominal), limit, e.Sock, len(e.Sock))
