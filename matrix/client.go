@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -24,6 +24,9 @@ type probeSpec struct {
 	Sock      string        `json:"sock,omitempty"`
 	Port      string        `json:"port,omitempty"`
 	Name      string        `json:"name"`
+	// Auth is who may answer (nil: anyone, for attacker probes); see
+	// authenticate.
+	Auth *daemonIdentity `json:"auth,omitempty"`
 }
 
 // session is one client connection that speaks lines, after whatever the
@@ -41,9 +44,18 @@ type bhPortFile struct {
 	Token string `json:"token"`
 }
 
-func readBHPortFile(path string) (bhPortFile, error) {
+// readBHPortFile reads a port file without following a final symlink.
+func readBHPortFile(path string) (bhPortFile, error) { return readPortFileOf(path, nil) }
+
+// readPortFileOf reads a port file that must belong to id (when not nil).
+func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
 	var pf bhPortFile
-	b, err := os.ReadFile(path)
+	f, err := openPortFile(path, id)
+	if err != nil {
+		return pf, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return pf, err
 	}
@@ -67,14 +79,28 @@ func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
 		}
 		defer done()
 		c, err := d.DialContext(ctx, "unix", path)
+		if err == nil {
+			if err = authenticate(ctx, c, sp); err != nil {
+				c.Close()
+				c = nil
+			}
+		}
 		return c, bhPortFile{}, err
 	}
-	pf, err := readBHPortFile(sp.Port)
+	pf, err := readPortFileOf(sp.Port, sp.Auth)
 	if err != nil {
-		return nil, pf, err
+		return nil, pf, noteImpostor(ctx, err)
 	}
 	c, err := d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
 	return c, pf, err
+}
+
+// authenticate is the suite's check of the daemon on every Unix-socket
+// connection it makes to judge one (readiness, pings, requests, loads):
+// see authenticateDaemon. An impostor is also logged in ctx, so the
+// scenario ends as an error even when the action hides the failure.
+func authenticate(ctx context.Context, c net.Conn, sp probeSpec) error {
+	return noteImpostor(ctx, authenticateDaemon(c, sp.Sock, sp.Auth))
 }
 
 func openSession(ctx context.Context, sp probeSpec) (*session, error) {

@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +42,9 @@ type Env struct {
 	evidence []string
 	metrics  map[string]float64
 	daemons  []*daemon
+	// impostors: evidence of processes other than the daemon that answered
+	// the suite's clients (see judgeImpostors).
+	impostors []string
 }
 
 func (e *Env) note(format string, a ...any) {
@@ -124,8 +126,17 @@ func (e *Env) mkdirChain(p string) error {
 	return nil
 }
 
+// spec is how the suite's clients reach the daemon: only a process of the
+// daemon's uid, one of the daemons started so far or a descendant, may
+// answer for it.
 func (e *Env) spec() probeSpec {
-	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name}
+	e.mu.Lock()
+	id := &daemonIdentity{UID: e.r.daemonUID}
+	for _, d := range e.daemons {
+		id.PIDs = append(id.PIDs, d.Pid)
+	}
+	e.mu.Unlock()
+	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
 }
 
 // daemon is one started daemon process.
@@ -176,7 +187,13 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
-	env := append(os.Environ(), cfg.Target.DaemonEnv(root, name, e.Transport)...)
+	// The caller's environment (or the minimal one with EnvClear), then the
+	// target's --env entries.
+	env := os.Environ()
+	if cfg.EnvClear {
+		env = minimalEnv()
+	}
+	env = append(env, cfg.Target.DaemonEnv(root, name, e.Transport)...)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
@@ -220,6 +237,9 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			if err == nil {
 				return pid, nil
 			}
+			if ie := (*impostorError)(nil); errors.As(err, &ie) {
+				return 0, err
+			}
 			last = err
 		} else {
 			last = err
@@ -251,18 +271,18 @@ func (e *Env) pingAsDaemon(ctx context.Context, sp probeSpec) (int, error) {
 	var res struct {
 		PID int `json:"pid"`
 	}
-	err := e.r.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
+	err := e.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
 	return res.PID, err
 }
 
 // asAttacker runs a helper action as the attacker uid.
 func (e *Env) asAttacker(ctx context.Context, name string, arg, out any) error {
-	return e.r.runAs(ctx, e.r.attackerUID, name, arg, out)
+	return e.runAs(ctx, e.r.attackerUID, name, arg, out)
 }
 
 // asDaemonUID runs a helper action as the daemon's uid.
 func (e *Env) asDaemonUID(ctx context.Context, name string, arg, out any) error {
-	return e.r.runAs(ctx, e.r.daemonUID, name, arg, out)
+	return e.runAs(ctx, e.r.daemonUID, name, arg, out)
 }
 
 // stopGrace is how long a daemon gets to exit after SIGTERM at the end of a
@@ -353,24 +373,43 @@ type plantOp struct {
 	Data   string `json:"data,omitempty"`
 }
 
+// do performs the op through a handle on the path's directory (os.Root):
+// the final name is created exclusively or changed without following a
+// link out of that directory. The helper runs it as the uid that owns the
+// place (daemon or attacker).
 func (p plantOp) do() error {
+	dir, base := filepath.Split(p.Path)
+	if p.Op == "mkfifo" {
+		// No mkfifoat in os.Root; a FIFO is made only by the attacker in a
+		// directory it may write, as itself.
+		return mkfifo(p.Path, p.Mode)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	mode := os.FileMode(p.Mode)&os.ModePerm | modeExtra(p.Mode)
 	switch p.Op {
 	case "mkdir":
-		if err := os.Mkdir(p.Path, 0o700); err != nil {
+		if err := r.Mkdir(base, 0o700); err != nil {
 			return err
 		}
-		return os.Chmod(p.Path, os.FileMode(p.Mode)&os.ModePerm|modeExtra(p.Mode))
+		return r.Chmod(base, mode)
 	case "symlink":
-		return os.Symlink(p.Target, p.Path)
+		return r.Symlink(p.Target, base)
 	case "write":
-		if err := os.WriteFile(p.Path, []byte(p.Data), 0o600); err != nil {
+		f, err := r.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
 			return err
 		}
-		return os.Chmod(p.Path, os.FileMode(p.Mode)&os.ModePerm)
+		_, werr := f.WriteString(p.Data)
+		return errors.Join(werr, f.Chmod(mode), f.Close())
 	case "chmod":
-		return os.Chmod(p.Path, os.FileMode(p.Mode)&os.ModePerm|modeExtra(p.Mode))
-	case "mkfifo":
-		return mkfifo(p.Path, p.Mode)
+		// Race point: the name may be swapped for a symlink up to the
+		// call; os.Root's chmod does not follow a final link out of the
+		// directory (fchmodat2, or O_PATH|O_NOFOLLOW and /proc/self/fd).
+		return r.Chmod(base, mode)
 	}
 	return fmt.Errorf("unknown plant op %q", p.Op)
 }
@@ -385,7 +424,7 @@ func modeExtra(m uint32) os.FileMode {
 
 // plant runs op as uid, noting it as evidence.
 func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
-	err := e.r.runAs(ctx, uid, "plant", op, nil)
+	err := e.runAs(ctx, uid, "plant", op, nil)
 	what := op.Op + " " + op.Path
 	if op.Target != "" {
 		what += " -> " + op.Target
@@ -395,9 +434,4 @@ func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
 	}
 	e.note("uid %d planted: %s (%s)", uid, what, describe(op.Path))
 	return nil
-}
-
-func jsonString(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -3,10 +3,13 @@
 package matrix
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,8 +22,24 @@ func execDaemon(a execArg) error {
 	if len(a.Argv) == 0 {
 		return errors.New("empty argv")
 	}
+	// The program is looked up on the daemon's PATH, not the helper's
+	// minimal one.
+	for _, kv := range a.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			os.Setenv("PATH", v)
+		}
+	}
 	prog, err := exec.LookPath(a.Argv[0])
 	if err != nil {
+		return err
+	}
+	// The exec spec came on stdin; the daemon gets /dev/null there, as a
+	// process started without one would.
+	null, err := unix.Open(os.DevNull, unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Dup2(null, 0); err != nil {
 		return err
 	}
 	unix.Umask(a.Umask)
@@ -29,8 +48,16 @@ func execDaemon(a execArg) error {
 
 // daemonCommand starts a daemon through the helper, as uid when the suite
 // may switch uids, in a process group of its own so it can be killed whole.
+// The exec spec, which holds the daemon's environment, goes to the helper
+// on stdin: argv is readable by every uid.
 func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, error) {
-	cmd := exec.Command(exe, HelperCommand, "exec", jsonString(a))
+	spec, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, HelperCommand, "exec")
+	cmd.Stdin = bytes.NewReader(spec)
+	cmd.Env = minimalEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if uid != os.Geteuid() {
 		if !canSwitch {

@@ -23,6 +23,10 @@ const (
 	Pass Status = "pass"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// Error: no verdict could be reached (an impostor answered for the
+	// daemon). Counted with the failures until the outcome model counts
+	// it on its own.
+	Error Status = "error"
 )
 
 // Result is one scenario's outcome on one leg.
@@ -77,7 +81,7 @@ func Summarize(rs []Result) Summary {
 		switch r.Status {
 		case Pass:
 			s.Passed++
-		case Fail:
+		case Fail, Error:
 			s.Failed++
 			if r.Severity == Required {
 				s.RequiredFailed++

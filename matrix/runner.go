@@ -44,6 +44,9 @@ type Config struct {
 	// Progress receives one line per scenario as it finishes (may be nil).
 	Progress io.Writer
 	Timeout  time.Duration // per scenario; 0: DefaultScenarioTimeout
+	// EnvClear starts daemons from a minimal environment (PATH, LANG,
+	// HOME=/nonexistent) instead of this process's, before Target.Env.
+	EnvClear bool
 }
 
 // Runner runs scenarios for one Config.
@@ -236,7 +239,8 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 		o = fail("timed out after %s (%v); killed its processes", r.cfg.Timeout, sctx.Err())
 	}
 	e.close() // kill and reap everything the scenario started
-	if o.status == Fail || o.status == Skip {
+	o = e.judgeImpostors(o)
+	if o.status == Fail || o.status == Skip || o.status == Error {
 		e.mu.Lock()
 		for _, d := range e.daemons {
 			if out := d.output(); out != "" {

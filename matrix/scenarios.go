@@ -296,10 +296,12 @@ func authPeerCred(ctx context.Context, e *Env) outcome {
 	}
 	// Loosen what the filesystem guards, as the daemon's owner would by
 	// mistake: only the peer check is left.
-	if err := os.Chmod(e.Sock, 0o666); err != nil {
+	// As the daemon's uid, without following a link (plantOp.do): another
+	// uid may have swapped the socket for a symlink to a file of root's.
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
 		return fail("chmod socket: %v", err)
 	}
-	if err := os.Chmod(e.EndpointDir, 0o755); err != nil {
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.EndpointDir, Mode: 0o755}); err != nil {
 		return fail("chmod dir: %v", err)
 	}
 	e.note("loosened: socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))

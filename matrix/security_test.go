@@ -1,9 +1,12 @@
 package matrix
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +65,91 @@ func TestScenarioDirectoriesAreSticky(t *testing.T) {
 		if got := fi.Mode(); got != os.ModeDir|os.ModeSticky|0o777 {
 			t.Errorf("%s: mode %v, want %v", p, got, os.ModeDir|os.ModeSticky|0o777)
 		}
+	}
+}
+
+// authenticateDaemon names an impostor: a socket or peer of another uid, or
+// a peer the suite did not start; the daemon itself passes.
+func TestAuthenticateDaemon(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix-socket authentication; Windows targets speak TCP")
+	}
+	dir, err := os.MkdirTemp("", "auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	me, self := os.Geteuid(), os.Getpid()
+	cases := []struct {
+		name     string
+		id       *daemonIdentity
+		impostor bool
+	}{
+		{"the daemon itself", &daemonIdentity{UID: me, PIDs: []int{self}}, false},
+		{"an ancestor started by the suite", &daemonIdentity{UID: me, PIDs: []int{os.Getppid()}}, false},
+		{"no identity: nothing checked", nil, false},
+		{"another uid", &daemonIdentity{UID: me + 4242, PIDs: []int{self}}, true},
+		{"a process the suite did not start", &daemonIdentity{UID: me, PIDs: []int{1 << 30}}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			err = authenticateDaemon(conn, sock, c.id)
+			var ie *impostorError
+			if got := errors.As(err, &ie); got != c.impostor {
+				t.Errorf("impostor = %v (%v), want %v", got, err, c.impostor)
+			}
+			if !c.impostor && err != nil {
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	// A symlink to the socket in place of the socket is not the daemon's
+	// socket, even when it leads to one.
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(sock, link); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("unix", link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var ie *impostorError
+	if err := authenticateDaemon(conn, link, &daemonIdentity{UID: me}); !errors.As(err, &ie) {
+		t.Errorf("a symlink at the socket path: %v, want an impostor error", err)
+	}
+}
+
+// An impostor met inside a helper action ends the scenario as an error,
+// whatever the scenario concluded.
+func TestImpostorOutcomeIsError(t *testing.T) {
+	e := &Env{}
+	o := e.judgeImpostors(pass("fine"))
+	if o.status != Pass {
+		t.Fatalf("no impostor: %v, want pass", o.status)
+	}
+	e.impostors = []string{"socket owned by uid 31337"}
+	if o := e.judgeImpostors(pass("fine")); o.status != Error || !strings.Contains(o.reason, "31337") {
+		t.Errorf("with an impostor: %v %q, want error naming it", o.status, o.reason)
 	}
 }
