@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 )
@@ -61,7 +62,7 @@ func (l *impostorLog) list() []string {
 	return append([]string(nil), l.seen...)
 }
 
-// asError is the log as one impostor error, nil when it is empty.
+// impostorsError is the log as one impostor error, nil when it is empty.
 func impostorsError(seen []string) error {
 	if len(seen) == 0 {
 		return nil
@@ -73,14 +74,19 @@ func impostorsError(seen []string) error {
 // impostor it met as evidence (see judgeImpostors).
 func (e *Env) runAs(ctx context.Context, uid int, name string, arg, out any) error {
 	err := e.r.runAs(ctx, uid, name, arg, out)
+	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
+	return err
+}
+
+// keepImpostor records err's evidence when it is an impostor error.
+func (e *Env) keepImpostor(err error, how string) {
 	var ie *impostorError
 	if errors.As(err, &ie) {
 		e.mu.Lock()
 		e.impostors = append(e.impostors, ie.evidence)
 		e.mu.Unlock()
-		e.note("impostor (as uid %d, %s): %s", uid, name, ie.evidence)
+		e.note("impostor (%s): %s", how, ie.evidence)
 	}
-	return err
 }
 
 // judgeImpostors turns the scenario's outcome into an error when any
@@ -93,4 +99,13 @@ func (e *Env) judgeImpostors(o outcome) outcome {
 		return o
 	}
 	return outcome{Error, "something other than the daemon the suite started answered at its endpoint, so no verdict: " + strings.Join(e.impostors, "; ") + " (the scenario had concluded " + string(o.status) + ": " + o.reason + ")"}
+}
+
+// readPortFile reads the daemon's port file as the suite's clients do: a
+// regular file of the daemon's uid, a final link not followed. Another
+// owner is an impostor, kept as evidence (see judgeImpostors).
+func (e *Env) readPortFile() (bhPortFile, error) {
+	pf, err := readPortFileOf(e.Port, e.spec().Auth)
+	e.keepImpostor(err, "reading the port file")
+	return pf, err
 }

@@ -78,10 +78,12 @@ func descendsFrom(pid int, pids []int) bool {
 	return false
 }
 
-// openPortFile opens a port file for reading without following a final
-// symlink, and checks it is a regular file (of the daemon's uid when id is
-// set: anything else is an impostor). The caller closes the file.
-func openPortFile(path string, id *daemonIdentity) (*os.File, error) {
+// openRegularNoFollow opens path (a port file, a file a scenario planted)
+// for reading without following a final symlink, and checks it is a
+// regular file (of the daemon's uid when id is set: anything else is an
+// impostor). O_NONBLOCK: a FIFO put in its place cannot block the open.
+// The caller closes the file.
+func openRegularNoFollow(path string, id *daemonIdentity) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -93,7 +95,7 @@ func openPortFile(path string, id *daemonIdentity) (*os.File, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, fmt.Errorf("port file %s is a %s, not a regular file", path, kindOf(uint32(st.Mode)))
+		return nil, fmt.Errorf("%s is a %s, not a regular file", path, kindOf(uint32(st.Mode)))
 	}
 	if id != nil && int(st.Uid) != id.UID {
 		unix.Close(fd)

@@ -16,6 +16,6 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	return errors.New("authenticating a Unix-socket daemon is not implemented on windows")
 }
 
-// openPortFile opens a port file: on Windows the suite acts as one user,
+// openRegularNoFollow opens path: on Windows the suite acts as one user,
 // and file ownership is not checked here (tcp.portfile-dacl reads the DACL).
-func openPortFile(path string, id *daemonIdentity) (*os.File, error) { return os.Open(path) }
+func openRegularNoFollow(path string, id *daemonIdentity) (*os.File, error) { return os.Open(path) }

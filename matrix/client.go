@@ -44,18 +44,22 @@ type bhPortFile struct {
 	Token string `json:"token"`
 }
 
-// readBHPortFile reads a port file without following a final symlink.
-func readBHPortFile(path string) (bhPortFile, error) { return readPortFileOf(path, nil) }
-
-// readPortFileOf reads a port file that must belong to id (when not nil).
-func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
-	var pf bhPortFile
-	f, err := openPortFile(path, id)
+// readFileNoFollow reads at most 64 KiB of a regular file without
+// following a final symlink; it must belong to id when id is not nil.
+func readFileNoFollow(path string, id *daemonIdentity) ([]byte, error) {
+	f, err := openRegularNoFollow(path, id)
 	if err != nil {
-		return pf, err
+		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	return io.ReadAll(io.LimitReader(f, 64<<10))
+}
+
+// readPortFileOf reads a port file that must belong to id (when not nil),
+// without following a final symlink.
+func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
+	var pf bhPortFile
+	b, err := readFileNoFollow(path, id)
 	if err != nil {
 		return pf, err
 	}

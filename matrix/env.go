@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -312,22 +310,12 @@ func (e *Env) close() {
 }
 
 // tree lists every entry under dir (relative path, facts), for "nothing
-// left behind" and "nothing created outside" checks.
-func tree(dir string, skip string) []string {
-	var out []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return nil
-		}
-		if skip != "" && p == skip {
-			return filepath.SkipDir
-		}
-		rel, _ := filepath.Rel(dir, p)
-		out = append(out, rel+" ("+describe(p)+")")
-		return nil
-	})
-	sort.Strings(out)
-	return out
+// left behind" and "nothing created outside" checks; skip (a path under
+// dir, or "") is left out with what it holds. It reads through the run
+// directory's handle (runFS.tree): a directory swapped for a link while it
+// is listed cannot make the suite list a place outside the run.
+func (e *Env) tree(dir string, skip string) []string {
+	return e.r.fs.tree(dir, skip)
 }
 
 func firstLines(s string, n int) string {

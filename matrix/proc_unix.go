@@ -117,6 +117,20 @@ func describe(path string) string {
 	return s
 }
 
+// describeInfo is describe's text for an lstat result already taken (link:
+// the symlink's target, when it is one).
+func describeInfo(fi os.FileInfo, link string) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Sprintf("%v", fi.Mode())
+	}
+	s := fmt.Sprintf("%s %04o uid %d", kindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
+	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
+		s += " -> " + link
+	}
+	return s
+}
+
 func kindOf(m uint32) string {
 	switch m & unix.S_IFMT {
 	case unix.S_IFDIR:

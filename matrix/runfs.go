@@ -2,9 +2,11 @@ package matrix
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 )
 
@@ -107,4 +109,63 @@ func (f *runFS) lstat(p string) (os.FileInfo, error) {
 		return nil, err
 	}
 	return f.root.Lstat(r)
+}
+
+// tree lists every entry under dir as "relative/path (facts)", sorted,
+// leaving out skip and what it holds. On Unix it walks an os.Root opened
+// inside the run directory's handle (os.Root's fs.FS never leaves it) and
+// reads each entry's facts there without following it.
+func (f *runFS) tree(dir, skip string) []string {
+	var out []string
+	if f.root == nil {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == dir {
+				return nil
+			}
+			if skip != "" && p == skip {
+				return filepath.SkipDir
+			}
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel+" ("+describe(p)+")")
+			return nil
+		})
+		sort.Strings(out)
+		return out
+	}
+	rel, err := f.rel(dir)
+	if err != nil {
+		return nil
+	}
+	sub, err := f.root.OpenRoot(rel)
+	if err != nil {
+		return nil
+	}
+	defer sub.Close()
+	skipRel := ""
+	if skip != "" {
+		if r, err := filepath.Rel(dir, skip); err == nil {
+			skipRel = filepath.ToSlash(r)
+		}
+	}
+	fs.WalkDir(sub.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == "." {
+			return nil
+		}
+		if skipRel != "" && p == skipRel {
+			return fs.SkipDir
+		}
+		name := filepath.FromSlash(p)
+		desc := "missing"
+		if fi, err := sub.Lstat(name); err == nil {
+			link := ""
+			if fi.Mode()&os.ModeSymlink != 0 {
+				link, _ = sub.Readlink(name)
+			}
+			desc = describeInfo(fi, link)
+		}
+		out = append(out, name+" ("+desc+")")
+		return nil
+	})
+	sort.Strings(out)
+	return out
 }

@@ -183,7 +183,7 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return fail("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	inside := tree(adir, "")
+	inside := e.tree(adir, "")
 	e.note("attacker dir %s holds: %v", adir, inside)
 	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
 	if len(inside) > 0 {
@@ -244,7 +244,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 		return fail("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	b, rerr := os.ReadFile(e.EndpointDir)
+	b, rerr := readFileNoFollow(e.EndpointDir, nil)
 	e.note("endpoint dir path after start: %s", describe(e.EndpointDir))
 	if rerr != nil || string(b) != sentinel {
 		return fail("the file at %s was changed or removed (%s)", e.EndpointDir, describe(e.EndpointDir))
@@ -405,7 +405,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 }
 
 func instCleanShutdown(ctx context.Context, e *Env) outcome {
-	before := tree(e.Parent, "")
+	before := e.tree(e.Parent, "")
 	d, _, err := e.start(ctx)
 	if err != nil {
 		return fail("daemon did not start: %v", err)
@@ -419,7 +419,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	if !exited {
 		return fail("still running 2 s after SIGTERM")
 	}
-	after := tree(e.Parent, "")
+	after := e.tree(e.Parent, "")
 	left := diff(after, before)
 	if e.RootIsDir {
 		// The root is the daemon's runtime directory: it may stay, empty.
@@ -464,7 +464,7 @@ func without(list []string, prefix string) []string {
 var traversalNames = []string{"../bh-escape-1", "x/../../bh-escape-2", "..", "a/b"}
 
 func pathNameValidation(ctx context.Context, e *Env) outcome {
-	before := tree(e.Parent, e.Root)
+	before := e.tree(e.Parent, e.Root)
 	var accepted []string
 	for _, name := range traversalNames {
 		d, err := e.startDaemon(e.Root, name)
@@ -479,7 +479,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			d.wait(5 * time.Second)
 		}
 	}
-	outside := diff(tree(e.Parent, e.Root), before)
+	outside := diff(e.tree(e.Parent, e.Root), before)
 	if len(outside) > 0 {
 		return fail("created outside the root %s: %s", e.Root, strings.Join(outside, ", "))
 	}
@@ -566,7 +566,7 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return fail("daemon did not start: %v", err)
 	}
-	pf, err := readBHPortFile(e.Port)
+	pf, err := e.readPortFile()
 	if err != nil {
 		return fail("port file: %v", err)
 	}
@@ -590,7 +590,7 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return fail("daemon did not start: %v", err)
 	}
-	pf, err := readBHPortFile(e.Port)
+	pf, err := e.readPortFile()
 	if err != nil {
 		return fail("port file: %v", err)
 	}
@@ -698,7 +698,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return fail("daemon did not start: %v", err)
 	}
-	pf, err := readBHPortFile(e.Port)
+	pf, err := e.readPortFile()
 	if err != nil {
 		return fail("port file: %v", err)
 	}
