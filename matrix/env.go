@@ -185,13 +185,7 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
-	// The caller's environment (or the minimal one with EnvClear), then the
-	// target's --env entries.
-	env := os.Environ()
-	if cfg.EnvClear {
-		env = minimalEnv()
-	}
-	env = append(env, cfg.Target.DaemonEnv(root, name, e.Transport)...)
+	env := daemonEnv(cfg, root, name, e.Transport)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
@@ -207,6 +201,16 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	e.daemons = append(e.daemons, d)
 	e.mu.Unlock()
 	return d, nil
+}
+
+// daemonEnv is a daemon's environment: the caller's (or the minimal one
+// with EnvClear), then the target's --env entries.
+func daemonEnv(cfg Config, root, name string, tr ipc.Transport) []string {
+	env := os.Environ()
+	if cfg.EnvClear {
+		env = minimalEnv()
+	}
+	return append(env, cfg.Target.DaemonEnv(root, name, tr)...)
 }
 
 // readyTimeout bounds how long a daemon may take to answer its first ping.

@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // testRunner is a Runner with a run directory of its own, for tests of the
@@ -151,5 +154,45 @@ func TestImpostorOutcomeIsError(t *testing.T) {
 	e.impostors = []string{"socket owned by uid 31337"}
 	if o := e.judgeImpostors(pass("fine")); o.status != Error || !strings.Contains(o.reason, "31337") {
 		t.Errorf("with an impostor: %v %q, want error naming it", o.status, o.reason)
+	}
+}
+
+// The daemon gets the caller's environment plus --env, or with EnvClear
+// only the minimal one plus --env.
+func TestDaemonEnv(t *testing.T) {
+	t.Setenv("BH_TEST_CALLER", "caller-value")
+	target := BuiltinTarget()
+	target.Env = []string{"BH_TEST_ADDED={name}"}
+	got := daemonEnv(Config{Target: target}, "/r", "nm", ipc.TransportUnix)
+	if !slices.Contains(got, "BH_TEST_CALLER=caller-value") || got[len(got)-1] != "BH_TEST_ADDED=nm" {
+		t.Errorf("inherited: %q", got)
+	}
+	got = daemonEnv(Config{Target: target, EnvClear: true}, "/r", "nm", ipc.TransportUnix)
+	if want := append(minimalEnv(), "BH_TEST_ADDED=nm"); !slices.Equal(got, want) {
+		t.Errorf("--env-clear: %q, want %q", got, want)
+	}
+	if err := (Target{Builtin: true, Env: []string{"NOEQUALS"}}).Validate(); err == nil {
+		t.Error("a builtin target's --env without = was accepted")
+	}
+}
+
+// The daemon's exec spec, which holds its environment, is not in the
+// helper's argv (readable by every uid) nor in the helper's environment.
+func TestExecSpecNotInArgv(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("on Windows daemons start directly, without the exec helper")
+	}
+	cmd, err := daemonCommand("/bin/true", execArg{Argv: []string{"d"}, Env: []string{"BH_TEST_SECRET=s3cret"}}, os.Geteuid(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := strings.Join(cmd.Args, " "); strings.Contains(a, "s3cret") {
+		t.Errorf("argv holds the secret: %s", a)
+	}
+	if e := strings.Join(cmd.Env, " "); strings.Contains(e, "s3cret") || cmd.Env == nil {
+		t.Errorf("the helper's environment is %q, want the minimal one", cmd.Env)
+	}
+	if cmd.Stdin == nil {
+		t.Error("no exec spec on stdin")
 	}
 }
