@@ -86,6 +86,14 @@ func (f *runFS) mkdirMode(p string, mode os.FileMode) error {
 	return nil
 }
 
+// chmodTop sets the mode of the run directory itself, through its handle.
+func (f *runFS) chmodTop(mode os.FileMode) error {
+	if f.root == nil {
+		return os.Chmod(f.dir, mode)
+	}
+	return f.root.Chmod(".", mode)
+}
+
 // remove removes p (a file, link or empty directory) without following it.
 func (f *runFS) remove(p string) error {
 	if f.root == nil {

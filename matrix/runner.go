@@ -109,15 +109,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	r.runDir = dir
-	defer fsx.RemoveTree(dir) // not os.RemoveAll: it fails under Wine
-	// Other uids must reach the scenario directories and run the helper.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return Report{}, err
-	}
+	// fd-relative, never following links, on Unix; the Wine walk on Windows.
+	defer fsx.RemoveTree(dir)
+	// Race point: until the handle is open the run directory is a 0700
+	// entry of ours in the (sticky) temp directory: no other uid can
+	// replace it. From then on everything under it goes through the handle.
 	if r.fs, err = openRunFS(dir); err != nil {
 		return Report{}, err
 	}
 	defer r.fs.close()
+	// Other uids must reach the scenario directories and run the helper.
+	if err := r.fs.chmodTop(0o755); err != nil {
+		return Report{}, err
+	}
 	r.exe = cfg.Exe
 	if r.canSwitchUID() {
 		if r.exe, err = copyExecutable(cfg.Exe, filepath.Join(dir, "bin")); err != nil {
