@@ -109,6 +109,15 @@ func authenticate(ctx context.Context, c net.Conn, sp probeSpec) error {
 
 func openSession(ctx context.Context, sp probeSpec) (*session, error) {
 	if sp.Transport == ipc.TransportTCP && sp.Protocol == ProtocolIPC {
+		// ipc checks the port file is ours; one of another owner is named
+		// here as an impostor.
+		if sp.Auth != nil {
+			f, err := openRegularNoFollow(sp.Port, sp.Auth)
+			if err != nil {
+				return nil, noteImpostor(ctx, err)
+			}
+			f.Close()
+		}
 		ic, err := ipc.DialPortFile(ctx, sp.Port, sp.Name)
 		if err != nil {
 			return nil, err

@@ -381,17 +381,22 @@ func (p plantOp) do() error {
 		return err
 	}
 	defer r.Close()
+	return p.doIn(r, base)
+}
+
+// doIn performs the op on name inside r.
+func (p plantOp) doIn(r *os.Root, name string) error {
 	mode := os.FileMode(p.Mode)&os.ModePerm | modeExtra(p.Mode)
 	switch p.Op {
 	case "mkdir":
-		if err := r.Mkdir(base, 0o700); err != nil {
+		if err := r.Mkdir(name, 0o700); err != nil {
 			return err
 		}
-		return r.Chmod(base, mode)
+		return r.Chmod(name, mode)
 	case "symlink":
-		return r.Symlink(p.Target, base)
+		return r.Symlink(p.Target, name)
 	case "write":
-		f, err := r.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
 		}
@@ -400,8 +405,8 @@ func (p plantOp) do() error {
 	case "chmod":
 		// Race point: the name may be swapped for a symlink up to the
 		// call; os.Root's chmod does not follow a final link out of the
-		// directory (fchmodat2, or O_PATH|O_NOFOLLOW and /proc/self/fd).
-		return r.Chmod(base, mode)
+		// root (fchmodat2, or O_PATH|O_NOFOLLOW and /proc/self/fd).
+		return r.Chmod(name, mode)
 	}
 	return fmt.Errorf("unknown plant op %q", p.Op)
 }
@@ -416,7 +421,15 @@ func modeExtra(m uint32) os.FileMode {
 
 // plant runs op as uid, noting it as evidence.
 func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
-	err := e.runAs(ctx, uid, "plant", op, nil)
+	var err error
+	if rel, rerr := e.r.fs.rel(op.Path); uid == os.Geteuid() && e.r.fs.root != nil && op.Op != "mkfifo" && rerr == nil {
+		// As ourselves (root, when the daemon's uid is root): inside the
+		// run directory's handle, so no directory on the way is followed
+		// out of the run.
+		err = op.doIn(e.r.fs.root, rel)
+	} else {
+		err = e.runAs(ctx, uid, "plant", op, nil)
+	}
 	what := op.Op + " " + op.Path
 	if op.Target != "" {
 		what += " -> " + op.Target

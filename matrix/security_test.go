@@ -196,3 +196,36 @@ func TestExecSpecNotInArgv(t *testing.T) {
 		t.Error("no exec spec on stdin")
 	}
 }
+
+// A plant's chmod (auth.peercred loosens the socket with one) does not
+// follow a symlink put in place of the socket to a file outside its
+// directory.
+func TestPlantChmodDoesNotFollowALink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("plants run on Linux and macOS")
+	}
+	base, err := os.MkdirTemp("", "plant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	outside := filepath.Join(base, "outside")
+	if err := os.WriteFile(outside, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "endpoint")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "sock")); err != nil {
+		t.Fatal(err)
+	}
+	err = plantOp{Op: "chmod", Path: filepath.Join(dir, "sock"), Mode: 0o666}.do()
+	fi, serr := os.Stat(outside)
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("chmod through the link changed %s to %v (err %v)", outside, fi.Mode().Perm(), err)
+	}
+}
