@@ -15,7 +15,8 @@ import (
 )
 
 // HelperCommand is the hidden CLI command that runs one helper action in a
-// separate process: bh-ipc-check __helper ACTION JSON. The suite starts it
+// separate process: bh-ipc-check __helper ACTION, with the JSON argument on
+// stdin (never in argv, which every uid can read). The suite starts it
 // under SysProcAttr.Credential to act as another uid, and to start daemons
 // with a umask of their own without touching the suite's.
 const HelperCommand = "__helper"
