@@ -34,13 +34,11 @@ func execDaemon(a execArg) error {
 		return err
 	}
 	// The exec spec came on stdin; the daemon gets /dev/null there, as a
-	// process started without one would.
-	null, err := unix.Open(os.DevNull, unix.O_RDONLY, 0)
-	if err != nil {
-		return err
-	}
-	if err := unix.Dup2(null, 0); err != nil {
-		return err
+	// process started without one would. Best effort: without /dev/null
+	// it keeps the spent pipe, which reads as end of file.
+	if null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil && null != 0 {
+		unix.Dup2(null, 0) // dup2 clears close-on-exec on fd 0
+		unix.Close(null)
 	}
 	unix.Umask(a.Umask)
 	return syscall.Exec(prog, a.Argv, a.Env)
