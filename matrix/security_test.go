@@ -13,15 +13,23 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 )
 
-// testRunner is a Runner with a run directory of its own, for tests of the
-// environment's set-up; its directory is removed at the end of the test.
-func testRunner(t *testing.T) *Runner {
+// shortDir is a fresh directory under the temp dir (short enough for
+// sun_path, unlike t.TempDir on macOS), removed when the test ends.
+func shortDir(t *testing.T, prefix string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "bh-run-test-")
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// testRunner is a Runner with a run directory of its own, for tests of the
+// environment's set-up; its directory is removed at the end of the test.
+func testRunner(t *testing.T) *Runner {
+	t.Helper()
+	dir := shortDir(t, "bh-run-test-")
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +85,7 @@ func TestAuthenticateDaemon(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Unix-socket authentication; Windows targets speak TCP")
 	}
-	dir, err := os.MkdirTemp("", "auth")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := shortDir(t, "auth")
 	sock := filepath.Join(dir, "sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -204,11 +208,7 @@ func TestPlantChmodDoesNotFollowALink(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("plants run on Linux and macOS")
 	}
-	base, err := os.MkdirTemp("", "plant")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	base := shortDir(t, "plant")
 	outside := filepath.Join(base, "outside")
 	if err := os.WriteFile(outside, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -220,7 +220,7 @@ func TestPlantChmodDoesNotFollowALink(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "sock")); err != nil {
 		t.Fatal(err)
 	}
-	err = plantOp{Op: "chmod", Path: filepath.Join(dir, "sock"), Mode: 0o666}.do()
+	err := plantOp{Op: "chmod", Path: filepath.Join(dir, "sock"), Mode: 0o666}.do()
 	fi, serr := os.Stat(outside)
 	if serr != nil {
 		t.Fatal(serr)
