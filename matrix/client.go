@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -28,6 +29,9 @@ type probeSpec struct {
 	Sock      string        `json:"sock,omitempty"`
 	Port      string        `json:"port,omitempty"`
 	Name      string        `json:"name"`
+	// Auth is who may answer (nil: anyone, for attacker probes); see
+	// authenticate.
+	Auth *daemonIdentity `json:"auth,omitempty"`
 }
 
 // session is one client connection that speaks lines, after whatever the
@@ -45,9 +49,22 @@ type bhPortFile struct {
 	Token string `json:"token"`
 }
 
-func readBHPortFile(path string) (bhPortFile, error) {
+// readFileNoFollow reads at most 64 KiB of a regular file without
+// following a final symlink; it must belong to id when id is not nil.
+func readFileNoFollow(path string, id *daemonIdentity) ([]byte, error) {
+	f, err := openRegularNoFollow(path, id)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 64<<10))
+}
+
+// readPortFileOf reads a port file that must belong to id (when not nil),
+// without following a final symlink.
+func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
 	var pf bhPortFile
-	b, err := os.ReadFile(path)
+	b, err := readFileNoFollow(path, id)
 	if err != nil {
 		return pf, err
 	}
@@ -70,11 +87,17 @@ func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
 		}
 		defer done()
 		c, err := dialBusy(ctx, "unix", path)
+		if err == nil {
+			if err = authenticate(ctx, c, sp); err != nil {
+				c.Close()
+				c = nil
+			}
+		}
 		return c, bhPortFile{}, err
 	}
-	pf, err := readBHPortFile(sp.Port)
+	pf, err := readPortFileOf(sp.Port, sp.Auth)
 	if err != nil {
-		return nil, pf, err
+		return nil, pf, noteImpostor(ctx, err)
 	}
 	c, err := dialBusy(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
 	return c, pf, err
@@ -116,8 +139,25 @@ func looksBusy(network, addr string, err error) bool {
 	return false
 }
 
+// authenticate is the suite's check of the daemon on every Unix-socket
+// connection it makes to judge one (readiness, pings, requests, loads):
+// see authenticateDaemon. An impostor is also logged in ctx, so the
+// scenario ends as an error even when the action hides the failure.
+func authenticate(ctx context.Context, c net.Conn, sp probeSpec) error {
+	return noteImpostor(ctx, authenticateDaemon(c, sp.Sock, sp.Auth))
+}
+
 func openSession(ctx context.Context, sp probeSpec) (*session, error) {
 	if sp.Transport == ipc.TransportTCP && sp.Protocol == ProtocolIPC {
+		// ipc checks the port file is ours; one of another owner is named
+		// here as an impostor.
+		if sp.Auth != nil {
+			f, err := openRegularNoFollow(sp.Port, sp.Auth)
+			if err != nil {
+				return nil, noteImpostor(ctx, err)
+			}
+			f.Close()
+		}
 		ic, err := ipc.DialPortFile(ctx, sp.Port, sp.Name)
 		if err != nil {
 			return nil, err

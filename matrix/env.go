@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +45,9 @@ type Env struct {
 	// outside are entries a scenario made outside its directory (in the
 	// sun_path fallback under /tmp), removed at close, last first.
 	outside []string
+	// impostors: evidence of processes other than the daemon that answered
+	// the suite's clients (see judgeImpostors).
+	impostors []string
 }
 
 func (e *Env) note(format string, a ...any) {
@@ -67,7 +68,7 @@ func (e *Env) metric(k string, v float64) {
 // newEnv lays out the scenario's directories under the runner's run dir.
 func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	parent, root := scenarioDirs(r.runDir, seq)
-	if err := mkdirMode(parent, os.ModeSticky|0o777); err != nil {
+	if err := r.fs.mkdirMode(parent, stickyDirMode); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
@@ -75,7 +76,7 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		return nil, err
 	}
 	if !e.RootIsDir {
-		if err := mkdirMode(e.Root, os.ModeSticky|0o777); err != nil {
+		if err := r.fs.mkdirMode(e.Root, stickyDirMode); err != nil {
 			return nil, err
 		}
 	}
@@ -189,17 +190,44 @@ func (e *Env) setRoot(root string) error {
 	return nil
 }
 
-func mkdirMode(p string, mode os.FileMode) error {
-	if err := os.Mkdir(p, 0o700); err != nil {
-		return err
+// stickyDirMode is the mode of scenario parents and roots: 01777, like
+// /tmp. os.ModeSticky, not the number 0o1000, which os.Chmod drops.
+const stickyDirMode = os.ModeSticky | 0o777
+
+// mkdirChain creates p and every missing directory between the scenario's
+// parent and it with stickyDirMode, through the run directory's handle.
+func (e *Env) mkdirChain(p string) error {
+	rel, err := filepath.Rel(e.Parent, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s is not under the scenario directory %s", p, e.Parent)
 	}
-	// Chmod after mkdir: the suite's umask must not decide the mode, and
-	// the suite never changes its umask.
-	return os.Chmod(p, mode)
+	cur := e.Parent
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, part)
+		if fi, err := e.r.fs.lstat(cur); err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s exists and is not a directory (%v)", cur, fi.Mode())
+			}
+			continue
+		}
+		if err := e.r.fs.mkdirMode(cur, stickyDirMode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+// spec is how the suite's clients reach the daemon: only a process of the
+// daemon's uid, one of the daemons started so far or a descendant, may
+// answer for it.
 func (e *Env) spec() probeSpec {
-	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name}
+	e.mu.Lock()
+	id := &daemonIdentity{UID: e.r.daemonUID}
+	for _, d := range e.daemons {
+		id.PIDs = append(id.PIDs, d.Pid)
+	}
+	e.mu.Unlock()
+	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
 }
 
 // daemon is one started daemon process.
@@ -250,7 +278,7 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
-	env := append(os.Environ(), cfg.Target.DaemonEnv(root, name, e.Transport)...)
+	env := daemonEnv(cfg, root, name, e.Transport)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
@@ -266,6 +294,16 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	e.daemons = append(e.daemons, d)
 	e.mu.Unlock()
 	return d, nil
+}
+
+// daemonEnv is a daemon's environment: the caller's (or the minimal one
+// with EnvClear), then the target's --env entries.
+func daemonEnv(cfg Config, root, name string, tr ipc.Transport) []string {
+	env := os.Environ()
+	if cfg.EnvClear {
+		env = minimalEnv()
+	}
+	return append(env, cfg.Target.DaemonEnv(root, name, tr)...)
 }
 
 // waitReady waits until the daemon answers a ping at the env's paths
@@ -291,6 +329,9 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			pid, err := e.pingAsDaemon(ctx, sp)
 			if err == nil {
 				return pid, nil
+			}
+			if ie := (*impostorError)(nil); errors.As(err, &ie) {
+				return 0, err
 			}
 			last = err
 		} else {
@@ -320,18 +361,18 @@ func (e *Env) pingAsDaemon(ctx context.Context, sp probeSpec) (int, error) {
 	var res struct {
 		PID int `json:"pid"`
 	}
-	err := e.r.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
+	err := e.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
 	return res.PID, err
 }
 
 // asAttacker runs a helper action as the attacker uid.
 func (e *Env) asAttacker(ctx context.Context, name string, arg, out any) error {
-	return e.r.runAs(ctx, e.r.attackerUID, name, arg, out)
+	return e.runAs(ctx, e.r.attackerUID, name, arg, out)
 }
 
 // asDaemonUID runs a helper action as the daemon's uid.
 func (e *Env) asDaemonUID(ctx context.Context, name string, arg, out any) error {
-	return e.r.runAs(ctx, e.r.daemonUID, name, arg, out)
+	return e.runAs(ctx, e.r.daemonUID, name, arg, out)
 }
 
 // stopGrace is how long a daemon gets to exit after SIGTERM at the end of a
@@ -362,22 +403,12 @@ func (e *Env) close() {
 }
 
 // tree lists every entry under dir (relative path, facts), for "nothing
-// left behind" and "nothing created outside" checks.
-func tree(dir string, skip string) []string {
-	var out []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return nil
-		}
-		if skip != "" && p == skip {
-			return filepath.SkipDir
-		}
-		rel, _ := filepath.Rel(dir, p)
-		out = append(out, rel+" ("+describe(p)+")")
-		return nil
-	})
-	sort.Strings(out)
-	return out
+// left behind" and "nothing created outside" checks; skip (a path under
+// dir, or "") is left out with what it holds. It reads through the run
+// directory's handle (runFS.tree): a directory swapped for a link while it
+// is listed cannot make the suite list a place outside the run.
+func (e *Env) tree(dir string, skip string) []string {
+	return e.r.fs.tree(dir, skip)
 }
 
 // lastLine is the last non-empty line of s, "(no output)" if none.
@@ -490,24 +521,48 @@ type plantOp struct {
 	Data   string `json:"data,omitempty"`
 }
 
+// do performs the op through a handle on the path's directory (os.Root):
+// the final name is created exclusively or changed without following a
+// link out of that directory. The helper runs it as the uid that owns the
+// place (daemon or attacker).
 func (p plantOp) do() error {
+	dir, base := filepath.Split(p.Path)
+	if p.Op == "mkfifo" {
+		// No mkfifoat in os.Root; a FIFO is made only by the attacker in a
+		// directory it may write, as itself.
+		return mkfifo(p.Path, p.Mode)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return p.doIn(r, base)
+}
+
+// doIn performs the op on name inside r.
+func (p plantOp) doIn(r *os.Root, name string) error {
+	mode := os.FileMode(p.Mode)&os.ModePerm | modeExtra(p.Mode)
 	switch p.Op {
 	case "mkdir":
-		if err := os.Mkdir(p.Path, 0o700); err != nil {
+		if err := r.Mkdir(name, 0o700); err != nil {
 			return err
 		}
-		return os.Chmod(p.Path, os.FileMode(p.Mode)&os.ModePerm|modeExtra(p.Mode))
+		return r.Chmod(name, mode)
 	case "symlink":
-		return os.Symlink(p.Target, p.Path)
+		return r.Symlink(p.Target, name)
 	case "write":
-		if err := os.WriteFile(p.Path, []byte(p.Data), 0o600); err != nil {
+		f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
 			return err
 		}
-		return os.Chmod(p.Path, os.FileMode(p.Mode)&os.ModePerm)
+		_, werr := f.WriteString(p.Data)
+		return errors.Join(werr, f.Chmod(mode), f.Close())
 	case "chmod":
-		return os.Chmod(p.Path, os.FileMode(p.Mode)&os.ModePerm|modeExtra(p.Mode))
-	case "mkfifo":
-		return mkfifo(p.Path, p.Mode)
+		// Race point: the name may be swapped for a symlink up to the
+		// call; os.Root's chmod does not follow a final link out of the
+		// root (fchmodat2, or O_PATH|O_NOFOLLOW and /proc/self/fd).
+		return r.Chmod(name, mode)
 	}
 	return fmt.Errorf("unknown plant op %q", p.Op)
 }
@@ -522,7 +577,15 @@ func modeExtra(m uint32) os.FileMode {
 
 // plant runs op as uid, noting it as evidence.
 func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
-	err := e.r.runAs(ctx, uid, "plant", op, nil)
+	var err error
+	if rel, rerr := e.r.fs.rel(op.Path); uid == os.Geteuid() && e.r.fs.root != nil && op.Op != "mkfifo" && rerr == nil {
+		// As ourselves (root, when the daemon's uid is root): inside the
+		// run directory's handle, so no directory on the way is followed
+		// out of the run.
+		err = op.doIn(e.r.fs.root, rel)
+	} else {
+		err = e.runAs(ctx, uid, "plant", op, nil)
+	}
 	what := op.Op + " " + op.Path
 	if op.Target != "" {
 		what += " -> " + op.Target
@@ -532,9 +595,4 @@ func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
 	}
 	e.note("uid %d planted: %s (%s)", uid, what, describe(op.Path))
 	return nil
-}
-
-func jsonString(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

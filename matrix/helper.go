@@ -15,7 +15,8 @@ import (
 )
 
 // HelperCommand is the hidden CLI command that runs one helper action in a
-// separate process: bh-ipc-check __helper ACTION JSON. The suite starts it
+// separate process: bh-ipc-check __helper ACTION, with the JSON argument on
+// stdin (never in argv, which every uid can read). The suite starts it
 // under SysProcAttr.Credential to act as another uid, and to start daemons
 // with a umask of their own without touching the suite's.
 const HelperCommand = "__helper"
@@ -24,6 +25,8 @@ const HelperCommand = "__helper"
 type helperReply struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
+	// Impostors: evidence of every impostor the action's clients met.
+	Impostors []string `json:"impostors,omitempty"`
 }
 
 type action func(ctx context.Context, arg json.RawMessage) (any, error)
@@ -102,16 +105,28 @@ var actions = map[string]action{
 	},
 }
 
-// HelperMain runs a helper action from the command line (args: ACTION
-// JSON) and returns the exit code. It prints one JSON line.
+// HelperMain runs a helper action and returns the exit code. args is
+// ACTION alone: the action's JSON argument is read from standard input,
+// never taken from the command line, because any uid can read a process's
+// argv (/proc/<pid>/cmdline) and the "exec" action's argument carries the
+// daemon's environment. It prints one JSON line (except "exec", which
+// becomes the daemon).
 func HelperMain(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: bh-ipc-check __helper ACTION JSON (internal: started by bh-ipc-check run)")
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: bh-ipc-check __helper ACTION < JSON (internal: started by bh-ipc-check run)")
+		return 2
+	}
+	arg, err := io.ReadAll(io.LimitReader(os.Stdin, maxHelperArg+1))
+	if err == nil && len(arg) > maxHelperArg {
+		err = fmt.Errorf("argument over %d bytes", maxHelperArg)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "helper %s: reading the argument from stdin: %v\n", args[0], err)
 		return 2
 	}
 	if args[0] == "exec" {
 		var a execArg
-		if err := json.Unmarshal([]byte(args[1]), &a); err != nil {
+		if err := json.Unmarshal(arg, &a); err != nil {
 			fmt.Fprintln(os.Stderr, "helper exec:", err)
 			return 2
 		}
@@ -121,13 +136,25 @@ func HelperMain(args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := callAction(ctx, args[0], json.RawMessage(args[1]))
-	rep := helperReply{Result: res}
+	ctx, log := withImpostorLog(ctx)
+	res, err := callAction(ctx, args[0], json.RawMessage(arg))
+	rep := helperReply{Result: res, Impostors: log.list()}
 	if err != nil {
 		rep.Error = err.Error()
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 	return 0
+}
+
+// maxHelperArg bounds a helper's JSON argument.
+const maxHelperArg = 1 << 20
+
+// minimalEnv is the whole environment of helpers that act as another uid
+// (the attacker's among them): nothing of the caller's, whose variables
+// that uid could then read in /proc/<pid>/environ. Daemons start from it
+// with --env-clear.
+func minimalEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/nonexistent"}
 }
 
 func callAction(ctx context.Context, name string, arg json.RawMessage) (json.RawMessage, error) {
@@ -162,10 +189,16 @@ func (r *Runner) runAs(ctx context.Context, uid int, name string, arg, out any) 
 		return err
 	}
 	var res json.RawMessage
+	var impostors []string
 	if uid == os.Geteuid() {
-		res, err = callAction(ctx, name, b)
+		actx, log := withImpostorLog(ctx)
+		res, err = callAction(actx, name, b)
+		impostors = log.list()
 	} else {
-		res, err = r.runHelper(ctx, uid, name, b)
+		res, impostors, err = r.runHelper(ctx, uid, name, b)
+	}
+	if ierr := impostorsError(impostors); ierr != nil {
+		err = errors.Join(ierr, err)
 	}
 	if out != nil && len(res) > 0 {
 		if uerr := json.Unmarshal(res, out); uerr != nil {
@@ -175,26 +208,27 @@ func (r *Runner) runAs(ctx context.Context, uid int, name string, arg, out any) 
 	return err
 }
 
-func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte) (json.RawMessage, error) {
+func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte) (json.RawMessage, []string, error) {
 	if !r.canSwitchUID() {
-		return nil, fmt.Errorf("acting as uid %d needs root", uid)
+		return nil, nil, fmt.Errorf("acting as uid %d needs root", uid)
 	}
-	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name, string(arg))
+	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name)
 	cmd.SysProcAttr = credentialAttr(uid)
-	cmd.Env = os.Environ()
+	cmd.Stdin = bytes.NewReader(arg) // not argv: see HelperMain
+	cmd.Env = minimalEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("helper %s as uid %d: %v: %s", name, uid, err, strings.TrimSpace(stderr.String()))
+		return nil, nil, fmt.Errorf("helper %s as uid %d: %v: %s", name, uid, err, strings.TrimSpace(stderr.String()))
 	}
 	var rep helperReply
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		return nil, fmt.Errorf("helper %s as uid %d: bad reply %q: %v", name, uid, stdout.String(), err)
+		return nil, nil, fmt.Errorf("helper %s as uid %d: bad reply %q: %v", name, uid, stdout.String(), err)
 	}
 	if rep.Error != "" {
-		return rep.Result, errors.New(rep.Error)
+		return rep.Result, rep.Impostors, errors.New(rep.Error)
 	}
-	return rep.Result, nil
+	return rep.Result, rep.Impostors, nil
 }
 
 // connectResult is what an attacker saw when it connected and pinged.
@@ -208,6 +242,7 @@ type connectResult struct {
 // token) and reads what comes back.
 func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
 	var r connectResult
+	sp.Auth = nil // the attacker takes the endpoint as it finds it
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {
 		r.Error = err.Error()

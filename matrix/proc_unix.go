@@ -3,10 +3,13 @@
 package matrix
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,9 +22,23 @@ func execDaemon(a execArg) error {
 	if len(a.Argv) == 0 {
 		return errors.New("empty argv")
 	}
+	// The program is looked up on the daemon's PATH, not the helper's
+	// minimal one.
+	for _, kv := range a.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			os.Setenv("PATH", v)
+		}
+	}
 	prog, err := exec.LookPath(a.Argv[0])
 	if err != nil {
 		return err
+	}
+	// The exec spec came on stdin; the daemon gets /dev/null there, as a
+	// process started without one would. Best effort: without /dev/null
+	// it keeps the spent pipe, which reads as end of file.
+	if null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil && null != 0 {
+		unix.Dup2(null, 0) // dup2 clears close-on-exec on fd 0
+		unix.Close(null)
 	}
 	unix.Umask(a.Umask)
 	return syscall.Exec(prog, a.Argv, a.Env)
@@ -29,8 +46,16 @@ func execDaemon(a execArg) error {
 
 // daemonCommand starts a daemon through the helper, as uid when the suite
 // may switch uids, in a process group of its own so it can be killed whole.
+// The exec spec, which holds the daemon's environment, goes to the helper
+// on stdin: argv is readable by every uid.
 func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, error) {
-	cmd := exec.Command(exe, HelperCommand, "exec", jsonString(a))
+	spec, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, HelperCommand, "exec")
+	cmd.Stdin = bytes.NewReader(spec)
+	cmd.Env = minimalEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if uid != os.Geteuid() {
 		if !canSwitch {
@@ -86,6 +111,20 @@ func describe(path string) string {
 	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
 		t, _ := os.Readlink(path)
 		s += " -> " + t
+	}
+	return s
+}
+
+// describeInfo is describe's text for an lstat result already taken (link:
+// the symlink's target, when it is one).
+func describeInfo(fi os.FileInfo, link string) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Sprintf("%v", fi.Mode())
+	}
+	s := fmt.Sprintf("%s %04o uid %d", kindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
+	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
+		s += " -> " + link
 	}
 	return s
 }

@@ -52,6 +52,11 @@ func describe(path string) string {
 	return fmt.Sprintf("%s %v", kindOfInfo(fi), fi.Mode().Perm())
 }
 
+// describeInfo is describe's text for an lstat result already taken.
+func describeInfo(fi os.FileInfo, link string) string {
+	return fmt.Sprintf("%s %v", kindOfInfo(fi), fi.Mode().Perm())
+}
+
 func kindOfInfo(fi os.FileInfo) string {
 	switch {
 	case fi.IsDir():

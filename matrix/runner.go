@@ -59,6 +59,9 @@ type Config struct {
 	// Command is this run's command line (program, then arguments), for
 	// the hints that say how to run what was skipped; may be nil.
 	Command []string
+	// EnvClear starts daemons from a minimal environment (PATH, LANG,
+	// HOME=/nonexistent) instead of this process's, before Target.Env.
+	EnvClear bool
 }
 
 // Runner runs scenarios for one Config.
@@ -66,6 +69,7 @@ type Runner struct {
 	cfg                    Config
 	exe                    string
 	runDir                 string
+	fs                     *runFS // the run directory, through a handle
 	daemonUID, attackerUID int
 }
 
@@ -127,9 +131,17 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	r.runDir = dir
-	defer fsx.RemoveTree(dir) // not os.RemoveAll: it fails under Wine
+	// fd-relative, never following links, on Unix; the Wine walk on Windows.
+	defer fsx.RemoveTree(dir)
+	// Race point: until the handle is open the run directory is a 0700
+	// entry of ours in the (sticky) temp directory: no other uid can
+	// replace it. From then on everything under it goes through the handle.
+	if r.fs, err = openRunFS(dir); err != nil {
+		return Report{}, err
+	}
+	defer r.fs.close()
 	// Other uids must reach the scenario directories and run the helper.
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := r.fs.chmodTop(0o755); err != nil {
 		return Report{}, err
 	}
 	r.exe = cfg.Exe
@@ -299,6 +311,7 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 		}
 	}
 	e.close() // kill and reap everything the scenario started
+	o = e.judgeImpostors(o)
 	if o.status != Pass {
 		e.mu.Lock()
 		for _, d := range e.daemons {

@@ -187,7 +187,7 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	inside := tree(adir, "")
+	inside := e.tree(adir, "")
 	e.note("attacker dir %s holds: %v", adir, inside)
 	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
 	if len(inside) > 0 {
@@ -215,7 +215,7 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	// Evidence first: what the daemon made inside the attacker's directory
 	// is judged whether or not it then answered.
 	if d.Kind == "dir" && d.UID == e.r.attackerUID {
-		if inside := tree(e.EndpointDir, ""); len(inside) > 0 {
+		if inside := e.tree(e.EndpointDir, ""); len(inside) > 0 {
 			return fail("created inside a directory owned by uid %d (mode %04o), which can replace or remove it: %s", d.UID, d.Mode, strings.Join(inside, ", "))
 		}
 	}
@@ -265,7 +265,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	b, rerr := os.ReadFile(e.EndpointDir)
+	b, rerr := readFileNoFollow(e.EndpointDir, nil)
 	e.note("endpoint dir path after start: %s", describe(e.EndpointDir))
 	if rerr != nil || string(b) != sentinel {
 		return fail("the file at %s was changed or removed (%s)", e.EndpointDir, describe(e.EndpointDir))
@@ -317,10 +317,12 @@ func authPeerCred(ctx context.Context, e *Env) outcome {
 	}
 	// Loosen what the filesystem guards, as the daemon's owner would by
 	// mistake: only the peer check is left.
-	if err := os.Chmod(e.Sock, 0o666); err != nil {
+	// As the daemon's uid, without following a link (plantOp.do): another
+	// uid may have swapped the socket for a symlink to a file of root's.
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
 		return errored("chmod socket: %v", err)
 	}
-	if err := os.Chmod(e.EndpointDir, 0o755); err != nil {
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.EndpointDir, Mode: 0o755}); err != nil {
 		return errored("chmod dir: %v", err)
 	}
 	e.note("loosened: socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
@@ -424,7 +426,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 }
 
 func instCleanShutdown(ctx context.Context, e *Env) outcome {
-	before := tree(e.Parent, "")
+	before := e.tree(e.Parent, "")
 	d, _, err := e.start(ctx)
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
@@ -438,7 +440,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	if !exited {
 		return fail("still running 2 s after SIGTERM")
 	}
-	after := tree(e.Parent, "")
+	after := e.tree(e.Parent, "")
 	left := diff(after, before)
 	if e.RootIsDir {
 		// The root is the daemon's runtime directory: it may stay, empty.
@@ -483,7 +485,7 @@ func without(list []string, prefix string) []string {
 var traversalNames = []string{"../bh-escape-1", "x/../../bh-escape-2", "..", "a/b"}
 
 func pathNameValidation(ctx context.Context, e *Env) outcome {
-	before := tree(e.Parent, e.Root)
+	before := e.tree(e.Parent, e.Root)
 	var accepted []string
 	for _, name := range traversalNames {
 		d, err := e.startDaemon(e.Root, name)
@@ -498,7 +500,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			d.wait(5 * time.Second)
 		}
 	}
-	outside := diff(tree(e.Parent, e.Root), before)
+	outside := diff(e.tree(e.Parent, e.Root), before)
 	if len(outside) > 0 {
 		return fail("created outside the root %s: %s", e.Root, strings.Join(outside, ", "))
 	}
@@ -520,17 +522,18 @@ func budgetRoot(root, tpl, name string, limit int) string {
 func pathBudget(ctx context.Context, e *Env) outcome {
 	limit := ipc.SunPathLimit(runtime.GOOS)
 	root := budgetRoot(e.Root, templateOr(e.r.cfg.Target), e.Name, limit)
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	// Through the run directory's handle, sticky like the root (mkdirChain).
+	if err := e.mkdirChain(root); err != nil {
 		return errored("setup: %v", err)
-	}
-	for p := root; len(p) > len(e.Parent); p = filepath.Dir(p) {
-		os.Chmod(p, 0o1777)
 	}
 	if err := e.setRoot(root); err != nil && !strings.Contains(err.Error(), "too long") {
 		return errored("setup: %v", err)
 	}
 	if e.RootIsDir {
-		os.Remove(root) // the daemon creates its root itself in this layout
+		// The daemon creates its root itself in this layout.
+		if err := e.r.fs.remove(root); err != nil {
+			return errored("setup: %v", err)
+		}
 	}
 	nominal := expand(templateOr(e.r.cfg.Target), root, e.Name)
 	e.note("root is %d bytes; nominal socket path %d bytes, limit %d; socket path used: %s (%d bytes)", len(root), len(nominal), limit, e.Sock, len(e.Sock))
@@ -590,7 +593,7 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	pf, err := readBHPortFile(e.Port)
+	pf, err := e.readPortFile()
 	if err != nil {
 		return errored("port file: %v", err)
 	}
@@ -614,7 +617,7 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	pf, err := readBHPortFile(e.Port)
+	pf, err := e.readPortFile()
 	if err != nil {
 		return errored("port file: %v", err)
 	}
@@ -733,7 +736,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	pf, err := readBHPortFile(e.Port)
+	pf, err := e.readPortFile()
 	if err != nil {
 		return errored("port file: %v", err)
 	}

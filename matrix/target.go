@@ -30,7 +30,8 @@ type Target struct {
 	// Cmd is the external program and its arguments; {root}, {name} and
 	// {transport} (unix or tcp) are substituted in each element.
 	Cmd []string `json:"cmd,omitempty"`
-	// Env holds KEY=TEMPLATE entries added to the daemon's environment.
+	// Env holds KEY=TEMPLATE entries added to the daemon's environment
+	// (the builtin's too).
 	Env []string `json:"env,omitempty"`
 	// Socket and PortFile are path templates; an empty one means the target
 	// has no such transport.
@@ -54,6 +55,11 @@ func (t Target) Describe() string { return t.ReportTarget().Describe() }
 
 // Validate checks an external target's templates.
 func (t Target) Validate() error {
+	for _, e := range t.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("--env %q: want KEY=VALUE", e)
+		}
+	}
 	if t.Builtin {
 		return nil
 	}
@@ -72,11 +78,6 @@ func (t Target) Validate() error {
 	case ProtocolBHJSON, ProtocolIPC:
 	default:
 		return fmt.Errorf("protocol %q: want bh-json or ipc", t.Protocol)
-	}
-	for _, e := range t.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return fmt.Errorf("--env %q: want KEY=TEMPLATE", e)
-		}
 	}
 	return t.checkPlaceholders()
 }

@@ -352,7 +352,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	target := fs.String("target", "builtin", "builtin (the reference daemon) or external (needs --cmd)")
 	cmdTpl := fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted (no shell)")
 	var envs multiFlag
-	fs.Var(&envs, "env", "KEY=TEMPLATE added to the daemon's environment, same placeholders (repeatable)")
+	fs.Var(&envs, "env", "KEY=VALUE added to the external daemon's (--cmd) environment after the inherited one; {root}, {name} and {transport} are substituted (repeatable). This command line is readable by every local user: pass secrets in the environment, not here")
+	envClear := fs.Bool("env-clear", false, "start daemons from a minimal environment (PATH, LANG, HOME=/nonexistent) instead of this process's; --env entries are added to it")
 	socket := fs.String("socket", matrix.DefaultSocketTemplate, "external daemon: socket path template")
 	portFile := fs.String("port-file", "", "external daemon: port file template (enables the tcp scenarios)")
 	protocol := fs.String("protocol", "", "bh-json or ipc (default: ipc for builtin, bh-json for external)")
@@ -379,7 +380,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitFor(err, stderr)
 	}
-	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout, ReadyTimeout: *readyTimeout}
+	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout, ReadyTimeout: *readyTimeout, EnvClear: *envClear}
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
 	if *cmdTpl == "" {
 		if set := externalOnlyFlags(fs); len(set) > 0 {

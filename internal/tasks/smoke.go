@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,7 +128,8 @@ func startSmokeDaemon(ctx context.Context, bin, root, name string, tr ipc.Transp
 		"argv":  []string{bin, "daemon", "--name", name, "--root", root, "--transport", string(tr)},
 		"env":   os.Environ(),
 	})
-	cmd := exec.CommandContext(ctx, bin, matrix.HelperCommand, "exec", string(arg))
+	cmd := exec.CommandContext(ctx, bin, matrix.HelperCommand, "exec")
+	cmd.Stdin = bytes.NewReader(arg) // the exec spec travels on stdin, never in argv
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

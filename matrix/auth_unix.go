@@ -1,0 +1,105 @@
+//go:build unix
+
+package matrix
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// authenticateDaemon checks, on a connection the suite just made to the
+// socket at sock to judge a daemon, that the daemon answers: the socket
+// file is owned by the daemon's uid (lstat through a handle on its
+// directory, a final link not followed) and the kernel's peer credentials
+// name the daemon's uid and, when the suite started daemons, one of their
+// pids or a descendant's. Anything else is an *impostorError with the
+// evidence. The caller closes c on error.
+//
+// Race point: the socket's directory may be writable by another uid (a
+// scenario plants one), so the file checked may no longer be the one
+// connected to. The peer credentials belong to the connection itself and
+// cannot be swapped; the owner check only adds evidence (an attacker's
+// socket left in place is named as such).
+func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
+	if id == nil {
+		return nil
+	}
+	dir := filepath.Dir(sock)
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("authenticate %s: open %s: %w", sock, dir, err)
+	}
+	defer unix.Close(dfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, filepath.Base(sock), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &impostorError{fmt.Sprintf("connected to %s, but it is gone or unreadable (%v)", sock, err)}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return &impostorError{fmt.Sprintf("connected to %s, which is now a %s, not a socket", sock, kindOf(uint32(st.Mode)))}
+	}
+	if int(st.Uid) != id.UID {
+		return &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sock, st.Uid, id.UID)}
+	}
+	uid, pid, err := ipc.PeerCred(c)
+	if err != nil {
+		return fmt.Errorf("authenticate %s: %w", sock, err)
+	}
+	if uid != id.UID {
+		return &impostorError{fmt.Sprintf("the process answering at %s is uid %d (pid %d), not the daemon's uid %d", sock, uid, pid, id.UID)}
+	}
+	// pid 0: the kernel did not say (older macOS); the uid check stands.
+	if len(id.PIDs) > 0 && pid > 0 && !descendsFrom(pid, id.PIDs) {
+		return &impostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
+	}
+	return nil
+}
+
+// descendsFrom reports whether pid is one of pids or a descendant of one,
+// following parent pids (parentPID) up to init.
+func descendsFrom(pid int, pids []int) bool {
+	for p, hops := pid, 0; p > 1 && hops < 64; hops++ {
+		for _, want := range pids {
+			if p == want {
+				return true
+			}
+		}
+		pp, err := parentPID(p)
+		if err != nil {
+			return false
+		}
+		p = pp
+	}
+	return false
+}
+
+// openRegularNoFollow opens path (a port file, a file a scenario planted)
+// for reading without following a final symlink, and checks it is a
+// regular file (of the daemon's uid when id is set: anything else is an
+// impostor). O_NONBLOCK: a FIFO put in its place cannot block the open.
+// The caller closes the file.
+func openRegularNoFollow(path string, id *daemonIdentity) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s is a %s, not a regular file", path, kindOf(uint32(st.Mode)))
+	}
+	if id != nil && int(st.Uid) != id.UID {
+		unix.Close(fd)
+		return nil, &impostorError{fmt.Sprintf("port file %s is owned by uid %d, not the daemon's uid %d", path, st.Uid, id.UID)}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}

@@ -1,0 +1,56 @@
+// Package matrix is the regression suite: the scenario catalogue, the
+// target abstraction (the builtin reference daemon or an external command),
+// the runner, and the reports of one leg.
+//
+// # Running with privilege
+//
+// The suite often runs as root, on machines with other users, in
+// directories those users can write (every scenario root is 01777, like
+// /tmp, because attackers must be able to plant things there). Its rule:
+// when it runs with privilege, it never resolves a path through a
+// directory that another uid can write. Each filesystem action inside a
+// scenario is done either
+//
+//   - by a helper process (HelperCommand) running as the uid that owns the
+//     place: the daemon's uid for the daemon's endpoint, the attacker's for
+//     what the attacker plants; or
+//   - by this process through a directory handle without following links:
+//     an os.Root opened on the run directory when it was made (runFS), or
+//     an os.Root on the directory of a plant, or *at calls with
+//     O_NOFOLLOW / AT_SYMLINK_NOFOLLOW (golang.org/x/sys/unix).
+//
+// What that gives, against a local uid that races a run as root:
+//
+//   - Scenario parents and roots are made 01777 with os.ModeSticky (the
+//     number 0o1777 loses the sticky bit in os.Chmod): no other uid can
+//     rename or remove the daemon's or the suite's entries there.
+//   - The run directory is removed with os.RemoveAll on Unix, which works
+//     relative to directory handles opened with O_NOFOLLOW: a directory
+//     swapped for a link while the tree is removed makes it unlink the link.
+//     (The walk of internal/fsx that Wine needs is built on Windows only,
+//     where no other uid acts in a run.)
+//   - The suite's own clients authenticate the daemon on every connection
+//     they make to judge it (readiness, pings, requests, loads): the socket
+//     must be owned by the daemon's uid (lstat through a handle on its
+//     directory, not following it), and the peer credentials
+//     (SO_PEERCRED, LOCAL_PEERCRED) must name the daemon's uid and one of
+//     the daemons the suite started or a descendant. A port file must be a
+//     regular file of the daemon's uid, opened with O_NOFOLLOW. Anything
+//     else is an impostor: the scenario ends with status Error and the
+//     evidence, never as a pass.
+//   - Nothing secret goes into argv: a helper's argument, and the daemon's
+//     exec spec with its environment, travel on the helper's stdin. Helpers
+//     get a minimal environment (PATH, LANG, HOME=/nonexistent), nothing of
+//     the caller's. Daemons get the caller's environment plus Target.Env
+//     (--env), or with Config.EnvClear (--env-clear) the minimal one plus
+//     Target.Env.
+//
+// What is not defended: the daemon under test runs as the daemon uid,
+// which is the suite's own (root) unless --daemon-uid says otherwise;
+// metadata read for evidence (lstat of the socket, its directory, a
+// planted target) resolves paths, never writes, and never follows a final
+// link, so a race there can change what a scenario reports about a process
+// of the same run but cannot make root change a file; a value given with
+// --env is on the suite's own command line, which every local user can
+// read.
+package matrix

@@ -1,0 +1,189 @@
+package matrix
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// runFS makes, changes and removes entries under the run directory for the
+// suite's own process. On Unix every call goes through an os.Root opened on
+// the run directory when it was created: names are resolved inside it one
+// component at a time, no symlink leads out of it, and a final symlink is
+// not followed where the call has a no-follow form (Mkdir, Remove, Lstat,
+// Chmod through fchmodat2 or O_PATH). Scenario directories are writable by
+// other uids, so a plain path under them could be redirected between a
+// check and a use; the handle cannot. On Windows (one user, and Wine lacks
+// some of the calls os.Root makes) the paths are used directly.
+//
+// runFS is safe for concurrent use; close releases the handle.
+type runFS struct {
+	dir  string
+	root *os.Root // nil on Windows
+}
+
+func openRunFS(dir string) (*runFS, error) {
+	f := &runFS{dir: filepath.Clean(dir)}
+	if runtime.GOOS == "windows" {
+		return f, nil
+	}
+	r, err := os.OpenRoot(f.dir)
+	if err != nil {
+		return nil, err
+	}
+	f.root = r
+	return f, nil
+}
+
+func (f *runFS) close() {
+	if f.root != nil {
+		f.root.Close()
+	}
+}
+
+// rel is p relative to the run directory; p must lie inside it.
+func (f *runFS) rel(p string) (string, error) {
+	r, err := filepath.Rel(f.dir, filepath.Clean(p))
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) || filepath.IsAbs(r) {
+		return "", fmt.Errorf("%s is outside the run directory %s", p, f.dir)
+	}
+	return r, nil
+}
+
+// mkdirMode creates the directory p with mode, which may hold
+// os.ModeSticky (0o1777 as a number would lose the sticky bit: Go's
+// os.FileMode keeps it apart from the permission bits). The directory is
+// made 0700 first and then chmodded, so the suite's umask plays no part
+// and the suite never changes its umask.
+//
+// Race point: between mkdir and chmod another uid with write access to the
+// parent could try to put something else at p. The parent is the run
+// directory (root only) or a sticky directory the suite made, where only
+// the owner of an entry may rename or remove it, and the chmod resolves p
+// inside the run directory's handle without following a final link, so it
+// can only reach the directory just made or fail.
+func (f *runFS) mkdirMode(p string, mode os.FileMode) error {
+	if f.root == nil {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			return err
+		}
+		return os.Chmod(p, mode)
+	}
+	r, err := f.rel(p)
+	if err != nil {
+		return err
+	}
+	if err := f.root.Mkdir(r, 0o700); err != nil {
+		return fmt.Errorf("mkdir %s: %w", p, err)
+	}
+	if err := f.root.Chmod(r, mode); err != nil {
+		return fmt.Errorf("chmod %s %v: %w", p, mode, err)
+	}
+	return nil
+}
+
+// chmodTop sets the mode of the run directory itself, through its handle.
+func (f *runFS) chmodTop(mode os.FileMode) error {
+	if f.root == nil {
+		return os.Chmod(f.dir, mode)
+	}
+	return f.root.Chmod(".", mode)
+}
+
+// remove removes p (a file, link or empty directory) without following it.
+func (f *runFS) remove(p string) error {
+	if f.root == nil {
+		return os.Remove(p)
+	}
+	r, err := f.rel(p)
+	if err != nil {
+		return err
+	}
+	return f.root.Remove(r)
+}
+
+// lstat is p's facts, read through the handle without following a final
+// link.
+func (f *runFS) lstat(p string) (os.FileInfo, error) {
+	if f.root == nil {
+		return os.Lstat(p)
+	}
+	r, err := f.rel(p)
+	if err != nil {
+		return nil, err
+	}
+	return f.root.Lstat(r)
+}
+
+// tree lists every entry under dir as "relative/path (facts)", sorted,
+// leaving out skip and what it holds. On Unix it walks an os.Root opened
+// inside the run directory's handle (os.Root's fs.FS never leaves it) and
+// reads each entry's facts there without following it.
+func (f *runFS) tree(dir, skip string) []string {
+	var out []string
+	if f.root == nil {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == dir {
+				return nil
+			}
+			if skip != "" && p == skip {
+				return filepath.SkipDir
+			}
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel+" ("+describe(p)+")")
+			return nil
+		})
+		sort.Strings(out)
+		return out
+	}
+	var sub *os.Root
+	if rel, err := f.rel(dir); err == nil {
+		sub, err = f.root.OpenRoot(rel)
+		if err != nil {
+			return nil
+		}
+	} else {
+		// Outside the run directory: the sun_path fallback under /tmp. Only
+		// read there, never written; a link at dir itself is not followed,
+		// and a swap of a parent can change only what is reported.
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			return nil
+		}
+		if sub, err = os.OpenRoot(dir); err != nil {
+			return nil
+		}
+	}
+	defer sub.Close()
+	skipRel := ""
+	if skip != "" {
+		if r, err := filepath.Rel(dir, skip); err == nil {
+			skipRel = filepath.ToSlash(r)
+		}
+	}
+	fs.WalkDir(sub.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == "." {
+			return nil
+		}
+		if skipRel != "" && p == skipRel {
+			return fs.SkipDir
+		}
+		name := filepath.FromSlash(p)
+		desc := "missing"
+		if fi, err := sub.Lstat(name); err == nil {
+			link := ""
+			if fi.Mode()&os.ModeSymlink != 0 {
+				link, _ = sub.Readlink(name)
+			}
+			desc = describeInfo(fi, link)
+		}
+		out = append(out, name+" ("+desc+")")
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,231 @@
+package matrix
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// shortDir is a fresh directory under the temp dir (short enough for
+// sun_path, unlike t.TempDir on macOS), removed when the test ends.
+func shortDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// testRunner is a Runner with a run directory of its own, for tests of the
+// environment's set-up; its directory is removed at the end of the test.
+func testRunner(t *testing.T) *Runner {
+	t.Helper()
+	dir := shortDir(t, "bh-run-test-")
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := openRunFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.close)
+	return &Runner{cfg: Config{Target: BuiltinTarget(), Name: DefaultName}, runDir: dir, fs: fs, daemonUID: os.Geteuid(), attackerUID: -1}
+}
+
+func scenarioByID(t *testing.T, id string) Scenario {
+	t.Helper()
+	for _, s := range catalogue {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("no scenario %s", id)
+	return Scenario{}
+}
+
+// Scenario parents and roots, and the directories path.budget adds, are
+// 01777 like /tmp: other uids may create entries but not rename or remove
+// the suite's or the daemon's.
+func TestScenarioDirectoriesAreSticky(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no sticky bit; the modes are checked on Linux and macOS")
+	}
+	r := testRunner(t)
+	e, err := r.newEnv(scenarioByID(t, "sock.mode-umask0"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deep := filepath.Join(e.Root, "long-a", "long-b")
+	if err := e.mkdirChain(deep); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{e.Parent, e.Root, filepath.Dir(deep), deep} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode(); got != os.ModeDir|os.ModeSticky|0o777 {
+			t.Errorf("%s: mode %v, want %v", p, got, os.ModeDir|os.ModeSticky|0o777)
+		}
+	}
+}
+
+// authenticateDaemon names an impostor: a socket or peer of another uid, or
+// a peer the suite did not start; the daemon itself passes.
+func TestAuthenticateDaemon(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix-socket authentication; Windows targets speak TCP")
+	}
+	dir := shortDir(t, "auth")
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	me, self := os.Geteuid(), os.Getpid()
+	cases := []struct {
+		name     string
+		id       *daemonIdentity
+		impostor bool
+	}{
+		{"the daemon itself", &daemonIdentity{UID: me, PIDs: []int{self}}, false},
+		{"an ancestor started by the suite", &daemonIdentity{UID: me, PIDs: []int{os.Getppid()}}, false},
+		{"no identity: nothing checked", nil, false},
+		{"another uid", &daemonIdentity{UID: me + 4242, PIDs: []int{self}}, true},
+		{"a process the suite did not start", &daemonIdentity{UID: me, PIDs: []int{1 << 30}}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			err = authenticateDaemon(conn, sock, c.id)
+			var ie *impostorError
+			if got := errors.As(err, &ie); got != c.impostor {
+				t.Errorf("impostor = %v (%v), want %v", got, err, c.impostor)
+			}
+			if !c.impostor && err != nil {
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	// A symlink to the socket in place of the socket is not the daemon's
+	// socket, even when it leads to one.
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(sock, link); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("unix", link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var ie *impostorError
+	if err := authenticateDaemon(conn, link, &daemonIdentity{UID: me}); !errors.As(err, &ie) {
+		t.Errorf("a symlink at the socket path: %v, want an impostor error", err)
+	}
+}
+
+// An impostor met inside a helper action ends the scenario as an error,
+// whatever the scenario concluded.
+func TestImpostorOutcomeIsError(t *testing.T) {
+	e := &Env{}
+	o := e.judgeImpostors(pass("fine"))
+	if o.status != Pass {
+		t.Fatalf("no impostor: %v, want pass", o.status)
+	}
+	e.impostors = []string{"socket owned by uid 31337"}
+	if o := e.judgeImpostors(pass("fine")); o.status != Error || !strings.Contains(o.reason, "31337") {
+		t.Errorf("with an impostor: %v %q, want error naming it", o.status, o.reason)
+	}
+}
+
+// The daemon gets the caller's environment plus --env, or with EnvClear
+// only the minimal one plus --env.
+func TestDaemonEnv(t *testing.T) {
+	t.Setenv("BH_TEST_CALLER", "caller-value")
+	target := BuiltinTarget()
+	target.Env = []string{"BH_TEST_ADDED={name}"}
+	got := daemonEnv(Config{Target: target}, "/r", "nm", ipc.TransportUnix)
+	if !slices.Contains(got, "BH_TEST_CALLER=caller-value") || got[len(got)-1] != "BH_TEST_ADDED=nm" {
+		t.Errorf("inherited: %q", got)
+	}
+	got = daemonEnv(Config{Target: target, EnvClear: true}, "/r", "nm", ipc.TransportUnix)
+	if want := append(minimalEnv(), "BH_TEST_ADDED=nm"); !slices.Equal(got, want) {
+		t.Errorf("--env-clear: %q, want %q", got, want)
+	}
+	if err := (Target{Builtin: true, Env: []string{"NOEQUALS"}}).Validate(); err == nil {
+		t.Error("a builtin target's --env without = was accepted")
+	}
+}
+
+// The daemon's exec spec, which holds its environment, is not in the
+// helper's argv (readable by every uid) nor in the helper's environment.
+func TestExecSpecNotInArgv(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("on Windows daemons start directly, without the exec helper")
+	}
+	cmd, err := daemonCommand("/bin/true", execArg{Argv: []string{"d"}, Env: []string{"BH_TEST_SECRET=s3cret"}}, os.Geteuid(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := strings.Join(cmd.Args, " "); strings.Contains(a, "s3cret") {
+		t.Errorf("argv holds the secret: %s", a)
+	}
+	if e := strings.Join(cmd.Env, " "); strings.Contains(e, "s3cret") || cmd.Env == nil {
+		t.Errorf("the helper's environment is %q, want the minimal one", cmd.Env)
+	}
+	if cmd.Stdin == nil {
+		t.Error("no exec spec on stdin")
+	}
+}
+
+// A plant's chmod (auth.peercred loosens the socket with one) does not
+// follow a symlink put in place of the socket to a file outside its
+// directory.
+func TestPlantChmodDoesNotFollowALink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("plants run on Linux and macOS")
+	}
+	base := shortDir(t, "plant")
+	outside := filepath.Join(base, "outside")
+	if err := os.WriteFile(outside, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "endpoint")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "sock")); err != nil {
+		t.Fatal(err)
+	}
+	err := plantOp{Op: "chmod", Path: filepath.Join(dir, "sock"), Mode: 0o666}.do()
+	fi, serr := os.Stat(outside)
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("chmod through the link changed %s to %v (err %v)", outside, fi.Mode().Perm(), err)
+	}
+}
