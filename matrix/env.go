@@ -39,6 +39,10 @@ type Env struct {
 	// or the scenario, not by the suite).
 	RootIsDir bool
 
+	// suiteDir is the socket directory the suite made (--dir-created-by
+	// suite), "" if none.
+	suiteDir string
+
 	mu       sync.Mutex
 	evidence []string
 	metrics  map[string]float64
@@ -107,7 +111,8 @@ func mkdirMode(p string, mode os.FileMode) error {
 }
 
 func (e *Env) spec() probeSpec {
-	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name}
+	sp := probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name}
+	return e.r.cfg.Target.withProbe(sp, e.Root)
 }
 
 // daemon is one started daemon process.
@@ -157,6 +162,9 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 // as the daemon uid. It does not wait for readiness.
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
+	if err := e.makeSocketDir(root, name); err != nil {
+		return nil, err
+	}
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
 	env := append(os.Environ(), cfg.Target.DaemonEnv(root, name, e.Transport)...)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())

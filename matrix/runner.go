@@ -215,7 +215,7 @@ func (r *Runner) skipReason(s Scenario) string {
 		}
 		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}
-	return ""
+	return r.targetSkip(s)
 }
 
 // privilegeSkip says why s cannot run without privilege here, with the

@@ -277,6 +277,9 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 		return errored("attacker helper: %v", err)
 	}
 	e.note("uid %d: connected=%v reply=%q error=%q", e.r.attackerUID, r.Connected, r.Reply, r.Error)
+	if r.Talked {
+		return fail("uid %d talked to the daemon (--protocol %s): %s", e.r.attackerUID, e.r.cfg.Target.Protocol, r.Reply)
+	}
 	if strings.Contains(r.Reply, "pong") {
 		return fail("uid %d got an answer: %q", e.r.attackerUID, oneLine(r.Reply, 120))
 	}
@@ -321,6 +324,9 @@ func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
 	first, pid1, err := e.start(ctx)
 	if err != nil {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
+	}
+	if pid1 == 0 {
+		return skip("%s", noPIDReason(e))
 	}
 	second, err := e.startDaemon(e.Root, e.Name)
 	if err != nil {
@@ -407,6 +413,9 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return fail("a new start after SIGKILL does not serve: %v", err)
 	}
+	if pid == 0 {
+		return pass("a new start serves after SIGKILL of %d (%s)", first.Pid, noPIDReason(e))
+	}
 	if pid != second.Pid {
 		return fail("ping answered by pid %d, not the new daemon %d", pid, second.Pid)
 	}
@@ -434,6 +443,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 		// The root is the daemon's runtime directory: it may stay, empty.
 		left = without(left, filepath.Base(e.Root)+" (")
 	}
+	left = e.leftBehindExempt(left)
 	e.note("exit %d after %s; left behind: %v", code, took.Round(time.Millisecond), left)
 	switch {
 	case code != 0:
@@ -752,8 +762,17 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 	if err := e.asDaemonUID(ctx, "malformed", e.spec(), &rs); err != nil {
 		return errored("client helper: %v", err)
 	}
+	judgeReplies := e.r.cfg.Target.Protocol.speaksJSON()
 	for _, r := range rs {
 		e.note("%s: reply=%q closed=%v; ping after: %s", r.Payload, oneLine(r.Reply, 80), r.Closed, r.PingAfter)
+		if !judgeReplies {
+			// Only bh-json says what an error is: judged is that the
+			// daemon keeps answering its probe.
+			if !strings.HasPrefix(r.PingAfter, "ok") {
+				return fail("after %s the daemon no longer answers its probe: %s", r.Payload, r.PingAfter)
+			}
+			continue
+		}
 		if strings.Contains(r.Reply, "pong") {
 			return fail("%s was answered as a ping: %q", r.Payload, r.Reply)
 		}
@@ -766,6 +785,9 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 	}
 	if done, code := d.exited(); done {
 		return fail("the daemon exited (code %d)", code)
+	}
+	if !judgeReplies {
+		return pass("after each of %d malformed inputs the daemon still answered its probe (--protocol %s: replies not judged)", len(rs), e.r.cfg.Target.Protocol)
 	}
 	return pass("%d malformed inputs answered with an error or a close; pid %d kept serving", len(rs), pid)
 }
@@ -795,7 +817,12 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	var r loadResult
-	if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": 64, "Pings": 500}, &r); err != nil {
+	if p := e.r.cfg.Target.Protocol; !p.speaksJSON() {
+		workers, n := probeLoadSize(p)
+		if err := e.asDaemonUID(ctx, "probeload", map[string]any{"spec": e.spec(), "Workers": workers, "N": n}, &r); err != nil {
+			return errored("client helper: %v", err)
+		}
+	} else if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": 64, "Pings": 500}, &r); err != nil {
 		return errored("client helper: %v", err)
 	}
 	e.metric("p50_us", r.P50us)
@@ -803,9 +830,13 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.metric("max_us", r.Maxus)
 	e.metric("wall_ms", r.Wallms)
 	e.metric("errors", float64(r.Errors))
-	e.note("%d connections x %d pings: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms", r.Conns, r.Pings/max(r.Conns, 1), r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms)
-	if r.Errors > 0 {
-		return fail("%d of %d pings failed; first: %s", r.Errors, r.Pings, r.First)
+	conns, pings := "connections", "pings"
+	if !e.r.cfg.Target.Protocol.speaksJSON() {
+		conns, pings = "workers", "probes (a connection each)"
 	}
-	return pass("%d pings, 0 errors; p50 %.0f us, p99 %.0f us", r.Pings, r.P50us, r.P99us)
+	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms)
+	if r.Errors > 0 {
+		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)
+	}
+	return pass("%d %s, 0 errors; p50 %.0f us, p99 %.0f us", r.Pings, pings, r.P50us, r.P99us)
 }

@@ -28,6 +28,16 @@
 //	-flaw lenient     JSON that is not an object is answered {"ok":true}
 //	-flaw serial      one connection at a time, no read deadline
 //	-flaw dropsome    every 1000th ping is answered with an error
+//	-flaw crash       exits 3 on a line that is not JSON
+//	-flaw acceptfew   stops serving (closes its listener) after 1000
+//	                  connections
+//
+// Not flaws: -detach starts the daemon again in a new session and exits 0
+// at once (as daemons that fork into the background do), writing the
+// serving process's pid to -pidfile when given; -probe SOCKET is a client
+// (for --protocol exec): it pings SOCKET and exits 0 on a pong; -socket
+// PATH serves exactly PATH as ssh-agent -a does: no directory made or
+// checked, the socket 0600, peers checked, no stale socket removed.
 //
 // On tcp, plain and unlink check the token.
 package main
@@ -50,12 +60,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "lenient", "serial", "dropsome"}
+	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
 
 // flaw is the -flaw in effect (read by serve and handle).
 var flaw string
@@ -65,7 +76,39 @@ func main() {
 	root := flag.String("root", "", "runtime directory")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
+	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
+	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
+	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
+	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	flag.Parse()
+	if *probe != "" {
+		if err := ping(*probe); err != nil {
+			fmt.Fprintln(os.Stderr, "brokend -probe:", err)
+			os.Exit(1)
+		}
+		fmt.Println("pong")
+		return
+	}
+	if *detach {
+		if err := detachSelf(); err != nil {
+			fmt.Fprintln(os.Stderr, "brokend -detach:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *socket != "" {
+		if err := serveAt(*socket); err != nil {
+			fmt.Fprintln(os.Stderr, "brokend:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *pidfile != "" {
+		if err := os.WriteFile(*pidfile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "brokend:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*root, *name, *transport); err != nil {
 		fmt.Fprintln(os.Stderr, "brokend:", err)
 		os.Exit(1)
@@ -252,12 +295,18 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 			handle(c, token) // the flaw: one client at a time, no deadline
 			continue
 		}
+		if flaw == "acceptfew" && accepted.Add(1) == 1000 {
+			ln.Close() // the flaw: stops serving, keeps running
+			go handle(c, token)
+			<-ctx.Done()
+			return nil
+		}
 		go handle(c, token)
 	}
 }
 
-// pings counts pings answered (dropsome).
-var pings atomic.Int64
+// pings counts pings answered (dropsome); accepted, connections (acceptfew).
+var pings, accepted atomic.Int64
 
 func handle(c net.Conn, token string) {
 	defer c.Close()
@@ -274,6 +323,10 @@ func handle(c net.Conn, token string) {
 		}
 		var req map[string]any
 		if json.Unmarshal(line, &req) != nil || req == nil {
+			if flaw == "crash" && !json.Valid(line) {
+				fmt.Fprintf(os.Stderr, "brokend: cannot parse %q\n", line)
+				os.Exit(3) // the flaw: one bad line takes the daemon down
+			}
 			var v any
 			if flaw == "lenient" && json.Unmarshal(line, &v) == nil {
 				enc.Encode(map[string]any{"ok": true}) // the flaw: any JSON will do
@@ -355,4 +408,69 @@ func (l peerChecked) Accept() (net.Conn, error) {
 		}
 		c.Close()
 	}
+}
+
+// detachSelf starts this program again without -detach, in a new session
+// with no terminal and no output, and returns at once: the parent exits 0
+// before the child serves, as a daemon that forks into the background does.
+func detachSelf() error {
+	var args []string
+	for _, a := range os.Args[1:] {
+		if a != "-detach" && a != "--detach" {
+			args = append(args, a)
+		}
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{
+		Files: []*os.File{null, null, null},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release()
+}
+
+// ping is the -probe client: one bh-json ping on a Unix socket.
+func ping(sock string) error {
+	c, err := net.DialTimeout("unix", sock, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no reply: %w", err)
+	}
+	if !strings.Contains(line, `"pong":true`) {
+		return fmt.Errorf("not a pong: %q", line)
+	}
+	return nil
+}
+
+// serveAt serves path as ssh-agent -a does: bind where told (the directory
+// must exist), chmod 0600, peer uids checked; SIGTERM removes the socket.
+func serveAt(path string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	return serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
 }
