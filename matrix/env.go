@@ -122,6 +122,10 @@ type daemon struct {
 	done chan struct{}
 	err  error
 	Pid  int
+	// root, name and marker of this start (startMarkerEnv); serving is
+	// the pid that serves when the daemon forked (--forks), 0 otherwise.
+	root, name, marker string
+	serving            int
 }
 
 // exited reports whether the process has ended, and its exit code.
@@ -166,12 +170,16 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 		return nil, err
 	}
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
+	e.mu.Lock()
+	marker := e.markerFor(len(e.daemons))
+	e.mu.Unlock()
 	env := append(os.Environ(), cfg.Target.DaemonEnv(root, name, e.Transport)...)
+	env = append(env, marker)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{})}
+	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
@@ -195,8 +203,11 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var last error
+	forks := e.r.cfg.Target.Forks
 	for {
-		if done, code := d.exited(); done {
+		// With --forks an exit 0 before ready is the parent of a daemon
+		// that went to the background.
+		if done, code := d.exited(); done && !(forks && code == 0) {
 			return 0, fmt.Errorf("daemon exited with code %d before answering (last output: %s)", code, lastLine(d.output()))
 		}
 		path := sp.Sock
@@ -205,6 +216,9 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 		}
 		if _, err := os.Lstat(path); err == nil {
 			pid, err := e.pingAsDaemon(ctx, sp)
+			if err == nil && forks {
+				return e.settleServing(ctx, d, pid)
+			}
 			if err == nil {
 				return pid, nil
 			}
@@ -274,6 +288,7 @@ func (e *Env) close() {
 		killTree(d.cmd)
 		d.wait(5 * time.Second)
 	}
+	e.stopStragglers()
 }
 
 // tree lists every entry under dir (relative path, facts), for "nothing

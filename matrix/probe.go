@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,9 @@ func (t Target) validateProbe() error {
 	}
 	if t.DirCreatedBy == "suite" && t.Socket == "" {
 		return errors.New("--dir-created-by suite makes the socket's directory: it needs --socket")
+	}
+	if t.Forks && runtime.GOOS == "windows" {
+		return errors.New("--forks: daemons that detach are followed on Linux and macOS only")
 	}
 	if t.PidFile != "" && !t.Forks {
 		return errors.New("--pidfile names the serving process of a daemon that forks: give --forks too")

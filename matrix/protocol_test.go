@@ -1,11 +1,14 @@
 package matrix
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // withProtocol is target speaking one of the protocols that do not use
@@ -210,5 +213,72 @@ func TestDirCreatedBySuite(t *testing.T) {
 	}
 	if r, _ := find(rep, "path.name-validation"); r.Status != Skip || !strings.Contains(r.Reason, "contains {name}") {
 		t.Errorf("path.name-validation without {name}: %s %q, want a skip saying so", r.Status, r.Reason)
+	}
+}
+
+// procsWith lists the running processes whose command line holds every
+// one of words (Linux /proc), zombies excluded.
+func procsWith(words ...string) []string {
+	var out []string
+	ps, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range ps {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(string(b), w)
+		}
+		if st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); ok && !strings.Contains(string(st), ") Z ") {
+			out = append(out, filepath.Dir(p)+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// A daemon that forks into the background (its first process exits 0 at
+// once): without --forks the preflight fails and suggests the flag; with
+// it, the serving process is found (its pid, or --pidfile), signals go to
+// it, and no process of the run outlives the run.
+func TestForks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and the subreaper are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	name := fmt.Sprintf("fork%d", os.Getpid())
+	target := Target{Cmd: []string{bins.brokend, "-detach", "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolBHJSON}
+	sc, _ := Select("sock.mode-umask0,inst.*,path.name-validation,auth.*")
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "add --forks") {
+		t.Errorf("without --forks: Run = %v, want a preflight error suggesting --forks", err)
+	}
+	for _, c := range []struct {
+		name    string
+		pidFile string
+		proto   Protocol
+	}{
+		{"own pid", "", ProtocolBHJSON},
+		{"peer credentials", "", ProtocolConnect},
+		{"pid file", "{root}/d.pid", ProtocolConnect},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := withProtocol(target, c.proto)
+			tg.Forks, tg.PidFile = true, c.pidFile
+			if c.pidFile != "" {
+				tg.Cmd = append(tg.Cmd, "-pidfile", c.pidFile)
+			}
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, nil)
+			if r, _ := find(rep, "inst.clean-shutdown"); r.Status != Pass || !strings.Contains(r.Reason, "exit 0") {
+				t.Errorf("inst.clean-shutdown: %s %q, want SIGTERM delivered to the forked daemon and its exit 0 seen", r.Status, r.Reason)
+			}
+			if left := procsWith(bins.brokend, "\x00-name\x00"+name+"\x00"); len(left) > 0 {
+				t.Errorf("processes of the run outlived it: %v", left)
+			}
+		})
 	}
 }

@@ -129,6 +129,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 
+	// Detached descendants of the daemons stay ours to find and stop
+	// (Linux; elsewhere they are found through their pids only).
+	becomeSubreaper()
 	if err := r.preflight(ctx); err != nil {
 		return Report{}, err
 	}

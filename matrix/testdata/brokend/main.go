@@ -68,6 +68,10 @@ import (
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
 
+// pidfilePath is -pidfile: -flaw none writes its pid there once it
+// listens and removes it on exit.
+var pidfilePath string
+
 // flaw is the -flaw in effect (read by serve and handle).
 var flaw string
 
@@ -103,12 +107,7 @@ func main() {
 		}
 		return
 	}
-	if *pidfile != "" {
-		if err := os.WriteFile(*pidfile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "brokend:", err)
-			os.Exit(1)
-		}
-	}
+	pidfilePath = *pidfile
 	if err := run(*root, *name, *transport); err != nil {
 		fmt.Fprintln(os.Stderr, "brokend:", err)
 		os.Exit(1)
@@ -378,6 +377,12 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 	}
 	if err := os.Chmod(sock, 0o600); err != nil {
 		return err
+	}
+	if pidfilePath != "" {
+		if err := os.WriteFile(pidfilePath, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+			return err
+		}
+		defer os.Remove(pidfilePath)
 	}
 	err = serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
 	os.Remove(lock.Name())

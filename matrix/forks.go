@@ -1,0 +1,172 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startMarkerEnv is set in every daemon's environment to
+// "<scenario dir>#<n>" (the n-th start in the scenario): processes the
+// daemon leaves behind, detached or not, inherit it, and the suite (a
+// child subreaper on Linux) finds them by it among its descendants.
+// A process that clears its environment and detaches is found only
+// through its pid (peer credentials, --pidfile).
+const startMarkerEnv = "BH_IPC_CHECK_START"
+
+// markerFor is the marker of the n-th start in e.
+func (e *Env) markerFor(n int) string {
+	return fmt.Sprintf("%s=%s#%d", startMarkerEnv, e.Parent, n)
+}
+
+// pid is the pid of the process serving for d: the one the suite started,
+// or, for a daemon that forked, the one found when it became ready.
+func (d *daemon) pid() int {
+	if d.serving > 0 {
+		return d.serving
+	}
+	return d.Pid
+}
+
+// waitServing waits up to timeout for the serving process to end (see
+// wait); for a forked one the exit code is known when the suite, as
+// subreaper, reaps it, and is -1 otherwise.
+func (d *daemon) waitServing(timeout time.Duration) (bool, int) {
+	if d.serving <= 0 || d.serving == d.Pid {
+		return d.wait(timeout)
+	}
+	return waitPID(d.serving, timeout)
+}
+
+// findServing names the process that serves for d (started with --forks)
+// once it answered as pid (0: unknown): pid itself while it lives (the
+// daemon's own word, or the kernel's SO_PEERCRED: the process that called
+// listen, which may be a parent that forked and exited); else the pid in
+// --pidfile; else, among the processes of this start, the one listening
+// on the socket, or the only one.
+func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string) {
+	if pid > 0 && alive(pid) {
+		return pid, "it answered as that pid"
+	}
+	t := e.r.cfg.Target
+	if t.PidFile != "" {
+		path := expand(t.PidFile, d.root, d.name)
+		b, err := os.ReadFile(path)
+		if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && alive(n) {
+			return n, "pid file " + path
+		}
+	}
+	procs := without1(markedDescendants(d.marker, false), d.Pid)
+	if e.Sock != "" {
+		for _, p := range procs {
+			var paths []string
+			if e.asDaemonUID(ctx, "listening", p.pid, &paths) == nil && slices.Contains(paths, e.Sock) {
+				return p.pid, "it listens on " + e.Sock
+			}
+		}
+	}
+	if len(procs) == 1 {
+		return procs[0].pid, "the only process left by the start"
+	}
+	return 0, ""
+}
+
+// settleServing records which process serves for d once it answered as
+// pid, and returns that pid (0 when none can be named).
+func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error) {
+	serving, how := e.findServing(ctx, d, pid)
+	d.serving = serving
+	if serving > 0 && serving != d.Pid {
+		e.note("--forks: pid %d serves for the start of pid %d (%s)", serving, d.Pid, how)
+	}
+	return serving, nil
+}
+
+// without1 drops the process pid (the one os/exec started and reaps).
+func without1(ps []procInfo, pid int) []procInfo {
+	return slices.DeleteFunc(ps, func(p procInfo) bool { return p.pid == pid })
+}
+
+// detachedAliveAfter: a process of d's start other than the one the suite
+// started still runs after wait (a daemon that forked kept serving); it
+// returns early once none runs.
+func (e *Env) detachedAliveAfter(d *daemon, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		if len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 && !(d.serving > 0 && d.serving != d.Pid && alive(d.serving)) {
+			return false
+		}
+		if time.Now().After(deadline) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// running: the process serving for d has not ended.
+func (d *daemon) running() bool {
+	if d.serving > 0 && d.serving != d.Pid {
+		return alive(d.serving)
+	}
+	done, _ := d.exited()
+	return !done
+}
+
+// stopMarked stops the processes carrying marker (any start in the
+// scenario when prefix is set) that os/exec did not start: SIGTERM, then
+// SIGKILL for those still running after stopGrace; each is reaped when
+// the suite adopted it. It returns what it stopped, for evidence.
+func (e *Env) stopMarked(marker string, prefix bool, extra []int) []string {
+	e.mu.Lock()
+	started := map[int]bool{}
+	for _, d := range e.daemons {
+		started[d.Pid] = true
+	}
+	e.mu.Unlock()
+	var pids []int
+	var what []string
+	for _, p := range markedDescendants(marker, prefix) {
+		if !started[p.pid] {
+			pids = append(pids, p.pid)
+			what = append(what, fmt.Sprintf("pid %d (%s)", p.pid, p.comm))
+		}
+	}
+	for _, pid := range extra {
+		if !started[pid] && !slices.Contains(pids, pid) && alive(pid) {
+			pids = append(pids, pid)
+			what = append(what, fmt.Sprintf("pid %d", pid))
+		}
+	}
+	for _, pid := range pids {
+		signalPID(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(stopGrace)
+	for _, pid := range pids {
+		if done, _ := waitPID(pid, time.Until(deadline)); !done {
+			signalPID(pid, syscall.SIGKILL)
+			waitPID(pid, 5*time.Second)
+		}
+	}
+	return what
+}
+
+// stopStragglers stops every process the scenario's daemons left running
+// (detached ones included): no process of a run outlives its scenario.
+func (e *Env) stopStragglers() {
+	e.mu.Lock()
+	var serving []int
+	for _, d := range e.daemons {
+		if d.serving > 0 {
+			serving = append(serving, d.serving)
+		}
+	}
+	e.mu.Unlock()
+	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, serving); len(what) > 0 {
+		e.note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))
+	}
+}
