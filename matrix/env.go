@@ -276,6 +276,9 @@ func (e *Env) close() {
 	e.mu.Lock()
 	ds := e.daemons
 	e.mu.Unlock()
+	// Every process of the daemons' starts, before stopping them: children
+	// that die with their parent are then the suite's to reap (subreaper).
+	seen := e.startedProcs()
 	for _, d := range ds {
 		if done, _ := d.exited(); done {
 			continue
@@ -288,7 +291,7 @@ func (e *Env) close() {
 		killTree(d.cmd)
 		d.wait(5 * time.Second)
 	}
-	e.stopStragglers()
+	e.stopStragglers(seen)
 }
 
 // tree lists every entry under dir (relative path, facts), for "nothing

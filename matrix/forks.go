@@ -108,6 +108,25 @@ func (e *Env) detachedAliveAfter(d *daemon, wait time.Duration) bool {
 	}
 }
 
+// is: pid names d's serving process, or the process the suite started
+// (which a daemon that listens, then forks, stays named as by SO_PEERCRED).
+func (d *daemon) is(pid int) bool { return pid > 0 && (pid == d.Pid || pid == d.pid()) }
+
+// startPIDs are the live processes of d's start: the one the suite started
+// and, for a daemon that forks, those it left.
+func (e *Env) startPIDs(d *daemon) []int {
+	var pids []int
+	if done, _ := d.exited(); !done {
+		pids = append(pids, d.Pid)
+	}
+	if e.r.cfg.Target.Forks {
+		for _, p := range without1(markedDescendants(d.marker, false), d.Pid) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
 // running: the process serving for d has not ended.
 func (d *daemon) running() bool {
 	if d.serving > 0 && d.serving != d.Pid {
@@ -128,7 +147,7 @@ func (e *Env) stopMarked(marker string, prefix bool, extra []int) []string {
 		started[d.Pid] = true
 	}
 	e.mu.Unlock()
-	var pids []int
+	var pids, reap []int
 	var what []string
 	for _, p := range markedDescendants(marker, prefix) {
 		if !started[p.pid] {
@@ -137,15 +156,22 @@ func (e *Env) stopMarked(marker string, prefix bool, extra []int) []string {
 		}
 	}
 	for _, pid := range extra {
-		if !started[pid] && !slices.Contains(pids, pid) && alive(pid) {
+		switch {
+		case started[pid] || slices.Contains(pids, pid):
+		case alive(pid):
 			pids = append(pids, pid)
 			what = append(what, fmt.Sprintf("pid %d", pid))
+		default:
+			reap = append(reap, pid) // ended, maybe a zombie now ours
 		}
 	}
 	for _, pid := range pids {
 		signalPID(pid, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(stopGrace)
+	for _, pid := range reap {
+		waitPID(pid, time.Until(deadline))
+	}
 	for _, pid := range pids {
 		if done, _ := waitPID(pid, time.Until(deadline)); !done {
 			signalPID(pid, syscall.SIGKILL)
@@ -155,18 +181,35 @@ func (e *Env) stopMarked(marker string, prefix bool, extra []int) []string {
 	return what
 }
 
-// stopStragglers stops every process the scenario's daemons left running
-// (detached ones included): no process of a run outlives its scenario.
-func (e *Env) stopStragglers() {
+// startedProcs are the pids of every live process of the scenario's
+// starts, and the serving processes found for them.
+func (e *Env) startedProcs() []int {
+	var pids []int
+	for _, p := range markedDescendants(startMarkerEnv+"="+e.Parent, true) {
+		pids = append(pids, p.pid)
+	}
 	e.mu.Lock()
-	var serving []int
 	for _, d := range e.daemons {
 		if d.serving > 0 {
-			serving = append(serving, d.serving)
+			pids = append(pids, d.serving)
 		}
 	}
 	e.mu.Unlock()
-	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, serving); len(what) > 0 {
+	return pids
+}
+
+// stopStragglers stops every process the scenario's daemons left running
+// (detached ones included) and reaps those seen before the daemons were
+// stopped: no process of a run outlives its scenario.
+func (e *Env) stopStragglers(seen []int) {
+	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, seen); len(what) > 0 {
 		e.note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))
 	}
+	groups := map[int]bool{}
+	e.mu.Lock()
+	for _, d := range e.daemons {
+		groups[d.Pid] = true
+	}
+	e.mu.Unlock()
+	reapGroupZombies(groups)
 }

@@ -22,9 +22,9 @@ func becomeSubreaper() error {
 
 // procInfo is what /proc says about a process.
 type procInfo struct {
-	pid, ppid int
-	zombie    bool
-	comm      string
+	pid, ppid, pgrp int
+	zombie          bool
+	comm            string
 }
 
 func readProc(pid int) (procInfo, bool) {
@@ -38,11 +38,12 @@ func readProc(pid int) (procInfo, bool) {
 		return procInfo{}, false
 	}
 	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 2 {
+	if len(f) < 3 {
 		return procInfo{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
-	return procInfo{pid: pid, ppid: ppid, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
+	pgrp, _ := strconv.Atoi(f[2])
+	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
 }
 
 // markedDescendants are the live processes below this one whose
@@ -120,12 +121,38 @@ func waitPID(pid int, timeout time.Duration) (exited bool, code int) {
 				}
 				return true, ws.ExitStatus()
 			}
-		} else if !ok || pi.zombie {
+		} else if !ok {
 			return true, -1
 		}
+		// A zombie whose parent is not the suite is its parent's to reap,
+		// or becomes the suite's when that parent ends: wait for either.
 		if time.Now().After(deadline) {
 			return false, 0
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reapGroupZombies reaps the zombies re-parented to the suite from the
+// process groups groups (each daemon runs in a group of its own, led by
+// the process the suite started): a daemon's children that died before
+// it did. Group leaders are left to os/exec, which started and waits for
+// them.
+func reapGroupZombies(groups map[int]bool) {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	self := os.Getpid()
+	for _, p := range ents {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil || groups[pid] {
+			continue
+		}
+		pi, ok := readProc(pid)
+		if !ok || !pi.zombie || pi.ppid != self || !groups[pi.pgrp] {
+			continue
+		}
+		var ws unix.WaitStatus
+		// Race point: the zombie is ours and in a daemon's group but is not
+		// its leader, so no os/exec Wait is waiting for this pid.
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
 }

@@ -338,9 +338,9 @@ func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
 	switch {
 	case err != nil:
 		return fail("after the second start the endpoint no longer answers: %v", err)
-	case pid != pid1 && pid == second.Pid:
+	case !first.is(pid) && second.is(pid):
 		return fail("hijacked: the second instance (pid %d) now answers in place of the first (pid %d)", second.Pid, pid1)
-	case pid != pid1:
+	case !first.is(pid):
 		return fail("ping answered by pid %d, neither the first (%d) nor the second (%d)", pid, pid1, second.Pid)
 	}
 	if !first.running() {
@@ -391,9 +391,9 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 	switch {
 	case err != nil:
 		return fail("after SIGCONT the endpoint does not answer: %v", err)
-	case pid == second.Pid:
+	case second.is(pid) && !first.is(pid):
 		return fail("the second instance took over a busy daemon's endpoint (pid %d answers, not %d)", pid, pid1)
-	case pid != pid1:
+	case !first.is(pid):
 		return fail("ping answered by pid %d, not the first (%d)", pid, pid1)
 	}
 	return pass("second did not take over (exited=%v code %d); first (pid %d) answers after SIGCONT", exited, code, pid1)
@@ -560,7 +560,8 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 		}
 		return pass("serves at %s (%d bytes; reached through its directory)", e.Sock, len(e.Sock))
 	}
-	if done, code := d.exited(); done {
+	forked := e.r.cfg.Target.Forks && e.detachedAliveAfter(d, 0)
+	if done, code := d.exited(); done && !forked {
 		if code != 0 && d.output() != "" {
 			return pass("refused clearly (exit %d): %s", code, lastLine(d.output()))
 		}
@@ -570,8 +571,12 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	// fallback of its own. Find where it listens (Linux: /proc) and ping it
 	// there.
 	var paths []string
-	err = e.asDaemonUID(ctx, "listening", d.Pid, &paths)
-	e.note("daemon pid %d listens on: %v (%v)", d.Pid, paths, err)
+	for _, pid := range e.startPIDs(d) {
+		var ps []string
+		err := e.asDaemonUID(ctx, "listening", pid, &ps)
+		e.note("daemon pid %d listens on: %v (%v)", pid, ps, err)
+		paths = append(paths, ps...)
+	}
 	for _, p := range paths {
 		if len(p) < len(nominal) && strings.HasPrefix(nominal, p) {
 			return fail("listening at %s, the nominal path truncated to %d bytes", p, len(p))
@@ -796,7 +801,8 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 			return fail("after %s the daemon no longer serves: %s", r.Payload, r.PingAfter)
 		}
 	}
-	if done, code := d.exited(); done {
+	if !d.running() {
+		_, code := d.waitServing(0)
 		return fail("the daemon exited (code %d)", code)
 	}
 	if !judgeReplies {
