@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
@@ -188,7 +189,14 @@ func copyExecutable(exe, dir string) (string, error) {
 		return "", err
 	}
 	dst := filepath.Join(dir, filepath.Base(exe))
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
+	// Race point: a process forked (by another goroutine, another run in
+	// the same program) while dst is open for writing holds it open until
+	// it execs, and an exec of dst in that window fails with ETXTBSY
+	// (golang/go#22315). Holding ForkLock keeps every fork out of it.
+	syscall.ForkLock.Lock()
+	err = os.WriteFile(dst, b, 0o755)
+	syscall.ForkLock.Unlock()
+	if err != nil {
 		return "", err
 	}
 	return dst, os.Chmod(dst, 0o755)
