@@ -216,8 +216,12 @@ type loadResult struct {
 	Wallms float64 `json:"wall_ms"`
 }
 
-// runLoad opens conns sessions and sends pings pings on each, concurrently.
+// runLoad opens conns sessions and sends pings pings on each, concurrently
+// (probeLoad for a protocol that does not speak bh-json).
 func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
+	if !sp.Protocol.speaksJSON() {
+		return probeLoad(ctx, sp, conns, pings)
+	}
 	res := loadResult{Conns: conns, Pings: conns * pings}
 	var (
 		mu   sync.Mutex

@@ -3,7 +3,6 @@ package matrix
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -378,19 +377,6 @@ func probeLoadSize(p Protocol) (workers, n int) {
 		return 8, 4
 	}
 	return 64, 50
-}
-
-func init() {
-	actions["probeload"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
-		var a struct {
-			Spec       probeSpec `json:"spec"`
-			Workers, N int
-		}
-		if err := json.Unmarshal(arg, &a); err != nil {
-			return nil, err
-		}
-		return probeLoad(ctx, a.Spec, a.Workers, a.N), nil
-	}
 }
 
 // needsRequest are the scenarios that need the daemon to answer requests

@@ -836,12 +836,11 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	var r loadResult
+	workers, n := 64, 500
 	if p := e.r.cfg.Target.Protocol; !p.speaksJSON() {
-		workers, n := probeLoadSize(p)
-		if err := e.asDaemonUID(ctx, "probeload", map[string]any{"spec": e.spec(), "Workers": workers, "N": n}, &r); err != nil {
-			return errored("client helper: %v", err)
-		}
-	} else if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": 64, "Pings": 500}, &r); err != nil {
+		workers, n = probeLoadSize(p)
+	}
+	if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": workers, "Pings": n}, &r); err != nil {
 		return errored("client helper: %v", err)
 	}
 	e.metric("p50_us", r.P50us)
