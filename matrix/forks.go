@@ -50,15 +50,23 @@ func (d *daemon) waitServing(timeout time.Duration) (bool, int) {
 // --pidfile; else, among the processes of this start, the one listening
 // on the socket, or the only one.
 func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string) {
-	if pid > 0 && alive(pid) {
+	if pid > 0 && alive(pid) && e.ofStart(d, pid) {
 		return pid, "it answered as that pid"
 	}
 	t := e.r.cfg.Target
 	if t.PidFile != "" {
+		// A daemon may serve before it writes its pid file: give it
+		// pidFileWait.
 		path := expand(t.PidFile, d.root, d.name)
-		b, err := os.ReadFile(path)
-		if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && alive(n) {
-			return n, "pid file " + path
+		for deadline := time.Now().Add(pidFileWait); ; time.Sleep(20 * time.Millisecond) {
+			b, err := readNoFollow(path)
+			if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && alive(n) && e.ofStart(d, n) {
+				return n, "pid file " + path
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				e.note("--pidfile %s names no live process within %s (%v)", path, pidFileWait, err)
+				break
+			}
 		}
 	}
 	procs := without1(markedDescendants(d.marker, false), d.Pid)
@@ -86,6 +94,35 @@ func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error
 	}
 	return serving, nil
 }
+
+// ofStart: pid is a process of d's start, so the suite may signal it. A
+// pid file sits where other uids may write, and a daemon may name any pid:
+// neither may make the suite signal an unrelated process. Where processes
+// cannot be attributed (no /proc), every pid is taken at its word.
+func (e *Env) ofStart(d *daemon, pid int) bool {
+	if pid == d.Pid || !markerScanWorks {
+		return true
+	}
+	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid })
+}
+
+// readNoFollow reads a small file without following a symlink at path.
+func readNoFollow(path string) ([]byte, error) {
+	// Race point: another uid may replace path with a link at any time;
+	// O_NOFOLLOW refuses a link at the last component, and what is read
+	// is only believed if ofStart confirms the pid.
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, err := f.Read(b)
+	return b[:n], err
+}
+
+// pidFileWait is how long a ready daemon may take to write its pid file.
+const pidFileWait = 2 * time.Second
 
 // without1 drops the process pid (the one os/exec started and reaps).
 func without1(ps []procInfo, pid int) []procInfo {

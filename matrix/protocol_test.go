@@ -3,6 +3,7 @@ package matrix
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -280,5 +281,72 @@ func TestForks(t *testing.T) {
 				t.Errorf("processes of the run outlived it: %v", left)
 			}
 		})
+	}
+}
+
+// A daemon that listens, then forks and lets its first process exit (as
+// ssh-agent does): SO_PEERCRED names a process that is gone, so the
+// serving one is found through --pidfile, or else as the process of the
+// start that listens on the socket.
+func TestForksHandOff(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and /proc are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("sock.mode-umask0,inst.live-not-hijacked,inst.clean-shutdown")
+	for _, c := range []struct{ name, pidFile, how string }{
+		{"pid file", "{root}/h.pid", "(pid file "},
+		{"listening socket", "", "(it listens on "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := Target{Cmd: []string{bins.brokend, "-handoff", "-socket", "{root}/h.d/sock"}, Socket: "{root}/h.d/sock",
+				Protocol: ProtocolConnect, DirCreatedBy: "suite", Forks: true, PidFile: c.pidFile}
+			if c.pidFile != "" {
+				tg.Cmd = append(tg.Cmd, "-pidfile", c.pidFile)
+			}
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, nil)
+			for _, r := range rep.Results {
+				if r.Status != Pass || !slices.ContainsFunc(r.Evidence, func(ev string) bool { return strings.Contains(ev, c.how) }) {
+					t.Errorf("%s: %s %q; want a pass with the serving process found %s...): %v", r.ID, r.Status, r.Reason, c.how, r.Evidence)
+				}
+			}
+			if left := procsWith(bins.brokend, "-handoff"); len(left) > 0 {
+				t.Errorf("processes of the run outlived it: %v", left)
+			}
+		})
+	}
+}
+
+// The serving pid a daemon names (its answer, its pid file, which other
+// uids may be able to replace) is believed only for a process of that
+// start: the suite must not signal an unrelated process on its word.
+func TestOfStartRefusesForeignPID(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("processes are attributed through /proc; this is %s", runtime.GOOS)
+	}
+	e := &Env{Parent: "/scenario"}
+	d := &daemon{Pid: -1, marker: e.markerFor(0)}
+	start := func(env ...string) int {
+		cmd := exec.Command("sleep", "30")
+		cmd.Env = append(os.Environ(), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd.Process.Pid
+	}
+	victim, own, other := start(), start(d.marker), start(e.markerFor(1))
+	if e.ofStart(d, victim) {
+		t.Errorf("pid %d, not of the start, accepted as its serving process", victim)
+	}
+	if e.ofStart(d, other) {
+		t.Errorf("pid %d, of another start, accepted", other)
+	}
+	if !e.ofStart(d, own) {
+		t.Errorf("pid %d, of the start, refused", own)
 	}
 }

@@ -20,6 +20,12 @@ func becomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
+// markerScanWorks: markedDescendants can attribute processes (/proc).
+const markerScanWorks = true
+
+// oNoFollow refuses a symlink at the last component of an open.
+const oNoFollow = unix.O_NOFOLLOW
+
 // procInfo is what /proc says about a process.
 type procInfo struct {
 	pid, ppid, pgrp int

@@ -13,6 +13,8 @@ import (
 // Without Linux's child subreaper a daemon that detaches is re-parented to
 // init: it is found only through its pid (peer credentials, --pidfile).
 
+const markerScanWorks = false
+
 func becomeSubreaper() error { return errors.New("child subreaper: Linux only") }
 
 type procInfo struct {

@@ -35,7 +35,10 @@
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
 // serving process's pid to -pidfile when given; -probe SOCKET is a client
-// (for --protocol exec): it pings SOCKET and exits 0 on a pong; -socket
+// (for --protocol exec): it pings SOCKET and exits 0 on a pong; -handoff
+// with -socket listens, then hands the listener to a child in a new
+// session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
+// parent, which is gone), the child writing -pidfile; -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
 // checked, the socket 0600, peers checked, no stale socket removed.
 //
@@ -84,7 +87,22 @@ func main() {
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
+	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
 	flag.Parse()
+	if os.Getenv("BROKEND_HANDOFF") == "1" {
+		if err := serveHandedOff(*pidfile); err != nil {
+			fmt.Fprintln(os.Stderr, "brokend:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *handoff {
+		if err := handOff(*socket); err != nil {
+			fmt.Fprintln(os.Stderr, "brokend -handoff:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *probe != "" {
 		if err := ping(*probe); err != nil {
 			fmt.Fprintln(os.Stderr, "brokend -probe:", err)
@@ -478,4 +496,61 @@ func serveAt(path string) error {
 		return err
 	}
 	return serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
+}
+
+// handOff listens on path, then starts this program again in a new session
+// with the listener as fd 3 and exits: the process that called listen()
+// is gone before anyone connects.
+func handOff(path string) error {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	f, err := ul.File()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
+		Env:   append(os.Environ(), "BROKEND_HANDOFF=1"),
+		Files: []*os.File{null, null, null, f},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release()
+}
+
+// serveHandedOff serves the listener handOff passed as fd 3 until SIGTERM,
+// then removes the socket and the pid file.
+func serveHandedOff(pidfile string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	path := ul.Addr().String()
+	if pidfile != "" {
+		if err := os.WriteFile(pidfile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+			return err
+		}
+		defer os.Remove(pidfile)
+	}
+	defer os.Remove(path)
+	return serve(ctx, peerChecked{ul}, "")
 }
