@@ -282,6 +282,26 @@ func TestForks(t *testing.T) {
 			}
 		})
 	}
+	// An exit 0 says nothing of a daemon that forks: one whose detached
+	// child accepts traversal names (plain checks none) fails
+	// path.name-validation, and its children are stopped all the same.
+	t.Run("accepts traversal names", func(t *testing.T) {
+		tg := target
+		tg.Cmd = []string{bins.brokend, "-detach", "-flaw", "plain", "-root", "{root}", "-name", "{name}"}
+		tg.Socket, tg.Forks = DefaultSocketTemplate, true
+		sc, _ := Select("path.name-validation")
+		rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFails(t, rep, []string{"path.name-validation"})
+		if r := rep.Results[0]; !strings.Contains(r.Reason, `accepted traversal names "../bh-escape-1"`) {
+			t.Errorf("path.name-validation: %q, want the names the detached daemon kept serving", r.Reason)
+		}
+		if left := procsWith(bins.brokend, "-flaw\x00plain"); len(left) > 0 {
+			t.Errorf("processes of the run outlived it: %v", left)
+		}
+	})
 }
 
 // A daemon that listens, then forks and lets its first process exit (as

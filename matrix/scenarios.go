@@ -283,6 +283,9 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 	if strings.Contains(r.Reply, "pong") {
 		return fail("uid %d got an answer: %q", e.r.attackerUID, oneLine(r.Reply, 120))
 	}
+	if e.r.cfg.Target.Protocol == ProtocolExec {
+		return pass("uid %d was not answered: %s", e.r.attackerUID, r.Error)
+	}
 	if !r.Connected {
 		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
 	}
@@ -513,7 +516,11 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 	}
 	outside := diff(tree(e.Parent, e.Root), before)
 	if len(outside) > 0 {
-		return fail("created outside the root %s: %s", e.Root, strings.Join(outside, ", "))
+		also := ""
+		if len(accepted) > 0 {
+			also = "; accepted traversal names " + strings.Join(accepted, ", ")
+		}
+		return fail("created outside the root %s: %s%s", e.Root, strings.Join(outside, ", "), also)
 	}
 	if len(accepted) > 0 {
 		return fail("accepted traversal names %s (kept running or exited 0)", strings.Join(accepted, ", "))
