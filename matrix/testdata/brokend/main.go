@@ -89,45 +89,29 @@ func main() {
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
 	flag.Parse()
-	if os.Getenv("BROKEND_HANDOFF") == "1" {
-		if err := serveHandedOff(*pidfile); err != nil {
-			fmt.Fprintln(os.Stderr, "brokend:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *handoff {
-		if err := handOff(*socket); err != nil {
-			fmt.Fprintln(os.Stderr, "brokend -handoff:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *probe != "" {
-		if err := ping(*probe); err != nil {
-			fmt.Fprintln(os.Stderr, "brokend -probe:", err)
-			os.Exit(1)
-		}
+	// The modes that are not a flawed daemon first; -flaw last.
+	switch {
+	case os.Getenv("BROKEND_HANDOFF") == "1":
+		exitOn("brokend:", serveHandedOff(*pidfile))
+	case *handoff:
+		exitOn("brokend -handoff:", handOff(*socket))
+	case *probe != "":
+		exitOn("brokend -probe:", ping(*probe))
 		fmt.Println("pong")
-		return
+	case *detach:
+		exitOn("brokend -detach:", detachSelf())
+	case *socket != "":
+		exitOn("brokend:", serveAt(*socket))
+	default:
+		pidfilePath = *pidfile
+		exitOn("brokend:", run(*root, *name, *transport))
 	}
-	if *detach {
-		if err := detachSelf(); err != nil {
-			fmt.Fprintln(os.Stderr, "brokend -detach:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *socket != "" {
-		if err := serveAt(*socket); err != nil {
-			fmt.Fprintln(os.Stderr, "brokend:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	pidfilePath = *pidfile
-	if err := run(*root, *name, *transport); err != nil {
-		fmt.Fprintln(os.Stderr, "brokend:", err)
+}
+
+// exitOn ends the program with exit 1 and err after prefix, if err is set.
+func exitOn(prefix string, err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, prefix, err)
 		os.Exit(1)
 	}
 }
