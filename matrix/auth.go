@@ -15,6 +15,13 @@ import (
 type daemonIdentity struct {
 	UID  int   `json:"uid"`
 	PIDs []int `json:"pids,omitempty"`
+	// Marker: the scenario's start marker (startMarkerEnv=<dir>): a process
+	// of the daemon's uid whose environment carries it is of a start of
+	// this scenario, even when it detached from the pids above (--forks:
+	// its parent exited and it was reparented to the subreaper). Another
+	// uid can put the marker in its own environment, but fails the uid
+	// check before this one.
+	Marker string `json:"marker,omitempty"`
 }
 
 // impostorError says that something other than the daemon answered at its

@@ -3,6 +3,7 @@
 package matrix
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -37,13 +38,17 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	}
 	defer unix.Close(dfd)
 	var st unix.Stat_t
-	if err := unix.Fstatat(dfd, filepath.Base(sock), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &impostorError{fmt.Sprintf("connected to %s, but it is gone or unreadable (%v)", sock, err)}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+	switch err := unix.Fstatat(dfd, filepath.Base(sock), &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case errors.Is(err, unix.ENOENT):
+		// Gone since the connect: a daemon that exited (a crash under load)
+		// removes its socket. The peer credentials below still say who
+		// accepted the connection; an impostor that removed its own socket
+		// fails them.
+	case err != nil:
+		return &impostorError{fmt.Sprintf("connected to %s, but it is unreadable (%v)", sock, err)}
+	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
 		return &impostorError{fmt.Sprintf("connected to %s, which is now a %s, not a socket", sock, kindOf(uint32(st.Mode)))}
-	}
-	if int(st.Uid) != id.UID {
+	case int(st.Uid) != id.UID:
 		return &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sock, st.Uid, id.UID)}
 	}
 	uid, pid, err := ipc.PeerCred(c)
@@ -54,7 +59,7 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 		return &impostorError{fmt.Sprintf("the process answering at %s is uid %d (pid %d), not the daemon's uid %d", sock, uid, pid, id.UID)}
 	}
 	// pid 0: the kernel did not say (older macOS); the uid check stands.
-	if len(id.PIDs) > 0 && pid > 0 && !descendsFrom(pid, id.PIDs) {
+	if len(id.PIDs) > 0 && pid > 0 && !descendsFrom(pid, id.PIDs) && (id.Marker == "" || !carriesMarker(pid, id.Marker, true)) {
 		return &impostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
 	}
 	return nil

@@ -32,6 +32,12 @@ type probeSpec struct {
 	// Auth is who may answer (nil: anyone, for attacker probes); see
 	// authenticate.
 	Auth *daemonIdentity `json:"auth,omitempty"`
+	// Root, Send, Expect and Probe: the line and exec protocols' probes
+	// (Target.withProbe).
+	Root   string   `json:"root,omitempty"`
+	Send   []byte   `json:"send,omitempty"`
+	Expect string   `json:"expect,omitempty"`
+	Probe  []string `json:"probe,omitempty"`
 }
 
 // session is one client connection that speaks lines, after whatever the
@@ -218,8 +224,12 @@ func (s *session) ping(ctx context.Context) (int, error) {
 	return ipc.ParsePingReply(line)
 }
 
-// pingOnce opens a session, pings and closes.
+// pingOnce opens a session, pings and closes; for a protocol that does
+// not speak bh-json it probes once (probeOnce).
 func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
+	if !sp.Protocol.speaksJSON() {
+		return probeOnce(ctx, sp)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	s, err := openSession(ctx, sp)
@@ -244,8 +254,12 @@ type loadResult struct {
 	BusyRetries int64 `json:"busy_retries"`
 }
 
-// runLoad opens conns sessions and sends pings pings on each, concurrently.
+// runLoad opens conns sessions and sends pings pings on each, concurrently
+// (probeLoad for a protocol that does not speak bh-json).
 func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
+	if !sp.Protocol.speaksJSON() {
+		return probeLoad(ctx, sp, conns, pings)
+	}
 	res := loadResult{Conns: conns, Pings: conns * pings}
 	var busy atomic.Int64
 	ctx = countBusy(ctx, &busy)
@@ -293,13 +307,18 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
 	}
 	wg.Wait()
 	res.Wallms = float64(time.Since(start).Microseconds()) / 1000
+	res.setPercentiles(lats)
+	res.BusyRetries = busy.Load()
+	return res
+}
+
+// setPercentiles sets p50, p99 and max from the latencies (sorted here).
+func (res *loadResult) setPercentiles(lats []time.Duration) {
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	if n := len(lats); n > 0 {
 		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 		res.P50us, res.P99us, res.Maxus = us(lats[n/2]), us(lats[n*99/100]), us(lats[n-1])
 	}
-	res.BusyRetries = busy.Load()
-	return res
 }
 
 // malformedResult is what one malformed payload got.

@@ -38,6 +38,10 @@ type Env struct {
 	// or the scenario, not by the suite).
 	RootIsDir bool
 
+	// suiteDir is the socket directory the suite made (--dir-created-by
+	// suite), "" if none.
+	suiteDir string
+
 	mu       sync.Mutex
 	evidence []string
 	metrics  map[string]float64
@@ -222,12 +226,13 @@ func (e *Env) mkdirChain(p string) error {
 // answer for it.
 func (e *Env) spec() probeSpec {
 	e.mu.Lock()
-	id := &daemonIdentity{UID: e.r.daemonUID}
+	id := &daemonIdentity{UID: e.r.daemonUID, Marker: startMarkerEnv + "=" + e.Parent}
 	for _, d := range e.daemons {
 		id.PIDs = append(id.PIDs, d.Pid)
 	}
 	e.mu.Unlock()
-	return probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
+	sp := probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
+	return e.r.cfg.Target.withProbe(sp, e.Root)
 }
 
 // daemon is one started daemon process.
@@ -237,6 +242,10 @@ type daemon struct {
 	done chan struct{}
 	err  error
 	Pid  int
+	// root, name and marker of this start (startMarkerEnv); serving is
+	// the pid that serves when the daemon forked (--forks), 0 otherwise.
+	root, name, marker string
+	serving            int
 }
 
 // exited reports whether the process has ended, and its exit code.
@@ -277,13 +286,19 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 // as the daemon uid. It does not wait for readiness.
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
+	if err := e.makeSocketDir(root, name); err != nil {
+		return nil, err
+	}
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
-	env := daemonEnv(cfg, root, name, e.Transport)
+	e.mu.Lock()
+	marker := e.markerFor(len(e.daemons))
+	e.mu.Unlock()
+	env := append(daemonEnv(cfg, root, name, e.Transport), marker)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{})}
+	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
@@ -317,8 +332,11 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var last error
+	forks := e.r.cfg.Target.Forks
 	for {
-		if done, code := d.exited(); done {
+		// With --forks an exit 0 before ready is the parent of a daemon
+		// that went to the background.
+		if done, code := d.exited(); done && !(forks && code == 0) {
 			return 0, fmt.Errorf("daemon exited with code %d before answering (last output: %s)", code, lastLine(d.output()))
 		}
 		path := sp.Sock
@@ -327,6 +345,9 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 		}
 		if _, err := os.Lstat(path); err == nil {
 			pid, err := e.pingAsDaemon(ctx, sp)
+			if err == nil && forks {
+				return e.settleServing(ctx, d, pid)
+			}
 			if err == nil {
 				return pid, nil
 			}
@@ -387,6 +408,9 @@ func (e *Env) close() {
 	e.mu.Lock()
 	ds := e.daemons
 	e.mu.Unlock()
+	// Every process of the daemons' starts, before stopping them: children
+	// that die with their parent are then the suite's to reap (subreaper).
+	seen := e.startedProcs()
 	for _, d := range ds {
 		if done, _ := d.exited(); done {
 			continue
@@ -399,6 +423,7 @@ func (e *Env) close() {
 		killTree(d.cmd)
 		d.wait(5 * time.Second)
 	}
+	e.stopStragglers(seen)
 	e.removeOutside()
 }
 

@@ -236,13 +236,19 @@ type connectResult struct {
 	Connected bool   `json:"connected"`
 	Error     string `json:"error,omitempty"`
 	Reply     string `json:"reply,omitempty"`
+	// Talked: the daemon answered this uid (the protocols that do not
+	// speak bh-json; for those, a pong is never in Reply).
+	Talked bool `json:"talked,omitempty"`
 }
 
 // attackerConnect connects without any checks, sends a ping (with no
 // token) and reads what comes back.
 func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
-	var r connectResult
 	sp.Auth = nil // the attacker takes the endpoint as it finds it
+	if !sp.Protocol.speaksJSON() {
+		return attackerTalk(ctx, sp)
+	}
+	var r connectResult
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {
 		r.Error = err.Error()

@@ -20,6 +20,7 @@ type PreflightError struct {
 	ExitCode  int
 	Output    string // head and tail of its output
 	Err       error  // the last thing that went wrong while waiting
+	Hint      string // what to try, when the suite can tell
 }
 
 func (e *PreflightError) Error() string {
@@ -40,6 +41,9 @@ func (e *PreflightError) Error() string {
 		out = "(no output)"
 	}
 	fmt.Fprintf(&b, "  output:\n%s", indent(out, "    "))
+	if e.Hint != "" {
+		fmt.Fprintf(&b, "  hint:       %s\n", e.Hint)
+	}
 	return strings.TrimRight(b.String(), "\n")
 }
 
@@ -86,7 +90,7 @@ func (r *Runner) preflight(ctx context.Context) error {
 		d.wait(100 * time.Millisecond)
 		exited, code := d.exited()
 		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code,
-			Output: d.out.excerpt(outputHeadLines, outputTailLines), Err: err}
+			Output: d.out.excerpt(outputHeadLines, outputTailLines), Err: err, Hint: e.preflightHint(exited, code)}
 	}
 	if r.cfg.Progress != nil {
 		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())
@@ -96,8 +100,9 @@ func (r *Runner) preflight(ctx context.Context) error {
 
 // waitedFor says what waitReady waits for in this env.
 func (e *Env) waitedFor() string {
+	where := "on the socket " + e.Sock
 	if e.Transport == ipc.TransportTCP {
-		return fmt.Sprintf("a %s ping through the port file %s", e.r.cfg.Target.Protocol, e.Port)
+		where = "through the port file " + e.Port
 	}
-	return fmt.Sprintf("a %s ping on the socket %s", e.r.cfg.Target.Protocol, e.Sock)
+	return e.r.cfg.Target.probeWhat() + " " + where
 }

@@ -91,6 +91,9 @@ func signalDaemon(d *daemon, sig string) error {
 	if s == 0 {
 		return fmt.Errorf("unknown signal %s", sig)
 	}
+	if ok, err := signalServing(d, s); ok {
+		return err
+	}
 	return d.cmd.Process.Signal(s)
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
@@ -151,6 +152,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 
+	// Detached descendants of the daemons stay ours to find and stop
+	// (Linux; elsewhere they are found through their pids only).
+	becomeSubreaper()
 	if err := r.preflight(ctx); err != nil {
 		return Report{}, err
 	}
@@ -221,7 +225,14 @@ func copyExecutable(exe, dir string) (string, error) {
 		return "", err
 	}
 	dst := filepath.Join(dir, filepath.Base(exe))
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
+	// Race point: a process forked (by another goroutine, another run in
+	// the same program) while dst is open for writing holds it open until
+	// it execs, and an exec of dst in that window fails with ETXTBSY
+	// (golang/go#22315). Holding ForkLock keeps every fork out of it.
+	syscall.ForkLock.Lock()
+	err = os.WriteFile(dst, b, 0o755)
+	syscall.ForkLock.Unlock()
+	if err != nil {
 		return "", err
 	}
 	return dst, os.Chmod(dst, 0o755)
@@ -251,7 +262,7 @@ func (r *Runner) skipReason(s Scenario) string {
 		}
 		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}
-	return ""
+	return r.targetSkip(s)
 }
 
 // privilegeSkip says why s cannot run without privilege here, with the

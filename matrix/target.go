@@ -38,6 +38,24 @@ type Target struct {
 	Socket   string   `json:"socket,omitempty"`
 	PortFile string   `json:"port_file,omitempty"`
 	Protocol Protocol `json:"protocol"`
+	// Send and Expect are the line protocol's probe: Send (with the
+	// escapes \r \n \t \\ \xNN) is written, a reply matching the regular
+	// expression Expect means the daemon answered.
+	Send   string `json:"send,omitempty"`
+	Expect string `json:"expect,omitempty"`
+	// Probe is the exec protocol's probe command template ({socket},
+	// {dir}, {root}, {name}, {port}), split into words like Cmd: exit 0
+	// means the daemon answered.
+	Probe string `json:"probe,omitempty"`
+	// DirCreatedBy is "suite" when the suite makes the socket's directory
+	// (0700, as the daemon's uid) before each start; "" or "daemon": the
+	// daemon makes it.
+	DirCreatedBy string `json:"dir_created_by,omitempty"`
+	// Forks: the daemon may detach; an exit 0 before it is ready is not a
+	// failure, and the serving process is found by peer credentials or
+	// PidFile (a {root}/{name} template).
+	Forks   bool   `json:"forks,omitempty"`
+	PidFile string `json:"pid_file,omitempty"`
 }
 
 // Default templates.
@@ -74,10 +92,8 @@ func (t Target) Validate() error {
 			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
 		}
 	}
-	switch t.Protocol {
-	case ProtocolBHJSON, ProtocolIPC:
-	default:
-		return fmt.Errorf("protocol %q: want bh-json or ipc", t.Protocol)
+	if err := t.validateProbe(); err != nil {
+		return err
 	}
 	return t.checkPlaceholders()
 }
@@ -113,6 +129,12 @@ func (t Target) checkPlaceholders() error {
 		}
 	}
 	if err := check("--socket", t.Socket, pathPlaceholders); err != nil {
+		return err
+	}
+	if err := check("--pidfile", t.PidFile, pathPlaceholders); err != nil {
+		return err
+	}
+	if err := check("--probe", t.Probe, probePlaceholders); err != nil {
 		return err
 	}
 	return check("--port-file", t.PortFile, pathPlaceholders)

@@ -2,7 +2,8 @@
 # The project's test command (README.md): starts a Docker engine when none
 # answers (the container legs need one), then runs every Go test with -race.
 #
-# It also sets up Wine (scripts/wine/setup.sh) for the Windows tests.
+# It also sets up Wine (scripts/wine/setup.sh) for the Windows tests, and
+# installs the real daemons the matrix tests run against (ssh-agent, socat).
 # BH_REQUIRE_DOCKER=1 / BH_REQUIRE_WINE=1 (CI) make a missing engine or Wine
 # a failure; otherwise those tests skip and say why.
 set -euo pipefail
@@ -21,5 +22,22 @@ if ! bash scripts/wine/setup.sh; then
 		exit 1
 	fi
 	echo "test.sh: no Wine: the Windows tests will skip (BH_REQUIRE_WINE=1 makes that a failure)" >&2
+fi
+# Real third-party daemons the matrix tests run the suite against
+# (matrix/realdaemons_test.go): installed from Debian when this runs as root;
+# otherwise those tests skip and say how to install them.
+need_pkgs=()
+command -v ssh-agent >/dev/null || need_pkgs+=(openssh-client)
+command -v socat >/dev/null || need_pkgs+=(socat)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "test.sh: installing ${need_pkgs[*]} for the real-daemon tests" >&2
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y -q "${need_pkgs[@]}" >/dev/null ||
+			{ apt-get update -q >/dev/null && apt-get install -y -q "${need_pkgs[@]}" >/dev/null; } ||
+			echo "test.sh: could not install ${need_pkgs[*]}: the real-daemon tests will skip" >&2
+	else
+		echo "test.sh: ${need_pkgs[*]} missing and not root: the real-daemon tests will skip (apt-get install ${need_pkgs[*]})" >&2
+	fi
 fi
 exec go test -race -count=1 ./...

@@ -356,7 +356,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	envClear := fs.Bool("env-clear", false, "start daemons from a minimal environment (PATH, LANG, HOME=/nonexistent) instead of this process's; --env entries are added to it")
 	socket := fs.String("socket", matrix.DefaultSocketTemplate, "external daemon: socket path template")
 	portFile := fs.String("port-file", "", "external daemon: port file template (enables the tcp scenarios)")
-	protocol := fs.String("protocol", "", "bh-json or ipc (default: ipc for builtin, bh-json for external)")
+	protocol := fs.String("protocol", "", "bh-json, ipc, connect, line or exec (default: ipc for builtin, bh-json for external)")
+	send := fs.String("send", "", "--protocol line: what to write (escapes \\r \\n \\t \\\\ \\xNN), e.g. 'PING\\r\\n'")
+	expect := fs.String("expect", "", "--protocol line: a regular expression the reply must match, e.g. '^\\+PONG'")
+	probe := fs.String("probe", "", "--protocol exec: probe command template run as the uid in question, exit 0 = answered; {socket} {dir} {root} {name} {port} (no shell)")
+	dirCreatedBy := fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
+	forks := fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
+	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := fs.Int("daemon-uid", -1, "uid the daemons run as (root only; default this uid)")
@@ -401,7 +407,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageErr("--cmd: %v", err)
 		}
-		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON}
+		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON,
+			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile}
+		if *dirCreatedBy != "daemon" {
+			cfg.Target.DirCreatedBy = *dirCreatedBy
+		}
 	default:
 		return usageErr("--target %q: want builtin or external", *target)
 	}
@@ -497,7 +507,7 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "socket", "port-file", "env":
+		case "socket", "port-file", "env", "send", "expect", "probe", "dir-created-by", "forks", "pidfile":
 			set = append(set, "--"+f.Name)
 		}
 	})

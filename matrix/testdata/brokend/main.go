@@ -28,6 +28,19 @@
 //	-flaw lenient     JSON that is not an object is answered {"ok":true}
 //	-flaw serial      one connection at a time, no read deadline
 //	-flaw dropsome    every 1000th ping is answered with an error
+//	-flaw crash       exits 3 on a line that is not JSON
+//	-flaw acceptfew   stops serving (closes its listener) after 1000
+//	                  connections
+//
+// Not flaws: -detach starts the daemon again in a new session and exits 0
+// at once (as daemons that fork into the background do), writing the
+// serving process's pid to -pidfile when given; -probe SOCKET is a client
+// (for --protocol exec): it pings SOCKET and exits 0 on a pong; -handoff
+// with -socket listens, then hands the listener to a child in a new
+// session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
+// parent, which is gone), the child writing -pidfile; -socket
+// PATH serves exactly PATH as ssh-agent -a does: no directory made or
+// checked, the socket 0600, peers checked, no stale socket removed.
 //
 // On tcp, plain and unlink check the token. -backlog N (none only) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
@@ -52,12 +65,17 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "lenient", "serial", "dropsome"}
+	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
+
+// pidfilePath is -pidfile: -flaw none writes its pid there once it
+// listens and removes it on exit.
+var pidfilePath string
 
 // flaw is the -flaw in effect (read by serve and handle); backlog the
 // -backlog.
@@ -72,9 +90,35 @@ func main() {
 	root := flag.String("root", "", "runtime directory")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
+	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
+	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
+	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
+	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
+	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
 	flag.Parse()
-	if err := run(*root, *name, *transport); err != nil {
-		fmt.Fprintln(os.Stderr, "brokend:", err)
+	// The modes that are not a flawed daemon first; -flaw last.
+	switch {
+	case os.Getenv("BROKEND_HANDOFF") == "1":
+		exitOn("brokend:", serveHandedOff(*pidfile))
+	case *handoff:
+		exitOn("brokend -handoff:", handOff(*socket))
+	case *probe != "":
+		exitOn("brokend -probe:", ping(*probe))
+		fmt.Println("pong")
+	case *detach:
+		exitOn("brokend -detach:", detachSelf())
+	case *socket != "":
+		exitOn("brokend:", serveAt(*socket))
+	default:
+		pidfilePath = *pidfile
+		exitOn("brokend:", run(*root, *name, *transport))
+	}
+}
+
+// exitOn ends the program with exit 1 and err after prefix, if err is set.
+func exitOn(prefix string, err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, prefix, err)
 		os.Exit(1)
 	}
 }
@@ -259,12 +303,18 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 			handle(c, token) // the flaw: one client at a time, no deadline
 			continue
 		}
+		if flaw == "acceptfew" && accepted.Add(1) == 1000 {
+			ln.Close() // the flaw: stops serving, keeps running
+			go handle(c, token)
+			<-ctx.Done()
+			return nil
+		}
 		go handle(c, token)
 	}
 }
 
-// pings counts pings answered (dropsome).
-var pings atomic.Int64
+// pings counts pings answered (dropsome); accepted, connections (acceptfew).
+var pings, accepted atomic.Int64
 
 func handle(c net.Conn, token string) {
 	defer c.Close()
@@ -281,6 +331,10 @@ func handle(c net.Conn, token string) {
 		}
 		var req map[string]any
 		if json.Unmarshal(line, &req) != nil || req == nil {
+			if flaw == "crash" && !json.Valid(line) {
+				fmt.Fprintf(os.Stderr, "brokend: cannot parse %q\n", line)
+				os.Exit(3) // the flaw: one bad line takes the daemon down
+			}
 			var v any
 			if flaw == "lenient" && json.Unmarshal(line, &v) == nil {
 				enc.Encode(map[string]any{"ok": true}) // the flaw: any JSON will do
@@ -332,6 +386,12 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 	}
 	if err := os.Chmod(sock, 0o600); err != nil {
 		return err
+	}
+	if pidfilePath != "" {
+		if err := os.WriteFile(pidfilePath, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+			return err
+		}
+		defer os.Remove(pidfilePath)
 	}
 	err = serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
 	if backlog > 0 {
@@ -387,4 +447,126 @@ func listenBacklog(sock string) (net.Listener, error) {
 	f := os.NewFile(uintptr(fd), sock)
 	defer f.Close() // FileListener holds its own dup
 	return net.FileListener(f)
+}
+
+// detachSelf starts this program again without -detach, in a new session
+// with no terminal and no output, and returns at once: the parent exits 0
+// before the child serves, as a daemon that forks into the background does.
+func detachSelf() error {
+	var args []string
+	for _, a := range os.Args[1:] {
+		if a != "-detach" && a != "--detach" {
+			args = append(args, a)
+		}
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{
+		Files: []*os.File{null, null, null},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release()
+}
+
+// ping is the -probe client: one bh-json ping on a Unix socket.
+func ping(sock string) error {
+	c, err := net.DialTimeout("unix", sock, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no reply: %w", err)
+	}
+	if !strings.Contains(line, `"pong":true`) {
+		return fmt.Errorf("not a pong: %q", line)
+	}
+	return nil
+}
+
+// serveAt serves path as ssh-agent -a does: bind where told (the directory
+// must exist), chmod 0600, peer uids checked; SIGTERM removes the socket.
+func serveAt(path string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	return serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
+}
+
+// handOff listens on path, then starts this program again in a new session
+// with the listener as fd 3 and exits: the process that called listen()
+// is gone before anyone connects.
+func handOff(path string) error {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	f, err := ul.File()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
+		Env:   append(os.Environ(), "BROKEND_HANDOFF=1"),
+		Files: []*os.File{null, null, null, f},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release()
+}
+
+// serveHandedOff serves the listener handOff passed as fd 3 until SIGTERM,
+// then removes the socket and the pid file.
+func serveHandedOff(pidfile string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	path := ul.Addr().String()
+	if pidfile != "" {
+		if err := os.WriteFile(pidfile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+			return err
+		}
+		defer os.Remove(pidfile)
+	}
+	defer os.Remove(path)
+	return serve(ctx, peerChecked{ul}, "")
 }

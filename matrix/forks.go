@@ -1,0 +1,252 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startMarkerEnv is set in every daemon's environment to
+// "<scenario dir>#<n>" (the n-th start in the scenario): processes the
+// daemon leaves behind, detached or not, inherit it, and the suite (a
+// child subreaper on Linux) finds them by it among its descendants.
+// A process that clears its environment and detaches is found only
+// through its pid (peer credentials, --pidfile).
+const startMarkerEnv = "BH_IPC_CHECK_START"
+
+// markerFor is the marker of the n-th start in e.
+func (e *Env) markerFor(n int) string {
+	return fmt.Sprintf("%s=%s#%d", startMarkerEnv, e.Parent, n)
+}
+
+// pid is the pid of the process serving for d: the one the suite started,
+// or, for a daemon that forked, the one found when it became ready.
+func (d *daemon) pid() int {
+	if d.serving > 0 {
+		return d.serving
+	}
+	return d.Pid
+}
+
+// waitServing waits up to timeout for the serving process to end (see
+// wait); for a forked one the exit code is known when the suite, as
+// subreaper, reaps it, and is -1 otherwise.
+func (d *daemon) waitServing(timeout time.Duration) (bool, int) {
+	if d.serving <= 0 || d.serving == d.Pid {
+		return d.wait(timeout)
+	}
+	return waitPID(d.serving, timeout)
+}
+
+// findServing names the process that serves for d (started with --forks)
+// once it answered as pid (0: unknown): pid itself while it lives (the
+// daemon's own word, or the kernel's SO_PEERCRED: the process that called
+// listen, which may be a parent that forked and exited); else the pid in
+// --pidfile; else, among the processes of this start, the one listening
+// on the socket, or the only one.
+func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string) {
+	if pid > 0 && alive(pid) && e.ofStart(d, pid) {
+		return pid, "it answered as that pid"
+	}
+	t := e.r.cfg.Target
+	if t.PidFile != "" {
+		// A daemon may serve before it writes its pid file: give it
+		// pidFileWait.
+		path := expand(t.PidFile, d.root, d.name)
+		for deadline := time.Now().Add(pidFileWait); ; time.Sleep(20 * time.Millisecond) {
+			b, err := readNoFollow(path)
+			if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && alive(n) && e.ofStart(d, n) {
+				return n, "pid file " + path
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				e.note("--pidfile %s names no live process within %s (%v)", path, pidFileWait, err)
+				break
+			}
+		}
+	}
+	procs := without1(markedDescendants(d.marker, false), d.Pid)
+	if e.Sock != "" {
+		for _, p := range procs {
+			var paths []string
+			if e.asDaemonUID(ctx, "listening", p.pid, &paths) == nil && slices.Contains(paths, e.Sock) {
+				return p.pid, "it listens on " + e.Sock
+			}
+		}
+	}
+	if len(procs) == 1 {
+		return procs[0].pid, "the only process left by the start"
+	}
+	return 0, ""
+}
+
+// settleServing records which process serves for d once it answered as
+// pid, and returns that pid (0 when none can be named).
+func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error) {
+	serving, how := e.findServing(ctx, d, pid)
+	d.serving = serving
+	if serving > 0 && serving != d.Pid {
+		e.note("--forks: pid %d serves for the start of pid %d (%s)", serving, d.Pid, how)
+	}
+	return serving, nil
+}
+
+// ofStart: pid is a process of d's start, so the suite may signal it. A
+// pid file sits where other uids may write, and a daemon may name any pid:
+// neither may make the suite signal an unrelated process. Where processes
+// cannot be attributed (no /proc), every pid is taken at its word.
+func (e *Env) ofStart(d *daemon, pid int) bool {
+	if pid == d.Pid || !markerScanWorks {
+		return true
+	}
+	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid })
+}
+
+// readNoFollow reads a small file without following a symlink at path.
+func readNoFollow(path string) ([]byte, error) {
+	// Race point: another uid may replace path with a link at any time;
+	// O_NOFOLLOW refuses a link at the last component, and what is read
+	// is only believed if ofStart confirms the pid.
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, err := f.Read(b)
+	return b[:n], err
+}
+
+// pidFileWait is how long a ready daemon may take to write its pid file.
+const pidFileWait = 2 * time.Second
+
+// without1 drops the process pid (the one os/exec started and reaps).
+func without1(ps []procInfo, pid int) []procInfo {
+	return slices.DeleteFunc(ps, func(p procInfo) bool { return p.pid == pid })
+}
+
+// detachedAliveAfter: a process of d's start other than the one the suite
+// started still runs after wait (a daemon that forked kept serving); it
+// returns early once none runs.
+func (e *Env) detachedAliveAfter(d *daemon, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		if len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 && !(d.serving > 0 && d.serving != d.Pid && alive(d.serving)) {
+			return false
+		}
+		if time.Now().After(deadline) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// is: pid names d's serving process, or the process the suite started
+// (which a daemon that listens, then forks, stays named as by SO_PEERCRED).
+func (d *daemon) is(pid int) bool { return pid > 0 && (pid == d.Pid || pid == d.pid()) }
+
+// startPIDs are the live processes of d's start: the one the suite started
+// and, for a daemon that forks, those it left.
+func (e *Env) startPIDs(d *daemon) []int {
+	var pids []int
+	if done, _ := d.exited(); !done {
+		pids = append(pids, d.Pid)
+	}
+	if e.r.cfg.Target.Forks {
+		for _, p := range without1(markedDescendants(d.marker, false), d.Pid) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// running: the process serving for d has not ended.
+func (d *daemon) running() bool {
+	if d.serving > 0 && d.serving != d.Pid {
+		return alive(d.serving)
+	}
+	done, _ := d.exited()
+	return !done
+}
+
+// stopMarked stops the processes carrying marker (any start in the
+// scenario when prefix is set) that os/exec did not start: SIGTERM, then
+// SIGKILL for those still running after stopGrace; each is reaped when
+// the suite adopted it. It returns what it stopped, for evidence.
+func (e *Env) stopMarked(marker string, prefix bool, extra []int) []string {
+	e.mu.Lock()
+	started := map[int]bool{}
+	for _, d := range e.daemons {
+		started[d.Pid] = true
+	}
+	e.mu.Unlock()
+	var pids, reap []int
+	var what []string
+	for _, p := range markedDescendants(marker, prefix) {
+		if !started[p.pid] {
+			pids = append(pids, p.pid)
+			what = append(what, fmt.Sprintf("pid %d (%s)", p.pid, p.comm))
+		}
+	}
+	for _, pid := range extra {
+		switch {
+		case started[pid] || slices.Contains(pids, pid):
+		case alive(pid):
+			pids = append(pids, pid)
+			what = append(what, fmt.Sprintf("pid %d", pid))
+		default:
+			reap = append(reap, pid) // ended, maybe a zombie now ours
+		}
+	}
+	for _, pid := range pids {
+		signalPID(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(stopGrace)
+	for _, pid := range reap {
+		waitPID(pid, time.Until(deadline))
+	}
+	for _, pid := range pids {
+		if done, _ := waitPID(pid, time.Until(deadline)); !done {
+			signalPID(pid, syscall.SIGKILL)
+			waitPID(pid, 5*time.Second)
+		}
+	}
+	return what
+}
+
+// startedProcs are the pids of every live process of the scenario's
+// starts, and the serving processes found for them.
+func (e *Env) startedProcs() []int {
+	var pids []int
+	for _, p := range markedDescendants(startMarkerEnv+"="+e.Parent, true) {
+		pids = append(pids, p.pid)
+	}
+	e.mu.Lock()
+	for _, d := range e.daemons {
+		if d.serving > 0 {
+			pids = append(pids, d.serving)
+		}
+	}
+	e.mu.Unlock()
+	return pids
+}
+
+// stopStragglers stops every process the scenario's daemons left running
+// (detached ones included) and reaps those seen before the daemons were
+// stopped: no process of a run outlives its scenario.
+func (e *Env) stopStragglers(seen []int) {
+	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, seen); len(what) > 0 {
+		e.note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))
+	}
+	groups := map[int]bool{}
+	e.mu.Lock()
+	for _, d := range e.daemons {
+		groups[d.Pid] = true
+	}
+	e.mu.Unlock()
+	reapGroupZombies(groups)
+}

@@ -1,0 +1,28 @@
+//go:build unix
+
+package matrix
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// signalServing sends sig to the process that serves for d when that is
+// not the one the suite started (a daemon that forked); ok is false when
+// d serves from the process the suite started.
+func signalServing(d *daemon, sig syscall.Signal) (ok bool, err error) {
+	if d.serving <= 0 || d.serving == d.Pid {
+		return false, nil
+	}
+	return true, signalPID(d.serving, sig)
+}
+
+// signalPID sends sig to pid, resuming it first for SIGTERM and SIGKILL
+// (a scenario may have stopped it).
+func signalPID(pid int, sig syscall.Signal) error {
+	if sig == unix.SIGTERM || sig == unix.SIGKILL {
+		unix.Kill(pid, unix.SIGCONT)
+	}
+	return unix.Kill(pid, sig)
+}

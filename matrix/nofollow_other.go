@@ -1,0 +1,7 @@
+//go:build !linux && unix
+
+package matrix
+
+import "syscall"
+
+const oNoFollow = syscall.O_NOFOLLOW

@@ -1,0 +1,440 @@
+package matrix
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Protocols for daemons that do not speak bh-json: the suite then knows
+// only whether the daemon answers, not who answered or what it said.
+const (
+	// ProtocolConnect: ready when connect() succeeds; another uid talks to
+	// the daemon when its connect() succeeds and the daemon keeps the
+	// connection open for heldOpen.
+	ProtocolConnect Protocol = "connect"
+	// ProtocolLine: Target.Send is written, a reply matching Target.Expect
+	// means the daemon answered.
+	ProtocolLine Protocol = "line"
+	// ProtocolExec: Target.Probe is run as the uid in question; exit 0
+	// means the daemon answered.
+	ProtocolExec Protocol = "exec"
+)
+
+// heldOpen is how long a daemon of the connect protocol must keep another
+// uid's connection open for that uid to count as talking to it: a daemon
+// that checks its peer closes at once (ssh-agent does).
+const heldOpen = 500 * time.Millisecond
+
+// probePlaceholders are the placeholders of an exec probe template.
+var probePlaceholders = []string{"{socket}", "{dir}", "{root}", "{name}", "{port}"}
+
+// speaksJSON: the protocol has requests, errors and a ping naming the pid.
+func (p Protocol) speaksJSON() bool { return p == ProtocolBHJSON || p == ProtocolIPC }
+
+// validateProbe checks the protocol and its probe flags, and the fork and
+// directory settings.
+func (t Target) validateProbe() error {
+	switch t.Protocol {
+	case ProtocolBHJSON, ProtocolIPC, ProtocolConnect:
+	case ProtocolLine:
+		if t.Expect == "" {
+			return errors.New("--protocol line needs --expect REGEX (and --send STRING unless the daemon speaks first)")
+		}
+		if _, err := decodeEscapes(t.Send); err != nil {
+			return fmt.Errorf("--send %q: %v", t.Send, err)
+		}
+		if _, err := regexp.Compile(t.Expect); err != nil {
+			return fmt.Errorf("--expect %q: %v", t.Expect, err)
+		}
+	case ProtocolExec:
+		if t.Probe == "" {
+			return errors.New("--protocol exec needs --probe TEMPLATE, e.g. --probe 'redis-cli -s {socket} ping'")
+		}
+		if _, err := SplitCommand(t.Probe); err != nil {
+			return fmt.Errorf("--probe: %v", err)
+		}
+	default:
+		return fmt.Errorf("protocol %q: want bh-json, ipc, connect, line or exec", t.Protocol)
+	}
+	if t.Protocol != ProtocolLine && (t.Send != "" || t.Expect != "") {
+		return fmt.Errorf("--send and --expect belong to --protocol line, not %s", t.Protocol)
+	}
+	if t.Protocol != ProtocolExec && t.Probe != "" {
+		return fmt.Errorf("--probe belongs to --protocol exec, not %s", t.Protocol)
+	}
+	switch t.DirCreatedBy {
+	case "", "daemon", "suite":
+	default:
+		return fmt.Errorf("--dir-created-by %q: want daemon or suite", t.DirCreatedBy)
+	}
+	if t.DirCreatedBy == "suite" && t.Socket == "" {
+		return errors.New("--dir-created-by suite makes the socket's directory: it needs --socket")
+	}
+	if t.Forks && runtime.GOOS == "windows" {
+		return errors.New("--forks: daemons that detach are followed on Linux and macOS only")
+	}
+	if t.PidFile != "" && !t.Forks {
+		return errors.New("--pidfile names the serving process of a daemon that forks: give --forks too")
+	}
+	if t.PidFile != "" && !strings.Contains(t.PidFile, "{root}") {
+		return fmt.Errorf("--pidfile %q: must contain {root} (each scenario gets a fresh root)", t.PidFile)
+	}
+	return nil
+}
+
+// decodeEscapes turns --send's escapes into bytes: \r \n \t \\ and \xNN;
+// any other backslash sequence is an error naming it.
+func decodeEscapes(s string) ([]byte, error) {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			out = append(out, s[i])
+			continue
+		}
+		if i+1 == len(s) {
+			return nil, errors.New("trailing backslash; want \\r \\n \\t \\\\ or \\xNN")
+		}
+		i++
+		switch s[i] {
+		case 'r':
+			out = append(out, '\r')
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case '\\':
+			out = append(out, '\\')
+		case 'x':
+			if i+3 > len(s) {
+				return nil, fmt.Errorf("\\x at byte %d needs two hex digits", i-1)
+			}
+			b, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return nil, fmt.Errorf("\\x%s at byte %d: want two hex digits", s[i+1:i+3], i-1)
+			}
+			out = append(out, byte(b))
+			i += 2
+		default:
+			return nil, fmt.Errorf("unknown escape \\%c at byte %d; want \\r \\n \\t \\\\ or \\xNN", s[i], i-1)
+		}
+	}
+	return out, nil
+}
+
+// withProbe adds the target's probe (line, exec) to sp.
+func (t Target) withProbe(sp probeSpec, root string) probeSpec {
+	sp.Root = root
+	switch t.Protocol {
+	case ProtocolLine:
+		sp.Send, _ = decodeEscapes(t.Send) // checked by Validate
+		sp.Expect = t.Expect
+	case ProtocolExec:
+		sp.Probe, _ = SplitCommand(t.Probe) // checked by Validate
+	}
+	return sp
+}
+
+// probeResult is one probe of a daemon that does not speak bh-json.
+type probeResult struct {
+	// Answered: ready (the suite's own uid) or talked to (another uid).
+	Answered bool
+	// Connected: the connection was made (connect and line).
+	Connected bool
+	// What happened, for evidence: the reply or output, or the error.
+	Detail string
+	// PID of the process that called listen() (SO_PEERCRED on a Linux
+	// Unix socket); 0 when unknown.
+	PID int
+}
+
+// probe asks the daemon once in sp's protocol, as this process's uid.
+// hold is how long a connect-protocol daemon must keep the connection
+// open to count as answering (0 for a readiness probe: connect is enough).
+func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second+hold)
+	defer cancel()
+	if sp.Protocol == ProtocolExec {
+		return execProbe(ctx, sp)
+	}
+	c, _, err := rawConn(ctx, sp)
+	if err != nil {
+		return probeResult{Detail: "connect: " + err.Error()}
+	}
+	defer c.Close()
+	r := probeResult{Connected: true, PID: listenerPID(c)}
+	if sp.Protocol == ProtocolConnect {
+		if hold <= 0 {
+			r.Answered, r.Detail = true, "connected"
+			return r
+		}
+		return holdOpen(c, r, hold)
+	}
+	dl, _ := ctx.Deadline()
+	c.SetDeadline(dl)
+	if len(sp.Send) > 0 {
+		if _, err := c.Write(sp.Send); err != nil {
+			r.Detail = "write: " + err.Error()
+			return r
+		}
+	}
+	re, err := regexp.Compile(sp.Expect)
+	if err != nil {
+		r.Detail = err.Error()
+		return r
+	}
+	var got []byte
+	buf := make([]byte, 4096)
+	for len(got) < 64<<10 {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if re.Match(got) {
+			r.Answered, r.Detail = true, fmt.Sprintf("reply %q matches %q", clip(got, 120), sp.Expect)
+			return r
+		}
+		if err != nil {
+			r.Detail = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err))
+			return r
+		}
+	}
+	r.Detail = fmt.Sprintf("no reply matching %q in the first 64 KiB: %q", sp.Expect, clip(got, 120))
+	return r
+}
+
+// holdOpen reads from c until the daemon closes it or hold passes; the
+// daemon answered (kept talking to this peer) when it held it open.
+func holdOpen(c net.Conn, r probeResult, hold time.Duration) probeResult {
+	t0 := time.Now()
+	c.SetReadDeadline(t0.Add(hold))
+	got, err := io.ReadAll(io.LimitReader(c, 4096))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		r.Answered = true
+		r.Detail = fmt.Sprintf("connection held open %s", hold)
+	} else {
+		r.Detail = fmt.Sprintf("closed by the daemon after %s", time.Since(t0).Round(time.Millisecond))
+		if err != nil {
+			r.Detail = fmt.Sprintf("%s after %s", readErr(err), time.Since(t0).Round(time.Millisecond))
+		}
+	}
+	if len(got) > 0 {
+		r.Detail += fmt.Sprintf("; it sent %q", clip(got, 120))
+	}
+	return r
+}
+
+func readErr(err error) string {
+	if errors.Is(err, io.EOF) {
+		return "closed"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "no more within the deadline"
+	}
+	return err.Error()
+}
+
+func clip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// probeArgv is the exec probe's command line for sp ({port} read from the
+// port file when the template needs it).
+func probeArgv(sp probeSpec) ([]string, error) {
+	dir := filepath.Dir(sp.Sock)
+	if sp.Sock == "" {
+		dir = filepath.Dir(sp.Port)
+	}
+	port := ""
+	for _, a := range sp.Probe {
+		if strings.Contains(a, "{port}") {
+			pf, err := readPortFileOf(sp.Port, sp.Auth)
+			if err != nil {
+				return nil, fmt.Errorf("{port}: %w", err)
+			}
+			port = strconv.Itoa(pf.Port)
+			break
+		}
+	}
+	rep := strings.NewReplacer("{socket}", sp.Sock, "{dir}", dir, "{root}", sp.Root, "{name}", sp.Name, "{port}", port)
+	out := make([]string, len(sp.Probe))
+	for i, a := range sp.Probe {
+		out[i] = rep.Replace(a)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no probe command")
+	}
+	return out, nil
+}
+
+// execProbe runs the probe command directly (no shell) as this process's
+// uid: the suite runs it in a helper under the uid in question.
+func execProbe(ctx context.Context, sp probeSpec) probeResult {
+	argv, err := probeArgv(sp)
+	if err != nil {
+		return probeResult{Detail: err.Error()}
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	text := strings.TrimSpace(out.String())
+	if err != nil {
+		return probeResult{Detail: fmt.Sprintf("probe %s: %v: %s", strings.Join(quoteAll(argv), " "), err, clip([]byte(text), 200))}
+	}
+	r := probeResult{Answered: true, Detail: fmt.Sprintf("probe exited 0: %s", clip([]byte(text), 200))}
+	if sp.Transport == "unix" {
+		// Who serves: the peer credentials of a connection of our own.
+		if c, _, err := rawConn(ctx, sp); err == nil {
+			r.PID = listenerPID(c)
+			c.Close()
+		}
+	}
+	return r
+}
+
+// probeOnce is pingOnce for the protocols that do not speak bh-json: the
+// daemon is ready when the probe answers; the pid is the listener's when
+// the kernel says (0 otherwise).
+func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
+	r := probe(ctx, sp, 0)
+	if !r.Answered {
+		return 0, errors.New(r.Detail)
+	}
+	return r.PID, nil
+}
+
+// attackerTalk is attackerConnect for the protocols that do not speak
+// bh-json: it reports whether this uid got the daemon to answer.
+func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
+	r := probe(ctx, sp, heldOpen)
+	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered}
+	if r.Answered {
+		res.Reply = r.Detail
+	} else {
+		res.Error = r.Detail
+	}
+	return res
+}
+
+// probeLoad is load.concurrent for the protocols that do not speak
+// bh-json: workers probe concurrently, each probe a fresh connection (a
+// fresh process for exec), each worker n times.
+func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
+	res := loadResult{Conns: workers, Pings: workers * n}
+	var (
+		mu   sync.Mutex
+		lats []time.Duration
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				t0 := time.Now()
+				_, err := probeOnce(ctx, sp)
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					res.Errors++
+					if res.First == "" {
+						res.First = err.Error()
+					}
+				} else {
+					lats = append(lats, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Wallms = ms(time.Since(start))
+	res.setPercentiles(lats)
+	return res
+}
+
+// probeLoadSize is how many workers and probes each load.concurrent runs
+// for a protocol that does not speak bh-json: a connection (or process)
+// per probe costs more than a ping on an open one.
+func probeLoadSize(p Protocol) (workers, n int) {
+	if p == ProtocolExec {
+		return 8, 4
+	}
+	return 64, 50
+}
+
+// needsRequest are the scenarios that need the daemon to answer requests
+// in bh-json, and why; they skip for the other protocols.
+var needsRequest = map[string]string{
+	"tcp.auth-required": "sends bh-json requests without a token and with a wrong one",
+}
+
+// needsAnswer are the scenarios --protocol connect cannot judge: a connect
+// completes in the kernel's backlog whether or not the daemon serves.
+var needsAnswer = map[string]string{
+	"proto.idle-connections": "judges whether a new client is served while 500 connections idle",
+}
+
+// targetSkip says why s cannot judge this external target (its protocol,
+// its templates), with how to run it; "" if it can.
+func (r *Runner) targetSkip(s Scenario) string {
+	t := r.cfg.Target
+	if t.Builtin {
+		return ""
+	}
+	if why, ok := needsRequest[s.ID]; ok && !t.Protocol.speaksJSON() {
+		return fmt.Sprintf("it %s; --protocol %s has no requests (run it against a bh-json or ipc daemon)", why, t.Protocol)
+	}
+	if why, ok := needsAnswer[s.ID]; ok && t.Protocol == ProtocolConnect {
+		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give --protocol line or exec to run it", why)
+	}
+	if s.ID == "path.name-validation" && !t.takesName() {
+		return "no template (--cmd, --env, --socket, --port-file, --probe, --pidfile) contains {name}: the target takes no name, so there is none to validate"
+	}
+	return ""
+}
+
+// takesName: some template passes the endpoint name to the daemon.
+func (t Target) takesName() bool {
+	tpls := append([]string{t.Socket, t.PortFile, t.Probe, t.PidFile}, t.Cmd...)
+	for _, tpl := range append(tpls, t.Env...) {
+		if strings.Contains(tpl, "{name}") {
+			return true
+		}
+	}
+	return false
+}
+
+// noPIDReason says why the daemon that answers cannot be named here.
+func noPIDReason(e *Env) string {
+	return fmt.Sprintf("--protocol %s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", e.r.cfg.Target.Protocol, e.Transport)
+}
+
+// probeWhat says what the suite waits for from this target.
+func (t Target) probeWhat() string {
+	switch t.Protocol {
+	case ProtocolConnect:
+		return "connect() to succeed"
+	case ProtocolLine:
+		return fmt.Sprintf("a reply matching %q to %q", t.Expect, t.Send)
+	case ProtocolExec:
+		return fmt.Sprintf("the probe %q to exit 0, run", t.Probe)
+	}
+	return fmt.Sprintf("a %s ping", t.Protocol)
+}

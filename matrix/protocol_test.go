@@ -1,0 +1,372 @@
+package matrix
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withProtocol is target speaking one of the protocols that do not use
+// bh-json: connect; line, sending a bh-json ping and expecting a pong;
+// exec, with brokend's own client as the probe.
+func withProtocol(t Target, p Protocol) Target {
+	t.Protocol = p
+	switch p {
+	case ProtocolLine:
+		t.Send, t.Expect = `{"meta":"ping"}\n`, `"pong":true`
+	case ProtocolExec:
+		t.Probe = bins.brokend + " -probe {socket}"
+	}
+	return t
+}
+
+var otherProtocols = []Protocol{ProtocolConnect, ProtocolLine, ProtocolExec}
+
+// Each new way a scenario judges a daemon through connect, line or exec
+// is seen to fail: plain (no peer check) lets another uid talk to it under
+// every protocol; crash dies on a line that is not JSON (proto.malformed
+// judges only that the daemon keeps answering its probe); acceptfew stops
+// serving after 1000 connections (load.concurrent as concurrent probes,
+// a connection each; exec's 32 probes stay under that).
+func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	plain := []string{"sock.mode-umask0", "sock.first-seen-mode", "dir.symlink", "dir.foreign-owner", "dir.loose-perms",
+		"auth.foreign-uid-connect", "auth.peercred", "inst.stale-recovered", "inst.clean-shutdown", "path.name-validation"}
+	for _, p := range otherProtocols {
+		for _, c := range []struct {
+			flaw, scenarios string
+			want            []string
+		}{
+			{"plain", "sock.*,dir.*,auth.*,inst.*,path.*", plain},
+			{"crash", "proto.*,load.*", []string{"proto.malformed"}},
+			{"acceptfew", "proto.*,load.*", map[Protocol][]string{ProtocolConnect: {"load.concurrent"}, ProtocolLine: {"load.concurrent"}}[p]},
+		} {
+			t.Run(string(p)+"/"+c.flaw, func(t *testing.T) {
+				t.Parallel()
+				target := brokenTarget(c.flaw)
+				target.PortFile = "" // brokend's tcp side wants a token in every request
+				rep := runSuite(t, withProtocol(target, p), c.scenarios)
+				checkFails(t, rep, c.want)
+				if rep.Target.Protocol != string(p) {
+					t.Errorf("the report records protocol %q, want %q", rep.Target.Protocol, p)
+				}
+			})
+		}
+	}
+}
+
+// A correct daemon passes under every protocol; what a protocol cannot
+// judge skips and says why.
+func TestProtocolsCorrectDaemonPasses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	good := Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock"}
+	for _, p := range otherProtocols {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			rep := runSuite(t, withProtocol(good, p), "")
+			if fails := byStatus(rep, Fail); len(fails) > 0 {
+				logReport(t, rep)
+				t.Fatalf("a correct daemon failed %v under --protocol %s", fails, p)
+			}
+			want := applicable(false, false)
+			if os.Geteuid() != 0 {
+				want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(otherUIDScenarios(), id) })
+			}
+			skips := map[string]string{}
+			if p == ProtocolConnect {
+				skips["proto.idle-connections"] = "give --protocol line or exec"
+			}
+			for id, why := range skips {
+				want = slices.DeleteFunc(want, func(x string) bool { return x == id })
+				r, _ := find(rep, id)
+				if r.Status != Skip || !strings.Contains(r.Reason, why) {
+					t.Errorf("%s under --protocol %s: %s %q, want a skip saying %q", id, p, r.Status, r.Reason, why)
+				}
+			}
+			if got := byStatus(rep, Pass); !slices.Equal(got, want) {
+				logReport(t, rep)
+				t.Errorf("passed %v\nwant   %v", got, want)
+			}
+		})
+	}
+}
+
+func TestDecodeEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		`PING\r\n`:       "PING\r\n",
+		`a\tb\\c`:        "a\tb\\c",
+		`\x00\xff\x41`:   "\x00\xffA",
+		`plain`:          "plain",
+		`{"meta":"p"}\n`: "{\"meta\":\"p\"}\n",
+	} {
+		got, err := decodeEscapes(in)
+		if err != nil || string(got) != want {
+			t.Errorf("decodeEscapes(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{`a\`, `\q`, `\x4`, `\xzz`, `\x`} {
+		if _, err := decodeEscapes(bad); err == nil {
+			t.Errorf("decodeEscapes(%q) accepted", bad)
+		}
+	}
+}
+
+func TestValidateProbe(t *testing.T) {
+	base := Target{Cmd: []string{"d", "{name}"}, Socket: "{root}/s"}
+	for _, c := range []struct {
+		name string
+		mod  func(*Target)
+		want string // "" = valid; else a part of the error
+	}{
+		{"connect", func(t *Target) { t.Protocol = ProtocolConnect }, ""},
+		{"line", func(t *Target) { t.Protocol, t.Send, t.Expect = ProtocolLine, `PING\r\n`, `^\+PONG` }, ""},
+		{"line without expect", func(t *Target) { t.Protocol, t.Send = ProtocolLine, `PING\r\n` }, "needs --expect"},
+		{"line bad escape", func(t *Target) { t.Protocol, t.Send, t.Expect = ProtocolLine, `\q`, `x` }, `unknown escape \q`},
+		{"line bad regexp", func(t *Target) { t.Protocol, t.Expect = ProtocolLine, `(` }, "--expect"},
+		{"exec", func(t *Target) { t.Protocol, t.Probe = ProtocolExec, "cli -s {socket} ping" }, ""},
+		{"exec without probe", func(t *Target) { t.Protocol = ProtocolExec }, "needs --probe"},
+		{"exec unknown placeholder", func(t *Target) { t.Protocol, t.Probe = ProtocolExec, "cli {sock}" }, "unknown placeholder {sock}"},
+		{"send without line", func(t *Target) { t.Protocol, t.Send = ProtocolConnect, "x" }, "belong to --protocol line"},
+		{"probe without exec", func(t *Target) { t.Protocol, t.Probe = ProtocolBHJSON, "x" }, "belongs to --protocol exec"},
+		{"unknown protocol", func(t *Target) { t.Protocol = "grpc" }, "connect, line or exec"},
+		{"dir-created-by", func(t *Target) { t.Protocol, t.DirCreatedBy = ProtocolConnect, "someone" }, "want daemon or suite"},
+		{"pidfile without forks", func(t *Target) { t.Protocol, t.PidFile = ProtocolConnect, "{root}/pid" }, "give --forks"},
+		{"pidfile outside the root", func(t *Target) { t.Protocol, t.Forks, t.PidFile = ProtocolConnect, true, "/run/d.pid" }, "must contain {root}"},
+	} {
+		tg := base
+		c.mod(&tg)
+		err := tg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: Validate = %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+}
+
+// path.name-validation has nothing to validate when no template passes
+// the name; other scenarios and named targets are not skipped for it.
+func TestNameValidationSkipsWithoutName(t *testing.T) {
+	s, _ := byID("path.name-validation")
+	for _, c := range []struct {
+		t    Target
+		skip bool
+	}{
+		{Target{Cmd: []string{"ssh-agent", "-D", "-a", "{root}/agent.sock"}, Socket: "{root}/agent.sock", Protocol: ProtocolConnect}, true},
+		{Target{Cmd: []string{"d", "--root", "{root}"}, Socket: "{root}/{name}.sock", Protocol: ProtocolConnect}, false},
+		{Target{Cmd: []string{"d"}, Env: []string{"D_NAME={name}"}, Socket: "{root}/s", Protocol: ProtocolConnect}, false},
+		{BuiltinTarget(), false},
+	} {
+		r := &Runner{cfg: Config{Target: c.t}}
+		why := r.targetSkip(s)
+		if (why != "") != c.skip || c.skip && !strings.Contains(why, "contains {name}") {
+			t.Errorf("%v: targetSkip = %q, want skip=%v", c.t.Cmd, why, c.skip)
+		}
+		if other, _ := byID("dir.symlink"); r.targetSkip(other) != "" {
+			t.Errorf("%v: dir.symlink skipped: %q", c.t.Cmd, r.targetSkip(other))
+		}
+	}
+}
+
+// A daemon that binds where it is told and makes no directory (as
+// ssh-agent -a does): without --dir-created-by suite the preflight fails
+// and suggests the flag; with it, the suite makes the directory before
+// each start, except where a scenario planted something there, and the
+// plant is what the daemon finds. No template holds {name}, so
+// path.name-validation skips.
+func TestDirCreatedBySuite(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	target := Target{Cmd: []string{bins.brokend, "-socket", "{root}/agent.d/sock"}, Socket: "{root}/agent.d/sock", Protocol: ProtocolBHJSON}
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1})
+	if err == nil || !strings.Contains(err.Error(), "add --dir-created-by suite") {
+		t.Fatalf("without --dir-created-by suite: Run = %v, want a preflight error suggesting the flag", err)
+	}
+	target.DirCreatedBy = "suite"
+	rep := runSuite(t, target, "")
+	want := []string{"dir.loose-perms", "inst.stale-recovered"} // serves in a 0777 dir of its own; cannot bind over a stale socket
+	if os.Geteuid() == 0 {
+		want = append(want, "dir.symlink", "dir.foreign-owner") // binds in the attacker's directory
+	}
+	checkFails(t, rep, want)
+	for _, id := range []string{"sock.mode-umask0", "inst.clean-shutdown", "auth.peercred"} {
+		if r, _ := find(rep, id); r.Status != Pass && (id != "auth.peercred" || os.Geteuid() == 0) {
+			t.Errorf("%s: %s %q, want a pass (the suite's 0700 directory, not counted as left behind)", id, r.Status, r.Reason)
+		}
+	}
+	if r, _ := find(rep, "path.name-validation"); r.Status != Skip || !strings.Contains(r.Reason, "contains {name}") {
+		t.Errorf("path.name-validation without {name}: %s %q, want a skip saying so", r.Status, r.Reason)
+	}
+}
+
+// procsWith lists the running processes whose command line holds every
+// one of words (Linux /proc), zombies excluded.
+func procsWith(words ...string) []string {
+	var out []string
+	ps, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range ps {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(string(b), w)
+		}
+		if st, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); ok && !strings.Contains(string(st), ") Z ") {
+			out = append(out, filepath.Dir(p)+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// A daemon that forks into the background (its first process exits 0 at
+// once): without --forks the preflight fails and suggests the flag; with
+// it, the serving process is found (its pid, or --pidfile), signals go to
+// it, and no process of the run outlives the run.
+func TestForks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and the subreaper are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	name := fmt.Sprintf("fork%d", os.Getpid())
+	target := Target{Cmd: []string{bins.brokend, "-detach", "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolBHJSON}
+	sc, _ := Select("sock.mode-umask0,inst.*,path.name-validation,auth.*")
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "add --forks") {
+		t.Errorf("without --forks: Run = %v, want a preflight error suggesting --forks", err)
+	}
+	for _, c := range []struct {
+		name    string
+		pidFile string
+		proto   Protocol
+	}{
+		{"own pid", "", ProtocolBHJSON},
+		{"peer credentials", "", ProtocolConnect},
+		{"pid file", "{root}/d.pid", ProtocolConnect},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := withProtocol(target, c.proto)
+			tg.Forks, tg.PidFile = true, c.pidFile
+			if c.pidFile != "" {
+				tg.Cmd = append(tg.Cmd, "-pidfile", c.pidFile)
+			}
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, nil)
+			if r, _ := find(rep, "inst.clean-shutdown"); r.Status != Pass || !strings.Contains(r.Reason, "exit 0") {
+				t.Errorf("inst.clean-shutdown: %s %q, want SIGTERM delivered to the forked daemon and its exit 0 seen", r.Status, r.Reason)
+			}
+			if left := procsWith(bins.brokend, "\x00-name\x00"+name+"\x00"); len(left) > 0 {
+				t.Errorf("processes of the run outlived it: %v", left)
+			}
+		})
+	}
+	// An exit 0 says nothing of a daemon that forks: one whose detached
+	// child accepts traversal names (plain checks none) fails
+	// path.name-validation, and its children are stopped all the same.
+	t.Run("accepts traversal names", func(t *testing.T) {
+		tg := target
+		tg.Cmd = []string{bins.brokend, "-detach", "-flaw", "plain", "-root", "{root}", "-name", "{name}"}
+		tg.Socket, tg.Forks = DefaultSocketTemplate, true
+		sc, _ := Select("path.name-validation")
+		rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFails(t, rep, []string{"path.name-validation"})
+		if r := rep.Results[0]; !strings.Contains(r.Reason, `accepted traversal names "../bh-escape-1"`) {
+			t.Errorf("path.name-validation: %q, want the names the detached daemon kept serving", r.Reason)
+		}
+		if left := procsWith(bins.brokend, "-flaw\x00plain"); len(left) > 0 {
+			t.Errorf("processes of the run outlived it: %v", left)
+		}
+	})
+}
+
+// A daemon that listens, then forks and lets its first process exit (as
+// ssh-agent does): SO_PEERCRED names a process that is gone, so the
+// serving one is found through --pidfile, or else as the process of the
+// start that listens on the socket.
+func TestForksHandOff(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and /proc are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("sock.mode-umask0,inst.live-not-hijacked,inst.clean-shutdown")
+	for _, c := range []struct{ name, pidFile, how string }{
+		{"pid file", "{root}/h.pid", "(pid file "},
+		{"listening socket", "", "(it listens on "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := Target{Cmd: []string{bins.brokend, "-handoff", "-socket", "{root}/h.d/sock"}, Socket: "{root}/h.d/sock",
+				Protocol: ProtocolConnect, DirCreatedBy: "suite", Forks: true, PidFile: c.pidFile}
+			if c.pidFile != "" {
+				tg.Cmd = append(tg.Cmd, "-pidfile", c.pidFile)
+			}
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, nil)
+			for _, r := range rep.Results {
+				if r.Status != Pass || !slices.ContainsFunc(r.Evidence, func(ev string) bool { return strings.Contains(ev, c.how) }) {
+					t.Errorf("%s: %s %q; want a pass with the serving process found %s...): %v", r.ID, r.Status, r.Reason, c.how, r.Evidence)
+				}
+			}
+			if left := procsWith(bins.brokend, "-handoff"); len(left) > 0 {
+				t.Errorf("processes of the run outlived it: %v", left)
+			}
+		})
+	}
+}
+
+// The serving pid a daemon names (its answer, its pid file, which other
+// uids may be able to replace) is believed only for a process of that
+// start: the suite must not signal an unrelated process on its word.
+func TestOfStartRefusesForeignPID(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("processes are attributed through /proc; this is %s", runtime.GOOS)
+	}
+	e := &Env{Parent: "/scenario"}
+	d := &daemon{Pid: -1, marker: e.markerFor(0)}
+	start := func(env ...string) int {
+		cmd := exec.Command("sleep", "30")
+		cmd.Env = append(os.Environ(), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd.Process.Pid
+	}
+	victim, own, other := start(), start(d.marker), start(e.markerFor(1))
+	if e.ofStart(d, victim) {
+		t.Errorf("pid %d, not of the start, accepted as its serving process", victim)
+	}
+	if e.ofStart(d, other) {
+		t.Errorf("pid %d, of another start, accepted", other)
+	}
+	if !e.ofStart(d, own) {
+		t.Errorf("pid %d, of the start, refused", own)
+	}
+}

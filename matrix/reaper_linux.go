@@ -1,0 +1,173 @@
+package matrix
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// becomeSubreaper makes this process a child subreaper: a daemon's
+// descendants that detach (double fork, setsid) are re-parented to the
+// suite rather than to init, so each one stays a descendant and is found
+// and stopped at the end of its scenario. Process-wide and for the
+// process's life, which suits the CLI; it is also harmless in tests.
+func becomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// markerScanWorks: markedDescendants can attribute processes (/proc).
+const markerScanWorks = true
+
+// oNoFollow refuses a symlink at the last component of an open.
+const oNoFollow = unix.O_NOFOLLOW
+
+// procInfo is what /proc says about a process.
+type procInfo struct {
+	pid, ppid, pgrp int
+	zombie          bool
+	comm            string
+}
+
+func readProc(pid int) (procInfo, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procInfo{}, false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return procInfo{}, false
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 3 {
+		return procInfo{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	pgrp, _ := strconv.Atoi(f[2])
+	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
+}
+
+// markedDescendants are the live processes below this one whose
+// environment holds marker (KEY=VALUE exactly, or KEY=VALUE# followed by
+// anything when prefix is set). Reading another uid's environ needs root
+// or that uid; a process the suite cannot read is not counted.
+func markedDescendants(marker string, prefix bool) []procInfo {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	procs := map[int]procInfo{}
+	for _, p := range ents {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil {
+			continue
+		}
+		if pi, ok := readProc(pid); ok {
+			procs[pid] = pi
+		}
+	}
+	self := os.Getpid()
+	var out []procInfo
+	for pid, pi := range procs {
+		if pi.zombie || !descends(procs, pid, self) {
+			continue
+		}
+		if carriesMarker(pid, marker, prefix) {
+			out = append(out, pi)
+		}
+	}
+	return out
+}
+
+// carriesMarker reports whether process pid's environment holds marker
+// (prefix: or marker#N, any start of the scenario). Reading another
+// process's environ needs its uid or root.
+func carriesMarker(pid int, marker string, prefix bool) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		s := string(kv)
+		if s == marker || prefix && strings.HasPrefix(s, marker+"#") {
+			return true
+		}
+	}
+	return false
+}
+
+func descends(procs map[int]procInfo, pid, ancestor int) bool {
+	for i := 0; i < 1000 && pid > 1; i++ {
+		pi, ok := procs[pid]
+		if !ok {
+			return false
+		}
+		if pi.ppid == ancestor {
+			return true
+		}
+		pid = pi.ppid
+	}
+	return false
+}
+
+// alive: pid exists and is not a zombie.
+func alive(pid int) bool {
+	pi, ok := readProc(pid)
+	return ok && !pi.zombie
+}
+
+// waitPID waits up to timeout for pid, a process the suite did not start
+// through os/exec, to end. When it is the suite's child (adopted as
+// subreaper) it is reaped and its exit code known; otherwise the code is
+// -1.
+func waitPID(pid int, timeout time.Duration) (exited bool, code int) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if pi, ok := readProc(pid); ok && pi.ppid == os.Getpid() {
+			var ws unix.WaitStatus
+			// Race point: pid is ours (re-parented to us) and os/exec never
+			// started it, so no cmd.Wait will reap it; wait4 on this exact
+			// pid cannot take another child's status.
+			if got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err == nil && got == pid {
+				if ws.Signaled() {
+					return true, 128 + int(ws.Signal())
+				}
+				return true, ws.ExitStatus()
+			}
+		} else if !ok {
+			return true, -1
+		}
+		// A zombie whose parent is not the suite is its parent's to reap,
+		// or becomes the suite's when that parent ends: wait for either.
+		if time.Now().After(deadline) {
+			return false, 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reapGroupZombies reaps the zombies re-parented to the suite from the
+// process groups groups (each daemon runs in a group of its own, led by
+// the process the suite started): a daemon's children that died before
+// it did. Group leaders are left to os/exec, which started and waits for
+// them.
+func reapGroupZombies(groups map[int]bool) {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	self := os.Getpid()
+	for _, p := range ents {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil || groups[pid] {
+			continue
+		}
+		pi, ok := readProc(pid)
+		if !ok || !pi.zombie || pi.ppid != self || !groups[pi.pgrp] {
+			continue
+		}
+		var ws unix.WaitStatus
+		// Race point: the zombie is ours and in a daemon's group but is not
+		// its leader, so no os/exec Wait is waiting for this pid.
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
+}
