@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -199,7 +198,7 @@ func clientHandshake(c net.Conn, r *bufio.Reader, secret []byte, name string, po
 	}
 	line, err := readHandshakeLine(r)
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		if errors.Is(err, io.EOF) || isConnReset(err) {
 			return fmt.Errorf("ipc: handshake with %s: %w: %w", c.RemoteAddr(), ErrAuth, errClosedBeforeProof)
 		}
 		return fail("reading server proof", err)

@@ -466,6 +466,15 @@ func isConnRefused(err error) bool {
 	return errors.Is(err, windows.WSAECONNREFUSED)
 }
 
+// isConnReset reports whether a read error means the peer reset the
+// connection: WSAECONNRESET (10054), for the same reason as isConnRefused
+// (syscall.ECONNRESET never matches on Windows). A server whose handshake
+// slots are full closes a new connection unread, which a Windows client
+// sees as a reset.
+func isConnReset(err error) bool {
+	return errors.Is(err, windows.WSAECONNRESET)
+}
+
 // listenLoopback listens on 127.0.0.1:0 with SO_EXCLUSIVEADDRUSE, so no
 // other process can bind the same port while the daemon lives.
 func listenLoopback(ctx context.Context) (net.Listener, error) {

@@ -89,7 +89,7 @@ func TestMalformedInput(t *testing.T) {
 				if json.Unmarshal(line, &e) != nil || e.Error == "" {
 					t.Errorf("reply %q is not an error reply", line)
 				}
-			case errors.Is(err, io.EOF) || isConnReset(err):
+			case errors.Is(err, io.EOF) || closedByPeer(err):
 				// closed: acceptable
 			default:
 				t.Errorf("neither a reply nor a close: %v", err)
@@ -100,7 +100,7 @@ func TestMalformedInput(t *testing.T) {
 	}
 }
 
-func isConnReset(err error) bool {
+func closedByPeer(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
 }
 

@@ -12,3 +12,10 @@ import (
 func isConnRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
+
+// isConnReset reports whether a read error means the peer closed the
+// connection abruptly (ECONNRESET); private_windows.go has the Windows
+// counterpart.
+func isConnReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET)
+}
