@@ -30,7 +30,7 @@ func (e *Env) makeSocketDir(root, name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o700}); err != nil {
+	if err := e.fsOp(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o700}, "made the socket's directory for the daemon (--dir-created-by suite)"); err != nil {
 		return fmt.Errorf("--dir-created-by suite: %w", err)
 	}
 	e.suiteDir = dir

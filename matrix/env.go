@@ -600,8 +600,14 @@ func modeExtra(m uint32) os.FileMode {
 	return 0
 }
 
-// plant runs op as uid, noting it as evidence.
+// plant runs op as uid, noting it as evidence ("uid N planted: ...").
 func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
+	return e.fsOp(ctx, uid, op, "planted")
+}
+
+// fsOp runs op as uid, noting it as evidence with verb: "planted" for a
+// scenario's plants, or what the suite did for the daemon.
+func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error {
 	var err error
 	if rel, rerr := e.r.fs.rel(op.Path); uid == os.Geteuid() && e.r.fs.root != nil && op.Op != "mkfifo" && rerr == nil {
 		// As ourselves (root, when the daemon's uid is root): inside the
@@ -618,6 +624,6 @@ func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
 	if err != nil {
 		return fmt.Errorf("as uid %d: %s: %w", uid, what, err)
 	}
-	e.note("uid %d planted: %s (%s)", uid, what, describe(op.Path))
+	e.note("uid %d %s: %s (%s)", uid, verb, what, describe(op.Path))
 	return nil
 }

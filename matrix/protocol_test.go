@@ -215,6 +215,15 @@ func TestDirCreatedBySuite(t *testing.T) {
 	if r, _ := find(rep, "path.name-validation"); r.Status != Skip || !strings.Contains(r.Reason, "contains {name}") {
 		t.Errorf("path.name-validation without {name}: %s %q, want a skip saying so", r.Status, r.Reason)
 	}
+	// The report says who made the directory: its 0700 was the suite's
+	// doing, and the passes above rest on it.
+	if rep.Target.DirCreatedBy != "suite" || !strings.Contains(rep.Target.Describe(), "socket directory made by the suite") {
+		t.Errorf("report target %+v (%q) does not record --dir-created-by suite", rep.Target, rep.Target.Describe())
+	}
+	r, _ := find(rep, "sock.mode-umask0")
+	if ev := strings.Join(r.Evidence, "\n"); !strings.Contains(ev, "made the socket's directory for the daemon (--dir-created-by suite)") || strings.Contains(ev, "planted: mkdir") {
+		t.Errorf("sock.mode-umask0 evidence does not say the suite made the directory:\n%s", ev)
+	}
 }
 
 // procsWith lists the running processes whose command line holds every

@@ -70,16 +70,41 @@ type Target struct {
 	// such transport.
 	Socket   string `json:"socket,omitempty"`
 	PortFile string `json:"port_file,omitempty"`
-	// Protocol: ipc or bh-json.
+	// Protocol: ipc, bh-json, connect, line or exec.
 	Protocol string `json:"protocol"`
+	// Send, Expect and Probe: the line and exec protocols' probes.
+	Send   string `json:"send,omitempty"`
+	Expect string `json:"expect,omitempty"`
+	Probe  string `json:"probe,omitempty"`
+	// DirCreatedBy "suite": the suite, not the daemon, made the socket's
+	// directory (0700) before each start, so what that directory protects
+	// was not the daemon's doing; reports say so.
+	DirCreatedBy string `json:"dir_created_by,omitempty"`
+	// Forks and PidFile: the daemon may detach (found by peer credentials
+	// or the pid file template).
+	Forks   bool   `json:"forks,omitempty"`
+	PidFile string `json:"pid_file,omitempty"`
 }
 
-// Describe is a one-line description for reports.
+// Describe is a one-line description for reports, with the conditions a
+// reader must know to weigh the verdicts (a socket directory the suite
+// made, a daemon that forks).
 func (t Target) Describe() string {
 	if t.Builtin {
 		return "builtin"
 	}
-	return strings.Join(t.Cmd, " ")
+	s := strings.Join(t.Cmd, " ")
+	var notes []string
+	if t.DirCreatedBy == "suite" {
+		notes = append(notes, "socket directory made by the suite")
+	}
+	if t.Forks {
+		notes = append(notes, "forks")
+	}
+	if len(notes) > 0 {
+		s += " [" + strings.Join(notes, "; ") + "]"
+	}
+	return s
 }
 
 // Status of one scenario on one leg.

@@ -172,3 +172,20 @@ func TestAnnotationsNameErrors(t *testing.T) {
 		t.Errorf("annotations:\n%q\nwant\n%q", ann.String(), want)
 	}
 }
+
+// A target's description names the conditions that weigh on its verdicts.
+func TestTargetDescribeNamesConditions(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want string
+	}{
+		{Target{Builtin: true}, "builtin"},
+		{Target{Cmd: []string{"d", "--root", "{root}"}}, "d --root {root}"},
+		{Target{Cmd: []string{"d"}, DirCreatedBy: "suite"}, "d [socket directory made by the suite]"},
+		{Target{Cmd: []string{"d"}, DirCreatedBy: "suite", Forks: true}, "d [socket directory made by the suite; forks]"},
+	} {
+		if got := c.t.Describe(); got != c.want {
+			t.Errorf("Describe(%+v) = %q, want %q", c.t, got, c.want)
+		}
+	}
+}
