@@ -67,10 +67,16 @@ func columnNames(reports []Report) []string {
 		count[r.Leg]++
 	}
 	names := make([]string, len(reports))
+	seen := map[string]int{}
 	for i, r := range reports {
 		names[i] = r.Leg
 		if count[r.Leg] > 1 {
 			names[i] = r.Leg + "@" + r.Host
+		}
+		// Still the same (two runs of one leg on one host): number them,
+		// so columns and SARIF categories stay distinct.
+		if seen[names[i]]++; seen[names[i]] > 1 {
+			names[i] += fmt.Sprintf("#%d", seen[names[i]])
 		}
 	}
 	return names
@@ -128,6 +134,11 @@ func Markdown(m Matrix) string {
 	s := m.Summary
 	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", markdownHeadings[Verdict(s)])
 	fmt.Fprintf(&b, "%d passed, %d failed (%d required), %d skipped across %d leg(s).\n\n", s.Passed, s.Failed, s.RequiredFailed, s.Skipped, len(m.Reports))
+	for i, r := range m.Reports {
+		if r.Interrupted {
+			fmt.Fprintf(&b, "**Interrupted**: %s was stopped before its end; its column is partial.\n\n", mdEscape(cols[i]))
+		}
+	}
 	b.WriteString("| scenario | severity |")
 	for _, c := range cols {
 		b.WriteString(" " + mdEscape(c) + " |")
@@ -168,8 +179,12 @@ func Markdown(m Matrix) string {
 	}
 	b.WriteString("\n| leg | host | os | target | uid | daemon uid | attacker uid | umask | time |\n|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range m.Reports {
+		took := fmtMS(r.DurationMS)
+		if r.Interrupted {
+			took += " (interrupted: partial)"
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s/%s | %s | %d | %d | %d | %s | %s |\n", mdEscape(cols[i]), mdEscape(r.Host), r.OS, r.Arch,
-			mdEscape(r.Target.Describe()), r.UID, r.DaemonUID, r.AttackerUID, r.Umask, fmtMS(r.DurationMS))
+			mdEscape(r.Target.Describe()), r.UID, r.DaemonUID, r.AttackerUID, r.Umask, took)
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")

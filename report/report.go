@@ -260,3 +260,25 @@ func LoadReports(paths ...string) ([]Report, error) {
 	}
 	return out, nil
 }
+
+// CheckDistinct refuses reports that are the same run given twice (the
+// same host, leg and start time): merged, they would count every result
+// twice.
+func CheckDistinct(reps []Report) error {
+	type key struct {
+		host, leg string
+		started   time.Time
+	}
+	seen := map[key]int{}
+	for i, r := range reps {
+		if r.Started.IsZero() {
+			continue
+		}
+		k := key{r.Host, r.Leg, r.Started.UTC()}
+		if j, ok := seen[k]; ok {
+			return fmt.Errorf("reports %d and %d are the same run (host %s, leg %s, started %s): give each once", j+1, i+1, r.Host, r.Leg, r.Started.UTC().Format(time.RFC3339Nano))
+		}
+		seen[k] = i
+	}
+	return nil
+}

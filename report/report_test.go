@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -187,5 +188,43 @@ func TestTargetDescribeNamesConditions(t *testing.T) {
 		if got := c.t.Describe(); got != c.want {
 			t.Errorf("Describe(%+v) = %q, want %q", c.t, got, c.want)
 		}
+	}
+}
+
+// Two runs of one leg on one host get distinct columns (and so distinct
+// SARIF categories); the same run given twice is refused; an interrupted
+// leg is marked in the Markdown.
+func TestMergeDistinguishesRuns(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := Report{Host: "vm", Leg: "native", Started: t0, Results: []Result{{ID: "a", Severity: Required, Status: Pass}}}
+	b := a
+	b.Started = t0.Add(time.Minute)
+	b.Interrupted = true
+	if got := columnNames([]Report{a, b}); got[0] == got[1] {
+		t.Errorf("columns %q: two runs are indistinguishable", got)
+	}
+	if err := CheckDistinct([]Report{a, b}); err != nil {
+		t.Errorf("two runs refused: %v", err)
+	}
+	if err := CheckDistinct([]Report{a, b, a}); err == nil || !strings.Contains(err.Error(), "reports 1 and 3 are the same run") {
+		t.Errorf("the same run twice: %v", err)
+	}
+	md := Markdown(NewMatrix(a, b))
+	if !strings.Contains(md, "**Interrupted**: native@vm#2 was stopped") || !strings.Contains(md, "(interrupted: partial)") {
+		t.Errorf("Markdown does not mark the interrupted leg:\n%s", md)
+	}
+	var sarif struct {
+		Runs []struct {
+			AutomationDetails struct {
+				ID string `json:"id"`
+			} `json:"automationDetails"`
+		} `json:"runs"`
+	}
+	out, err := SARIF(NewMatrix(a, b), SARIFOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &sarif); err != nil || len(sarif.Runs) != 2 || sarif.Runs[0].AutomationDetails.ID == sarif.Runs[1].AutomationDetails.ID {
+		t.Errorf("SARIF categories not distinct: %+v %v", sarif, err)
 	}
 }

@@ -594,6 +594,9 @@ func loadMatrix(paths []string) (report.Matrix, error) {
 		return report.Matrix{}, errUsage{errors.New("no report files given")}
 	}
 	reps, err := report.LoadReports(paths...)
+	if err == nil {
+		err = report.CheckDistinct(reps)
+	}
 	if err != nil {
 		return report.Matrix{}, errUsage{err}
 	}
