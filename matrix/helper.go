@@ -239,6 +239,11 @@ type connectResult struct {
 	// Talked: the daemon answered this uid (the protocols that do not
 	// speak bh-json; for those, a pong is never in Reply).
 	Talked bool `json:"talked,omitempty"`
+	// ConnectCheck: after a failed exec probe, what a plain connect of
+	// the same uid met (refused, closed by the daemon, or held open);
+	// Held: the daemon kept that connection open for heldOpen.
+	ConnectCheck string `json:"connect_check,omitempty"`
+	Held         bool   `json:"held,omitempty"`
 }
 
 // attackerConnect connects without any checks, sends a ping (with no

@@ -319,14 +319,26 @@ func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
 }
 
 // attackerTalk is attackerConnect for the protocols that do not speak
-// bh-json: it reports whether this uid got the daemon to answer.
+// bh-json: it reports whether this uid got the daemon to answer. A failed
+// exec probe is only the probe's word: it may have given up before it
+// reached the daemon (psql does for a uid with no passwd entry). So this
+// uid also connects as --protocol connect would (no bytes sent), and the
+// result says whether the daemon refused or closed that connection within
+// heldOpen, or kept it (Held), for foreignTalk to weigh.
 func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 	r := probe(ctx, sp, heldOpen)
 	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered}
 	if r.Answered {
 		res.Reply = r.Detail
-	} else {
-		res.Error = r.Detail
+		return res
+	}
+	res.Error = r.Detail
+	if sp.Protocol == ProtocolExec {
+		raw := sp
+		raw.Protocol = ProtocolConnect
+		c := probe(ctx, raw, heldOpen)
+		res.Connected, res.Held = c.Connected, c.Answered
+		res.ConnectCheck = c.Detail
 	}
 	return res
 }

@@ -67,6 +67,47 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 	}
 }
 
+// An exec probe that fails for the attacker's uid on its own (it gives up
+// before connecting, as psql does for a uid with no passwd entry) earns no
+// pass: against a daemon that talks to everyone (plain) the auth scenarios
+// reach no verdict and say why; against one that closes other uids'
+// connections at once (none), the failed probe is a refusal and they pass.
+func TestExecProbeFailingOnItsOwn(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the auth scenarios act as another uid; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	probe := fmt.Sprintf("%s -probe {socket} -probe-as %d", bins.brokend, os.Geteuid())
+	for _, c := range []struct {
+		flaw string
+		want Status
+		why  string
+	}{
+		{"plain", Error, "kept it open"},
+		{"none", Pass, "probe failed"},
+	} {
+		t.Run(c.flaw, func(t *testing.T) {
+			t.Parallel()
+			target := brokenTarget(c.flaw)
+			if c.flaw == "none" {
+				target = Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock"}
+			}
+			target.PortFile, target.Protocol, target.Probe = "", ProtocolExec, probe
+			rep := runSuite(t, target, "auth.*")
+			for _, id := range []string{"auth.foreign-uid-connect", "auth.peercred"} {
+				r, _ := find(rep, id)
+				if r.Status != c.want || !strings.Contains(r.Reason, c.why) {
+					logReport(t, rep)
+					t.Errorf("%s: %s %q, want %s saying %q", id, r.Status, r.Reason, c.want, c.why)
+				}
+			}
+		})
+	}
+}
+
 // A correct daemon passes under every protocol; what a protocol cannot
 // judge skips and says why.
 func TestProtocolsCorrectDaemonPasses(t *testing.T) {

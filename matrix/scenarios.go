@@ -294,12 +294,33 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 		return fail("uid %d got an answer: %q", e.r.attackerUID, oneLine(r.Reply, 120))
 	}
 	if e.r.cfg.Target.Protocol == ProtocolExec {
-		return pass("uid %d was not answered: %s", e.r.attackerUID, r.Error)
+		return e.judgeFailedProbe(r)
 	}
 	if !r.Connected {
 		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
 	}
 	return pass("uid %d connected but got no reply (%s)", e.r.attackerUID, orClosed(r))
+}
+
+// judgeFailedProbe judges the attacker's failed exec probe by what its
+// plain connect met: a failed probe alone does not show that the daemon
+// refused the uid, since a probe can fail before it reaches the daemon
+// (psql: "local user with ID 1001 does not exist"). A connect refused, or
+// closed by the daemon within heldOpen (as --protocol connect judges), is
+// a refusal; a connection the daemon kept open leaves no verdict.
+func (e *Env) judgeFailedProbe(r connectResult) outcome {
+	uid := e.r.attackerUID
+	e.note("uid %d's plain connect (no bytes sent): %s", uid, r.ConnectCheck)
+	switch {
+	case r.Held:
+		return errored("the probe failed as uid %d (%s), but the daemon accepted that uid's connection and kept it open %s: "+
+			"the probe may have failed for reasons of its own (no passwd entry for uid %d?), so whether the daemon refuses that uid is unknown; "+
+			"give --attacker-uid of a real user the probe works for, or make the probe work for any uid",
+			uid, oneLine(r.Error, 200), heldOpen, uid)
+	case !r.Connected:
+		return pass("uid %d could not connect (%s); its probe failed: %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
+	}
+	return pass("uid %d's probe failed and the daemon did not keep its connection (%s): %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
 }
 
 func orClosed(r connectResult) string {
