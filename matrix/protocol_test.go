@@ -258,6 +258,43 @@ func TestDirCreatedBySuite(t *testing.T) {
 	}
 }
 
+// path.budget judges only a new entry at the truncated path: when the
+// 107-byte cut lands on a directory of the nominal path ("/", "/." of a
+// socket name that starts with a dot), a daemon that refuses clearly
+// passes. The run of "./" in the template puts the cut there whatever the
+// length of the temporary directory: the root grows in 26-byte steps.
+func TestPathBudgetCutOnADirectory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sock := "{root}/" + strings.Repeat("./", 15) + ".s.X.5432"
+	target := Target{Cmd: []string{bins.brokend, "-socket", sock}, Socket: sock, Protocol: ProtocolConnect, DirCreatedBy: "suite"}
+	rep := runSuite(t, target, "path.budget")
+	checkFails(t, rep, nil)
+	if r, _ := find(rep, "path.budget"); r.Status != Pass || !strings.Contains(r.Reason, "refused clearly") {
+		t.Errorf("path.budget: %s %q, want a pass for a clear refusal", r.Status, r.Reason)
+	}
+}
+
+func TestAncestorOf(t *testing.T) {
+	nominal := "/t/r/long-rrrr/.s.PGSQL.5432"
+	for truncated, want := range map[string]bool{
+		"/t/r/long-rrrr/.":     true,
+		"/t/r/long-rrrr/":      true,
+		"/t/r/long-rrrr/..":    true,
+		"/t/r/long-rrrr":       true,
+		"/":                    true,
+		"/t/r/long-rr":         false, // a name of its own, not the directory
+		"/t/r/long-rrrr/.s.PG": false,
+		"/t/r/long-rrrr/.s":    false,
+	} {
+		if got := ancestorOf(truncated, nominal); got != want {
+			t.Errorf("ancestorOf(%q, %q) = %v, want %v", truncated, nominal, got, want)
+		}
+	}
+}
+
 // procsWith lists the running processes whose command line holds every
 // one of words (Linux /proc), zombies excluded.
 func procsWith(words ...string) []string {

@@ -597,7 +597,13 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	// ipc's fallback) answers quickly; one that moved elsewhere is looked
 	// for below.
 	_, readyErr := e.waitReadyWithin(ctx, d, e.spec(), 3*time.Second)
-	if st := stat(truncated); st.Exists {
+	if ancestorOf(truncated, nominal) {
+		// The cut lands on "/", "/." or ".." of the nominal path (a socket
+		// name that starts with a dot, a TMPDIR of the wrong length): it
+		// names a directory on the way to the socket, which is meant to
+		// exist, not a new entry the daemon could have made.
+		e.note("the truncated path %s is a directory on the nominal path: not judged", truncated)
+	} else if st := stat(truncated); st.Exists {
 		return fail("something exists at the truncated path %s (%s)", truncated, describe(truncated))
 	}
 	if readyErr == nil {
@@ -636,6 +642,13 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 		}
 	}
 	return errored("neither served nor refused clearly: %v", readyErr)
+}
+
+// ancestorOf: the path truncated, once cleaned, is a directory the path
+// nominal passes through (or the root of it all), not an entry of its own.
+func ancestorOf(truncated, nominal string) bool {
+	c := filepath.Clean(truncated)
+	return c == string(filepath.Separator) || strings.HasPrefix(filepath.Clean(nominal), c+string(filepath.Separator))
 }
 
 func templateOr(t Target) string {
