@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // A full backlog is a busy daemon, not a dead one: dialBusy retries EAGAIN
@@ -77,5 +79,77 @@ func TestDialBusyRetriesFullBacklog(t *testing.T) {
 	l2.Close()
 	if _, err := dialBusy(context.Background(), "unix", dead); !errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "busy") {
 		t.Errorf("dialBusy on a dead socket: %v, want ECONNREFUSED at once", err)
+	}
+}
+
+// load.concurrent's probes (line, connect) take a daemon whose backlog
+// stays full for a while for a busy one, as the bh-json clients do: every
+// probe's connect retries until the load's deadline, not a probe's own
+// few seconds (the backlog here stays full past those), and the retries
+// are counted for the evidence.
+func TestProbeLoadWaitsOutAFullBacklog(t *testing.T) {
+	dir, err := os.MkdirTemp("", "pload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	n, full, closeFillers, err := fillBacklog(sock, 70000)
+	var once sync.Once
+	closeAll := func() { once.Do(closeFillers) } // never twice: the fd numbers get reused
+	defer closeAll()
+	if !full {
+		t.Skipf("could not fill the backlog (%d connects: %v); the test needs a full one", n, err)
+	}
+	go func() {
+		time.Sleep(4 * time.Second) // past a single probe's 3 s
+		closeAll()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				if n, err := c.Read(buf); err == nil {
+					c.Write(buf[:n])
+				}
+			}()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sp := probeSpec{Transport: ipc.TransportUnix, Protocol: ProtocolLine, Sock: sock, Send: []byte("PING\n"), Expect: "^PING"}
+	r := probeLoad(ctx, sp, 8, 2)
+	if r.Errors != 0 {
+		t.Errorf("%d of %d probes failed while the backlog was full; first: %s", r.Errors, r.Pings, r.First)
+	}
+	if r.BusyRetries == 0 {
+		t.Error("no connect retries counted, though every probe met a full backlog")
+	}
+}
+
+// load.concurrent's clients stop before the scenario's deadline, leaving a
+// fifth of the time left (at most 10 s) to report and stop the daemon.
+func TestLoadDeadline(t *testing.T) {
+	if dl := loadDeadline(context.Background()); !dl.IsZero() {
+		t.Errorf("no deadline: loadDeadline = %v, want zero", dl)
+	}
+	for _, c := range []struct{ left, atLeast, atMost time.Duration }{
+		{90 * time.Second, 79 * time.Second, 80 * time.Second},
+		{20 * time.Second, 15 * time.Second, 16 * time.Second},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), c.left)
+		got := time.Until(loadDeadline(ctx))
+		cancel()
+		if got < c.atLeast || got > c.atMost {
+			t.Errorf("%s left: the load has %s, want %s to %s", c.left, got, c.atLeast, c.atMost)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -165,6 +166,13 @@ type probeResult struct {
 func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second+hold)
 	defer cancel()
+	return probeWithin(ctx, sp, hold)
+}
+
+// probeWithin is probe within ctx's own deadline (connects retried on a
+// full backlog until then, and counted when ctx carries countBusy's
+// counter).
+func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
 	if sp.Protocol == ProtocolExec {
 		return execProbe(ctx, sp)
 	}
@@ -345,9 +353,16 @@ func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 
 // probeLoad is load.concurrent for the protocols that do not speak
 // bh-json: workers probe concurrently, each probe a fresh connection (a
-// fresh process for exec), each worker n times.
+// fresh process for exec), each worker n times. Every probe has until
+// ctx's deadline (the load's, which the scenario derives from its own):
+// on a loaded machine a daemon that accepts slowly is busy, not broken, so
+// the suite's connects retry on a full backlog until then (counted in
+// BusyRetries), and a probe fails only when the daemon refuses, answers
+// wrongly, or has not answered when the load's time is up.
 func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	res := loadResult{Conns: workers, Pings: workers * n}
+	var busy atomic.Int64
+	ctx = countBusy(ctx, &busy)
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -360,13 +375,13 @@ func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 			defer wg.Done()
 			for range n {
 				t0 := time.Now()
-				_, err := probeOnce(ctx, sp)
+				r := probeWithin(ctx, sp, 0)
 				d := time.Since(t0)
 				mu.Lock()
-				if err != nil {
+				if !r.Answered {
 					res.Errors++
 					if res.First == "" {
-						res.First = err.Error()
+						res.First = fmt.Sprintf("%s (after %s)", r.Detail, d.Round(time.Millisecond))
 					}
 				} else {
 					lats = append(lats, d)
@@ -378,7 +393,21 @@ func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	wg.Wait()
 	res.Wallms = ms(time.Since(start))
 	res.setPercentiles(lats)
+	res.BusyRetries = busy.Load()
 	return res
+}
+
+// loadDeadline is when load.concurrent's clients give up: the scenario's
+// deadline less a fifth of the time left (at most 10 s), kept to report
+// and to stop the daemon, so that a daemon that stops answering fails
+// with evidence rather than times the scenario out. Zero when ctx has no
+// deadline.
+func loadDeadline(ctx context.Context) time.Time {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return time.Time{}
+	}
+	return dl.Add(-min(time.Until(dl)/5, 10*time.Second))
 }
 
 // probeLoadSize is how many workers and probes each load.concurrent runs

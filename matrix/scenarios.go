@@ -905,7 +905,8 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	if p := e.r.cfg.Target.Protocol; !p.speaksJSON() {
 		workers, n = probeLoadSize(p)
 	}
-	if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": workers, "Pings": n}, &r); err != nil {
+	arg := map[string]any{"spec": e.spec(), "Conns": workers, "Pings": n, "deadline": loadDeadline(ctx)}
+	if err := e.asDaemonUID(ctx, "load", arg, &r); err != nil {
 		return errored("client helper: %v", err)
 	}
 	e.metric("p50_us", r.P50us)
@@ -915,10 +916,15 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.metric("errors", float64(r.Errors))
 	e.metric("busy_retries", float64(r.BusyRetries))
 	conns, pings := "connections", "pings"
-	if !e.r.cfg.Target.Protocol.speaksJSON() {
+	retried := fmt.Sprintf("connects retried on a full backlog: %d", r.BusyRetries)
+	switch p := e.r.cfg.Target.Protocol; {
+	case p == ProtocolExec:
+		conns, pings = "workers", "probe runs"
+		retried = "the probe program makes its own connections (their retries are not seen)"
+	case !p.speaksJSON():
 		conns, pings = "workers", "probes (a connection each)"
 	}
-	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; connects retried on a full backlog: %d", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, r.BusyRetries)
+	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; %s", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, retried)
 	if r.Errors > 0 {
 		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)
 	}
