@@ -257,12 +257,14 @@ type loadResult struct {
 // runLoad opens conns sessions and sends pings pings on each, concurrently
 // (probeLoad for a protocol that does not speak bh-json).
 func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
-	if !sp.Protocol.speaksJSON() {
-		return probeLoad(ctx, sp, conns, pings)
-	}
-	res := loadResult{Conns: conns, Pings: conns * pings}
 	var busy atomic.Int64
 	ctx = countBusy(ctx, &busy)
+	if !sp.Protocol.speaksJSON() {
+		res := probeLoad(ctx, sp, conns, pings)
+		res.BusyRetries = busy.Load()
+		return res
+	}
+	res := loadResult{Conns: conns, Pings: conns * pings}
 	var (
 		mu   sync.Mutex
 		lats []time.Duration

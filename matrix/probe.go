@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -356,13 +355,11 @@ func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 // fresh process for exec), each worker n times. Every probe has until
 // ctx's deadline (the load's, which the scenario derives from its own):
 // on a loaded machine a daemon that accepts slowly is busy, not broken, so
-// the suite's connects retry on a full backlog until then (counted in
-// BusyRetries), and a probe fails only when the daemon refuses, answers
+// the suite's connects retry on a full backlog until then (counted by
+// runLoad), and a probe fails only when the daemon refuses, answers
 // wrongly, or has not answered when the load's time is up.
 func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	res := loadResult{Conns: workers, Pings: workers * n}
-	var busy atomic.Int64
-	ctx = countBusy(ctx, &busy)
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -393,7 +390,6 @@ func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	wg.Wait()
 	res.Wallms = ms(time.Since(start))
 	res.setPercentiles(lats)
-	res.BusyRetries = busy.Load()
 	return res
 }
 
