@@ -126,22 +126,3 @@ func TestProbeLoadWaitsOutAFullBacklog(t *testing.T) {
 		t.Error("no connect retries counted, though every probe met a full backlog")
 	}
 }
-
-// load.concurrent's clients stop before the scenario's deadline, leaving a
-// fifth of the time left (at most 10 s) to report and stop the daemon.
-func TestLoadDeadline(t *testing.T) {
-	if dl := loadDeadline(context.Background()); !dl.IsZero() {
-		t.Errorf("no deadline: loadDeadline = %v, want zero", dl)
-	}
-	for _, c := range []struct{ left, atLeast, atMost time.Duration }{
-		{90 * time.Second, 79 * time.Second, 80 * time.Second},
-		{20 * time.Second, 15 * time.Second, 16 * time.Second},
-	} {
-		ctx, cancel := context.WithTimeout(context.Background(), c.left)
-		got := time.Until(loadDeadline(ctx))
-		cancel()
-		if got < c.atLeast || got > c.atMost {
-			t.Errorf("%s left: the load has %s, want %s to %s", c.left, got, c.atLeast, c.atMost)
-		}
-	}
-}

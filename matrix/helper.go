@@ -46,14 +46,14 @@ var actions = map[string]action{
 		var a struct {
 			Spec         probeSpec `json:"spec"`
 			Conns, Pings int
-			// Deadline: when the clients give up (loadDeadline), the
-			// scenario's and not this helper's own.
+			// Deadline: when the clients give up, the scenario's and
+			// not this helper's own.
 			Deadline time.Time `json:"deadline"`
 		}
 		if err := json.Unmarshal(arg, &a); err != nil {
 			return nil, err
 		}
-		if !a.Deadline.IsZero() {
+		if d, ok := ctx.Deadline(); !a.Deadline.IsZero() && (!ok || a.Deadline.Before(d)) {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithDeadline(ctx, a.Deadline)
 			defer cancel()

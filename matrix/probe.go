@@ -353,11 +353,12 @@ func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 // probeLoad is load.concurrent for the protocols that do not speak
 // bh-json: workers probe concurrently, each probe a fresh connection (a
 // fresh process for exec), each worker n times. Every probe has until
-// ctx's deadline (the load's, which the scenario derives from its own):
+// ctx's deadline (the scenario's: loadConcurrent passes it to a helper):
 // on a loaded machine a daemon that accepts slowly is busy, not broken, so
 // the suite's connects retry on a full backlog until then (counted by
-// runLoad), and a probe fails only when the daemon refuses, answers
-// wrongly, or has not answered when the load's time is up.
+// runLoad), and a probe fails in time only when the daemon refuses or
+// answers wrongly; one cut short by the deadline is the scenario's
+// timeout, no verdict.
 func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	res := loadResult{Conns: workers, Pings: workers * n}
 	var (
@@ -391,19 +392,6 @@ func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	res.Wallms = ms(time.Since(start))
 	res.setPercentiles(lats)
 	return res
-}
-
-// loadDeadline is when load.concurrent's clients give up: the scenario's
-// deadline less a fifth of the time left (at most 10 s), kept to report
-// and to stop the daemon, so that a daemon that stops answering fails
-// with evidence rather than times the scenario out. Zero when ctx has no
-// deadline.
-func loadDeadline(ctx context.Context) time.Time {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return time.Time{}
-	}
-	return dl.Add(-min(time.Until(dl)/5, 10*time.Second))
 }
 
 // probeLoadSize is how many workers and probes each load.concurrent runs
