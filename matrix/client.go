@@ -252,17 +252,27 @@ type loadResult struct {
 	Wallms float64 `json:"wall_ms"`
 	// BusyRetries counts connects retried on a full backlog.
 	BusyRetries int64 `json:"busy_retries"`
+	// TimedOut: the load ran until its deadline, so some errors may be
+	// the deadline's, not the daemon's.
+	TimedOut bool `json:"timed_out,omitempty"`
 }
 
 // runLoad opens conns sessions and sends pings pings on each, concurrently
 // (probeLoad for a protocol that does not speak bh-json).
-func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
+func runLoad(ctx context.Context, sp probeSpec, conns, pings int) (res loadResult) {
+	var busy atomic.Int64
+	ctx = countBusy(ctx, &busy)
+	defer func() {
+		res.BusyRetries = busy.Load()
+		// The connections' deadlines can fire before ctx is done: the
+		// clock, not ctx.Err, says whether the deadline passed.
+		dl, ok := ctx.Deadline()
+		res.TimedOut = ok && !time.Now().Before(dl)
+	}()
 	if !sp.Protocol.speaksJSON() {
 		return probeLoad(ctx, sp, conns, pings)
 	}
-	res := loadResult{Conns: conns, Pings: conns * pings}
-	var busy atomic.Int64
-	ctx = countBusy(ctx, &busy)
+	res = loadResult{Conns: conns, Pings: conns * pings}
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -308,7 +318,6 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) loadResult {
 	wg.Wait()
 	res.Wallms = float64(time.Since(start).Microseconds()) / 1000
 	res.setPercentiles(lats)
-	res.BusyRetries = busy.Load()
 	return res
 }
 

@@ -46,9 +46,17 @@ var actions = map[string]action{
 		var a struct {
 			Spec         probeSpec `json:"spec"`
 			Conns, Pings int
+			// Deadline: when the clients give up, the scenario's and
+			// not this helper's own.
+			Deadline time.Time `json:"deadline"`
 		}
 		if err := json.Unmarshal(arg, &a); err != nil {
 			return nil, err
+		}
+		if d, ok := ctx.Deadline(); !a.Deadline.IsZero() && (!ok || a.Deadline.Before(d)) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, a.Deadline)
+			defer cancel()
 		}
 		return runLoad(ctx, a.Spec, a.Conns, a.Pings), nil
 	},
@@ -239,6 +247,11 @@ type connectResult struct {
 	// Talked: the daemon answered this uid (the protocols that do not
 	// speak bh-json; for those, a pong is never in Reply).
 	Talked bool `json:"talked,omitempty"`
+	// ConnectCheck: after a failed exec probe, what a plain connect of
+	// the same uid met (refused, closed by the daemon, or held open);
+	// Held: the daemon kept that connection open for heldOpen.
+	ConnectCheck string `json:"connect_check,omitempty"`
+	Held         bool   `json:"held,omitempty"`
 }
 
 // attackerConnect connects without any checks, sends a ping (with no

@@ -67,6 +67,47 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 	}
 }
 
+// An exec probe that fails for the attacker's uid on its own (it gives up
+// before connecting, as psql does for a uid with no passwd entry) earns no
+// pass: against a daemon that talks to everyone (plain) the auth scenarios
+// reach no verdict and say why; against one that closes other uids'
+// connections at once (none), the failed probe is a refusal and they pass.
+func TestExecProbeFailingOnItsOwn(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the auth scenarios act as another uid; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	probe := fmt.Sprintf("%s -probe {socket} -probe-as %d", bins.brokend, os.Geteuid())
+	for _, c := range []struct {
+		flaw string
+		want Status
+		why  string
+	}{
+		{"plain", Error, "kept it open"},
+		{"none", Pass, "probe failed"},
+	} {
+		t.Run(c.flaw, func(t *testing.T) {
+			t.Parallel()
+			target := brokenTarget(c.flaw)
+			if c.flaw == "none" {
+				target = Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock"}
+			}
+			target.PortFile, target.Protocol, target.Probe = "", ProtocolExec, probe
+			rep := runSuite(t, target, "auth.*")
+			for _, id := range []string{"auth.foreign-uid-connect", "auth.peercred"} {
+				r, _ := find(rep, id)
+				if r.Status != c.want || !strings.Contains(r.Reason, c.why) {
+					logReport(t, rep)
+					t.Errorf("%s: %s %q, want %s saying %q", id, r.Status, r.Reason, c.want, c.why)
+				}
+			}
+		})
+	}
+}
+
 // A correct daemon passes under every protocol; what a protocol cannot
 // judge skips and says why.
 func TestProtocolsCorrectDaemonPasses(t *testing.T) {
@@ -223,6 +264,43 @@ func TestDirCreatedBySuite(t *testing.T) {
 	r, _ := find(rep, "sock.mode-umask0")
 	if ev := strings.Join(r.Evidence, "\n"); !strings.Contains(ev, "made the socket's directory for the daemon (--dir-created-by suite)") || strings.Contains(ev, "planted: mkdir") {
 		t.Errorf("sock.mode-umask0 evidence does not say the suite made the directory:\n%s", ev)
+	}
+}
+
+// path.budget judges only a new entry at the truncated path: when the
+// 107-byte cut lands on a directory of the nominal path ("/", "/." of a
+// socket name that starts with a dot), a daemon that refuses clearly
+// passes. The run of "./" in the template puts the cut there whatever the
+// length of the temporary directory: the root grows in 26-byte steps.
+func TestPathBudgetCutOnADirectory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sock := "{root}/" + strings.Repeat("./", 15) + ".s.X.5432"
+	target := Target{Cmd: []string{bins.brokend, "-socket", sock}, Socket: sock, Protocol: ProtocolConnect, DirCreatedBy: "suite"}
+	rep := runSuite(t, target, "path.budget")
+	checkFails(t, rep, nil)
+	if r, _ := find(rep, "path.budget"); r.Status != Pass || !strings.Contains(r.Reason, "refused clearly") {
+		t.Errorf("path.budget: %s %q, want a pass for a clear refusal", r.Status, r.Reason)
+	}
+}
+
+func TestAncestorOf(t *testing.T) {
+	nominal := "/t/r/long-rrrr/.s.PGSQL.5432"
+	for truncated, want := range map[string]bool{
+		"/t/r/long-rrrr/.":     true,
+		"/t/r/long-rrrr/":      true,
+		"/t/r/long-rrrr/..":    true,
+		"/t/r/long-rrrr":       true,
+		"/":                    true,
+		"/t/r/long-rr":         false, // a name of its own, not the directory
+		"/t/r/long-rrrr/.s.PG": false,
+		"/t/r/long-rrrr/.s":    false,
+	} {
+		if got := ancestorOf(truncated, nominal); got != want {
+			t.Errorf("ancestorOf(%q, %q) = %v, want %v", truncated, nominal, got, want)
+		}
 	}
 }
 

@@ -294,12 +294,33 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 		return fail("uid %d got an answer: %q", e.r.attackerUID, oneLine(r.Reply, 120))
 	}
 	if e.r.cfg.Target.Protocol == ProtocolExec {
-		return pass("uid %d was not answered: %s", e.r.attackerUID, r.Error)
+		return e.judgeFailedProbe(r)
 	}
 	if !r.Connected {
 		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
 	}
 	return pass("uid %d connected but got no reply (%s)", e.r.attackerUID, orClosed(r))
+}
+
+// judgeFailedProbe judges the attacker's failed exec probe by what its
+// plain connect met: a failed probe alone does not show that the daemon
+// refused the uid, since a probe can fail before it reaches the daemon
+// (psql: "local user with ID 1001 does not exist"). A connect refused, or
+// closed by the daemon within heldOpen (as --protocol connect judges), is
+// a refusal; a connection the daemon kept open leaves no verdict.
+func (e *Env) judgeFailedProbe(r connectResult) outcome {
+	uid := e.r.attackerUID
+	e.note("uid %d's plain connect (no bytes sent): %s", uid, r.ConnectCheck)
+	switch {
+	case r.Held:
+		return errored("the probe failed as uid %d (%s), but the daemon accepted that uid's connection and kept it open %s: "+
+			"the probe may have failed for reasons of its own (no passwd entry for uid %d?), so whether the daemon refuses that uid is unknown; "+
+			"give --attacker-uid of a real user the probe works for, or make the probe work for any uid",
+			uid, oneLine(r.Error, 200), heldOpen, uid)
+	case !r.Connected:
+		return pass("uid %d could not connect (%s); its probe failed: %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
+	}
+	return pass("uid %d's probe failed and the daemon did not keep its connection (%s): %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
 }
 
 func orClosed(r connectResult) string {
@@ -576,7 +597,13 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	// ipc's fallback) answers quickly; one that moved elsewhere is looked
 	// for below.
 	_, readyErr := e.waitReadyWithin(ctx, d, e.spec(), 3*time.Second)
-	if st := stat(truncated); st.Exists {
+	if ancestorOf(truncated, nominal) {
+		// The cut lands on "/", "/." or ".." of the nominal path (a socket
+		// name that starts with a dot, a TMPDIR of the wrong length): it
+		// names a directory on the way to the socket, which is meant to
+		// exist, not a new entry the daemon could have made.
+		e.note("the truncated path %s is a directory on the nominal path: not judged", truncated)
+	} else if st := stat(truncated); st.Exists {
 		return fail("something exists at the truncated path %s (%s)", truncated, describe(truncated))
 	}
 	if readyErr == nil {
@@ -615,6 +642,13 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 		}
 	}
 	return errored("neither served nor refused clearly: %v", readyErr)
+}
+
+// ancestorOf: the path truncated, once cleaned, is a directory the path
+// nominal passes through (or the root of it all), not an entry of its own.
+func ancestorOf(truncated, nominal string) bool {
+	c := filepath.Clean(truncated)
+	return c == string(filepath.Separator) || strings.HasPrefix(filepath.Clean(nominal), c+string(filepath.Separator))
 }
 
 func templateOr(t Target) string {
@@ -871,7 +905,11 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	if p := e.r.cfg.Target.Protocol; !p.speaksJSON() {
 		workers, n = probeLoadSize(p)
 	}
-	if err := e.asDaemonUID(ctx, "load", map[string]any{"spec": e.spec(), "Conns": workers, "Pings": n}, &r); err != nil {
+	// The clients have until the scenario's deadline (a helper's own is
+	// another): on a loaded machine a slow daemon is busy, not broken.
+	dl, _ := ctx.Deadline()
+	arg := map[string]any{"spec": e.spec(), "Conns": workers, "Pings": n, "deadline": dl}
+	if err := e.asDaemonUID(ctx, "load", arg, &r); err != nil {
 		return errored("client helper: %v", err)
 	}
 	e.metric("p50_us", r.P50us)
@@ -881,10 +919,19 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.metric("errors", float64(r.Errors))
 	e.metric("busy_retries", float64(r.BusyRetries))
 	conns, pings := "connections", "pings"
-	if !e.r.cfg.Target.Protocol.speaksJSON() {
+	retried := fmt.Sprintf("connects retried on a full backlog: %d", r.BusyRetries)
+	switch p := e.r.cfg.Target.Protocol; {
+	case p == ProtocolExec:
+		conns, pings = "workers", "probe runs"
+		retried = "the probe program makes its own connections (their retries are not seen)"
+	case !p.speaksJSON():
 		conns, pings = "workers", "probes (a connection each)"
 	}
-	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; connects retried on a full backlog: %d", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, r.BusyRetries)
+	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; %s", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, retried)
+	if r.TimedOut || ctx.Err() != nil {
+		// Errors from the deadline itself say nothing of the daemon.
+		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer --timeout", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First)
+	}
 	if r.Errors > 0 {
 		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)
 	}

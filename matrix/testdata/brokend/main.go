@@ -35,7 +35,9 @@
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
 // serving process's pid to -pidfile when given; -probe SOCKET is a client
-// (for --protocol exec): it pings SOCKET and exits 0 on a pong; -handoff
+// (for --protocol exec): it pings SOCKET and exits 0 on a pong, and with
+// -probe-as UID gives up before connecting unless run as UID (as psql does
+// for a uid with no passwd entry: "local user with ID N does not exist"); -handoff
 // with -socket listens, then hands the listener to a child in a new
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
 // parent, which is gone), the child writing -pidfile; -socket
@@ -93,6 +95,7 @@ func main() {
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
+	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
 	flag.Parse()
@@ -103,6 +106,9 @@ func main() {
 	case *handoff:
 		exitOn("brokend -handoff:", handOff(*socket))
 	case *probe != "":
+		if *probeAs >= 0 && os.Getuid() != *probeAs {
+			exitOn("brokend -probe:", fmt.Errorf("local user with ID %d does not exist", os.Getuid()))
+		}
 		exitOn("brokend -probe:", ping(*probe))
 		fmt.Println("pong")
 	case *detach:
