@@ -52,6 +52,9 @@ type Env struct {
 	// impostors: evidence of processes other than the daemon that answered
 	// the suite's clients (see judgeImpostors).
 	impostors []string
+	// closed: close has run; startDaemon refuses from then on, so a
+	// scenario still running after its timeout cannot leave a daemon.
+	closed bool
 }
 
 func (e *Env) note(format string, a ...any) {
@@ -290,9 +293,16 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 		return nil, err
 	}
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
+	// Race point: a scenario that timed out runs on while close stops what
+	// it started. The check, the start and the record are one step under
+	// e.mu, which close takes to mark the env closed and list the daemons:
+	// a daemon is either listed (and stopped) or never started.
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errEnvClosed
+	}
 	marker := e.markerFor(len(e.daemons))
-	e.mu.Unlock()
 	env := append(daemonEnv(cfg, root, name, e.Transport), marker)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
@@ -305,11 +315,13 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	}
 	d.Pid = cmd.Process.Pid
 	go func() { d.err = cmd.Wait(); close(d.done) }()
-	e.mu.Lock()
 	e.daemons = append(e.daemons, d)
-	e.mu.Unlock()
 	return d, nil
 }
+
+// errEnvClosed: the scenario's env was closed (its time ran out) before
+// it started a daemon.
+var errEnvClosed = errors.New("the scenario has ended (timed out or interrupted): no daemon started")
 
 // daemonEnv is a daemon's environment: the caller's (or the minimal one
 // with EnvClear), then the target's --env entries.
@@ -406,6 +418,7 @@ const stopGrace = 2 * time.Second
 // group for one that does not exit within stopGrace.
 func (e *Env) close() {
 	e.mu.Lock()
+	e.closed = true
 	ds := e.daemons
 	e.mu.Unlock()
 	// Every process of the daemons' starts, before stopping them: children

@@ -33,6 +33,14 @@ const runDirPrefix = "bhc-"
 // DefaultScenarioTimeout bounds one scenario.
 const DefaultScenarioTimeout = 90 * time.Second
 
+// MinScenarioTimeout and MinReadyTimeout are the least --timeout and
+// --ready-timeout the CLI accepts: below them no daemon can start, and
+// every scenario would end as an error.
+const (
+	MinScenarioTimeout = time.Second
+	MinReadyTimeout    = 100 * time.Millisecond
+)
+
 // DefaultReadyTimeout bounds how long a daemon may take to answer its first
 // ping, in the preflight and in every scenario.
 const DefaultReadyTimeout = 10 * time.Second
@@ -275,6 +283,10 @@ func (r *Runner) privilegeSkip(s Scenario) string {
 	return ""
 }
 
+// scenarioReturnWait bounds how long a scenario that timed out may take
+// to return once its context is cancelled, before its env is closed.
+const scenarioReturnWait = 5 * time.Second
+
 func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	start := time.Now()
 	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Transport: string(r.transport(s))}
@@ -306,8 +318,10 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 		ch <- done{s.run(sctx, e)}
 	}()
 	var o outcome
+	returned := false
 	select {
 	case d := <-ch:
+		returned = true
 		o = d.o
 		if ctx.Err() != nil && o.status != Pass {
 			// What a scenario concluded while being cancelled (a helper
@@ -319,6 +333,17 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 			o = errored("interrupted after %s (%v); killed its processes", time.Since(start).Round(time.Millisecond), ctx.Err())
 		} else {
 			o = errored("timed out after %s; killed its processes", r.cfg.Timeout)
+		}
+	}
+	if !returned {
+		// Timed out or interrupted: the scenario runs on with a cancelled
+		// context. Give it scenarioReturnWait to return before its
+		// processes are stopped; one that does not is still refused any
+		// new daemon once the env is closed (startDaemon).
+		select {
+		case <-ch:
+		case <-time.After(scenarioReturnWait):
+			e.note("the scenario had not returned %s after its context was cancelled", scenarioReturnWait)
 		}
 	}
 	e.close() // kill and reap everything the scenario started

@@ -393,8 +393,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return usageErr("%s describe an external daemon and need --cmd (without it the builtin daemon would be tested)", strings.Join(set, ", "))
 		}
 	}
-	if *readyTimeout <= 0 {
-		return usageErr("--ready-timeout %s: want a positive duration", *readyTimeout)
+	if *timeout < matrix.MinScenarioTimeout {
+		return usageErr("--timeout %s: below the minimum %s (a scenario starts daemons and helpers; one that cannot finish is no verdict)", *timeout, matrix.MinScenarioTimeout)
+	}
+	if *readyTimeout < matrix.MinReadyTimeout {
+		return usageErr("--ready-timeout %s: below the minimum %s", *readyTimeout, matrix.MinReadyTimeout)
 	}
 	switch {
 	case *target == "builtin" && *cmdTpl == "":
