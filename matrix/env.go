@@ -230,6 +230,9 @@ func (e *Env) mkdirChain(p string) error {
 func (e *Env) spec() probeSpec {
 	e.mu.Lock()
 	id := &daemonIdentity{UID: e.r.daemonUID, Marker: startMarkerEnv + "=" + e.Parent}
+	if e.r.cfg.Target.Forks && markerScanWorks {
+		id.Reaper = os.Getpid()
+	}
 	for _, d := range e.daemons {
 		id.PIDs = append(id.PIDs, d.Pid)
 	}

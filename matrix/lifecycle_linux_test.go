@@ -3,6 +3,7 @@ package matrix
 import (
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -40,5 +41,55 @@ func killLeft(left []string) {
 		if _, err := fmt.Sscanf(l, "/proc/%d:", &pid); err == nil && pid > 1 {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+}
+
+// A daemon that detaches and wipes its environment (redis sets its process
+// title over it) loses the start marker: with --forks it is believed as
+// the suite's adopted descendant (the suite is the child subreaper), the
+// preflight passes, and it is stopped at the end of each scenario.
+func TestForksClearedEnvironment(t *testing.T) {
+	needBins(t)
+	name := fmt.Sprintf("clr%d", os.Getpid())
+	sc, _ := Select("sock.mode-umask0,inst.*,auth.foreign-uid-connect")
+	// Without --forks the preflight fails, and the detached process is
+	// stopped all the same.
+	tg := Target{Cmd: []string{bins.brokend, "-detach", "-clearenv", "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolConnect}
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "add --forks") {
+		t.Errorf("without --forks: Run = %v, want a preflight error suggesting --forks", err)
+	}
+	if left := procsWith(bins.brokend, "-name\x00"+name+"\x00"); len(left) > 0 {
+		t.Errorf("without --forks: processes of the run outlived it: %v", left)
+		killLeft(left)
+	}
+	for _, c := range []struct {
+		name    string
+		proto   Protocol
+		pidFile string
+	}{
+		{"own pid", ProtocolBHJSON, ""},
+		{"peer credentials", ProtocolConnect, ""},
+		{"pid file", ProtocolConnect, "{root}/d.pid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := Target{Cmd: []string{bins.brokend, "-detach", "-clearenv", "-flaw", "none", "-root", "{root}", "-name", "{name}"},
+				Socket: "{root}/bu.sock", Protocol: c.proto, Forks: true, PidFile: c.pidFile}
+			if c.pidFile != "" {
+				tg.Cmd = append(tg.Cmd, "-pidfile", c.pidFile)
+			}
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name})
+			if left := procsWith(bins.brokend, "-name\x00"+name+"\x00"); len(left) > 0 {
+				t.Errorf("processes of the run outlived it: %v", left)
+				killLeft(left)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, nil)
+			if r, _ := find(rep, "inst.clean-shutdown"); r.Status != Pass {
+				t.Errorf("inst.clean-shutdown: %s %q, want SIGTERM delivered to the detached daemon", r.Status, r.Reason)
+			}
+		})
 	}
 }

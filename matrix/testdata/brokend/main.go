@@ -34,7 +34,9 @@
 //
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
-// serving process's pid to -pidfile when given; -probe SOCKET is a client
+// serving process's pid to -pidfile when given (with -clearenv the
+// detached process starts with an empty environment, as redis wipes its
+// environment block when it sets its process title); -probe SOCKET is a client
 // (for --protocol exec): it pings SOCKET and exits 0 on a pong; -handoff
 // with -socket listens, then hands the listener to a child in a new
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
@@ -91,6 +93,7 @@ func main() {
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
+	clearEnv := flag.Bool("clearenv", false, "with -detach: the detached process has an empty environment")
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
@@ -106,7 +109,7 @@ func main() {
 		exitOn("brokend -probe:", ping(*probe))
 		fmt.Println("pong")
 	case *detach:
-		exitOn("brokend -detach:", detachSelf())
+		exitOn("brokend -detach:", detachSelf(*clearEnv))
 	case *socket != "":
 		exitOn("brokend:", serveAt(*socket))
 	default:
@@ -452,7 +455,7 @@ func listenBacklog(sock string) (net.Listener, error) {
 // detachSelf starts this program again without -detach, in a new session
 // with no terminal and no output, and returns at once: the parent exits 0
 // before the child serves, as a daemon that forks into the background does.
-func detachSelf() error {
+func detachSelf(clearEnv bool) error {
 	var args []string
 	for _, a := range os.Args[1:] {
 		if a != "-detach" && a != "--detach" {
@@ -468,7 +471,12 @@ func detachSelf() error {
 	if err != nil {
 		return err
 	}
+	var env []string // nil: this process's
+	if clearEnv {
+		env = []string{}
+	}
 	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{
+		Env:   env,
 		Files: []*os.File{null, null, null},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
