@@ -38,8 +38,10 @@ func (e *Env) makeSocketDir(root, name string) error {
 }
 
 // leftBehindExempt is what inst.clean-shutdown does not count as left
-// behind: the suite's own socket directory.
+// behind: the suite's own socket directory, and what the daemon wrote in
+// its working directory (exceptWorkDir).
 func (e *Env) leftBehindExempt(left []string) []string {
+	left = exceptWorkDir(left)
 	if e.suiteDir == "" {
 		return left
 	}

@@ -23,10 +23,12 @@ import (
 type Env struct {
 	r *Runner
 	s Scenario
-	// Parent is the fresh 1777 directory; Root lives inside it.
-	Parent string
-	Root   string
-	Name   string
+	// Parent is the fresh 1777 directory; Root lives inside it, and so
+	// does WorkDir, the daemons' working directory (see daemonWorkDir).
+	Parent  string
+	Root    string
+	WorkDir string
+	Name    string
 	// Transport the daemon runs with in this scenario.
 	Transport ipc.Transport
 	// Sock and Port are the endpoint's paths for the scenario's transport;
@@ -78,8 +80,11 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	if err := r.fs.mkdirMode(parent, stickyDirMode); err != nil {
 		return nil, err
 	}
-	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
+	e := &Env{r: r, s: s, Parent: parent, WorkDir: filepath.Join(parent, daemonWorkDir), Name: r.cfg.Name, Transport: r.transport(s)}
 	if err := e.setRoot(root); err != nil {
+		return nil, err
+	}
+	if err := r.fs.mkdirMode(e.WorkDir, stickyDirMode); err != nil {
 		return nil, err
 	}
 	if !e.RootIsDir {
@@ -88,6 +93,18 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		}
 	}
 	return e, nil
+}
+
+// daemonWorkDir is the daemons' working directory in the scenario's
+// directory, beside the root. What a daemon writes there (a data file it
+// saves in its working directory) is neither "left behind" nor "created
+// outside the root": see exceptWorkDir.
+const daemonWorkDir = "wd"
+
+// exceptWorkDir drops from a tree of the scenario's directory (Env.tree
+// of Parent) the working directory and what it holds.
+func exceptWorkDir(entries []string) []string {
+	return without(without(entries, daemonWorkDir+" ("), daemonWorkDir+string(filepath.Separator))
 }
 
 // scenarioDirs names scenario seq's directory under the run directory and
@@ -313,6 +330,13 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	}
 	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
+	// The daemon runs in the scenario's own working directory beside
+	// {root}, not the suite's: what it writes there (redis's dump.rdb) is
+	// removed with the run. Race point: the directory and the scenario
+	// directory holding it are made by the suite (sticky, owned by it) in
+	// the run directory (0755, ours), so no other uid can swap them; the
+	// chdir is made after the switch to the daemon's uid.
+	cmd.Dir = e.WorkDir
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
 	}

@@ -1,8 +1,10 @@
 package matrix
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,5 +93,43 @@ func TestForksClearedEnvironment(t *testing.T) {
 				t.Errorf("inst.clean-shutdown: %s %q, want SIGTERM delivered to the detached daemon", r.Status, r.Reason)
 			}
 		})
+	}
+}
+
+// A daemon runs in its scenario's working directory (beside {root}), not
+// the suite's: what it writes in its working directory stays in the run
+// and is removed with it, and is neither left behind nor created outside
+// the root.
+func TestDaemonWorkingDirectory(t *testing.T) {
+	needBins(t)
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	target := Target{Cmd: []string{"sh", "-c", "echo cwd=$(pwd); echo dump > dump.rdb; exit 3"}, Socket: "{root}/d.sock", Protocol: ProtocolConnect}
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, ReadyTimeout: 2 * time.Second})
+	var pe *PreflightError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Run = %v, want a preflight error (the daemon exits 3)", err)
+	}
+	if _, err := os.Lstat(filepath.Join(cwd, "dump.rdb")); err == nil {
+		t.Errorf("the daemon wrote dump.rdb in the suite's working directory %s", cwd)
+	}
+	dir, _ := strings.CutPrefix(strings.TrimSpace(pe.Output), "cwd=")
+	// The preflight's scenario directory: <run dir>/00/wd, beside its root.
+	if !strings.Contains(dir, "/"+runDirPrefix) || filepath.Base(filepath.Dir(dir)) != "00" || filepath.Base(dir) != daemonWorkDir {
+		t.Errorf("the daemon ran in %q, want the scenario's working directory in the run directory (%s…/00/%s)", dir, runDirPrefix, daemonWorkDir)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("the daemon's working directory %s outlived the run", dir)
+	}
+	target.Cmd = []string{"sh", "-c", `echo dump > dump.rdb; exec "$0" "$@"`, bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}
+	target.Socket = "{root}/bu.sock"
+	sc, _ := Select("inst.clean-shutdown,path.name-validation")
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFails(t, rep, nil)
+	if _, err := os.Lstat(filepath.Join(cwd, "dump.rdb")); err == nil {
+		t.Errorf("the daemon wrote dump.rdb in the suite's working directory %s", cwd)
 	}
 }

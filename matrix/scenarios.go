@@ -526,7 +526,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			e.stopMarked(d.marker, false, nil)
 		}
 	}
-	outside := diff(e.tree(e.Parent, e.Root), before)
+	outside := exceptWorkDir(diff(e.tree(e.Parent, e.Root), before))
 	if len(outside) > 0 {
 		also := ""
 		if len(accepted) > 0 {
