@@ -269,6 +269,9 @@ type daemon struct {
 	// the pid that serves when the daemon forked (--forks), 0 otherwise.
 	root, name, marker string
 	serving            int
+	// started and ended: when the process started and when its end was
+	// seen (ended is set before done is closed).
+	started, ended time.Time
 }
 
 // exited reports whether the process has ended, and its exit code.
@@ -340,8 +343,8 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
 	}
-	d.Pid = cmd.Process.Pid
-	go func() { d.err = cmd.Wait(); close(d.done) }()
+	d.Pid, d.started = cmd.Process.Pid, time.Now()
+	go func() { d.err = cmd.Wait(); d.ended = time.Now(); close(d.done) }()
 	e.daemons = append(e.daemons, d)
 	return d, nil
 }

@@ -330,7 +330,7 @@ func TestRunPreflightFailureExit2(t *testing.T) {
 		t.Skip("the failing target is a POSIX shell command")
 	}
 	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo starting up; echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s")
-	for _, w := range []string{"preflight", "within 2s", `command:    sh -c 'echo starting up; echo fatal: no config >&2; exit 3'`, "exited with code 3", "starting up", "fatal: no config", "waited for: a bh-json ping on the socket"} {
+	for _, w := range []string{"preflight: the daemon exited with code 3 after ", `command:    sh -c 'echo starting up; echo fatal: no config >&2; exit 3'`, "exited with code 3", "starting up", "fatal: no config", "waited for: a bh-json ping on the socket"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, stderr)
 		}
