@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -292,6 +293,23 @@ func (d *daemon) wait(timeout time.Duration) (bool, int) {
 	case <-time.After(timeout):
 		return false, 0
 	}
+}
+
+// howEnded says how the serving process ended, given its exit code as
+// waitServing reported it: "killed by SIGTERM (signal 15)" for a process
+// the suite started that a signal ended (whose exit code reads -1),
+// "exit code N" otherwise.
+func (d *daemon) howEnded(code int) string {
+	var ee *exec.ExitError
+	if d.pid() == d.Pid && errors.As(d.err, &ee) {
+		if ws, ok := ee.Sys().(interface {
+			Signaled() bool
+			Signal() syscall.Signal
+		}); ok && ws.Signaled() {
+			return fmt.Sprintf("killed by %s (signal %d)", signalName(ws.Signal()), int(ws.Signal()))
+		}
+	}
+	return fmt.Sprintf("exit code %d", code)
 }
 
 func exitCode(err error) int {

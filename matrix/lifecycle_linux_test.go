@@ -133,3 +133,22 @@ func TestDaemonWorkingDirectory(t *testing.T) {
 		t.Errorf("the daemon wrote dump.rdb in the suite's working directory %s", cwd)
 	}
 }
+
+// A daemon that SIGTERM kills (it does not catch it) fails
+// inst.clean-shutdown with how it ended, the signal named, and what it
+// left behind in the reason.
+func TestCleanShutdownKilledBySIGTERM(t *testing.T) {
+	needBins(t)
+	target := Target{Cmd: []string{bins.brokend, "-dieonterm", "-socket", "{root}/agent.sock"}, Socket: "{root}/agent.sock", Protocol: ProtocolBHJSON, DirCreatedBy: "suite"}
+	sc, _ := Select("inst.clean-shutdown")
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	for _, w := range []string{"killed by SIGTERM (signal 15)", "left behind: root/agent.sock (socket"} {
+		if r.Status != Fail || !strings.Contains(r.Reason, w) {
+			t.Errorf("inst.clean-shutdown: %s %q, want a failure saying %q", r.Status, r.Reason, w)
+		}
+	}
+}

@@ -42,7 +42,8 @@
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
 // parent, which is gone), the child writing -pidfile; -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
-// checked, the socket 0600, peers checked, no stale socket removed.
+// checked, the socket 0600, peers checked, no stale socket removed (with
+// -dieonterm it does not catch SIGTERM, which kills it, socket left).
 //
 // On tcp, plain and unlink check the token. -backlog N (none only) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
@@ -79,6 +80,9 @@ var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replac
 // listens and removes it on exit.
 var pidfilePath string
 
+// dieOnTerm is -dieonterm: serveAt leaves SIGTERM's default action.
+var dieOnTerm bool
+
 // flaw is the -flaw in effect (read by serve and handle); backlog the
 // -backlog.
 var (
@@ -98,6 +102,7 @@ func main() {
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
+	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
 	switch {
@@ -510,7 +515,11 @@ func ping(sock string) error {
 // serveAt serves path as ssh-agent -a does: bind where told (the directory
 // must exist), chmod 0600, peer uids checked; SIGTERM removes the socket.
 func serveAt(path string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	sigs := []os.Signal{syscall.SIGTERM, os.Interrupt}
+	if dieOnTerm {
+		sigs = sigs[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	ln, err := net.Listen("unix", path)
 	if err != nil {
