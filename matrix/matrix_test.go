@@ -586,10 +586,25 @@ func TestOutputExcerpt(t *testing.T) {
 func TestRerunCommandKeepsTheTarget(t *testing.T) {
 	argv := []string{"/usr/local/bin/bh-ipc-check", "run", "--cmd", "python3 -m d --root {root}", "--scenarios", "sock.*",
 		"--socket", "{root}/bu-{name}.d/sock", "-scenarios=x", "--env", "A=it's", "--protocol", "bh-json"}
-	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"})
+	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"}, -1)
 	want := `sudo /usr/local/bin/bh-ipc-check run --cmd 'python3 -m d --root {root}' --socket '{root}/bu-{name}.d/sock' --env 'A=it'\''s' --protocol bh-json --scenarios dir.symlink,auth.peercred`
 	if got != want {
 		t.Errorf("RerunCommand =\n%s\nwant\n%s", got, want)
+	}
+	// A run without root keeps its daemon's uid under sudo, and the rerun
+	// writes its report beside this one's, not over it.
+	for _, c := range []struct {
+		args []string
+		uid  int
+		want string
+	}{
+		{[]string{"--report-dir", "out"}, 1000, "sudo bh run --report-dir out-rerun --daemon-uid 1000 --scenarios x"},
+		{[]string{"--report-dir=out", "--daemon-uid", "1000"}, 1000, "sudo bh run --report-dir out-rerun --daemon-uid 1000 --scenarios x"},
+		{[]string{"--daemon-uid=42"}, 1000, "sudo bh run --daemon-uid=42 --scenarios x"},
+	} {
+		if got := RerunCommand(append([]string{"bh", "run"}, c.args...), []string{"x"}, c.uid); got != c.want {
+			t.Errorf("RerunCommand(%q, uid %d) = %s, want %s", c.args, c.uid, got, c.want)
+		}
 	}
 	// The command splits back into the same words (SplitCommand is the
 	// suite's POSIX word splitter).

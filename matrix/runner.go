@@ -278,7 +278,7 @@ func (r *Runner) skipReason(s Scenario) string {
 // skip leaves the run incomplete.
 func (r *Runner) privilegeSkip(s Scenario) string {
 	if slices.Contains(s.Needs, NeedOtherUID) && r.attackerUID < 0 {
-		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, RerunCommand(r.cfg.Command, []string{s.ID}))
+		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, RerunCommand(r.cfg.Command, []string{s.ID}, r.daemonUID))
 	}
 	return ""
 }

@@ -102,6 +102,37 @@ func exitFor(err error, stderr io.Writer) int {
 
 // newFlags makes a flag set whose errors are returned, not fatal, with a
 // usage line and the flags' help.
+// uidFlag is a uid flag whose default (-1: chosen at run time) its usage
+// describes: an unset one prints as "", so --help shows no "(default -1)"
+// beside that description.
+type uidFlag struct {
+	n   *int
+	set bool
+}
+
+func (u *uidFlag) String() string {
+	if u == nil || u.n == nil || !u.set {
+		return ""
+	}
+	return strconv.Itoa(*u.n)
+}
+
+func (u *uidFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want a uid (a number), got %q", s)
+	}
+	*u.n, u.set = n, true
+	return nil
+}
+
+// uidVar defines a uid flag (see uidFlag), -1 when not given.
+func uidVar(fs *flag.FlagSet, name, usage string) *int {
+	n := -1
+	fs.Var(&uidFlag{n: &n}, name, usage)
+	return &n
+}
+
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -365,8 +396,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
-	daemonUID := fs.Int("daemon-uid", -1, "uid the daemons run as (root only; default this uid)")
-	attackerUID := fs.Int("attacker-uid", -1, fmt.Sprintf("uid the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
+	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
+	attackerUID := uidVar(fs, "attacker-uid", fmt.Sprintf("`uid` the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
 	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
 	format := fs.String("format", "table", "stdout format: table, json or sarif")
 	sarif := sarifFlags(fs)
@@ -390,7 +421,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
 	if *cmdTpl == "" {
 		if set := externalOnlyFlags(fs); len(set) > 0 {
-			return usageErr("%s describe an external daemon and need --cmd (without it the builtin daemon would be tested)", strings.Join(set, ", "))
+			verbs := "describes an external daemon and needs"
+			if len(set) > 1 {
+				verbs = "describe an external daemon and need"
+			}
+			return usageErr("%s %s --cmd (without it the builtin daemon would be tested)", strings.Join(set, ", "), verbs)
 		}
 	}
 	if *timeout < matrix.MinScenarioTimeout {
@@ -541,7 +576,21 @@ func runExit(ctx context.Context, m report.Matrix, argv []string, allowIncomplet
 	}
 	code := report.ExitCode(m.Summary, allowIncomplete)
 	if report.Verdict(m.Summary) == "NOTHING TESTED" {
-		fmt.Fprintln(stderr, "bh-ipc-check: nothing was tested: no scenario reached a verdict (see the skip reasons)")
+		// Name only the kinds of reason there are.
+		kinds := map[report.Status]bool{}
+		for _, r := range m.Reports {
+			for _, res := range r.Results {
+				kinds[res.Status] = true
+			}
+		}
+		why := "see the skip and error reasons"
+		switch {
+		case !kinds[report.Skip]:
+			why = "see the errors' reasons"
+		case !kinds[report.Error]:
+			why = "see the skip reasons"
+		}
+		fmt.Fprintf(stderr, "bh-ipc-check: nothing was tested: no scenario reached a verdict (%s)\n", why)
 	}
 	return code
 }
