@@ -86,6 +86,8 @@ func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Ge
 
 // Run runs the suite and returns its report. An error means the run could
 // not be set up (bad configuration); scenario failures are in the report.
+// After a failed preflight (*PreflightError) the report is returned too,
+// with no results and SetupError set.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.Target.Validate(); err != nil {
 		return Report{}, err
@@ -163,19 +165,25 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Detached descendants of the daemons stay ours to find and stop
 	// (Linux; elsewhere they are found through their pids only).
 	becomeSubreaper()
-	if err := r.preflight(ctx); err != nil {
-		return Report{}, err
-	}
-	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
-	}
-
 	host, _ := os.Hostname()
 	rep := Report{
 		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
 		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
 	}
+	if err := r.preflight(ctx); err != nil {
+		if pe := (*PreflightError)(nil); errors.As(err, &pe) {
+			// A report CI can read, with no results and the reason.
+			rep.SetupError, rep.DurationMS = pe.Error(), ms(time.Since(rep.Started))
+			rep.Summary = Summarize(nil)
+			return rep, err
+		}
+		return Report{}, err
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+	}
+
 	for i, s := range cfg.Scenarios {
 		if ctx.Err() != nil {
 			rep.Interrupted = true

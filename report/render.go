@@ -128,6 +128,11 @@ func Markdown(m Matrix) string {
 	s := m.Summary
 	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", markdownHeadings[Verdict(s)])
 	fmt.Fprintf(&b, "%d passed, %d failed (%d required), %d skipped across %d leg(s).\n\n", s.Passed, s.Failed, s.RequiredFailed, s.Skipped, len(m.Reports))
+	for i, r := range m.Reports {
+		if r.SetupError != "" {
+			fmt.Fprintf(&b, "**%s: no scenario ran**:\n\n```\n%s\n```\n\n", mdEscape(cols[i]), strings.ReplaceAll(r.SetupError, "```", "'''"))
+		}
+	}
 	b.WriteString("| scenario | severity |")
 	for _, c := range cols {
 		b.WriteString(" " + mdEscape(c) + " |")

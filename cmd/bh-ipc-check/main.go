@@ -494,6 +494,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "bh-ipc-check: interrupted before any scenario ran")
 				return report.ExitInterrupted
 			}
+			if rep.SetupError != "" && (*format != "table" || *reportDir != "") {
+				// A failed preflight still leaves a report CI can read
+				// (no results, setup_error set); the run exits 2. No
+				// empty table: the error below says it all.
+				f := *format
+				if f == "table" {
+					f = ""
+				}
+				if code := emitReports(report.NewMatrix(rep), *reportDir, f, *sarif.docsURL, sarif.options(), stdout, stderr); code != 0 {
+					return code
+				}
+			}
 			return exitFor(errUsage{err}, stderr)
 		}
 		reports = append(reports, rep)
@@ -509,9 +521,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		reports = append(reports, legs...)
 	}
 	m := report.NewMatrix(reports...)
+	if code := emitReports(m, *reportDir, *format, *sarif.docsURL, sarif.options(), stdout, stderr); code != 0 {
+		return code
+	}
 	m.DocsURL = *sarif.docsURL
-	if *reportDir != "" {
-		files, err := report.WriteDir(*reportDir, "report", m, sarif.options())
+	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+}
+
+// emitReports writes m's reports to reportDir (when set) and prints it on
+// stdout in format (nothing for ""); it returns a non-zero exit code when
+// that failed.
+func emitReports(m report.Matrix, reportDir, format, docsURL string, o report.SARIFOptions, stdout, stderr io.Writer) int {
+	m.DocsURL = docsURL
+	if reportDir != "" {
+		files, err := report.WriteDir(reportDir, "report", m, o)
 		if err != nil {
 			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
 		}
@@ -520,24 +543,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch {
-	case *format == "sarif":
-		b, err := report.SARIF(m, sarif.options())
+	case format == "":
+	case format == "sarif":
+		b, err := report.SARIF(m, o)
 		if err != nil {
 			return exitFor(err, stderr)
 		}
 		stdout.Write(b)
-	case *format == "json" && len(reports) == 1:
-		enc.Encode(reports[0])
-	case *format == "json":
+	case format == "json" && len(m.Reports) == 1:
+		enc.Encode(m.Reports[0])
+	case format == "json":
 		enc.Encode(m)
-	case len(reports) == 1:
+	case len(m.Reports) == 1:
 		fmt.Fprintln(stdout)
-		report.WriteTable(stdout, reports[0])
+		report.WriteTable(stdout, m.Reports[0])
 	default:
 		fmt.Fprintln(stdout)
 		report.WriteMatrixTable(stdout, m)
 	}
-	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+	return 0
 }
 
 // externalOnlyFlags are the flags given that only an external target uses.

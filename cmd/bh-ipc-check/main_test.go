@@ -344,6 +344,35 @@ func TestRunPreflightFailureExit2(t *testing.T) {
 	}
 }
 
+// A failed preflight still writes the reports asked for: report.json
+// (and the others) with no results and the preflight's error, so CI can
+// read why; stdout holds the JSON report with --format json. Exit 2.
+func TestRunPreflightFailureWritesReports(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the failing target is a POSIX shell command")
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s", "--report-dir", dir, "--format", "json")
+	if code != 2 || !strings.Contains(stderr, "preflight: the daemon exited with code 3") {
+		t.Errorf("exit %d, want 2 with the preflight error; stderr:\n%s", code, stderr)
+	}
+	var out struct {
+		Results    []json.RawMessage `json:"results"`
+		SetupError string            `json:"setup_error"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Results) != 0 || !strings.Contains(out.SetupError, "fatal: no config") {
+		t.Errorf("stdout: %v, %d results, setup_error %q; want the JSON report with the preflight error\n%s", err, len(out.Results), out.SetupError, stdout)
+	}
+	for _, f := range []string{"report.json", "report.md", "junit.xml", "report.sarif"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		} else if f != "junit.xml" && f != "report.sarif" && !strings.Contains(string(b), "fatal: no config") {
+			t.Errorf("%s lacks the preflight error:\n%s", f, b)
+		}
+	}
+}
+
 // Without privilege the other-uid scenarios reach no verdict: exit 3, the
 // summary says INCOMPLETE and gives the command that runs them, keeping
 // the target's flags; --allow-incomplete makes it exit 0; a run where
