@@ -473,7 +473,10 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 		if len(left) > 0 {
 			what = "left behind: " + strings.Join(left, ", ")
 		}
-		return fail("%s, want exit 0 after SIGTERM; %s", ended, what)
+		if code == -1 {
+			return fail("%s, want exit 0 after SIGTERM; %s", ended, what) // killed by the signal
+		}
+		return fail("%s after SIGTERM, want 0; %s", ended, what)
 	case len(left) > 0:
 		return fail("left behind: %s", strings.Join(left, ", "))
 	}
