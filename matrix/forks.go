@@ -98,15 +98,16 @@ func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error
 // ofStart: pid is a process of d's start, so the suite may signal it. A
 // pid file sits where other uids may write, and a daemon may name any pid:
 // neither may make the suite signal an unrelated process. A detached
-// process that wiped its environment (and its marker) is believed as an
-// orphan the suite adopted (adoptedOrphans): nothing but the run's
-// daemons detaches below the suite. Where processes cannot be attributed
-// (no /proc), every pid is taken at its word.
+// process that wiped its environment (and its marker) is believed as a
+// descendant of the start or, once its parent exited, an orphan the suite
+// adopted (ofStartTree): nothing but the run's daemons detaches below the
+// suite. Where processes cannot be attributed (no /proc), every pid is
+// taken at its word.
 func (e *Env) ofStart(d *daemon, pid int) bool {
 	if pid == d.Pid || !markerScanWorks {
 		return true
 	}
-	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid }) || isAdoptedOrphan(pid)
+	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid }) || ofStartTree(pid, d.Pid)
 }
 
 // readNoFollow reads a small file without following a symlink at path.

@@ -90,8 +90,13 @@ func adoptedOrphans() []procInfo {
 	return out
 }
 
-// isAdoptedOrphan: pid is one of adoptedOrphans.
-func isAdoptedOrphan(pid int) bool {
+// ofStartTree: pid descends from start (the process of a start the suite
+// ran: its parent may not have exited yet), or is one of adoptedOrphans
+// (it has, and the process was re-parented to the suite).
+func ofStartTree(pid, start int) bool {
+	if descendsFrom(pid, []int{start}) {
+		return true
+	}
 	for _, p := range adoptedOrphans() {
 		if p.pid == pid {
 			return true

@@ -28,7 +28,7 @@ func reapGroupZombies(groups map[int]bool) {}
 // adoptedOrphans: no subreaper here; a detached daemon is init's.
 func adoptedOrphans() []procInfo { return nil }
 
-func isAdoptedOrphan(pid int) bool { return false }
+func ofStartTree(pid, start int) bool { return false }
 
 func markedDescendants(marker string, prefix bool) []procInfo { return nil }
 
