@@ -508,7 +508,7 @@ func TestPreflightStopsRun(t *testing.T) {
 		exited bool
 		want   []string
 	}{
-		{"exits 3", []string{"sh", "-c", script}, true, []string{"preflight: the daemon exited with code 3 after ", " s before it was ready", "line 1\n", "… 51 lines …", "line 100\n", "Exception: boom"}},
+		{"exits 3", []string{"sh", "-c", script}, true, []string{"preflight: the daemon exited with code 3 after ", ", before it was ready", "line 1\n", "… 51 lines …", "line 100\n", "Exception: boom"}},
 		{"no such program", []string{"no-such-daemon-" + fmt.Sprint(os.Getpid()), "--root", "{root}"}, true, []string{"exited with code 127 after ", `cannot run "no-such-daemon-`, "executable file not found", "hint:       exit 127: the program, or a command its script runs, was not found"}},
 		{"never ready", []string{"sleep", "30"}, false, []string{"did not become ready within 1s", "still running when the suite gave up", "(no output)"}},
 	} {

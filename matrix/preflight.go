@@ -27,7 +27,7 @@ type PreflightError struct {
 func (e *PreflightError) Error() string {
 	var b strings.Builder
 	if e.Exited {
-		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s before it was ready; no scenario was run\n", e.ExitCode, e.after())
+		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s, before it was ready; no scenario was run\n", e.ExitCode, e.after())
 	} else {
 		fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)
 	}
@@ -53,12 +53,12 @@ func (e *PreflightError) Error() string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// after is " after 0.07 s" for a daemon whose run time is known.
+// after is " after 70ms" for a daemon whose run time is known.
 func (e *PreflightError) after() string {
 	if e.After <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(" after %.2f s", e.After.Seconds())
+	return " after " + e.After.Round(time.Millisecond).String()
 }
 
 func quoteAll(argv []string) []string {
