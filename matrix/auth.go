@@ -22,6 +22,11 @@ type daemonIdentity struct {
 	// uid can put the marker in its own environment, but fails the uid
 	// check before this one.
 	Marker string `json:"marker,omitempty"`
+	// Reaper (--forks, Linux): the suite's pid. A process of the daemon's
+	// uid that descends from it is of the run even without the marker: a
+	// detached daemon that wiped its environment (redis sets its process
+	// title over it) was re-parented to the suite, its child subreaper.
+	Reaper int `json:"reaper,omitempty"`
 }
 
 // impostorError says that something other than the daemon answered at its

@@ -59,7 +59,8 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 		return &impostorError{fmt.Sprintf("the process answering at %s is uid %d (pid %d), not the daemon's uid %d", sock, uid, pid, id.UID)}
 	}
 	// pid 0: the kernel did not say (older macOS); the uid check stands.
-	if len(id.PIDs) > 0 && pid > 0 && !descendsFrom(pid, id.PIDs) && (id.Marker == "" || !carriesMarker(pid, id.Marker, true)) {
+	if len(id.PIDs) > 0 && pid > 0 && !descendsFrom(pid, id.PIDs) && (id.Marker == "" || !carriesMarker(pid, id.Marker, true)) &&
+		(id.Reaper <= 0 || !descendsFrom(pid, []int{id.Reaper})) {
 		return &impostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -38,8 +39,10 @@ func (e *Env) makeSocketDir(root, name string) error {
 }
 
 // leftBehindExempt is what inst.clean-shutdown does not count as left
-// behind: the suite's own socket directory.
+// behind: the suite's own socket directory, and what the daemon wrote in
+// its working directory (exceptWorkDir).
 func (e *Env) leftBehindExempt(left []string) []string {
+	left = exceptWorkDir(left)
 	if e.suiteDir == "" {
 		return left
 	}
@@ -50,16 +53,22 @@ func (e *Env) leftBehindExempt(left []string) []string {
 	return without(left, rel+" (")
 }
 
-// preflightHint says what to try after a failed preflight: a daemon that
-// did not make its socket's directory may expect it to exist.
-func (e *Env) preflightHint(exited bool, code int) string {
+// preflightHint says what to try after a failed preflight, from how the
+// daemon ended and its output: a program not found (exit 127, the
+// helper's or a shell's); a daemon that forked; a daemon that did not make
+// its socket's directory and may expect it to exist (it is still running,
+// or its output names the socket, its directory, or a failed bind).
+func (e *Env) preflightHint(exited bool, code int, output string) string {
 	t := e.r.cfg.Target
 	switch {
 	case t.Builtin:
 		return ""
+	case exited && code == 127:
+		return "exit 127: the program, or a command its script runs, was not found; check the command's first word and the daemon's PATH"
 	case !t.Forks && exited && code == 0:
 		return "the daemon exited 0 before it was ready; if it forks into the background, add --forks (and --pidfile if it writes one)"
-	case e.Transport == ipc.TransportUnix && t.DirCreatedBy != "suite" && !stat(e.EndpointDir).Exists:
+	case e.Transport == ipc.TransportUnix && t.DirCreatedBy != "suite" && !stat(e.EndpointDir).Exists &&
+		(!exited || strings.Contains(output, e.EndpointDir) || strings.Contains(output, "bind")):
 		return fmt.Sprintf("the socket's directory %s was never made; if the daemon expects it to exist, add --dir-created-by suite (the suite then makes it 0700 as the daemon's uid before each start)", e.EndpointDir)
 	}
 	return ""

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -23,10 +24,12 @@ import (
 type Env struct {
 	r *Runner
 	s Scenario
-	// Parent is the fresh 1777 directory; Root lives inside it.
-	Parent string
-	Root   string
-	Name   string
+	// Parent is the fresh 1777 directory; Root lives inside it, and so
+	// does WorkDir, the daemons' working directory (see daemonWorkDir).
+	Parent  string
+	Root    string
+	WorkDir string
+	Name    string
 	// Transport the daemon runs with in this scenario.
 	Transport ipc.Transport
 	// Sock and Port are the endpoint's paths for the scenario's transport;
@@ -52,6 +55,9 @@ type Env struct {
 	// impostors: evidence of processes other than the daemon that answered
 	// the suite's clients (see judgeImpostors).
 	impostors []string
+	// closed: close has run; startDaemon refuses from then on, so a
+	// scenario still running after its timeout cannot leave a daemon.
+	closed bool
 }
 
 func (e *Env) note(format string, a ...any) {
@@ -75,8 +81,11 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	if err := r.fs.mkdirMode(parent, stickyDirMode); err != nil {
 		return nil, err
 	}
-	e := &Env{r: r, s: s, Parent: parent, Name: r.cfg.Name, Transport: r.transport(s)}
+	e := &Env{r: r, s: s, Parent: parent, WorkDir: filepath.Join(parent, daemonWorkDir), Name: r.cfg.Name, Transport: r.transport(s)}
 	if err := e.setRoot(root); err != nil {
+		return nil, err
+	}
+	if err := r.fs.mkdirMode(e.WorkDir, stickyDirMode); err != nil {
 		return nil, err
 	}
 	if !e.RootIsDir {
@@ -85,6 +94,18 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		}
 	}
 	return e, nil
+}
+
+// daemonWorkDir is the daemons' working directory in the scenario's
+// directory, beside the root. What a daemon writes there (a data file it
+// saves in its working directory) is neither "left behind" nor "created
+// outside the root": see exceptWorkDir.
+const daemonWorkDir = "wd"
+
+// exceptWorkDir drops from a tree of the scenario's directory (Env.tree
+// of Parent) the working directory and what it holds.
+func exceptWorkDir(entries []string) []string {
+	return without(without(entries, daemonWorkDir+" ("), daemonWorkDir+string(filepath.Separator))
 }
 
 // scenarioDirs names scenario seq's directory under the run directory and
@@ -227,6 +248,9 @@ func (e *Env) mkdirChain(p string) error {
 func (e *Env) spec() probeSpec {
 	e.mu.Lock()
 	id := &daemonIdentity{UID: e.r.daemonUID, Marker: startMarkerEnv + "=" + e.Parent}
+	if e.r.cfg.Target.Forks && markerScanWorks {
+		id.Reaper = os.Getpid()
+	}
 	for _, d := range e.daemons {
 		id.PIDs = append(id.PIDs, d.Pid)
 	}
@@ -246,6 +270,9 @@ type daemon struct {
 	// the pid that serves when the daemon forked (--forks), 0 otherwise.
 	root, name, marker string
 	serving            int
+	// started and ended: when the process started and when its end was
+	// seen (ended is set before done is closed).
+	started, ended time.Time
 }
 
 // exited reports whether the process has ended, and its exit code.
@@ -266,6 +293,23 @@ func (d *daemon) wait(timeout time.Duration) (bool, int) {
 	case <-time.After(timeout):
 		return false, 0
 	}
+}
+
+// howEnded says how the serving process ended, given its exit code as
+// waitServing reported it: "killed by SIGTERM (signal 15)" for a process
+// the suite started that a signal ended (whose exit code reads -1),
+// "exit code N" otherwise.
+func (d *daemon) howEnded(code int) string {
+	var ee *exec.ExitError
+	if d.pid() == d.Pid && errors.As(d.err, &ee) {
+		if ws, ok := ee.Sys().(interface {
+			Signaled() bool
+			Signal() syscall.Signal
+		}); ok && ws.Signaled() {
+			return fmt.Sprintf("killed by %s (signal %d)", signalName(ws.Signal()), int(ws.Signal()))
+		}
+	}
+	return fmt.Sprintf("exit code %d", code)
 }
 
 func exitCode(err error) int {
@@ -290,9 +334,16 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 		return nil, err
 	}
 	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
+	// Race point: a scenario that timed out runs on while close stops what
+	// it started. The check, the start and the record are one step under
+	// e.mu, which close takes to mark the env closed and list the daemons:
+	// a daemon is either listed (and stopped) or never started.
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errEnvClosed
+	}
 	marker := e.markerFor(len(e.daemons))
-	e.mu.Unlock()
 	env := append(daemonEnv(cfg, root, name, e.Transport), marker)
 	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
@@ -300,16 +351,25 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	}
 	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
+	// The daemon runs in the scenario's own working directory beside
+	// {root}, not the suite's: what it writes there (redis's dump.rdb) is
+	// removed with the run. Race point: the directory and the scenario
+	// directory holding it are made by the suite (sticky, owned by it) in
+	// the run directory (0755, ours), so no other uid can swap them; the
+	// chdir is made after the switch to the daemon's uid.
+	cmd.Dir = e.WorkDir
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
 	}
-	d.Pid = cmd.Process.Pid
-	go func() { d.err = cmd.Wait(); close(d.done) }()
-	e.mu.Lock()
+	d.Pid, d.started = cmd.Process.Pid, time.Now()
+	go func() { d.err = cmd.Wait(); d.ended = time.Now(); close(d.done) }()
 	e.daemons = append(e.daemons, d)
-	e.mu.Unlock()
 	return d, nil
 }
+
+// errEnvClosed: the scenario's env was closed (its time ran out) before
+// it started a daemon.
+var errEnvClosed = errors.New("the scenario has ended (timed out or interrupted): no daemon started")
 
 // daemonEnv is a daemon's environment: the caller's (or the minimal one
 // with EnvClear), then the target's --env entries.
@@ -406,6 +466,7 @@ const stopGrace = 2 * time.Second
 // group for one that does not exit within stopGrace.
 func (e *Env) close() {
 	e.mu.Lock()
+	e.closed = true
 	ds := e.daemons
 	e.mu.Unlock()
 	// Every process of the daemons' starts, before stopping them: children

@@ -97,13 +97,17 @@ func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error
 
 // ofStart: pid is a process of d's start, so the suite may signal it. A
 // pid file sits where other uids may write, and a daemon may name any pid:
-// neither may make the suite signal an unrelated process. Where processes
-// cannot be attributed (no /proc), every pid is taken at its word.
+// neither may make the suite signal an unrelated process. A detached
+// process that wiped its environment (and its marker) is believed as a
+// descendant of the start or, once its parent exited, an orphan the suite
+// adopted (ofStartTree): nothing but the run's daemons detaches below the
+// suite. Where processes cannot be attributed (no /proc), every pid is
+// taken at its word.
 func (e *Env) ofStart(d *daemon, pid int) bool {
 	if pid == d.Pid || !markerScanWorks {
 		return true
 	}
-	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid })
+	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid }) || ofStartTree(pid, d.Pid)
 }
 
 // readNoFollow reads a small file without following a symlink at path.
@@ -239,6 +243,11 @@ func (e *Env) startedProcs() []int {
 // (detached ones included) and reaps those seen before the daemons were
 // stopped: no process of a run outlives its scenario.
 func (e *Env) stopStragglers(seen []int) {
+	// A detached process without the marker (its environment wiped) is
+	// found as an orphan the suite adopted, now that the daemons are gone.
+	for _, p := range adoptedOrphans() {
+		seen = append(seen, p.pid)
+	}
 	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, seen); len(what) > 0 {
 		e.note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))
 	}

@@ -139,7 +139,15 @@ func HelperMain(args []string) int {
 			return 2
 		}
 		err := execDaemon(a) // returns only on failure
-		fmt.Fprintln(os.Stderr, "helper exec:", err)
+		// The daemon's output: name the program, not the helper.
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			fmt.Fprintf(os.Stderr, "cannot run %q: %v\n", ee.Name, ee.Err)
+		} else if len(a.Argv) > 0 {
+			fmt.Fprintf(os.Stderr, "cannot run %q: %v\n", a.Argv[0], err)
+		} else {
+			fmt.Fprintln(os.Stderr, "cannot run the daemon:", err)
+		}
 		return 127
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -508,9 +508,9 @@ func TestPreflightStopsRun(t *testing.T) {
 		exited bool
 		want   []string
 	}{
-		{"exits 3", []string{"sh", "-c", script}, true, []string{"exited with code 3", "line 1\n", "… 51 lines …", "line 100\n", "Exception: boom"}},
-		{"no such program", []string{"no-such-daemon-" + fmt.Sprint(os.Getpid()), "--root", "{root}"}, true, []string{"exited with code 127", "executable file not found"}},
-		{"never ready", []string{"sleep", "30"}, false, []string{"still running when the suite gave up", "(no output)"}},
+		{"exits 3", []string{"sh", "-c", script}, true, []string{"preflight: the daemon exited with code 3 after ", ", before it was ready", "line 1\n", "… 51 lines …", "line 100\n", "Exception: boom"}},
+		{"no such program", []string{"no-such-daemon-" + fmt.Sprint(os.Getpid()), "--root", "{root}"}, true, []string{"exited with code 127 after ", `cannot run "no-such-daemon-`, "executable file not found", "hint:       exit 127: the program, or a command its script runs, was not found"}},
+		{"never ready", []string{"sleep", "30"}, false, []string{"did not become ready within 1s", "still running when the suite gave up", "(no output)"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -529,9 +529,16 @@ func TestPreflightStopsRun(t *testing.T) {
 				t.Errorf("Exited = %v, want %v", pe.Exited, c.exited)
 			}
 			msg := err.Error()
-			for _, w := range append(c.want, "command:    "+shellQuote(c.cmd[0]), "waited for: a bh-json ping on the socket ", "within 1s") {
+			for _, w := range append(c.want, "command:    "+shellQuote(c.cmd[0]), "waited for: a bh-json ping on the socket ") {
 				if !strings.Contains(msg, w) {
 					t.Errorf("preflight error lacks %q:\n%s", w, msg)
+				}
+			}
+			// The helper is internal; a program that exits is no missing
+			// directory.
+			for _, w := range []string{"helper exec", "--dir-created-by"} {
+				if c.exited && strings.Contains(msg, w) {
+					t.Errorf("preflight error has %q:\n%s", w, msg)
 				}
 			}
 		})
@@ -579,10 +586,25 @@ func TestOutputExcerpt(t *testing.T) {
 func TestRerunCommandKeepsTheTarget(t *testing.T) {
 	argv := []string{"/usr/local/bin/bh-ipc-check", "run", "--cmd", "python3 -m d --root {root}", "--scenarios", "sock.*",
 		"--socket", "{root}/bu-{name}.d/sock", "-scenarios=x", "--env", "A=it's", "--protocol", "bh-json"}
-	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"})
+	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"}, -1)
 	want := `sudo /usr/local/bin/bh-ipc-check run --cmd 'python3 -m d --root {root}' --socket '{root}/bu-{name}.d/sock' --env 'A=it'\''s' --protocol bh-json --scenarios dir.symlink,auth.peercred`
 	if got != want {
 		t.Errorf("RerunCommand =\n%s\nwant\n%s", got, want)
+	}
+	// A run without root keeps its daemon's uid under sudo, and the rerun
+	// writes its report beside this one's, not over it.
+	for _, c := range []struct {
+		args []string
+		uid  int
+		want string
+	}{
+		{[]string{"--report-dir", "out"}, 1000, "sudo bh run --report-dir out-rerun --daemon-uid 1000 --scenarios x"},
+		{[]string{"--report-dir=out", "--daemon-uid", "1000"}, 1000, "sudo bh run --report-dir out-rerun --daemon-uid 1000 --scenarios x"},
+		{[]string{"--daemon-uid=42"}, 1000, "sudo bh run --daemon-uid=42 --scenarios x"},
+	} {
+		if got := RerunCommand(append([]string{"bh", "run"}, c.args...), []string{"x"}, c.uid); got != c.want {
+			t.Errorf("RerunCommand(%q, uid %d) = %s, want %s", c.args, c.uid, got, c.want)
+		}
 	}
 	// The command splits back into the same words (SplitCommand is the
 	// suite's POSIX word splitter).

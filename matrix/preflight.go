@@ -18,23 +18,29 @@ type PreflightError struct {
 	Limit     time.Duration
 	Exited    bool // the daemon ended on its own
 	ExitCode  int
-	Output    string // head and tail of its output
-	Err       error  // the last thing that went wrong while waiting
-	Hint      string // what to try, when the suite can tell
+	After     time.Duration // how long after its start it ended (Exited)
+	Output    string        // head and tail of its output
+	Err       error         // the last thing that went wrong while waiting
+	Hint      string        // what to try, when the suite can tell
 }
 
 func (e *PreflightError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)
+	if e.Exited {
+		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s, before it was ready; no scenario was run\n", e.ExitCode, e.after())
+	} else {
+		fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)
+	}
 	fmt.Fprintf(&b, "  command:    %s\n", strings.Join(quoteAll(e.Argv), " "))
 	fmt.Fprintf(&b, "  waited for: %s\n", e.WaitedFor)
 	if e.Exited {
-		fmt.Fprintf(&b, "  daemon:     exited with code %d\n", e.ExitCode)
+		fmt.Fprintf(&b, "  daemon:     exited with code %d%s\n", e.ExitCode, e.after())
 	} else {
 		b.WriteString("  daemon:     still running when the suite gave up (killed)\n")
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, "  last error: %v\n", e.Err)
+		// An error of several lines (errors.Join) stays under its label.
+		fmt.Fprintf(&b, "  last error: %s\n", strings.ReplaceAll(strings.TrimRight(e.Err.Error(), "\n"), "\n", "\n              "))
 	}
 	out := e.Output
 	if out == "" {
@@ -45,6 +51,14 @@ func (e *PreflightError) Error() string {
 		fmt.Fprintf(&b, "  hint:       %s\n", e.Hint)
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// after is " after 70ms" for a daemon whose run time is known.
+func (e *PreflightError) after() string {
+	if e.After <= 0 {
+		return ""
+	}
+	return " after " + e.After.Round(time.Millisecond).String()
 }
 
 func quoteAll(argv []string) []string {
@@ -89,8 +103,13 @@ func (r *Runner) preflight(ctx context.Context) error {
 		// Let the output of a daemon that just exited drain.
 		d.wait(100 * time.Millisecond)
 		exited, code := d.exited()
-		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code,
-			Output: d.out.excerpt(outputHeadLines, outputTailLines), Err: err, Hint: e.preflightHint(exited, code)}
+		var after time.Duration
+		if exited {
+			after = d.ended.Sub(d.started)
+		}
+		out := d.out.excerpt(outputHeadLines, outputTailLines)
+		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code, After: after,
+			Output: out, Err: err, Hint: e.preflightHint(exited, code, out)}
 	}
 	if r.cfg.Progress != nil {
 		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())

@@ -97,6 +97,9 @@ func signalDaemon(d *daemon, sig string) error {
 	return d.cmd.Process.Signal(s)
 }
 
+// signalName is sig's name (SIGTERM).
+func signalName(sig syscall.Signal) string { return unix.SignalName(sig) }
+
 func mkfifo(path string, mode uint32) error { return unix.Mkfifo(path, mode) }
 
 func isBacklogFull(err error) bool { return errors.Is(err, unix.EAGAIN) }

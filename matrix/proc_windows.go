@@ -22,6 +22,9 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 	return cmd, nil
 }
 
+// signalName is sig's description (Windows has no signal names).
+func signalName(sig syscall.Signal) string { return sig.String() }
+
 func credentialAttr(uid int) *syscall.SysProcAttr { return nil }
 
 func killTree(cmd *exec.Cmd) { cmd.Process.Kill() }

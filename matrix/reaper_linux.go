@@ -28,9 +28,9 @@ const oNoFollow = unix.O_NOFOLLOW
 
 // procInfo is what /proc says about a process.
 type procInfo struct {
-	pid, ppid, pgrp int
-	zombie          bool
-	comm            string
+	pid, ppid, pgrp, sid int
+	zombie               bool
+	comm                 string
 }
 
 func readProc(pid int) (procInfo, bool) {
@@ -44,12 +44,65 @@ func readProc(pid int) (procInfo, bool) {
 		return procInfo{}, false
 	}
 	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 3 {
+	if len(f) < 4 {
 		return procInfo{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgrp, _ := strconv.Atoi(f[2])
-	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
+	sid, _ := strconv.Atoi(f[3])
+	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, sid: sid, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
+}
+
+// adoptedOrphans are the live children of this process, adopted as child
+// subreaper, that detached into a session of their own and carry no start
+// marker: what a daemon that wiped its environment left (redis sets its
+// process title over its environment block, and with it the marker).
+// Every process the suite starts (daemons, helpers) stays in its session,
+// and a detached process that kept its environment is its start's, found
+// by its marker.
+func adoptedOrphans() []procInfo {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	self := os.Getpid()
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		return nil
+	}
+	var out []procInfo
+	for _, p := range ents {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil {
+			continue
+		}
+		pi, ok := readProc(pid)
+		if !ok || pi.zombie || pi.ppid != self || pi.sid == sid {
+			continue
+		}
+		// Race point: the process may end and its pid be reused between
+		// these reads; a reused pid is no child of ours, so it fails the
+		// parent check of whoever acts on it next (stopMarked signals only
+		// while it is alive and waits through waitPID, which reaps only
+		// our own children).
+		if env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ"); err != nil || bytes.Contains(env, []byte(startMarkerEnv+"=")) {
+			continue
+		}
+		out = append(out, pi)
+	}
+	return out
+}
+
+// ofStartTree: pid descends from start (the process of a start the suite
+// ran: its parent may not have exited yet), or is one of adoptedOrphans
+// (it has, and the process was re-parented to the suite).
+func ofStartTree(pid, start int) bool {
+	if descendsFrom(pid, []int{start}) {
+		return true
+	}
+	for _, p := range adoptedOrphans() {
+		if p.pid == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // markedDescendants are the live processes below this one whose

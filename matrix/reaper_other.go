@@ -25,6 +25,11 @@ type procInfo struct {
 
 func reapGroupZombies(groups map[int]bool) {}
 
+// adoptedOrphans: no subreaper here; a detached daemon is init's.
+func adoptedOrphans() []procInfo { return nil }
+
+func ofStartTree(pid, start int) bool { return false }
+
 func markedDescendants(marker string, prefix bool) []procInfo { return nil }
 
 // carriesMarker: no /proc to read a process's environment here.

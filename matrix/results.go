@@ -36,8 +36,11 @@ func oneLine(s string, n int) string { return report.OneLine(s, n) }
 func shellQuote(s string) string { return report.ShellQuote(s) }
 
 // RerunCommand is report.RerunCommand: argv with --scenarios set to ids,
-// under sudo, quoted for a shell.
-func RerunCommand(argv, ids []string) string { return report.RerunCommand(argv, ids) }
+// under sudo (with --daemon-uid daemonUID when >= 0 and not given),
+// quoted for a shell.
+func RerunCommand(argv, ids []string, daemonUID int) string {
+	return report.RerunCommand(argv, ids, daemonUID)
+}
 
 // ReportTarget is t as reports describe it.
 func (t Target) ReportTarget() report.Target {

@@ -33,6 +33,14 @@ const runDirPrefix = "bhc-"
 // DefaultScenarioTimeout bounds one scenario.
 const DefaultScenarioTimeout = 90 * time.Second
 
+// MinScenarioTimeout and MinReadyTimeout are the least --timeout and
+// --ready-timeout the CLI accepts: below them no daemon can start, and
+// every scenario would end as an error.
+const (
+	MinScenarioTimeout = time.Second
+	MinReadyTimeout    = 100 * time.Millisecond
+)
+
 // DefaultReadyTimeout bounds how long a daemon may take to answer its first
 // ping, in the preflight and in every scenario.
 const DefaultReadyTimeout = 10 * time.Second
@@ -78,6 +86,8 @@ func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Ge
 
 // Run runs the suite and returns its report. An error means the run could
 // not be set up (bad configuration); scenario failures are in the report.
+// After a failed preflight (*PreflightError) the report is returned too,
+// with no results and SetupError set.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.Target.Validate(); err != nil {
 		return Report{}, err
@@ -155,19 +165,25 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Detached descendants of the daemons stay ours to find and stop
 	// (Linux; elsewhere they are found through their pids only).
 	becomeSubreaper()
-	if err := r.preflight(ctx); err != nil {
-		return Report{}, err
-	}
-	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
-	}
-
 	host, _ := os.Hostname()
 	rep := Report{
 		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
 		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
 	}
+	if err := r.preflight(ctx); err != nil {
+		if pe := (*PreflightError)(nil); errors.As(err, &pe) {
+			// A report CI can read, with no results and the reason.
+			rep.SetupError, rep.DurationMS = pe.Error(), ms(time.Since(rep.Started))
+			rep.Summary = Summarize(nil)
+			return rep, err
+		}
+		return Report{}, err
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+	}
+
 	for i, s := range cfg.Scenarios {
 		if ctx.Err() != nil {
 			rep.Interrupted = true
@@ -270,10 +286,14 @@ func (r *Runner) skipReason(s Scenario) string {
 // skip leaves the run incomplete.
 func (r *Runner) privilegeSkip(s Scenario) string {
 	if slices.Contains(s.Needs, NeedOtherUID) && r.attackerUID < 0 {
-		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, RerunCommand(r.cfg.Command, []string{s.ID}))
+		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, RerunCommand(r.cfg.Command, []string{s.ID}, r.daemonUID))
 	}
 	return ""
 }
+
+// scenarioReturnWait bounds how long a scenario that timed out may take
+// to return once its context is cancelled, before its env is closed.
+const scenarioReturnWait = 5 * time.Second
 
 func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	start := time.Now()
@@ -306,8 +326,10 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 		ch <- done{s.run(sctx, e)}
 	}()
 	var o outcome
+	returned := false
 	select {
 	case d := <-ch:
+		returned = true
 		o = d.o
 		if ctx.Err() != nil && o.status != Pass {
 			// What a scenario concluded while being cancelled (a helper
@@ -319,6 +341,17 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 			o = errored("interrupted after %s (%v); killed its processes", time.Since(start).Round(time.Millisecond), ctx.Err())
 		} else {
 			o = errored("timed out after %s; killed its processes", r.cfg.Timeout)
+		}
+	}
+	if !returned {
+		// Timed out or interrupted: the scenario runs on with a cancelled
+		// context. Give it scenarioReturnWait to return before its
+		// processes are stopped; one that does not is still refused any
+		// new daemon once the env is closed (startDaemon).
+		select {
+		case <-ch:
+		case <-time.After(scenarioReturnWait):
+			e.note("the scenario had not returned %s after its context was cancelled", scenarioReturnWait)
 		}
 	}
 	e.close() // kill and reap everything the scenario started

@@ -480,7 +480,8 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 		left = without(left, filepath.Base(e.Root)+" (")
 	}
 	left = e.leftBehindExempt(left)
-	e.note("exit %d after %s; left behind: %v", code, took.Round(time.Millisecond), left)
+	ended := d.howEnded(code)
+	e.note("%s after %s; left behind: %v", ended, took.Round(time.Millisecond), left)
 	switch {
 	case code == -1 && d.pid() != d.Pid:
 		e.note("the forked pid %d was not the suite's to reap: its exit code is unknown", d.pid())
@@ -489,7 +490,14 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 		}
 		return pass("pid %d ended within %s of SIGTERM (exit code unknown), nothing left behind", d.pid(), took.Round(time.Millisecond))
 	case code != 0:
-		return fail("exit code %d after SIGTERM, want 0", code)
+		what := "nothing left behind"
+		if len(left) > 0 {
+			what = "left behind: " + strings.Join(left, ", ")
+		}
+		if code == -1 {
+			return fail("%s, want exit 0 after SIGTERM; %s", ended, what) // killed by the signal
+		}
+		return fail("%s after SIGTERM, want 0; %s", ended, what)
 	case len(left) > 0:
 		return fail("left behind: %s", strings.Join(left, ", "))
 	}
@@ -547,7 +555,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			e.stopMarked(d.marker, false, nil)
 		}
 	}
-	outside := diff(e.tree(e.Parent, e.Root), before)
+	outside := exceptWorkDir(diff(e.tree(e.Parent, e.Root), before))
 	if len(outside) > 0 {
 		also := ""
 		if len(accepted) > 0 {

@@ -138,6 +138,9 @@ func Markdown(m Matrix) string {
 		if r.Interrupted {
 			fmt.Fprintf(&b, "**Interrupted**: %s was stopped before its end; its column is partial.\n\n", mdEscape(cols[i]))
 		}
+		if r.SetupError != "" {
+			fmt.Fprintf(&b, "**%s: no scenario ran**:\n\n```\n%s\n```\n\n", mdEscape(cols[i]), strings.ReplaceAll(r.SetupError, "```", "'''"))
+		}
 	}
 	b.WriteString("| scenario | severity |")
 	for _, c := range cols {

@@ -160,6 +160,9 @@ type Report struct {
 	// Interrupted: the run was stopped (SIGINT, SIGTERM) before its end;
 	// Results holds what finished.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// SetupError: the run stopped before any scenario (a failed
+	// preflight); Results is empty. The run exits 2.
+	SetupError string `json:"setup_error,omitempty"`
 }
 
 // Summary counts results.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -75,22 +76,42 @@ func Incomplete(reps ...Report) []string {
 // arguments) with --scenarios set to ids, prefixed with sudo, quoted for a
 // POSIX shell: every other flag (--cmd, --socket, --port-file, --env, ...)
 // is kept, so the command tests the same target. With no argv it names
-// the program "bh-ipc-check run".
-func RerunCommand(argv []string, ids []string) string {
+// the program "bh-ipc-check run". daemonUID >= 0 (a run without root,
+// whose daemon ran as its own uid) is added as --daemon-uid unless given,
+// so that under sudo the daemon does not run as root; --report-dir D
+// becomes D-rerun, so the rerun does not overwrite this run's report.
+func RerunCommand(argv []string, ids []string, daemonUID int) string {
 	if len(argv) == 0 {
 		argv = []string{"bh-ipc-check", "run"}
 	}
 	out := []string{"sudo", argv[0]}
 	for i := 1; i < len(argv); i++ {
 		a := argv[i]
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && name == "scenarios" {
+		name, val, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			out = append(out, a)
+			continue
+		}
+		switch name {
+		case "scenarios":
 			if !hasValue {
 				i++ // its value is the next argument
 			}
 			continue
+		case "daemon-uid":
+			daemonUID = -1 // given: kept as it is
+		case "report-dir":
+			if !hasValue && i+1 < len(argv) {
+				i++
+				val = argv[i]
+			}
+			out = append(out, "--report-dir", val+"-rerun")
+			continue
 		}
 		out = append(out, a)
+	}
+	if daemonUID >= 0 {
+		out = append(out, "--daemon-uid", strconv.Itoa(daemonUID))
 	}
 	out = append(out, "--scenarios", strings.Join(ids, ","))
 	for i, a := range out {
@@ -109,14 +130,35 @@ func ShellQuote(s string) string {
 }
 
 // IncompleteNote is the summary's paragraph for an incomplete run: what
-// reached no verdict and the command that runs it.
+// reached no verdict and the command that runs it: as root for what was
+// skipped for want of privilege (a run without root), the same command
+// for what ended in an error (a timeout, a daemon that did not start).
 func IncompleteNote(argv []string, reps ...Report) string {
 	ids := Incomplete(reps...)
 	if len(ids) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("INCOMPLETE: %d required scenario(s) reached no verdict: %s\nrun them (as root, same target): %s\n",
-		len(ids), strings.Join(ids, ", "), RerunCommand(argv, ids))
+	daemonUID, asRoot, skipped := -1, true, false
+	for _, r := range reps {
+		if r.UID != 0 {
+			asRoot, daemonUID = false, r.DaemonUID
+		}
+		for _, res := range r.Results {
+			skipped = skipped || res.Incomplete && res.Status == Skip
+		}
+	}
+	// Without root, what was skipped for want of it runs under sudo (the
+	// daemon kept at the uid it ran as); anything else, as it was run.
+	sudo := !asRoot && skipped
+	uid, how := -1, "they ended in errors (see their reasons); run them again (same target): "
+	if sudo {
+		uid, how = daemonUID, "run them (as root, same target): "
+	}
+	cmd := RerunCommand(argv, ids, uid)
+	if !sudo {
+		cmd = strings.TrimPrefix(cmd, "sudo ")
+	}
+	return fmt.Sprintf("INCOMPLETE: %d required scenario(s) reached no verdict: %s\n%s%s\n", len(ids), strings.Join(ids, ", "), how, cmd)
 }
 
 // interruptedNote marks an interrupted report in the console summary.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,38 @@ func TestExitCode(t *testing.T) {
 	}
 	if got := Incomplete(Report{Results: rs}); !slices.Equal(got, []string{"b", "d"}) {
 		t.Errorf("Incomplete = %v", got)
+	}
+}
+
+// The incomplete note's command fits why scenarios reached no verdict:
+// without root, skips for want of privilege rerun under sudo with the
+// daemon kept at its uid; errors (a timeout) rerun as they ran, never
+// "as root"; the rerun's report goes beside this one's.
+func TestIncompleteNoteFitsTheCause(t *testing.T) {
+	argv := []string{"bh-ipc-check", "run", "--report-dir", "out", "--timeout", "1s"}
+	skipped := Report{UID: 1000, DaemonUID: 1000, Results: []Result{{ID: "dir.symlink", Severity: Required, Status: Skip, Incomplete: true}}}
+	errored := Report{UID: 0, DaemonUID: 0, Results: []Result{{ID: "inst.clean-shutdown", Severity: Required, Status: Error, Incomplete: true}}}
+	for _, c := range []struct {
+		name        string
+		rep         Report
+		want, never []string
+	}{
+		{"skipped without root", skipped,
+			[]string{"run them (as root, same target): sudo bh-ipc-check run --report-dir out-rerun --timeout 1s --daemon-uid 1000 --scenarios dir.symlink\n"}, nil},
+		{"errors as root", errored,
+			[]string{"they ended in errors (see their reasons); run them again (same target): bh-ipc-check run --report-dir out-rerun --timeout 1s --scenarios inst.clean-shutdown\n"},
+			[]string{"sudo", "as root", "--daemon-uid"}},
+	} {
+		got := IncompleteNote(argv, c.rep)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: note %q lacks %q", c.name, got, w)
+			}
+		}
+		for _, w := range c.never {
+			if strings.Contains(got, w) {
+				t.Errorf("%s: note %q has %q", c.name, got, w)
+			}
+		}
 	}
 }

@@ -102,6 +102,37 @@ func exitFor(err error, stderr io.Writer) int {
 
 // newFlags makes a flag set whose errors are returned, not fatal, with a
 // usage line and the flags' help.
+// uidFlag is a uid flag whose default (-1: chosen at run time) its usage
+// describes: an unset one prints as "", so --help shows no "(default -1)"
+// beside that description.
+type uidFlag struct {
+	n   *int
+	set bool
+}
+
+func (u *uidFlag) String() string {
+	if u == nil || u.n == nil || !u.set {
+		return ""
+	}
+	return strconv.Itoa(*u.n)
+}
+
+func (u *uidFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want a uid (a number), got %q", s)
+	}
+	*u.n, u.set = n, true
+	return nil
+}
+
+// uidVar defines a uid flag (see uidFlag), -1 when not given.
+func uidVar(fs *flag.FlagSet, name, usage string) *int {
+	n := -1
+	fs.Var(&uidFlag{n: &n}, name, usage)
+	return &n
+}
+
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -365,8 +396,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
-	daemonUID := fs.Int("daemon-uid", -1, "uid the daemons run as (root only; default this uid)")
-	attackerUID := fs.Int("attacker-uid", -1, fmt.Sprintf("uid the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
+	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
+	attackerUID := uidVar(fs, "attacker-uid", fmt.Sprintf("`uid` the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
 	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
 	format := fs.String("format", "table", "stdout format: table, json or sarif")
 	sarif := sarifFlags(fs)
@@ -390,11 +421,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
 	if *cmdTpl == "" {
 		if set := externalOnlyFlags(fs); len(set) > 0 {
-			return usageErr("%s describe an external daemon and need --cmd (without it the builtin daemon would be tested)", strings.Join(set, ", "))
+			verbs := "describes an external daemon and needs"
+			if len(set) > 1 {
+				verbs = "describe an external daemon and need"
+			}
+			return usageErr("%s %s --cmd (without it the builtin daemon would be tested)", strings.Join(set, ", "), verbs)
 		}
 	}
-	if *readyTimeout <= 0 {
-		return usageErr("--ready-timeout %s: want a positive duration", *readyTimeout)
+	if *timeout < matrix.MinScenarioTimeout {
+		return usageErr("--timeout %s: below the minimum %s (a scenario starts daemons and helpers; one that cannot finish is no verdict)", *timeout, matrix.MinScenarioTimeout)
+	}
+	if *readyTimeout < matrix.MinReadyTimeout {
+		return usageErr("--ready-timeout %s: below the minimum %s", *readyTimeout, matrix.MinReadyTimeout)
 	}
 	switch {
 	case *target == "builtin" && *cmdTpl == "":
@@ -456,6 +494,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "bh-ipc-check: interrupted before any scenario ran")
 				return report.ExitInterrupted
 			}
+			if rep.SetupError != "" && (*format != "table" || *reportDir != "") {
+				// A failed preflight still leaves a report CI can read
+				// (no results, setup_error set); the run exits 2. No
+				// empty table: the error below says it all.
+				f := *format
+				if f == "table" {
+					f = ""
+				}
+				if code := emitReports(report.NewMatrix(rep), *reportDir, f, *sarif.docsURL, sarif.options(), stdout, stderr); code != 0 {
+					return code
+				}
+			}
 			return exitFor(errUsage{err}, stderr)
 		}
 		reports = append(reports, rep)
@@ -471,9 +521,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		reports = append(reports, legs...)
 	}
 	m := report.NewMatrix(reports...)
+	if code := emitReports(m, *reportDir, *format, *sarif.docsURL, sarif.options(), stdout, stderr); code != 0 {
+		return code
+	}
 	m.DocsURL = *sarif.docsURL
-	if *reportDir != "" {
-		files, err := report.WriteDir(*reportDir, "report", m, sarif.options())
+	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+}
+
+// emitReports writes m's reports to reportDir (when set) and prints it on
+// stdout in format (nothing for ""); it returns a non-zero exit code when
+// that failed.
+func emitReports(m report.Matrix, reportDir, format, docsURL string, o report.SARIFOptions, stdout, stderr io.Writer) int {
+	m.DocsURL = docsURL
+	if reportDir != "" {
+		files, err := report.WriteDir(reportDir, "report", m, o)
 		if err != nil {
 			return exitFor(errUsage{fmt.Errorf("writing reports: %w", err)}, stderr)
 		}
@@ -482,24 +543,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch {
-	case *format == "sarif":
-		b, err := report.SARIF(m, sarif.options())
+	case format == "":
+	case format == "sarif":
+		b, err := report.SARIF(m, o)
 		if err != nil {
 			return exitFor(err, stderr)
 		}
 		stdout.Write(b)
-	case *format == "json" && len(reports) == 1:
-		enc.Encode(reports[0])
-	case *format == "json":
+	case format == "json" && len(m.Reports) == 1:
+		enc.Encode(m.Reports[0])
+	case format == "json":
 		enc.Encode(m)
-	case len(reports) == 1:
+	case len(m.Reports) == 1:
 		fmt.Fprintln(stdout)
-		report.WriteTable(stdout, reports[0])
+		report.WriteTable(stdout, m.Reports[0])
 	default:
 		fmt.Fprintln(stdout)
 		report.WriteMatrixTable(stdout, m)
 	}
-	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+	return 0
 }
 
 // externalOnlyFlags are the flags given that only an external target uses.
@@ -538,7 +600,21 @@ func runExit(ctx context.Context, m report.Matrix, argv []string, allowIncomplet
 	}
 	code := report.ExitCode(m.Summary, allowIncomplete)
 	if report.Verdict(m.Summary) == "NOTHING TESTED" {
-		fmt.Fprintln(stderr, "bh-ipc-check: nothing was tested: no scenario reached a verdict (see the skip reasons)")
+		// Name only the kinds of reason there are.
+		kinds := map[report.Status]bool{}
+		for _, r := range m.Reports {
+			for _, res := range r.Results {
+				kinds[res.Status] = true
+			}
+		}
+		why := "see the skip and error reasons"
+		switch {
+		case !kinds[report.Skip]:
+			why = "see the errors' reasons"
+		case !kinds[report.Error]:
+			why = "see the skip reasons"
+		}
+		fmt.Fprintf(stderr, "bh-ipc-check: nothing was tested: no scenario reached a verdict (%s)\n", why)
 	}
 	return code
 }

@@ -33,6 +33,10 @@ func TestHelpForEveryCommand(t *testing.T) {
 		if code != 0 || !strings.Contains(out+errb, "Usage") {
 			t.Errorf("%v: exit %d, output %q", args, code, out+errb)
 		}
+		// A default the usage describes is not printed again as a number.
+		if strings.Contains(out+errb, "(default -1)") {
+			t.Errorf("%v: help shows a default twice: %q", args, out+errb)
+		}
 	}
 }
 
@@ -56,10 +60,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--cmd", "d", "--socket", "{root}/{nam}.sock"}, "unknown placeholder {nam}; known: {root}, {name}"},
 		{[]string{"run", "--cmd", "d", "--socket", "{root}/{transport}.sock"}, "unknown placeholder {transport}"},
 		{[]string{"run", "--cmd", "d", "--env", "X={roo}"}, "unknown placeholder {roo}"},
-		{[]string{"run", "--socket", "{root}/x.sock"}, "--socket describe an external daemon and need --cmd"},
-		{[]string{"run", "--port-file", "{root}/x.port"}, "--port-file describe an external daemon and need --cmd"},
-		{[]string{"run", "--env", "A=1"}, "--env describe an external daemon and need --cmd"},
+		{[]string{"run", "--socket", "{root}/x.sock"}, "--socket describes an external daemon and needs --cmd"},
+		{[]string{"run", "--port-file", "{root}/x.port"}, "--port-file describes an external daemon and needs --cmd"},
+		{[]string{"run", "--env", "A=1"}, "--env describes an external daemon and needs --cmd"},
 		{[]string{"run", "--ready-timeout", "0s"}, "--ready-timeout 0s"},
+		{[]string{"run", "--ready-timeout", "50ms"}, "--ready-timeout 50ms: below the minimum 100ms"},
+		{[]string{"run", "--timeout", "1ns"}, "--timeout 1ns: below the minimum 1s"},
+		{[]string{"run", "--timeout", "30ms"}, "--timeout 30ms: below the minimum 1s"},
 		{[]string{"run", "--forks", "--probe", "x"}, "--forks, --probe describe an external daemon and need --cmd"},
 		{[]string{"run", "--cmd", "d", "--protocol", "line"}, "--protocol line needs --expect"},
 		{[]string{"run", "--cmd", "d", "--protocol", "line", "--send", `\q`, "--expect", "x"}, `unknown escape \q`},
@@ -327,13 +334,42 @@ func TestRunPreflightFailureExit2(t *testing.T) {
 		t.Skip("the failing target is a POSIX shell command")
 	}
 	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo starting up; echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s")
-	for _, w := range []string{"preflight", "within 2s", `command:    sh -c 'echo starting up; echo fatal: no config >&2; exit 3'`, "exited with code 3", "starting up", "fatal: no config", "waited for: a bh-json ping on the socket"} {
+	for _, w := range []string{"preflight: the daemon exited with code 3 after ", `command:    sh -c 'echo starting up; echo fatal: no config >&2; exit 3'`, "exited with code 3", "starting up", "fatal: no config", "waited for: a bh-json ping on the socket"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, stderr)
 		}
 	}
 	if code != 2 || strings.Contains(stderr, "scenarios against") || strings.Contains(stderr, "[ 1/") || stdout != "" {
 		t.Errorf("exit %d, want 2 with no header, no scenario and no report; stdout %q stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// A failed preflight still writes the reports asked for: report.json
+// (and the others) with no results and the preflight's error, so CI can
+// read why; stdout holds the JSON report with --format json. Exit 2.
+func TestRunPreflightFailureWritesReports(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the failing target is a POSIX shell command")
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s", "--report-dir", dir, "--format", "json")
+	if code != 2 || !strings.Contains(stderr, "preflight: the daemon exited with code 3") {
+		t.Errorf("exit %d, want 2 with the preflight error; stderr:\n%s", code, stderr)
+	}
+	var out struct {
+		Results    []json.RawMessage `json:"results"`
+		SetupError string            `json:"setup_error"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Results) != 0 || !strings.Contains(out.SetupError, "fatal: no config") {
+		t.Errorf("stdout: %v, %d results, setup_error %q; want the JSON report with the preflight error\n%s", err, len(out.Results), out.SetupError, stdout)
+	}
+	for _, f := range []string{"report.json", "report.md", "junit.xml", "report.sarif"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		} else if f != "junit.xml" && f != "report.sarif" && !strings.Contains(string(b), "fatal: no config") {
+			t.Errorf("%s lacks the preflight error:\n%s", f, b)
+		}
 	}
 }
 
@@ -353,24 +389,29 @@ func TestRunIncompleteExit3(t *testing.T) {
 	cmdTpl := bin + " daemon --name {name} --root {root} --transport {transport}"
 	args := []string{"run", "--cmd", cmdTpl, "--socket", "{root}/bu-{name}.d/sock", "--protocol", "ipc", "--scenarios", "sock.mode-umask0,dir.symlink"}
 	code, stdout, stderr := runBin(t, uid, args...)
-	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --scenarios dir.symlink", bin, cmdTpl)
+	daemonUID := uid
+	if uid < 0 {
+		daemonUID = os.Geteuid()
+	}
+	// Under sudo the daemon keeps the uid it ran as.
+	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --daemon-uid %d --scenarios dir.symlink", bin, cmdTpl, daemonUID)
 	if code != 3 || !strings.Contains(stdout, "INCOMPLETE: 1 passed") || !strings.Contains(stdout, "run them (as root, same target): "+rerun+"\n") {
 		t.Errorf("exit %d, want 3 with an INCOMPLETE summary and %q; stdout:\n%s\nstderr:\n%s", code, rerun, stdout, stderr)
 	}
 	code, stdout, stderr = runBin(t, uid, append(args, "--allow-incomplete", "--format", "json")...)
-	if code != 0 || !strings.Contains(stderr, "INCOMPLETE") || !strings.Contains(stderr, "--protocol ipc --allow-incomplete --format json --scenarios dir.symlink\n") {
+	if code != 0 || !strings.Contains(stderr, "INCOMPLETE") || !strings.Contains(stderr, fmt.Sprintf("--protocol ipc --allow-incomplete --format json --daemon-uid %d --scenarios dir.symlink\n", daemonUID)) {
 		t.Errorf("--allow-incomplete: exit %d, want 0 with the summary still INCOMPLETE:\n%s", code, stderr)
 	}
 	var rep struct{ Results []struct{ ID, Reason string } }
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Results) != 2 {
 		t.Fatalf("report: %v\n%s", err, stdout)
 	}
-	hint := strings.Replace(rerun, " --scenarios", " --allow-incomplete --format json --scenarios", 1)
+	hint := strings.Replace(rerun, " --daemon-uid", " --allow-incomplete --format json --daemon-uid", 1)
 	if r := rep.Results[1]; r.ID != "dir.symlink" || !strings.HasSuffix(r.Reason, "run as root: "+hint) {
 		t.Errorf("the skip hint does not keep the target's flags: %q\nwant it to end in %q", r.Reason, hint)
 	}
 	code, stdout, stderr = runBin(t, uid, "run", "--scenarios", "dir.symlink,auth.*")
-	if code != 2 || !strings.Contains(stdout, "NOTHING TESTED") || !strings.Contains(stderr, "nothing was tested") {
+	if code != 2 || !strings.Contains(stdout, "NOTHING TESTED") || !strings.Contains(stderr, "nothing was tested: no scenario reached a verdict (see the skip reasons)") {
 		t.Errorf("nothing tested: exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

@@ -34,7 +34,9 @@
 //
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
-// serving process's pid to -pidfile when given; -probe SOCKET is a client
+// serving process's pid to -pidfile when given (with -clearenv the
+// detached process starts with an empty environment, as redis wipes its
+// environment block when it sets its process title); -probe SOCKET is a client
 // (for --protocol exec): it pings SOCKET and exits 0 on a pong, and with
 // -probe-as UID gives up before connecting unless run as UID (as psql does
 // for a uid with no passwd entry: "local user with ID N does not exist"); -handoff
@@ -42,7 +44,8 @@
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
 // parent, which is gone), the child writing -pidfile; -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
-// checked, the socket 0600, peers checked, no stale socket removed.
+// checked, the socket 0600, peers checked, no stale socket removed (with
+// -dieonterm it does not catch SIGTERM, which kills it, socket left).
 //
 // On tcp, plain and unlink check the token. -backlog N (none only) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
@@ -79,6 +82,9 @@ var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replac
 // listens and removes it on exit.
 var pidfilePath string
 
+// dieOnTerm is -dieonterm: serveAt leaves SIGTERM's default action.
+var dieOnTerm bool
+
 // flaw is the -flaw in effect (read by serve and handle); backlog the
 // -backlog.
 var (
@@ -93,11 +99,13 @@ func main() {
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
+	clearEnv := flag.Bool("clearenv", false, "with -detach: the detached process has an empty environment")
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
 	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
+	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
 	switch {
@@ -112,7 +120,7 @@ func main() {
 		exitOn("brokend -probe:", ping(*probe))
 		fmt.Println("pong")
 	case *detach:
-		exitOn("brokend -detach:", detachSelf())
+		exitOn("brokend -detach:", detachSelf(*clearEnv))
 	case *socket != "":
 		exitOn("brokend:", serveAt(*socket))
 	default:
@@ -458,7 +466,7 @@ func listenBacklog(sock string) (net.Listener, error) {
 // detachSelf starts this program again without -detach, in a new session
 // with no terminal and no output, and returns at once: the parent exits 0
 // before the child serves, as a daemon that forks into the background does.
-func detachSelf() error {
+func detachSelf(clearEnv bool) error {
 	var args []string
 	for _, a := range os.Args[1:] {
 		if a != "-detach" && a != "--detach" {
@@ -474,7 +482,12 @@ func detachSelf() error {
 	if err != nil {
 		return err
 	}
+	var env []string // nil: this process's
+	if clearEnv {
+		env = []string{}
+	}
 	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{
+		Env:   env,
 		Files: []*os.File{null, null, null},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
@@ -508,7 +521,11 @@ func ping(sock string) error {
 // serveAt serves path as ssh-agent -a does: bind where told (the directory
 // must exist), chmod 0600, peer uids checked; SIGTERM removes the socket.
 func serveAt(path string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	sigs := []os.Signal{syscall.SIGTERM, os.Interrupt}
+	if dieOnTerm {
+		sigs = sigs[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	ln, err := net.Listen("unix", path)
 	if err != nil {
