@@ -562,14 +562,25 @@ func handOff(path string) error {
 	if err != nil {
 		return err
 	}
-	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
-		Env:   append(os.Environ(), "BROKEND_HANDOFF=1"),
-		Files: []*os.File{null, null, null, f},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
+	// The child says (a byte on fd 4) when it handles SIGTERM; the parent
+	// exits only then, as a daemon that forks once it is set up: a SIGTERM
+	// in between would otherwise kill it with the default action.
+	rd, wr, err := os.Pipe()
 	if err != nil {
 		return err
 	}
+	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
+		Env:   append(os.Environ(), "BROKEND_HANDOFF=1"),
+		Files: []*os.File{null, null, null, f, wr},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	wr.Close()
+	if err != nil {
+		return err
+	}
+	rd.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rd.Read(make([]byte, 1)) // best effort: a child that never says so is judged as it is
+	rd.Close()
 	return p.Release()
 }
 
@@ -578,6 +589,10 @@ func handOff(path string) error {
 func serveHandedOff(pidfile string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if ready := os.NewFile(4, "ready"); ready != nil {
+		ready.Write([]byte{1})
+		ready.Close()
+	}
 	ln, err := net.FileListener(os.NewFile(3, "listener"))
 	if err != nil {
 		return err
