@@ -588,7 +588,7 @@ func (p plantOp) doIn(r *os.Root, name string) error {
 		if err := r.Mkdir(name, 0o700); err != nil {
 			return err
 		}
-		return r.Chmod(name, mode)
+		return chmodNoFollowIn(r, name, mode)
 	case "symlink":
 		return r.Symlink(p.Target, name)
 	case "write":
@@ -600,9 +600,12 @@ func (p plantOp) doIn(r *os.Root, name string) error {
 		return errors.Join(werr, f.Chmod(mode), f.Close())
 	case "chmod":
 		// Race point: the name may be swapped for a symlink up to the
-		// call; os.Root's chmod does not follow a final link out of the
-		// root (fchmodat2, or O_PATH|O_NOFOLLOW and /proc/self/fd).
-		return r.Chmod(name, mode)
+		// call. os.Root's Chmod FOLLOWS a final link that stays inside the
+		// root (the run directory's root holds the suite's own binary), so
+		// it is not used: chmodNoFollowIn walks without following links and
+		// changes only a socket or directory of this uid, through an
+		// O_PATH|O_NOFOLLOW handle.
+		return chmodNoFollowIn(r, name, mode)
 	}
 	return fmt.Errorf("unknown plant op %q", p.Op)
 }
