@@ -17,7 +17,13 @@
 //   - by this process through a directory handle without following links:
 //     an os.Root opened on the run directory when it was made (runFS), or
 //     an os.Root on the directory of a plant, or *at calls with
-//     O_NOFOLLOW / AT_SYMLINK_NOFOLLOW (golang.org/x/sys/unix).
+//     O_NOFOLLOW / AT_SYMLINK_NOFOLLOW (golang.org/x/sys/unix). Never
+//     os.Root's Chmod, which follows a final link that stays inside the
+//     root: chmodNoFollowIn opens the name O_PATH|O_NOFOLLOW and changes
+//     only a socket or directory of the acting uid. Never os.OpenRoot on a
+//     path outside the run directory (it follows links in the path): the
+//     sun_path fallback is walked from /tmp with O_NOFOLLOW, each parent
+//     the daemon uid's and not writable by others (plantOp.doOutside).
 //
 // What that gives, against a local uid that races a run as root:
 //

@@ -302,7 +302,10 @@ func execProbe(ctx context.Context, sp probeSpec) probeResult {
 			return probeResult{Detail: fmt.Sprintf("probe %s not run: %v", strings.Join(quoteAll(argv), " "), err)}
 		}
 	} else if runtime.GOOS != "windows" && os.Geteuid() == 0 {
-		return probeResult{Detail: fmt.Sprintf("probe %s not run: an exec probe runs as root only for the daemon's own endpoint, authenticated first", strings.Join(quoteAll(argv), " "))}
+		// An attacker's probe as root (--attacker-uid 0): not run, and no
+		// verdict from it (an impostor error), never "could not talk".
+		err := noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe %s not run as root: it runs as root only for the daemon's own endpoint, authenticated first", strings.Join(quoteAll(argv), " "))})
+		return probeResult{Detail: err.Error()}
 	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)

@@ -52,6 +52,22 @@ func init() {
 	os.Exit(0)
 }
 
+// serveUnix serves a Unix socket at sock, closing each connection, until
+// the test ends.
+func serveUnix(t *testing.T, sock string) {
+	t.Helper()
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for c, err := l.Accept(); err == nil; c, err = l.Accept() {
+			c.Close()
+		}
+	}()
+}
+
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -144,20 +160,7 @@ func TestExecProbeEnvAndProcessGroup(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "d.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	serveUnix(t, sock)
 	t.Setenv("BH_SUITE_SECRET", "s3cr3t")
 	envf, pidf := filepath.Join(dir, "env"), filepath.Join(dir, "pid")
 	sp := probeSpec{Transport: "unix", Protocol: ProtocolExec, Sock: sock, Auth: &daemonIdentity{UID: 0}, Env: []string{"FROM_TARGET=yes"},
@@ -204,11 +207,7 @@ func TestVerifyEndpointChain(t *testing.T) {
 		}
 		os.Chmod(p, mode)
 		os.Chown(p, uid, uid)
-		l, err := net.Listen("unix", filepath.Join(p, "s"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
+		serveUnix(t, filepath.Join(p, "s"))
 		return p
 	}
 	good := mk("good", 0o700, 0)
@@ -220,8 +219,7 @@ func TestVerifyEndpointChain(t *testing.T) {
 	os.Lchown(filepath.Join(base, "theirlink"), 31337, 31337)
 	os.Lchown(filepath.Join(theirs, "s"), 0, 0)
 	sockOf31337 := filepath.Join(good, "s31337")
-	l2, _ := net.Listen("unix", sockOf31337)
-	t.Cleanup(func() { l2.Close() })
+	serveUnix(t, sockOf31337)
 	os.Lchown(sockOf31337, 31337, 31337)
 	for _, c := range []struct {
 		path, want string
@@ -240,5 +238,22 @@ func TestVerifyEndpointChain(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: %v; want %q", c.path, err, c.want)
 		}
+	}
+}
+
+// TestExecProbeNoIdentityNotAsRoot: a probe without a daemon identity (an
+// attacker's) does not run as root, and gives no verdict.
+func TestExecProbeNoIdentityNotAsRoot(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	proof := filepath.Join(dir, "proof")
+	sp := probeSpec{Transport: "unix", Protocol: ProtocolExec, Sock: filepath.Join(dir, "s"), Probe: []string{"touch", proof}}
+	ctx, log := withImpostorLog(context.Background())
+	r := execProbe(ctx, sp)
+	if _, err := os.Stat(proof); err == nil || r.Answered {
+		t.Errorf("an attacker's probe ran as root: %s", r.Detail)
+	}
+	if len(log.list()) == 0 {
+		t.Errorf("no impostor noted: the refusal could read as a refusal by the daemon (%s)", r.Detail)
 	}
 }
