@@ -38,6 +38,9 @@ type probeSpec struct {
 	Send   []byte   `json:"send,omitempty"`
 	Expect string   `json:"expect,omitempty"`
 	Probe  []string `json:"probe,omitempty"`
+	// Env: the exec probe's environment after minimalEnv(): the target's
+	// --env, never the suite's.
+	Env []string `json:"env,omitempty"`
 }
 
 // session is one client connection that speaks lines, after whatever the

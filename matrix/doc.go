@@ -17,7 +17,13 @@
 //   - by this process through a directory handle without following links:
 //     an os.Root opened on the run directory when it was made (runFS), or
 //     an os.Root on the directory of a plant, or *at calls with
-//     O_NOFOLLOW / AT_SYMLINK_NOFOLLOW (golang.org/x/sys/unix).
+//     O_NOFOLLOW / AT_SYMLINK_NOFOLLOW (golang.org/x/sys/unix). Never
+//     os.Root's Chmod, which follows a final link that stays inside the
+//     root: chmodNoFollowIn opens the name O_PATH|O_NOFOLLOW and changes
+//     only a socket or directory of the acting uid. Never os.OpenRoot on a
+//     path outside the run directory (it follows links in the path): the
+//     sun_path fallback is walked from /tmp with O_NOFOLLOW, each parent
+//     the daemon uid's and not writable by others (plantOp.doOutside).
 //
 // What that gives, against a local uid that races a run as root:
 //
@@ -38,6 +44,21 @@
 //     regular file of the daemon's uid, opened with O_NOFOLLOW. Anything
 //     else is an impostor: the scenario ends with status Error and the
 //     evidence, never as a pass.
+//   - An exec probe (--protocol exec) is a program of the user's that the
+//     suite runs as the daemon's uid (root, by default), on a path that
+//     dir.* scenarios put in directories an attacker can write. Before
+//     one of the suite's runs, every directory from / to the socket (the
+//     port file over TCP) is opened with O_NOFOLLOW and must be root's or
+//     the daemon uid's and writable by group or others only when sticky
+//     (a link is followed only when it is root's or the daemon uid's); the
+//     socket must be one of the daemon's uid; and a connection of the
+//     suite's own must pass the peer-credential check above. Otherwise the
+//     probe does not run and the outcome is an impostor error, never a
+//     pass: after the check no other uid can change what the path names.
+//     Probes get the minimal environment plus Target.Env (--env), never
+//     the suite's, and run in a process group of their own that is killed
+//     when the probe returns or its context ends. An attacker's probe runs
+//     as the attacker's uid and never as root.
 //   - Nothing secret goes into argv: a helper's argument, and the daemon's
 //     exec spec with its environment, travel on the helper's stdin. Helpers
 //     get a minimal environment (PATH, LANG, HOME=/nonexistent), nothing of

@@ -138,11 +138,18 @@ func (e *Env) fallbackParents() []string {
 // not exist yet, so a scenario can plant in the endpoint directory's place
 // when it lives in the fallback. Those parents, and what is planted in the
 // endpoint directory's place, are removed at close (directories only when
-// empty). A parent that exists is left as it is: the daemon verifies it.
+// empty). A parent that exists is left as it is once it is seen to be a
+// directory of the daemon's uid that no other uid can write (checkTmpDir);
+// anything else ends the scenario as an error naming what holds it.
 func (e *Env) makeFallbackParents(ctx context.Context) error {
 	parents := e.fallbackParents()
 	for _, p := range parents {
-		if _, err := os.Lstat(p); err == nil {
+		// Each parent that exists must be the daemon uid's, with no group
+		// or other write, reached without following a link: another uid
+		// may have planted /tmp/bh-<uid> before the scenario.
+		if exists, err := checkTmpDir(p, e.r.daemonUID); err != nil {
+			return fmt.Errorf("sun_path fallback: %v", err)
+		} else if exists {
 			continue
 		}
 		if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: p, Mode: 0o700}); err != nil {
@@ -605,6 +612,11 @@ type plantOp struct {
 	Mode   uint32 `json:"mode,omitempty"`
 	Target string `json:"target,omitempty"`
 	Data   string `json:"data,omitempty"`
+	// Outside: the path is outside the run directory, in the sun_path
+	// fallback under /tmp; every directory between /tmp and the final name
+	// must be this uid's (the daemon's) with no group or other write, and
+	// is walked without following links (doOutside).
+	Outside *int `json:"outside,omitempty"`
 }
 
 // do performs the op through a handle on the path's directory (os.Root):
@@ -612,6 +624,9 @@ type plantOp struct {
 // link out of that directory. The helper runs it as the uid that owns the
 // place (daemon or attacker).
 func (p plantOp) do() error {
+	if p.Outside != nil {
+		return p.doOutside(*p.Outside)
+	}
 	dir, base := filepath.Split(p.Path)
 	if p.Op == "mkfifo" {
 		// No mkfifoat in os.Root; a FIFO is made only by the attacker in a
@@ -634,7 +649,7 @@ func (p plantOp) doIn(r *os.Root, name string) error {
 		if err := r.Mkdir(name, 0o700); err != nil {
 			return err
 		}
-		return r.Chmod(name, mode)
+		return chmodNoFollowIn(r, name, mode)
 	case "symlink":
 		return r.Symlink(p.Target, name)
 	case "write":
@@ -646,9 +661,12 @@ func (p plantOp) doIn(r *os.Root, name string) error {
 		return errors.Join(werr, f.Chmod(mode), f.Close())
 	case "chmod":
 		// Race point: the name may be swapped for a symlink up to the
-		// call; os.Root's chmod does not follow a final link out of the
-		// root (fchmodat2, or O_PATH|O_NOFOLLOW and /proc/self/fd).
-		return r.Chmod(name, mode)
+		// call. os.Root's Chmod FOLLOWS a final link that stays inside the
+		// root (the run directory's root holds the suite's own binary), so
+		// it is not used: chmodNoFollowIn walks without following links and
+		// changes only a socket or directory of this uid, through an
+		// O_PATH|O_NOFOLLOW handle.
+		return chmodNoFollowIn(r, name, mode)
 	}
 	return fmt.Errorf("unknown plant op %q", p.Op)
 }
@@ -676,6 +694,12 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 		// out of the run.
 		err = op.doIn(e.r.fs.root, rel)
 	} else {
+		if rerr != nil {
+			// Outside the run directory: the sun_path fallback, walked from
+			// /tmp without following links (plantOp.doOutside), in this
+			// process or in the helper.
+			op.Outside = &e.r.daemonUID
+		}
 		err = e.runAs(ctx, uid, "plant", op, nil)
 	}
 	what := op.Op + " " + op.Path

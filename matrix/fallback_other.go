@@ -9,3 +9,14 @@ func removeUnderTmp(p string) error { return errors.New("no sun_path fallback on
 
 // errNotEmpty: no sun_path fallback, nothing to remove.
 var errNotEmpty = errors.New("directory not empty")
+
+// checkTmpDir: there is no sun_path fallback on this OS.
+func checkTmpDir(p string, uid int) (bool, error) {
+	return false, errors.New("no sun_path fallback on this OS")
+}
+
+// doOutside: there is no sun_path fallback on this OS, so nothing is
+// planted outside the run directory.
+func (p plantOp) doOutside(uid int) error {
+	return errors.New("no sun_path fallback on this OS: nothing is planted outside the run directory")
+}

@@ -3,7 +3,9 @@
 package matrix
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -52,3 +54,125 @@ func removeUnderTmp(p string) error {
 
 // errNotEmpty is what removing a directory that is not empty fails with.
 var errNotEmpty error = unix.ENOTEMPTY
+
+// openTmpParent opens the directory that holds p, a path under /tmp (the
+// sun_path fallback), walking from /tmp with openat(O_DIRECTORY|O_NOFOLLOW)
+// one component at a time. Each directory after /tmp must be a directory
+// of uid with no group or other write (what ipc.Listen makes, 0700);
+// anything else is an error naming what holds it. It returns the verified
+// directory's fd (the caller closes it) and p's final name.
+//
+// Race point: a component swapped for a link or another uid's directory
+// fails the O_NOFOLLOW open or the fstat of the fd that was opened; what
+// is done next is relative to that fd, so no link another uid planted in
+// /tmp is followed.
+func openTmpParent(p string, uid int) (int, string, error) {
+	rel, ok := strings.CutPrefix(filepath.Clean(p), "/tmp/")
+	if !ok {
+		return -1, "", fmt.Errorf("%s: not under /tmp", p)
+	}
+	dfd, err := unix.Open("/tmp", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("open /tmp: %w", err)
+	}
+	parts := strings.Split(rel, "/")
+	cur := "/tmp"
+	for _, dir := range parts[:len(parts)-1] {
+		cur = filepath.Join(cur, dir)
+		fd, err := openTmpDir(dfd, dir, cur, uid)
+		unix.Close(dfd)
+		if err != nil {
+			return -1, "", err
+		}
+		dfd = fd
+	}
+	return dfd, parts[len(parts)-1], nil
+}
+
+// openTmpDir opens name in dfd (whose path is path) without following a
+// link and checks it is a directory of uid with no group or other write.
+func openTmpDir(dfd int, name, path string, uid int) (int, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		var st unix.Stat_t
+		if serr := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return -1, fmt.Errorf("fallback directory %s is a %s of uid %d, not a directory of uid %d", path, kindOf(uint32(st.Mode)), st.Uid, uid)
+		}
+		return -1, fmt.Errorf("open %s (no links followed): %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fstat %s: %w", path, err)
+	}
+	if int(st.Uid) != uid {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fallback directory %s is held by uid %d, not the daemon's uid %d", path, st.Uid, uid)
+	}
+	if st.Mode&0o022 != 0 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fallback directory %s is mode %#o: writable by group or others", path, st.Mode&0o7777)
+	}
+	return fd, nil
+}
+
+// checkTmpDir reports whether p, a directory under /tmp, exists; when it
+// does, it and every directory between /tmp and it are checked as
+// openTmpParent does.
+func checkTmpDir(p string, uid int) (bool, error) {
+	dfd, base, err := openTmpParent(p, uid)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(dfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	fd, err := openTmpDir(dfd, base, filepath.Clean(p), uid)
+	if err != nil {
+		return false, err
+	}
+	unix.Close(fd)
+	return true, nil
+}
+
+// doOutside performs p (a plant outside the run directory, under /tmp)
+// relative to the directory openTmpParent verified: mkdirat, symlinkat,
+// openat(O_CREAT|O_EXCL|O_NOFOLLOW), or a chmod of the final name through
+// an O_PATH|O_NOFOLLOW handle (chmodNoFollow).
+func (p plantOp) doOutside(uid int) error {
+	dfd, base, err := openTmpParent(p.Path, uid)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	mode := p.Mode & 0o7777
+	switch p.Op {
+	case "mkdir":
+		if err := unix.Mkdirat(dfd, base, 0o700); err != nil {
+			return &os.PathError{Op: "mkdirat", Path: p.Path, Err: err}
+		}
+		fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "open", Path: p.Path, Err: err}
+		}
+		defer unix.Close(fd)
+		return os.NewSyscallError("fchmod", unix.Fchmod(fd, mode))
+	case "symlink":
+		return os.NewSyscallError("symlinkat", unix.Symlinkat(p.Target, dfd, base))
+	case "write":
+		fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return &os.PathError{Op: "create", Path: p.Path, Err: err}
+		}
+		f := os.NewFile(uintptr(fd), p.Path)
+		_, werr := f.WriteString(p.Data)
+		return errors.Join(werr, os.NewSyscallError("fchmod", unix.Fchmod(fd, mode)), f.Close())
+	case "chmod":
+		return chmodFinal(dfd, base, p.Path, mode)
+	case "mkfifo":
+		return mkfifo(p.Path, p.Mode)
+	}
+	return fmt.Errorf("plant op %q outside the run directory: not supported", p.Op)
+}

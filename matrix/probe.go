@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // Protocols for daemons that do not speak bh-json: the suite then knows
@@ -142,6 +145,7 @@ func (t Target) withProbe(sp probeSpec, root string) probeSpec {
 		sp.Expect = t.Expect
 	case ProtocolExec:
 		sp.Probe, _ = SplitCommand(t.Probe) // checked by Validate
+		sp.Env = t.DaemonEnv(root, sp.Name, sp.Transport)
 	}
 	return sp
 }
@@ -289,29 +293,74 @@ func probeArgv(sp probeSpec) ([]string, error) {
 }
 
 // execProbe runs the probe command directly (no shell) as this process's
-// uid: the suite runs it in a helper under the uid in question.
+// uid: the suite runs it in a helper under the uid in question. A probe of
+// the suite's (sp.Auth set) runs only once the endpoint is authenticated
+// (authenticateExecProbe); one without an identity (an attacker's probe)
+// never runs as root. The probe gets minimalEnv() and the target's --env,
+// in a process group of its own that is killed when it returns.
 func execProbe(ctx context.Context, sp probeSpec) probeResult {
 	argv, err := probeArgv(sp)
 	if err != nil {
 		return probeResult{Detail: err.Error()}
 	}
+	pid := 0
+	if sp.Auth != nil {
+		if pid, err = authenticateExecProbe(ctx, sp); err != nil {
+			return probeResult{Detail: fmt.Sprintf("probe %s not run: %v", strings.Join(quoteAll(argv), " "), err)}
+		}
+	} else if runtime.GOOS != "windows" && os.Geteuid() == 0 {
+		// An attacker's probe as root (--attacker-uid 0): not run, and no
+		// verdict from it (an impostor error), never "could not talk".
+		err := noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe %s not run as root: it runs as root only for the daemon's own endpoint, authenticated first", strings.Join(quoteAll(argv), " "))})
+		return probeResult{Detail: err.Error()}
+	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(minimalEnv(), sp.Env...)
+	probeProcessGroup(cmd)
 	err = cmd.Run()
+	killProbeGroup(cmd)
 	text := strings.TrimSpace(out.String())
 	if err != nil {
 		return probeResult{Detail: fmt.Sprintf("probe %s: %v: %s", strings.Join(quoteAll(argv), " "), err, clip([]byte(text), 200))}
 	}
-	r := probeResult{Answered: true, Detail: fmt.Sprintf("probe exited 0: %s", clip([]byte(text), 200))}
-	if sp.Transport == "unix" {
-		// Who serves: the peer credentials of a connection of our own.
-		if c, _, err := rawConn(ctx, sp); err == nil {
-			r.PID = listenerPID(c)
-			c.Close()
-		}
+	return probeResult{Answered: true, PID: pid, Detail: fmt.Sprintf("probe exited 0: %s", clip([]byte(text), 200))}
+}
+
+// authenticateExecProbe checks, before an exec probe of the suite's runs,
+// that the endpoint is the daemon's: the directory chain to the socket (the
+// port file over TCP) can be changed by root and the daemon's uid only,
+// and the endpoint is theirs (verifyEndpointChain); then a connection of
+// our own passes authenticate (peer credentials: the daemon's uid, a
+// process of a start). A chain that fails is an impostor error (kept as
+// evidence: the scenario ends as an error), unless the endpoint is only not
+// there yet. It returns the listener's pid when the kernel says.
+//
+// The probe is a program of the user's that the suite runs, as root when
+// the daemon's uid is root, on a path that dir.* scenarios put in
+// directories an attacker can write: without this, the attacker's server
+// or directory would get the probe's connection, and with it whatever the
+// program does for its server (tmux runs the shell commands its server
+// sends).
+func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
+	path, want := sp.Sock, uint32(endpointSocket)
+	if sp.Transport != ipc.TransportUnix {
+		path, want = sp.Port, uint32(endpointFile)
 	}
-	return r
+	if err := verifyEndpointChain(path, sp.Auth.UID, want); err != nil {
+		var ce *chainError
+		if errors.As(err, &ce) && ce.notFound {
+			return 0, err
+		}
+		return 0, noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe not run on %s: %v", path, err)})
+	}
+	c, _, err := rawConn(ctx, sp)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return listenerPID(c), nil
 }
 
 // probeOnce is pingOnce for the protocols that do not speak bh-json: the

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,6 +58,17 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 				t.Parallel()
 				target := brokenTarget(c.flaw)
 				target.PortFile = "" // brokend's tcp side wants a token in every request
+				if p == ProtocolExec && c.flaw == "plain" {
+					// plain makes its socket's directory 0777: any uid could
+					// swap the socket under the probe, which the suite runs
+					// as root, so it does not run it (authenticateExecProbe).
+					sc, _ := Select(c.scenarios)
+					_, err := Run(context.Background(), Config{Exe: bins.cli, Target: withProtocol(target, p), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, ReadyTimeout: 2 * time.Second})
+					if err == nil || !strings.Contains(err.Error(), "exec probe not run") || !strings.Contains(err.Error(), "writable by group or others") {
+						t.Errorf("exec probe through plain's 0777 directory: %v; want the preflight to refuse to run it", err)
+					}
+					return
+				}
 				rep := runSuite(t, withProtocol(target, p), c.scenarios)
 				checkFails(t, rep, c.want)
 				if rep.Target.Protocol != string(p) {

@@ -63,9 +63,11 @@ func (f *runFS) rel(p string) (string, error) {
 // Race point: between mkdir and chmod another uid with write access to the
 // parent could try to put something else at p. The parent is the run
 // directory (root only) or a sticky directory the suite made, where only
-// the owner of an entry may rename or remove it, and the chmod resolves p
-// inside the run directory's handle without following a final link, so it
-// can only reach the directory just made or fail.
+// the owner of an entry may rename or remove it, and the chmod
+// (chmodNoFollowIn) walks from the run directory's handle without
+// following any link and fchmods the directory it opened, so it can only
+// reach a directory of ours or fail (os.Root's Chmod would follow a final
+// link that stays inside the root).
 func (f *runFS) mkdirMode(p string, mode os.FileMode) error {
 	if f.root == nil {
 		if err := os.Mkdir(p, 0o700); err != nil {
@@ -80,7 +82,7 @@ func (f *runFS) mkdirMode(p string, mode os.FileMode) error {
 	if err := f.root.Mkdir(r, 0o700); err != nil {
 		return fmt.Errorf("mkdir %s: %w", p, err)
 	}
-	if err := f.root.Chmod(r, mode); err != nil {
+	if err := chmodNoFollowIn(f.root, r, mode); err != nil {
 		return fmt.Errorf("chmod %s %v: %w", p, mode, err)
 	}
 	return nil

@@ -259,7 +259,7 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 func dirNotADir(ctx context.Context, e *Env) outcome {
 	const sentinel = "not a directory: left by the suite\n"
 	if err := e.makeFallbackParents(ctx); err != nil {
-		return fail("setup: %v", err)
+		return errored("setup: %v", err)
 	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: e.EndpointDir, Data: sentinel, Mode: 0o644}); err != nil {
 		return errored("setup: %v", err)

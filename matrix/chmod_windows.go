@@ -1,0 +1,8 @@
+package matrix
+
+import "os"
+
+// chmodNoFollowIn: no other uid acts in a run on Windows (see doc.go).
+func chmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
+	return r.Chmod(rel, mode)
+}

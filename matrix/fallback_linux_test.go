@@ -1,0 +1,74 @@
+package matrix
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fallbackPlantUID is the daemon's uid of TestFallbackPlantNotThroughLink:
+// /tmp/bh-<uid> is this test's alone.
+const fallbackPlantUID = 4244
+
+// TestFallbackPlantNotThroughLink: uid 31337 plants /tmp/bh-<uid> as a
+// link to a directory of root's (B1 of the red team); the suite, as root,
+// neither accepts it as the fallback's base nor creates anything through
+// it, and names the link.
+func TestFallbackPlantNotThroughLink(t *testing.T) {
+	needRoot(t)
+	victim, err := os.MkdirTemp("", "bh-victim-")
+	mustOK(t, err)
+	t.Cleanup(func() { os.RemoveAll(victim) })
+	mustOK(t, os.Chmod(victim, 0o755))
+	base := filepath.Join("/tmp", "bh-4244")
+	os.Remove(base)
+	t.Cleanup(func() { os.Remove(base) })
+	ln := exec.Command("ln", "-s", victim, base)
+	ln.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 31337, Gid: 31337}}
+	if out, err := ln.CombinedOutput(); err != nil {
+		t.Fatalf("uid 31337: ln -s %s %s: %v: %s", victim, base, err, out)
+	}
+	uid := fallbackPlantUID
+	tag := filepath.Join(base, "tag")
+	if _, err := checkTmpDir(base, uid); err == nil || !strings.Contains(err.Error(), "symlink of uid 31337") {
+		t.Errorf("checkTmpDir %s: %v; want an error naming the link of uid 31337", base, err)
+	}
+	for _, op := range []plantOp{
+		{Op: "mkdir", Path: tag, Mode: 0o777},
+		{Op: "write", Path: tag, Mode: 0o644, Data: "x"},
+		{Op: "symlink", Path: tag, Target: "/etc/shadow"},
+	} {
+		op.Outside = &uid
+		if err := op.do(); err == nil {
+			t.Errorf("%s %s through uid 31337's link: no error", op.Op, op.Path)
+		}
+	}
+	if ents, _ := os.ReadDir(victim); len(ents) > 0 {
+		t.Errorf("root created %v in %s through uid 31337's link %s", ents, victim, base)
+	}
+	// A base of the daemon's uid, 0700: the plant is made there.
+	mustOK(t, os.Remove(base))
+	mustOK(t, os.Mkdir(base, 0o700))
+	mustOK(t, os.Chown(base, uid, uid))
+	op := plantOp{Op: "mkdir", Path: tag, Mode: 0o777, Outside: &uid}
+	if err := op.do(); err != nil {
+		t.Fatalf("mkdir %s in a base of uid %d: %v", tag, uid, err)
+	}
+	if fi, err := os.Lstat(tag); err != nil || fi.Mode().Perm() != 0o777 || !fi.IsDir() {
+		t.Errorf("%s: %v %v; want a 0777 directory", tag, fi, err)
+	}
+	os.Remove(tag)
+	// A base of another uid, or writable by others: refused.
+	mustOK(t, os.Chown(base, 31337, 31337))
+	if _, err := checkTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "held by uid 31337") {
+		t.Errorf("base of uid 31337: %v; want it named", err)
+	}
+	mustOK(t, os.Chown(base, uid, uid))
+	mustOK(t, os.Chmod(base, 0o777))
+	if _, err := checkTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("base 0777: %v; want refused", err)
+	}
+}
