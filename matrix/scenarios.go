@@ -664,7 +664,8 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		{"request with a wrong token", `{"cmd":"status","token":"` + wrong + `"}`},
 	}
 	for _, tr := range tries {
-		reply, closed, err := tcpExchange(ctx, pf.Port, tr.line)
+		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line)
+		e.keepImpostor(err, tr.name)
 		e.note("%s: reply=%q closed=%v err=%v", tr.name, oneLine(reply, 120), closed, err)
 		if reply != "" && !strings.Contains(reply, `"error"`) {
 			return fail("%s was answered: %q", tr.name, oneLine(reply, 120))
