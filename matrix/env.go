@@ -246,6 +246,11 @@ type daemon struct {
 	// the pid that serves when the daemon forked (--forks), 0 otherwise.
 	root, name, marker string
 	serving            int
+	// servingStart is the serving process's start time (procRef), taken
+	// when it was found; servingEnded is set once it ended or was reaped:
+	// its pid is then never signalled again.
+	servingStart uint64
+	servingEnded bool
 }
 
 // exited reports whether the process has ended, and its exit code.

@@ -31,6 +31,7 @@ type procInfo struct {
 	pid, ppid, pgrp int
 	zombie          bool
 	comm            string
+	start           uint64 // start time (procRef)
 }
 
 func readProc(pid int) (procInfo, bool) {
@@ -49,7 +50,7 @@ func readProc(pid int) (procInfo, bool) {
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgrp, _ := strconv.Atoi(f[2])
-	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
+	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, zombie: f[0] == "Z", comm: string(b[open+1 : end]), start: statStart(b)}, true
 }
 
 // markedDescendants are the live processes below this one whose

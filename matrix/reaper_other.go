@@ -21,6 +21,7 @@ type procInfo struct {
 	pid, ppid int
 	zombie    bool
 	comm      string
+	start     uint64 // always 0 here (procRef)
 }
 
 func reapGroupZombies(groups map[int]bool) {}
