@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -157,6 +158,9 @@ type probeResult struct {
 	// PID of the process that called listen() (SO_PEERCRED on a Linux
 	// Unix socket); 0 when unknown.
 	PID int
+	// Refused: the expected refusal that stopped a probe that was not
+	// answered (refusalOf); "" for any other cause.
+	Refused string
 }
 
 // probe asks the daemon once in sp's protocol, as this process's uid.
@@ -170,7 +174,7 @@ func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
 	}
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {
-		return probeResult{Detail: "connect: " + err.Error()}
+		return probeResult{Detail: "connect: " + err.Error(), Refused: refusalOf(err, false)}
 	}
 	defer c.Close()
 	r := probeResult{Connected: true, PID: listenerPID(c)}
@@ -185,7 +189,7 @@ func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
 	c.SetDeadline(dl)
 	if len(sp.Send) > 0 {
 		if _, err := c.Write(sp.Send); err != nil {
-			r.Detail = "write: " + err.Error()
+			r.Detail, r.Refused = "write: "+err.Error(), refusalOf(err, true)
 			return r
 		}
 	}
@@ -204,7 +208,7 @@ func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
 			return r
 		}
 		if err != nil {
-			r.Detail = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err))
+			r.Detail, r.Refused = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err)), refusalOf(err, true)
 			return r
 		}
 	}
@@ -224,6 +228,7 @@ func holdOpen(c net.Conn, r probeResult, hold time.Duration) probeResult {
 		r.Detail = fmt.Sprintf("connection held open %s", hold)
 	} else {
 		r.Detail = fmt.Sprintf("closed by the daemon after %s", time.Since(t0).Round(time.Millisecond))
+		r.Refused = refusalOf(cmp.Or(err, io.EOF), true)
 		if err != nil {
 			r.Detail = fmt.Sprintf("%s after %s", readErr(err), time.Since(t0).Round(time.Millisecond))
 		}
@@ -322,7 +327,7 @@ func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
 // bh-json: it reports whether this uid got the daemon to answer.
 func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 	r := probe(ctx, sp, heldOpen)
-	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered}
+	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered, Refused: r.Refused}
 	if r.Answered {
 		res.Reply = r.Detail
 	} else {

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -171,4 +172,36 @@ func reapGroupZombies(groups map[int]bool) {
 		// its leader, so no os/exec Wait is waiting for this pid.
 		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
+}
+
+// nonDumpable closes this process to ptrace and to /proc/<pid>/mem,
+// environ and fd reads by its own uid (guardHelper).
+func nonDumpable() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
+	}
+	return nil
+}
+
+// processesOf lists the live processes whose real uid is uid.
+func processesOf(uid int) []int {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, p := range ents {
+		b, err := os.ReadFile(p + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "Uid:" {
+				if f[1] == strconv.Itoa(uid) {
+					if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
+						out = append(out, pid)
+					}
+				}
+				break
+			}
+		}
+	}
+	return out
 }

@@ -55,3 +55,9 @@ func processExists(pid int) bool {
 	}
 	return p.Signal(syscall.Signal(0)) == nil
 }
+
+// nonDumpable: no equivalent of Linux's PR_SET_DUMPABLE here.
+func nonDumpable() error { return nil }
+
+// processesOf: no /proc to list a uid's processes here.
+func processesOf(uid int) []int { return nil }

@@ -296,6 +296,12 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 	if e.r.cfg.Target.Protocol == ProtocolExec {
 		return pass("uid %d was not answered: %s", e.r.attackerUID, r.Error)
 	}
+	if r.Refused == "" {
+		// Too many open files, no memory, a backlog full until the
+		// deadline, a helper stopped while it waited: not the daemon's
+		// doing (another uid can limit or stop its own helper).
+		return errored("uid %d could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, orClosed(r))
+	}
 	if !r.Connected {
 		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
 	}
