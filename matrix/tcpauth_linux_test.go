@@ -41,30 +41,35 @@ func tcpImpostor() error {
 		return err
 	}
 	fmt.Printf("port %d\n", ln.Addr().(*net.TCPAddr).Port)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if line != "" {
-						fmt.Printf("got %s\n", strings.TrimSpace(line))
-					}
-					if err != nil {
-						return
-					}
-					fmt.Fprintf(c, "{\"pong\":true,\"pid\":%d}\n", os.Getppid())
-				}
-			}()
-		}
-	}()
+	go servePongs(ln, os.Getppid(), func(line string) { fmt.Printf("got %s\n", line) })
 	os.Stdin.Read(make([]byte, 1))
 	return nil
+}
+
+// servePongs answers every line on every connection ln accepts with a
+// pong naming pid, telling got each line first.
+func servePongs(ln net.Listener, pid int, got func(line string)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if line != "" {
+					got(strings.TrimSpace(line))
+				}
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "{\"pong\":true,\"pid\":%d}\n", pid)
+			}
+		}()
+	}
 }
 
 // A listener of another uid on the port a port file of the daemon's uid
@@ -143,21 +148,7 @@ func TestTCPListenerOfTheStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-					fmt.Fprintf(c, "{\"pong\":true,\"pid\":%d}\n", os.Getpid())
-				}
-			}()
-		}
-	}()
+	go servePongs(ln, os.Getpid(), func(string) {})
 	port := ln.Addr().(*net.TCPAddr).Port
 	if err := tcpListenerCheck(port, &daemonIdentity{UID: os.Geteuid(), PIDs: []int{os.Getpid()}}); err != nil {
 		t.Errorf("this process's listener: %v, want nil", err)
