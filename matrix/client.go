@@ -108,7 +108,7 @@ func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
 	if err != nil {
 		return nil, pf, noteImpostor(ctx, err)
 	}
-	c, err := dialBusy(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(pf.Port))
+	c, err := dialDaemonTCP(ctx, pf.Port, sp.Auth)
 	return c, pf, err
 }
 

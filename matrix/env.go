@@ -280,6 +280,11 @@ type daemon struct {
 	// started and ended: when the process started and when its end was
 	// seen (ended is set before done is closed).
 	started, ended time.Time
+	// servingStart is the serving process's start time (procRef), taken
+	// when it was found; servingEnded is set once it ended or was reaped:
+	// its pid is then never signalled again.
+	servingStart uint64
+	servingEnded bool
 }
 
 // exited reports whether the process has ended, and its exit code.

@@ -40,7 +40,38 @@ func (d *daemon) waitServing(timeout time.Duration) (bool, int) {
 	if d.serving <= 0 || d.serving == d.Pid {
 		return d.wait(timeout)
 	}
-	return waitPID(d.serving, timeout)
+	if d.servingEnded {
+		return true, -1
+	}
+	exited, code := waitRef(d.servingRef(), timeout)
+	d.servingEnded = exited
+	return exited, code
+}
+
+// servingRef is the serving process as recorded when it was found.
+func (d *daemon) servingRef() procRef { return procRef{pid: d.serving, start: d.servingStart} }
+
+// waitRef is waitPID for the process r names: once r's pid names another
+// process (r ended and was reaped, by the suite or its parent, and the pid
+// was reused) it has ended, and the new process is neither waited for nor
+// reaped.
+func waitRef(r procRef, timeout time.Duration) (bool, int) {
+	deadline := time.Now().Add(timeout)
+	for {
+		// Race point: r's pid is only reaped by waitPID when it is the
+		// suite's child; a child's pid cannot be reused before the suite
+		// reaps it, so the start time checked here still holds then.
+		if r.start != 0 && procStart(r.pid) != r.start {
+			return true, -1
+		}
+		if exited, code := waitPID(r.pid, 0); exited {
+			return true, code
+		}
+		if time.Now().After(deadline) {
+			return false, 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // findServing names the process that serves for d (started with --forks)
@@ -88,7 +119,15 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 // pid, and returns that pid (0 when none can be named).
 func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error) {
 	serving, how := e.findServing(ctx, d, pid)
-	d.serving = serving
+	d.serving, d.servingStart, d.servingEnded = serving, procStart(serving), false
+	// Race point: the serving process may end, and its pid be reused,
+	// between findServing's check and the start time read above; a
+	// process that is not of the start now is not recorded.
+	if serving > 0 && serving != d.Pid && !e.ofStart(d, serving) {
+		d.serving, d.servingStart = 0, 0
+		e.note("--forks: pid %d, found serving, is no longer a process of the start", serving)
+		return 0, nil
+	}
 	if serving > 0 && serving != d.Pid {
 		e.note("--forks: pid %d serves for the start of pid %d (%s)", serving, d.Pid, how)
 	}
@@ -139,7 +178,7 @@ func without1(ps []procInfo, pid int) []procInfo {
 func (e *Env) detachedAliveAfter(d *daemon, wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	for {
-		if len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 && !(d.serving > 0 && d.serving != d.Pid && alive(d.serving)) {
+		if len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 && !d.forkedServing() {
 			return false
 		}
 		if time.Now().After(deadline) {
@@ -171,82 +210,94 @@ func (e *Env) startPIDs(d *daemon) []int {
 // running: the process serving for d has not ended.
 func (d *daemon) running() bool {
 	if d.serving > 0 && d.serving != d.Pid {
-		return alive(d.serving)
+		return d.forkedServing()
 	}
 	done, _ := d.exited()
 	return !done
 }
 
+// forkedServing: a forked serving process was found for d and still runs
+// (the same process, not one that took its pid).
+func (d *daemon) forkedServing() bool {
+	return d.serving > 0 && d.serving != d.Pid && !d.servingEnded && d.servingRef().same()
+}
+
 // stopMarked stops the processes carrying marker (any start in the
-// scenario when prefix is set) that os/exec did not start: SIGTERM, then
-// SIGKILL for those still running after stopGrace; each is reaped when
-// the suite adopted it. It returns what it stopped, for evidence.
-func (e *Env) stopMarked(marker string, prefix bool, extra []int) []string {
+// scenario when prefix is set) that os/exec did not start, and the extra
+// processes recorded earlier (startedProcs) that are still the same
+// processes and still of the scenario: SIGTERM, then SIGKILL for those
+// still running after stopGrace; each is reaped when the suite adopted it.
+// Every signal goes through signalRef: a pid reused by another process
+// since it was found is never signalled. It returns what it stopped, for
+// evidence.
+func (e *Env) stopMarked(marker string, prefix bool, extra []procRef) []string {
 	e.mu.Lock()
 	started := map[int]bool{}
 	for _, d := range e.daemons {
 		started[d.Pid] = true
 	}
 	e.mu.Unlock()
-	var pids, reap []int
+	var procs, reap []procRef
 	var what []string
+	has := func(pid int) bool { return slices.ContainsFunc(procs, func(r procRef) bool { return r.pid == pid }) }
 	for _, p := range markedDescendants(marker, prefix) {
 		if !started[p.pid] {
-			pids = append(pids, p.pid)
+			procs = append(procs, procRef{pid: p.pid, start: p.start})
 			what = append(what, fmt.Sprintf("pid %d (%s)", p.pid, p.comm))
 		}
 	}
-	for _, pid := range extra {
+	for _, r := range extra {
 		switch {
-		case started[pid] || slices.Contains(pids, pid):
-		case alive(pid):
-			pids = append(pids, pid)
-			what = append(what, fmt.Sprintf("pid %d", pid))
+		case started[r.pid] || has(r.pid):
+		case r.same() && ofScenario(r.pid, marker, prefix):
+			procs = append(procs, r)
+			what = append(what, fmt.Sprintf("pid %d", r.pid))
 		default:
-			reap = append(reap, pid) // ended, maybe a zombie now ours
+			reap = append(reap, r) // ended (maybe a zombie now ours), or its pid reused
 		}
 	}
-	for _, pid := range pids {
-		signalPID(pid, syscall.SIGTERM)
+	for _, r := range procs {
+		signalRef(r, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(stopGrace)
-	for _, pid := range reap {
-		waitPID(pid, time.Until(deadline))
+	for _, r := range reap {
+		waitRef(r, time.Until(deadline))
 	}
-	for _, pid := range pids {
-		if done, _ := waitPID(pid, time.Until(deadline)); !done {
-			signalPID(pid, syscall.SIGKILL)
-			waitPID(pid, 5*time.Second)
+	for _, r := range procs {
+		if done, _ := waitRef(r, time.Until(deadline)); !done {
+			signalRef(r, syscall.SIGKILL)
+			waitRef(r, 5*time.Second)
 		}
 	}
 	return what
 }
 
-// startedProcs are the pids of every live process of the scenario's
-// starts, and the serving processes found for them.
-func (e *Env) startedProcs() []int {
-	var pids []int
+// startedProcs are every live process of the scenario's starts, and the
+// serving processes found for them (not those already ended), each with
+// its start time.
+func (e *Env) startedProcs() []procRef {
+	var procs []procRef
 	for _, p := range markedDescendants(startMarkerEnv+"="+e.Parent, true) {
-		pids = append(pids, p.pid)
+		procs = append(procs, procRef{pid: p.pid, start: p.start})
 	}
 	e.mu.Lock()
 	for _, d := range e.daemons {
-		if d.serving > 0 {
-			pids = append(pids, d.serving)
+		if d.serving > 0 && !d.servingEnded {
+			procs = append(procs, d.servingRef())
 		}
 	}
 	e.mu.Unlock()
-	return pids
+	return procs
 }
 
 // stopStragglers stops every process the scenario's daemons left running
 // (detached ones included) and reaps those seen before the daemons were
 // stopped: no process of a run outlives its scenario.
-func (e *Env) stopStragglers(seen []int) {
+func (e *Env) stopStragglers(seen []procRef) {
 	// A detached process without the marker (its environment wiped) is
 	// found as an orphan the suite adopted, now that the daemons are gone.
 	for _, p := range adoptedOrphans() {
-		seen = append(seen, p.pid)
+		seen = append(seen, procRef{pid: p.pid, start: p.start})
 	}
 	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, seen); len(what) > 0 {
 		e.note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))

@@ -3,6 +3,7 @@
 package matrix
 
 import (
+	"fmt"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -15,7 +16,10 @@ func signalServing(d *daemon, sig syscall.Signal) (ok bool, err error) {
 	if d.serving <= 0 || d.serving == d.Pid {
 		return false, nil
 	}
-	return true, signalPID(d.serving, sig)
+	if d.servingEnded {
+		return true, fmt.Errorf("pid %d, which served, has ended: %w", d.serving, errPIDReused)
+	}
+	return true, signalRef(d.servingRef(), sig)
 }
 
 // signalPID sends sig to pid, resuming it first for SIGTERM and SIGKILL

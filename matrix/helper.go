@@ -153,7 +153,10 @@ func HelperMain(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ctx, log := withImpostorLog(ctx)
-	res, err := callAction(ctx, args[0], json.RawMessage(arg))
+	var res json.RawMessage
+	if err = guardHelper(); err == nil {
+		res, err = callAction(ctx, args[0], json.RawMessage(arg))
+	}
 	rep := helperReply{Result: res, Impostors: log.list()}
 	if err != nil {
 		rep.Error = err.Error()
@@ -260,19 +263,32 @@ type connectResult struct {
 	// Held: the daemon kept that connection open for heldOpen.
 	ConnectCheck string `json:"connect_check,omitempty"`
 	Held         bool   `json:"held,omitempty"`
+	// Refused names the expected refusal that stopped this uid
+	// (refusalOf); "" when it was stopped by something else (EMFILE, a
+	// stalled helper...), which is no verdict.
+	Refused string `json:"refused,omitempty"`
 }
 
 // attackerConnect connects without any checks, sends a ping (with no
 // token) and reads what comes back.
 func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
 	sp.Auth = nil // the attacker takes the endpoint as it finds it
+	w := watchStalls()
+	r := attackerConnectOnce(ctx, sp)
+	if err := w.done(); err != nil {
+		r.Refused, r.Error = "", r.Error+"; "+err.Error()
+	}
+	return r
+}
+
+func attackerConnectOnce(ctx context.Context, sp probeSpec) connectResult {
 	if !sp.Protocol.speaksJSON() {
 		return attackerTalk(ctx, sp)
 	}
 	var r connectResult
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {
-		r.Error = err.Error()
+		r.Error, r.Refused = err.Error(), refusalOf(err, false)
 		return r
 	}
 	defer c.Close()
@@ -281,13 +297,16 @@ func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
 	c.Write([]byte(`{"meta":"ping"}` + "\n"))
 	b, err := io.ReadAll(io.LimitReader(c, 4096))
 	r.Reply = string(b)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			r.Error = "no reply within 3s (connection held open)"
-		} else {
-			r.Error = err.Error()
-		}
+	if err == nil {
+		err = io.EOF // ReadAll's nil: the daemon closed
+	}
+	r.Refused = refusalOf(err, true)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		r.Error = "no reply within 3s (connection held open)"
+	case err != io.EOF:
+		r.Error = err.Error()
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,6 +162,9 @@ type probeResult struct {
 	// PID of the process that called listen() (SO_PEERCRED on a Linux
 	// Unix socket); 0 when unknown.
 	PID int
+	// Refused: the expected refusal that stopped a probe that was not
+	// answered (refusalOf); "" for any other cause.
+	Refused string
 }
 
 // probe asks the daemon once in sp's protocol, as this process's uid.
@@ -181,7 +185,7 @@ func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeRes
 	}
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {
-		return probeResult{Detail: "connect: " + err.Error()}
+		return probeResult{Detail: "connect: " + err.Error(), Refused: refusalOf(err, false)}
 	}
 	defer c.Close()
 	r := probeResult{Connected: true, PID: listenerPID(c)}
@@ -196,7 +200,7 @@ func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeRes
 	c.SetDeadline(dl)
 	if len(sp.Send) > 0 {
 		if _, err := c.Write(sp.Send); err != nil {
-			r.Detail = "write: " + err.Error()
+			r.Detail, r.Refused = "write: "+err.Error(), refusalOf(err, true)
 			return r
 		}
 	}
@@ -215,7 +219,7 @@ func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeRes
 			return r
 		}
 		if err != nil {
-			r.Detail = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err))
+			r.Detail, r.Refused = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err)), refusalOf(err, true)
 			return r
 		}
 	}
@@ -235,6 +239,7 @@ func holdOpen(c net.Conn, r probeResult, hold time.Duration) probeResult {
 		r.Detail = fmt.Sprintf("connection held open %s", hold)
 	} else {
 		r.Detail = fmt.Sprintf("closed by the daemon after %s", time.Since(t0).Round(time.Millisecond))
+		r.Refused = refusalOf(cmp.Or(err, io.EOF), true)
 		if err != nil {
 			r.Detail = fmt.Sprintf("%s after %s", readErr(err), time.Since(t0).Round(time.Millisecond))
 		}
@@ -383,7 +388,7 @@ func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
 // heldOpen, or kept it (Held), for foreignTalk to weigh.
 func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 	r := probe(ctx, sp, heldOpen)
-	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered}
+	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered, Refused: r.Refused}
 	if r.Answered {
 		res.Reply = r.Detail
 		return res

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,7 @@ type procInfo struct {
 	pid, ppid, pgrp, sid int
 	zombie               bool
 	comm                 string
+	start                uint64 // start time (procRef)
 }
 
 func readProc(pid int) (procInfo, bool) {
@@ -50,7 +52,7 @@ func readProc(pid int) (procInfo, bool) {
 	ppid, _ := strconv.Atoi(f[1])
 	pgrp, _ := strconv.Atoi(f[2])
 	sid, _ := strconv.Atoi(f[3])
-	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, sid: sid, zombie: f[0] == "Z", comm: string(b[open+1 : end])}, true
+	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, sid: sid, zombie: f[0] == "Z", comm: string(b[open+1 : end]), start: statStart(b)}, true
 }
 
 // adoptedOrphans are the live children of this process, adopted as child
@@ -223,4 +225,36 @@ func reapGroupZombies(groups map[int]bool) {
 		// its leader, so no os/exec Wait is waiting for this pid.
 		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
+}
+
+// nonDumpable closes this process to ptrace and to /proc/<pid>/mem,
+// environ and fd reads by its own uid (guardHelper).
+func nonDumpable() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
+	}
+	return nil
+}
+
+// processesOf lists the live processes whose real uid is uid.
+func processesOf(uid int) []int {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, p := range ents {
+		b, err := os.ReadFile(p + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "Uid:" {
+				if f[1] == strconv.Itoa(uid) {
+					if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
+						out = append(out, pid)
+					}
+				}
+				break
+			}
+		}
+	}
+	return out
 }

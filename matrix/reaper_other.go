@@ -21,6 +21,7 @@ type procInfo struct {
 	pid, ppid int
 	zombie    bool
 	comm      string
+	start     uint64 // always 0 here (procRef)
 }
 
 func reapGroupZombies(groups map[int]bool) {}
@@ -59,3 +60,9 @@ func processExists(pid int) bool {
 	}
 	return p.Signal(syscall.Signal(0)) == nil
 }
+
+// nonDumpable: no equivalent of Linux's PR_SET_DUMPABLE here.
+func nonDumpable() error { return nil }
+
+// processesOf: no /proc to list a uid's processes here.
+func processesOf(uid int) []int { return nil }

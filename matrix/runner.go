@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if r.attackerUID >= 0 && r.attackerUID == r.daemonUID {
 		return Report{}, fmt.Errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
 	}
+	r.warnAttackerBusy()
 	if cfg.Exe == "" {
 		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
 	}

@@ -296,6 +296,12 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 	if e.r.cfg.Target.Protocol == ProtocolExec {
 		return e.judgeFailedProbe(r)
 	}
+	if r.Refused == "" {
+		// Too many open files, no memory, a backlog full until the
+		// deadline, a helper stopped while it waited: not the daemon's
+		// doing (another uid can limit or stop its own helper).
+		return errored("uid %d could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, orClosed(r))
+	}
 	if !r.Connected {
 		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
 	}
@@ -706,7 +712,8 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		{"request with a wrong token", `{"cmd":"status","token":"` + wrong + `"}`},
 	}
 	for _, tr := range tries {
-		reply, closed, err := tcpExchange(ctx, pf.Port, tr.line)
+		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line)
+		e.keepImpostor(err, tr.name)
 		e.note("%s: reply=%q closed=%v err=%v", tr.name, oneLine(reply, 120), closed, err)
 		if reply != "" && !strings.Contains(reply, `"error"`) {
 			return fail("%s was answered: %q", tr.name, oneLine(reply, 120))

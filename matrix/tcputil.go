@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// tcpExchange sends one line to 127.0.0.1:port and reads one reply line.
-func tcpExchange(ctx context.Context, port int, line string) (reply string, closed bool, err error) {
-	c, err := dialBusy(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(port))
+// tcpExchange sends one line to 127.0.0.1:port and reads one reply line;
+// the daemon id (when not nil) must be what listens (dialDaemonTCP).
+func tcpExchange(ctx context.Context, port int, id *daemonIdentity, line string) (reply string, closed bool, err error) {
+	c, err := dialDaemonTCP(ctx, port, id)
 	if err != nil {
 		return "", false, err
 	}

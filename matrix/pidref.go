@@ -1,0 +1,34 @@
+package matrix
+
+import (
+	"errors"
+	"fmt"
+)
+
+// procRef names one process, not just its pid: pid and the process's
+// start time (clock ticks since boot, /proc/<pid>/stat field 22; 0 where
+// the platform does not say). A pid is reused once its process is reaped
+// (pid_max may be 32768: another uid can fork until it gets a given pid),
+// so the suite records a procRef when it finds a process and signals only
+// a process with the same start time (signalRef).
+type procRef struct {
+	pid   int
+	start uint64
+}
+
+func (r procRef) String() string { return fmt.Sprintf("pid %d", r.pid) }
+
+// errPIDReused: the pid now names another process than the one recorded.
+var errPIDReused = errors.New("the pid now names another process")
+
+// refOf records pid as the process that has it now (start 0 when unknown).
+func refOf(pid int) procRef { return procRef{pid: pid, start: procStart(pid)} }
+
+// same reports whether r's pid still names the process recorded and it
+// has not ended (not a zombie).
+func (r procRef) same() bool {
+	if r.pid <= 0 || !alive(r.pid) {
+		return false
+	}
+	return r.start == 0 || procStart(r.pid) == r.start
+}

@@ -1,0 +1,92 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Only the daemon (or the kernel for it) turning another uid away counts
+// as a refusal; the helper's own failures do not (B4).
+func TestRefusalOf(t *testing.T) {
+	dial := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", errno)}
+	}
+	for _, c := range []struct {
+		name      string
+		err       error
+		connected bool
+		want      bool
+	}{
+		{"ECONNREFUSED", dial(syscall.ECONNREFUSED), false, true},
+		{"EACCES", dial(syscall.EACCES), false, true},
+		{"EPERM", dial(syscall.EPERM), false, true},
+		{"closed", io.EOF, true, true},
+		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true, true},
+		{"held", os.ErrDeadlineExceeded, true, true},
+		{"EMFILE", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}, false, false},
+		{"ENFILE", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.ENFILE)}, false, false},
+		{"ENOMEM", dial(syscall.ENOMEM), false, false},
+		{"EAGAIN until the deadline", dial(syscall.EAGAIN), false, false},
+		{"dial timeout", os.ErrDeadlineExceeded, false, false},
+		{"ENOENT", dial(syscall.ENOENT), false, false},
+	} {
+		if got := refusalOf(c.err, c.connected) != ""; got != c.want {
+			t.Errorf("%s: refusal %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// foreignTalk passes only on a refusal: an attacker helper that could not
+// connect for its own reasons (its RLIMIT_NOFILE lowered by its own uid)
+// or was stopped is no verdict.
+func TestForeignTalkNeedsARefusal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		res    connectResult
+		status Status
+	}{
+		{"EMFILE", connectResult{Error: "dial unix /x: socket: too many open files"}, Error},
+		{"stopped helper", connectResult{Connected: true, Error: "no reply within 3s (connection held open); the helper did not run for 2s"}, Error},
+		{"refused", connectResult{Error: "dial unix /x: connect: permission denied", Refused: "permission denied"}, Pass},
+		{"closed", connectResult{Connected: true, Refused: "closed by the daemon"}, Pass},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			old := actions["connect"]
+			actions["connect"] = func(ctx context.Context, arg json.RawMessage) (any, error) { return c.res, nil }
+			defer func() { actions["connect"] = old }()
+			r := testRunner(t)
+			r.attackerUID = os.Geteuid() // the helper runs in this process
+			e := &Env{r: r}
+			if o := e.foreignTalk(context.Background()); o.status != c.status {
+				t.Errorf("%s: %s %q, want %s", c.name, o.status, o.reason, c.status)
+			}
+		})
+	}
+}
+
+// A helper that did not run for longer than stallLimit says so.
+func TestStallWatch(t *testing.T) {
+	w := watchStalls()
+	if err := w.done(); err != nil {
+		t.Errorf("no stall: %v", err)
+	}
+	w = watchStalls()
+	w.mu.Lock()
+	w.last = time.Now().Add(-2 * stallLimit) // as after a SIGSTOP
+	w.mu.Unlock()
+	if err := w.done(); err == nil || !strings.Contains(err.Error(), "did not run") {
+		t.Errorf("a stall of %s: %v, want an error", 2*stallLimit, err)
+	}
+	var ne net.Error
+	if !errors.As(os.ErrDeadlineExceeded, &ne) {
+		t.Fatal("os.ErrDeadlineExceeded is not a net.Error")
+	}
+}

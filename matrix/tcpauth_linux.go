@@ -1,0 +1,215 @@
+package matrix
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// tcpEntry is one line of /proc/net/tcp or /proc/net/tcp6.
+type tcpEntry struct {
+	local, remote net.IP
+	lport, rport  int
+	state         string // hex: 0A is LISTEN
+	uid           int
+	inode         string
+}
+
+// procNetTCP is the path of the tables read; a variable for tests.
+var procNetTCP = []string{"/proc/net/tcp", "/proc/net/tcp6"}
+
+// tcpEntries reads the TCP tables of this process's network namespace.
+func tcpEntries() ([]tcpEntry, error) {
+	var out []tcpEntry
+	for i, f := range procNetTCP {
+		fh, err := os.Open(f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && i > 0 {
+				continue // no IPv6
+			}
+			return nil, err
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Scan() // header
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) < 10 {
+				continue
+			}
+			var e tcpEntry
+			var ok bool
+			if e.local, e.lport, ok = procAddr(fs[1]); !ok {
+				continue
+			}
+			if e.remote, e.rport, ok = procAddr(fs[2]); !ok {
+				continue
+			}
+			e.state, e.inode = fs[3], fs[9]
+			e.uid, _ = strconv.Atoi(fs[7])
+			out = append(out, e)
+		}
+		err = sc.Err()
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return out, nil
+}
+
+func procAddr(s string) (net.IP, int, bool) {
+	h, p, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, 0, false
+	}
+	ip, err := procIP(h)
+	port, perr := strconv.ParseUint(p, 16, 16)
+	return ip, int(port), err == nil && perr == nil
+}
+
+// reachesLoopback4: a listener on ip accepts a connection to 127.0.0.1
+// (127.0.0.1 itself, the wildcard, or IPv6's wildcard and mapped forms).
+func reachesLoopback4(ip net.IP) bool {
+	return ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.IsUnspecified()
+}
+
+// tcpListenerCheck: every socket listening on port that a client of the
+// daemon could reach over loopback (127.0.0.1, ::1 or a wildcard) belongs
+// to the daemon's uid and, when the suite started daemons, is held open by
+// a process of a start (a daemon pid, a descendant, or a process of the
+// daemon's uid carrying the start marker). Nothing listening is a plain
+// error (not up yet, or gone).
+func tcpListenerCheck(port int, id *daemonIdentity) error {
+	ents, err := tcpEntries()
+	if err != nil {
+		return fmt.Errorf("checking who listens on port %d: %w", port, err)
+	}
+	reachable := false
+	for _, e := range ents {
+		if e.state != "0A" || e.lport != port || !(reachesLoopback4(e.local) || e.local.Equal(net.IPv6loopback)) {
+			continue
+		}
+		reachable = reachable || reachesLoopback4(e.local)
+		if e.uid != id.UID {
+			return &impostorError{fmt.Sprintf("the socket listening on %s port %d is uid %d's (inode %s), not the daemon's uid %d", e.local, port, e.uid, e.inode, id.UID)}
+		}
+		if len(id.PIDs) == 0 {
+			continue // a daemon the suite did not start: the uid check stands
+		}
+		if err := startHoldsSocket(e.inode, id); err != nil {
+			return &impostorError{fmt.Sprintf("the socket listening on %s port %d (uid %d, inode %s) %v", e.local, port, e.uid, e.inode, err)}
+		}
+	}
+	if !reachable {
+		return fmt.Errorf("nothing listens on 127.0.0.1 port %d", port)
+	}
+	return nil
+}
+
+// tcpPeerCheck: the accepted end of c (local 127.0.0.1:port, remote c's
+// own address) belongs to the daemon's uid. The kernel gives the accepted
+// socket its listener's owner before accept(2) takes it.
+func tcpPeerCheck(c net.Conn, port int, id *daemonIdentity) error {
+	la, ok := c.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return fmt.Errorf("checking the daemon's end of the connection: local address %v", c.LocalAddr())
+	}
+	ents, err := tcpEntries()
+	if err != nil {
+		return fmt.Errorf("checking the daemon's end of the connection: %w", err)
+	}
+	for _, e := range ents {
+		if e.lport == port && e.rport == la.Port && e.remote.Equal(la.IP) && reachesLoopback4(e.local) && e.state != "0A" {
+			if e.uid != id.UID {
+				return &impostorError{fmt.Sprintf("the process that accepted the connection to 127.0.0.1 port %d is uid %d's, not the daemon's uid %d", port, e.uid, id.UID)}
+			}
+			return nil
+		}
+	}
+	// Gone already: the daemon reset it (a refusal under load); writing
+	// would fail the same way.
+	return fmt.Errorf("the connection to 127.0.0.1 port %d was closed before anything was sent", port)
+}
+
+// verifiedSockets remembers listening sockets already found held by a
+// start (inode and identity): a load connects many times to one listener.
+var verifiedSockets sync.Map
+
+// startHoldsSocket reports nil when a process of a start of id holds the
+// socket with this inode open (/proc/<pid>/fd links "socket:[inode]").
+func startHoldsSocket(inode string, id *daemonIdentity) error {
+	key := fmt.Sprint(inode, id.UID, id.PIDs, id.Marker)
+	if _, ok := verifiedSockets.Load(key); ok {
+		return nil
+	}
+	link := "socket:[" + inode + "]"
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	procs := map[int]procInfo{}
+	for _, p := range ents {
+		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
+			if pi, ok := readProc(pid); ok {
+				procs[pid] = pi
+			}
+		}
+	}
+	var holders []int
+	unreadable := 0
+	for pid := range procs {
+		fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+		if err != nil {
+			unreadable++
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd.Name()); err == nil && l == link {
+				holders = append(holders, pid)
+				break
+			}
+		}
+	}
+	slices.Sort(holders)
+	for _, pid := range holders {
+		if ofStartIn(procs, pid, id) {
+			verifiedSockets.Store(key, true)
+			return nil
+		}
+	}
+	if len(holders) == 0 {
+		return fmt.Errorf("is held by no process the suite can see (%d processes' fds unreadable), so by none of the daemons it started (pids %v)", unreadable, id.PIDs)
+	}
+	return fmt.Errorf("is held by pids %v, neither a daemon the suite started (pids %v), a descendant of one, nor a process of the start", holders, id.PIDs)
+}
+
+// ofStartIn: pid is one of id's daemons or a descendant (in procs), or a
+// process carrying the scenario's start marker.
+func ofStartIn(procs map[int]procInfo, pid int, id *daemonIdentity) bool {
+	for p, hops := pid, 0; p > 1 && hops < 1000; hops++ {
+		if slices.Contains(id.PIDs, p) {
+			return true
+		}
+		pi, ok := procs[p]
+		if !ok {
+			break
+		}
+		p = pi.ppid
+	}
+	if id.Marker == "" {
+		return false
+	}
+	// Another uid can put the marker in its environment: the holder must
+	// also be of the daemon's uid.
+	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == id.UID && carriesMarker(pid, id.Marker, true)
+}
