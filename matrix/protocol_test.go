@@ -93,13 +93,21 @@ func TestExecProbeFailingOnItsOwn(t *testing.T) {
 	}
 	needBins(t)
 	probe := fmt.Sprintf("%s -probe {socket} -probe-as %d", bins.brokend, os.Geteuid())
+	type want struct {
+		status Status
+		why    string
+	}
 	for _, c := range []struct {
 		flaw string
-		want Status
-		why  string
+		want map[string]want
 	}{
-		{"plain", Error, "kept it open"},
-		{"none", Pass, "probe failed"},
+		// A private directory but no peer check: the other uid cannot reach
+		// the socket until auth.peercred loosens it; then the daemon keeps
+		// that uid's connection, so the probe's own failure proves nothing.
+		// (A daemon whose own directory is 0777, -flaw plain, is not probed
+		// at all: the suite runs no exec probe through such a directory.)
+		{"unlink", map[string]want{"auth.foreign-uid-connect": {Pass, "probe failed"}, "auth.peercred": {Error, "kept it open"}}},
+		{"none", map[string]want{"auth.foreign-uid-connect": {Pass, "probe failed"}, "auth.peercred": {Pass, "probe failed"}}},
 	} {
 		t.Run(c.flaw, func(t *testing.T) {
 			t.Parallel()
@@ -109,11 +117,11 @@ func TestExecProbeFailingOnItsOwn(t *testing.T) {
 			}
 			target.PortFile, target.Protocol, target.Probe = "", ProtocolExec, probe
 			rep := runSuite(t, target, "auth.*")
-			for _, id := range []string{"auth.foreign-uid-connect", "auth.peercred"} {
+			for id, w := range c.want {
 				r, _ := find(rep, id)
-				if r.Status != c.want || !strings.Contains(r.Reason, c.why) {
+				if r.Status != w.status || !strings.Contains(r.Reason, w.why) {
 					logReport(t, rep)
-					t.Errorf("%s: %s %q, want %s saying %q", id, r.Status, r.Reason, c.want, c.why)
+					t.Errorf("%s: %s %q, want %s saying %q", id, r.Status, r.Reason, w.status, w.why)
 				}
 			}
 		})
