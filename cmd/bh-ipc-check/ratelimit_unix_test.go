@@ -110,10 +110,12 @@ func TestDaemonRejectLogRateLimited(t *testing.T) {
 		t.Fatalf("flood as uid 1001: %v\n%s", err, out)
 	}
 	d.Process.Signal(syscall.SIGTERM)
+	// Read to EOF (the daemon's exit) before Wait, which closes the pipe
+	// and would cut off the last lines: the count flushed at shutdown.
+	log := <-rest
 	if err := d.Wait(); err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v", err)
 	}
-	log := <-rest
 	full := len(regexp.MustCompile(`(?m)daemon\[\d+\]: rejected: `).FindAllString(log, -1))
 	total := full
 	for _, m := range regexp.MustCompile(`rejected (\d+) more connections`).FindAllStringSubmatch(log, -1) {
