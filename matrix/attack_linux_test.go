@@ -474,15 +474,17 @@ func (at *attackTest) start(uid int, mode string, a attackArg) *attacker {
 // does not end within a few seconds) and returns its output.
 func (atk *attacker) stop() string {
 	atk.stdin.Close()
-	done := make(chan struct{})
-	go func() { atk.cmd.Wait(); close(done) }()
+	// Its output to EOF (its exit) first: Wait closes the pipe, and would
+	// cut off what it printed last.
+	var out string
 	select {
-	case <-done:
+	case out = <-atk.out:
 	case <-time.After(5 * time.Second):
 		atk.cmd.Process.Kill()
-		<-done
+		out = <-atk.out
 	}
-	return strings.TrimSpace(<-atk.out + atk.err.String())
+	atk.cmd.Wait()
+	return strings.TrimSpace(out + atk.err.String())
 }
 
 func (at *attackTest) run(target Target, scenarios string) Report {
