@@ -53,8 +53,11 @@
 //     (a link is followed only when it is root's or the daemon uid's); the
 //     socket must be one of the daemon's uid; and a connection of the
 //     suite's own must pass the peer-credential check above. Otherwise the
-//     probe does not run and the outcome is an impostor error, never a
-//     pass: after the check no other uid can change what the path names.
+//     probe does not run: the daemon counts as not answering there (never
+//     a pass on the probe's word), a dir.* scenario judges what the daemon
+//     made in the attacker's directory, and another uid answering the
+//     peer check is an impostor (Error). After the check no other uid can
+//     change what the path names.
 //     Probes get the minimal environment plus Target.Env (--env), never
 //     the suite's, and run in a process group of their own that is killed
 //     when the probe returns or its context ends. An attacker's probe runs

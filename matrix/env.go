@@ -423,7 +423,7 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			if err == nil {
 				return pid, nil
 			}
-			if ie := (*impostorError)(nil); errors.As(err, &ie) {
+			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) {
 				return 0, err
 			}
 			last = err

@@ -348,6 +348,17 @@ func execProbe(ctx context.Context, sp probeSpec) probeResult {
 // or directory would get the probe's connection, and with it whatever the
 // program does for its server (tmux runs the shell commands its server
 // sends).
+// errNotProbed: the exec probe was not run, the endpoint's directory chain
+// being another uid's or loose. Waiting does not change that: readiness
+// stops at it (notProbed).
+var errNotProbed = errors.New("exec probe not run")
+
+// notProbed reports whether err is errNotProbed, also when it crossed a
+// helper process as text.
+func notProbed(err error) bool {
+	return errors.Is(err, errNotProbed) || err != nil && strings.Contains(err.Error(), errNotProbed.Error()+" on ")
+}
+
 func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
 	path, want := sp.Sock, uint32(endpointSocket)
 	if sp.Transport != ipc.TransportUnix {
@@ -358,7 +369,11 @@ func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
 		if errors.As(err, &ce) && ce.notFound {
 			return 0, err
 		}
-		return 0, noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe not run on %s: %v", path, err)})
+		// Not an impostor: nobody answered yet. The probe is simply not
+		// run, so the daemon counts as not answering here, and a dir.*
+		// scenario judges what the daemon did to the filesystem (a socket
+		// made inside the attacker's directory fails it).
+		return 0, fmt.Errorf("%w on %s: %v (the suite runs no probe through a directory another uid can write)", errNotProbed, path, err)
 	}
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {

@@ -477,3 +477,21 @@ func TestOfStartRefusesForeignPID(t *testing.T) {
 		t.Errorf("pid %d, of the start, refused", own)
 	}
 }
+
+// Under --protocol exec the suite runs no probe through a directory another
+// uid can write (it could be the attacker's server), so a daemon that binds
+// in the attacker's directory is judged by what it made there: a failure,
+// not "no verdict" (as the README's tmux recipe shows).
+func TestExecProtocolJudgesDirPlantsFromTheFilesystem(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("dir.symlink and dir.foreign-owner plant as another uid; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	target := Target{Cmd: []string{bins.brokend, "-socket", "{root}/agent.d/sock"}, Socket: "{root}/agent.d/sock",
+		Protocol: ProtocolExec, Probe: bins.brokend + " -probe {socket}", DirCreatedBy: "suite"}
+	rep := runSuite(t, target, "dir.symlink,dir.foreign-owner,dir.loose-perms")
+	checkFails(t, rep, []string{"dir.symlink", "dir.foreign-owner", "dir.loose-perms"})
+}
