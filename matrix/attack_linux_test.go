@@ -359,18 +359,7 @@ func newAttackTest(t *testing.T) *attackTest {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(tmp, "attack.test")
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := selfForOtherUIDs(t, tmp)
 	t.Setenv("TMPDIR", tmp) // the run directory goes here
 	ctx, cancel := context.WithTimeout(context.Background(), attackDeadline+30*time.Second)
 	t.Cleanup(cancel)

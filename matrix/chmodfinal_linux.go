@@ -17,14 +17,18 @@ import (
 // are of the inode opened, so only a socket or directory of ours is ever
 // changed.
 func chmodFinal(dfd int, name, path string, mode uint32) error {
-	// A directory: fchmod on a real fd (no /proc needed).
-	if fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-		defer unix.Close(fd)
+	// check: the inode opened is one chmod may change.
+	check := func(fd int) error {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return &os.PathError{Op: "chmod: fstat", Path: path, Err: err}
 		}
-		if err := checkChmodTarget(&st, path); err != nil {
+		return checkChmodTarget(&st, path)
+	}
+	// A directory: fchmod on a real fd (no /proc needed).
+	if fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+		defer unix.Close(fd)
+		if err := check(fd); err != nil {
 			return err
 		}
 		return os.NewSyscallError("fchmod "+path, unix.Fchmod(fd, mode))
@@ -34,11 +38,7 @@ func chmodFinal(dfd int, name, path string, mode uint32) error {
 		return &os.PathError{Op: "chmod: open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return &os.PathError{Op: "chmod: fstat", Path: path, Err: err}
-	}
-	if err := checkChmodTarget(&st, path); err != nil {
+	if err := check(fd); err != nil {
 		return err
 	}
 	if err := unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), mode, 0); err != nil {

@@ -79,24 +79,7 @@ func needRoot(t *testing.T) {
 // uid can run it), until the test ends.
 func listenAs(t *testing.T, uid int, sock string) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bd, err := os.MkdirTemp("", "bh-probe-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bd) })
-	os.Chmod(bd, 0o755)
-	bin := filepath.Join(bd, "listen.test")
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := selfForOtherUIDs(t, shortDir(t, "bh-probe-bin-"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", probeListenEnv + "=" + sock}

@@ -25,6 +25,23 @@ func shortDir(t *testing.T, prefix string) string {
 	return dir
 }
 
+// selfForOtherUIDs copies this test binary into dir (made 0755) so that a
+// process of another uid can run it (the original may sit in a private
+// directory), as the runner copies the CLI (copyExecutable, which also
+// keeps a concurrent fork from making its exec fail with ETXTBSY).
+func selfForOtherUIDs(t *testing.T, dir string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := copyExecutable(exe, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // testRunner is a Runner with a run directory of its own, for tests of the
 // environment's set-up; its directory is removed at the end of the test.
 func testRunner(t *testing.T) *Runner {

@@ -80,21 +80,8 @@ func TestTCPImpostorGetsNoToken(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the impostor runs as uid 31337; run: sudo go test ./matrix -run TestTCPImpostorGetsNoToken")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A copy every uid can run.
 	dir := shortDir(t, "bh-tcpimp-")
-	os.Chmod(dir, 0o755)
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "imp.test")
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := selfForOtherUIDs(t, dir)
 	cmd := exec.Command(bin)
 	cmd.Env = []string{tcpImpostorEnv + "=1"}
 	cmd.Dir = "/"
