@@ -608,16 +608,22 @@ func TestPlantedLock(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		plant func(lock, precious string) []step
+		// tighten: the file of ours is made 0600 once linked, so that
+		// only the link count (not the mode) tells it from a lock file.
+		tighten bool
 	}{
 		{"hard link to a file of ours", func(lock, precious string) []step {
 			return []step{{Op: "link", Old: precious, Path: lock}, {Op: "flock", Path: lock}}
-		}},
+		}, false},
+		{"hard link to a 0600 file of ours", func(lock, precious string) []step {
+			return []step{{Op: "link", Old: precious, Path: lock}, {Op: "flock", Path: lock}}
+		}, true},
 		{"symlink to a file of ours", func(lock, precious string) []step {
 			return []step{{Op: "symlink", Old: precious, Path: lock}, {Op: "flock", Path: precious}}
-		}},
+		}, false},
 		{"file of the attacker's", func(lock, precious string) []step {
 			return []step{{Op: "create", Path: lock, Mode: 0o644}, {Op: "flock", Path: lock}}
-		}},
+		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root, lay := looseEndpointDir(t, "l")
@@ -627,6 +633,16 @@ func TestPlantedLock(t *testing.T) {
 			must(t, os.WriteFile(precious, []byte("ours"), 0o666))
 			must(t, os.Chmod(precious, 0o666))
 			attack(t, exe, c.plant(lay.Lock, precious)...)
+			if c.tighten {
+				// Our file's mode tightened after the attacker linked it
+				// (and while it holds a flock on it): "lock" is now a
+				// 0600 file of ours, like a lock Listen made, but with
+				// two links.
+				must(t, os.Chmod(precious, 0o600))
+				if st := lstat(t, lay.Lock); st.Mode&07777 != 0o600 || st.Nlink != 2 {
+					t.Fatalf("planted lock is %04o with %d links, want 0600 with 2", st.Mode&07777, st.Nlink)
+				}
+			}
 			ln, err := Listen(context.Background(), "l", WithRoot(root))
 			if err != nil {
 				t.Fatalf("Listen with a %s planted at lock by uid %d: %v", c.name, attackerUID, err)

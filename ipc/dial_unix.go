@@ -18,10 +18,12 @@ import (
 
 // Test hooks: testNoProc makes Dial connect as it does where there is no
 // /proc (macOS): by the plain path, bracketed by checks;
-// testHookBeforeConnect runs between Dial's checks and its connect.
+// testHookBeforeConnect runs between Dial's checks and its connect;
+// testHookBusyRetry runs before each connect retried on a full backlog.
 var (
 	testNoProc            bool
 	testHookBeforeConnect func()
+	testHookBusyRetry     func()
 )
 
 // dialChain opens and verifies, without creating or changing anything, the
@@ -179,7 +181,7 @@ func connectChecked(ctx context.Context, lay Layout, connectPath string, recheck
 // (EAGAIN on Linux): a busy daemon is alive, not stale, so Dial waits for it
 // within ctx (or busydial.DefaultWait) instead of failing at once.
 func connectUnix(ctx context.Context, path string) (net.Conn, error) {
-	return busydial.Dial(ctx, "unix", path, func(err error) bool { return errors.Is(err, unix.EAGAIN) }, nil)
+	return busydial.Dial(ctx, "unix", path, func(err error) bool { return errors.Is(err, unix.EAGAIN) }, testHookBusyRetry)
 }
 
 // listenLoopback listens on 127.0.0.1:0.

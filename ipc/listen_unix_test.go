@@ -496,11 +496,48 @@ func TestBusyHolderNotStale(t *testing.T) {
 	if _, err := Listen(context.Background(), "held", WithRoot(root)); !errors.Is(err, ErrAlreadyRunning) {
 		t.Fatalf("Listen while holder stopped with a full backlog: %v, want ErrAlreadyRunning", err)
 	}
+	// Dial while the backlog is still full: it meets EAGAIN, which says
+	// busy, not stale, so it retries (the hook tells us it did) and gets
+	// through once the holder runs again. A Dial that took EAGAIN for a
+	// dead daemon returns before any retry. The context only bounds the
+	// test on a broken Dial; no time is asserted.
+	retried := make(chan struct{})
+	var once sync.Once
+	testHookBusyRetry = func() { once.Do(func() { close(retried) }) }
+	type dialed struct {
+		c   *Conn
+		err error
+	}
+	got := make(chan dialed, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	go func() {
+		c, err := Dial(ctx, "held", WithRoot(root))
+		got <- dialed{c, err}
+	}()
+	select {
+	case <-retried:
+	case d := <-got:
+		testHookBusyRetry = nil
+		if d.c != nil {
+			d.c.Close()
+		}
+		t.Fatalf("Dial while the backlog was full returned before retrying: %v; want it to wait for the busy daemon", d.err)
+	}
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
 	fds = nil
 	must(t, h.cmd.Process.Signal(syscall.SIGCONT))
+	d := <-got
+	testHookBusyRetry = nil
+	if d.err != nil {
+		t.Fatalf("Dial that began while the backlog was full: %v, want the busy daemon once it ran again", d.err)
+	}
+	defer d.c.Close()
+	if pid, err := d.c.Identify(ctx); err != nil || pid != h.cmd.Process.Pid {
+		t.Errorf("the Dial begun while busy: ping answered by %d (%v), want holder %d", pid, err, h.cmd.Process.Pid)
+	}
 	if pid := mustPing(t, "held", WithRoot(root)); pid != h.cmd.Process.Pid {
 		t.Errorf("after SIGCONT ping answered by %d, want holder %d", pid, h.cmd.Process.Pid)
 	}

@@ -228,19 +228,53 @@ func (s *session) ping(ctx context.Context) (int, error) {
 }
 
 // pingOnce opens a session, pings and closes; for a protocol that does
-// not speak bh-json it probes once (probeOnce).
+// not speak bh-json it probes once (probeOnce). A daemon of the ipc
+// protocol on a Unix socket is pinged through the ipc package's own Unix
+// Dial (openIPCUnix), so every readiness check and ping of the builtin
+// goes through it and a broken Dial shows in the suite.
 func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
 	if !sp.Protocol.speaksJSON() {
 		return probeOnce(ctx, sp)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	s, err := openSession(ctx, sp)
+	open := openSession
+	if sp.Transport == ipc.TransportUnix && sp.Protocol == ProtocolIPC && sp.Auth != nil {
+		open = openIPCUnix
+	}
+	s, err := open(ctx, sp)
 	if err != nil {
 		return 0, err
 	}
 	defer s.close()
 	return s.ping(ctx)
+}
+
+// openIPCUnix connects to an ipc-protocol daemon's Unix socket with
+// ipc.DialSocket, the Unix Dial other programs use (the socket checked
+// without following a link and connected through its directory's handle, a
+// full backlog waited for, the server's uid checked by peer credentials),
+// then authenticates the daemon as every suite connection does (its uid,
+// and a process of its start). ipc.Dial proper also verifies a directory
+// chain owned by the dialling uid, which the daemon's socket directory need
+// not be here. A socket of another uid, or a server ipc rejects for its
+// uid, is an impostor, as authenticate would name it.
+func openIPCUnix(ctx context.Context, sp probeSpec) (*session, error) {
+	if f := stat(sp.Sock); f.Kind == "socket" && f.UID != sp.Auth.UID {
+		return nil, noteImpostor(ctx, &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sp.Sock, f.UID, sp.Auth.UID)})
+	}
+	ic, err := ipc.DialSocket(ctx, sp.Sock, ipc.WithPeerUIDs(sp.Auth.UID))
+	if errors.Is(err, ipc.ErrPeerRejected) {
+		err = &impostorError{err.Error()}
+	}
+	if err != nil {
+		return nil, noteImpostor(ctx, err)
+	}
+	if err := authenticate(ctx, ic.NetConn(), sp); err != nil {
+		ic.Close()
+		return nil, err
+	}
+	return &session{ic: ic, c: ic.NetConn()}, nil
 }
 
 // loadResult is what load.concurrent measures.

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -55,12 +56,17 @@ func TestForksClearedEnvironment(t *testing.T) {
 	name := fmt.Sprintf("clr%d", os.Getpid())
 	sc, _ := Select("sock.mode-umask0,inst.*,auth.foreign-uid-connect")
 	// Without --forks the preflight fails (unless, on a loaded machine, the
-	// detached process answered while its parent still ran), and the
-	// detached process is stopped all the same.
+	// detached process answered while its parent still ran: then the
+	// preflight says it was ready), and the detached process is stopped
+	// all the same. A run with no preflight fails this.
 	tg := Target{Cmd: []string{bins.brokend, "-detach", "-clearenv", "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolConnect}
-	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second})
-	if err != nil && !strings.Contains(err.Error(), "add --forks") {
+	var progress bytes.Buffer
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second, Progress: &progress})
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "add --forks"):
 		t.Errorf("without --forks: Run = %v, want a preflight error suggesting --forks", err)
+	case err == nil && !strings.Contains(progress.String(), "preflight: ready"):
+		t.Errorf("without --forks: Run = nil and no preflight said the target was ready; want a preflight error suggesting --forks\n%s", progress.String())
 	}
 	if left := procsWith(bins.brokend, "-name\x00"+name+"\x00"); len(left) > 0 {
 		t.Errorf("without --forks: processes of the run outlived it: %v", left)

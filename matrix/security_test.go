@@ -219,30 +219,58 @@ func TestExecSpecNotInArgv(t *testing.T) {
 }
 
 // A plant's chmod (auth.peercred loosens the socket with one) does not
-// follow a symlink put in place of the socket to a file outside its
-// directory.
+// follow a symlink put in place of the socket. The link leads to a file
+// inside the directory handle the chmod goes through (os.Root), where
+// os.Root's own Chmod would follow it: only the no-follow walk defends.
 func TestPlantChmodDoesNotFollowALink(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("plants run on Linux and macOS")
 	}
-	base := shortDir(t, "plant")
-	outside := filepath.Join(base, "outside")
-	if err := os.WriteFile(outside, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(base, "endpoint")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(outside, filepath.Join(dir, "sock")); err != nil {
-		t.Fatal(err)
-	}
-	err := plantOp{Op: "chmod", Path: filepath.Join(dir, "sock"), Mode: 0o666}.do()
-	fi, serr := os.Stat(outside)
-	if serr != nil {
-		t.Fatal(serr)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("chmod through the link changed %s to %v (err %v)", outside, fi.Mode().Perm(), err)
+	for _, c := range []struct {
+		name string
+		// link is the symlink's target, relative to the endpoint directory.
+		link string
+		// chmod runs the plant: through the endpoint directory's own root
+		// (plantOp.do, the helper's way) or the run directory's (doIn).
+		chmod func(base, sock string) error
+	}{
+		{"a file beside it, through its directory's root", "victim", func(_, sock string) error {
+			return plantOp{Op: "chmod", Path: sock, Mode: 0o666}.do()
+		}},
+		{"a file in the run directory, through the run directory's root", "../victim", func(base, sock string) error {
+			r, err := os.OpenRoot(base)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return plantOp{Op: "chmod", Mode: 0o666}.doIn(r, "endpoint/sock")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := shortDir(t, "plant")
+			dir := filepath.Join(base, "endpoint")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			victim := filepath.Join(dir, c.link)
+			if err := os.WriteFile(victim, []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			sock := filepath.Join(dir, "sock")
+			if err := os.Symlink(c.link, sock); err != nil {
+				t.Fatal(err)
+			}
+			err := c.chmod(base, sock)
+			fi, serr := os.Stat(victim)
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("chmod through the link changed %s to %v (err %v)", victim, fi.Mode().Perm(), err)
+			}
+			if err == nil {
+				t.Errorf("chmod of a symlink at %s succeeded, want it refused (not a socket or a directory)", sock)
+			}
+		})
 	}
 }

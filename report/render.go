@@ -33,14 +33,12 @@ func WriteTable(w io.Writer, r Report) {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
 	s := r.Summary
-	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped, %d errors (%d required failed, %d required without a verdict) in %s on %s/%s leg %s, target %s%s\n",
-		verdict(s), s.Passed, s.Failed, s.Skipped, s.Errors, s.RequiredFailed, s.RequiredIncomplete, fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe(), interruptedNote(r))
+	fmt.Fprintf(w, "\n%s in %s on %s/%s leg %s, target %s%s\n",
+		Headline(s), fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe(), interruptedNote(r))
 	if slow := slowest(r.Results, 3); len(slow) > 0 {
 		fmt.Fprintf(w, "slowest: %s\n", strings.Join(slow, ", "))
 	}
 }
-
-func verdict(s Summary) string { return Verdict(s) }
 
 func fmtMS(v float64) string {
 	if v >= 1000 {
@@ -132,8 +130,12 @@ func Markdown(m Matrix) string {
 	var b strings.Builder
 	cols := columnNames(m.Reports)
 	s := m.Summary
-	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", markdownHeadings[Verdict(s)])
-	fmt.Fprintf(&b, "%d passed, %d failed (%d required), %d skipped across %d leg(s).\n\n", s.Passed, s.Failed, s.RequiredFailed, s.Skipped, len(m.Reports))
+	heading := markdownHeadings[Verdict(s)]
+	if s.HardeningFailed > 0 {
+		heading += fmt.Sprintf("; %d hardening failure(s)", s.HardeningFailed)
+	}
+	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", heading)
+	b.WriteString(markdownCounts(s, len(m.Reports)))
 	for i, r := range m.Reports {
 		if r.Interrupted {
 			fmt.Fprintf(&b, "**Interrupted**: %s was stopped before its end; its column is partial.\n\n", mdEscape(cols[i]))
@@ -195,6 +197,28 @@ func Markdown(m Matrix) string {
 	return b.String()
 }
 
+// markdownCounts is the Markdown summary's counts: required and hardening
+// apart, the failed hardening scenarios named (they do not fail the run,
+// so the heading alone would not show them).
+func markdownCounts(s Summary, legs int) string {
+	hardening := fmt.Sprintf("%d passed, %d failed", s.HardeningPassed, s.HardeningFailed)
+	if s.HardeningFailed > 0 {
+		ids := make([]string, len(s.HardeningFailures))
+		for i, id := range s.HardeningFailures {
+			ids[i] = "`" + id + "`"
+		}
+		hardening = fmt.Sprintf("%d passed, **%d failed** (%s)", s.HardeningPassed, s.HardeningFailed, strings.Join(ids, ", "))
+	}
+	required := fmt.Sprintf("%d passed, %d failed", s.RequiredPassed, s.RequiredFailed)
+	if s.RequiredFailed > 0 {
+		required = fmt.Sprintf("%d passed, **%d failed**", s.RequiredPassed, s.RequiredFailed)
+	}
+	if s.RequiredIncomplete > 0 {
+		required += fmt.Sprintf(", %d without a verdict", s.RequiredIncomplete)
+	}
+	return fmt.Sprintf("**Required**: %s. **Hardening**: %s. %d skipped, %d errors across %d leg(s).\n\n", required, hardening, s.Skipped, s.Errors, legs)
+}
+
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
@@ -226,10 +250,15 @@ type junitCase struct {
 
 type junitMessage struct {
 	Message string `xml:"message,attr"`
-	Body    string `xml:",chardata"`
+	// Type of a failure: the scenario's severity (required, hardening),
+	// so that a hardening failure, which does not fail the run, is told
+	// apart.
+	Type string `xml:"type,attr,omitempty"`
+	Body string `xml:",chardata"`
 }
 
-// JUnit renders one testcase per scenario and leg.
+// JUnit renders one testcase per scenario and leg. Every failure is a
+// <failure>, whatever its severity; its type attribute is the severity.
 func JUnit(m Matrix) ([]byte, error) {
 	cols := columnNames(m.Reports)
 	out := junitSuites{Name: "bh-ipc-check"}
@@ -240,7 +269,7 @@ func JUnit(m Matrix) ([]byte, error) {
 			ev := strings.Join(res.Evidence, "\n")
 			switch res.Status {
 			case Fail:
-				c.Failure = &junitMessage{Message: res.Reason + " (fix: " + m.FixLink(res.ID) + ")", Body: ev}
+				c.Failure = &junitMessage{Message: res.Reason + " (fix: " + m.FixLink(res.ID) + ")", Type: string(res.Severity), Body: ev}
 				s.Failures++
 			case Skip:
 				c.Skipped = &junitMessage{Message: res.Reason}
@@ -386,5 +415,5 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 		}
 	}
 	s := m.Summary
-	fmt.Fprintf(w, "\n%s: %d passed, %d failed, %d skipped (%d required failed) across %d legs\n", verdict(s), s.Passed, s.Failed, s.Skipped, s.RequiredFailed, len(m.Reports))
+	fmt.Fprintf(w, "\n%s across %d legs\n", Headline(s), len(m.Reports))
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -175,6 +176,17 @@ type Summary struct {
 	// RequiredIncomplete counts required scenarios that apply here but
 	// reached no verdict (Result.Incomplete).
 	RequiredIncomplete int `json:"required_incomplete"`
+	// RequiredPassed and HardeningPassed split Passed by severity;
+	// HardeningFailed counts the failed hardening scenarios (Failed is
+	// RequiredFailed + HardeningFailed), and HardeningFailures names them,
+	// each once, in order. A hardening failure changes neither the verdict
+	// nor the exit code; the headline (Headline) says it. Fields added
+	// within v1: a report written before them has zeros here, and
+	// NewMatrix counts them again from the results.
+	RequiredPassed    int      `json:"required_passed"`
+	HardeningPassed   int      `json:"hardening_passed"`
+	HardeningFailed   int      `json:"hardening_failed"`
+	HardeningFailures []string `json:"hardening_failures,omitempty"`
 }
 
 // Summarize counts rs.
@@ -184,10 +196,20 @@ func Summarize(rs []Result) Summary {
 		switch r.Status {
 		case Pass:
 			s.Passed++
+			if r.Severity == Required {
+				s.RequiredPassed++
+			} else {
+				s.HardeningPassed++
+			}
 		case Fail:
 			s.Failed++
 			if r.Severity == Required {
 				s.RequiredFailed++
+			} else {
+				s.HardeningFailed++
+				if !slices.Contains(s.HardeningFailures, r.ID) {
+					s.HardeningFailures = append(s.HardeningFailures, r.ID)
+				}
 			}
 		case Skip:
 			s.Skipped++
@@ -225,6 +247,17 @@ func NewMatrix(reports ...Report) Matrix {
 		m.Summary.RequiredFailed += s.RequiredFailed
 		m.Summary.Errors += s.Errors
 		m.Summary.RequiredIncomplete += s.RequiredIncomplete
+		// The split by severity is counted from the results, so that a
+		// report written before the split (zeros there) counts too.
+		split := Summarize(r.Results)
+		m.Summary.RequiredPassed += split.RequiredPassed
+		m.Summary.HardeningPassed += split.HardeningPassed
+		m.Summary.HardeningFailed += split.HardeningFailed
+		for _, id := range split.HardeningFailures {
+			if !slices.Contains(m.Summary.HardeningFailures, id) {
+				m.Summary.HardeningFailures = append(m.Summary.HardeningFailures, id)
+			}
+		}
 	}
 	return m
 }

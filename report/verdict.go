@@ -37,6 +37,35 @@ func Verdict(s Summary) string {
 	return "PASS"
 }
 
+// Headline is the run's one-line summary, without where and how long: the
+// verdict (Verdict) with the required scenarios' counts, then the hardening
+// scenarios' counts naming those that failed (a hardening failure changes
+// neither the verdict nor the exit code, so the headline must say it), then
+// the skips and errors of both. For example
+//
+//	PASS (required): 38 passed, 0 failed; hardening: 5 passed, 1 failed (auth.peercred); 3 skipped, 0 errors
+func Headline(s Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (required): %d passed, %d failed", Verdict(s), s.RequiredPassed, s.RequiredFailed)
+	if s.RequiredIncomplete > 0 {
+		fmt.Fprintf(&b, ", %d without a verdict", s.RequiredIncomplete)
+	}
+	fmt.Fprintf(&b, "; hardening: %d passed, %d failed", s.HardeningPassed, s.HardeningFailed)
+	if len(s.HardeningFailures) > 0 {
+		fmt.Fprintf(&b, " (%s)", listIDs(s.HardeningFailures, 5))
+	}
+	fmt.Fprintf(&b, "; %d skipped, %d errors", s.Skipped, s.Errors)
+	return b.String()
+}
+
+// listIDs joins the first n of ids and says how many more there are.
+func listIDs(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s, and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
+}
+
 // ExitCode is the exit code for s: ExitFail when a required scenario
 // failed, ExitUsage when nothing reached a verdict, ExitIncomplete when
 // required scenarios that apply here reached none (ExitPass with

@@ -659,8 +659,7 @@ func cmdReportMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d report(s): %d passed, %d failed (%d required), %d skipped\nwrote %s\n",
-		len(m.Reports), m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped, strings.Join(files, ", "))
+	fmt.Fprintf(stdout, "%d report(s): %s\nwrote %s\n", len(m.Reports), report.Headline(m.Summary), strings.Join(files, ", "))
 	return requiredFailures(m)
 }
 
@@ -731,7 +730,7 @@ func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "::group::step summary (%d bytes appended to $GITHUB_STEP_SUMMARY)\n%s::endgroup::\n", len(summary), summary)
 	}
 	report.WriteAnnotations(stdout, m)
-	fmt.Fprintf(stdout, "bh-ipc-check: %d passed, %d failed (%d required), %d skipped\n", m.Summary.Passed, m.Summary.Failed, m.Summary.RequiredFailed, m.Summary.Skipped)
+	fmt.Fprintf(stdout, "bh-ipc-check: %s\n", report.Headline(m.Summary))
 	return requiredFailures(m)
 }
 

@@ -25,6 +25,8 @@
 //	                  it), and only then refused: exit 1 with the socket left
 //	-flaw anyaddr     tcp listens on 0.0.0.0
 //	-flaw portfile0644 the port file is mode 0644
+//	-flaw ipcport0644 tcp through the ipc package (its handshake), then the
+//	                  port file loosened to 0644 (unix: the ipc package)
 //	-flaw lenient     JSON that is not an object is answered {"ok":true}
 //	-flaw serial      one connection at a time, no read deadline
 //	-flaw dropsome    every 1000th ping is answered with an error
@@ -76,7 +78,7 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
+	"anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -145,6 +147,21 @@ func run(root, name, transport string) error {
 	defer stop()
 	dir := filepath.Join(root, "bu-"+name+".d")
 	sock := filepath.Join(dir, "sock")
+	if transport == "tcp" && flaw == "ipcport0644" {
+		// ipc's tcp transport wants its root there (the unix one makes it).
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			return err
+		}
+		ln, err := ipc.Listen(ctx, name, ipc.WithRoot(root), ipc.WithTransport(ipc.TransportTCP))
+		if err != nil {
+			return err
+		}
+		// The flaw: the private port file made readable by all.
+		if err := os.Chmod(ln.Layout().Port, 0o644); err != nil {
+			return err
+		}
+		return serve(ctx, ln, "")
+	}
 	if transport == "tcp" {
 		return serveTCP(ctx, dir)
 	}

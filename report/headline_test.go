@@ -1,0 +1,110 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// hardeningOnly is a run whose only failure is a hardening scenario: it
+// passes (exit 0), and every format must still say what failed.
+func hardeningOnly() Report {
+	rs := []Result{
+		{ID: "sock.mode-umask0", Severity: Required, Status: Pass, Reason: "socket 0600"},
+		{ID: "auth.foreign-uid-connect", Severity: Required, Status: Pass, Reason: "refused"},
+		{ID: "auth.peercred", Severity: Hardening, Status: Fail, Reason: "no peer check", Evidence: []string{"uid 1001 was served"}},
+		{ID: "inst.busy-not-stale", Severity: Hardening, Status: Pass, Reason: "ok"},
+		{ID: "dir.symlink", Severity: Required, Status: Skip, Reason: "linux only"},
+	}
+	return Report{Schema: ReportSchema, Leg: "native", OS: "linux", Arch: "amd64", Results: rs, Summary: Summarize(rs)}
+}
+
+// The headline splits required and hardening: a run whose only failure is
+// a hardening scenario is a PASS that names it, in the console table, the
+// console matrix, Markdown and the JSON summary; the exit code stays 0.
+func TestHeadlineNamesHardeningFailures(t *testing.T) {
+	r := hardeningOnly()
+	s := r.Summary
+	if s.RequiredPassed != 2 || s.HardeningPassed != 1 || s.HardeningFailed != 1 || !slices.Equal(s.HardeningFailures, []string{"auth.peercred"}) {
+		t.Errorf("Summarize split = %+v", s)
+	}
+	want := "PASS (required): 2 passed, 0 failed; hardening: 1 passed, 1 failed (auth.peercred); 1 skipped, 0 errors"
+	if got := Headline(s); got != want {
+		t.Errorf("Headline = %q\nwant       %q", got, want)
+	}
+	if ExitCode(s, false) != ExitPass {
+		t.Errorf("a hardening failure alone: exit %d, want %d", ExitCode(s, false), ExitPass)
+	}
+	var table bytes.Buffer
+	WriteTable(&table, r)
+	if !strings.Contains(table.String(), "\n"+want+" in ") {
+		t.Errorf("console table lacks the headline %q:\n%s", want, table.String())
+	}
+	m := NewMatrix(r)
+	var mt bytes.Buffer
+	WriteMatrixTable(&mt, m)
+	if !strings.Contains(mt.String(), "\n"+want+" across 1 legs") {
+		t.Errorf("console matrix lacks the headline %q:\n%s", want, mt.String())
+	}
+	md := Markdown(m)
+	for _, w := range []string{
+		"## bh-ipc-check: all required scenarios passed; 1 hardening failure(s)\n",
+		"**Required**: 2 passed, 0 failed. **Hardening**: 1 passed, **1 failed** (`auth.peercred`). 1 skipped, 0 errors across 1 leg(s).",
+	} {
+		if !strings.Contains(md, w) {
+			t.Errorf("Markdown lacks %q:\n%s", w, md)
+		}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`"required_passed":2`, `"hardening_passed":1`, `"hardening_failed":1`, `"hardening_failures":["auth.peercred"]`, `"required_failed":0`} {
+		if !bytes.Contains(b, []byte(w)) {
+			t.Errorf("JSON summary lacks %s: %s", w, b)
+		}
+	}
+}
+
+// A report written before the split (its summary without the hardening
+// counts) still gets them when merged: NewMatrix counts from the results.
+func TestMatrixSplitsOldReports(t *testing.T) {
+	r := hardeningOnly()
+	r.Summary.RequiredPassed, r.Summary.HardeningPassed, r.Summary.HardeningFailed, r.Summary.HardeningFailures = 0, 0, 0, nil
+	m := NewMatrix(r, r)
+	if s := m.Summary; s.RequiredPassed != 4 || s.HardeningPassed != 2 || s.HardeningFailed != 2 || !slices.Equal(s.HardeningFailures, []string{"auth.peercred"}) {
+		t.Errorf("NewMatrix of old reports: %+v", s)
+	}
+}
+
+// Every failed scenario is a <failure> in JUnit, hardening ones too, with
+// the severity as its type; the counts include them.
+func TestJUnitKeepsHardeningFailures(t *testing.T) {
+	b, err := JUnit(NewMatrix(hardeningOnly()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out junitSuites
+	if err := xml.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Failures != 1 || len(out.Suites) != 1 || out.Suites[0].Failures != 1 {
+		t.Errorf("JUnit counts %d failures (suite: %+v), want 1:\n%s", out.Failures, out.Suites, b)
+	}
+	found := false
+	for _, c := range out.Suites[0].Cases {
+		if c.Name != "auth.peercred" {
+			continue
+		}
+		found = true
+		if c.Failure == nil || c.Failure.Type != "hardening" || !strings.Contains(c.Failure.Message, "no peer check") || !strings.Contains(c.Failure.Body, "uid 1001 was served") {
+			t.Errorf("auth.peercred in JUnit: failure %+v, want a hardening failure with its reason and evidence", c.Failure)
+		}
+	}
+	if !found {
+		t.Errorf("auth.peercred, a failed hardening scenario, is missing from JUnit:\n%s", b)
+	}
+}
