@@ -15,6 +15,7 @@ import (
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 	"github.com/org/bh-ipc-check/report"
 )
@@ -38,7 +39,7 @@ func needEngine(t *testing.T) *dockertest.Pool {
 
 func staticBinary(t *testing.T, pkg string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	out := filepath.Join(testenv.TempDir(t), filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -110,7 +111,7 @@ func TestLegsEndToEnd(t *testing.T) {
 // No engine: legs skipped with the reason; with BH_REQUIRE_DOCKER=1, errors
 // (no verdict) that fail the run.
 func TestDeadEngine(t *testing.T) {
-	dead := "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")
+	dead := "unix://" + filepath.Join(testenv.TempDir(t), "no-docker.sock")
 	for _, require := range []bool{false, true} {
 		reps, err := Run(context.Background(), Options{Binary: "/nonexistent", Target: matrix.BuiltinTarget(), Legs: DefaultLegs()[:2], Endpoint: dead, RequireEngine: require})
 		if err != nil {
@@ -194,6 +195,7 @@ func TestExternalImage(t *testing.T) {
 }
 
 func TestIsStatic(t *testing.T) {
+	testenv.NeedGo(t)
 	bin := staticBinary(t, "../cmd/bh-ipc-check")
 	if ok, err := IsStatic(bin); !ok || err != nil {
 		t.Errorf("IsStatic(CGO_ENABLED=0 build) = %v, %v", ok, err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 )
 
@@ -92,7 +93,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestDaemonRefusesTraversalNameTouchingNothing(t *testing.T) {
-	root := t.TempDir()
+	root := testenv.TempDir(t)
 	code, _, errb := runCLI("daemon", "--name", "../escape", "--root", root)
 	if code != 1 || !strings.Contains(errb, "invalid endpoint name") {
 		t.Errorf("exit %d, %q", code, errb)
@@ -106,14 +107,14 @@ func TestDaemonRefusesTraversalNameTouchingNothing(t *testing.T) {
 }
 
 func TestPingNothingExits1(t *testing.T) {
-	code, _, errb := runCLI("ping", "--name", "absent", "--root", t.TempDir(), "--timeout", "1s")
+	code, _, errb := runCLI("ping", "--name", "absent", "--root", testenv.TempDir(t), "--timeout", "1s")
 	if code != 1 || !strings.Contains(errb, "absent") {
 		t.Errorf("exit %d, %q", code, errb)
 	}
 }
 
 func TestReportMerge(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "m")
+	out := filepath.Join(testenv.TempDir(t), "m")
 	g := "../../report/testdata/golden/"
 	code, stdout, errb := runCLI("report", "merge", g+"native.json", g+"container.json", "--out", out)
 	// The golden native report has a required failure: exit 1.
@@ -163,7 +164,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM is POSIX; the windows leg covers the tcp daemon")
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
@@ -218,12 +219,12 @@ func TestRunSubsetWritesReports(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the unix scenarios selected here do not run on windows")
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	os.Chmod(filepath.Dir(bin), 0o755)
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	cmd := exec.Command(bin, "run", "--scenarios", "sock.*,inst.clean-shutdown", "--report-dir", dir, "--format", "json", "--leg", "cli-test")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -248,7 +249,7 @@ func TestRunSubsetWritesReports(t *testing.T) {
 }
 
 func TestReportGitHub(t *testing.T) {
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	outFile, sumFile := filepath.Join(dir, "out"), filepath.Join(dir, "summary")
 	t.Setenv("GITHUB_OUTPUT", outFile)
 	t.Setenv("GITHUB_STEP_SUMMARY", sumFile)
@@ -351,7 +352,7 @@ func TestRunPreflightFailureWritesReports(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the failing target is a POSIX shell command")
 	}
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s", "--report-dir", dir, "--format", "json")
 	if code != 2 || !strings.Contains(stderr, "preflight: the daemon exited with code 3") {
 		t.Errorf("exit %d, want 2 with the preflight error; stderr:\n%s", code, stderr)
@@ -422,7 +423,7 @@ func TestRunInterruptedExit130(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("looks for leftover daemons in /proc; this is %s", runtime.GOOS)
 	}
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	name := fmt.Sprintf("sigint%d", os.Getpid())
 	cmd := exec.Command(buildCLI(t), "run", "--name", name, "--report-dir", dir, "--format", "json")
 	stderr, err := cmd.StderrPipe()
