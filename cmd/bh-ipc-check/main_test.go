@@ -318,6 +318,7 @@ func runBin(t *testing.T, uid int, args ...string) (int, string, string) {
 	cmd := exec.Command(buildCLI(t), args...)
 	if uid >= 0 {
 		cmd.SysProcAttr = asUID(uid)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmpdirFor(t, uid))
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -394,8 +395,18 @@ func TestRunIncompleteExit3(t *testing.T) {
 	if uid < 0 {
 		daemonUID = os.Geteuid()
 	}
-	// Under sudo the daemon keeps the uid it ran as.
-	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --daemon-uid %d --scenarios dir.symlink", bin, cmdTpl, daemonUID)
+	// Under sudo the daemon keeps the uid it ran as. The hint names this
+	// program by os.Executable: on Linux (/proc/self/exe) with links
+	// resolved, so under a TMPDIR reached through a symlink (macOS's
+	// /var -> /private/var) it is the resolved path.
+	exe := bin
+	if runtime.GOOS == "linux" {
+		var err error
+		if exe, err = filepath.EvalSymlinks(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --daemon-uid %d --scenarios dir.symlink", exe, cmdTpl, daemonUID)
 	if code != 3 || !strings.Contains(stdout, "INCOMPLETE: 1 passed") || !strings.Contains(stdout, "run them (as root, same target): "+rerun+"\n") {
 		t.Errorf("exit %d, want 3 with an INCOMPLETE summary and %q; stdout:\n%s\nstderr:\n%s", code, rerun, stdout, stderr)
 	}

@@ -26,4 +26,9 @@ export BH_TEST_CLI
 export BH_EXPECT_WINE=1
 [ "$#" -gt 0 ] || set -- -count=1 ./...
 # -vet=off: the host's go test and the lint task already vet (windows too).
-exec go test -vet=off -exec "$here/run.sh" "$@"
+# -json through summary.go: go test's own lines per package, plus every
+# skip with its reason and every failure with its output; go test's exit
+# status is the script's.
+rc=0
+go test -vet=off -json -exec "$here/run.sh" "$@" | GOOS= GOARCH= go run "$here/summary.go" || rc=$?
+exit "$rc"
