@@ -467,6 +467,13 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 	bad[1].AttackerUID, bad[1].DaemonUID = self, self
 	bad[2].Exe = ""
+	if runtime.GOOS == "windows" {
+		// An attacker uid alone: the daemon's -1 is this process's
+		// "uid", so nothing else refuses it.
+		attackerOnly := base
+		attackerOnly.AttackerUID = 1000
+		bad = append(bad, attackerOnly)
+	}
 	for i, c := range bad {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("config %d accepted", i)
