@@ -31,6 +31,8 @@ func main() {
 		}
 		key := e.Package + " " + e.Test
 		switch e.Action {
+		case "build-output": // a compile error (go test -json since Go 1.24)
+			fmt.Print(e.Output)
 		case "output":
 			if e.Test == "" {
 				if !strings.HasPrefix(e.Output, "=== ") && !strings.HasPrefix(e.Output, "--- PASS") {
