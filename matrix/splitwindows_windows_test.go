@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // SplitWindowsCommand agrees with Windows' own CommandLineToArgvW
@@ -26,5 +28,22 @@ func TestSplitWindowsCommandMatchesWindows(t *testing.T) {
 		if !slices.Equal(got, sys[1:]) {
 			t.Errorf("%q: SplitWindowsCommand %q, CommandLineToArgvW %q", c.in, got, sys[1:])
 		}
+	}
+}
+
+// --socket and --port-file are single path templates, never split: a
+// Windows path keeps its backslashes (the README's windows-latest
+// example's port-file).
+func TestWindowsPathTemplates(t *testing.T) {
+	tg := Target{Cmd: []string{"d"}, Socket: `{root}\s\{name}.sock`, PortFile: `{root}\bu-{name}.port`}
+	sock, port, err := tg.Paths(`D:\a\_temp\bhc-1\01\root`, "n", ipc.TransportTCP, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `D:\a\_temp\bhc-1\01\root\s\n.sock`; sock != want {
+		t.Errorf("socket %q, want %q", sock, want)
+	}
+	if want := `D:\a\_temp\bhc-1\01\root\bu-n.port`; port != want {
+		t.Errorf("port file %q, want %q", port, want)
 	}
 }
