@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -51,10 +51,8 @@ func TestMain(m *testing.M) {
 			if runtime.GOOS != "linux" && strings.Contains(pkg, "brokend") {
 				continue // brokend uses SO_PEERCRED; its tests are Linux-only
 			}
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+			if err := buildBin(pkg, out); err != nil {
+				bins.err = err
 				break
 			}
 		}
@@ -77,6 +75,9 @@ func exeSuffix() string {
 
 func needBins(t *testing.T) {
 	t.Helper()
+	if errors.Is(bins.err, errNoGoUnderWine) {
+		testenv.SkipUnderWine(t, bins.err.Error())
+	}
 	if bins.err != nil {
 		t.Fatalf("building the binaries under test: %v", bins.err)
 	}
@@ -150,6 +151,7 @@ func applicable(builtin bool, tcp bool) []string {
 func TestBuiltinPassesEverything(t *testing.T) {
 	// A name of its own, so the leak check below sees only this run.
 	const name = "leakcheck"
+	testenv.SkipUnderWine(t, "the whole catalogue under Wine is the windows/wine leg (go tool mage test:wine), run by internal/tasks' TestWindowsUnderWine; a second run here would add minutes")
 	rep := runSuiteNamed(t, BuiltinTarget(), "", name)
 	logReport(t, rep)
 	// Daemons are stopped with SIGTERM at the end of each scenario, so even
@@ -159,7 +161,7 @@ func TestBuiltinPassesEverything(t *testing.T) {
 		t.Errorf("endpoints left behind in the sun_path fallback: %v", left)
 	}
 	checkAllPass(t, rep)
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 && runtime.GOOS != "windows" { // Windows: they skip as POSIX-only
 		for _, r := range rep.Results {
 			if r.Status == Skip && slices.Contains(otherUIDScenarios(), r.ID) && !strings.Contains(r.Reason, "needs root") {
 				t.Errorf("%s skipped without saying it needs root: %q", r.ID, r.Reason)
@@ -411,7 +413,7 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-func TestSplitCommand(t *testing.T) {
+func TestSplitPOSIXCommand(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		want []string
@@ -421,14 +423,14 @@ func TestSplitCommand(t *testing.T) {
 		{`  x  `, []string{"x"}},
 		{`a ''`, []string{"a", ""}},
 	} {
-		got, err := SplitCommand(c.in)
+		got, err := SplitPOSIXCommand(c.in)
 		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("SplitCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
+			t.Errorf("SplitPOSIXCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
 	}
 	for _, bad := range []string{``, `a 'b`, `a "b`, `a \`} {
-		if _, err := SplitCommand(bad); err == nil {
-			t.Errorf("SplitCommand(%q) accepted", bad)
+		if _, err := SplitPOSIXCommand(bad); err == nil {
+			t.Errorf("SplitPOSIXCommand(%q) accepted", bad)
 		}
 	}
 }
@@ -457,8 +459,21 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	base := Config{Exe: bins.cli, Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Scenarios: Catalogue()[:1]}
 	bad := []Config{base, base, base}
 	bad[0].Umask = 0o1000
-	bad[1].AttackerUID, bad[1].DaemonUID = os.Geteuid(), os.Geteuid()
+	// The daemon's own uid as attacker; on Windows (Geteuid -1, which
+	// means "defaults") any uid at all is refused.
+	self := os.Geteuid()
+	if self < 0 {
+		self = 1000
+	}
+	bad[1].AttackerUID, bad[1].DaemonUID = self, self
 	bad[2].Exe = ""
+	if runtime.GOOS == "windows" {
+		// An attacker uid alone: the daemon's -1 is this process's
+		// "uid", so nothing else refuses it.
+		attackerOnly := base
+		attackerOnly.AttackerUID = 1000
+		bad = append(bad, attackerOnly)
+	}
 	for i, c := range bad {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("config %d accepted", i)
@@ -610,9 +625,9 @@ func TestRerunCommandKeepsTheTarget(t *testing.T) {
 	}
 	// The command splits back into the same words (SplitCommand is the
 	// suite's POSIX word splitter).
-	words, err := SplitCommand(got)
+	words, err := SplitPOSIXCommand(got) // a POSIX shell line (sudo ...) on every OS
 	if err != nil || words[3] != "--cmd" || words[4] != argv[3] || words[7] != "--env" || words[8] != "A=it's" {
-		t.Errorf("SplitCommand(RerunCommand) = %q, %v", words, err)
+		t.Errorf("SplitPOSIXCommand(RerunCommand) = %q, %v", words, err)
 	}
 }
 

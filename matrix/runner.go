@@ -113,6 +113,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Umask < 0 || cfg.Umask > 0o777 {
 		return Report{}, fmt.Errorf("umask %o: want 000 to 777", cfg.Umask)
 	}
+	if runtime.GOOS == "windows" && (cfg.DaemonUID >= 0 || cfg.AttackerUID >= 0) {
+		// os.Geteuid is -1 here: a uid given would otherwise be compared
+		// with -1, the "defaults" value, and never refused.
+		return Report{}, fmt.Errorf("--daemon-uid %d, --attacker-uid %d: Windows has no uids (leave both unset, -1)", cfg.DaemonUID, cfg.AttackerUID)
+	}
 	r := &Runner{cfg: cfg, daemonUID: cfg.DaemonUID, attackerUID: cfg.AttackerUID}
 	self := os.Geteuid()
 	if r.daemonUID < 0 {

@@ -56,7 +56,7 @@ var catalogue = []Scenario{
 	{ID: "tcp.portfile-private", Title: "port file private", Severity: Required, Platforms: posix, Transport: ipc.TransportTCP,
 		Checks: "the port file is a regular file of the daemon's uid with no group/other access, in a directory others cannot write; another uid cannot read it", run: tcpPortFilePrivate},
 	{ID: "tcp.portfile-dacl", Title: "port file DACL private", Severity: Required, Platforms: []string{"windows"}, Transport: ipc.TransportTCP,
-		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected, and the file is owned by the user (Wine derives the entries from the Unix mode and keeps no flag or owner)", run: tcpPortFileDACL},
+		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected, and the file is owned by the user or, when the user's token has it as default owner, by BUILTIN\\Administrators (Wine derives the entries from the Unix mode and keeps no flag or owner)", run: tcpPortFileDACL},
 	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
 		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
 	{ID: "proto.malformed", Title: "malformed input", Severity: Required,
@@ -784,7 +784,7 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	f, err := readDACL(e.Port)
-	e.note("port file %s: protected=%v grants=%v user=%s wine=%v err=%v", e.Port, f.Protected, f.Grants, f.User, f.Wine, err)
+	e.note("port file %s: owner=%s protected=%v grants=%v user=%s token owner=%s wine=%v err=%v", e.Port, f.Owner, f.Protected, f.Grants, f.User, f.TokenOwner, f.Wine, err)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -818,12 +818,11 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	if !f.Protected {
 		return fail("the DACL is not protected: inherited entries may grant others access (%v)", f.Grants)
 	}
-	if f.Owner != f.User {
-		// An elevated administrator's file is owned by BUILTIN\Administrators
-		// unless its descriptor names the user; clients then refuse it.
-		return fail("the port file is owned by %s, not the user %s", f.Owner, f.User)
+	owned, err := portFileOwnerOK(f.Owner, f.User, f.TokenOwner)
+	if err != nil {
+		return fail("%v", err)
 	}
-	return pass("owned by the user; protected DACL granting only %v", f.Grants)
+	return pass("%s; protected DACL granting only %v", owned, f.Grants)
 }
 
 // squatterClient is the client tcp.squatter-learns-nothing points at the

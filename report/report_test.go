@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -27,7 +29,7 @@ func golden(t *testing.T, name string, got []byte) {
 	if err != nil {
 		t.Fatalf("%v (run go test ./report -run Golden -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
+	if string(got) != testenv.LF(want) {
 		t.Errorf("%s differs from the golden file (go test ./report -run Golden -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
@@ -50,7 +52,7 @@ func TestGoldenReportRoundTrip(t *testing.T) {
 	}
 	golden(t, "junit.xml", j)
 
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	files, err := WriteDir(dir, "matrix", m, SARIFOptions{})
 	if err != nil || len(files) != 4 {
 		t.Fatalf("WriteDir: %v %v", files, err)
@@ -74,7 +76,7 @@ func TestGoldenReportRoundTrip(t *testing.T) {
 }
 
 func TestLoadReportsRefusesUnknownSchema(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "x.json")
+	p := filepath.Join(testenv.TempDir(t), "x.json")
 	os.WriteFile(p, []byte(`{"schema":"bh-ipc-check/report/v9"}`), 0o644)
 	if _, err := LoadReports(p); err == nil || !strings.Contains(err.Error(), "v9") {
 		t.Errorf("LoadReports of an unknown schema: %v", err)

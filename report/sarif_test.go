@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 // testScenarios is a catalogue for the golden reports (future.scenario is
@@ -231,7 +233,7 @@ func TestSARIFLocation(t *testing.T) {
 func TestWriteDirWritesSARIF(t *testing.T) {
 	m := goldenMatrix(t)
 	m = NewMatrix(m.Reports[0])
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	files, err := WriteDir(dir, "report", m, SARIFOptions{Scenarios: testScenarios})
 	if err != nil {
 		t.Fatal(err)

@@ -381,7 +381,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "run [flags]\n\nRuns the scenarios against a daemon on this host and reports.\nExternal target example:\n  bh-ipc-check run --cmd 'python3 -m mydaemon --root {root} --name {name}' \\\n    --socket '{root}/bu-{name}.d/sock' --protocol bh-json", stderr)
 	target := fs.String("target", "builtin", "builtin (the reference daemon) or external (needs --cmd)")
-	cmdTpl := fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted (no shell)")
+	cmdTpl := fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted. Split into words, no shell: like a POSIX shell (quotes group, \\ escapes); on Windows by the C runtime's rules (double quotes group, \\ is a path separator: 'C:\\tools\\python.exe D:\\a\\d.py --root {root}')")
 	var envs multiFlag
 	fs.Var(&envs, "env", "KEY=VALUE added to the external daemon's (--cmd) environment after the inherited one; {root}, {name} and {transport} are substituted (repeatable). This command line is readable by every local user: pass secrets in the environment, not here")
 	envClear := fs.Bool("env-clear", false, "start daemons from a minimal environment (PATH, LANG, HOME=/nonexistent) instead of this process's; --env entries are added to it")
@@ -390,7 +390,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	protocol := fs.String("protocol", "", "bh-json, ipc, connect, line or exec (default: ipc for builtin, bh-json for external)")
 	send := fs.String("send", "", "--protocol line: what to write (escapes \\r \\n \\t \\\\ \\xNN), e.g. 'PING\\r\\n'")
 	expect := fs.String("expect", "", "--protocol line: a regular expression the reply must match, e.g. '^\\+PONG'")
-	probe := fs.String("probe", "", "--protocol exec: probe command template run as the uid in question, exit 0 = answered; {socket} {dir} {root} {name} {port} (no shell)")
+	probe := fs.String("probe", "", "--protocol exec: probe command template run as the uid in question, exit 0 = answered; {socket} {dir} {root} {name} {port}; split into words like --cmd (no shell)")
 	dirCreatedBy := fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
 	forks := fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -23,7 +24,7 @@ func readmeWorkflows(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(testenv.LF(b), -1) {
 		if strings.HasPrefix(m[1], "name:") {
 			out = append(out, m[1])
 		}
@@ -36,6 +37,7 @@ func readmeWorkflows(t *testing.T) []string {
 // SHA with its tag, and what they read from the action is declared in
 // action.yml.
 func TestREADMEWorkflows(t *testing.T) {
+	testenv.NeedGo(t)
 	flows := readmeWorkflows(t)
 	if len(flows) < 3 {
 		t.Fatalf("README.md has %d workflow examples, want the code-scanning, unix-only and container ones", len(flows))
@@ -44,7 +46,7 @@ func TestREADMEWorkflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wf := filepath.Join(t.TempDir(), ".github", "workflows")
+	wf := filepath.Join(testenv.TempDir(t), ".github", "workflows")
 	if err := os.MkdirAll(wf, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("the container inputs it passes are refused off Linux (uname); this is %s: run go test ./internal/tasks on Linux", runtime.GOOS)
 	}
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	argsFile := filepath.Join(dir, "args")
 	bin := filepath.Join(dir, "bh-ipc-check")
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >>\""+argsFile+"\"\n"), 0o755); err != nil {
