@@ -230,8 +230,8 @@ func (r *Runner) setAttackerGroups(db *groupDB) error {
 		return nil
 	}
 	for _, g := range append([]int{derefOr(r.cfg.AttackerGID, 0)}, r.cfg.AttackerGroups...) {
-		if g < 0 || g > maxID {
-			return fmt.Errorf("attacker gid %d: want 0 to %d", g, maxID)
+		if g < 0 || g > MaxID {
+			return fmt.Errorf("attacker gid %d: want 0 to %d", g, MaxID)
 		}
 	}
 	a, known := db.account(r.attackerUID)
@@ -253,8 +253,8 @@ func (r *Runner) setAttackerGroups(db *groupDB) error {
 	return nil
 }
 
-// maxID is the largest uid or gid the suite accepts.
-const maxID = 1<<31 - 2
+// MaxID is the largest gid the suite accepts for the attacker.
+const MaxID = 1<<31 - 2
 
 func derefOr(p *int, def int) int {
 	if p == nil {
