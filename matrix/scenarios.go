@@ -126,7 +126,7 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		sights, gateErr = gate.result()
 	}
 	if gateErr != nil {
-		e.note("listen() not gated: %v", gateErr)
+		e.note("listen calls not gated: %v", gateErr)
 	}
 	e.noteGroups(nowS, nowD)
 	j := e.r.reach
@@ -135,7 +135,7 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		// A listen() on another socket (TCP, another path) is not this
 		// one's; one whose fd could not be read is taken to be.
 		mine := l.Path == e.Sock || l.Path == "" && l.Unknown != "" && l.sock.Kind == "socket"
-		e.note("listen() %d: fd bound to %q%s; %s then: %s %04o uid %d gid %d; dir %04o gid %d", i+1, l.Path, orUnknown(l.Unknown), e.Sock, l.sock.Kind, l.sock.Mode, l.sock.UID, l.sock.GID, l.dir.Mode, l.dir.GID)
+		e.note("listen call %d: fd bound to %q%s; %s then: %s %04o uid %d gid %d; dir %04o gid %d", i+1, l.Path, orUnknown(l.Unknown), e.Sock, l.sock.Kind, l.sock.Mode, l.sock.UID, l.sock.GID, l.dir.Mode, l.dir.GID)
 		if !mine {
 			continue
 		}
