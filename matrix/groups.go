@@ -196,9 +196,18 @@ func (j reachJudge) lets(f facts, bit uint32) (bool, string) {
 		return false, ""
 	}
 	if why := j.groupWay(f.GID); why != "" {
-		return true, fmt.Sprintf("mode %04o lets group %s, %s", f.Mode, orGID(j.db.names[f.GID], f.GID), why)
+		return true, fmt.Sprintf("mode %04o lets group %s, %s", f.Mode, orGID(j.database().names[f.GID], f.GID), why)
 	}
 	return false, ""
+}
+
+// database is the judge's groupDB, an empty one for a Runner made without
+// Run (tests).
+func (j reachJudge) database() *groupDB {
+	if j.db == nil {
+		return &groupDB{names: map[int]string{}, members: map[int][]string{}}
+	}
+	return j.db
 }
 
 // groupWay says why the attacker can act as a member of gid ("" if not).
@@ -206,7 +215,7 @@ func (j reachJudge) groupWay(gid int) string {
 	if j.attackerUID >= 0 && slices.Contains(j.attackerIn, gid) {
 		return fmt.Sprintf("which the attacker uid %d is in", j.attackerUID)
 	}
-	return j.db.openToAll(gid, j.daemonUID)
+	return j.database().openToAll(gid, j.daemonUID)
 }
 
 // canConnect says whether another uid could connect to a socket like sock
@@ -237,8 +246,8 @@ func (j reachJudge) groupAccess(what string, f facts) string {
 	if !f.Exists || groupBeyondOther(f)&0o3 == 0 || f.GID < 0 {
 		return ""
 	}
-	members, primary := j.db.admits(f.GID)
-	s := fmt.Sprintf("%s group %s, mode %04o", what, orGID(j.db.names[f.GID], f.GID), f.Mode)
+	members, primary := j.database().admits(f.GID)
+	s := fmt.Sprintf("%s group %s, mode %04o", what, orGID(j.database().names[f.GID], f.GID), f.Mode)
 	switch {
 	case len(members) == 0 && len(primary) == 0:
 		s += ", admits no user named in /etc/group or /etc/passwd"
@@ -258,8 +267,8 @@ func (j reachJudge) groupAccess(what string, f facts) string {
 	} else {
 		s += "; no attacker uid in this run, and it is not a group every user is in"
 	}
-	if j.db.err != "" {
-		s += " (" + j.db.err + ")"
+	if j.database().err != "" {
+		s += " (" + j.database().err + ")"
 	}
 	return s
 }

@@ -152,7 +152,7 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	if at != nil {
 		made := ""
 		if seen {
-			made = fmt.Sprintf("; made as %04o, which no one can connect to before listen()", first.sock.Mode)
+			made = fmt.Sprintf("; first seen as %04o (before listen() no one can connect)", first.sock.Mode)
 		}
 		return pass("socket %04o in dir %04o when it started to listen, and %04o serving: never reachable by other uids%s", at.sock.Mode, at.dir.Mode, nowS.Mode, made)
 	}
