@@ -707,6 +707,17 @@ var socketMaking = []struct {
 		[]string{"sock.mode-umask0", "sock.first-seen-mode", "dir.loose-perms"}},
 }
 
+// groupConnect is what auth.foreign-uid-connect's reason must say for the
+// group cases: the attacker's helper really holds the gids it is given,
+// so the kernel lets it connect when it is in the socket's group (the
+// daemon's peer check then closes it) and refuses it otherwise.
+func groupConnect(groups []int) string {
+	if slices.Contains(groups, 4242) {
+		return "connected but got no reply"
+	}
+	return "could not connect"
+}
+
 func TestSocketMakingOrderAndGroup(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("brokend's root layout uses SO_PEERCRED and the listen gate seccomp (Linux); this is %s", runtime.GOOS)
@@ -736,6 +747,9 @@ func TestSocketMakingOrderAndGroup(t *testing.T) {
 				ev := strings.Join(r.Evidence, "\n")
 				if !strings.Contains(ev, "group access: socket group gid 4242") {
 					t.Errorf("sock.mode-umask0 does not name the socket's group:\n%s", ev)
+				}
+				if r, ok := find(rep, "auth.foreign-uid-connect"); !ok || !strings.Contains(r.Reason, groupConnect(c.groups)) {
+					t.Errorf("auth.foreign-uid-connect: %q, want it to say %q", r.Reason, groupConnect(c.groups))
 				}
 			}
 		})
