@@ -55,6 +55,8 @@ type Env struct {
 	// impostors: evidence of processes other than the daemon that answered
 	// the suite's clients (see judgeImpostors).
 	impostors []string
+	// gate: the listen gate for the next daemon start (sock.first-seen-mode).
+	gate *listenGate
 	// closed: close has run; startDaemon refuses from then on, so a
 	// scenario still running after its timeout cannot leave a daemon.
 	closed bool
@@ -357,9 +359,17 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	}
 	marker := e.markerFor(len(e.daemons))
 	env := append(daemonEnv(cfg, root, name, e.Transport), marker)
-	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
+	a := execArg{Umask: cfg.Umask, Argv: argv, Env: env}
+	gate := e.gate
+	e.gate = nil // one start only
+	a.ListenGate = gate != nil
+	cmd, err := daemonCommand(e.r.exe, a, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
+	}
+	if gate != nil {
+		cmd.ExtraFiles = []*os.File{gate.child} // the helper's fd 3
+		defer gate.started()
 	}
 	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
 	cmd.Stdout, cmd.Stderr = d.out, d.out

@@ -221,6 +221,9 @@ var brokenVariants = []struct {
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
 		"inst.stale-recovered", // the stale socket makes net.Listen fail
 	}},
+	// It refuses the planted link, but only after chowning and chmodding
+	// its target through it.
+	{"chownlink", []string{"dir.symlink"}},
 	{"anyaddr", []string{"tcp.loopback-only"}},
 	{"portfile0644", []string{"tcp.portfile-private"}},
 	{"lenient", []string{"proto.malformed"}},
@@ -698,5 +701,72 @@ func TestRunInterrupted(t *testing.T) {
 	WriteTable(&b, rep)
 	if !strings.Contains(b.String(), "INTERRUPTED") {
 		t.Errorf("the summary does not say INTERRUPTED:\n%s", b.String())
+	}
+}
+
+// socketMaking are root-layout brokend daemons that make their socket in
+// a 0755 directory in a given order, with a given mode and group, and
+// what each must fail of the scenarios judging who can reach the socket:
+// bind, chmod, listen is never reachable; bind, listen, chmod is until
+// the chmod; a 0660 socket of a group admits that group only.
+var socketMaking = []struct {
+	name   string
+	args   []string
+	groups []int // the attacker's supplementary groups (nil: as its login has them)
+	want   []string
+}{
+	{"bind, chmod, listen", []string{"-dirmode", "0755", "-order", "chmod-listen"}, nil, nil},
+	{"bind, listen, chmod", []string{"-dirmode", "0755", "-order", "listen-chmod"}, nil, []string{"sock.first-seen-mode"}},
+	{"0660 for a group the attacker is not in", []string{"-dirmode", "0755", "-order", "chmod-listen", "-sockmode", "0660", "-sockgroup", "4242"}, []int{}, nil},
+	{"0660 for a group the attacker is in", []string{"-dirmode", "0755", "-order", "chmod-listen", "-sockmode", "0660", "-sockgroup", "4242"}, []int{4242},
+		[]string{"sock.mode-umask0", "sock.first-seen-mode", "dir.loose-perms"}},
+}
+
+// groupConnect is what auth.foreign-uid-connect's reason must say for the
+// group cases: the attacker's helper really holds the gids it is given,
+// so the kernel lets it connect when it is in the socket's group (the
+// daemon's peer check then closes it) and refuses it otherwise.
+func groupConnect(groups []int) string {
+	if slices.Contains(groups, 4242) {
+		return "connected but got no reply"
+	}
+	return "could not connect"
+}
+
+func TestSocketMakingOrderAndGroup(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend's root layout uses SO_PEERCRED and the listen gate seccomp (Linux); this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the group cases act as an attacker uid holding a group; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	for _, c := range socketMaking {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{
+				Cmd:      append([]string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, c.args...),
+				Socket:   "{root}/bu.sock",
+				Protocol: ProtocolBHJSON,
+			}
+			sc, err := Select("sock.*,dir.*,auth.*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, AttackerGroups: c.groups})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, c.want)
+			if r, ok := find(rep, "sock.mode-umask0"); ok && slices.Contains(c.args, "-sockgroup") {
+				ev := strings.Join(r.Evidence, "\n")
+				if !strings.Contains(ev, "group access: socket group gid 4242") {
+					t.Errorf("sock.mode-umask0 does not name the socket's group:\n%s", ev)
+				}
+				if r, ok := find(rep, "auth.foreign-uid-connect"); !ok || !strings.Contains(r.Reason, groupConnect(c.groups)) {
+					t.Errorf("auth.foreign-uid-connect: %q, want it to say %q", r.Reason, groupConnect(c.groups))
+				}
+			}
+		})
 	}
 }

@@ -126,6 +126,39 @@ func (u *uidFlag) Set(s string) error {
 	return nil
 }
 
+// gidsFlag is a comma-separated list of gids ("" is none), each 0 up to
+// matrix.MaxID; set says whether it was given.
+type gidsFlag struct {
+	ids []int
+	set bool
+}
+
+func (g *gidsFlag) String() string {
+	if g == nil {
+		return ""
+	}
+	var s []string
+	for _, id := range g.ids {
+		s = append(s, strconv.Itoa(id))
+	}
+	return strings.Join(s, ",")
+}
+
+func (g *gidsFlag) Set(v string) error {
+	g.ids, g.set = nil, true
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || n > matrix.MaxID {
+			return fmt.Errorf("want gids from 0 to %d separated by commas, got %q", matrix.MaxID, f)
+		}
+		g.ids = append(g.ids, n)
+	}
+	return nil
+}
+
 // uidVar defines a uid flag (see uidFlag), -1 when not given.
 func uidVar(fs *flag.FlagSet, name, usage string) *int {
 	n := -1
@@ -398,6 +431,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
 	attackerUID := uidVar(fs, "attacker-uid", fmt.Sprintf("`uid` the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
+	var attackerGID, attackerGroups gidsFlag
+	fs.Var(&attackerGID, "attacker-gid", "primary `gid` the attacker's helpers hold (root only; default: the attacker uid's group in /etc/passwd, or a gid equal to the uid)")
+	fs.Var(&attackerGroups, "attacker-groups", "comma-separated supplementary `gids` the attacker's helpers hold, e.g. the socket's group to model an attacker in it (root only; default: the groups /etc/group lists the attacker in; '' for none)")
 	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
 	format := fs.String("format", "table", "stdout format: table, json or sarif")
 	sarif := sarifFlags(fs)
@@ -418,6 +454,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, stderr)
 	}
 	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout, ReadyTimeout: *readyTimeout, EnvClear: *envClear}
+	if attackerGID.set {
+		if len(attackerGID.ids) != 1 {
+			return exitFor(errUsage{fmt.Errorf("--attacker-gid %q: want one gid", attackerGID.String())}, stderr)
+		}
+		cfg.AttackerGID = &attackerGID.ids[0]
+	}
+	if attackerGroups.set {
+		cfg.AttackerGroups = append([]int{}, attackerGroups.ids...)
+	}
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
 	if *cmdTpl == "" {
 		if set := externalOnlyFlags(fs); len(set) > 0 {

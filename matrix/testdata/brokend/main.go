@@ -23,6 +23,10 @@
 //	                  C daemon's strncpy into sun_path does
 //	-flaw sshagent    an existing endpoint dir is used as it is (net.Listen in
 //	                  it), and only then refused: exit 1 with the socket left
+//	-flaw chownlink   an endpoint dir found as a symlink is chowned to the
+//	                  daemon and chmodded 0700 through the link (os.Chown and
+//	                  os.Chmod follow it), then refused: exit 1, nothing
+//	                  created, but the link's target has changed hands
 //	-flaw anyaddr     tcp listens on 0.0.0.0
 //	-flaw portfile0644 the port file is mode 0644
 //	-flaw ipcport0644 tcp through the ipc package (its handshake), then the
@@ -52,6 +56,16 @@
 // On tcp, plain and unlink check the token. -backlog N (none only) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
 // socketserver uses 5) does: correct, but busy under load.
+//
+// With -flaw none, the socket's making can be spelled out: -dirmode MODE
+// leaves the private root at MODE (e.g. 0755, as /run/<daemon> often is)
+// once it is verified; -order chmod-listen binds, chmods (and chowns to
+// -sockgroup) and then listens, the order DESIGN.md recommends; -order
+// listen-chmod binds and listens first, then chmods (reachable until the
+// chmod when the directory lets others in: a flaw); -sockmode MODE
+// (default 0600) and -sockgroup GID give the socket that mode and group,
+// as Docker's 0660 root:docker socket (correct for a group the attacker
+// is not in).
 package main
 
 import (
@@ -78,7 +92,7 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
+	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -94,9 +108,21 @@ var (
 	backlog int
 )
 
+// order, dirMode, sockMode and sockGroup are -order, -dirmode, -sockmode
+// and -sockgroup (none only).
+var (
+	order             string
+	dirMode, sockMode uint
+	sockGroup         int
+)
+
 func main() {
 	flag.StringVar(&flaw, "flaw", "", strings.Join(flaws, ", "))
 	flag.IntVar(&backlog, "backlog", 0, "accept backlog (none only; 0: the system's)")
+	flag.StringVar(&order, "order", "", "none only: chmod-listen or listen-chmod (bind, then those steps in that order)")
+	flag.UintVar(&dirMode, "dirmode", 0o700, "none only: the verified root's mode")
+	flag.UintVar(&sockMode, "sockmode", 0o600, "none only, with -order: the socket's mode")
+	flag.IntVar(&sockGroup, "sockgroup", -1, "none only, with -order: the socket's group")
 	root := flag.String("root", "", "runtime directory")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
@@ -206,6 +232,14 @@ func run(root, name, transport string) error {
 	case "truncate":
 		if len(sock) > 107 {
 			return serveTruncated(ctx, dir, sock[:107])
+		}
+	case "chownlink":
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			// The flaw: "make sure it is ours" by path, which follows the
+			// link; the check that refuses it comes after.
+			os.Chown(dir, os.Geteuid(), os.Getegid())
+			os.Chmod(dir, 0o700)
+			return fmt.Errorf("%s is a symlink; refusing", dir)
 		}
 	case "sshagent":
 		if _, err := os.Lstat(dir); err == nil {
@@ -409,13 +443,18 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return fmt.Errorf("already running: %w", err)
 	}
-	sock := filepath.Join(root, "bu.sock")
-	os.Remove(sock) // stale: the lock is ours
-	ln, err := listenBacklog(sock)
-	if err != nil {
+	if err := os.Chmod(root, os.FileMode(dirMode)); err != nil {
 		return err
 	}
-	if err := os.Chmod(sock, 0o600); err != nil {
+	sock := filepath.Join(root, "bu.sock")
+	os.Remove(sock) // stale: the lock is ours
+	var ln net.Listener
+	if order != "" {
+		ln, err = listenOrdered(sock)
+	} else if ln, err = listenBacklog(sock); err == nil {
+		err = os.Chmod(sock, 0o600)
+	}
+	if err != nil {
 		return err
 	}
 	if pidfilePath != "" {
@@ -425,7 +464,7 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 		defer os.Remove(pidfilePath)
 	}
 	err = serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
-	if backlog > 0 {
+	if backlog > 0 || order != "" {
 		os.Remove(sock) // a listener made from a file does not unlink on close; the lock is still ours
 	}
 	os.Remove(lock.Name())
@@ -477,6 +516,39 @@ func listenBacklog(sock string) (net.Listener, error) {
 	}
 	f := os.NewFile(uintptr(fd), sock)
 	defer f.Close() // FileListener holds its own dup
+	return net.FileListener(f)
+}
+
+// listenOrdered binds sock, then listens and sets its mode and group in
+// the -order given.
+func listenOrdered(sock string) (net.Listener, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	defer f.Close() // FileListener holds its own dup
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		return nil, err
+	}
+	listen := func() error { return syscall.Listen(fd, 128) }
+	chmod := func() error {
+		if sockGroup >= 0 {
+			if err := os.Lchown(sock, -1, sockGroup); err != nil {
+				return err
+			}
+		}
+		return os.Chmod(sock, os.FileMode(sockMode))
+	}
+	steps := map[string][]func() error{"chmod-listen": {chmod, listen}, "listen-chmod": {listen, chmod}}[order]
+	if steps == nil {
+		return nil, fmt.Errorf("-order %q: want chmod-listen or listen-chmod", order)
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
 	return net.FileListener(f)
 }
 
