@@ -432,7 +432,7 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("daemon did not answer within %s: %v (last output: %s)", limit, last, lastLine(d.output()))
+			return 0, fmt.Errorf("daemon did not answer within %s: %w (last output: %s)", limit, last, lastLine(d.output()))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -321,8 +321,8 @@ func (e *Env) judgeFailedProbe(r connectResult) outcome {
 	case r.Held:
 		return errored("the probe failed as uid %d (%s), but the daemon accepted that uid's connection and kept it open %s: "+
 			"the probe may have failed for reasons of its own (no passwd entry for uid %d?), so whether the daemon refuses that uid is unknown; "+
-			"give --attacker-uid of a real user the probe works for, or make the probe work for any uid",
-			uid, oneLine(r.Error, 200), heldOpen, uid)
+			"give %s of a real user the probe works for, or make the probe work for any uid",
+			uid, oneLine(r.Error, 200), heldOpen, uid, Hint("attacker-uid", "UID"))
 	case !r.Connected:
 		return pass("uid %d could not connect (%s); its probe failed: %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
 	}
@@ -400,7 +400,7 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "STOP"); err != nil {
-		return errored("SIGSTOP: %v", err)
+		return errored("SIGSTOP: %v", e.signalErr(err))
 	}
 	n, full, closeAll, err := fillBacklog(e.Sock, 70000)
 	defer closeAll()
@@ -447,7 +447,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "KILL"); err != nil {
-		return errored("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	first.waitServing(5 * time.Second)
 	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
@@ -472,7 +472,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	}
 	t0 := time.Now()
 	if err := signalDaemon(d, "TERM"); err != nil {
-		return errored("SIGTERM: %v", err)
+		return errored("SIGTERM: %v", e.signalErr(err))
 	}
 	exited, code := d.waitServing(2 * time.Second)
 	took := time.Since(t0)
@@ -825,7 +825,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 		return errored("port file: %v", err)
 	}
 	if err := signalDaemon(d, "KILL"); err != nil {
-		return errored("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	d.waitServing(5 * time.Second)
 	sq, err := squat(pf.Port)
@@ -945,7 +945,7 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; %s", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, retried)
 	if r.TimedOut || ctx.Err() != nil {
 		// Errors from the deadline itself say nothing of the daemon.
-		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer --timeout", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First)
+		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer %s", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First, Hint("timeout", "DURATION"))
 	}
 	if r.Errors > 0 {
 		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)

@@ -44,6 +44,73 @@ privilege() {
 	esac
 }
 
+# bool INPUT VALUE FLAG adds FLAG to args for 'true', nothing for 'false'
+# (or empty), and fails the step for anything else.
+bool() {
+	case "$2" in
+	true) args+=("$3") ;;
+	false | "") ;;
+	*)
+		echo "::error title=bh-ipc-check::$1 must be 'true' or 'false', not '$2'"
+		exit 2
+		;;
+	esac
+}
+
+# each FLAG TEXT adds --FLAG=LINE to args for every non-blank line of TEXT
+# (a multi-line input: one value a line; surrounding blanks and a CR are
+# dropped).
+each() {
+	local line
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=$(trim "$line")
+		if [ -n "$line" ]; then
+			args+=("--$1=$line")
+		fi
+	done <<<"$2"
+}
+
+# trim TEXT prints TEXT without leading and trailing blanks and CRs.
+trim() {
+	local s=$1
+	s=${s%$'\r'}
+	s="${s#"${s%%[![:space:]]*}"}"
+	s="${s%"${s##*[![:space:]]}"}"
+	printf '%s' "$s"
+}
+
+# flaglines TEXT adds the flags input to args: one flag a line, as
+# --flag=value, --flag value or --flag; blank lines and lines starting with
+# # are skipped. Each line becomes one argv word (--flag=value): no shell
+# reads it, so quotes and $ are the value's own.
+flaglines() {
+	local line n=0 name value
+	while IFS= read -r line || [ -n "$line" ]; do
+		n=$((n + 1))
+		line=$(trim "$line")
+		case "$line" in
+		"" | "#"*) continue ;;
+		--?*) ;;
+		*)
+			echo "::error title=bh-ipc-check::flags line $n: '$line' is not a flag (want --flag=value, --flag value or --flag, one a line)"
+			exit 2
+			;;
+		esac
+		name=${line%%[= ]*}
+		if [ "$name" = "$line" ]; then
+			args+=("$line")
+			continue
+		fi
+		value=${line#"$name"}
+		if [ "${value:0:1}" = " " ]; then
+			value=$(trim "$value")
+		else
+			value=${value#=}
+		fi
+		args+=("$name=$value")
+	done <<<"$1"
+}
+
 case "${1:-}" in
 build)
 	exe=bh-ipc-check
@@ -62,6 +129,27 @@ run)
 	fi
 	[ -n "$BH_PORT_FILE" ] && args+=(--port-file "$BH_PORT_FILE")
 	[ -n "$BH_PROTOCOL" ] && args+=(--protocol "$BH_PROTOCOL")
+	# The target's flags, each only when its input is set (the CLI's
+	# defaults are the inputs' defaults).
+	[ -n "${BH_SEND:-}" ] && args+=(--send "$BH_SEND")
+	[ -n "${BH_SEND_FILE:-}" ] && args+=(--send-file "$BH_SEND_FILE")
+	[ -n "${BH_EXPECT:-}" ] && args+=(--expect "$BH_EXPECT")
+	[ -n "${BH_PROBE:-}" ] && args+=(--probe "$BH_PROBE")
+	bool forks "${BH_FORKS:-}" --forks
+	[ -n "${BH_PIDFILE:-}" ] && args+=(--pidfile "$BH_PIDFILE")
+	case "${BH_DIR_CREATED_BY:-daemon}" in
+	daemon | "") ;;
+	*) args+=(--dir-created-by "$BH_DIR_CREATED_BY") ;;
+	esac
+	each env "${BH_ENV:-}"
+	bool env-clear "${BH_ENV_CLEAR:-}" --env-clear
+	each keep "${BH_KEEP:-}"
+	[ -n "${BH_UMASK:-}" ] && [ "$BH_UMASK" != 000 ] && args+=(--umask "$BH_UMASK")
+	[ -n "${BH_DAEMON_UID:-}" ] && args+=(--daemon-uid "$BH_DAEMON_UID")
+	[ -n "${BH_ATTACKER_UID:-}" ] && args+=(--attacker-uid "$BH_ATTACKER_UID")
+	[ -n "${BH_TIMEOUT:-}" ] && args+=(--timeout "$BH_TIMEOUT")
+	[ -n "${BH_READY_TIMEOUT:-}" ] && args+=(--ready-timeout "$BH_READY_TIMEOUT")
+	flaglines "${BH_FLAGS:-}"
 	[ -n "$BH_SCENARIOS" ] && args+=(--scenarios "$BH_SCENARIOS")
 	case "${BH_NATIVE:-true}" in
 	true) ;;
@@ -103,10 +191,13 @@ run)
 		exit 2
 		;;
 	esac
+	# BH_FROM_ACTION: the suite's hints and skip reasons name the action's
+	# inputs, not the CLI's flags (sudo resets the environment: env passes it).
+	export BH_FROM_ACTION=1
 	as=()
 	privilege "${BH_PRIVILEGED:-auto}"
 	case "$how" in
-	sudo) as=(sudo -n) ;;
+	sudo) as=(sudo -n env BH_FROM_ACTION=1) ;;
 	root | none) ;;
 	*) exit 2 ;;
 	esac

@@ -150,4 +150,28 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	if got, err := run("BH_NATIVE=no"); err == nil || !strings.Contains(got, "native must be 'true' or 'false', not 'no'") {
 		t.Errorf("native 'no': %v\n%s", err, got)
 	}
+	// The target's inputs: each a flag of its own; the multi-line ones a
+	// flag a line; no shell reads any of them.
+	got, err = run("BH_PROTOCOL=line", "BH_SEND=PING\\r\\n", "BH_EXPECT=^\\+PONG $HOME", "BH_FORKS=true", "BH_PIDFILE={root}/d.pid",
+		"BH_DIR_CREATED_BY=suite", "BH_ENV=A=1\n\n  B=two words  \r\n", "BH_ENV_CLEAR=true", "BH_KEEP={root}/data/*\n{root}/k",
+		"BH_UMASK=022", "BH_DAEMON_UID=1000", "BH_ATTACKER_UID=1002", "BH_TIMEOUT=2m", "BH_READY_TIMEOUT=20s",
+		"BH_FLAGS=# a comment\n--leg-timeout 10m\n--leg=x y\n\n--allow-incomplete\n--docs-url=$(id)")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	line, _, _ := strings.Cut(got, "\n")
+	want := "run --report-dir " + filepath.Join(dir, "r") + " --name x --cmd python3 d.py --root {root} --socket {root}/s --protocol line --send PING\\r\\n --expect ^\\+PONG $HOME --forks --pidfile {root}/d.pid --dir-created-by suite --env=A=1 --env=B=two words --env-clear --keep={root}/data/* --keep={root}/k --umask 022 --daemon-uid 1000 --attacker-uid 1002 --timeout 2m --ready-timeout 20s --leg-timeout=10m --leg=x y --allow-incomplete --docs-url=$(id) --containers --image img"
+	if line != want {
+		t.Errorf("action.sh ran\n%s\nwant\n%s", line, want)
+	}
+	// "--flag value" becomes --flag=value; a value keeps its spaces.
+	if got, err := run("BH_FLAGS=--leg=x y\n--leg-timeout 10m"); err != nil || !strings.Contains(got, "--leg=x y --leg-timeout=10m") {
+		t.Errorf("flags: %v\n%s", err, got)
+	}
+	if got, err := run("BH_FLAGS=leg x"); err == nil || !strings.Contains(got, "flags line 1: 'leg x' is not a flag") {
+		t.Errorf("flags 'leg x': %v\n%s", err, got)
+	}
+	if got, err := run("BH_FORKS=yes"); err == nil || !strings.Contains(got, "forks must be 'true' or 'false', not 'yes'") {
+		t.Errorf("forks 'yes': %v\n%s", err, got)
+	}
 }
