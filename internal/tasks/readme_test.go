@@ -2,12 +2,15 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,5 +176,74 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	}
 	if got, err := run("BH_FORKS=yes"); err == nil || !strings.Contains(got, "forks must be 'true' or 'false', not 'yes'") {
 		t.Errorf("forks 'yes': %v\n%s", err, got)
+	}
+}
+
+// The README's action examples for a line daemon (socat) and a daemon that
+// forks (ssh-agent) run under act, through the action's inputs only, and
+// reach the verdicts the README states: each job fails on its required
+// findings, exactly these.
+func TestREADMEActionExamplesWithAct(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("act's host mode runs the ubuntu-latest jobs on Linux; this is %s", runtime.GOOS)
+	}
+	if testing.Short() {
+		t.Skip("installs and runs act; run without -short")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("the examples' other-uid scenarios need root (act runs the jobs as this user): run as root")
+	}
+	want := map[string][]string{
+		"socat example":     {"auth.peercred", "dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
+		"ssh-agent example": {"dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
+	}
+	flows := map[string]string{}
+	for _, f := range readmeWorkflows(t) {
+		for name := range want {
+			if strings.Contains(f, name+", failed=") {
+				flows[name] = f
+			}
+		}
+	}
+	for name, ids := range want {
+		t.Run(name, func(t *testing.T) {
+			f, ok := flows[name]
+			if !ok {
+				t.Fatalf("README.md has no workflow printing %q", name)
+			}
+			bin := strings.Fields(strings.SplitN(strings.SplitN(f, "target: ", 2)[1], "\n", 2)[0])[0]
+			if _, err := exec.LookPath(bin); err != nil {
+				t.Skipf("needs %s on this host (apt-get install socat openssh-client)", bin)
+			}
+			log, err := ActWorkflows(context.Background(), io.Discard, []string{f})
+			if errors.Is(err, ErrNoAct) {
+				t.Skipf("act cannot be installed here: %v", err)
+			}
+			if err == nil {
+				t.Errorf("the job passed; want it failed on its required findings")
+			}
+			m := regexp.MustCompile(name + `, failed=(\d+) required-failed=(\d+)`).FindStringSubmatch(log)
+			if m == nil {
+				t.Fatalf("the example printed no outputs:\n%s", tail(log, 60))
+			}
+			var failed []string
+			for _, r := range regexp.MustCompile("\\| `([a-z0-9.-]+)` \\| (?:required|hardening) \\| ❌").FindAllStringSubmatch(log, -1) {
+				failed = append(failed, r[1])
+			}
+			slices.Sort(failed)
+			failed = slices.Compact(failed)
+			if !slices.Equal(failed, ids) {
+				var rows []string
+				for _, l := range strings.Split(log, "\n") {
+					if strings.Contains(l, "❌") || strings.Contains(l, "⚠️") || strings.Contains(l, "[^") {
+						rows = append(rows, l)
+					}
+				}
+				t.Errorf("failed scenarios %q, want %q (outputs failed=%s required-failed=%s):\n%s", failed, ids, m[1], m[2], strings.Join(rows, "\n"))
+			}
+			if strings.Contains(log, "stand-in must never run") {
+				t.Error("the setup-go stand-in ran")
+			}
+		})
 	}
 }

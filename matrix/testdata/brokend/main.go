@@ -42,7 +42,8 @@
 // for a uid with no passwd entry: "local user with ID N does not exist"); -handoff
 // with -socket listens, then hands the listener to a child in a new
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
-// parent, which is gone), the child writing -pidfile; -socket
+// parent, which is gone), the child writing -pidfile (-handoff-delay D: the
+// parent lingers D between listen and the hand-off); -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
 // checked, the socket 0600, peers checked, no stale socket removed (with
 // -dieonterm it does not catch SIGTERM, which kills it, socket left).
@@ -105,6 +106,7 @@ func main() {
 	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
+	flag.DurationVar(&handoffDelay, "handoff-delay", 0, "with -handoff: wait this long after listening before the child is started (the listening parent answers connects meanwhile, as ssh-agent's does)")
 	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
@@ -537,6 +539,9 @@ func serveAt(path string) error {
 	return serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
 }
 
+// handoffDelay is -handoff-delay.
+var handoffDelay time.Duration
+
 // handOff listens on path, then starts this program again in a new session
 // with the listener as fd 3 and exits: the process that called listen()
 // is gone before anyone connects.
@@ -562,6 +567,7 @@ func handOff(path string) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(handoffDelay)
 	// The child says (a byte on fd 4) when it handles SIGTERM; the parent
 	// exits only then, as a daemon that forks once it is set up: a SIGTERM
 	// in between would otherwise kill it with the default action.
