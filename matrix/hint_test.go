@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -122,5 +123,41 @@ func TestSignalErrHintsForks(t *testing.T) {
 	e.r.cfg.Target.Forks = true
 	if err := e.signalErr(os.ErrProcessDone); strings.Contains(err.Error(), "--forks") {
 		t.Errorf("with --forks: %v", err)
+	}
+}
+
+// A daemon that caps its connections (haproxy's maxconn; brokend -flaw
+// maxconn serves 10 at once and accepts no more) fails
+// proto.idle-connections with the count it refused, within the scenario's
+// time: a stalled connect or request is a verdict, not a timeout.
+func TestIdleConnectionsCappedDaemonFails(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is written for Linux; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("proto.idle-connections")
+	for _, backlog := range []string{"0", "8"} {
+		t.Run("backlog "+backlog, func(t *testing.T) {
+			tg := brokenTarget("maxconn")
+			if backlog != "0" {
+				// A small backlog fills: connects are refused (brokend then
+				// serves {root}/bu.sock).
+				tg.Cmd = append(tg.Cmd, "-backlog", backlog)
+				tg.Socket, tg.PortFile = "{root}/bu.sock", ""
+			}
+			// A timeout the old behaviour (waiting out the scenario) would
+			// reach; the stall bounds (idleStall, twice) fit in it.
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rep.Results[0]
+			if r.Status != Fail || !strings.Contains(r.Reason, "a new client is not served") {
+				t.Fatalf("%s %q, want a failure: a new client is not served; evidence %q", r.Status, r.Reason, r.Evidence)
+			}
+			if backlog != "0" && !regexp.MustCompile(`accepted \d+ of 500 idle connections \(\d+ refused: connection \d+ not accepted within`).MatchString(r.Reason) {
+				t.Errorf("reason %q does not give the count refused", r.Reason)
+			}
+		})
 	}
 }

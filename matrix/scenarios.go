@@ -906,6 +906,10 @@ func protoIdle(ctx context.Context, e *Env) outcome {
 	e.metric("ping_after_idle_ms", float64(r.PingMS))
 	e.metric("busy_retries", float64(r.BusyRetries))
 	if !strings.HasPrefix(r.PingAfter, "ok") {
+		if r.Opened < 500 && r.OpenError != "" {
+			// A capped daemon: the count it refused is the finding.
+			return fail("the daemon accepted %d of 500 idle connections (%d refused: %s) and then a new client is not served: %s", r.Opened, 500-r.Opened, r.OpenError, r.PingAfter)
+		}
 		return fail("with %d idle connections a new client is not served: %s", r.Opened, r.PingAfter)
 	}
 	return pass("%d idle connections open; a new client was served in %d ms", r.Opened, r.PingMS)

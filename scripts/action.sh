@@ -2,7 +2,9 @@
 # The composite action's steps (action.yml). Inputs arrive only through
 # environment variables, never pasted into this script.
 #
-#   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP; output bin
+#   action.sh key     the build's cache key (outputs key and dir)
+#   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP, unless
+#                     the cache restored it for $BH_BUILD_KEY; output bin
 #   action.sh run     run the suite, write the reports (JSON, Markdown, JUnit,
 #                     SARIF), publish outputs, the step summary and annotations;
 #                     fail on a required failure
@@ -111,14 +113,39 @@ flaglines() {
 	done <<<"$1"
 }
 
+# sha256 prints the SHA-256 of its stdin, hex (Linux, macOS, Git Bash).
+sha256() {
+	if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
+}
+
+builddir="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bh-ipc-check-action"
+
 case "${1:-}" in
+key)
+	# The cache key of the built CLI: what decides the binary (the OS, the
+	# architecture, the Go version, and every Go source, go.mod and go.sum
+	# of the action), so a moved tag or a new Go never serves a stale one.
+	src=$(cd "$here" && find . -path ./.git -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -type f -print | LC_ALL=C sort | xargs cat | sha256)
+	key="bh-ipc-check-$(uname -s)-$(uname -m)-$(go env GOVERSION)-$src"
+	echo "bh-ipc-check: build key $key"
+	echo "key=$key" >>"$out"
+	echo "dir=$builddir" >>"$out"
+	;;
 build)
 	exe=bh-ipc-check
 	case "${RUNNER_OS:-$(uname -s)}" in Windows*|MINGW*|MSYS*) exe=bh-ipc-check.exe ;; esac
-	bin="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bh-ipc-check-action/$exe"
-	mkdir -p "$(dirname "$bin")"
-	(cd "$here" && CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/bh-ipc-check)
-	echo "bh-ipc-check: built $bin with $(go version)"
+	bin="$builddir/$exe"
+	mkdir -p "$builddir"
+	# A binary restored from the cache under this very key is used as it
+	# is; the key file beside it says which build it is.
+	if [ -n "${BH_BUILD_KEY:-}" ] && [ -x "$bin" ] && [ "$(cat "$bin.key" 2>/dev/null)" = "$BH_BUILD_KEY" ]; then
+		echo "bh-ipc-check: using the cached build $bin ($BH_BUILD_KEY)"
+	else
+		start=$(date +%s)
+		(cd "$here" && CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/bh-ipc-check)
+		if [ -n "${BH_BUILD_KEY:-}" ]; then printf '%s' "$BH_BUILD_KEY" >"$bin.key"; fi
+		echo "bh-ipc-check: built $bin with $(go version) in $(($(date +%s) - start)) s"
+	fi
 	echo "bin=$bin" >>"$out"
 	;;
 run)

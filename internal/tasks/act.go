@@ -56,7 +56,10 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
+var (
+	setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
+	cachePin   = regexp.MustCompile(`actions/cache@([0-9a-f]{40})`)
+)
 
 // ActSelfTest runs .github/workflows/action-selftest.yml with act in host
 // mode, offline, with setup-go 'false', and returns act's log. act resolves
@@ -116,6 +119,10 @@ func runAct(ctx context.Context, w io.Writer, args ...string) (string, error) {
 	if pin == nil {
 		return "", errors.New("action.yml pins no actions/setup-go commit")
 	}
+	cpin := cachePin.FindSubmatch(actionYML)
+	if cpin == nil {
+		return "", errors.New("action.yml pins no actions/cache commit")
+	}
 	tmp, err := os.MkdirTemp("", "bh-act-")
 	if err != nil {
 		return "", err
@@ -135,8 +142,25 @@ runs:
 `), 0o644); err != nil {
 		return "", err
 	}
+	// actions/cache needs GitHub's cache service: offline, a stand-in
+	// restores nothing, and the action builds the CLI.
+	cacheStandin := filepath.Join(tmp, "cache-standin")
+	if err := os.MkdirAll(cacheStandin, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(cacheStandin, "action.yml"), []byte(`name: cache stand-in
+description: Offline stand-in for actions/cache read by act; restores nothing.
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "cache stand-in, nothing restored"
+`), 0o644); err != nil {
+		return "", err
+	}
 	args = append(args, "-P", "ubuntu-latest=-self-hosted",
-		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin)
+		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin,
+		"--local-repository", "actions/cache@"+string(cpin[1])+"="+cacheStandin)
 	cmd := exec.CommandContext(ctx, act, args...)
 	cmd.Dir = root
 	fmt.Fprintf(w, "act: %s\n", strings.Join(cmd.Args, " "))

@@ -31,6 +31,9 @@
 //	-flaw crash       exits 3 on a line that is not JSON
 //	-flaw acceptfew   stops serving (closes its listener) after 1000
 //	                  connections
+//	-flaw maxconn     serves at most 10 connections at once and accepts no
+//	                  more until one closes (haproxy's maxconn): the rest
+//	                  wait in the kernel's backlog
 //
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
@@ -48,7 +51,7 @@
 // checked, the socket 0600, peers checked, no stale socket removed (with
 // -dieonterm it does not catch SIGTERM, which kills it, socket left).
 //
-// On tcp, plain and unlink check the token. -backlog N (none only) listens
+// On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
 // socketserver uses 5) does: correct, but busy under load.
 package main
@@ -77,7 +80,7 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
+	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -178,6 +181,10 @@ func run(root, name, transport string) error {
 		return err
 	case "none":
 		return serveRootLayout(ctx, root, name)
+	case "maxconn":
+		if backlog > 0 {
+			return serveRootLayout(ctx, root, name) // -backlog: its listener
+		}
 	case "followlink":
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
@@ -307,7 +314,18 @@ func serveTCP(ctx context.Context, dir string) error {
 // match every request's "token".
 func serve(ctx context.Context, ln net.Listener, token string) error {
 	go func() { <-ctx.Done(); ln.Close() }()
+	var slots chan struct{}
+	if flaw == "maxconn" {
+		slots = make(chan struct{}, 10)
+	}
 	for {
+		if slots != nil {
+			select {
+			case slots <- struct{}{}: // the flaw: no accept while 10 are open
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -324,6 +342,10 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 			go handle(c, token)
 			<-ctx.Done()
 			return nil
+		}
+		if slots != nil {
+			go func() { handle(c, token); <-slots }()
+			continue
 		}
 		go handle(c, token)
 	}
