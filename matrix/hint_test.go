@@ -161,3 +161,22 @@ func TestIdleConnectionsCappedDaemonFails(t *testing.T) {
 		})
 	}
 }
+
+// A refusal's reason quotes the line of the daemon's output that names the
+// cause, not only its last line (supervisord ends with "For help, use
+// ... -h", php-fpm with "FPM initialization failed").
+func TestCauseLine(t *testing.T) {
+	for _, c := range []struct{ out, want string }{
+		{"Error: Cannot open an HTTP server: socket.error reported errno.ENAMETOOLONG (AF_UNIX path too long)\nFor help, use /usr/bin/supervisord -h\n",
+			"Error: Cannot open an HTTP server: socket.error reported errno.ENAMETOOLONG (AF_UNIX path too long) (last line: For help, use /usr/bin/supervisord -h)"},
+		{"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20)\n[02-Dec-2026] ERROR: FPM initialization failed\n",
+			"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20) (last line: [02-Dec-2026] ERROR: FPM initialization failed)"},
+		{"starting\nbind: Address already in use\n", "bind: Address already in use"},
+		{"starting\nbye\n", "bye"},
+		{"", "(no output)"},
+	} {
+		if got := causeLine(c.out); got != c.want {
+			t.Errorf("causeLine(%q)\n = %q\nwant %q", c.out, got, c.want)
+		}
+	}
+}

@@ -145,7 +145,7 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 	}
 	if readyErr != nil {
 		if done, code := d.exited(); done && code != 0 && d.output() != "" {
-			return pass("refused with exit %d: %s", code, lastLine(d.output()))
+			return pass("refused with exit %d: %s", code, causeLine(d.output()))
 		}
 		return errored("neither served nor refused clearly: %v", readyErr)
 	}
@@ -171,7 +171,7 @@ func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refu
 	if _, rerr := e.waitReady(ctx, d, e.spec()); rerr == nil {
 		return d, true, "", nil
 	} else if done, code := d.exited(); done && code != 0 {
-		return d, false, fmt.Sprintf("exit %d: %s", code, lastLine(d.output())), nil
+		return d, false, fmt.Sprintf("exit %d: %s", code, causeLine(d.output())), nil
 	} else {
 		return d, false, "", rerr
 	}
@@ -629,7 +629,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	forked := e.r.cfg.Target.Forks && e.detachedAliveAfter(d, 0)
 	if done, code := d.exited(); done && !forked {
 		if code != 0 && d.output() != "" {
-			return pass("refused clearly (exit %d): %s", code, lastLine(d.output()))
+			return pass("refused clearly (exit %d): %s", code, causeLine(d.output()))
 		}
 		return fail("exited with code %d without a message: %v", code, readyErr)
 	}
