@@ -193,8 +193,8 @@ func SARIF(m Matrix, o SARIFOptions) ([]byte, error) {
 			}
 			run.Results = append(run.Results, sarifResult{
 				RuleID: res.ID, RuleIndex: index[res.ID], Level: level(res.Severity),
-				Message:   sarifText{msg},
-				Locations: locs,
+				Message:             sarifText{msg},
+				Locations:           locs,
 				PartialFingerprints: map[string]string{"primaryLocationLineHash": hex.EncodeToString(fp[:8]) + ":1"},
 				Properties:          map[string]string{"leg": cols[i], "transport": res.Transport},
 			})
