@@ -180,3 +180,25 @@ func TestCauseLine(t *testing.T) {
 		}
 	}
 }
+
+// sock.first-seen-mode watches every socket the daemon makes in the
+// directory: one bound loose under a temporary name, then chmodded and
+// renamed over the final name (haproxy, supervisord), fails, although the
+// final name is never seen loose.
+func TestFirstSeenWatchesTemporaryNames(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("other sockets are watched by inotify (Linux); this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("sock.first-seen-mode")
+	tg := brokenTarget("tmprename")
+	tg.PortFile = ""
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Status != Fail || !regexp.MustCompile(`the socket sock\.\d+\.tmp \(made in the socket's directory before sock appeared\) was 0777 in a 0755 dir`).MatchString(r.Reason) {
+		t.Errorf("%s %q, want a failure naming the temporary socket; evidence %q", r.Status, r.Reason, r.Evidence)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -113,6 +114,19 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	e.note("first seen via %s: socket %04o uid %d, dir %04o uid %d", first.via, first.sock.Mode, first.sock.UID, first.dir.Mode, first.dir.UID)
 	if exposed(first.sock, first.dir) {
 		return fail("when first seen the socket was %04o in a %04o dir: reachable by other uids", first.sock.Mode, first.dir.Mode)
+	}
+	// Every other socket the daemon made in the directory on the way (a
+	// temporary name renamed over the final one) is judged alike.
+	others := w.otherSights()
+	names := slices.Sorted(maps.Keys(others))
+	for _, n := range names {
+		o := others[n]
+		e.note("another socket, %s, first seen via %s: socket %04o uid %d, dir %04o uid %d", n, o.via, o.sock.Mode, o.sock.UID, o.dir.Mode, o.dir.UID)
+	}
+	for _, n := range names {
+		if o := others[n]; exposed(o.sock, o.dir) {
+			return fail("the socket %s (made in the socket's directory before %s appeared) was %04o in a %04o dir when first seen: reachable by other uids", n, filepath.Base(e.Sock), o.sock.Mode, o.dir.Mode)
+		}
 	}
 	return pass("first seen (%s) as socket %04o in dir %04o: not reachable by others", first.via, first.sock.Mode, first.dir.Mode)
 }

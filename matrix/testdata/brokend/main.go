@@ -31,6 +31,10 @@
 //	-flaw crash       exits 3 on a line that is not JSON
 //	-flaw acceptfew   stops serving (closes its listener) after 1000
 //	                  connections
+//	-flaw tmprename   binds a temporary name in a 0755 endpoint dir with the
+//	                  umask's mode, waits 300 ms, chmods it 0600 and renames
+//	                  it over sock (haproxy, supervisord): the final name is
+//	                  never loose, the temporary one is
 //	-flaw maxconn     serves at most 10 connections at once and accepts no
 //	                  more until one closes (haproxy's maxconn): the rest
 //	                  wait in the kernel's backlog
@@ -80,7 +84,7 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn"}
+	"anyaddr", "portfile0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -181,6 +185,26 @@ func run(root, name, transport string) error {
 		return err
 	case "none":
 		return serveRootLayout(ctx, root, name)
+	case "tmprename":
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
+		ln, err := net.Listen("unix", tmp) // the flaw: the umask's mode, for a while
+		if err != nil {
+			return err
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		time.Sleep(300 * time.Millisecond)
+		if err := os.Chmod(tmp, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, sock); err != nil {
+			return err
+		}
+		defer os.Remove(sock)
+		defer os.Remove(dir)
+		return serve(ctx, ln, "")
 	case "maxconn":
 		if backlog > 0 {
 			return serveRootLayout(ctx, root, name) // -backlog: its listener
