@@ -25,7 +25,7 @@ type firstSeen struct {
 	// directory before the socket did (a temporary name bound, chmodded,
 	// then renamed over the final one, as haproxy and supervisord do), by
 	// name; watched by inotify only.
-	others map[string]firstSight
+	others    map[string]firstSight
 	done      chan struct{}
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
