@@ -403,7 +403,9 @@ func (e *Env) waitReady(ctx context.Context, d *daemon, sp probeSpec) (int, erro
 func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limit time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	var last error
+	// badReply: an answer that was no ping reply (the daemon speaks
+	// another protocol); kept, as the last error may be the deadline's.
+	var last, badReply error
 	forks := e.r.cfg.Target.Forks
 	for {
 		// With --forks an exit 0 before ready is the parent of a daemon
@@ -427,11 +429,17 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 				return 0, err
 			}
 			last = err
+			if errors.Is(err, ipc.ErrBadReply) {
+				badReply = err
+			}
 		} else {
 			last = err
 		}
 		select {
 		case <-ctx.Done():
+			if badReply != nil && !errors.Is(last, ipc.ErrBadReply) {
+				last = fmt.Errorf("%w (earlier: %w)", last, badReply)
+			}
 			return 0, fmt.Errorf("daemon did not answer within %s: %w (last output: %s)", limit, last, lastLine(d.output()))
 		case <-time.After(20 * time.Millisecond):
 		}
