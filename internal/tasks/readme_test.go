@@ -167,9 +167,16 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	if line != want {
 		t.Errorf("action.sh ran\n%s\nwant\n%s", line, want)
 	}
-	// "--flag value" becomes --flag=value; a value keeps its spaces.
-	if got, err := run("BH_FLAGS=--leg=x y\n--leg-timeout 10m"); err != nil || !strings.Contains(got, "--leg=x y --leg-timeout=10m") {
-		t.Errorf("flags: %v\n%s", err, got)
+	// "--flag value" becomes --flag=value; a line is one argument, its
+	// spaces and quotes kept (a stand-in printing an argument a line).
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nfor a in \"$@\"; do printf 'ARG<%s>\\n' \"$a\" >>\""+argsFile+"\"; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err = run("BH_FLAGS=--leg=x y\n--leg-timeout 10m\n--env='A=1' \"B\"", "BH_CONTAINERS=false")
+	for _, want := range []string{"ARG<--leg=x y>\n", "ARG<--leg-timeout=10m>\n", "ARG<--env='A=1' \"B\">\n"} {
+		if err != nil || !strings.Contains(got, want) {
+			t.Errorf("flags: %v, want %q in\n%s", err, want, got)
+		}
 	}
 	if got, err := run("BH_FLAGS=leg x"); err == nil || !strings.Contains(got, "flags line 1: 'leg x' is not a flag") {
 		t.Errorf("flags 'leg x': %v\n%s", err, got)
