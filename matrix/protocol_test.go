@@ -431,12 +431,15 @@ func TestForksHandOff(t *testing.T) {
 	}
 	needBins(t)
 	sc, _ := Select("sock.mode-umask0,inst.live-not-hijacked,inst.clean-shutdown")
-	for _, c := range []struct{ name, pidFile, how string }{
-		{"pid file", "{root}/h.pid", "(pid file "},
-		{"listening socket", "", "(it listens on "},
+	for _, c := range []struct{ name, pidFile, how, delay string }{
+		{"pid file", "{root}/h.pid", "(pid file ", "0"},
+		{"listening socket", "", "(it listens on ", "0"},
+		// The parent that listened still lives when the suite finds the
+		// daemon ready: it must not be taken for the server.
+		{"listening socket, parent lingers", "", "(it listens on ", "500ms"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tg := Target{Cmd: []string{bins.brokend, "-handoff", "-socket", "{root}/h.d/sock"}, Socket: "{root}/h.d/sock",
+			tg := Target{Cmd: []string{bins.brokend, "-handoff", "-handoff-delay", c.delay, "-socket", "{root}/h.d/sock"}, Socket: "{root}/h.d/sock",
 				Protocol: ProtocolConnect, DirCreatedBy: "suite", Forks: true, PidFile: c.pidFile}
 			if c.pidFile != "" {
 				tg.Cmd = append(tg.Cmd, "-pidfile", c.pidFile)

@@ -337,9 +337,9 @@ func (r *Runner) skipReason(s Scenario) string {
 		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
 	}
 	if tr := r.transport(s); !t.Supports(tr) {
-		flag := "--socket"
+		flag := Hint("socket", "TEMPLATE")
 		if tr == ipc.TransportTCP {
-			flag = "--port-file"
+			flag = Hint("port-file", "TEMPLATE")
 		}
 		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}

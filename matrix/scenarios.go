@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -134,13 +135,16 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	for i, l := range sights {
 		// A listen() on another socket (TCP, another path) is not this
 		// one's; one whose fd could not be read is taken to be.
-		mine := l.Path == e.Sock || l.Path == "" && l.Unknown != "" && l.sock.Kind == "socket"
+		// A listen() on a temporary name in the socket's directory, later
+		// renamed over it (haproxy, supervisord), is judged alike.
+		mine := l.Path == e.Sock || l.Path != "" && filepath.Dir(l.Path) == filepath.Dir(e.Sock) ||
+			l.Path == "" && l.Unknown != "" && l.sock.Kind == "socket"
 		e.note("listen call %d: fd bound to %q%s; %s then: %s %04o uid %d gid %d; dir %04o gid %d", i+1, l.Path, orUnknown(l.Unknown), e.Sock, l.sock.Kind, l.sock.Mode, l.sock.UID, l.sock.GID, l.dir.Mode, l.dir.GID)
 		if !mine {
 			continue
 		}
 		if ok, why := j.canConnect(l.sock, l.dir); ok {
-			return fail("listen() was called while the socket was %04o in a %04o dir: from then on other uids could connect (%s)", l.sock.Mode, l.dir.Mode, why)
+			return fail("listen() was called on %s while it was %04o in a %04o dir: from then on other uids could connect (%s)", orSock(l.Path, e.Sock), l.sock.Mode, l.dir.Mode, why)
 		}
 		if at == nil {
 			at = &sights[i]
@@ -148,6 +152,20 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	}
 	if ok, why := j.canConnect(nowS, nowD); ok {
 		return fail("serving with socket %04o in dir %04o: other uids can connect (%s)", nowS.Mode, nowD.Mode, why)
+	}
+	// Every other socket the daemon made in the directory on the way (a
+	// temporary name renamed over the final one): without the gate its
+	// mode when first seen is all there is, and a loose one may not have
+	// listened yet, so it is no verdict either way.
+	if gateErr != nil {
+		others := w.otherSights()
+		for _, n := range slices.Sorted(maps.Keys(others)) {
+			o := others[n]
+			e.note("another socket, %s, first seen via %s: socket %04o uid %d, dir %04o uid %d", n, o.via, o.sock.Mode, o.sock.UID, o.dir.Mode, o.dir.UID)
+			if ok, why := j.canConnect(o.sock, o.dir); ok {
+				return skip("the socket %s (made in the socket's directory before %s appeared) was first seen as %04o in a %04o dir (%s); whether it listened then was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", n, filepath.Base(e.Sock), o.sock.Mode, o.dir.Mode, why, gateErr)
+			}
+		}
 	}
 	if at != nil {
 		made := ""
@@ -165,6 +183,15 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		return skip("first seen as %04o in a %04o dir (%s), reachable once it listens; whether it listened before it was tightened was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", first.sock.Mode, first.dir.Mode, why, gateErr)
 	}
 	return pass("first seen (%s) as socket %04o in dir %04o, and %04o serving: not reachable by others (listen() not observed)", first.via, first.sock.Mode, first.dir.Mode, nowS.Mode)
+}
+
+// orSock names the socket a listen() was for: the endpoint's, or the
+// temporary name it was made under.
+func orSock(path, sock string) string {
+	if path == "" || path == sock {
+		return "the socket"
+	}
+	return path
 }
 
 func orUnknown(why string) string {
@@ -202,7 +229,7 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 	}
 	if readyErr != nil {
 		if done, code := d.exited(); done && code != 0 && d.output() != "" {
-			return pass("refused with exit %d: %s", code, lastLine(d.output()))
+			return pass("refused with exit %d: %s", code, causeLine(d.output()))
 		}
 		return errored("neither served nor refused clearly: %v", readyErr)
 	}
@@ -228,7 +255,7 @@ func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refu
 	if _, rerr := e.waitReady(ctx, d, e.spec()); rerr == nil {
 		return d, true, "", nil
 	} else if done, code := d.exited(); done && code != 0 {
-		return d, false, fmt.Sprintf("exit %d: %s", code, lastLine(d.output())), nil
+		return d, false, fmt.Sprintf("exit %d: %s", code, causeLine(d.output())), nil
 	} else {
 		return d, false, "", rerr
 	}
@@ -413,8 +440,8 @@ func (e *Env) judgeFailedProbe(r connectResult) outcome {
 	case r.Held:
 		return errored("the probe failed as uid %d (%s), but the daemon accepted that uid's connection and kept it open %s: "+
 			"the probe may have failed for reasons of its own (no passwd entry for uid %d?), so whether the daemon refuses that uid is unknown; "+
-			"give --attacker-uid of a real user the probe works for, or make the probe work for any uid",
-			uid, oneLine(r.Error, 200), heldOpen, uid)
+			"give %s of a real user the probe works for, or make the probe work for any uid",
+			uid, oneLine(r.Error, 200), heldOpen, uid, Hint("attacker-uid", "UID"))
 	case !r.Connected:
 		return pass("uid %d could not connect (%s); its probe failed: %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
 	}
@@ -492,7 +519,7 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "STOP"); err != nil {
-		return errored("SIGSTOP: %v", err)
+		return errored("SIGSTOP: %v", e.signalErr(err))
 	}
 	n, full, closeAll, err := fillBacklog(e.Sock, 70000)
 	defer closeAll()
@@ -539,7 +566,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "KILL"); err != nil {
-		return errored("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	first.waitServing(5 * time.Second)
 	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
@@ -564,7 +591,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	}
 	t0 := time.Now()
 	if err := signalDaemon(d, "TERM"); err != nil {
-		return errored("SIGTERM: %v", err)
+		return errored("SIGTERM: %v", e.signalErr(err))
 	}
 	exited, code := d.waitServing(2 * time.Second)
 	took := time.Since(t0)
@@ -721,7 +748,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	forked := e.r.cfg.Target.Forks && e.detachedAliveAfter(d, 0)
 	if done, code := d.exited(); done && !forked {
 		if code != 0 && d.output() != "" {
-			return pass("refused clearly (exit %d): %s", code, lastLine(d.output()))
+			return pass("refused clearly (exit %d): %s", code, causeLine(d.output()))
 		}
 		return fail("exited with code %d without a message: %v", code, readyErr)
 	}
@@ -933,7 +960,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 		return errored("port file: %v", err)
 	}
 	if err := signalDaemon(d, "KILL"); err != nil {
-		return errored("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	d.waitServing(5 * time.Second)
 	sq, err := squat(pf.Port)
@@ -1014,6 +1041,10 @@ func protoIdle(ctx context.Context, e *Env) outcome {
 	e.metric("ping_after_idle_ms", float64(r.PingMS))
 	e.metric("busy_retries", float64(r.BusyRetries))
 	if !strings.HasPrefix(r.PingAfter, "ok") {
+		if r.Opened < 500 && r.OpenError != "" {
+			// A capped daemon: the count it refused is the finding.
+			return fail("the daemon accepted %d of 500 idle connections (%d refused: %s) and then a new client is not served: %s", r.Opened, 500-r.Opened, r.OpenError, r.PingAfter)
+		}
 		return fail("with %d idle connections a new client is not served: %s", r.Opened, r.PingAfter)
 	}
 	return pass("%d idle connections open; a new client was served in %d ms", r.Opened, r.PingMS)
@@ -1053,7 +1084,7 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; %s", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, retried)
 	if r.TimedOut || ctx.Err() != nil {
 		// Errors from the deadline itself say nothing of the daemon.
-		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer --timeout", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First)
+		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer %s", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First, Hint("timeout", "DURATION"))
 	}
 	if r.Errors > 0 {
 		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)

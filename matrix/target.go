@@ -57,6 +57,11 @@ type Target struct {
 	// PidFile (a {root}/{name} template).
 	Forks   bool   `json:"forks,omitempty"`
 	PidFile string `json:"pid_file,omitempty"`
+	// Keep holds glob templates ({root}, {name}; filepath.Match syntax)
+	// naming the daemon's own data, such as a key store beside its
+	// sockets: inst.clean-shutdown does not count a match, what lies under
+	// it, or the directories holding it as left behind.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Default templates.
@@ -96,6 +101,14 @@ func (t Target) Validate() error {
 	if err := t.validateProbe(); err != nil {
 		return err
 	}
+	for _, k := range t.Keep {
+		if !strings.HasPrefix(k, "{root}/") {
+			return fmt.Errorf("--keep %q: must start with {root}/ (only what the daemon makes under its root is judged)", k)
+		}
+		if _, err := filepath.Match(k, ""); err != nil {
+			return fmt.Errorf("--keep %q: %v", k, err)
+		}
+	}
 	return t.checkPlaceholders()
 }
 
@@ -134,6 +147,11 @@ func (t Target) checkPlaceholders() error {
 	}
 	if err := check("--pidfile", t.PidFile, pathPlaceholders); err != nil {
 		return err
+	}
+	for _, k := range t.Keep {
+		if err := check("--keep", k, pathPlaceholders); err != nil {
+			return err
+		}
 	}
 	if err := check("--probe", t.Probe, probePlaceholders); err != nil {
 		return err

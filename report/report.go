@@ -85,6 +85,9 @@ type Target struct {
 	// or the pid file template).
 	Forks   bool   `json:"forks,omitempty"`
 	PidFile string `json:"pid_file,omitempty"`
+	// Keep: glob templates naming the daemon's own data, which
+	// inst.clean-shutdown did not count as left behind.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Describe is a one-line description for reports, with the conditions a

@@ -422,11 +422,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	portFile := fs.String("port-file", "", "external daemon: port file template (enables the tcp scenarios)")
 	protocol := fs.String("protocol", "", "bh-json, ipc, connect, line or exec (default: ipc for builtin, bh-json for external)")
 	send := fs.String("send", "", "--protocol line: what to write (escapes \\r \\n \\t \\\\ \\xNN), e.g. 'PING\\r\\n'")
+	sendFile := fs.String("send-file", "", "--protocol line: a file whose bytes are written as they are (a binary protocol's greeting; at most 64 KiB), instead of --send")
 	expect := fs.String("expect", "", "--protocol line: a regular expression the reply must match, e.g. '^\\+PONG'")
 	probe := fs.String("probe", "", "--protocol exec: probe command template run as the uid in question, exit 0 = answered; {socket} {dir} {root} {name} {port}; split into words like --cmd (no shell)")
 	dirCreatedBy := fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
 	forks := fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
+	var keep multiFlag
+	fs.Var(&keep, "keep", "`GLOB` template ({root} {name}) naming the daemon's own data, e.g. '{root}/gnupg/private-keys-v1.d': inst.clean-shutdown does not count it, what it holds or the directories holding it as left behind (repeatable; recorded in the report)")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
@@ -491,7 +494,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return usageErr("--cmd: %v", err)
 		}
 		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON,
-			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile}
+			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile, Keep: keep}
+		if *sendFile != "" {
+			if *send != "" {
+				return usageErr("--send and --send-file: give one of them")
+			}
+			b, err := readSendFile(*sendFile)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			cfg.Target.Send = matrix.EscapeSend(b)
+		}
 		if *dirCreatedBy != "daemon" {
 			cfg.Target.DirCreatedBy = *dirCreatedBy
 		}
@@ -570,7 +583,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	m.DocsURL = *sarif.docsURL
-	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+	// The rerun command adds what the results show was missing (--forks).
+	rerun := append(cfg.Command, matrix.RerunFlags(cfg.Target, reports...)...)
+	return runExit(ctx, m, rerun, *allowIncomplete, *format == "table", stdout, stderr)
 }
 
 // emitReports writes m's reports to reportDir (when set) and prints it on
@@ -614,11 +629,43 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "socket", "port-file", "env", "send", "expect", "probe", "dir-created-by", "forks", "pidfile":
+		case "socket", "port-file", "env", "send", "send-file", "expect", "probe", "dir-created-by", "forks", "pidfile", "keep":
 			set = append(set, "--"+f.Name)
 		}
 	})
 	return set
+}
+
+// maxSendFile is the most --send-file sends: a probe's request, not a
+// payload.
+const maxSendFile = 64 << 10
+
+// readSendFile reads --send-file: a regular file of at most maxSendFile
+// bytes.
+func readSendFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--send-file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--send-file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("--send-file %s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSendFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("--send-file: %w", err)
+	}
+	if len(b) > maxSendFile {
+		return nil, fmt.Errorf("--send-file %s: more than %d bytes (the limit %d): the probe sends a request, not a payload", path, len(b)-1, maxSendFile)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("--send-file %s: empty (for a daemon that speaks first give --expect alone)", path)
+	}
+	return b, nil
 }
 
 // runExit prints what an incomplete or interrupted run needs said and

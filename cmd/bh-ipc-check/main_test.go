@@ -80,6 +80,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--cmd", "d", "--send", "x"}, "--send and --expect belong to --protocol line"},
 		{[]string{"run", "--cmd", "d", "--dir-created-by", "init"}, `--dir-created-by "init"`},
 		{[]string{"run", "--cmd", "d", "--pidfile", "{root}/pid"}, "give --forks too"},
+		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send", "a", "--send-file", "main.go"}, "--send and --send-file: give one of them"},
+		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send-file", "no/such/file"}, "--send-file: open no/such/file"},
+		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send-file", "."}, "--send-file .: not a regular file"},
+		{[]string{"run", "--keep", "{root}/data"}, "--keep describes an external daemon and needs --cmd"},
+		{[]string{"run", "--cmd", "d", "--keep", "/var/lib/d"}, `--keep "/var/lib/d": must start with {root}/`},
+		{[]string{"run", "--cmd", "d", "--keep", "{root}/{nam}"}, "unknown placeholder {nam}"},
 		{[]string{"ping"}, "--name is required"},
 		{[]string{"ping", "--name", "a/b"}, "invalid endpoint name"},
 		{[]string{"ping", "--name", "x", "--transport", "udp"}, `transport "udp"`},
@@ -521,5 +527,50 @@ func TestRunInterruptedExit130(t *testing.T) {
 		if strings.Contains(string(b), "--name\x00"+name+"\x00") {
 			t.Errorf("a daemon outlived the interrupted run: %s %q", p, b)
 		}
+	}
+}
+
+// --send-file's bytes reach the daemon as they are (socat echoes them, and
+// --expect matches the echo, NUL and a byte that is no UTF-8 included);
+// the report records them in
+// --send's escapes, and --keep's globs.
+func TestRunSendFileAndKeep(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("uses socat's Unix listener; this is %s", runtime.GOOS)
+	}
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		t.Skip("needs socat (apt-get install socat)")
+	}
+	dir := t.TempDir()
+	req := filepath.Join(dir, "req.bin")
+	if err := os.WriteFile(req, []byte("P\x00\xffI\\NG\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	os.Chmod(filepath.Dir(bin), 0o755)
+	cmd := exec.Command(bin, "run", "--cmd", socat+" UNIX-LISTEN:{root}/echo.sock,fork,mode=600 EXEC:cat", "--socket", "{root}/echo.sock",
+		"--dir-created-by", "suite", "--protocol", "line", "--send-file", req, "--expect", `^P\x00.I\\NG\n`,
+		"--keep", "{root}/data/*", "--scenarios", "sock.mode-umask0", "--format", "json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	var rep struct {
+		Target struct {
+			Send string   `json:"send"`
+			Keep []string `json:"keep"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Target.Send != `P\x00\xffI\\NG\n` || len(rep.Target.Keep) != 1 || rep.Target.Keep[0] != "{root}/data/*" {
+		t.Errorf("report target: send %q keep %q", rep.Target.Send, rep.Target.Keep)
 	}
 }

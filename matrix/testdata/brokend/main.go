@@ -37,6 +37,13 @@
 //	-flaw crash       exits 3 on a line that is not JSON
 //	-flaw acceptfew   stops serving (closes its listener) after 1000
 //	                  connections
+//	-flaw tmprename   binds a temporary name in a 0755 endpoint dir with the
+//	                  umask's mode, waits 300 ms, chmods it 0600 and renames
+//	                  it over sock (haproxy, supervisord): the final name is
+//	                  never loose, the temporary one is
+//	-flaw maxconn     serves at most 10 connections at once and accepts no
+//	                  more until one closes (haproxy's maxconn): the rest
+//	                  wait in the kernel's backlog
 //
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
@@ -48,12 +55,13 @@
 // for a uid with no passwd entry: "local user with ID N does not exist"); -handoff
 // with -socket listens, then hands the listener to a child in a new
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
-// parent, which is gone), the child writing -pidfile; -socket
+// parent, which is gone), the child writing -pidfile (-handoff-delay D: the
+// parent lingers D between listen and the hand-off); -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
 // checked, the socket 0600, peers checked, no stale socket removed (with
 // -dieonterm it does not catch SIGTERM, which kills it, socket left).
 //
-// On tcp, plain and unlink check the token. -backlog N (none only) listens
+// On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
 // socketserver uses 5) does: correct, but busy under load.
 //
@@ -92,7 +100,7 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
+	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -133,6 +141,7 @@ func main() {
 	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
+	flag.DurationVar(&handoffDelay, "handoff-delay", 0, "with -handoff: wait this long after listening before the child is started (the listening parent answers connects meanwhile, as ssh-agent's does)")
 	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
@@ -219,6 +228,30 @@ func run(root, name, transport string) error {
 		return err
 	case "none":
 		return serveRootLayout(ctx, root, name)
+	case "tmprename":
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
+		ln, err := net.Listen("unix", tmp) // the flaw: the umask's mode, for a while
+		if err != nil {
+			return err
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		time.Sleep(300 * time.Millisecond)
+		if err := os.Chmod(tmp, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, sock); err != nil {
+			return err
+		}
+		defer os.Remove(sock)
+		defer os.Remove(dir)
+		return serve(ctx, ln, "")
+	case "maxconn":
+		if backlog > 0 {
+			return serveRootLayout(ctx, root, name) // -backlog: its listener
+		}
 	case "followlink":
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
@@ -356,7 +389,18 @@ func serveTCP(ctx context.Context, dir string) error {
 // match every request's "token".
 func serve(ctx context.Context, ln net.Listener, token string) error {
 	go func() { <-ctx.Done(); ln.Close() }()
+	var slots chan struct{}
+	if flaw == "maxconn" {
+		slots = make(chan struct{}, 10)
+	}
 	for {
+		if slots != nil {
+			select {
+			case slots <- struct{}{}: // the flaw: no accept while 10 are open
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -373,6 +417,10 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 			go handle(c, token)
 			<-ctx.Done()
 			return nil
+		}
+		if slots != nil {
+			go func() { handle(c, token); <-slots }()
+			continue
 		}
 		go handle(c, token)
 	}
@@ -626,6 +674,9 @@ func serveAt(path string) error {
 	return serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
 }
 
+// handoffDelay is -handoff-delay.
+var handoffDelay time.Duration
+
 // handOff listens on path, then starts this program again in a new session
 // with the listener as fd 3 and exits: the process that called listen()
 // is gone before anyone connects.
@@ -651,6 +702,7 @@ func handOff(path string) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(handoffDelay)
 	// The child says (a byte on fd 4) when it handles SIGTERM; the parent
 	// exits only then, as a daemon that forks once it is set up: a SIGTERM
 	// in between would otherwise kill it with the default action.
