@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -241,8 +242,15 @@ func (g *listenGate) answer(nfd int) {
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(nfd), uintptr(unix.SECCOMP_IOCTL_NOTIF_RECV), uintptr(unsafe.Pointer(&n))); e != 0 {
 		return // the caller died (ENOENT) or was interrupted: nothing to answer
 	}
-	s := listenSight{sock: stat(g.sock), dir: stat(g.dir)}
+	var s listenSight
 	s.Path, s.Unknown = unixPathOfFD(int(n.PID), int(n.Args[0]))
+	// The socket listened on: the watched one, or a temporary name in its
+	// directory that will be renamed over it (stat does not follow links).
+	at := g.sock
+	if s.Path != "" && filepath.Dir(s.Path) == filepath.Dir(g.sock) {
+		at = s.Path
+	}
+	s.sock, s.dir = stat(at), stat(g.dir)
 	g.mu.Lock()
 	g.sights = append(g.sights, s)
 	g.mu.Unlock()

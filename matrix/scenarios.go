@@ -139,7 +139,11 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		// renamed over it (haproxy, supervisord), is judged alike.
 		mine := l.Path == e.Sock || l.Path != "" && filepath.Dir(l.Path) == filepath.Dir(e.Sock) ||
 			l.Path == "" && l.Unknown != "" && l.sock.Kind == "socket"
-		e.note("listen call %d: fd bound to %q%s; %s then: %s %04o uid %d gid %d; dir %04o gid %d", i+1, l.Path, orUnknown(l.Unknown), e.Sock, l.sock.Kind, l.sock.Mode, l.sock.UID, l.sock.GID, l.dir.Mode, l.dir.GID)
+		seen := e.Sock
+		if l.Path != "" && filepath.Dir(l.Path) == filepath.Dir(e.Sock) {
+			seen = l.Path
+		}
+		e.note("listen call %d: fd bound to %q%s; %s then: %s %04o uid %d gid %d; dir %04o gid %d", i+1, l.Path, orUnknown(l.Unknown), seen, l.sock.Kind, l.sock.Mode, l.sock.UID, l.sock.GID, l.dir.Mode, l.dir.GID)
 		if !mine {
 			continue
 		}
