@@ -53,6 +53,12 @@ func init() {
 		err = attackEnvLeak()
 	case "rename":
 		err = attackRename()
+	case "forgereply":
+		err = attackForgeReply()
+	case "withdraw":
+		err = attackWithdraw()
+	case "slowexec":
+		err = slowExec(os.Args[1:])
 	default:
 		err = fmt.Errorf("unknown attack %q", mode)
 	}

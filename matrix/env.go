@@ -55,6 +55,10 @@ type Env struct {
 	// impostors: evidence of processes other than the daemon that answered
 	// the suite's clients (see judgeImpostors).
 	impostors []string
+	// plants: what uids other than the daemon's planted, as made;
+	// interference: what checkPlants (and recordPlant) saw done to them.
+	plants       []plantRecord
+	interference []string
 	// closed: close has run; startDaemon refuses from then on, so a
 	// scenario still running after its timeout cannot leave a daemon.
 	closed bool
@@ -401,6 +405,10 @@ func (e *Env) waitReady(ctx context.Context, d *daemon, sp probeSpec) (int, erro
 }
 
 func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limit time.Duration) (int, error) {
+	// The scenario's plants are checked again once the daemon is ready (or
+	// has given up): one withdrawn before its start and put back later
+	// is seen (checkPlants).
+	defer e.checkPlants("when the daemon had started")
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var last error
@@ -715,5 +723,15 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 		return fmt.Errorf("as uid %d: %s: %w", uid, what, err)
 	}
 	e.note("uid %d %s: %s (%s)", uid, verb, what, describe(op.Path))
+	if uid != e.r.daemonUID {
+		// Another uid's plant: it may withdraw or replace it (a sticky
+		// root lets the owner of an entry remove it). The daemon's own
+		// plants sit where only its uid and root can change them, and
+		// the daemon may replace them (sock.dangling-symlink).
+		e.recordPlant(uid, op)
+		if h := e.r.cfg.hooks; h != nil && h.afterPlant != nil {
+			h.afterPlant(e, uid, op.Path)
+		}
+	}
 	return nil
 }

@@ -66,10 +66,6 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 	return cmd, nil
 }
 
-func credentialAttr(uid int) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-}
-
 // terminate resumes the daemon (in case a scenario stopped it) and sends
 // it SIGTERM.
 func terminate(cmd *exec.Cmd) error {

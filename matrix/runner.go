@@ -71,7 +71,25 @@ type Config struct {
 	// EnvClear starts daemons from a minimal environment (PATH, LANG,
 	// HOME=/nonexistent) instead of this process's, before Target.Env.
 	EnvClear bool
+
+	// hooks: interference the tests inject (nil outside tests).
+	hooks *testHooks
 }
+
+// testHooks stand in, in the tests, for what another process of the
+// attacker's uid can do at points of a run: they show that it can turn a
+// scenario into an error and never into a pass.
+type testHooks struct {
+	// afterPlant runs after uid planted at path (uid not the daemon's).
+	afterPlant func(e *Env, uid int, path string)
+	// helperOutput may change a helper's output before the suite reads it
+	// (bytes another writer added to the helper's stdout); scenario is
+	// the ID of the scenario that ran the helper.
+	helperOutput func(scenario, name string, uid int, out []byte) []byte
+}
+
+// hookScenario carries a scenario's ID to testHooks.helperOutput.
+type hookScenario struct{}
 
 // Runner runs scenarios for one Config.
 type Runner struct {
@@ -331,7 +349,7 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	select {
 	case d := <-ch:
 		returned = true
-		o = d.o
+		o = e.judgePlants(d.o)
 		if ctx.Err() != nil && o.status != Pass {
 			// What a scenario concluded while being cancelled (a helper
 			// killed, a wait cut short) is no verdict.

@@ -1,0 +1,175 @@
+package matrix
+
+// The third round of attacks on the suite run as root (issue 24), with
+// real attacker processes as other uids (attackTest).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// attackForgeReply (issue 24, attack 2): take a copy of the stdout of
+// every "connect" helper of this uid (pidfd_getfd, with the helper
+// stopped so it cannot make itself non-dumpable meanwhile) and write a
+// forged result around the real one: a JSON object whose "result" says
+// the connect was refused, holding the helper's own line as the value of
+// a key of its own, closed once the helper has exited. It prints "saw
+// PID" for every helper it found, "took PID" when it got the fd and
+// "refused PID: ERR" when it did not. (Against a helper exec'd as this
+// uid it wins the race to the helper's prctl only some of the time.)
+func attackForgeReply() error {
+	fmt.Println("ready")
+	stop := stdinClosed()
+	seen := map[int]bool{}
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); {
+		pids, _ := filepath.Glob("/proc/[0-9]*")
+		for _, p := range pids {
+			pid, err := strconv.Atoi(filepath.Base(p))
+			if err != nil || seen[pid] {
+				continue
+			}
+			b, err := os.ReadFile(p + "/cmdline")
+			if err != nil || !strings.Contains(string(b), HelperCommand+"\x00connect") {
+				continue
+			}
+			seen[pid] = true
+			unix.Kill(pid, unix.SIGSTOP) // a root helper: EPERM, nothing stopped
+			fmt.Println("saw", pid)
+			pfd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				unix.Kill(pid, unix.SIGCONT)
+				fmt.Println("refused", pid, ": pidfd_open:", err)
+				continue
+			}
+			fd, err := unix.PidfdGetfd(pfd, 1, 0)
+			unix.Kill(pid, unix.SIGCONT)
+			if err != nil {
+				unix.Close(pfd)
+				fmt.Println("refused", pid, ":", err)
+				continue
+			}
+			fmt.Println("took", pid)
+			unix.Write(fd, []byte(`{"result":{"connected":false,"error":"connect: connection refused","refused":"connection refused"},"forged":`))
+			go func() {
+				// The helper's own line goes in between; close the object
+				// once it has exited.
+				unix.Poll([]unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}, int(attackDeadline/time.Millisecond))
+				unix.Write(fd, []byte("}\n"))
+				unix.Close(fd)
+				unix.Close(pfd)
+			}()
+		}
+	}
+	return nil
+}
+
+// Attack 2 of issue 24: the attacker uid forges its own helper's reply.
+// brokend -flaw plain answers every uid, so auth.foreign-uid-connect must
+// fail; a suite that takes the forged bytes for the helper's result
+// passes it.
+func TestAttackForgedHelperReply(t *testing.T) {
+	at := newAttackTest(t)
+	atk := at.start(DefaultAttackerUID, "forgereply", attackArg{})
+	rep := at.run(brokenTarget("plain"), "auth.foreign-uid-connect")
+	time.Sleep(100 * time.Millisecond)
+	out := atk.stop()
+	r := resultOf(t, rep, "auth.foreign-uid-connect")
+	t.Logf("auth.foreign-uid-connect: %s: %s\n  %s\nattacker: %s", r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
+	if !strings.Contains(out, "saw") {
+		t.Fatalf("the attacker never saw a helper: %s", out)
+	}
+	if r.Status == Pass {
+		t.Errorf("auth.foreign-uid-connect passed against a daemon that answers every uid: the forged reply was taken")
+	}
+	if strings.Contains(out, "took") {
+		t.Errorf("uid %d took a copy of its helper's stdout: %s", DefaultAttackerUID, out)
+	}
+}
+
+// slowExec (the daemon of the attack tests below) waits, in the first
+// scenario only, until $BH_TEST_WAIT_FOR (with {root} replaced by the
+// value after -root in args) exists, at most 20 s, then execs args: the
+// attacker acts between the plant and the daemon's start, as a fast one
+// would on a busy host.
+func slowExec(args []string) error {
+	root := ""
+	for i, a := range args {
+		if a == "-root" && i+1 < len(args) {
+			root = args[i+1]
+		}
+	}
+	if root != "" && filepath.Base(filepath.Dir(root)) == firstScenario {
+		wait := strings.ReplaceAll(os.Getenv("BH_TEST_WAIT_FOR"), "{root}", root)
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Lstat(wait); err == nil {
+				break
+			}
+		}
+	}
+	return syscall.Exec(args[0], args, os.Environ())
+}
+
+// attackWithdraw (issue 24, attack 1): in the first scenario's root, as
+// soon as the endpoint directory's path holds a plant of this uid (the
+// symlink of dir.symlink, the 0777 directory of dir.foreign-owner),
+// rename it away, then make "withdrawn" in the root for slowExec.
+func attackWithdraw() error {
+	a, err := readAttackArg()
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	stop := stdinClosed()
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
+		for _, root := range scenarioRoots(a) {
+			at := filepath.Join(root, "bu-"+a.Name+".d")
+			var st unix.Stat_t
+			if unix.Lstat(at, &st) != nil || int(st.Uid) != os.Getuid() {
+				continue
+			}
+			if err := os.Rename(at, filepath.Join(root, "moved-away")); err != nil {
+				fmt.Println("withdraw:", err)
+				continue
+			}
+			os.WriteFile(filepath.Join(root, "withdrawn"), nil, 0o644)
+			fmt.Println("withdrew", at)
+			return nil
+		}
+	}
+	return nil
+}
+
+// Attack 1 of issue 24: the attacker uid withdraws its plant before the
+// daemon starts. brokend -flaw plain makes its directory with MkdirAll,
+// through a symlink or into another uid's directory, so it fails both
+// scenarios with the plant in place; with the plant gone it would pass
+// them. No verdict is the only right outcome.
+func TestAttackWithdrawnPlant(t *testing.T) {
+	for _, id := range []string{"dir.symlink", "dir.foreign-owner"} {
+		t.Run(id, func(t *testing.T) {
+			at := newAttackTest(t)
+			atk := at.start(DefaultAttackerUID, "withdraw", attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName})
+			target := brokenTarget("plain")
+			target.Cmd = append([]string{at.bin}, target.Cmd...)
+			target.Env = []string{attackEnv + "=slowexec", "BH_TEST_WAIT_FOR={root}/withdrawn"}
+			rep := at.run(target, id)
+			out := atk.stop()
+			r := resultOf(t, rep, id)
+			t.Logf("%s: %s: %s\n  %s\nattacker: %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
+			if !strings.Contains(out, "withdrew") {
+				t.Fatalf("the attacker never withdrew its plant: %s", out)
+			}
+			if r.Status != Error || !strings.Contains(r.Reason, fmt.Sprintf("uid %d's", DefaultAttackerUID)) {
+				t.Errorf("%s: %s %q; want an error naming uid %d's withdrawn plant", id, r.Status, r.Reason, DefaultAttackerUID)
+			}
+		})
+	}
+}
