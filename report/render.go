@@ -15,6 +15,7 @@ import (
 // its status and duration, then the totals, where the time went, and a
 // footnote per failure naming its fix page.
 func WriteTable(w io.Writer, r Report) {
+	w = ControlEscaper{w} // the table's own newlines only
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
 	var notes []string
@@ -190,7 +191,7 @@ func Markdown(m Matrix) string {
 	if len(notes) > 0 {
 		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")
 	}
-	return b.String()
+	return EscapeControl(b.String(), "\n")
 }
 
 type junitSuites struct {
@@ -312,6 +313,7 @@ func WriteDir(dir, base string, m Matrix, o SARIFOptions) ([]string, error) {
 // column per leg (numbered, with a legend), then the failures with their
 // reasons.
 func WriteMatrixTable(w io.Writer, m Matrix) {
+	w = ControlEscaper{w} // the table's own newlines only
 	cols := columnNames(m.Reports)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprint(tw, "SCENARIO\t")

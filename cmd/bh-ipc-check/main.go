@@ -483,7 +483,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFor(errUsage{err}, stderr)
 	}
 	cfg.Command = append([]string{cfg.Exe, "run"}, args...)
-	cfg.Progress = stderr
+	cfg.Progress = report.ControlEscaper{W: stderr} // a file name or a daemon's output in a reason
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var reports []matrix.Report
@@ -513,7 +513,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *withContainers {
 		legs, err := containers.Run(ctx, containers.Options{
 			Binary: cfg.Exe, Image: *image, Target: cfg.Target, Scenarios: *scen, Name: cfg.Name,
-			LegTimeout: *legTimeout, Progress: stderr, RequireEngine: containers.RequireEngineFromEnv(),
+			LegTimeout: *legTimeout, Progress: report.ControlEscaper{W: stderr}, RequireEngine: containers.RequireEngineFromEnv(),
 		})
 		if err != nil {
 			return exitFor(errUsage{err}, stderr)
@@ -580,9 +580,9 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 // returns the run's exit code (report.ExitCode, or 130 when interrupted).
 func runExit(ctx context.Context, m report.Matrix, argv []string, allowIncomplete, table bool, stdout, stderr io.Writer) int {
 	note := report.IncompleteNote(argv, m.Reports...)
-	out := stderr
+	var out io.Writer = report.ControlEscaper{W: stderr}
 	if table {
-		out = stdout
+		out = report.ControlEscaper{W: stdout}
 	}
 	if note != "" {
 		fmt.Fprint(out, note)
