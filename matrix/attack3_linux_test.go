@@ -6,6 +6,7 @@ package matrix
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -171,5 +173,94 @@ func TestAttackWithdrawnPlant(t *testing.T) {
 				t.Errorf("%s: %s %q; want an error naming uid %d's withdrawn plant", id, r.Status, r.Reason, DefaultAttackerUID)
 			}
 		})
+	}
+}
+
+// The warning that --attacker-uid has live processes is in the report
+// (report.json's warnings, and the Markdown), not only on stderr.
+func TestAttackerBusyWarningInReport(t *testing.T) {
+	needBins(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a process as uid 31337; run: sudo go test ./matrix -run TestAttackerBusyWarningInReport")
+	}
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 31337, Gid: 31337}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc, err := Select("sock.mode-umask0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: 31337})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "--attacker-uid 31337 has"
+	if len(rep.Warnings) == 0 || !strings.Contains(rep.Warnings[0], want) || !strings.Contains(rep.Warnings[0], fmt.Sprint(cmd.Process.Pid)) {
+		t.Errorf("report warnings %q; want one naming uid 31337 and pid %d", rep.Warnings, cmd.Process.Pid)
+	}
+	if md := report.Markdown(report.NewMatrix(rep)); !strings.Contains(md, want) {
+		t.Errorf("the Markdown does not carry the warning:\n%s", md)
+	}
+}
+
+// attackDrop (issue 24, attack 4): drop a new file every few milliseconds
+// into every scenario directory and root (both 01777) it finds, until its
+// stdin closes; it prints "dropped N".
+func attackDrop() error {
+	a, err := readAttackArg()
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	stop := stdinClosed()
+	n := 0
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(2 * time.Millisecond) {
+		for _, root := range scenarioRoots(a) {
+			for _, d := range []string{root, filepath.Dir(root)} {
+				if os.WriteFile(filepath.Join(d, fmt.Sprintf("dropped-%d", n)), nil, 0o644) == nil {
+					n++
+				}
+			}
+		}
+	}
+	fmt.Println("dropped", n)
+	return nil
+}
+
+// Attack 4 of issue 24: another local user (not the attacker uid) drops
+// files into the scenarios' 01777 directories. They are not the daemon's:
+// the builtin daemon must not fail for them; the scenarios they touch end
+// as errors naming the uid.
+func TestAttackDroppedFilesAreNotTheDaemons(t *testing.T) {
+	at := newAttackTest(t)
+	const user = 23501
+	atk := at.start(user, "drop", attackArg{Dir: at.tmp, Slug: "0[1-9]"})
+	rep := at.run(BuiltinTarget(), "inst.clean-shutdown,path.name-validation")
+	out := atk.stop()
+	t.Logf("attacker: %s", out)
+	if !strings.Contains(out, "dropped") || strings.Contains(out, "dropped 0") {
+		t.Fatalf("the attacker dropped nothing: %s", out)
+	}
+	// The attacker was still dropping files while the run directory was
+	// removed: one left behind must be in the report.
+	left, _ := filepath.Glob(filepath.Join(at.tmp, runDirPrefix+"*"))
+	t.Logf("run directories left: %v; warnings: %q", left, rep.Warnings)
+	for _, d := range left {
+		if !strings.Contains(strings.Join(rep.Warnings, "\n"), d+" was not removed") {
+			t.Errorf("the run directory %s was left behind and the report does not say so (warnings %q)", d, rep.Warnings)
+		}
+	}
+	for _, id := range []string{"inst.clean-shutdown", "path.name-validation"} {
+		r := resultOf(t, rep, id)
+		t.Logf("%s: %s: %s", id, r.Status, oneLine(r.Reason, 400))
+		if r.Status == Fail {
+			t.Errorf("%s failed the builtin daemon for another uid's files: %s", id, oneLine(r.Reason, 300))
+		}
+		if r.Status == Error && !strings.Contains(r.Reason, fmt.Sprintf("uid %d,", user)) {
+			t.Errorf("%s: error %q does not name uid %d", id, oneLine(r.Reason, 300), user)
+		}
 	}
 }

@@ -59,6 +59,8 @@ func init() {
 		err = attackWithdraw()
 	case "slowexec":
 		err = slowExec(os.Args[1:])
+	case "drop":
+		err = attackDrop()
 	default:
 		err = fmt.Errorf("unknown attack %q", mode)
 	}

@@ -133,7 +133,7 @@ func (e *Env) judgePlants(o outcome) outcome {
 	if len(what) == 0 {
 		return o
 	}
-	return errored("no verdict: the scenario's set-up was changed by another process (%s); it would have been %s: %s", strings.Join(what, "; "), o.status, o.reason)
+	return errored("no verdict: another process interfered with the scenario (%s); it would have been %s: %s", strings.Join(what, "; "), o.status, o.reason)
 }
 
 // kindOfMode is kindOf's word for an os.FileMode.
@@ -151,4 +151,34 @@ func kindOfMode(m fs.FileMode) string {
 		return "fifo"
 	}
 	return "other"
+}
+
+// daemonsOnly keeps, of entries listed by Env.tree, those of the daemon's
+// uid or the suite's own; another uid's (a file another local user
+// dropped in a scenario's 01777 directory, or the attacker uid in its own
+// directory) do not count against the daemon: they are interference,
+// which leaves the scenario without a verdict (judgePlants), naming the
+// uid. Issue 24: dropped files made the builtin daemon fail
+// inst.clean-shutdown ("left behind") and path.name-validation.
+func (e *Env) daemonsOnly(entries []string) []string {
+	var out []string
+	foreign := map[int][]string{}
+	for _, s := range entries {
+		v, ok := e.r.fs.owners.Load(s)
+		uid, _ := v.(int)
+		if !ok || uid == e.r.daemonUID || uid == os.Geteuid() {
+			out = append(out, s)
+			continue
+		}
+		foreign[uid] = append(foreign[uid], s)
+	}
+	for uid, l := range foreign {
+		shown := l[:min(len(l), 3)]
+		more := ""
+		if len(l) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(l)-len(shown))
+		}
+		e.interfered(fmt.Sprintf("uid %d, not the daemon's uid %d, made %d entries in the scenario's directories: %s%s", uid, e.r.daemonUID, len(l), strings.Join(shown, ", "), more))
+	}
+	return out
 }

@@ -70,3 +70,12 @@ func openTmpParentAnyOwner(p string) (int, string, error) {
 	}
 	return dfd, parts[len(parts)-1], nil
 }
+
+// ownerOf is fi's owner uid.
+func ownerOf(fi os.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // runFS makes, changes and removes entries under the run directory for the
@@ -24,6 +25,10 @@ import (
 type runFS struct {
 	dir  string
 	root *os.Root // nil on Windows
+	// owners maps each entry text tree has listed to its owner's uid (the
+	// text holds the uid, so one text has one owner): daemonsOnly reads
+	// it, since a name another uid chose can imitate any text.
+	owners sync.Map
 }
 
 func openRunFS(dir string) (*runFS, error) {
@@ -182,6 +187,9 @@ func (f *runFS) tree(dir, skip string) []string {
 				link, _ = sub.Readlink(name)
 			}
 			desc = describeInfo(fi, link)
+			if uid, ok := ownerOf(fi); ok {
+				f.owners.Store(name+" ("+desc+")", uid)
+			}
 		}
 		out = append(out, name+" ("+desc+")")
 		return nil

@@ -106,7 +106,7 @@ func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Ge
 // not be set up (bad configuration); scenario failures are in the report.
 // After a failed preflight (*PreflightError) the report is returned too,
 // with no results and SetupError set.
-func Run(ctx context.Context, cfg Config) (Report, error) {
+func Run(ctx context.Context, cfg Config) (out Report, err error) {
 	if err := cfg.Target.Validate(); err != nil {
 		return Report{}, err
 	}
@@ -148,7 +148,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if r.attackerUID >= 0 && r.attackerUID == r.daemonUID {
 		return Report{}, fmt.Errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
 	}
-	r.warnAttackerBusy()
+	var warnings []string
+	if w := r.warnAttackerBusy(); w != "" {
+		warnings = append(warnings, w)
+	}
 	if cfg.Exe == "" {
 		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
 	}
@@ -161,8 +164,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	r.runDir = dir
-	// fd-relative, never following links, on Unix; the Wine walk on Windows.
-	defer fsx.RemoveTree(dir)
+	// fd-relative, never following links, on Unix; the Wine walk on
+	// Windows. What it could not remove (another uid's entries it could
+	// not take away, a process still writing there) is said, in the
+	// report too: out is the report returned.
+	defer func() {
+		if rerr := fsx.RemoveTree(dir); rerr != nil {
+			w := fmt.Sprintf("the run directory %s was not removed: %v", dir, rerr)
+			r.warn(w)
+			if out.Schema != "" {
+				out.Warnings = append(out.Warnings, w)
+			}
+		}
+	}()
 	// Race point: until the handle is open the run directory is a 0700
 	// entry of ours in the (sticky) temp directory: no other uid can
 	// replace it. From then on everything under it goes through the handle.
@@ -188,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep := Report{
 		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
-		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
+		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(), Warnings: warnings,
 	}
 	if err := r.preflight(ctx); err != nil {
 		if pe := (*PreflightError)(nil); errors.As(err, &pe) {

@@ -187,7 +187,7 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	inside := e.tree(adir, "")
+	inside := e.daemonsOnly(e.tree(adir, ""))
 	e.note("attacker dir %s holds: %v", adir, inside)
 	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
 	if len(inside) > 0 {
@@ -215,7 +215,7 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	// Evidence first: what the daemon made inside the attacker's directory
 	// is judged whether or not it then answered.
 	if d.Kind == "dir" && d.UID == e.r.attackerUID {
-		if inside := e.tree(e.EndpointDir, ""); len(inside) > 0 {
+		if inside := e.daemonsOnly(e.tree(e.EndpointDir, "")); len(inside) > 0 {
 			return fail("created inside a directory owned by uid %d (mode %04o), which can replace or remove it: %s", d.UID, d.Mode, strings.Join(inside, ", "))
 		}
 	}
@@ -485,7 +485,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 		// The root is the daemon's runtime directory: it may stay, empty.
 		left = without(left, filepath.Base(e.Root)+" (")
 	}
-	left = e.leftBehindExempt(left)
+	left = e.daemonsOnly(e.leftBehindExempt(left))
 	ended := d.howEnded(code)
 	e.note("%s after %s; left behind: %v", ended, took.Round(time.Millisecond), left)
 	switch {
@@ -561,7 +561,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			e.stopMarked(d.marker, false, nil)
 		}
 	}
-	outside := exceptWorkDir(diff(e.tree(e.Parent, e.Root), before))
+	outside := e.daemonsOnly(exceptWorkDir(diff(e.tree(e.Parent, e.Root), before)))
 	if len(outside) > 0 {
 		also := ""
 		if len(accepted) > 0 {

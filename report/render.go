@@ -134,6 +134,9 @@ func Markdown(m Matrix) string {
 	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", markdownHeadings[Verdict(s)])
 	fmt.Fprintf(&b, "%d passed, %d failed (%d required), %d skipped across %d leg(s).\n\n", s.Passed, s.Failed, s.RequiredFailed, s.Skipped, len(m.Reports))
 	for i, r := range m.Reports {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "**Warning** (%s): %s\n\n", mdEscape(cols[i]), mdEscape(w))
+		}
 		if r.Interrupted {
 			fmt.Fprintf(&b, "**Interrupted**: %s was stopped before its end; its column is partial.\n\n", mdEscape(cols[i]))
 		}
