@@ -5,6 +5,7 @@ package matrix
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,6 +262,66 @@ func TestAttackDroppedFilesAreNotTheDaemons(t *testing.T) {
 		}
 		if r.Status == Error && !strings.Contains(r.Reason, fmt.Sprintf("uid %d,", user)) {
 			t.Errorf("%s: error %q does not name uid %d", id, oneLine(r.Reason, 300), user)
+		}
+	}
+}
+
+// attackV6Squat (issue 24, attack 5): bind [::1] at the port of every new
+// TCP listener of uid 0 on 127.0.0.1 (the daemon's), and listen there,
+// until its stdin closes; it prints "listening on [::1]:PORT".
+func attackV6Squat() error {
+	fmt.Println("ready")
+	stop := stdinClosed()
+	done := map[int]bool{}
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
+		ents, err := tcpEntries()
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if e.state != "0A" || e.uid != 0 || !e.local.Equal(net.IPv4(127, 0, 0, 1)) || done[e.lport] {
+				continue
+			}
+			done[e.lport] = true
+			l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", e.lport))
+			if err != nil {
+				continue
+			}
+			ls = append(ls, l)
+			fmt.Printf("listening on [::1]:%d\n", e.lport)
+		}
+	}
+	return nil
+}
+
+// Attack 5 of issue 24 (its second half): another local user listening
+// on [::1] at the daemon's TCP port. The suite dials 127.0.0.1 only: that
+// listener must neither make tcp.auth-required an impostor error nor be
+// judged by tcp.loopback-only.
+func TestAttackV6ListenerAtTheDaemonsPort(t *testing.T) {
+	at := newAttackTest(t)
+	const user = 23501
+	atk := at.start(user, "v6squat", attackArg{})
+	rep := at.run(BuiltinTarget(), "tcp.auth-required,tcp.loopback-only")
+	out := atk.stop()
+	t.Logf("attacker: %s", out)
+	if !strings.Contains(out, "listening on [::1]") {
+		t.Fatalf("the attacker never listened at the daemon's port: %s", out)
+	}
+	for _, id := range []string{"tcp.auth-required", "tcp.loopback-only"} {
+		r := resultOf(t, rep, id)
+		t.Logf("%s: %s: %s\n  %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
+		if r.Status != Pass {
+			t.Errorf("%s: %s (%s); want a pass: the [::1] listener is not what the suite dials", id, r.Status, oneLine(r.Reason, 300))
+		}
+		if strings.Contains(r.Reason, "::1") {
+			t.Errorf("%s judged the [::1] listener: %s", id, r.Reason)
 		}
 	}
 }

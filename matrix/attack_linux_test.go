@@ -61,6 +61,8 @@ func init() {
 		err = slowExec(os.Args[1:])
 	case "drop":
 		err = attackDrop()
+	case "v6squat":
+		err = attackV6Squat()
 	default:
 		err = fmt.Errorf("unknown attack %q", mode)
 	}

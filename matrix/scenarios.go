@@ -680,11 +680,16 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("port file: %v", err)
 	}
-	socks, err := listeningOn(pf.Port)
+	// Only the daemon uid's sockets are judged: another uid may listen on
+	// the same port at another address ([::1]).
+	socks, others, err := listeningOn(pf.Port, e.r.daemonUID)
 	if err != nil {
 		return errored("reading /proc/net/tcp: %v", err)
 	}
-	e.note("listening sockets on port %d: %v", pf.Port, socks)
+	e.note("listening sockets of uid %d on port %d: %v", e.r.daemonUID, pf.Port, socks)
+	if len(others) > 0 {
+		e.note("not the daemon's, not judged: %v", others)
+	}
 	if len(socks) == 0 {
 		return fail("nothing listens on port %d named by the port file", pf.Port)
 	}
