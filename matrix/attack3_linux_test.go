@@ -4,6 +4,7 @@ package matrix
 // real attacker processes as other uids (attackTest).
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -163,7 +164,7 @@ func TestAttackWithdrawnPlant(t *testing.T) {
 			target := brokenTarget("plain")
 			target.Cmd = append([]string{at.bin}, target.Cmd...)
 			target.Env = []string{attackEnv + "=slowexec", "BH_TEST_WAIT_FOR={root}/withdrawn"}
-			rep := at.run(target, id)
+			rep := at.runDaemonAs(target, id, daemonUIDForRaces)
 			out := atk.stop()
 			r := resultOf(t, rep, id)
 			t.Logf("%s: %s: %s\n  %s\nattacker: %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
@@ -322,6 +323,63 @@ func TestAttackV6ListenerAtTheDaemonsPort(t *testing.T) {
 		}
 		if strings.Contains(r.Reason, "::1") {
 			t.Errorf("%s judged the [::1] listener: %s", id, r.Reason)
+		}
+	}
+}
+
+// attackPrecreate (issue 24, attack 5): make bu-NAME.d (0777) in every
+// scenario root of every run under a.Dir, the preflight's included, as
+// soon as it can; it prints "precreated PATH" for each it made.
+func attackPrecreate() error {
+	a, err := readAttackArg()
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	stop := stdinClosed()
+	done := map[string]bool{}
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
+		roots, _ := filepath.Glob(filepath.Join(a.Dir, runDirPrefix+"*", "[0-9][0-9]", "root"))
+		for _, root := range roots {
+			if done[root] {
+				continue
+			}
+			p := filepath.Join(root, "bu-"+a.Name+".d")
+			err := os.Mkdir(p, 0o777)
+			switch {
+			case err == nil:
+				done[root] = true
+				fmt.Println("precreated", p)
+			case errors.Is(err, os.ErrExist):
+				done[root] = true // the daemon's, made first
+			}
+		}
+	}
+	return nil
+}
+
+// Attack 5 of issue 24: any local user pre-creates the endpoint
+// directory in each scenario root. The preflight must not fail for it and
+// the scenarios must reach their verdicts: the roots stay private until
+// the (root) daemon is ready.
+func TestAttackPrecreatedEndpointDir(t *testing.T) {
+	at := newAttackTest(t)
+	const user = 23501
+	atk := at.start(user, "precreate", attackArg{Dir: at.tmp, Name: DefaultName})
+	sc, err := Select("sock.mode-umask0,sock.first-seen-mode,auth.foreign-uid-connect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 30 * time.Second})
+	out := atk.stop()
+	t.Logf("attacker: %s", out)
+	if err != nil {
+		t.Fatalf("the run failed: %v", err)
+	}
+	for _, r := range rep.Results {
+		t.Logf("%s: %s: %s", r.ID, r.Status, oneLine(r.Reason, 300))
+		if r.Status != Pass {
+			t.Errorf("%s: %s; want a pass: uid %d's directory kept the daemon from its root", r.ID, r.Status, user)
 		}
 	}
 }

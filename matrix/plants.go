@@ -127,6 +127,11 @@ func (e *Env) interfered(what string) {
 // links pass dir.symlink).
 func (e *Env) judgePlants(o outcome) outcome {
 	e.checkPlants("when the scenario was judged")
+	if o.status != Pass {
+		if f := e.foreignEndpointDir(); f != "" {
+			e.interfered(f)
+		}
+	}
 	e.mu.Lock()
 	what := append([]string(nil), e.interference...)
 	e.mu.Unlock()
@@ -181,4 +186,26 @@ func (e *Env) daemonsOnly(entries []string) []string {
 		e.interfered(fmt.Sprintf("uid %d, not the daemon's uid %d, made %d entries in the scenario's directories: %s%s", uid, e.r.daemonUID, len(l), strings.Join(shown, ", "), more))
 	}
 	return out
+}
+
+// foreignEndpointDir says who made the endpoint directory's path when it
+// is another uid than the daemon's or the suite's and not a plant of the
+// scenario ("" otherwise): another local user may have taken the name
+// before the daemon (issue 24), which is no fault of the daemon's.
+func (e *Env) foreignEndpointDir() string {
+	if e.RootIsDir || e.EndpointDir == "" {
+		return ""
+	}
+	id, err := e.identify(e.EndpointDir)
+	if err != nil || id.UID == e.r.daemonUID || id.UID == os.Geteuid() {
+		return ""
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.plants {
+		if p.path == e.EndpointDir {
+			return ""
+		}
+	}
+	return fmt.Sprintf("uid %d, not the daemon's uid %d, made %s (%s) before the daemon", id.UID, e.r.daemonUID, e.EndpointDir, id)
 }

@@ -3,10 +3,7 @@
 package matrix
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,7 +22,7 @@ func identityOf(fi os.FileInfo, link string) plantIdentity {
 // lstatted (fstatat AT_SYMLINK_NOFOLLOW) and read (readlinkat) in the
 // directory opened, so no link on the way is followed.
 func identifyOutside(path string) (plantIdentity, error) {
-	dfd, base, err := openTmpParentAnyOwner(path)
+	dfd, base, err := openTmpParent(path, -1) // to look, not to write: any owner
 	if err != nil {
 		return plantIdentity{}, err
 	}
@@ -44,31 +41,6 @@ func identifyOutside(path string) (plantIdentity, error) {
 		id.Link = string(buf[:n])
 	}
 	return id, nil
-}
-
-// openTmpParentAnyOwner opens the directory holding p, a path under /tmp,
-// walking from /tmp with openat(O_DIRECTORY|O_NOFOLLOW), whoever owns the
-// directories (it is used to look, never to write); it returns the fd
-// (the caller closes it) and p's final name.
-func openTmpParentAnyOwner(p string) (int, string, error) {
-	rel, ok := strings.CutPrefix(filepath.Clean(p), "/tmp/")
-	if !ok {
-		return -1, "", fmt.Errorf("%s: not under /tmp", p)
-	}
-	dfd, err := unix.Open("/tmp", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, "", fmt.Errorf("open /tmp: %w", err)
-	}
-	parts := strings.Split(rel, "/")
-	for _, dir := range parts[:len(parts)-1] {
-		fd, err := unix.Openat(dfd, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		unix.Close(dfd)
-		if err != nil {
-			return -1, "", &os.PathError{Op: "open (no links followed)", Path: p, Err: err}
-		}
-		dfd = fd
-	}
-	return dfd, parts[len(parts)-1], nil
 }
 
 // ownerOf is fi's owner uid.

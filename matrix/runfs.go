@@ -101,6 +101,20 @@ func (f *runFS) chmodTop(mode os.FileMode) error {
 	return f.root.Chmod(".", mode)
 }
 
+// chmod changes the mode of p, a directory of ours under the run
+// directory, walking from the handle without following a link
+// (chmodNoFollowIn); mode may hold os.ModeSticky.
+func (f *runFS) chmod(p string, mode os.FileMode) error {
+	if f.root == nil {
+		return os.Chmod(p, mode)
+	}
+	r, err := f.rel(p)
+	if err != nil {
+		return err
+	}
+	return chmodNoFollowIn(f.root, r, mode)
+}
+
 // remove removes p (a file, link or empty directory) without following it.
 func (f *runFS) remove(p string) error {
 	if f.root == nil {

@@ -398,7 +398,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
 	attackerUID := uidVar(fs, "attacker-uid", fmt.Sprintf("`uid` the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
-	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
+	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here (made if missing; the path is walked without following another uid's links, and a directory another uid owns, or others can write without the sticky bit, is refused)")
 	format := fs.String("format", "table", "stdout format: table, json or sarif")
 	sarif := sarifFlags(fs)
 	leg := fs.String("leg", "native", "name of this leg (the report's column)")
