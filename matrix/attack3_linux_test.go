@@ -30,6 +30,10 @@ import (
 // "refused PID: ERR" when it did not. (Against a helper exec'd as this
 // uid it wins the race to the helper's prctl only some of the time.)
 func attackForgeReply() error {
+	a, err := readAttackArg()
+	if err != nil {
+		return err
+	}
 	fmt.Println("ready")
 	stop := stdinClosed()
 	seen := map[int]bool{}
@@ -41,7 +45,9 @@ func attackForgeReply() error {
 				continue
 			}
 			b, err := os.ReadFile(p + "/cmdline")
-			if err != nil || !strings.Contains(string(b), HelperCommand+"\x00connect") {
+			// Only helpers of this test's runs (their binary is under
+			// a.Dir): never another run's on the same machine.
+			if err != nil || !strings.HasPrefix(string(b), a.Dir+"/") || !strings.Contains(string(b), HelperCommand+"\x00connect") {
 				continue
 			}
 			seen[pid] = true
@@ -81,7 +87,7 @@ func attackForgeReply() error {
 // passes it.
 func TestAttackForgedHelperReply(t *testing.T) {
 	at := newAttackTest(t)
-	atk := at.start(DefaultAttackerUID, "forgereply", attackArg{})
+	atk := at.start(DefaultAttackerUID, "forgereply", attackArg{Dir: at.tmp})
 	rep := at.run(brokenTarget("plain"), "auth.foreign-uid-connect")
 	time.Sleep(100 * time.Millisecond)
 	out := atk.stop()
@@ -268,8 +274,9 @@ func TestAttackDroppedFilesAreNotTheDaemons(t *testing.T) {
 }
 
 // attackV6Squat (issue 24, attack 5): bind [::1] at the port of every new
-// TCP listener of uid 0 on 127.0.0.1 (the daemon's), and listen there,
-// until its stdin closes; it prints "listening on [::1]:PORT".
+// TCP listener of uid daemonUIDForRaces on 127.0.0.1 (the test's daemon;
+// no other run's), and listen there, until its stdin closes; it prints
+// "listening on [::1]:PORT".
 func attackV6Squat() error {
 	fmt.Println("ready")
 	stop := stdinClosed()
@@ -286,7 +293,7 @@ func attackV6Squat() error {
 			return err
 		}
 		for _, e := range ents {
-			if e.state != "0A" || e.uid != 0 || !e.local.Equal(net.IPv4(127, 0, 0, 1)) || done[e.lport] {
+			if e.state != "0A" || e.uid != daemonUIDForRaces || !e.local.Equal(net.IPv4(127, 0, 0, 1)) || done[e.lport] {
 				continue
 			}
 			done[e.lport] = true
@@ -309,7 +316,7 @@ func TestAttackV6ListenerAtTheDaemonsPort(t *testing.T) {
 	at := newAttackTest(t)
 	const user = 23501
 	atk := at.start(user, "v6squat", attackArg{})
-	rep := at.run(BuiltinTarget(), "tcp.auth-required,tcp.loopback-only")
+	rep := at.runDaemonAs(BuiltinTarget(), "tcp.auth-required,tcp.loopback-only", daemonUIDForRaces)
 	out := atk.stop()
 	t.Logf("attacker: %s", out)
 	if !strings.Contains(out, "listening on [::1]") {
