@@ -169,6 +169,13 @@ func Run(ctx context.Context, cfg Config) (out Report, err error) {
 	// not take away, a process still writing there) is said, in the
 	// report too: out is the report returned.
 	defer func() {
+		if r.fs != nil {
+			// Closed to other uids first (0700 through the handle), so no
+			// one can keep dropping entries in the scenario directories
+			// (by path) while the tree is removed.
+			r.fs.chmodTop(0o700)
+			r.fs.close()
+		}
 		if rerr := fsx.RemoveTree(dir); rerr != nil {
 			w := fmt.Sprintf("the run directory %s was not removed: %v", dir, rerr)
 			r.warn(w)
@@ -183,7 +190,7 @@ func Run(ctx context.Context, cfg Config) (out Report, err error) {
 	if r.fs, err = openRunFS(dir); err != nil {
 		return Report{}, err
 	}
-	defer r.fs.close()
+	// r.fs is closed by the clean-up above.
 	// Other uids must reach the scenario directories and run the helper.
 	if err := r.fs.chmodTop(0o755); err != nil {
 		return Report{}, err

@@ -204,7 +204,10 @@ func trustedUIDs() trusted {
 func (t trusted) has(uid int) bool { return uid == t.self || uid == 0 || uid == t.sudo }
 
 func (t trusted) String() string {
-	s := fmt.Sprintf("uid %d or root", t.self)
+	s := "root"
+	if t.self != 0 {
+		s = fmt.Sprintf("uid %d or root", t.self)
+	}
 	if t.sudo >= 0 {
 		s += fmt.Sprintf(" or uid %d ($SUDO_UID)", t.sudo)
 	}
