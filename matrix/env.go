@@ -108,10 +108,29 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 			return nil, err
 		}
 	}
+	if seq == 0 && e.rootPrivate && r.daemonUID != os.Geteuid() {
+		// The preflight plants nothing and no attacker acts in it: its
+		// root is handed to the daemon's uid, still 0700, and never
+		// opened, so no other uid can take the daemon's names there.
+		rel, err := r.fs.rel(e.Root)
+		if err == nil {
+			err = r.fs.root.Lchown(rel, r.daemonUID, r.daemonUID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.rootPrivate = false
+	}
 	if err := r.fs.chmod(parent, stickyDirMode); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// isUnder: p is inside dir (not dir itself).
+func isUnder(p, dir string) bool {
+	r, err := filepath.Rel(dir, p)
+	return err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) && !filepath.IsAbs(r)
 }
 
 // openRoot makes the scenario's root 01777, like /tmp, if it is still
@@ -758,11 +777,12 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 		// run directory's handle, so no directory on the way is followed
 		// out of the run.
 		err = op.doIn(e.r.fs.root, rel)
-	} else if rerr == nil && e.r.fs.root != nil && op.Op != "mkfifo" && filepath.Dir(op.Path) == e.Root && e.isRootPrivate() {
-		// In the root while it is private (openRoot): uid cannot write
-		// there, so the suite makes the entry through the run directory's
+	} else if rerr == nil && e.r.fs.root != nil && op.Op != "mkfifo" && isUnder(op.Path, e.Root) && e.isRootPrivate() {
+		// In the root while it is private (openRoot): uid cannot reach
+		// it, so the suite makes the entry through the run directory's
 		// handle and hands it to uid (lchown, no link followed). No other
-		// uid can reach the root meanwhile.
+		// uid can reach the root meanwhile: what is in it is the suite's
+		// and the daemon uid's plants.
 		if err = op.doIn(e.r.fs.root, rel); err == nil {
 			err = e.r.fs.root.Lchown(rel, uid, uid)
 		}
