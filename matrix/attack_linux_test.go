@@ -53,6 +53,18 @@ func init() {
 		err = attackEnvLeak()
 	case "rename":
 		err = attackRename()
+	case "forgereply":
+		err = attackForgeReply()
+	case "withdraw":
+		err = attackWithdraw()
+	case "slowexec":
+		err = slowExec(os.Args[1:])
+	case "drop":
+		err = attackDrop()
+	case "v6squat":
+		err = attackV6Squat()
+	case "precreate":
+		err = attackPrecreate()
 	default:
 		err = fmt.Errorf("unknown attack %q", mode)
 	}
@@ -478,11 +490,23 @@ func (atk *attacker) stop() string {
 
 func (at *attackTest) run(target Target, scenarios string) Report {
 	at.t.Helper()
+	return at.runDaemonAs(target, scenarios, -1)
+}
+
+// daemonUIDForRaces is a daemon uid other than root's: a scenario root is
+// opened to other uids when such a daemon starts (openRoot), so attackers
+// can race its start; a root daemon's root stays private until it is
+// ready.
+const daemonUIDForRaces = 23502
+
+// runDaemonAs is run with the daemon as daemonUID (-1: the suite's).
+func (at *attackTest) runDaemonAs(target Target, scenarios string, daemonUID int) Report {
+	at.t.Helper()
 	sc, err := Select(scenarios)
 	if err != nil {
 		at.t.Fatal(err)
 	}
-	rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 30 * time.Second})
+	rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: daemonUID, AttackerUID: -1, Timeout: 30 * time.Second})
 	if err != nil {
 		at.t.Fatal(err)
 	}
@@ -508,7 +532,7 @@ func TestAttackSquatterCannotMakeRootChmod(t *testing.T) {
 	at := newAttackTest(t)
 	victim := at.victim()
 	atk := at.start(31337, "squat", attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName, Target: victim})
-	rep := at.run(at.slowTarget("{root}/bu-{name}.d/seen"), "auth.peercred")
+	rep := at.runDaemonAs(at.slowTarget("{root}/bu-{name}.d/seen"), "auth.peercred", daemonUIDForRaces)
 	out := atk.stop()
 	r := resultOf(t, rep, "auth.peercred")
 	t.Logf("auth.peercred: %s: %s\n  %s\nattacker: %s", r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)

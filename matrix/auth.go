@@ -85,6 +85,9 @@ func impostorsError(seen []string) error {
 // runAs runs a helper action as uid for this scenario and keeps any
 // impostor it met as evidence (see judgeImpostors).
 func (e *Env) runAs(ctx context.Context, uid int, name string, arg, out any) error {
+	if e.r.cfg.hooks != nil {
+		ctx = context.WithValue(ctx, hookScenario{}, e.s.ID)
+	}
 	err := e.r.runAs(ctx, uid, name, arg, out)
 	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
 	return err

@@ -13,7 +13,10 @@
 //
 //   - by a helper process (HelperCommand) running as the uid that owns the
 //     place: the daemon's uid for the daemon's endpoint, the attacker's for
-//     what the attacker plants; or
+//     what the attacker plants. It starts as root, makes itself
+//     non-dumpable and drops to the uid in its own process (dropToUID), and
+//     its reply counts only with the MAC of a key it got before the drop
+//     (openHelperReply); or
 //   - by this process through a directory handle without following links:
 //     an os.Root opened on the run directory when it was made (runFS), or
 //     an os.Root on the directory of a plant, or *at calls with
@@ -29,7 +32,13 @@
 //
 //   - Scenario parents and roots are made 01777 with os.ModeSticky (the
 //     number 0o1777 loses the sticky bit in os.Chmod): no other uid can
-//     rename or remove the daemon's or the suite's entries there.
+//     rename or remove the daemon's or the suite's entries there. A root
+//     stays 0700 until the daemon needs it (Env.openRoot), so no one takes
+//     the daemon's names first.
+//   - What another uid planted is checked again when the daemon is ready
+//     and at judgement (checkPlants), and only the daemon uid's entries
+//     count against it (daemonsOnly): the attacker uid can turn a scenario
+//     into an error, never into a pass.
 //   - The run directory is removed with os.RemoveAll on Unix, which works
 //     relative to directory handles opened with O_NOFOLLOW: a directory
 //     swapped for a link while the tree is removed makes it unlink the link.

@@ -57,6 +57,12 @@ type Env struct {
 	impostors []string
 	// gate: the listen gate for the next daemon start (sock.first-seen-mode).
 	gate *listenGate
+	// rootPrivate: the root is still 0700 (openRoot).
+	rootPrivate bool
+	// plants: what uids other than the daemon's planted, as made;
+	// interference: what checkPlants (and recordPlant) saw done to them.
+	plants       []plantRecord
+	interference []string
 	// closed: close has run; startDaemon refuses from then on, so a
 	// scenario still running after its timeout cannot leave a daemon.
 	closed bool
@@ -80,7 +86,12 @@ func (e *Env) metric(k string, v float64) {
 // newEnv lays out the scenario's directories under the runner's run dir.
 func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	parent, root := scenarioDirs(r.runDir, seq)
-	if err := r.fs.mkdirMode(parent, stickyDirMode); err != nil {
+	// Race point: the parent is made private (0700, ours) and opened to
+	// others (01777) only once the root and the working directory are in
+	// it, so no other uid can take their names first (issue 24: a local
+	// user who pre-created a scenario's entries made it an error). The
+	// root itself stays private until the daemon needs it (openRoot).
+	if err := r.fs.mkdirMode(parent, 0o700); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, WorkDir: filepath.Join(parent, daemonWorkDir), Name: r.cfg.Name, Transport: r.transport(s)}
@@ -90,12 +101,66 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	if err := r.fs.mkdirMode(e.WorkDir, stickyDirMode); err != nil {
 		return nil, err
 	}
+	rootMode := stickyDirMode
+	if r.fs.root != nil && !e.RootIsDir {
+		rootMode, e.rootPrivate = 0o700, true
+	}
 	if !e.RootIsDir {
-		if err := r.fs.mkdirMode(e.Root, stickyDirMode); err != nil {
+		if err := r.fs.mkdirMode(e.Root, rootMode); err != nil {
 			return nil, err
 		}
 	}
+	if seq == 0 && e.rootPrivate && r.daemonUID != os.Geteuid() {
+		// The preflight plants nothing and no attacker acts in it: its
+		// root is handed to the daemon's uid, still 0700, and never
+		// opened, so no other uid can take the daemon's names there.
+		rel, err := r.fs.rel(e.Root)
+		if err == nil {
+			err = r.fs.root.Lchown(rel, r.daemonUID, r.daemonUID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.rootPrivate = false
+	}
+	if err := r.fs.chmod(parent, stickyDirMode); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// isUnder: p is inside dir (not dir itself).
+func isUnder(p, dir string) bool {
+	r, err := filepath.Rel(dir, p)
+	return err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) && !filepath.IsAbs(r)
+}
+
+// openRoot makes the scenario's root 01777, like /tmp, if it is still
+// private. Until then it is a 0700 directory of the suite's where no
+// other uid can pre-create the daemon's endpoint directory (issue 24: a
+// local user's bu-<name>.d failed the preflight, or turned scenarios into
+// errors); plants made there meanwhile are made by the suite and handed
+// to their uid (fsOp). It is opened when a daemon of another uid than the
+// suite's is started (it must create its directory there), else once the
+// daemon is ready (waitReadyWithin): from then on other uids may create
+// entries in it, as in /tmp.
+func (e *Env) openRoot() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.rootPrivate {
+		return nil
+	}
+	if err := e.r.fs.chmod(e.Root, stickyDirMode); err != nil {
+		return fmt.Errorf("opening the scenario root %s to other uids: %w", e.Root, err)
+	}
+	e.rootPrivate = false
+	return nil
+}
+
+func (e *Env) isRootPrivate() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rootPrivate
 }
 
 // daemonWorkDir is the daemons' working directory in the scenario's
@@ -344,6 +409,11 @@ func (d *daemon) output() string { return strings.TrimSpace(d.out.String()) }
 // as the daemon uid. It does not wait for readiness.
 func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	cfg := e.r.cfg
+	if e.r.daemonUID != os.Geteuid() {
+		if err := e.openRoot(); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.makeSocketDir(root, name); err != nil {
 		return nil, err
 	}
@@ -411,6 +481,15 @@ func (e *Env) waitReady(ctx context.Context, d *daemon, sp probeSpec) (int, erro
 }
 
 func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limit time.Duration) (int, error) {
+	// The scenario's plants are checked again once the daemon is ready (or
+	// has given up): one withdrawn before its start and put back later
+	// is seen (checkPlants).
+	defer e.checkPlants("when the daemon had started")
+	defer func() {
+		if err := e.openRoot(); err != nil {
+			e.note("%v", err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	// badReply: an answer that was no ping reply (the daemon speaks
@@ -749,6 +828,15 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 		// run directory's handle, so no directory on the way is followed
 		// out of the run.
 		err = op.doIn(e.r.fs.root, rel)
+	} else if rerr == nil && e.r.fs.root != nil && op.Op != "mkfifo" && isUnder(op.Path, e.Root) && e.isRootPrivate() {
+		// In the root while it is private (openRoot): uid cannot reach
+		// it, so the suite makes the entry through the run directory's
+		// handle and hands it to uid (lchown, no link followed). No other
+		// uid can reach the root meanwhile: what is in it is the suite's
+		// and the daemon uid's plants.
+		if err = op.doIn(e.r.fs.root, rel); err == nil {
+			err = e.r.fs.root.Lchown(rel, uid, uid)
+		}
 	} else {
 		if rerr != nil {
 			// Outside the run directory: the sun_path fallback, walked from
@@ -766,5 +854,15 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 		return fmt.Errorf("as uid %d: %s: %w", uid, what, err)
 	}
 	e.note("uid %d %s: %s (%s)", uid, verb, what, describe(op.Path))
+	if uid != e.r.daemonUID {
+		// Another uid's plant: it may withdraw or replace it (a sticky
+		// root lets the owner of an entry remove it). The daemon's own
+		// plants sit where only its uid and root can change them, and
+		// the daemon may replace them (sock.dangling-symlink).
+		e.recordPlant(uid, op)
+		if h := e.r.cfg.hooks; h != nil && h.afterPlant != nil {
+			h.afterPlant(e, uid, op.Path)
+		}
+	}
 	return nil
 }

@@ -59,7 +59,8 @@ var errNotEmpty error = unix.ENOTEMPTY
 // sun_path fallback), walking from /tmp with openat(O_DIRECTORY|O_NOFOLLOW)
 // one component at a time. Each directory after /tmp must be a directory
 // of uid with no group or other write (what ipc.Listen makes, 0700);
-// anything else is an error naming what holds it. It returns the verified
+// anything else is an error naming what holds it (uid -1: any directory,
+// for a walk that only looks). It returns the verified
 // directory's fd (the caller closes it) and p's final name.
 //
 // Race point: a component swapped for a link or another uid's directory
@@ -90,7 +91,8 @@ func openTmpParent(p string, uid int) (int, string, error) {
 }
 
 // openTmpDir opens name in dfd (whose path is path) without following a
-// link and checks it is a directory of uid with no group or other write.
+// link and checks it is a directory of uid with no group or other write
+// (uid -1: any directory, for a walk that only looks).
 func openTmpDir(dfd int, name, path string, uid int) (int, error) {
 	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -99,6 +101,9 @@ func openTmpDir(dfd int, name, path string, uid int) (int, error) {
 			return -1, fmt.Errorf("fallback directory %s is a %s of uid %d, not a directory of uid %d", path, kindOf(uint32(st.Mode)), st.Uid, uid)
 		}
 		return -1, fmt.Errorf("open %s (no links followed): %w", path, err)
+	}
+	if uid < 0 {
+		return fd, nil
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {

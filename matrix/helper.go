@@ -3,6 +3,10 @@ package matrix
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +20,10 @@ import (
 
 // HelperCommand is the hidden CLI command that runs one helper action in a
 // separate process: bh-ipc-check __helper ACTION, with the JSON argument on
-// stdin (never in argv, which every uid can read). The suite starts it
-// under SysProcAttr.Credential to act as another uid, and to start daemons
-// with a umask of their own without touching the suite's.
+// stdin (never in argv, which every uid can read). The suite starts it as
+// root, and it drops to the uid it acts as in its own process (HelperMain);
+// it also starts daemons with a umask of their own without touching the
+// suite's.
 const HelperCommand = "__helper"
 
 // helperReply is the one JSON line a helper prints.
@@ -117,8 +122,11 @@ var actions = map[string]action{
 // ACTION alone: the action's JSON argument is read from standard input,
 // never taken from the command line, because any uid can read a process's
 // argv (/proc/<pid>/cmdline) and the "exec" action's argument carries the
-// daemon's environment. It prints one JSON line (except "exec", which
-// becomes the daemon).
+// daemon's environment. "exec" (started under SysProcAttr.Credential by
+// daemonCommand) reads its argument alone and becomes the daemon. Every
+// other action is started as root with a header line first (helperHeader),
+// drops to the header's uid in this process (dropToUID) and prints one JSON
+// line and its MAC (sealHelperReply).
 func HelperMain(args []string) int {
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: bh-ipc-check __helper ACTION < JSON (internal: started by bh-ipc-check run)")
@@ -150,6 +158,21 @@ func HelperMain(args []string) int {
 		}
 		return 127
 	}
+	// Every other action: started as root, it reads its header (the uid
+	// to act as and the reply's key) and drops to that uid in this
+	// process before it acts (dropToUID).
+	hdrLine, arg, ok := bytes.Cut(arg, []byte("\n"))
+	var h helperHeader
+	if !ok || json.Unmarshal(hdrLine, &h) != nil || len(h.Key) != helperKeySize {
+		fmt.Fprintf(os.Stderr, "helper %s: standard input does not start with a header line (internal: started by bh-ipc-check run)\n", args[0])
+		return 2
+	}
+	if h.UID != os.Geteuid() {
+		if err := dropToUID(h.UID, h.GID, h.Groups); err != nil {
+			fmt.Fprintf(os.Stderr, "helper %s: dropping to uid %d: %v\n", args[0], h.UID, err)
+			return 2
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ctx, log := withImpostorLog(ctx)
@@ -161,8 +184,60 @@ func HelperMain(args []string) int {
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	json.NewEncoder(os.Stdout).Encode(rep)
+	os.Stdout.Write(sealHelperReply(h.Key, rep))
 	return 0
+}
+
+// helperHeader is the first line of a helper's standard input (every
+// action but "exec"): the uid and gid it acts as, and a key of
+// helperKeySize random bytes, new for each helper, that authenticates its
+// reply. It is written by the suite (root) before the helper drops to the
+// uid, on a pipe only the suite and that helper hold.
+type helperHeader struct {
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+	// Groups are the supplementary groups it holds (none when empty).
+	Groups []int  `json:"groups,omitempty"`
+	Key    []byte `json:"key"`
+}
+
+const helperKeySize = 32
+
+// sealHelperReply is a helper's whole output: the reply's JSON line, then
+// the hex HMAC-SHA256 of that line under key, on a line of its own.
+func sealHelperReply(key []byte, rep helperReply) []byte {
+	line, err := json.Marshal(rep)
+	if err != nil {
+		line, _ = json.Marshal(helperReply{Error: "encoding the reply: " + err.Error()})
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(line)
+	return fmt.Appendf(nil, "%s\n%x\n", line, m.Sum(nil))
+}
+
+// openHelperReply checks a helper's output against its key and decodes
+// it. The suite takes a helper's result only from bytes that carry the
+// helper's MAC, and only when they are the whole output: a process that
+// got hold of the helper's stdout (the attacker's uid, through a child
+// the helper ran or any other way) can add bytes, not forge them, and
+// added bytes make the reply no answer at all.
+func openHelperReply(key, out []byte) (helperReply, error) {
+	var rep helperReply
+	line, rest, ok1 := bytes.Cut(out, []byte("\n"))
+	sum, rest, ok2 := bytes.Cut(rest, []byte("\n"))
+	if !ok1 || !ok2 || len(rest) > 0 {
+		return rep, fmt.Errorf("the reply (%d bytes) is not one line and its MAC: other bytes were written to the helper's output", len(out))
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(line)
+	got := make([]byte, sha256.Size)
+	if n, err := hex.Decode(got, sum); err != nil || n != sha256.Size || !hmac.Equal(got, m.Sum(nil)) {
+		return rep, errors.New("the reply's MAC does not match: its bytes are not the helper's")
+	}
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return rep, fmt.Errorf("bad reply %q: %v", line, err)
+	}
+	return rep, nil
 }
 
 // maxHelperArg bounds a helper's JSON argument.
@@ -234,24 +309,41 @@ func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte
 	if !r.canSwitchUID() {
 		return nil, nil, fmt.Errorf("acting as uid %d needs root", uid)
 	}
-	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name)
+	key := make([]byte, helperKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, err
+	}
 	// The attacker's helpers hold the attacker's groups (--attacker-gid,
 	// --attacker-groups); any other uid's, its uid as gid and no others.
 	gid, groups := uid, []int(nil)
 	if uid == r.attackerUID {
 		gid, groups = r.attackerGID, r.attackerGroups
 	}
-	cmd.SysProcAttr = credentialAttr(uid, gid, groups)
-	cmd.Stdin = bytes.NewReader(arg) // not argv: see HelperMain
+	hdr, err := json.Marshal(helperHeader{UID: uid, GID: gid, Groups: groups, Key: key})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Started as root (no SysProcAttr.Credential): the helper drops to uid
+	// inside its own process once it is not dumpable (dropToUID), so uid
+	// never holds a process of the helper's it could trace or take the
+	// reply's pipe from. Its header and argument go on stdin, not argv:
+	// see HelperMain.
+	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name)
+	cmd.Stdin = io.MultiReader(bytes.NewReader(hdr), strings.NewReader("\n"), bytes.NewReader(arg))
 	cmd.Env = minimalEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, nil, fmt.Errorf("helper %s as uid %d: %v: %s", name, uid, err, strings.TrimSpace(stderr.String()))
 	}
-	var rep helperReply
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		return nil, nil, fmt.Errorf("helper %s as uid %d: bad reply %q: %v", name, uid, stdout.String(), err)
+	out := stdout.Bytes()
+	if h := r.cfg.hooks; h != nil && h.helperOutput != nil {
+		id, _ := ctx.Value(hookScenario{}).(string)
+		out = h.helperOutput(id, name, uid, out)
+	}
+	rep, err := openHelperReply(key, out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("helper %s as uid %d: no answer: %w", name, uid, err)
 	}
 	if rep.Error != "" {
 		return rep.Result, rep.Impostors, errors.New(rep.Error)

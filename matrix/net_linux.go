@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,42 +15,26 @@ import (
 )
 
 // listeningOn returns the local addresses of the TCP sockets listening on
-// port, from /proc/net/tcp and /proc/net/tcp6.
-func listeningOn(port int) ([]string, error) {
-	var out []string
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		fh, err := os.Open(f)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && f == "/proc/net/tcp6" {
-				continue
-			}
-			return nil, err
-		}
-		sc := bufio.NewScanner(fh)
-		sc.Scan() // header
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 4 || fields[3] != "0A" { // 0A: LISTEN
-				continue
-			}
-			hexIP, hexPort, ok := strings.Cut(fields[1], ":")
-			if !ok {
-				continue
-			}
-			p, _ := strconv.ParseUint(hexPort, 16, 16)
-			if int(p) != port {
-				continue
-			}
-			ip, err := procIP(hexIP)
-			if err != nil {
-				fh.Close()
-				return nil, err
-			}
-			out = append(out, ip.String())
-		}
-		fh.Close()
+// port, from /proc/net/tcp and /proc/net/tcp6: those of uid (the daemon's)
+// and, apart, those of other uids ("addr (uid N)"), which are not the
+// daemon's doing (another local user may listen on [::1] at the daemon's
+// port).
+func listeningOn(port, uid int) (mine, others []string, err error) {
+	ents, err := tcpEntries()
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	for _, e := range ents {
+		if e.state != "0A" || e.lport != port { // 0A: LISTEN
+			continue
+		}
+		if e.uid == uid {
+			mine = append(mine, e.local.String())
+		} else {
+			others = append(others, fmt.Sprintf("%s (uid %d)", e.local, e.uid))
+		}
+	}
+	return mine, others, nil
 }
 
 // procIP decodes /proc/net/tcp's address: 32-bit words in host (little

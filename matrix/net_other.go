@@ -10,8 +10,8 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 )
 
-func listeningOn(port int) ([]string, error) {
-	return nil, errors.New("listening sockets are read from /proc/net/tcp, Linux only")
+func listeningOn(port, uid int) (mine, others []string, err error) {
+	return nil, nil, errors.New("listening sockets are read from /proc/net/tcp, Linux only")
 }
 
 // reachableSockPath: without /proc a socket path longer than sun_path

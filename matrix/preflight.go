@@ -108,6 +108,9 @@ func (r *Runner) preflight(ctx context.Context) error {
 			after = d.ended.Sub(d.started)
 		}
 		out := d.out.excerpt(outputHeadLines, outputTailLines)
+		if f := e.foreignEndpointDir(); f != "" {
+			err = fmt.Errorf("%w; %s", err, f)
+		}
 		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code, After: after,
 			Output: out, Err: err, Hint: e.preflightHint(exited, code, out, err)}
 	}

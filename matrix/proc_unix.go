@@ -72,17 +72,6 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 	return cmd, nil
 }
 
-// credentialAttr runs a process as uid with primary gid and exactly the
-// supplementary groups (none when empty: setgroups is always called, so
-// nothing of the suite's own groups is kept).
-func credentialAttr(uid, gid int, groups []int) *syscall.SysProcAttr {
-	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	for _, g := range groups {
-		c.Groups = append(c.Groups, uint32(g))
-	}
-	return &syscall.SysProcAttr{Credential: c}
-}
-
 // terminate resumes the daemon (in case a scenario stopped it) and sends
 // it SIGTERM.
 func terminate(cmd *exec.Cmd) error {

@@ -25,8 +25,6 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 // signalName is sig's description (Windows has no signal names).
 func signalName(sig syscall.Signal) string { return sig.String() }
 
-func credentialAttr(uid, gid int, groups []int) *syscall.SysProcAttr { return nil }
-
 func killTree(cmd *exec.Cmd) { cmd.Process.Kill() }
 
 // terminate: Windows has no SIGTERM to send to another process; the

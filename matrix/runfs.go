@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // runFS makes, changes and removes entries under the run directory for the
@@ -24,6 +25,10 @@ import (
 type runFS struct {
 	dir  string
 	root *os.Root // nil on Windows
+	// owners maps each entry text tree has listed to its owner's uid (the
+	// text holds the uid, so one text has one owner): daemonsOnly reads
+	// it, since a name another uid chose can imitate any text.
+	owners sync.Map
 }
 
 func openRunFS(dir string) (*runFS, error) {
@@ -94,6 +99,20 @@ func (f *runFS) chmodTop(mode os.FileMode) error {
 		return os.Chmod(f.dir, mode)
 	}
 	return f.root.Chmod(".", mode)
+}
+
+// chmod changes the mode of p, a directory of ours under the run
+// directory, walking from the handle without following a link
+// (chmodNoFollowIn); mode may hold os.ModeSticky.
+func (f *runFS) chmod(p string, mode os.FileMode) error {
+	if f.root == nil {
+		return os.Chmod(p, mode)
+	}
+	r, err := f.rel(p)
+	if err != nil {
+		return err
+	}
+	return chmodNoFollowIn(f.root, r, mode)
 }
 
 // remove removes p (a file, link or empty directory) without following it.
@@ -182,6 +201,9 @@ func (f *runFS) tree(dir, skip string) []string {
 				link, _ = sub.Readlink(name)
 			}
 			desc = describeInfo(fi, link)
+			if uid, ok := ownerOf(fi); ok {
+				f.owners.Store(name+" ("+desc+")", uid)
+			}
 		}
 		out = append(out, name+" ("+desc+")")
 		return nil

@@ -77,7 +77,25 @@ type Config struct {
 	// EnvClear starts daemons from a minimal environment (PATH, LANG,
 	// HOME=/nonexistent) instead of this process's, before Target.Env.
 	EnvClear bool
+
+	// hooks: interference the tests inject (nil outside tests).
+	hooks *testHooks
 }
+
+// testHooks stand in, in the tests, for what another process of the
+// attacker's uid can do at points of a run: they show that it can turn a
+// scenario into an error and never into a pass.
+type testHooks struct {
+	// afterPlant runs after uid planted at path (uid not the daemon's).
+	afterPlant func(e *Env, uid int, path string)
+	// helperOutput may change a helper's output before the suite reads it
+	// (bytes another writer added to the helper's stdout); scenario is
+	// the ID of the scenario that ran the helper.
+	helperOutput func(scenario, name string, uid int, out []byte) []byte
+}
+
+// hookScenario carries a scenario's ID to testHooks.helperOutput.
+type hookScenario struct{}
 
 // Runner runs scenarios for one Config.
 type Runner struct {
@@ -99,7 +117,7 @@ func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Ge
 // not be set up (bad configuration); scenario failures are in the report.
 // After a failed preflight (*PreflightError) the report is returned too,
 // with no results and SetupError set.
-func Run(ctx context.Context, cfg Config) (Report, error) {
+func Run(ctx context.Context, cfg Config) (out Report, err error) {
 	if err := cfg.Target.Validate(); err != nil {
 		return Report{}, err
 	}
@@ -149,7 +167,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := r.setAttackerGroups(readGroupDB("/etc/passwd", "/etc/group")); err != nil {
 		return Report{}, err
 	}
-	r.warnAttackerBusy()
+	var warnings []string
+	if w := r.warnAttackerBusy(); w != "" {
+		warnings = append(warnings, w)
+	}
 	if cfg.Exe == "" {
 		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
 	}
@@ -162,15 +183,33 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	r.runDir = dir
-	// fd-relative, never following links, on Unix; the Wine walk on Windows.
-	defer fsx.RemoveTree(dir)
+	// fd-relative, never following links, on Unix; the Wine walk on
+	// Windows. What it could not remove (another uid's entries it could
+	// not take away, a process still writing there) is said, in the
+	// report too: out is the report returned.
+	defer func() {
+		if r.fs != nil {
+			// Closed to other uids first (0700 through the handle), so no
+			// one can keep dropping entries in the scenario directories
+			// (by path) while the tree is removed.
+			r.fs.chmodTop(0o700)
+			r.fs.close()
+		}
+		if rerr := fsx.RemoveTree(dir); rerr != nil {
+			w := fmt.Sprintf("the run directory %s was not removed: %v", dir, rerr)
+			r.warn(w)
+			if out.Schema != "" {
+				out.Warnings = append(out.Warnings, w)
+			}
+		}
+	}()
 	// Race point: until the handle is open the run directory is a 0700
 	// entry of ours in the (sticky) temp directory: no other uid can
 	// replace it. From then on everything under it goes through the handle.
 	if r.fs, err = openRunFS(dir); err != nil {
 		return Report{}, err
 	}
-	defer r.fs.close()
+	// r.fs is closed by the clean-up above.
 	// Other uids must reach the scenario directories and run the helper.
 	if err := r.fs.chmodTop(0o755); err != nil {
 		return Report{}, err
@@ -189,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep := Report{
 		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
-		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(),
+		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(), Warnings: warnings,
 	}
 	if err := r.preflight(ctx); err != nil {
 		if pe := (*PreflightError)(nil); errors.As(err, &pe) {
@@ -395,7 +434,7 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	select {
 	case d := <-ch:
 		returned = true
-		o = d.o
+		o = e.judgePlants(d.o)
 		if ctx.Err() != nil && o.status != Pass {
 			// What a scenario concluded while being cancelled (a helper
 			// killed, a wait cut short) is no verdict.

@@ -282,7 +282,7 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	e.note("link target before the start: %s", before)
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	after := e.linkTarget(adir)
-	inside := e.tree(adir, "")
+	inside := e.daemonsOnly(e.tree(adir, ""))
 	e.note("attacker dir %s holds: %v", adir, inside)
 	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
 	if len(inside) > 0 {
@@ -334,7 +334,7 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	// Evidence first: what the daemon made inside the attacker's directory
 	// is judged whether or not it then answered.
 	if d.Kind == "dir" && d.UID == e.r.attackerUID {
-		if inside := e.tree(e.EndpointDir, ""); len(inside) > 0 {
+		if inside := e.daemonsOnly(e.tree(e.EndpointDir, "")); len(inside) > 0 {
 			return fail("created inside a directory owned by uid %d (mode %04o), which can replace or remove it: %s", d.UID, d.Mode, strings.Join(inside, ", "))
 		}
 	}
@@ -604,11 +604,11 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	}
 	after := e.tree(e.Parent, "")
 	left := diff(after, before)
-	if e.RootIsDir {
-		// The root is the daemon's runtime directory: it may stay, empty.
-		left = without(left, filepath.Base(e.Root)+" (")
-	}
-	left = e.leftBehindExempt(left)
+	// The root is the daemon's runtime directory (it may stay, empty), or
+	// the suite's, which opens it once the daemon is ready (openRoot):
+	// its own entry is not the daemon's leftover, what it holds is.
+	left = without(left, filepath.Base(e.Root)+" (")
+	left = e.daemonsOnly(e.leftBehindExempt(left))
 	ended := d.howEnded(code)
 	e.note("%s after %s; left behind: %v", ended, took.Round(time.Millisecond), left)
 	switch {
@@ -684,7 +684,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			e.stopMarked(d.marker, false, nil)
 		}
 	}
-	outside := exceptWorkDir(diff(e.tree(e.Parent, e.Root), before))
+	outside := e.daemonsOnly(exceptWorkDir(diff(e.tree(e.Parent, e.Root), before)))
 	if len(outside) > 0 {
 		also := ""
 		if len(accepted) > 0 {
@@ -803,11 +803,16 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("port file: %v", err)
 	}
-	socks, err := listeningOn(pf.Port)
+	// Only the daemon uid's sockets are judged: another uid may listen on
+	// the same port at another address ([::1]).
+	socks, others, err := listeningOn(pf.Port, e.r.daemonUID)
 	if err != nil {
 		return errored("reading /proc/net/tcp: %v", err)
 	}
-	e.note("listening sockets on port %d: %v", pf.Port, socks)
+	e.note("listening sockets of uid %d on port %d: %v", e.r.daemonUID, pf.Port, socks)
+	if len(others) > 0 {
+		e.note("not the daemon's, not judged: %v", others)
+	}
 	if len(socks) == 0 {
 		return fail("nothing listens on port %d named by the port file", pf.Port)
 	}

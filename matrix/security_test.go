@@ -69,9 +69,9 @@ func scenarioByID(t *testing.T, id string) Scenario {
 	return Scenario{}
 }
 
-// Scenario parents and roots, and the directories path.budget adds, are
-// 01777 like /tmp: other uids may create entries but not rename or remove
-// the suite's or the daemon's.
+// Scenario parents and roots (once opened), and the directories
+// path.budget adds, are 01777 like /tmp: other uids may create entries but
+// not rename or remove the suite's or the daemon's.
 func TestScenarioDirectoriesAreSticky(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no sticky bit; the modes are checked on Linux and macOS")
@@ -79,6 +79,13 @@ func TestScenarioDirectoriesAreSticky(t *testing.T) {
 	r := testRunner(t)
 	e, err := r.newEnv(scenarioByID(t, "sock.mode-umask0"), 1)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The root is private until the daemon needs it (openRoot).
+	if fi, err := os.Lstat(e.Root); err != nil || fi.Mode() != os.ModeDir|0o700 {
+		t.Errorf("%s before openRoot: %v %v, want %v", e.Root, fi.Mode(), err, os.ModeDir|0o700)
+	}
+	if err := e.openRoot(); err != nil {
 		t.Fatal(err)
 	}
 	deep := filepath.Join(e.Root, "long-a", "long-b")

@@ -82,7 +82,7 @@ func reachesLoopback4(ip net.IP) bool {
 }
 
 // tcpListenerCheck: every socket listening on port that a client of the
-// daemon could reach over loopback (127.0.0.1, ::1 or a wildcard) belongs
+// suite could reach (it dials 127.0.0.1: 127.0.0.1 or a wildcard) belongs
 // to the daemon's uid and, when the suite started daemons, is held open by
 // a process of a start (a daemon pid, a descendant, or a process of the
 // daemon's uid carrying the start marker). Nothing listening is a plain
@@ -94,10 +94,13 @@ func tcpListenerCheck(port int, id *daemonIdentity) error {
 	}
 	reachable := false
 	for _, e := range ents {
-		if e.state != "0A" || e.lport != port || !(reachesLoopback4(e.local) || e.local.Equal(net.IPv6loopback)) {
+		// Only what a dial of 127.0.0.1 can reach: another uid listening
+		// on [::1] at the daemon's port answers no client of the suite's
+		// (issue 24: it made tcp.auth-required an impostor error).
+		if e.state != "0A" || e.lport != port || !reachesLoopback4(e.local) {
 			continue
 		}
-		reachable = reachable || reachesLoopback4(e.local)
+		reachable = true
 		if e.uid != id.UID {
 			return &impostorError{fmt.Sprintf("the socket listening on %s port %d is uid %d's (inode %s), not the daemon's uid %d", e.local, port, e.uid, e.inode, id.UID)}
 		}

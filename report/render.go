@@ -5,8 +5,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +15,7 @@ import (
 // its status and duration, then the totals, where the time went, and a
 // footnote per failure naming its fix page.
 func WriteTable(w io.Writer, r Report) {
+	w = ControlEscaper{w} // the table's own newlines only
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
 	var notes []string
@@ -137,6 +136,9 @@ func Markdown(m Matrix) string {
 	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", heading)
 	b.WriteString(markdownCounts(s, len(m.Reports)))
 	for i, r := range m.Reports {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "**Warning** (%s): %s\n\n", mdEscape(cols[i]), mdEscape(w))
+		}
 		if r.Interrupted {
 			fmt.Fprintf(&b, "**Interrupted**: %s was stopped before its end; its column is partial.\n\n", mdEscape(cols[i]))
 		}
@@ -194,7 +196,7 @@ func Markdown(m Matrix) string {
 	if len(notes) > 0 {
 		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")
 	}
-	return b.String()
+	return EscapeControl(b.String(), "\n")
 }
 
 // markdownCounts is the Markdown summary's counts: required and hardening
@@ -318,11 +320,11 @@ func secs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 
 // WriteDir writes base.json (the report, or the matrix when several),
 // base.md, junit.xml and base.sarif into dir, creating it. It returns the
-// paths written.
+// paths written. On Unix dir is walked without following a link another
+// uid could have made and refused when a directory on the way belongs to
+// another uid or others can write it (openReportDir): the suite often
+// runs as root.
 func WriteDir(dir, base string, m Matrix, o SARIFOptions) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	var js any = m
 	if len(m.Reports) == 1 && base == "report" {
 		js = m.Reports[0]
@@ -346,49 +348,14 @@ func WriteDir(dir, base string, m Matrix, o SARIFOptions) ([]string, error) {
 		names[2]: junit,
 		names[3]: sarif,
 	}
-	var written []string
-	for _, name := range names {
-		p := filepath.Join(dir, name)
-		if err := writeFileAtomic(p, files[name]); err != nil {
-			return written, err
-		}
-		written = append(written, p)
-	}
-	return written, nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so a
-// reader (or an interrupted run) never leaves half a report.
-func writeFileAtomic(p string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	// Race point: the report directory may be one other uids can write
-	// (the suite often runs as root). The mode is set on the handle, not by
-	// name, so a file swapped in at the temporary name is never chmodded;
-	// the rename replaces a link planted at p rather than following it.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return writeReportFiles(dir, names, files)
 }
 
 // WriteMatrixTable writes a compact console matrix: a row per scenario, a
 // column per leg (numbered, with a legend), then the failures with their
 // reasons.
 func WriteMatrixTable(w io.Writer, m Matrix) {
+	w = ControlEscaper{w} // the table's own newlines only
 	cols := columnNames(m.Reports)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprint(tw, "SCENARIO\t")

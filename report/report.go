@@ -167,6 +167,10 @@ type Report struct {
 	// SetupError: the run stopped before any scenario (a failed
 	// preflight); Results is empty. The run exits 2.
 	SetupError string `json:"setup_error,omitempty"`
+	// Warnings: what the run noticed that may weaken it without being a
+	// result: the attacker uid has live processes, the run directory
+	// could not be removed.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Summary counts results.

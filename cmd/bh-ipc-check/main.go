@@ -437,7 +437,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var attackerGID, attackerGroups gidsFlag
 	fs.Var(&attackerGID, "attacker-gid", "primary `gid` the attacker's helpers hold (root only; default: the attacker uid's group in /etc/passwd, or a gid equal to the uid)")
 	fs.Var(&attackerGroups, "attacker-groups", "comma-separated supplementary `gids` the attacker's helpers hold, e.g. the socket's group to model an attacker in it (root only; default: the groups /etc/group lists the attacker in; '' for none)")
-	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
+	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here (made if missing; the path is walked without following another uid's links, and a directory another uid owns, or others can write without the sticky bit, is refused)")
 	format := fs.String("format", "table", "stdout format: table, json or sarif")
 	sarif := sarifFlags(fs)
 	leg := fs.String("leg", "native", "name of this leg (the report's column)")
@@ -541,7 +541,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFor(errUsage{err}, stderr)
 	}
 	cfg.Command = append([]string{cfg.Exe, "run"}, args...)
-	cfg.Progress = stderr
+	cfg.Progress = report.ControlEscaper{W: stderr} // a file name or a daemon's output in a reason
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var reports []matrix.Report
@@ -571,7 +571,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *withContainers {
 		legs, err := containers.Run(ctx, containers.Options{
 			Binary: cfg.Exe, Image: *image, Target: cfg.Target, Scenarios: *scen, Name: cfg.Name,
-			LegTimeout: *legTimeout, Progress: stderr, RequireEngine: containers.RequireEngineFromEnv(),
+			LegTimeout: *legTimeout, Progress: report.ControlEscaper{W: stderr}, RequireEngine: containers.RequireEngineFromEnv(),
 		})
 		if err != nil {
 			return exitFor(errUsage{err}, stderr)
@@ -672,9 +672,9 @@ func readSendFile(path string) ([]byte, error) {
 // returns the run's exit code (report.ExitCode, or 130 when interrupted).
 func runExit(ctx context.Context, m report.Matrix, argv []string, allowIncomplete, table bool, stdout, stderr io.Writer) int {
 	note := report.IncompleteNote(argv, m.Reports...)
-	out := stderr
+	var out io.Writer = report.ControlEscaper{W: stderr}
 	if table {
-		out = stdout
+		out = report.ControlEscaper{W: stdout}
 	}
 	if note != "" {
 		fmt.Fprint(out, note)
