@@ -183,10 +183,14 @@ func TestBuiltinPassesEverything(t *testing.T) {
 
 func brokenTarget(flaw string) Target {
 	return Target{
-		Cmd:      []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}"},
+		Cmd: []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}",
+			"-lockfile", "{root}/bu-{name}.lock"},
 		Socket:   DefaultSocketTemplate,
 		PortFile: "{root}/bu-{name}.d/port",
 		Protocol: ProtocolBHJSON,
+		// Only -flaw locklink opens it; the others leave the link planted
+		// there by path.pidfile-link as it was.
+		LockFile: "{root}/bu-{name}.lock",
 	}
 }
 
@@ -224,6 +228,15 @@ var brokenVariants = []struct {
 	{"lenient", []string{"proto.malformed"}},
 	{"serial", []string{"proto.idle-connections"}},
 	{"dropsome", []string{"load.concurrent"}},
+	{"locklink", []string{"path.pidfile-link"}},
+	{"rmfollow", []string{
+		"inst.cleanup-no-follow",                   // empties its dir following the planted link
+		"sock.mode-umask0", "sock.first-seen-mode", // as plain: 0777 socket in a 0777 dir
+		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
+		"auth.foreign-uid-connect", "auth.peercred",
+		"inst.stale-recovered",
+		"path.name-validation",
+	}},
 }
 
 // brokenClients are deliberately broken clients for the scenario that

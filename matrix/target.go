@@ -56,6 +56,9 @@ type Target struct {
 	// PidFile (a {root}/{name} template).
 	Forks   bool   `json:"forks,omitempty"`
 	PidFile string `json:"pid_file,omitempty"`
+	// LockFile is a {root}/{name} template naming a lock file the daemon
+	// opens or creates at start (path.pidfile-link plants a link there).
+	LockFile string `json:"lock_file,omitempty"`
 }
 
 // Default templates.
@@ -87,7 +90,7 @@ func (t Target) Validate() error {
 	if t.Socket == "" && t.PortFile == "" {
 		return fmt.Errorf("external target: neither --socket nor --port-file is set")
 	}
-	for _, tpl := range []string{t.Socket, t.PortFile} {
+	for _, tpl := range []string{t.Socket, t.PortFile, t.LockFile} {
 		if tpl != "" && !strings.Contains(tpl, "{root}") {
 			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
 		}
@@ -132,6 +135,9 @@ func (t Target) checkPlaceholders() error {
 		return err
 	}
 	if err := check("--pidfile", t.PidFile, pathPlaceholders); err != nil {
+		return err
+	}
+	if err := check("--lockfile", t.LockFile, pathPlaceholders); err != nil {
 		return err
 	}
 	if err := check("--probe", t.Probe, probePlaceholders); err != nil {

@@ -394,6 +394,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	dirCreatedBy := fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
 	forks := fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
+	lockFile := fs.String("lockfile", "", "external daemon: template ({root} {name}) of a lock file it opens or creates at start; path.pidfile-link plants a link there")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
@@ -446,7 +447,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return usageErr("--cmd: %v", err)
 		}
 		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON,
-			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile}
+			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile, LockFile: *lockFile}
 		if *dirCreatedBy != "daemon" {
 			cfg.Target.DirCreatedBy = *dirCreatedBy
 		}
@@ -569,7 +570,7 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "socket", "port-file", "env", "send", "expect", "probe", "dir-created-by", "forks", "pidfile":
+		case "socket", "port-file", "env", "send", "expect", "probe", "dir-created-by", "forks", "pidfile", "lockfile":
 			set = append(set, "--"+f.Name)
 		}
 	})

@@ -33,6 +33,13 @@
 //	-flaw crash       exits 3 on a line that is not JSON
 //	-flaw acceptfew   stops serving (closes its listener) after 1000
 //	                  connections
+//	-flaw locklink    opens -lockfile with O_CREAT|O_TRUNC following a link
+//	                  there, and writes its pid in it (chrony's pid file)
+//
+// And one on top of plain (a 0777 directory used as found):
+//
+//	-flaw rmfollow    at exit empties its directory recursively, following
+//	                  a link to a directory found in it (remove_dir_all)
 //
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
@@ -78,11 +85,15 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew"}
+	"anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew",
+	"locklink", "rmfollow"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
 var pidfilePath string
+
+// lockfilePath is -lockfile: only -flaw locklink opens it.
+var lockfilePath string
 
 // dieOnTerm is -dieonterm: serveAt leaves SIGTERM's default action.
 var dieOnTerm bool
@@ -103,6 +114,7 @@ func main() {
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
 	clearEnv := flag.Bool("clearenv", false, "with -detach: the detached process has an empty environment")
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
+	lockfile := flag.String("lockfile", "", "-flaw locklink: the lock file it opens through a link")
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
 	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
@@ -126,7 +138,7 @@ func main() {
 	case *socket != "":
 		exitOn("brokend:", serveAt(*socket))
 	default:
-		pidfilePath = *pidfile
+		pidfilePath, lockfilePath = *pidfile, *lockfile
 		exitOn("brokend:", run(*root, *name, *transport))
 	}
 }
@@ -197,6 +209,29 @@ func run(root, name, transport string) error {
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
 		}
+	case "locklink":
+		if lockfilePath != "" {
+			// The flaw: O_CREAT|O_TRUNC without O_NOFOLLOW follows a link.
+			f, err := os.OpenFile(lockfilePath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f, "%d\n", os.Getpid())
+			defer f.Close()
+			defer os.Remove(lockfilePath) // unlinks the name (the link), not its target
+
+		}
+	case "rmfollow":
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return err
+		}
+		os.Chmod(dir, 0o777)
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			return err
+		}
+		err = serve(ctx, ln, "")
+		return errors.Join(err, removeFollowing(dir))
 	case "replacefile":
 		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsRegular() {
 			if err := os.Remove(dir); err != nil { // the flaw: not ours to remove
@@ -225,6 +260,23 @@ func run(root, name, transport string) error {
 		return err
 	}
 	return serve(ctx, ln, "")
+}
+
+// removeFollowing removes dir and what it holds, following a link to a
+// directory into it (the flaw of -flaw rmfollow).
+func removeFollowing(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		p := filepath.Join(dir, ent.Name())
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() { // the flaw: Stat follows
+			removeFollowing(p)
+		}
+		os.Remove(p)
+	}
+	return os.Remove(dir)
 }
 
 // serveTruncated binds path (sun_path's worth of a longer one) in dir.

@@ -1,0 +1,251 @@
+package matrix
+
+// Scenarios for bug classes that published IPC vulnerabilities came from
+// (issue 22): each replays the root cause of one class, judged from
+// outside the daemon like every other scenario.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// cveScenarios follow the rest of the catalogue in report order.
+var cveScenarios = []Scenario{
+	{ID: "path.pidfile-link", Title: "pid and lock files not written through a planted link", Severity: Required, Platforms: posix,
+		Checks: "a symlink planted before the start at the pid file (--pidfile, to an existing canary of the daemon's uid) and the lock file (--lockfile, or the builtin's lock, to an absent name): the canary is unchanged and nothing appears at a link's target", run: pidfileLink},
+	{ID: "inst.cleanup-no-follow", Title: "cleanup does not follow a planted link", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "with the endpoint dir loose (01777) before the start, another uid plants <dir>/x -> a canary directory of the daemon's uid once it serves; after SIGTERM the canary has lost nothing", run: cleanupNoFollow},
+}
+
+func init() { catalogue = append(catalogue, cveScenarios...) }
+
+// canarySentinel is what a canary file holds; a write through a link
+// changes it.
+const canarySentinel = "canary: left by the suite; a daemon must not write here\n"
+
+// startFile is a file a daemon writes or creates at its start, named by
+// the target: a pid file or a lock file.
+type startFile struct {
+	what, path string
+	// toFile: the planted link points at an existing canary file (a pid
+	// file is written: a write through the link changes it); else at an
+	// absent name in the canary directory (a lock file is opened or
+	// created: a create through the link makes that name appear).
+	toFile bool
+}
+
+// startFiles are the pid and lock files the target names for this env:
+// --pidfile and --lockfile, or the builtin's lock file (ipc's "lock").
+func (e *Env) startFiles() []startFile {
+	t := e.r.cfg.Target
+	if t.Builtin {
+		lay, err := ipc.ResolveAs(e.r.daemonUID, e.Name, ipc.WithRoot(e.Root), ipc.WithTransport(e.Transport))
+		if err != nil || lay.Lock == "" {
+			return nil
+		}
+		return []startFile{{what: "the builtin's lock file", path: lay.Lock}}
+	}
+	var out []startFile
+	if t.PidFile != "" {
+		out = append(out, startFile{what: "--pidfile", path: filepath.Clean(expand(t.PidFile, e.Root, e.Name)), toFile: true})
+	}
+	if t.LockFile != "" {
+		out = append(out, startFile{what: "--lockfile", path: filepath.Clean(expand(t.LockFile, e.Root, e.Name))})
+	}
+	return out
+}
+
+// readInRun reads the regular file p under the run directory without
+// following a link at p, through the run directory's handle.
+func (e *Env) readInRun(p string) (string, error) {
+	fi, err := e.r.fs.lstat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is %s, not a regular file", p, describe(p))
+	}
+	if e.r.fs.root == nil {
+		b, err := readNoFollow(p)
+		return string(b), err
+	}
+	rel, err := e.r.fs.rel(p)
+	if err != nil {
+		return "", err
+	}
+	// Race point: the canary's directory is the daemon uid's (0700); only
+	// that uid could swap the file for a link between the lstat and the
+	// read, and os.Root keeps the read inside the run directory.
+	b, err := e.r.fs.root.ReadFile(rel)
+	return string(b), err
+}
+
+// canaryDir makes a directory of the daemon's uid (0700) in the scenario's
+// directory, holding the canary files named in files (each canarySentinel,
+// mode 0644).
+func (e *Env) canaryDir(ctx context.Context, files ...string) (string, error) {
+	dir := filepath.Join(e.Parent, "canary-"+randHex(4))
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o700}); err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: filepath.Join(dir, f), Data: canarySentinel, Mode: 0o644}); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// judgeCanary compares the canary directory with what was planted in it
+// (files, each holding canarySentinel): "" when untouched, else what
+// changed.
+func (e *Env) judgeCanary(dir string, files []string) string {
+	var got []string
+	for _, entry := range e.tree(dir, "") {
+		name, _, _ := strings.Cut(entry, " (")
+		got = append(got, name)
+	}
+	var changed []string
+	for _, f := range files {
+		if !slices.Contains(got, f) {
+			changed = append(changed, fmt.Sprintf("%s was removed", filepath.Join(dir, f)))
+			continue
+		}
+		if b, err := e.readInRun(filepath.Join(dir, f)); err != nil {
+			changed = append(changed, fmt.Sprintf("%s: %v", filepath.Join(dir, f), err))
+		} else if b != canarySentinel {
+			changed = append(changed, fmt.Sprintf("%s now holds %q", filepath.Join(dir, f), oneLine(b, 80)))
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(files, g) {
+			changed = append(changed, fmt.Sprintf("%s appeared (%s)", filepath.Join(dir, g), describe(filepath.Join(dir, g))))
+		}
+	}
+	return strings.Join(changed, "; ")
+}
+
+// pidfileLink replays chrony's CVE-2020-14367: a pid file written through
+// a symlink found at its path overwrites whatever the link names with the
+// daemon's privileges.
+func pidfileLink(ctx context.Context, e *Env) outcome {
+	files := e.startFiles()
+	if len(files) == 0 {
+		return skip("the target names no pid or lock file; give --pidfile (with --forks) or --lockfile, templates of where the daemon writes them, to run it")
+	}
+	var canaries []string
+	for i, f := range files {
+		if f.toFile {
+			canaries = append(canaries, fmt.Sprintf("file-%d", i))
+		}
+	}
+	cdir, err := e.canaryDir(ctx, canaries...)
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	for i, f := range files {
+		dir := filepath.Dir(f.path)
+		if filepath.Clean(dir) == filepath.Clean(e.EndpointDir) && !stat(dir).Exists {
+			// The endpoint directory as the daemon itself would make it.
+			if err := e.ownEndpointDir(ctx, 0o700); err != nil {
+				return errored("setup: %v", err)
+			}
+		}
+		if d := stat(dir); d.Kind != "dir" {
+			return skip("%s %s: its directory %s is %s before the start (the daemon makes it), so no link can be planted ahead of the daemon; run it with a template in a directory that exists, such as {root}/", f.what, f.path, dir, describe(dir))
+		}
+		target := filepath.Join(cdir, fmt.Sprintf("absent-%d", i))
+		if f.toFile {
+			target = filepath.Join(cdir, fmt.Sprintf("file-%d", i))
+		}
+		// As the daemon's uid: a link of another uid in a sticky directory
+		// is not followed by Linux (fs.protected_symlinks), which would
+		// hide the daemon's mistake. The link stands for one left by a
+		// process of that uid, or made in a directory that uid shares.
+		if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "symlink", Path: f.path, Target: target}); err != nil {
+			return errored("setup: %v", err)
+		}
+	}
+	d, served, refusal, err := e.servedOrRefused(ctx)
+	if served {
+		// Some daemons rewrite or remove their pid file as they exit.
+		if serr := signalDaemon(d, "TERM"); serr == nil {
+			d.waitServing(stopGrace)
+		}
+	}
+	for _, f := range files {
+		e.note("%s %s after the start: %s", f.what, f.path, describe(f.path))
+	}
+	e.note("canary directory %s holds: %v", cdir, e.tree(cdir, ""))
+	if changed := e.judgeCanary(cdir, canaries); changed != "" {
+		return fail("written through the planted link: %s", changed)
+	}
+	var kept []string
+	for _, f := range files {
+		if stat(f.path).Kind == "symlink" {
+			kept = append(kept, f.path)
+		}
+	}
+	note := ""
+	if len(kept) > 0 {
+		// Nothing went through it; the daemon may write its file
+		// elsewhere than the template says.
+		note = fmt.Sprintf(" (the link at %s was left as planted: check the template names where the daemon writes)", strings.Join(kept, ", "))
+	}
+	switch {
+	case served:
+		return pass("served; nothing written through the planted link%s", note)
+	case refusal != "":
+		return pass("refused: %s; nothing written through the planted link", refusal)
+	}
+	return errored("neither served nor refused clearly: %v", err)
+}
+
+// cleanupNoFollow replays the remove_dir_all class (Rust CVE-2022-21658):
+// a daemon that empties its directory at exit, following a link another
+// uid planted there, deletes what the link names with its privileges.
+// Only a deterministic plant is made: a swap racing the daemon's own
+// check of each entry is not covered.
+func cleanupNoFollow(ctx context.Context, e *Env) outcome {
+	const keep = "keep"
+	cdir, err := e.canaryDir(ctx, keep)
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	// Loose like a shared directory: another uid may add entries, and
+	// (sticky) may not remove the daemon's.
+	if err := e.ownEndpointDir(ctx, 0o1777); err != nil {
+		return errored("setup: %v", err)
+	}
+	d, _, err := e.start(ctx)
+	if err != nil {
+		return errored("the daemon passed the preflight but did not start here: %v", err)
+	}
+	e.note("endpoint dir once serving: %s", describe(e.EndpointDir))
+	link := filepath.Join(e.EndpointDir, "x")
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: link, Target: cdir}); err != nil {
+		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
+			return pass("uid %d could not plant %s (%s): the directory was made private before serving", e.r.attackerUID, link, describe(e.EndpointDir))
+		}
+		return errored("plant: %v", err)
+	}
+	if err := signalDaemon(d, "TERM"); err != nil {
+		return errored("SIGTERM: %v", err)
+	}
+	exited, code := d.waitServing(stopGrace)
+	e.note("after SIGTERM: exited=%v (%s); %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, describe(link), cdir, e.tree(cdir, ""))
+	if changed := e.judgeCanary(cdir, []string{keep}); changed != "" {
+		return fail("the cleanup followed %s -> %s: %s", link, cdir, changed)
+	}
+	if !exited {
+		return pass("the canary is intact (the daemon was still running %s after SIGTERM; inst.clean-shutdown judges that)", stopGrace)
+	}
+	return pass("the canary is intact after SIGTERM; %s is %s", link, describe(link))
+}
