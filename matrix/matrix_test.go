@@ -229,6 +229,8 @@ var brokenVariants = []struct {
 	{"serial", []string{"proto.idle-connections"}},
 	{"dropsome", []string{"load.concurrent"}},
 	{"locklink", []string{"path.pidfile-link"}},
+	{"addrpeer", []string{"auth.bound-address"}},
+	{"abstractpeer", []string{"auth.bound-address"}},
 	{"rmfollow", []string{
 		"inst.cleanup-no-follow",                   // empties its dir following the planted link
 		"sock.mode-umask0", "sock.first-seen-mode", // as plain: 0777 socket in a 0777 dir

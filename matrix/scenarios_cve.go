@@ -5,13 +5,19 @@ package matrix
 // outside the daemon like every other scenario.
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
 )
@@ -22,9 +28,20 @@ var cveScenarios = []Scenario{
 		Checks: "a symlink planted before the start at the pid file (--pidfile, to an existing canary of the daemon's uid) and the lock file (--lockfile, or the builtin's lock, to an absent name): the canary is unchanged and nothing appears at a link's target", run: pidfileLink},
 	{ID: "inst.cleanup-no-follow", Title: "cleanup does not follow a planted link", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
 		Checks: "with the endpoint dir loose (01777) before the start, another uid plants <dir>/x -> a canary directory of the daemon's uid once it serves; after SIGTERM the canary has lost nothing", run: cleanupNoFollow},
+	{ID: "auth.bound-address", Title: "peer identity not taken from the client's address", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid connecting from a socket bound to <dir>/x;uid=<daemon uid>;pid=1; and (Linux) from an abstract autobind address gets no reply", run: authBoundAddress},
 }
 
-func init() { catalogue = append(catalogue, cveScenarios...) }
+func init() {
+	catalogue = append(catalogue, cveScenarios...)
+	actions["connect-bound"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var a boundConnect
+		if err := json.Unmarshal(arg, &a); err != nil {
+			return nil, err
+		}
+		return a.talk(ctx), nil
+	}
+}
 
 // canarySentinel is what a canary file holds; a write through a link
 // changes it.
@@ -251,4 +268,95 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 		return pass("the canary is intact (the daemon was still running %s after SIGTERM; inst.clean-shutdown judges that)", stopGrace)
 	}
 	return pass("the canary is intact after SIGTERM; %s is %s", link, describe(link))
+}
+
+// boundConnect is the helper action "connect-bound": connect to Spec's
+// socket from a client socket bound to Local first ("" binds an abstract
+// autobind address, Linux), send a ping, read what comes back.
+type boundConnect struct {
+	Spec  probeSpec `json:"spec"`
+	Local string    `json:"local"`
+}
+
+func (a boundConnect) talk(ctx context.Context) connectResult {
+	var r connectResult
+	path, done, err := reachableSockPath(a.Spec.Sock)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer done()
+	c, err := dialFrom(a.Local, path)
+	if err != nil {
+		r.Error, r.Refused = err.Error(), refusalOf(err, false)
+		return r
+	}
+	defer c.Close()
+	r.Connected = true
+	r.Error = "bound to " + c.LocalAddr().String()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	// One line is an answer: no need to wait for the daemon to close.
+	b, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
+	r.Reply = b
+	if err == nil && strings.TrimSpace(b) == "" {
+		err = io.EOF
+	}
+	r.Refused = refusalOf(err, true)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		r.Error += "; no reply within 3s (connection held open)"
+	} else if err != nil && err != io.EOF {
+		r.Error += "; " + err.Error()
+	}
+	return r
+}
+
+// authBoundAddress replays snapd's "dirty_sock" (CVE-2019-7304): the
+// peer's uid was parsed from a string that ended with the client's own
+// address, so a client bound to a path holding ";uid=0;" was root. With
+// the filesystem guards loosened (as auth.peercred does), another uid
+// connects from such an address and from an abstract autobind one.
+func authBoundAddress(ctx context.Context, e *Env) outcome {
+	if !e.r.cfg.Target.Protocol.speaksJSON() {
+		return skip("--protocol %s: the bound-address clients send a bh-json ping and judge its reply; auth.foreign-uid-connect and auth.peercred judge this target", e.r.cfg.Target.Protocol)
+	}
+	if _, _, err := e.start(ctx); err != nil {
+		return errored("the daemon passed the preflight but did not start here: %v", err)
+	}
+	// As the daemon's uid, without following a link (plantOp.do), as
+	// auth.peercred loosens them: only the peer check is left.
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
+		return errored("chmod socket: %v", err)
+	}
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.EndpointDir, Mode: 0o755}); err != nil {
+		return errored("chmod dir: %v", err)
+	}
+	sp := e.spec()
+	sp.Auth = nil // the attacker takes the endpoint as it finds it
+	// In the scenario's directory (sticky, 1777): the attacker may bind
+	// there, and the run removes what it leaves.
+	locals := []string{filepath.Join(e.Parent, fmt.Sprintf("x;uid=%d;pid=1;", e.r.daemonUID))}
+	if runtime.GOOS == "linux" {
+		locals = append(locals, "")
+	}
+	var tried []string
+	for _, local := range locals {
+		var r connectResult
+		if err := e.asAttacker(ctx, "connect-bound", boundConnect{Spec: sp, Local: local}, &r); err != nil {
+			return errored("attacker helper: %v", err)
+		}
+		from := local
+		if from == "" {
+			from = "an abstract autobind address"
+		}
+		e.note("uid %d from %s: connected=%v reply=%q (%s)", e.r.attackerUID, from, r.Connected, oneLine(r.Reply, 120), r.Error)
+		if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
+			return fail("uid %d connecting from %s got an answer: %q", e.r.attackerUID, from, oneLine(r.Reply, 120))
+		}
+		if r.Reply == "" && r.Refused == "" {
+			return errored("uid %d from %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r))
+		}
+		tried = append(tried, from)
+	}
+	return pass("uid %d got no reply from %s", e.r.attackerUID, strings.Join(tried, " or "))
 }

@@ -33,6 +33,11 @@
 //	-flaw crash       exits 3 on a line that is not JSON
 //	-flaw acceptfew   stops serving (closes its listener) after 1000
 //	                  connections
+//	-flaw addrpeer    takes the peer's uid from "pid=P;uid=U;socket=ADDR;"
+//	                  with the client's own address last, the last uid= winning
+//	                  (snapd's dirty_sock)
+//	-flaw abstractpeer serves a peer bound to an abstract address as one of
+//	                  its own uid
 //	-flaw locklink    opens -lockfile with O_CREAT|O_TRUNC following a link
 //	                  there, and writes its pid in it (chrony's pid file)
 //
@@ -86,7 +91,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew",
-	"locklink", "rmfollow"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -209,6 +214,8 @@ func run(root, name, transport string) error {
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
 		}
+	case "addrpeer", "abstractpeer":
+		return serveAddrTrusting(ctx, dir, sock, name)
 	case "locklink":
 		if lockfilePath != "" {
 			// The flaw: O_CREAT|O_TRUNC without O_NOFOLLOW follows a link.
@@ -260,6 +267,78 @@ func run(root, name, transport string) error {
 		return err
 	}
 	return serve(ctx, ln, "")
+}
+
+// serveAddrTrusting is a correct endpoint (a verified private directory,
+// a lock held for life, the stale socket removed under it, 0600) whose
+// peer check trusts the peer's address (addrTrusting).
+func serveAddrTrusting(ctx context.Context, dir, sock, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid name %q", name)
+	}
+	if err := privateDir(dir); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("already running: %w", err)
+	}
+	os.Remove(sock) // stale: the lock is ours
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return err
+	}
+	err = serve(ctx, addrTrusting{ln.(*net.UnixListener)}, "")
+	os.Remove(lock.Name())
+	lock.Close()
+	os.Remove(dir)
+	return err
+}
+
+// addrTrusting accepts peers of this uid, judged with the flaw in effect.
+type addrTrusting struct{ *net.UnixListener }
+
+func (l addrTrusting) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		var cred *syscall.Ucred
+		if raw, err := c.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { cred, _ = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) })
+		}
+		uid := -1
+		if cred != nil {
+			uid = int(cred.Uid)
+			// The flaw (addrpeer): the client's address is pasted into the
+			// string the uid is parsed from, and the last uid= wins.
+			if flaw == "addrpeer" {
+				ucred := fmt.Sprintf("pid=%d;uid=%d;socket=%s;", cred.Pid, cred.Uid, c.RemoteAddr())
+				for _, f := range strings.Split(ucred, ";") {
+					if v, ok := strings.CutPrefix(f, "uid="); ok {
+						fmt.Sscan(v, &uid)
+					}
+				}
+			}
+		}
+		// The flaw (abstractpeer): an abstract address is taken for one
+		// of our own.
+		// (An unbound client's address reads "@" alone.)
+		if a := c.RemoteAddr().String(); flaw == "abstractpeer" && strings.HasPrefix(a, "@") && len(a) > 1 {
+			uid = os.Geteuid()
+		}
+		if uid == os.Geteuid() {
+			return c, nil
+		}
+		c.Close()
+	}
 }
 
 // removeFollowing removes dir and what it holds, following a link to a
