@@ -293,6 +293,19 @@ func (a boundConnect) talk(ctx context.Context) connectResult {
 	}
 	defer c.Close()
 	r.Connected = true
+	if !a.Spec.Protocol.speaksJSON() {
+		// connect and line: the probe's own judgement (a connection held
+		// open heldOpen, a reply matching --expect) on this connection.
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+heldOpen)
+		defer cancel()
+		p := probeOn(ctx, c, a.Spec, heldOpen)
+		r.Talked, r.Refused = p.Answered, p.Refused
+		if p.Answered {
+			r.Reply = p.Detail
+		}
+		r.Error = "bound to " + c.LocalAddr().String() + "; " + p.Detail
+		return r
+	}
 	r.Error = "bound to " + c.LocalAddr().String()
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	c.Write([]byte(`{"meta":"ping"}` + "\n"))
@@ -317,8 +330,8 @@ func (a boundConnect) talk(ctx context.Context) connectResult {
 // the filesystem guards loosened (as auth.peercred does), another uid
 // connects from such an address and from an abstract autobind one.
 func authBoundAddress(ctx context.Context, e *Env) outcome {
-	if !e.r.cfg.Target.Protocol.speaksJSON() {
-		return skip("--protocol %s: the bound-address clients send a bh-json ping and judge its reply; auth.foreign-uid-connect and auth.peercred judge this target", e.r.cfg.Target.Protocol)
+	if e.r.cfg.Target.Protocol == ProtocolExec {
+		return skip("--protocol exec: the probe program makes its own connection, which the suite cannot bind; run with --protocol connect or line to judge it")
 	}
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
@@ -350,6 +363,9 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 			from = "an abstract autobind address"
 		}
 		e.note("uid %d from %s: connected=%v reply=%q (%s)", e.r.attackerUID, from, r.Connected, oneLine(r.Reply, 120), r.Error)
+		if r.Talked {
+			return fail("uid %d connecting from %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply)
+		}
 		if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
 			return fail("uid %d connecting from %s got an answer: %q", e.r.attackerUID, from, oneLine(r.Reply, 120))
 		}
