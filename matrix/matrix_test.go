@@ -203,13 +203,13 @@ var brokenVariants = []struct {
 	{"plain", []string{
 		"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
-		"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
+		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", // reachable, no peer check
 		"inst.stale-recovered", // net.Listen cannot bind over a stale socket
 		"inst.clean-shutdown",  // the 0777 dir stays
 		"path.name-validation", // names unchecked: x/../../y escapes
 	}},
 	{"unlink", []string{
-		"auth.peercred",                                 // no peer check
+		"auth.peercred", "auth.bound-address", // no peer check
 		"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
 		"path.name-validation", // names unchecked
 	}},
@@ -235,7 +235,7 @@ var brokenVariants = []struct {
 		"inst.cleanup-no-follow",                   // empties its dir following the planted link
 		"sock.mode-umask0", "sock.first-seen-mode", // as plain: 0777 socket in a 0777 dir
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
-		"auth.foreign-uid-connect", "auth.peercred",
+		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address",
 		"inst.stale-recovered",
 		"path.name-validation",
 	}},
@@ -364,6 +364,8 @@ func TestRootLayoutDaemonPasses(t *testing.T) {
 		Cmd:      []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"},
 		Socket:   "{root}/bu.sock",
 		Protocol: ProtocolBHJSON,
+		// Its lock, opened O_NOFOLLOW: path.pidfile-link's link is refused.
+		LockFile: "{root}/lock",
 	}
 	rep := runSuite(t, target, "")
 	if fails := byStatus(rep, Fail); len(fails) > 0 {

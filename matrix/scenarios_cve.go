@@ -198,7 +198,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 		}
 	}
 	for _, f := range files {
-		e.note("%s %s after the start: %s", f.what, f.path, describe(f.path))
+		e.note("%s %s after the start (and SIGTERM when it served): %s", f.what, f.path, describe(f.path))
 	}
 	e.note("canary directory %s holds: %v", cdir, e.tree(cdir, ""))
 	if changed := e.judgeCanary(cdir, canaries); changed != "" {
