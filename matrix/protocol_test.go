@@ -211,6 +211,9 @@ func TestValidateProbe(t *testing.T) {
 		{"dir-created-by", func(t *Target) { t.Protocol, t.DirCreatedBy = ProtocolConnect, "someone" }, "want daemon or suite"},
 		{"pidfile without forks", func(t *Target) { t.Protocol, t.PidFile = ProtocolConnect, "{root}/pid" }, "give --forks"},
 		{"pidfile outside the root", func(t *Target) { t.Protocol, t.Forks, t.PidFile = ProtocolConnect, true, "/run/d.pid" }, "must contain {root}"},
+		{"lockfile", func(t *Target) { t.Protocol, t.LockFile = ProtocolConnect, "{root}/{name}.lock" }, ""},
+		{"lockfile outside the root", func(t *Target) { t.Protocol, t.LockFile = ProtocolConnect, "/run/d.lock" }, "must contain {root}"},
+		{"lockfile unknown placeholder", func(t *Target) { t.Protocol, t.LockFile = ProtocolConnect, "{root}/{nam}.lock" }, "unknown placeholder {nam}"},
 	} {
 		tg := base
 		c.mod(&tg)
