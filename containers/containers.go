@@ -252,7 +252,8 @@ func (r *run) innerArgs(l Leg) []string {
 	return args
 }
 
-// quoteCommand single-quotes each word so matrix.SplitCommand gives argv
+// quoteCommand single-quotes each word so matrix.SplitPOSIXCommand (the
+// Linux CLI's SplitCommand in the container) gives argv
 // back unchanged.
 func quoteCommand(argv []string) string {
 	q := make([]string, len(argv))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 	"github.com/org/bh-ipc-check/report"
 )
@@ -38,7 +40,7 @@ func needEngine(t *testing.T) *dockertest.Pool {
 
 func staticBinary(t *testing.T, pkg string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	out := filepath.Join(testenv.TempDir(t), filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -110,7 +112,10 @@ func TestLegsEndToEnd(t *testing.T) {
 // No engine: legs skipped with the reason; with BH_REQUIRE_DOCKER=1, errors
 // (no verdict) that fail the run.
 func TestDeadEngine(t *testing.T) {
-	dead := "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")
+	dead, deadName := "unix://"+filepath.Join(testenv.TempDir(t), "no-docker.sock"), "no-docker.sock"
+	if runtime.GOOS == "windows" {
+		dead, deadName = "npipe:////./pipe/bh-no-docker", "bh-no-docker" // Docker's endpoint there
+	}
 	for _, require := range []bool{false, true} {
 		reps, err := Run(context.Background(), Options{Binary: "/nonexistent", Target: matrix.BuiltinTarget(), Legs: DefaultLegs()[:2], Endpoint: dead, RequireEngine: require})
 		if err != nil {
@@ -122,7 +127,7 @@ func TestDeadEngine(t *testing.T) {
 		}
 		for _, r := range reps {
 			for _, res := range r.Results {
-				if res.Status != want || !strings.Contains(res.Reason, "no Docker engine reachable") || !strings.Contains(res.Reason, "no-docker.sock") {
+				if res.Status != want || !strings.Contains(res.Reason, "no Docker engine reachable") || !strings.Contains(res.Reason, deadName) {
 					t.Fatalf("require=%v: %s on %s: %s %q", require, res.ID, r.Leg, res.Status, res.Reason)
 				}
 			}
@@ -194,6 +199,7 @@ func TestExternalImage(t *testing.T) {
 }
 
 func TestIsStatic(t *testing.T) {
+	testenv.NeedGo(t)
 	bin := staticBinary(t, "../cmd/bh-ipc-check")
 	if ok, err := IsStatic(bin); !ok || err != nil {
 		t.Errorf("IsStatic(CGO_ENABLED=0 build) = %v, %v", ok, err)
@@ -208,7 +214,7 @@ func TestIsStatic(t *testing.T) {
 
 func TestQuoteCommandRoundTrip(t *testing.T) {
 	argv := []string{"/usr/bin/python3", "-c", "print('a b')", "{root}", `x"y`, ""}
-	got, err := matrix.SplitCommand(quoteCommand(argv))
+	got, err := matrix.SplitPOSIXCommand(quoteCommand(argv))
 	if err != nil || !slices.Equal(got, argv) {
 		t.Errorf("round trip %q -> %q (%v)", argv, got, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 )
 
@@ -57,7 +58,7 @@ func TestScenarioPagesAreComplete(t *testing.T) {
 		if err != nil {
 			continue // TestEveryScenarioHasItsPage reports it
 		}
-		page := string(b)
+		page := testenv.LF(b)
 		if want := "# " + s.ID + ": " + s.Title + "\n"; !strings.HasPrefix(page, want) {
 			t.Errorf("%s.md: want the first line %q", s.ID, strings.TrimSpace(want))
 		}

@@ -8,10 +8,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/busydial"
 )
 
 // serveTransport starts a listener on tr with a Server and returns how to
@@ -240,15 +245,60 @@ func FuzzServerHandle(f *testing.F) {
 	})
 }
 
-// dialRetry connects a raw client, waiting while the backlog is full
-// (EAGAIN): the test opens connections faster than the server accepts.
+// dialRetry connects a raw client, waiting while the backlog is full: the
+// test opens connections faster than the server accepts (500 back to back;
+// macOS's somaxconn is 128).
 func dialRetry(path string) (net.Conn, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("unix", path)
-		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
-			return c, err
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return busydial.Dial(ctx, "unix", path, rawBusy(runtime.GOOS, path), nil)
+}
+
+// rawBusy says whether a failed connect to the socket at path means a full
+// backlog on goos: EAGAIN on Linux; xnu refuses instead (ECONNREFUSED,
+// unp_connect when sonewconn fails), so on darwin a refusal is busy while
+// a socket is still at path (the test's listener is alive), as the suite's
+// looksBusy judges.
+func rawBusy(goos, path string) func(error) bool {
+	return func(err error) bool {
+		if errors.Is(err, syscall.EAGAIN) {
+			return true
 		}
-		time.Sleep(time.Millisecond)
+		if goos == "darwin" && errors.Is(err, syscall.ECONNREFUSED) {
+			fi, serr := os.Lstat(path)
+			return serr == nil && fi.Mode()&os.ModeSocket != 0
+		}
+		return false
+	}
+}
+
+func TestRawBusy(t *testing.T) {
+	if DefaultTransport() != TransportUnix {
+		t.Skip("judges unix socket connects")
+	}
+	root := shortRoot(t, 0o700)
+	sock := filepath.Join(root, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	refused := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	again := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EAGAIN)}
+	for _, c := range []struct {
+		goos, path string
+		err        error
+		busy       bool
+	}{
+		{"linux", sock, again, true},
+		{"linux", sock, refused, false},
+		{"darwin", sock, again, true},
+		{"darwin", sock, refused, true},                         // the backlog is full
+		{"darwin", filepath.Join(root, "gone"), refused, false}, // nothing there: dead
+		{"darwin", root, refused, false},                        // not a socket
+	} {
+		if got := rawBusy(c.goos, c.path)(c.err); got != c.busy {
+			t.Errorf("%s, %s, %v: busy %v, want %v", c.goos, c.path, c.err, got, c.busy)
+		}
 	}
 }

@@ -1,12 +1,15 @@
 package matrix
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -25,9 +28,15 @@ func TestREADMEListsEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := scenarioTable(string(b))
+	rows, err := scenarioTable(testenv.LF(b))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The same README as a CRLF checkout (Git for Windows, autocrlf) reads
+	// the same.
+	crlf, err := scenarioTable(testenv.LF(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))))
+	if err != nil || !maps.Equal(crlf, rows) {
+		t.Errorf("README.md with CRLF line endings: %d rows, %v; LF: %d rows", len(crlf), err, len(rows))
 	}
 	for _, s := range catalogue {
 		sev, ok := rows[s.ID]

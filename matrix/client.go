@@ -442,11 +442,21 @@ func runMalformed(ctx context.Context, sp probeSpec) []malformedResult {
 type idleResult struct {
 	Opened    int    `json:"opened"`
 	OpenError string `json:"open_error,omitempty"`
+	// Stalled: a connection (or the new client) got nothing within
+	// idleStall: the daemon stopped accepting or answering.
+	Stalled   bool   `json:"stalled,omitempty"`
 	PingAfter string `json:"ping_after"`
 	PingMS    int64  `json:"ping_ms"`
 	// BusyRetries counts connects retried on a full backlog.
 	BusyRetries int64 `json:"busy_retries"`
 }
+
+// idleStall is how long runIdle waits for one idle connection to be
+// accepted, and for the new client's answer: a daemon that caps its
+// connections (haproxy's maxconn) stops accepting, the kernel's backlog
+// fills, and a connect or a request would otherwise wait out the whole
+// scenario. Waiting that long is a verdict on the daemon, not a timeout.
+const idleStall = 10 * time.Second
 
 func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 	var r idleResult
@@ -459,17 +469,29 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 		}
 	}()
 	for i := 0; i < n; i++ {
-		c, _, err := rawConn(ctx, sp) // retries a full backlog
+		cctx, cancel := context.WithTimeout(ctx, idleStall)
+		c, _, err := rawConn(cctx, sp) // retries a full backlog
+		cancel()
 		if err != nil {
 			r.OpenError = err.Error()
+			if ctx.Err() == nil && cctx.Err() != nil {
+				r.Stalled = true
+				r.OpenError = fmt.Sprintf("connection %d not accepted within %s: %v", i+1, idleStall, err)
+			}
 			break
 		}
 		conns = append(conns, c)
 	}
 	r.Opened = len(conns)
 	t0 := time.Now()
-	if pid, err := pingOnce(ctx, sp); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, idleStall)
+	defer cancel()
+	if pid, err := pingOnce(pctx, sp); err != nil {
 		r.PingAfter = "error: " + err.Error()
+		if ctx.Err() == nil && pctx.Err() != nil {
+			r.Stalled = true
+			r.PingAfter = fmt.Sprintf("not served within %s: %v", idleStall, err)
+		}
 	} else {
 		r.PingAfter = "ok pid " + strconv.Itoa(pid)
 	}

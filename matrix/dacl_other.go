@@ -5,11 +5,12 @@ package matrix
 import "errors"
 
 type aclFacts struct {
-	Protected bool
-	Grants    []string
-	User      string
-	Owner     string
-	Wine      bool
+	Protected  bool
+	Grants     []string
+	User       string
+	Owner      string
+	TokenOwner string
+	Wine       bool
 }
 
 func readDACL(path string) (aclFacts, error) {

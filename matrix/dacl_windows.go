@@ -9,11 +9,32 @@ import (
 
 // aclFacts is the port file's DACL as read back.
 type aclFacts struct {
-	Protected bool
-	Grants    []string // SIDs of the ACEs, as strings
-	User      string   // this process's user SID
-	Owner     string   // the file's owner SID
-	Wine      bool     // running under Wine (which neither stores nor enforces ACLs)
+	Protected  bool
+	Grants     []string // SIDs of the ACEs, as strings
+	User       string   // this process's user SID
+	Owner      string   // the file's owner SID
+	TokenOwner string   // this process's token's default owner SID (TokenOwner)
+	Wine       bool     // running under Wine (which neither stores nor enforces ACLs)
+}
+
+// tokenDefaultOwner is the SID new objects of this process get as owner
+// (GetTokenInformation TokenOwner): the user, or a group of the token
+// such as BUILTIN\Administrators.
+func tokenDefaultOwner() (string, error) {
+	buf := make([]byte, 128)
+	for {
+		var n uint32
+		err := windows.GetTokenInformation(windows.GetCurrentProcessToken(), windows.TokenOwner, &buf[0], uint32(len(buf)), &n)
+		if err == windows.ERROR_INSUFFICIENT_BUFFER && int(n) > len(buf) {
+			buf = make([]byte, n)
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("token default owner: %w", err)
+		}
+		// TOKEN_OWNER: one pointer to a SID inside buf.
+		return (*struct{ Owner *windows.SID })(unsafe.Pointer(&buf[0])).Owner.String(), nil
+	}
 }
 
 // readDACL reads back path's DACL with GetNamedSecurityInfo.
@@ -25,6 +46,9 @@ func readDACL(path string) (aclFacts, error) {
 		return f, fmt.Errorf("current user: %w", err)
 	}
 	f.User = u.User.Sid.String()
+	if f.TokenOwner, err = tokenDefaultOwner(); err != nil {
+		return f, err
+	}
 	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return f, fmt.Errorf("GetNamedSecurityInfo %s: %w", path, err)

@@ -2,8 +2,10 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,10 +41,10 @@ func (e *Env) makeSocketDir(root, name string) error {
 }
 
 // leftBehindExempt is what inst.clean-shutdown does not count as left
-// behind: the suite's own socket directory, and what the daemon wrote in
-// its working directory (exceptWorkDir).
+// behind: the suite's own socket directory, what the daemon wrote in its
+// working directory (exceptWorkDir), and the daemon's data (Target.Keep).
 func (e *Env) leftBehindExempt(left []string) []string {
-	left = exceptWorkDir(left)
+	left = exceptWorkDir(e.exceptKept(left))
 	if e.suiteDir == "" {
 		return left
 	}
@@ -58,7 +60,11 @@ func (e *Env) leftBehindExempt(left []string) []string {
 // helper's or a shell's); a daemon that forked; a daemon that did not make
 // its socket's directory and may expect it to exist (it is still running,
 // or its output names the socket, its directory, or a failed bind).
-func (e *Env) preflightHint(exited bool, code int, output string) string {
+//
+// A daemon that answered, but not in JSON, under a JSON protocol
+// (waitErr wraps ipc.ErrBadReply) speaks something else: the hint names
+// --protocol.
+func (e *Env) preflightHint(exited bool, code int, output string, waitErr error) string {
 	t := e.r.cfg.Target
 	switch {
 	case t.Builtin:
@@ -66,10 +72,57 @@ func (e *Env) preflightHint(exited bool, code int, output string) string {
 	case exited && code == 127:
 		return "exit 127: the program, or a command its script runs, was not found; check the command's first word and the daemon's PATH"
 	case !t.Forks && exited && code == 0:
-		return "the daemon exited 0 before it was ready; if it forks into the background, add --forks (and --pidfile if it writes one)"
+		return fmt.Sprintf("the daemon exited 0 before it was ready; if it forks into the background, add %s (and %s if it writes one)", Hint("forks", "true"), Hint("pidfile", "TEMPLATE"))
+	case t.Protocol.speaksJSON() && errors.Is(waitErr, ipc.ErrBadReply):
+		return fmt.Sprintf("the daemon answered, but not with a %s pong (a JSON line {\"pong\":true,...}): if it speaks another protocol, give %s (a connect is enough), %s with %s and %s, or %s with %s",
+			t.Protocol, Hint("protocol", "connect"), Hint("protocol", "line"), Hint("send", "REQUEST"), Hint("expect", "REGEX"), Hint("protocol", "exec"), Hint("probe", "COMMAND"))
 	case e.Transport == ipc.TransportUnix && t.DirCreatedBy != "suite" && !stat(e.EndpointDir).Exists &&
 		(!exited || strings.Contains(output, e.EndpointDir) || strings.Contains(output, "bind")):
-		return fmt.Sprintf("the socket's directory %s was never made; if the daemon expects it to exist, add --dir-created-by suite (the suite then makes it 0700 as the daemon's uid before each start)", e.EndpointDir)
+		return fmt.Sprintf("the socket's directory %s was never made; if the daemon expects it to exist, add %s (the suite then makes it 0700 as the daemon's uid before each start)", e.EndpointDir, Hint("dir-created-by", "suite"))
 	}
 	return ""
+}
+
+// exceptKept drops from left (tree entries relative to e.Parent) the
+// daemon's data named by Target.Keep: an entry a glob matches, what lies
+// under such an entry, and the directories that hold one (they must stay
+// for it to stay). The kept entries are noted in the evidence.
+func (e *Env) exceptKept(left []string) []string {
+	keep := e.r.cfg.Target.Keep
+	if len(keep) == 0 {
+		return left
+	}
+	rel := func(entry string) string {
+		p, _, _ := strings.Cut(entry, " (")
+		return filepath.ToSlash(p)
+	}
+	var kept []string
+	for _, entry := range left {
+		abs := filepath.Join(e.Parent, rel(entry))
+		for _, k := range keep {
+			pat := expand(k, e.Root, e.Name)
+			for p := abs; len(p) >= len(e.Root); p = filepath.Dir(p) {
+				if ok, _ := filepath.Match(pat, p); ok {
+					kept = append(kept, rel(entry))
+					break
+				}
+				if p == filepath.Dir(p) {
+					break
+				}
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return left
+	}
+	var out []string
+	for _, entry := range left {
+		r := rel(entry)
+		holds := slices.ContainsFunc(kept, func(k string) bool { return k == r || strings.HasPrefix(k, r+"/") })
+		if !holds {
+			out = append(out, entry)
+		}
+	}
+	e.note("the daemon's data (--keep %s), not counted as left behind: %s", strings.Join(keep, " "), strings.Join(slices.Compact(kept), ", "))
+	return out
 }

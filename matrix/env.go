@@ -55,6 +55,8 @@ type Env struct {
 	// impostors: evidence of processes other than the daemon that answered
 	// the suite's clients (see judgeImpostors).
 	impostors []string
+	// gate: the listen gate for the next daemon start (sock.first-seen-mode).
+	gate *listenGate
 	// closed: close has run; startDaemon refuses from then on, so a
 	// scenario still running after its timeout cannot leave a daemon.
 	closed bool
@@ -357,9 +359,17 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	}
 	marker := e.markerFor(len(e.daemons))
 	env := append(daemonEnv(cfg, root, name, e.Transport), marker)
-	cmd, err := daemonCommand(e.r.exe, execArg{Umask: cfg.Umask, Argv: argv, Env: env}, e.r.daemonUID, e.r.canSwitchUID())
+	a := execArg{Umask: cfg.Umask, Argv: argv, Env: env}
+	gate := e.gate
+	e.gate = nil // one start only
+	a.ListenGate = gate != nil
+	cmd, err := daemonCommand(e.r.exe, a, e.r.daemonUID, e.r.canSwitchUID())
 	if err != nil {
 		return nil, err
+	}
+	if gate != nil {
+		cmd.ExtraFiles = []*os.File{gate.child} // the helper's fd 3
+		defer gate.started()
 	}
 	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
@@ -403,13 +413,15 @@ func (e *Env) waitReady(ctx context.Context, d *daemon, sp probeSpec) (int, erro
 func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limit time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	var last error
+	// badReply: an answer that was no ping reply (the daemon speaks
+	// another protocol); kept, as the last error may be the deadline's.
+	var last, badReply error
 	forks := e.r.cfg.Target.Forks
 	for {
 		// With --forks an exit 0 before ready is the parent of a daemon
 		// that went to the background.
 		if done, code := d.exited(); done && !(forks && code == 0) {
-			return 0, fmt.Errorf("daemon exited with code %d before answering (last output: %s)", code, lastLine(d.output()))
+			return 0, fmt.Errorf("daemon exited with code %d before answering (output: %s)", code, causeLine(d.output()))
 		}
 		path := sp.Sock
 		if sp.Transport == ipc.TransportTCP {
@@ -427,12 +439,18 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 				return 0, err
 			}
 			last = err
+			if errors.Is(err, ipc.ErrBadReply) {
+				badReply = err
+			}
 		} else {
 			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("daemon did not answer within %s: %v (last output: %s)", limit, last, lastLine(d.output()))
+			if badReply != nil && !errors.Is(last, ipc.ErrBadReply) {
+				last = fmt.Errorf("%w (earlier: %w)", last, badReply)
+			}
+			return 0, fmt.Errorf("daemon did not answer within %s: %w (last output: %s)", limit, last, lastLine(d.output()))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -507,6 +525,39 @@ func (e *Env) close() {
 // is listed cannot make the suite list a place outside the run.
 func (e *Env) tree(dir string, skip string) []string {
 	return e.r.fs.tree(dir, skip)
+}
+
+// causeWords are what the refusals the scenarios expect say, in the
+// errno strings (strerror) and Go's errors, lower case: a daemon's last
+// line is often "For help, use ... -h" or "initialization failed", and
+// the line that says why comes before it.
+var causeWords = []string{
+	"too long", "not a directory", "address already in use", "permission denied", "file exists",
+	"no such file or directory", "too many levels of symbolic links", "operation not permitted",
+	"is a directory", "invalid argument", "not private", "insecure", "unsafe", "already running",
+	"already in use", "refus", "not owned", "owned by", "bad permissions", "wrong permissions",
+}
+
+// causeLine is the line of a daemon's output s that names the cause of a
+// refusal: the last line holding one of causeWords, followed by the last
+// line when that is another ("… (last line: …)"); else the last line
+// (lastLine).
+func causeLine(s string) string {
+	last := lastLine(s)
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.ToLower(lines[i])
+		for _, w := range causeWords {
+			if strings.Contains(l, w) {
+				cause := strings.TrimSpace(lines[i])
+				if cause == last {
+					return last
+				}
+				return cause + " (last line: " + last + ")"
+			}
+		}
+	}
+	return last
 }
 
 // lastLine is the last non-empty line of s, "(no output)" if none.

@@ -80,8 +80,32 @@ func waitRef(r procRef, timeout time.Duration) (bool, int) {
 // listen, which may be a parent that forked and exited); else the pid in
 // --pidfile; else, among the processes of this start, the one listening
 // on the socket, or the only one.
+//
+// The started process itself answering (pid == d.Pid) is believed only
+// once it has stayed up without a descendant for pidFileWait: a daemon
+// that listens, then forks and lets its first process exit (ssh-agent),
+// answers through the socket that first process made, and taking that
+// process for the server would see the daemon "exit" soon after.
 func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string) {
-	if pid > 0 && alive(pid) && e.ofStart(d, pid) {
+	if pid > 0 && pid == d.Pid {
+		for deadline := time.Now().Add(pidFileWait); ; time.Sleep(20 * time.Millisecond) {
+			if done, _ := d.exited(); done {
+				break
+			}
+			if len(without1(markedDescendants(d.marker, false), d.Pid)) > 0 {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return pid, "it answered as that pid, and it has no child"
+			}
+		}
+		// Let a process that is on its way out finish.
+		d.wait(100 * time.Millisecond)
+		if done, _ := d.exited(); !done && len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 {
+			return pid, "it answered as that pid, and it has no child"
+		}
+	}
+	if pid > 0 && pid != d.Pid && alive(pid) && e.ofStart(d, pid) {
 		return pid, "it answered as that pid"
 	}
 	t := e.r.cfg.Target
@@ -109,8 +133,11 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 			}
 		}
 	}
-	if len(procs) == 1 {
+	if done, _ := d.exited(); len(procs) == 1 && (done || pid != d.Pid) {
 		return procs[0].pid, "the only process left by the start"
+	}
+	if pid > 0 && alive(pid) && e.ofStart(d, pid) {
+		return pid, "it answered as that pid"
 	}
 	return 0, ""
 }

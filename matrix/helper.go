@@ -197,6 +197,9 @@ type execArg struct {
 	Umask int      `json:"umask"`
 	Argv  []string `json:"argv"`
 	Env   []string `json:"env"`
+	// ListenGate: fd 3 is the listen gate's socketpair (Linux; see
+	// listengate_linux.go): the daemon's listen() calls wait for the suite.
+	ListenGate bool `json:"listen_gate,omitempty"`
 }
 
 // runAs runs action with arg as uid and decodes its result into out (which
@@ -232,7 +235,13 @@ func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte
 		return nil, nil, fmt.Errorf("acting as uid %d needs root", uid)
 	}
 	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name)
-	cmd.SysProcAttr = credentialAttr(uid)
+	// The attacker's helpers hold the attacker's groups (--attacker-gid,
+	// --attacker-groups); any other uid's, its uid as gid and no others.
+	gid, groups := uid, []int(nil)
+	if uid == r.attackerUID {
+		gid, groups = r.attackerGID, r.attackerGroups
+	}
+	cmd.SysProcAttr = credentialAttr(uid, gid, groups)
 	cmd.Stdin = bytes.NewReader(arg) // not argv: see HelperMain
 	cmd.Env = minimalEnv()
 	var stdout, stderr bytes.Buffer

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -51,10 +51,8 @@ func TestMain(m *testing.M) {
 			if runtime.GOOS != "linux" && strings.Contains(pkg, "brokend") {
 				continue // brokend uses SO_PEERCRED; its tests are Linux-only
 			}
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+			if err := buildBin(pkg, out); err != nil {
+				bins.err = err
 				break
 			}
 		}
@@ -77,6 +75,9 @@ func exeSuffix() string {
 
 func needBins(t *testing.T) {
 	t.Helper()
+	if errors.Is(bins.err, errNoGoUnderWine) {
+		testenv.SkipUnderWine(t, bins.err.Error())
+	}
 	if bins.err != nil {
 		t.Fatalf("building the binaries under test: %v", bins.err)
 	}
@@ -150,6 +151,7 @@ func applicable(builtin bool, tcp bool) []string {
 func TestBuiltinPassesEverything(t *testing.T) {
 	// A name of its own, so the leak check below sees only this run.
 	const name = "leakcheck"
+	testenv.SkipUnderWine(t, "the whole catalogue under Wine is the windows/wine leg (go tool mage test:wine), run by internal/tasks' TestWindowsUnderWine; a second run here would add minutes")
 	rep := runSuiteNamed(t, BuiltinTarget(), "", name)
 	logReport(t, rep)
 	// Daemons are stopped with SIGTERM at the end of each scenario, so even
@@ -159,7 +161,7 @@ func TestBuiltinPassesEverything(t *testing.T) {
 		t.Errorf("endpoints left behind in the sun_path fallback: %v", left)
 	}
 	checkAllPass(t, rep)
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 && runtime.GOOS != "windows" { // Windows: they skip as POSIX-only
 		for _, r := range rep.Results {
 			if r.Status == Skip && slices.Contains(otherUIDScenarios(), r.ID) && !strings.Contains(r.Reason, "needs root") {
 				t.Errorf("%s skipped without saying it needs root: %q", r.ID, r.Reason)
@@ -223,6 +225,9 @@ var brokenVariants = []struct {
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
 		"inst.stale-recovered", // the stale socket makes net.Listen fail
 	}},
+	// It refuses the planted link, but only after chowning and chmodding
+	// its target through it.
+	{"chownlink", []string{"dir.symlink"}},
 	{"anyaddr", []string{"tcp.loopback-only"}},
 	{"portfile0644", []string{"tcp.portfile-private"}},
 	{"lenient", []string{"proto.malformed"}},
@@ -428,7 +433,7 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-func TestSplitCommand(t *testing.T) {
+func TestSplitPOSIXCommand(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		want []string
@@ -438,14 +443,14 @@ func TestSplitCommand(t *testing.T) {
 		{`  x  `, []string{"x"}},
 		{`a ''`, []string{"a", ""}},
 	} {
-		got, err := SplitCommand(c.in)
+		got, err := SplitPOSIXCommand(c.in)
 		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("SplitCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
+			t.Errorf("SplitPOSIXCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
 	}
 	for _, bad := range []string{``, `a 'b`, `a "b`, `a \`} {
-		if _, err := SplitCommand(bad); err == nil {
-			t.Errorf("SplitCommand(%q) accepted", bad)
+		if _, err := SplitPOSIXCommand(bad); err == nil {
+			t.Errorf("SplitPOSIXCommand(%q) accepted", bad)
 		}
 	}
 }
@@ -474,8 +479,21 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	base := Config{Exe: bins.cli, Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Scenarios: Catalogue()[:1]}
 	bad := []Config{base, base, base}
 	bad[0].Umask = 0o1000
-	bad[1].AttackerUID, bad[1].DaemonUID = os.Geteuid(), os.Geteuid()
+	// The daemon's own uid as attacker; on Windows (Geteuid -1, which
+	// means "defaults") any uid at all is refused.
+	self := os.Geteuid()
+	if self < 0 {
+		self = 1000
+	}
+	bad[1].AttackerUID, bad[1].DaemonUID = self, self
 	bad[2].Exe = ""
+	if runtime.GOOS == "windows" {
+		// An attacker uid alone: the daemon's -1 is this process's
+		// "uid", so nothing else refuses it.
+		attackerOnly := base
+		attackerOnly.AttackerUID = 1000
+		bad = append(bad, attackerOnly)
+	}
 	for i, c := range bad {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("config %d accepted", i)
@@ -627,9 +645,9 @@ func TestRerunCommandKeepsTheTarget(t *testing.T) {
 	}
 	// The command splits back into the same words (SplitCommand is the
 	// suite's POSIX word splitter).
-	words, err := SplitCommand(got)
+	words, err := SplitPOSIXCommand(got) // a POSIX shell line (sudo ...) on every OS
 	if err != nil || words[3] != "--cmd" || words[4] != argv[3] || words[7] != "--env" || words[8] != "A=it's" {
-		t.Errorf("SplitCommand(RerunCommand) = %q, %v", words, err)
+		t.Errorf("SplitPOSIXCommand(RerunCommand) = %q, %v", words, err)
 	}
 }
 
@@ -700,5 +718,72 @@ func TestRunInterrupted(t *testing.T) {
 	WriteTable(&b, rep)
 	if !strings.Contains(b.String(), "INTERRUPTED") {
 		t.Errorf("the summary does not say INTERRUPTED:\n%s", b.String())
+	}
+}
+
+// socketMaking are root-layout brokend daemons that make their socket in
+// a 0755 directory in a given order, with a given mode and group, and
+// what each must fail of the scenarios judging who can reach the socket:
+// bind, chmod, listen is never reachable; bind, listen, chmod is until
+// the chmod; a 0660 socket of a group admits that group only.
+var socketMaking = []struct {
+	name   string
+	args   []string
+	groups []int // the attacker's supplementary groups (nil: as its login has them)
+	want   []string
+}{
+	{"bind, chmod, listen", []string{"-dirmode", "0755", "-order", "chmod-listen"}, nil, nil},
+	{"bind, listen, chmod", []string{"-dirmode", "0755", "-order", "listen-chmod"}, nil, []string{"sock.first-seen-mode"}},
+	{"0660 for a group the attacker is not in", []string{"-dirmode", "0755", "-order", "chmod-listen", "-sockmode", "0660", "-sockgroup", "4242"}, []int{}, nil},
+	{"0660 for a group the attacker is in", []string{"-dirmode", "0755", "-order", "chmod-listen", "-sockmode", "0660", "-sockgroup", "4242"}, []int{4242},
+		[]string{"sock.mode-umask0", "sock.first-seen-mode", "dir.loose-perms"}},
+}
+
+// groupConnect is what auth.foreign-uid-connect's reason must say for the
+// group cases: the attacker's helper really holds the gids it is given,
+// so the kernel lets it connect when it is in the socket's group (the
+// daemon's peer check then closes it) and refuses it otherwise.
+func groupConnect(groups []int) string {
+	if slices.Contains(groups, 4242) {
+		return "connected but got no reply"
+	}
+	return "could not connect"
+}
+
+func TestSocketMakingOrderAndGroup(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend's root layout uses SO_PEERCRED and the listen gate seccomp (Linux); this is %s", runtime.GOOS)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the group cases act as an attacker uid holding a group; run as root: sudo go test ./matrix/ (CI runs as root)")
+	}
+	needBins(t)
+	for _, c := range socketMaking {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{
+				Cmd:      append([]string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, c.args...),
+				Socket:   "{root}/bu.sock",
+				Protocol: ProtocolBHJSON,
+			}
+			sc, err := Select("sock.*,dir.*,auth.*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, AttackerGroups: c.groups})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, c.want)
+			if r, ok := find(rep, "sock.mode-umask0"); ok && slices.Contains(c.args, "-sockgroup") {
+				ev := strings.Join(r.Evidence, "\n")
+				if !strings.Contains(ev, "group access: socket group gid 4242") {
+					t.Errorf("sock.mode-umask0 does not name the socket's group:\n%s", ev)
+				}
+				if r, ok := find(rep, "auth.foreign-uid-connect"); !ok || !strings.Contains(r.Reason, groupConnect(c.groups)) {
+					t.Errorf("auth.foreign-uid-connect: %q, want it to say %q", r.Reason, groupConnect(c.groups))
+				}
+			}
+		})
 	}
 }

@@ -109,7 +109,7 @@ func (r *Runner) preflight(ctx context.Context) error {
 		}
 		out := d.out.excerpt(outputHeadLines, outputTailLines)
 		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code, After: after,
-			Output: out, Err: err, Hint: e.preflightHint(exited, code, out)}
+			Output: out, Err: err, Hint: e.preflightHint(exited, code, out, err)}
 	}
 	if r.cfg.Progress != nil {
 		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())

@@ -98,6 +98,30 @@ func (t Target) validateProbe() error {
 	return nil
 }
 
+// EscapeSend writes b in --send's escapes (the inverse of its decoding):
+// printable ASCII as it is, a backslash as \\, \r \n \t, and any other byte
+// as \xNN. --send-file's bytes travel (and are reported) this way.
+func EscapeSend(b []byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		switch {
+		case c == '\\':
+			s.WriteString(`\\`)
+		case c == '\r':
+			s.WriteString(`\r`)
+		case c == '\n':
+			s.WriteString(`\n`)
+		case c == '\t':
+			s.WriteString(`\t`)
+		case c >= 0x20 && c < 0x7f:
+			s.WriteByte(c)
+		default:
+			fmt.Fprintf(&s, `\x%02x`, c)
+		}
+	}
+	return s.String()
+}
+
 // decodeEscapes turns --send's escapes into bytes: \r \n \t \\ and \xNN;
 // any other backslash sequence is an error naming it.
 func decodeEscapes(s string) ([]byte, error) {
@@ -499,10 +523,10 @@ func (r *Runner) targetSkip(s Scenario) string {
 		return ""
 	}
 	if why, ok := needsRequest[s.ID]; ok && !t.Protocol.speaksJSON() {
-		return fmt.Sprintf("it %s; --protocol %s has no requests (run it against a bh-json or ipc daemon)", why, t.Protocol)
+		return fmt.Sprintf("it %s; %s has no requests (run it against a bh-json or ipc daemon)", why, Hint("protocol", string(t.Protocol)))
 	}
 	if why, ok := needsAnswer[s.ID]; ok && t.Protocol == ProtocolConnect {
-		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give --protocol line or exec to run it", why)
+		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give %s or %s to run it", why, Hint("protocol", "line"), Hint("protocol", "exec"))
 	}
 	if s.ID == "path.name-validation" && !t.takesName() {
 		return "no template (--cmd, --env, --socket, --port-file, --probe, --pidfile) contains {name}: the target takes no name, so there is none to validate"

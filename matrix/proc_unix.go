@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -41,6 +42,11 @@ func execDaemon(a execArg) error {
 		unix.Close(null)
 	}
 	unix.Umask(a.Umask)
+	if a.ListenGate {
+		// The filter is this thread's, and exec keeps only this thread.
+		runtime.LockOSThread()
+		installListenGate()
+	}
 	return syscall.Exec(prog, a.Argv, a.Env)
 }
 
@@ -66,8 +72,15 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 	return cmd, nil
 }
 
-func credentialAttr(uid int) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+// credentialAttr runs a process as uid with primary gid and exactly the
+// supplementary groups (none when empty: setgroups is always called, so
+// nothing of the suite's own groups is kept).
+func credentialAttr(uid, gid int, groups []int) *syscall.SysProcAttr {
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	for _, g := range groups {
+		c.Groups = append(c.Groups, uint32(g))
+	}
+	return &syscall.SysProcAttr{Credential: c}
 }
 
 // terminate resumes the daemon (in case a scenario stopped it) and sends
@@ -157,6 +170,7 @@ type facts struct {
 	Kind   string
 	Mode   uint32 // permission bits and sticky/setuid/setgid
 	UID    int
+	GID    int
 }
 
 func stat(path string) facts {
@@ -164,7 +178,16 @@ func stat(path string) facts {
 	if unix.Lstat(path, &st) != nil {
 		return facts{}
 	}
-	return facts{Exists: true, Kind: kindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid)}
+	return facts{Exists: true, Kind: kindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
+}
+
+// factsOf is stat's result for an lstat already taken.
+func factsOf(fi os.FileInfo) facts {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return facts{Exists: true, Kind: "other", UID: -1, GID: -1}
+	}
+	return facts{Exists: true, Kind: kindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
 }
 
 // fillBacklog connects non-blocking sockets to path until the kernel says

@@ -25,7 +25,7 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 // signalName is sig's description (Windows has no signal names).
 func signalName(sig syscall.Signal) string { return sig.String() }
 
-func credentialAttr(uid int) *syscall.SysProcAttr { return nil }
+func credentialAttr(uid, gid int, groups []int) *syscall.SysProcAttr { return nil }
 
 func killTree(cmd *exec.Cmd) { cmd.Process.Kill() }
 
@@ -77,6 +77,7 @@ type facts struct {
 	Kind   string
 	Mode   uint32
 	UID    int
+	GID    int
 }
 
 func stat(path string) facts {
@@ -84,7 +85,12 @@ func stat(path string) facts {
 	if err != nil {
 		return facts{}
 	}
-	return facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1}
+	return facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
+}
+
+// factsOf is stat's result for an lstat already taken.
+func factsOf(fi os.FileInfo) facts {
+	return facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
 }
 
 func fillBacklog(path string, max int) (int, bool, func(), error) {

@@ -57,7 +57,13 @@ type Config struct {
 	// DaemonUID and AttackerUID; -1 means the defaults: the suite's own uid
 	// for the daemon, DefaultAttackerUID for the attacker (as root).
 	DaemonUID, AttackerUID int
-	Leg                    string
+	// AttackerGID is the attacker's primary gid (nil: its /etc/passwd
+	// entry's, or its uid when it has none); AttackerGroups its
+	// supplementary gids (nil: the groups /etc/group lists its name in;
+	// empty: none). Root only, like AttackerUID.
+	AttackerGID    *int
+	AttackerGroups []int
+	Leg            string
 	// Name is the endpoint name daemons are started with (DefaultName).
 	Name string
 	// Progress receives one line per scenario as it finishes (may be nil).
@@ -80,6 +86,11 @@ type Runner struct {
 	runDir                 string
 	fs                     *runFS // the run directory, through a handle
 	daemonUID, attackerUID int
+	// attackerGID and attackerGroups are the attacker's groups, which its
+	// helpers hold; reach judges who besides the owner can use a file.
+	attackerGID    int
+	attackerGroups []int
+	reach          reachJudge
 }
 
 func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Geteuid() == 0 }
@@ -113,6 +124,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Umask < 0 || cfg.Umask > 0o777 {
 		return Report{}, fmt.Errorf("umask %o: want 000 to 777", cfg.Umask)
 	}
+	if runtime.GOOS == "windows" && (cfg.DaemonUID >= 0 || cfg.AttackerUID >= 0) {
+		// os.Geteuid is -1 here: a uid given would otherwise be compared
+		// with -1, the "defaults" value, and never refused.
+		return Report{}, fmt.Errorf("--daemon-uid %d, --attacker-uid %d: Windows has no uids (leave both unset, -1)", cfg.DaemonUID, cfg.AttackerUID)
+	}
 	r := &Runner{cfg: cfg, daemonUID: cfg.DaemonUID, attackerUID: cfg.AttackerUID}
 	self := os.Geteuid()
 	if r.daemonUID < 0 {
@@ -129,6 +145,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if r.attackerUID >= 0 && r.attackerUID == r.daemonUID {
 		return Report{}, fmt.Errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
+	}
+	if err := r.setAttackerGroups(readGroupDB("/etc/passwd", "/etc/group")); err != nil {
+		return Report{}, err
 	}
 	r.warnAttackerBusy()
 	if cfg.Exe == "" {
@@ -204,6 +223,51 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
+// setAttackerGroups settles the attacker's gids (Config.AttackerGID and
+// AttackerGroups, or as its login would have them) and the judge of group
+// access built on them.
+func (r *Runner) setAttackerGroups(db *groupDB) error {
+	if r.attackerUID < 0 {
+		if r.cfg.AttackerGID != nil || r.cfg.AttackerGroups != nil {
+			return fmt.Errorf("--attacker-gid and --attacker-groups: the attacker acts only as root (this is uid %d)", os.Geteuid())
+		}
+		r.reach = reachJudge{db: db, daemonUID: r.daemonUID, attackerUID: -1}
+		return nil
+	}
+	for _, g := range append([]int{derefOr(r.cfg.AttackerGID, 0)}, r.cfg.AttackerGroups...) {
+		if g < 0 || g > MaxID {
+			return fmt.Errorf("attacker gid %d: want 0 to %d", g, MaxID)
+		}
+	}
+	a, known := db.account(r.attackerUID)
+	r.attackerGID = r.attackerUID
+	if known {
+		r.attackerGID = a.gid
+	}
+	if r.cfg.AttackerGID != nil {
+		r.attackerGID = *r.cfg.AttackerGID
+	}
+	switch {
+	case r.cfg.AttackerGroups != nil:
+		r.attackerGroups = slices.Clone(r.cfg.AttackerGroups)
+	case known:
+		r.attackerGroups = db.groupsOf(a)
+	}
+	in := append([]int{r.attackerGID}, r.attackerGroups...)
+	r.reach = reachJudge{db: db, daemonUID: r.daemonUID, attackerUID: r.attackerUID, attackerIn: in}
+	return nil
+}
+
+// MaxID is the largest gid the suite accepts for the attacker.
+const MaxID = 1<<31 - 2
+
+func derefOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
 // runDirBase is where the run directory goes: os.TempDir(), unless other
 // uids the suite acts as cannot search it or one of its ancestors (as root
 // on macOS, $TMPDIR is the invoking user's 0700 /var/folders/.../T/), then
@@ -273,9 +337,9 @@ func (r *Runner) skipReason(s Scenario) string {
 		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
 	}
 	if tr := r.transport(s); !t.Supports(tr) {
-		flag := "--socket"
+		flag := Hint("socket", "TEMPLATE")
 		if tr == ipc.TransportTCP {
-			flag = "--port-file"
+			flag = Hint("port-file", "TEMPLATE")
 		}
 		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,17 +21,17 @@ var posix = []string{"linux", "darwin"}
 // catalogue is every scenario, in report order.
 var catalogue = []Scenario{
 	{ID: "sock.mode-umask0", Title: "socket private under umask 0", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
-		Checks: "started under umask 0, the socket and its directory give no other uid a way to connect (socket 0600 or a 0700 directory)", run: sockModeUmask0},
-	{ID: "sock.first-seen-mode", Title: "socket never seen reachable", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
-		Checks: "from the first instant the socket path exists (inotify on Linux, tight polling elsewhere) it is not reachable by other uids", run: sockFirstSeen},
+		Checks: "started under umask 0, the socket and its directory give no other uid a way to connect (socket 0600 or a 0700 directory; group bits count only for a group the attacker or every user is in)", run: sockModeUmask0},
+	{ID: "sock.first-seen-mode", Title: "socket never reachable while listening", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
+		Checks: "the socket is never reachable by other uids while it listens: its mode, group and directory at each listen() (a seccomp gate on Linux) and once serving; the mode before listen() is not judged", run: sockFirstSeen},
 	{ID: "sock.dangling-symlink", Title: "dangling symlink at the socket path", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
 		Checks: "a dangling symlink pre-planted at the socket path: its target is never created; the daemon serves on a real socket or refuses clearly", run: sockDanglingSymlink},
 	{ID: "dir.symlink", Title: "endpoint dir planted as a symlink", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
-		Checks: "another uid plants the endpoint directory as a symlink to its own directory: nothing is created through it", run: dirSymlink},
+		Checks: "another uid plants the endpoint directory as a symlink to its own directory: nothing is created or changed through it (the target's owner, mode and listing are compared), refusal or not", run: dirSymlink},
 	{ID: "dir.foreign-owner", Title: "endpoint dir pre-created by another uid", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
 		Checks: "another uid pre-creates the endpoint directory with mode 0777: the daemon refuses it rather than serve inside it", run: dirForeignOwner},
 	{ID: "dir.loose-perms", Title: "own endpoint dir with mode 0777", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
-		Checks: "the daemon's own endpoint directory left at 0777: it is tightened (no group/other write) or the daemon refuses", run: dirLoosePerms},
+		Checks: "the daemon's own endpoint directory left at 0777: it is tightened (no other write; group bits count only for a group the attacker or every user is in) or the daemon refuses", run: dirLoosePerms},
 	{ID: "dir.not-a-dir", Title: "a file at the endpoint dir path", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
 		Checks: "a regular file at the endpoint directory path: the daemon refuses with a message and leaves the file as it was", run: dirNotADir},
 	{ID: "auth.foreign-uid-connect", Title: "another uid cannot talk to the daemon", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
@@ -56,7 +57,7 @@ var catalogue = []Scenario{
 	{ID: "tcp.portfile-private", Title: "port file private", Severity: Required, Platforms: posix, Transport: ipc.TransportTCP,
 		Checks: "the port file is a regular file of the daemon's uid with no group/other access, in a directory others cannot write; another uid cannot read it", run: tcpPortFilePrivate},
 	{ID: "tcp.portfile-dacl", Title: "port file DACL private", Severity: Required, Platforms: []string{"windows"}, Transport: ipc.TransportTCP,
-		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected, and the file is owned by the user (Wine derives the entries from the Unix mode and keeps no flag or owner)", run: tcpPortFileDACL},
+		Checks: "the port file's DACL, read back, grants only the user, SYSTEM and Administrators, and is protected, and the file is owned by the user or, when the user's token has it as default owner, by BUILTIN\\Administrators (Wine derives the entries from the Unix mode and keeps no flag or owner)", run: tcpPortFileDACL},
 	{ID: "tcp.squatter-learns-nothing", Title: "a squatter on a stale port learns nothing", Severity: Required, BuiltinOnly: true, Transport: ipc.TransportTCP,
 		Checks: "after SIGKILL a squatter binds the stale port: the client refuses it and sends nothing derived from the secret", run: tcpSquatter},
 	{ID: "proto.malformed", Title: "malformed input", Severity: Required,
@@ -65,12 +66,6 @@ var catalogue = []Scenario{
 		Checks: "with 500 idle connections open, a new client is served", run: protoIdle},
 	{ID: "load.concurrent", Title: "concurrent load", Severity: Required,
 		Checks: "64 connections x 500 pings: zero errors (p50/p99 reported)", run: loadConcurrent},
-}
-
-// exposed: a socket others may write (connect) in a directory others may
-// search.
-func exposed(sock, dir facts) bool {
-	return sock.Mode&0o022 != 0 && dir.Mode&0o011 != 0
 }
 
 func randHex(n int) string {
@@ -85,36 +80,125 @@ func sockModeUmask0(ctx context.Context, e *Env) outcome {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	s, d := stat(e.Sock), stat(e.EndpointDir)
-	e.note("umask %03o; socket %s: %s; dir %s: %s", e.r.cfg.Umask, e.Sock, describe(e.Sock), e.EndpointDir, describe(e.EndpointDir))
-	switch {
-	case s.Kind != "socket":
+	e.note("umask %03o; socket %s: %s gid %d; dir %s: %s gid %d", e.r.cfg.Umask, e.Sock, describe(e.Sock), s.GID, e.EndpointDir, describe(e.EndpointDir), d.GID)
+	e.noteGroups(s, d)
+	j := e.r.reach
+	if s.Kind != "socket" {
 		return fail("no socket at %s (%s)", e.Sock, describe(e.Sock))
-	case s.UID != e.r.daemonUID || d.UID != e.r.daemonUID:
-		return fail("socket owned by uid %d and dir by uid %d, want the daemon's uid %d", s.UID, d.UID, e.r.daemonUID)
-	case exposed(s, d):
-		return fail("socket mode %04o in dir mode %04o: other uids can connect", s.Mode, d.Mode)
-	case d.Mode&0o022 != 0 && d.Mode&0o1000 == 0:
-		return fail("dir mode %04o: other uids can replace the socket", d.Mode)
 	}
-	return pass("socket %04o, dir %04o, both uid %d", s.Mode, d.Mode, s.UID)
+	if s.UID != e.r.daemonUID || d.UID != e.r.daemonUID {
+		return fail("socket owned by uid %d and dir by uid %d, want the daemon's uid %d", s.UID, d.UID, e.r.daemonUID)
+	}
+	if ok, why := j.canConnect(s, d); ok {
+		return fail("socket mode %04o in dir mode %04o: other uids can connect (%s)", s.Mode, d.Mode, why)
+	}
+	if ok, why := j.canReplace(d); ok {
+		return fail("dir mode %04o: other uids can replace the socket (%s)", d.Mode, why)
+	}
+	return pass("socket %04o gid %d, dir %04o gid %d, both uid %d: no other uid can connect%s", s.Mode, s.GID, d.Mode, d.GID, s.UID, groupOnly(s, d))
 }
 
+// sockFirstSeen judges reachability over the socket's whole start: other
+// uids can connect only once it listens, so the socket's mode, group and
+// directory count at each listen() (the listen gate, Linux) and once it
+// serves, not its mode between bind and listen: bind, chmod, listen
+// passes; bind, listen, chmod fails.
 func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	w := watchFirstSeen(e.EndpointDir, e.Sock)
 	defer w.stop()
+	gate, gateErr := newListenGate(e.Sock, e.EndpointDir)
+	if gateErr == nil {
+		e.mu.Lock()
+		e.gate = gate
+		e.mu.Unlock()
+		defer gate.stop()
+	}
 	_, _, err := e.start(ctx)
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	first, ok := w.result()
-	if !ok {
+	nowS, nowD := stat(e.Sock), stat(e.EndpointDir)
+	first, seen := w.result()
+	if seen {
+		e.note("first seen via %s: socket %04o uid %d gid %d, dir %04o uid %d gid %d", first.via, first.sock.Mode, first.sock.UID, first.sock.GID, first.dir.Mode, first.dir.UID, first.dir.GID)
+	}
+	var sights []listenSight
+	if gateErr == nil {
+		sights, gateErr = gate.result()
+	}
+	if gateErr != nil {
+		e.note("listen calls not gated: %v", gateErr)
+	}
+	e.noteGroups(nowS, nowD)
+	j := e.r.reach
+	var at *listenSight
+	for i, l := range sights {
+		// A listen() on another socket (TCP, another path) is not this
+		// one's; one whose fd could not be read is taken to be.
+		// A listen() on a temporary name in the socket's directory, later
+		// renamed over it (haproxy, supervisord), is judged alike.
+		mine := l.Path == e.Sock || l.Path != "" && filepath.Dir(l.Path) == filepath.Dir(e.Sock) ||
+			l.Path == "" && l.Unknown != "" && l.sock.Kind == "socket"
+		e.note("listen call %d: fd bound to %q%s; %s then: %s %04o uid %d gid %d; dir %04o gid %d", i+1, l.Path, orUnknown(l.Unknown), e.Sock, l.sock.Kind, l.sock.Mode, l.sock.UID, l.sock.GID, l.dir.Mode, l.dir.GID)
+		if !mine {
+			continue
+		}
+		if ok, why := j.canConnect(l.sock, l.dir); ok {
+			return fail("listen() was called on %s while it was %04o in a %04o dir: from then on other uids could connect (%s)", orSock(l.Path, e.Sock), l.sock.Mode, l.dir.Mode, why)
+		}
+		if at == nil {
+			at = &sights[i]
+		}
+	}
+	if ok, why := j.canConnect(nowS, nowD); ok {
+		return fail("serving with socket %04o in dir %04o: other uids can connect (%s)", nowS.Mode, nowD.Mode, why)
+	}
+	// Every other socket the daemon made in the directory on the way (a
+	// temporary name renamed over the final one): without the gate its
+	// mode when first seen is all there is, and a loose one may not have
+	// listened yet, so it is no verdict either way.
+	if gateErr != nil {
+		others := w.otherSights()
+		for _, n := range slices.Sorted(maps.Keys(others)) {
+			o := others[n]
+			e.note("another socket, %s, first seen via %s: socket %04o uid %d, dir %04o uid %d", n, o.via, o.sock.Mode, o.sock.UID, o.dir.Mode, o.dir.UID)
+			if ok, why := j.canConnect(o.sock, o.dir); ok {
+				return skip("the socket %s (made in the socket's directory before %s appeared) was first seen as %04o in a %04o dir (%s); whether it listened then was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", n, filepath.Base(e.Sock), o.sock.Mode, o.dir.Mode, why, gateErr)
+			}
+		}
+	}
+	if at != nil {
+		made := ""
+		if seen {
+			made = fmt.Sprintf("; first seen as %04o (before listen() no one can connect)", first.sock.Mode)
+		}
+		return pass("socket %04o in dir %04o when it started to listen, and %04o serving: never reachable by other uids%s", at.sock.Mode, at.dir.Mode, nowS.Mode, made)
+	}
+	// No listen() seen: no gate here, or the listener was inherited. Only
+	// what was polled is left.
+	if !seen {
 		return fail("the socket was never observed at %s (%s)", e.Sock, describe(e.Sock))
 	}
-	e.note("first seen via %s: socket %04o uid %d, dir %04o uid %d", first.via, first.sock.Mode, first.sock.UID, first.dir.Mode, first.dir.UID)
-	if exposed(first.sock, first.dir) {
-		return fail("when first seen the socket was %04o in a %04o dir: reachable by other uids", first.sock.Mode, first.dir.Mode)
+	if ok, why := j.canConnect(first.sock, first.dir); ok {
+		return skip("first seen as %04o in a %04o dir (%s), reachable once it listens; whether it listened before it was tightened was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", first.sock.Mode, first.dir.Mode, why, gateErr)
 	}
-	return pass("first seen (%s) as socket %04o in dir %04o: not reachable by others", first.via, first.sock.Mode, first.dir.Mode)
+	return pass("first seen (%s) as socket %04o in dir %04o, and %04o serving: not reachable by others (listen() not observed)", first.via, first.sock.Mode, first.dir.Mode, nowS.Mode)
+}
+
+// orSock names the socket a listen() was for: the endpoint's, or the
+// temporary name it was made under.
+func orSock(path, sock string) string {
+	if path == "" || path == sock {
+		return "the socket"
+	}
+	return path
+}
+
+func orUnknown(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " (unknown: " + why + ")"
 }
 
 // ownEndpointDir creates the endpoint directory as the daemon's uid with
@@ -145,7 +229,7 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 	}
 	if readyErr != nil {
 		if done, code := d.exited(); done && code != 0 && d.output() != "" {
-			return pass("refused with exit %d: %s", code, lastLine(d.output()))
+			return pass("refused with exit %d: %s", code, causeLine(d.output()))
 		}
 		return errored("neither served nor refused clearly: %v", readyErr)
 	}
@@ -171,7 +255,7 @@ func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refu
 	if _, rerr := e.waitReady(ctx, d, e.spec()); rerr == nil {
 		return d, true, "", nil
 	} else if done, code := d.exited(); done && code != 0 {
-		return d, false, fmt.Sprintf("exit %d: %s", code, lastLine(d.output())), nil
+		return d, false, fmt.Sprintf("exit %d: %s", code, causeLine(d.output())), nil
 	} else {
 		return d, false, "", rerr
 	}
@@ -186,12 +270,22 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: at, Target: adir}); err != nil {
 		return errored("setup: %v", err)
 	}
+	// What the link points at, before the start: a daemon that chowns or
+	// chmods (or writes) through the link and only then refuses has done
+	// the harm already (CVE-2007-3103), so any change fails, refusal or
+	// not.
+	before := e.linkTarget(adir)
+	e.note("link target before the start: %s", before)
 	_, served, refusal, err := e.servedOrRefused(ctx)
+	after := e.linkTarget(adir)
 	inside := e.tree(adir, "")
 	e.note("attacker dir %s holds: %v", adir, inside)
 	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
 	if len(inside) > 0 {
 		return fail("created inside the attacker's directory through the symlink: %s", strings.Join(inside, ", "))
+	}
+	if after != before {
+		return fail("the symlink's target %s changed through the link: was %s, now %s", adir, before, after)
 	}
 	switch {
 	case served && stat(at).Kind == "symlink":
@@ -202,6 +296,27 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return pass("refused: %s", refusal)
 	}
 	return errored("neither served nor refused clearly: %v", err)
+}
+
+// linkTarget is what dir.symlink's planted link points at, for comparing
+// before and after the start: its owner, group and mode (read without
+// following it) and its listing, each entry with its facts, or for a file
+// its content.
+func (e *Env) linkTarget(path string) string {
+	fi, err := e.r.fs.lstat(path)
+	if err != nil {
+		return "lstat: " + err.Error()
+	}
+	f := factsOf(fi)
+	s := fmt.Sprintf("%s %04o uid %d gid %d", f.Kind, f.Mode, f.UID, f.GID)
+	switch f.Kind {
+	case "dir":
+		s += fmt.Sprintf(", holding %v", e.tree(path, ""))
+	case "file":
+		b, err := readFileNoFollow(path, nil)
+		s += fmt.Sprintf(", content %q (%v)", oneLine(string(b), 200), err)
+	}
+	return s
 }
 
 func dirForeignOwner(ctx context.Context, e *Env) outcome {
@@ -241,15 +356,19 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
 	// Evidence first: a socket made in the still-loose directory is judged
 	// whether or not the daemon then answered.
+	e.noteGroups(s, d)
+	j := e.r.reach
+	replace, whyReplace := j.canReplace(d)
+	connect, whyConnect := j.canConnect(s, d)
 	switch {
-	case s.Exists && d.Mode&0o022 != 0:
-		return fail("created %s (%s) in a dir with mode %04o: other uids can replace it", e.Sock, describe(e.Sock), d.Mode)
-	case served && d.Mode&0o022 != 0:
-		return fail("serving in a dir with mode %04o: other uids can replace the socket", d.Mode)
-	case served && exposed(s, d):
-		return fail("serving with socket %04o in dir %04o: other uids can connect", s.Mode, d.Mode)
+	case s.Exists && replace:
+		return fail("created %s (%s) in a dir with mode %04o: other uids can replace it (%s)", e.Sock, describe(e.Sock), d.Mode, whyReplace)
+	case served && replace:
+		return fail("serving in a dir with mode %04o: other uids can replace the socket (%s)", d.Mode, whyReplace)
+	case served && connect:
+		return fail("serving with socket %04o in dir %04o: other uids can connect (%s)", s.Mode, d.Mode, whyConnect)
 	case served:
-		return pass("dir tightened to %04o", d.Mode)
+		return pass("dir tightened to %04o gid %d%s", d.Mode, d.GID, groupOnly(s, d))
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
@@ -321,8 +440,8 @@ func (e *Env) judgeFailedProbe(r connectResult) outcome {
 	case r.Held:
 		return errored("the probe failed as uid %d (%s), but the daemon accepted that uid's connection and kept it open %s: "+
 			"the probe may have failed for reasons of its own (no passwd entry for uid %d?), so whether the daemon refuses that uid is unknown; "+
-			"give --attacker-uid of a real user the probe works for, or make the probe work for any uid",
-			uid, oneLine(r.Error, 200), heldOpen, uid)
+			"give %s of a real user the probe works for, or make the probe work for any uid",
+			uid, oneLine(r.Error, 200), heldOpen, uid, Hint("attacker-uid", "UID"))
 	case !r.Connected:
 		return pass("uid %d could not connect (%s); its probe failed: %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
 	}
@@ -400,7 +519,7 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "STOP"); err != nil {
-		return errored("SIGSTOP: %v", err)
+		return errored("SIGSTOP: %v", e.signalErr(err))
 	}
 	n, full, closeAll, err := fillBacklog(e.Sock, 70000)
 	defer closeAll()
@@ -447,7 +566,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
 	if err := signalDaemon(first, "KILL"); err != nil {
-		return errored("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	first.waitServing(5 * time.Second)
 	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
@@ -472,7 +591,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	}
 	t0 := time.Now()
 	if err := signalDaemon(d, "TERM"); err != nil {
-		return errored("SIGTERM: %v", err)
+		return errored("SIGTERM: %v", e.signalErr(err))
 	}
 	exited, code := d.waitServing(2 * time.Second)
 	took := time.Since(t0)
@@ -629,7 +748,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	forked := e.r.cfg.Target.Forks && e.detachedAliveAfter(d, 0)
 	if done, code := d.exited(); done && !forked {
 		if code != 0 && d.output() != "" {
-			return pass("refused clearly (exit %d): %s", code, lastLine(d.output()))
+			return pass("refused clearly (exit %d): %s", code, causeLine(d.output()))
 		}
 		return fail("exited with code %d without a message: %v", code, readyErr)
 	}
@@ -784,7 +903,7 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
 	f, err := readDACL(e.Port)
-	e.note("port file %s: protected=%v grants=%v user=%s wine=%v err=%v", e.Port, f.Protected, f.Grants, f.User, f.Wine, err)
+	e.note("port file %s: owner=%s protected=%v grants=%v user=%s token owner=%s wine=%v err=%v", e.Port, f.Owner, f.Protected, f.Grants, f.User, f.TokenOwner, f.Wine, err)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -818,12 +937,11 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 	if !f.Protected {
 		return fail("the DACL is not protected: inherited entries may grant others access (%v)", f.Grants)
 	}
-	if f.Owner != f.User {
-		// An elevated administrator's file is owned by BUILTIN\Administrators
-		// unless its descriptor names the user; clients then refuse it.
-		return fail("the port file is owned by %s, not the user %s", f.Owner, f.User)
+	owned, err := portFileOwnerOK(f.Owner, f.User, f.TokenOwner)
+	if err != nil {
+		return fail("%v", err)
 	}
-	return pass("owned by the user; protected DACL granting only %v", f.Grants)
+	return pass("%s; protected DACL granting only %v", owned, f.Grants)
 }
 
 // squatterClient is the client tcp.squatter-learns-nothing points at the
@@ -842,7 +960,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 		return errored("port file: %v", err)
 	}
 	if err := signalDaemon(d, "KILL"); err != nil {
-		return errored("SIGKILL: %v", err)
+		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	d.waitServing(5 * time.Second)
 	sq, err := squat(pf.Port)
@@ -923,6 +1041,10 @@ func protoIdle(ctx context.Context, e *Env) outcome {
 	e.metric("ping_after_idle_ms", float64(r.PingMS))
 	e.metric("busy_retries", float64(r.BusyRetries))
 	if !strings.HasPrefix(r.PingAfter, "ok") {
+		if r.Opened < 500 && r.OpenError != "" {
+			// A capped daemon: the count it refused is the finding.
+			return fail("the daemon accepted %d of 500 idle connections (%d refused: %s) and then a new client is not served: %s", r.Opened, 500-r.Opened, r.OpenError, r.PingAfter)
+		}
 		return fail("with %d idle connections a new client is not served: %s", r.Opened, r.PingAfter)
 	}
 	return pass("%d idle connections open; a new client was served in %d ms", r.Opened, r.PingMS)
@@ -962,7 +1084,7 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; %s", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, retried)
 	if r.TimedOut || ctx.Err() != nil {
 		// Errors from the deadline itself say nothing of the daemon.
-		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer --timeout", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First)
+		return errored("timed out after %s during the load (%d of %d %s failed or unfinished; first: %s); give a longer %s", e.r.cfg.Timeout, r.Errors, r.Pings, pings, r.First, Hint("timeout", "DURATION"))
 	}
 	if r.Errors > 0 {
 		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -59,6 +60,11 @@ type Target struct {
 	// LockFile is a {root}/{name} template naming a lock file the daemon
 	// opens or creates at start (path.pidfile-link plants a link there).
 	LockFile string `json:"lock_file,omitempty"`
+	// Keep holds glob templates ({root}, {name}; filepath.Match syntax)
+	// naming the daemon's own data, such as a key store beside its
+	// sockets: inst.clean-shutdown does not count a match, what lies under
+	// it, or the directories holding it as left behind.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Default templates.
@@ -97,6 +103,14 @@ func (t Target) Validate() error {
 	}
 	if err := t.validateProbe(); err != nil {
 		return err
+	}
+	for _, k := range t.Keep {
+		if !strings.HasPrefix(k, "{root}/") {
+			return fmt.Errorf("--keep %q: must start with {root}/ (only what the daemon makes under its root is judged)", k)
+		}
+		if _, err := filepath.Match(k, ""); err != nil {
+			return fmt.Errorf("--keep %q: %v", k, err)
+		}
 	}
 	return t.checkPlaceholders()
 }
@@ -139,6 +153,11 @@ func (t Target) checkPlaceholders() error {
 	}
 	if err := check("--lockfile", t.LockFile, pathPlaceholders); err != nil {
 		return err
+	}
+	for _, k := range t.Keep {
+		if err := check("--keep", k, pathPlaceholders); err != nil {
+			return err
+		}
 	}
 	if err := check("--probe", t.Probe, probePlaceholders); err != nil {
 		return err
@@ -218,12 +237,89 @@ func (t Target) DaemonEnv(root, name string, tr ipc.Transport) []string {
 	return out
 }
 
-// SplitCommand splits a command template into program and arguments the
-// way a POSIX shell splits words: whitespace separates, single quotes keep
-// everything, double quotes keep everything but \" and \\, a backslash
-// outside quotes escapes the next character. Nothing else of a shell
+// SplitCommand splits a command template (--cmd, --probe) into program and
+// arguments by the rules a user of this OS expects: SplitWindowsCommand's
+// on Windows, SplitPOSIXCommand's everywhere else. Nothing of a shell
 // applies (no variables, globs or pipes): the program is run directly.
 func SplitCommand(s string) ([]string, error) {
+	if runtime.GOOS == "windows" {
+		return SplitWindowsCommand(s)
+	}
+	return SplitPOSIXCommand(s)
+}
+
+// SplitWindowsCommand splits s the way a Windows program's C runtime splits
+// its command line (Microsoft's "Parsing C++ command-line arguments"), so
+// that C:\tools\python.exe D:\a\repo\daemon.py stays two paths: spaces and
+// tabs separate; double quotes group ("C:\Program Files\x.exe"); a
+// backslash is an ordinary character (a path separator) unless a run of
+// backslashes ends at a double quote: then each pair is one backslash, and
+// an odd one left over makes the quote a literal one (\"); inside quotes
+// "" is a literal quote. Single quotes are ordinary characters. An
+// unterminated quote is an error, not the end of the argument.
+func SplitWindowsCommand(s string) ([]string, error) {
+	var (
+		args  []string
+		cur   strings.Builder
+		inArg bool
+		quote bool
+	)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			n := 0
+			for i < len(s) && s[i] == '\\' {
+				n++
+				i++
+			}
+			inArg = true
+			if i < len(s) && s[i] == '"' {
+				cur.WriteString(strings.Repeat(`\`, n/2))
+				if n%2 == 1 {
+					cur.WriteByte('"') // an escaped quote
+					continue
+				}
+			} else {
+				cur.WriteString(strings.Repeat(`\`, n))
+			}
+			i-- // the quote (or whatever follows) is handled next round
+		case c == '"':
+			inArg = true
+			if quote && i+1 < len(s) && s[i+1] == '"' {
+				cur.WriteByte('"') // "" inside quotes
+				i++
+				continue
+			}
+			quote = !quote
+		case !quote && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteByte(c)
+			inArg = true
+		}
+	}
+	if quote {
+		return nil, fmt.Errorf("command %q: unterminated \" quote", s)
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("command %q: empty", s)
+	}
+	return args, nil
+}
+
+// SplitPOSIXCommand splits s into program and arguments the way a POSIX
+// shell splits words: whitespace separates, single quotes keep everything,
+// double quotes keep everything but \" and \\, a backslash outside quotes
+// escapes the next character.
+func SplitPOSIXCommand(s string) ([]string, error) {
 	var (
 		args  []string
 		cur   strings.Builder

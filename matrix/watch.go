@@ -21,6 +21,11 @@ type firstSeen struct {
 	dir, sock string
 	mu        sync.Mutex
 	got       *firstSight
+	// others: the first sight of every other socket that appeared in the
+	// directory before the socket did (a temporary name bound, chmodded,
+	// then renamed over the final one, as haproxy and supervisord do), by
+	// name; watched by inotify only.
+	others    map[string]firstSight
 	done      chan struct{}
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
@@ -49,6 +54,36 @@ func (w *firstSeen) observe(via string) bool {
 		w.got = &firstSight{via: via, at: time.Now(), sock: s, dir: d}
 	}
 	return true
+}
+
+// observeOther records the first sight of another socket, name, in the
+// directory; it keeps at most maxOtherSockets.
+func (w *firstSeen) observeOther(name, via string) {
+	s := stat(filepath.Join(w.dir, name))
+	if s.Kind != "socket" {
+		return
+	}
+	d := stat(w.dir)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.others[name]; ok || len(w.others) >= maxOtherSockets {
+		return
+	}
+	if w.others == nil {
+		w.others = map[string]firstSight{}
+	}
+	w.others[name] = firstSight{via: via, at: time.Now(), sock: s, dir: d}
+}
+
+// maxOtherSockets bounds the other sockets a watch records.
+const maxOtherSockets = 16
+
+// otherSights are the other sockets' first sights, by name.
+func (w *firstSeen) otherSights() map[string]firstSight {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.others
 }
 
 func (w *firstSeen) poll() {

@@ -21,7 +21,7 @@ func watchNative(w *firstSeen) func() {
 		return nil
 	}
 	// The directory may exist already (pre-created by a scenario).
-	unix.InotifyAddWatch(fd, w.dir, mask)
+	dirWD, _ := unix.InotifyAddWatch(fd, w.dir, mask)
 	dirName, sockName := filepath.Base(w.dir), filepath.Base(w.sock)
 	w.wg.Add(1)
 	go func() {
@@ -56,16 +56,20 @@ func watchNative(w *firstSeen) func() {
 					name = string(nb)
 				}
 				off += unix.SizeofInotifyEvent + int(ev.Len)
-				switch name {
-				case dirName:
-					unix.InotifyAddWatch(fd, w.dir, mask)
+				switch {
+				case name == dirName && int(ev.Wd) != dirWD:
+					dirWD, _ = unix.InotifyAddWatch(fd, w.dir, mask)
 					if w.observe("inotify: directory created, socket already there") {
 						return
 					}
-				case sockName:
+				case name == sockName:
 					if w.observe("inotify") {
 						return
 					}
+				case name != "" && int(ev.Wd) == dirWD && ev.Mask&unix.IN_CREATE != 0:
+					// Another name created in the directory: a socket
+					// bound under a temporary name is examined at once.
+					w.observeOther(name, "inotify")
 				}
 			}
 		}

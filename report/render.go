@@ -239,13 +239,17 @@ type junitSuite struct {
 }
 
 type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Skipped   *junitMessage `xml:"skipped,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	Name      string `xml:"name,attr"`
+	Classname string `xml:"classname,attr"`
+	Time      string `xml:"time,attr"`
+	// Properties carry the scenario's severity, so that a hardening
+	// failure can be told from a required one (the failure's type says
+	// it too).
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitMessage   `xml:"failure,omitempty"`
+	Skipped    *junitMessage   `xml:"skipped,omitempty"`
+	Error      *junitMessage   `xml:"error,omitempty"`
+	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
 type junitMessage struct {
@@ -257,6 +261,11 @@ type junitMessage struct {
 	Body string `xml:",chardata"`
 }
 
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
 // JUnit renders one testcase per scenario and leg. Every failure is a
 // <failure>, whatever its severity; its type attribute is the severity.
 func JUnit(m Matrix) ([]byte, error) {
@@ -265,7 +274,8 @@ func JUnit(m Matrix) ([]byte, error) {
 	for i, r := range m.Reports {
 		s := junitSuite{Name: cols[i], Time: secs(r.DurationMS)}
 		for _, res := range r.Results {
-			c := junitCase{Name: res.ID, Classname: "bh-ipc-check." + cols[i], Time: secs(res.DurationMS)}
+			c := junitCase{Name: res.ID, Classname: "bh-ipc-check." + cols[i], Time: secs(res.DurationMS),
+				Properties: []junitProperty{{"severity", string(res.Severity)}}}
 			ev := strings.Join(res.Evidence, "\n")
 			switch res.Status {
 			case Fail:

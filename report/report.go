@@ -87,6 +87,9 @@ type Target struct {
 	PidFile string `json:"pid_file,omitempty"`
 	// LockFile: the lock file template (path.pidfile-link plants there).
 	LockFile string `json:"lock_file,omitempty"`
+	// Keep: glob templates naming the daemon's own data, which
+	// inst.clean-shutdown did not count as left behind.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Describe is a one-line description for reports, with the conditions a

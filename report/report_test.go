@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -27,7 +30,7 @@ func golden(t *testing.T, name string, got []byte) {
 	if err != nil {
 		t.Fatalf("%v (run go test ./report -run Golden -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
+	if string(got) != testenv.LF(want) {
 		t.Errorf("%s differs from the golden file (go test ./report -run Golden -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
@@ -50,7 +53,7 @@ func TestGoldenReportRoundTrip(t *testing.T) {
 	}
 	golden(t, "junit.xml", j)
 
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	files, err := WriteDir(dir, "matrix", m, SARIFOptions{})
 	if err != nil || len(files) != 4 {
 		t.Fatalf("WriteDir: %v %v", files, err)
@@ -74,7 +77,7 @@ func TestGoldenReportRoundTrip(t *testing.T) {
 }
 
 func TestLoadReportsRefusesUnknownSchema(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "x.json")
+	p := filepath.Join(testenv.TempDir(t), "x.json")
 	os.WriteFile(p, []byte(`{"schema":"bh-ipc-check/report/v9"}`), 0o644)
 	if _, err := LoadReports(p); err == nil || !strings.Contains(err.Error(), "v9") {
 		t.Errorf("LoadReports of an unknown schema: %v", err)
@@ -226,5 +229,41 @@ func TestMergeDistinguishesRuns(t *testing.T) {
 	}
 	if err := json.Unmarshal(out, &sarif); err != nil || len(sarif.Runs) != 2 || sarif.Runs[0].AutomationDetails.ID == sarif.Runs[1].AutomationDetails.ID {
 		t.Errorf("SARIF categories not distinct: %+v %v", sarif, err)
+	}
+}
+
+// JUnit marks a hardening failure apart from a required one: the
+// failure's type and the testcase's severity property.
+func TestJUnitMarksSeverity(t *testing.T) {
+	rep := Report{Leg: "native", Results: []Result{
+		{ID: "auth.peercred", Severity: Hardening, Status: Fail, Reason: "talked"},
+		{ID: "dir.symlink", Severity: Required, Status: Fail, Reason: "followed"},
+	}}
+	j, err := JUnit(NewMatrix(rep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Suites []struct {
+			Cases []struct {
+				Name       string `xml:"name,attr"`
+				Properties []struct {
+					Name  string `xml:"name,attr"`
+					Value string `xml:"value,attr"`
+				} `xml:"properties>property"`
+				Failure struct {
+					Type string `xml:"type,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(j, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"auth.peercred": "hardening", "dir.symlink": "required"}
+	for _, c := range got.Suites[0].Cases {
+		if c.Failure.Type != want[c.Name] || len(c.Properties) != 1 || c.Properties[0].Name != "severity" || c.Properties[0].Value != want[c.Name] {
+			t.Errorf("%s: failure type %q, properties %+v; want severity %s\n%s", c.Name, c.Failure.Type, c.Properties, want[c.Name], j)
+		}
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"path"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode"
@@ -24,8 +25,9 @@ import (
 // 255 characters), shortDescription and fullDescription (at most 1024),
 // help.text and help.markdown, defaultConfiguration.level, properties.tags
 // (at most 20), precision, problem.severity and security-severity; per
-// result ruleId, message.text, exactly one location (artifactLocation.uri
-// and a region from startLine to endColumn) and partialFingerprints
+// result ruleId, message.text, one location (artifactLocation.uri, a file
+// of the repository, and a region from startLine to endColumn; none when
+// no such file can be named: see SARIFLocation) and partialFingerprints
 // (primaryLocationLineHash), and a distinct automationDetails.id category
 // per run; at most 20 runs per file.
 
@@ -182,13 +184,17 @@ func SARIF(m Matrix, o SARIFOptions) ([]byte, error) {
 			}
 			msg += "\n\nFix: " + m.FixLink(res.ID)
 			fp := sha256.Sum256([]byte(res.ID + "\x00" + category + "\x00" + uri))
-			run.Results = append(run.Results, sarifResult{
-				RuleID: res.ID, RuleIndex: index[res.ID], Level: level(res.Severity),
-				Message: sarifText{msg},
-				Locations: []sarifLocation{{
+			locs := []sarifLocation{}
+			if uri != "" {
+				locs = append(locs, sarifLocation{
 					PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{uri}, Region: sarifRegion{line, 1, line, 1}},
 					Message:          sarifText{"the daemon under test: " + r.Target.Describe()},
-				}},
+				})
+			}
+			run.Results = append(run.Results, sarifResult{
+				RuleID: res.ID, RuleIndex: index[res.ID], Level: level(res.Severity),
+				Message:             sarifText{msg},
+				Locations:           locs,
 				PartialFingerprints: map[string]string{"primaryLocationLineHash": hex.EncodeToString(fp[:8]) + ":1"},
 				Properties:          map[string]string{"leg": cols[i], "transport": res.Transport},
 			})
@@ -315,10 +321,14 @@ func cut(s string, n int) string {
 // at. An explicit location, PATH or PATH:LINE relative to the repository
 // root, wins: it should name the source that creates the socket, where the
 // fix goes. Without one: the builtin daemon's is ipc/endpoint.go (Listen);
-// an external daemon's is the first word of its command that names a file
-// (holds a "/" or has an extension, and no placeholder), else its program.
-// An absolute path becomes a file:// URI, which code scanning makes
-// relative to the checkout when it lies inside it.
+// an external daemon's is the first word of its command (no option, no
+// placeholder) that is a regular file inside the current directory (the
+// repository's checkout, where the action runs), as a path relative to
+// it; else there is none (uri ""): a program on PATH, an inline script or
+// a name such as "php-fpm8.2" is no file of the repository, and code
+// scanning would show a location that does not exist. In GitHub Actions
+// the workflow file ($GITHUB_WORKFLOW_REF) stands in for it; give
+// --sarif-location to name the daemon's source.
 func SARIFLocation(loc string, t Target) (uri string, line int, err error) {
 	line = 1
 	if loc != "" {
@@ -343,11 +353,43 @@ func SARIFLocation(loc string, t Target) (uri string, line int, err error) {
 		if strings.HasPrefix(w, "-") || strings.Contains(w, "{") {
 			continue
 		}
-		if strings.Contains(w, "/") || path.Ext(w) != "" {
-			return pathURI(w), line, nil
+		if rel, ok := repoFile(w); ok {
+			return pathURI(rel), line, nil
 		}
 	}
-	return pathURI(t.Cmd[0]), line, nil
+	// In GitHub Actions: the workflow file that ran the suite, which code
+	// scanning can show (it displays no result without a location).
+	if ref := os.Getenv("GITHUB_WORKFLOW_REF"); ref != "" {
+		ref, _, _ = strings.Cut(ref, "@")
+		if parts := strings.SplitN(ref, "/", 3); len(parts) == 3 {
+			if rel, ok := repoFile(parts[2]); ok {
+				return pathURI(rel), line, nil
+			}
+		}
+	}
+	return "", 0, nil
+}
+
+// repoFile reports whether p names a regular file inside the current
+// directory, and its path relative to it.
+func repoFile(p string) (string, bool) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	abs := p
+	if !filepath.IsAbs(p) {
+		abs = filepath.Join(wd, p)
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	fi, err := os.Stat(abs)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
 }
 
 // pathURI is a file path as a URI reference: relative paths stay relative

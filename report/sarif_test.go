@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 // testScenarios is a catalogue for the golden reports (future.scenario is
@@ -199,6 +201,22 @@ func TestSARIFRefusesMoreRunsThanGitHubTakes(t *testing.T) {
 
 func TestSARIFLocation(t *testing.T) {
 	ext := func(cmd ...string) Target { return Target{Cmd: cmd, Protocol: "bh-json"} }
+	// The checkout: the current directory, holding the files named.
+	wd := t.TempDir()
+	for _, f := range []string{"src/mydaemon.py", "bin/daemon"} {
+		if err := os.MkdirAll(filepath.Join(wd, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wd, f), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "d.py")
+	if err := os.WriteFile(outside, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(wd)
+	t.Setenv("GITHUB_WORKFLOW_REF", "")
 	for _, c := range []struct {
 		name, loc string
 		target    Target
@@ -212,13 +230,30 @@ func TestSARIFLocation(t *testing.T) {
 		{"space escaped", "my dir/d.py", ext("python3"), "my%20dir/d.py", 1},
 		{"builtin", "", Target{Builtin: true}, "ipc/endpoint.go", 1},
 		{"script in the command", "", ext("python3", "-u", "src/mydaemon.py", "--root", "{root}"), "src/mydaemon.py", 1},
-		{"module: the program", "", ext("python3", "-m", "mydaemon", "--root", "{root}"), "python3", 1},
+		{"absolute path inside the checkout", "", ext("python3", filepath.Join(wd, "src/mydaemon.py")), "src/mydaemon.py", 1},
+		{"module: a program on PATH is no file of the repository", "", ext("python3", "-m", "mydaemon", "--root", "{root}"), "", 0},
 		{"relative program", "", ext("./bin/daemon", "{root}"), "bin/daemon", 1},
+		{"a version in the name is no extension", "", ext("php-fpm8.2", "-F", "-y", "{root}/fpm.conf"), "", 0},
+		{"an inline script is no file", "", ext("sh", "-c", "mkdir -m 700 {root}/d; exec d", "sh"), "", 0},
+		{"a file outside the checkout", "", ext("python3", outside), "", 0},
+		{"a directory", "", ext("src"), "", 0},
 	} {
 		uri, line, err := SARIFLocation(c.loc, c.target)
 		if err != nil || uri != c.uri || line != c.line {
 			t.Errorf("%s: SARIFLocation(%q, %v) = %q %d %v, want %q %d", c.name, c.loc, c.target.Cmd, uri, line, err, c.uri, c.line)
 		}
+	}
+	// In GitHub Actions, the workflow file stands in for a daemon that is
+	// no file of the repository.
+	if err := os.MkdirAll(".github/workflows", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(".github/workflows/ipc.yml", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITHUB_WORKFLOW_REF", "o/r/.github/workflows/ipc.yml@refs/heads/main")
+	if uri, line, err := SARIFLocation("", ext("php-fpm8.2")); uri != ".github/workflows/ipc.yml" || line != 1 || err != nil {
+		t.Errorf("in Actions: %q %d %v, want the workflow file", uri, line, err)
 	}
 	for _, bad := range []string{":3", "x.py:0"} {
 		if _, _, err := SARIFLocation(bad, Target{Builtin: true}); err == nil || !strings.Contains(err.Error(), bad) {
@@ -231,7 +266,7 @@ func TestSARIFLocation(t *testing.T) {
 func TestWriteDirWritesSARIF(t *testing.T) {
 	m := goldenMatrix(t)
 	m = NewMatrix(m.Reports[0])
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	files, err := WriteDir(dir, "report", m, SARIFOptions{Scenarios: testScenarios})
 	if err != nil {
 		t.Fatal(err)

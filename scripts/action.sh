@@ -2,7 +2,9 @@
 # The composite action's steps (action.yml). Inputs arrive only through
 # environment variables, never pasted into this script.
 #
-#   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP; output bin
+#   action.sh key     the build's cache key (outputs key and dir)
+#   action.sh build   build bh-ipc-check (static) into $RUNNER_TEMP, unless
+#                     the cache restored it for $BH_BUILD_KEY; output bin
 #   action.sh run     run the suite, write the reports (JSON, Markdown, JUnit,
 #                     SARIF), publish outputs, the step summary and annotations;
 #                     fail on a required failure
@@ -44,14 +46,106 @@ privilege() {
 	esac
 }
 
+# bool INPUT VALUE FLAG adds FLAG to args for 'true', nothing for 'false'
+# (or empty), and fails the step for anything else.
+bool() {
+	case "$2" in
+	true) args+=("$3") ;;
+	false | "") ;;
+	*)
+		echo "::error title=bh-ipc-check::$1 must be 'true' or 'false', not '$2'"
+		exit 2
+		;;
+	esac
+}
+
+# each FLAG TEXT adds --FLAG=LINE to args for every non-blank line of TEXT
+# (a multi-line input: one value a line; surrounding blanks and a CR are
+# dropped).
+each() {
+	local line
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=$(trim "$line")
+		if [ -n "$line" ]; then
+			args+=("--$1=$line")
+		fi
+	done <<<"$2"
+}
+
+# trim TEXT prints TEXT without leading and trailing blanks and CRs.
+trim() {
+	local s=$1
+	s=${s%$'\r'}
+	s="${s#"${s%%[![:space:]]*}"}"
+	s="${s%"${s##*[![:space:]]}"}"
+	printf '%s' "$s"
+}
+
+# flaglines TEXT adds the flags input to args: one flag a line, as
+# --flag=value, --flag value or --flag; blank lines and lines starting with
+# # are skipped. Each line becomes one argv word (--flag=value): no shell
+# reads it, so quotes and $ are the value's own.
+flaglines() {
+	local line n=0 name value
+	while IFS= read -r line || [ -n "$line" ]; do
+		n=$((n + 1))
+		line=$(trim "$line")
+		case "$line" in
+		"" | "#"*) continue ;;
+		--?*) ;;
+		*)
+			echo "::error title=bh-ipc-check::flags line $n: '$line' is not a flag (want --flag=value, --flag value or --flag, one a line)"
+			exit 2
+			;;
+		esac
+		name=${line%%[= ]*}
+		if [ "$name" = "$line" ]; then
+			args+=("$line")
+			continue
+		fi
+		value=${line#"$name"}
+		if [ "${value:0:1}" = " " ]; then
+			value=$(trim "$value")
+		else
+			value=${value#=}
+		fi
+		args+=("$name=$value")
+	done <<<"$1"
+}
+
+# sha256 prints the SHA-256 of its stdin, hex (Linux, macOS, Git Bash).
+sha256() {
+	if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
+}
+
+builddir="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bh-ipc-check-action"
+
 case "${1:-}" in
+key)
+	# The cache key of the built CLI: what decides the binary (the OS, the
+	# architecture, the Go version, and every Go source, go.mod and go.sum
+	# of the action), so a moved tag or a new Go never serves a stale one.
+	src=$(cd "$here" && find . -path ./.git -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -type f -print | LC_ALL=C sort | xargs cat | sha256)
+	key="bh-ipc-check-$(uname -s)-$(uname -m)-$(go env GOVERSION)-$src"
+	echo "bh-ipc-check: build key $key"
+	echo "key=$key" >>"$out"
+	echo "dir=$builddir" >>"$out"
+	;;
 build)
 	exe=bh-ipc-check
 	case "${RUNNER_OS:-$(uname -s)}" in Windows*|MINGW*|MSYS*) exe=bh-ipc-check.exe ;; esac
-	bin="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bh-ipc-check-action/$exe"
-	mkdir -p "$(dirname "$bin")"
-	(cd "$here" && CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/bh-ipc-check)
-	echo "bh-ipc-check: built $bin with $(go version)"
+	bin="$builddir/$exe"
+	mkdir -p "$builddir"
+	# A binary restored from the cache under this very key is used as it
+	# is; the key file beside it says which build it is.
+	if [ -n "${BH_BUILD_KEY:-}" ] && [ -x "$bin" ] && [ "$(cat "$bin.key" 2>/dev/null)" = "$BH_BUILD_KEY" ]; then
+		echo "bh-ipc-check: using the cached build $bin ($BH_BUILD_KEY)"
+	else
+		start=$(date +%s)
+		(cd "$here" && CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/bh-ipc-check)
+		if [ -n "${BH_BUILD_KEY:-}" ]; then printf '%s' "$BH_BUILD_KEY" >"$bin.key"; fi
+		echo "bh-ipc-check: built $bin with $(go version) in $(($(date +%s) - start)) s"
+	fi
 	echo "bin=$bin" >>"$out"
 	;;
 run)
@@ -62,6 +156,27 @@ run)
 	fi
 	[ -n "$BH_PORT_FILE" ] && args+=(--port-file "$BH_PORT_FILE")
 	[ -n "$BH_PROTOCOL" ] && args+=(--protocol "$BH_PROTOCOL")
+	# The target's flags, each only when its input is set (the CLI's
+	# defaults are the inputs' defaults).
+	[ -n "${BH_SEND:-}" ] && args+=(--send "$BH_SEND")
+	[ -n "${BH_SEND_FILE:-}" ] && args+=(--send-file "$BH_SEND_FILE")
+	[ -n "${BH_EXPECT:-}" ] && args+=(--expect "$BH_EXPECT")
+	[ -n "${BH_PROBE:-}" ] && args+=(--probe "$BH_PROBE")
+	bool forks "${BH_FORKS:-}" --forks
+	[ -n "${BH_PIDFILE:-}" ] && args+=(--pidfile "$BH_PIDFILE")
+	case "${BH_DIR_CREATED_BY:-daemon}" in
+	daemon | "") ;;
+	*) args+=(--dir-created-by "$BH_DIR_CREATED_BY") ;;
+	esac
+	each env "${BH_ENV:-}"
+	bool env-clear "${BH_ENV_CLEAR:-}" --env-clear
+	each keep "${BH_KEEP:-}"
+	[ -n "${BH_UMASK:-}" ] && [ "$BH_UMASK" != 000 ] && args+=(--umask "$BH_UMASK")
+	[ -n "${BH_DAEMON_UID:-}" ] && args+=(--daemon-uid "$BH_DAEMON_UID")
+	[ -n "${BH_ATTACKER_UID:-}" ] && args+=(--attacker-uid "$BH_ATTACKER_UID")
+	[ -n "${BH_TIMEOUT:-}" ] && args+=(--timeout "$BH_TIMEOUT")
+	[ -n "${BH_READY_TIMEOUT:-}" ] && args+=(--ready-timeout "$BH_READY_TIMEOUT")
+	flaglines "${BH_FLAGS:-}"
 	[ -n "$BH_SCENARIOS" ] && args+=(--scenarios "$BH_SCENARIOS")
 	case "${BH_NATIVE:-true}" in
 	true) ;;
@@ -103,10 +218,13 @@ run)
 		exit 2
 		;;
 	esac
+	# BH_FROM_ACTION: the suite's hints and skip reasons name the action's
+	# inputs, not the CLI's flags (sudo resets the environment: env passes it).
+	export BH_FROM_ACTION=1
 	as=()
 	privilege "${BH_PRIVILEGED:-auto}"
 	case "$how" in
-	sudo) as=(sudo -n) ;;
+	sudo) as=(sudo -n env BH_FROM_ACTION=1) ;;
 	root | none) ;;
 	*) exit 2 ;;
 	esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README.md): starts a Docker engine when none
-# answers (the container legs need one), then runs every Go test with -race.
+# answers (the container legs need one), runs every Go test with -race, then
+# every package's tests as Windows binaries under Wine (scripts/wine/test.sh).
 #
 # It also sets up Wine (scripts/wine/setup.sh) for the Windows tests, and
 # installs the real daemons the matrix tests run against (ssh-agent, socat).
@@ -40,4 +41,19 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 		echo "test.sh: ${need_pkgs[*]} missing and not root: the real-daemon tests will skip (apt-get install ${need_pkgs[*]})" >&2
 	fi
 fi
-exec go test -race -count=1 ./...
+# The Linux tests (as root, the macOS job's conditions are simulated too:
+# TestMacOSRunnerConditions in cmd/bh-ipc-check and matrix), then every
+# package's tests again as Windows binaries under Wine. Either failing
+# fails the command; both always run.
+rc=0
+go test -race -count=1 ./... || rc=$?
+if bash scripts/wine/setup.sh --check; then
+	echo "test.sh: every package's tests as Windows binaries under Wine (scripts/wine/test.sh)" >&2
+	bash scripts/wine/test.sh || rc=$?
+elif [ "${BH_REQUIRE_WINE:-}" = 1 ]; then
+	echo "test.sh: Wine is not set up and BH_REQUIRE_WINE=1: the Windows tests cannot run" >&2
+	rc=1
+else
+	echo "test.sh: no Wine: the Windows tests under Wine are skipped (bash scripts/wine/setup.sh sets it up)" >&2
+fi
+exit "$rc"

@@ -126,6 +126,39 @@ func (u *uidFlag) Set(s string) error {
 	return nil
 }
 
+// gidsFlag is a comma-separated list of gids ("" is none), each 0 up to
+// matrix.MaxID; set says whether it was given.
+type gidsFlag struct {
+	ids []int
+	set bool
+}
+
+func (g *gidsFlag) String() string {
+	if g == nil {
+		return ""
+	}
+	var s []string
+	for _, id := range g.ids {
+		s = append(s, strconv.Itoa(id))
+	}
+	return strings.Join(s, ",")
+}
+
+func (g *gidsFlag) Set(v string) error {
+	g.ids, g.set = nil, true
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || n > matrix.MaxID {
+			return fmt.Errorf("want gids from 0 to %d separated by commas, got %q", matrix.MaxID, f)
+		}
+		g.ids = append(g.ids, n)
+	}
+	return nil
+}
+
 // uidVar defines a uid flag (see uidFlag), -1 when not given.
 func uidVar(fs *flag.FlagSet, name, usage string) *int {
 	n := -1
@@ -381,7 +414,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "run [flags]\n\nRuns the scenarios against a daemon on this host and reports.\nExternal target example:\n  bh-ipc-check run --cmd 'python3 -m mydaemon --root {root} --name {name}' \\\n    --socket '{root}/bu-{name}.d/sock' --protocol bh-json", stderr)
 	target := fs.String("target", "builtin", "builtin (the reference daemon) or external (needs --cmd)")
-	cmdTpl := fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted (no shell)")
+	cmdTpl := fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted. Split into words, no shell: like a POSIX shell (quotes group, \\ escapes); on Windows by the C runtime's rules (double quotes group, \\ is a path separator: 'C:\\tools\\python.exe D:\\a\\d.py --root {root}')")
 	var envs multiFlag
 	fs.Var(&envs, "env", "KEY=VALUE added to the external daemon's (--cmd) environment after the inherited one; {root}, {name} and {transport} are substituted (repeatable). This command line is readable by every local user: pass secrets in the environment, not here")
 	envClear := fs.Bool("env-clear", false, "start daemons from a minimal environment (PATH, LANG, HOME=/nonexistent) instead of this process's; --env entries are added to it")
@@ -389,16 +422,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	portFile := fs.String("port-file", "", "external daemon: port file template (enables the tcp scenarios)")
 	protocol := fs.String("protocol", "", "bh-json, ipc, connect, line or exec (default: ipc for builtin, bh-json for external)")
 	send := fs.String("send", "", "--protocol line: what to write (escapes \\r \\n \\t \\\\ \\xNN), e.g. 'PING\\r\\n'")
+	sendFile := fs.String("send-file", "", "--protocol line: a file whose bytes are written as they are (a binary protocol's greeting; at most 64 KiB), instead of --send")
 	expect := fs.String("expect", "", "--protocol line: a regular expression the reply must match, e.g. '^\\+PONG'")
-	probe := fs.String("probe", "", "--protocol exec: probe command template run as the uid in question, exit 0 = answered; {socket} {dir} {root} {name} {port} (no shell)")
+	probe := fs.String("probe", "", "--protocol exec: probe command template run as the uid in question, exit 0 = answered; {socket} {dir} {root} {name} {port}; split into words like --cmd (no shell)")
 	dirCreatedBy := fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
 	forks := fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
 	lockFile := fs.String("lockfile", "", "external daemon: template ({root} {name}) of a lock file it opens or creates at start; path.pidfile-link plants a link there")
+	var keep multiFlag
+	fs.Var(&keep, "keep", "`GLOB` template ({root} {name}) naming the daemon's own data, e.g. '{root}/gnupg/private-keys-v1.d': inst.clean-shutdown does not count it, what it holds or the directories holding it as left behind (repeatable; recorded in the report)")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
 	umask := fs.String("umask", "000", "octal umask the daemons start with")
 	daemonUID := uidVar(fs, "daemon-uid", "`uid` the daemons run as (root only; default this uid)")
 	attackerUID := uidVar(fs, "attacker-uid", fmt.Sprintf("`uid` the attacker acts as (root only; default %d)", matrix.DefaultAttackerUID))
+	var attackerGID, attackerGroups gidsFlag
+	fs.Var(&attackerGID, "attacker-gid", "primary `gid` the attacker's helpers hold (root only; default: the attacker uid's group in /etc/passwd, or a gid equal to the uid)")
+	fs.Var(&attackerGroups, "attacker-groups", "comma-separated supplementary `gids` the attacker's helpers hold, e.g. the socket's group to model an attacker in it (root only; default: the groups /etc/group lists the attacker in; '' for none)")
 	reportDir := fs.String("report-dir", "", "write report.json, report.md, junit.xml and report.sarif here")
 	format := fs.String("format", "table", "stdout format: table, json or sarif")
 	sarif := sarifFlags(fs)
@@ -419,6 +458,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFor(err, stderr)
 	}
 	cfg := matrix.Config{Leg: *leg, Name: *name, DaemonUID: *daemonUID, AttackerUID: *attackerUID, Timeout: *timeout, ReadyTimeout: *readyTimeout, EnvClear: *envClear}
+	if attackerGID.set {
+		if len(attackerGID.ids) != 1 {
+			return exitFor(errUsage{fmt.Errorf("--attacker-gid %q: want one gid", attackerGID.String())}, stderr)
+		}
+		cfg.AttackerGID = &attackerGID.ids[0]
+	}
+	if attackerGroups.set {
+		cfg.AttackerGroups = append([]int{}, attackerGroups.ids...)
+	}
 	usageErr := func(format string, a ...any) int { return exitFor(errUsage{fmt.Errorf(format, a...)}, stderr) }
 	if *cmdTpl == "" {
 		if set := externalOnlyFlags(fs); len(set) > 0 {
@@ -447,7 +495,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return usageErr("--cmd: %v", err)
 		}
 		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON,
-			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile, LockFile: *lockFile}
+			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile, Keep: keep, LockFile: *lockFile}
+		if *sendFile != "" {
+			if *send != "" {
+				return usageErr("--send and --send-file: give one of them")
+			}
+			b, err := readSendFile(*sendFile)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			cfg.Target.Send = matrix.EscapeSend(b)
+		}
 		if *dirCreatedBy != "daemon" {
 			cfg.Target.DirCreatedBy = *dirCreatedBy
 		}
@@ -526,7 +584,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	m.DocsURL = *sarif.docsURL
-	return runExit(ctx, m, cfg.Command, *allowIncomplete, *format == "table", stdout, stderr)
+	// The rerun command adds what the results show was missing (--forks).
+	rerun := append(cfg.Command, matrix.RerunFlags(cfg.Target, reports...)...)
+	return runExit(ctx, m, rerun, *allowIncomplete, *format == "table", stdout, stderr)
 }
 
 // emitReports writes m's reports to reportDir (when set) and prints it on
@@ -570,11 +630,43 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "socket", "port-file", "env", "send", "expect", "probe", "dir-created-by", "forks", "pidfile", "lockfile":
+		case "socket", "port-file", "env", "send", "send-file", "expect", "probe", "dir-created-by", "forks", "pidfile", "keep", "lockfile":
 			set = append(set, "--"+f.Name)
 		}
 	})
 	return set
+}
+
+// maxSendFile is the most --send-file sends: a probe's request, not a
+// payload.
+const maxSendFile = 64 << 10
+
+// readSendFile reads --send-file: a regular file of at most maxSendFile
+// bytes.
+func readSendFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--send-file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--send-file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("--send-file %s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSendFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("--send-file: %w", err)
+	}
+	if len(b) > maxSendFile {
+		return nil, fmt.Errorf("--send-file %s: more than %d bytes (the limit %d): the probe sends a request, not a payload", path, len(b)-1, maxSendFile)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("--send-file %s: empty (for a daemon that speaks first give --expect alone)", path)
+	}
+	return b, nil
 }
 
 // runExit prints what an incomplete or interrupted run needs said and

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 )
 
@@ -67,6 +68,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--ready-timeout", "0s"}, "--ready-timeout 0s"},
 		{[]string{"run", "--ready-timeout", "50ms"}, "--ready-timeout 50ms: below the minimum 100ms"},
 		{[]string{"run", "--timeout", "1ns"}, "--timeout 1ns: below the minimum 1s"},
+		{[]string{"run", "--attacker-groups", "999,docker"}, `want gids from 0 to 2147483646 separated by commas, got "docker"`},
+		{[]string{"run", "--attacker-gid", "-3"}, `got "-3"`},
+		{[]string{"run", "--attacker-gid", "100,999"}, `--attacker-gid "100,999": want one gid`},
 		{[]string{"run", "--timeout", "30ms"}, "--timeout 30ms: below the minimum 1s"},
 		{[]string{"run", "--forks", "--probe", "x"}, "--forks, --probe describe an external daemon and need --cmd"},
 		{[]string{"run", "--cmd", "d", "--protocol", "line"}, "--protocol line needs --expect"},
@@ -76,6 +80,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--cmd", "d", "--send", "x"}, "--send and --expect belong to --protocol line"},
 		{[]string{"run", "--cmd", "d", "--dir-created-by", "init"}, `--dir-created-by "init"`},
 		{[]string{"run", "--cmd", "d", "--pidfile", "{root}/pid"}, "give --forks too"},
+		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send", "a", "--send-file", "main.go"}, "--send and --send-file: give one of them"},
+		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send-file", "no/such/file"}, "--send-file: open no/such/file"},
+		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send-file", "."}, "--send-file .: not a regular file"},
+		{[]string{"run", "--keep", "{root}/data"}, "--keep describes an external daemon and needs --cmd"},
+		{[]string{"run", "--cmd", "d", "--keep", "/var/lib/d"}, `--keep "/var/lib/d": must start with {root}/`},
+		{[]string{"run", "--cmd", "d", "--keep", "{root}/{nam}"}, "unknown placeholder {nam}"},
 		{[]string{"ping"}, "--name is required"},
 		{[]string{"ping", "--name", "a/b"}, "invalid endpoint name"},
 		{[]string{"ping", "--name", "x", "--transport", "udp"}, `transport "udp"`},
@@ -105,7 +115,7 @@ func TestDaemonRefusesTraversalNameTouchingNothing(t *testing.T) {
 		{"x/../../escape", "escape.d beside the root"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			root := t.TempDir()
+			root := testenv.TempDir(t)
 			outside := filepath.Join(filepath.Dir(root), "escape.d")
 			cmd := exec.Command(bin, "daemon", "--name", c.name, "--root", root)
 			var errb bytes.Buffer
@@ -143,14 +153,14 @@ func TestDaemonRefusesTraversalNameTouchingNothing(t *testing.T) {
 }
 
 func TestPingNothingExits1(t *testing.T) {
-	code, _, errb := runCLI("ping", "--name", "absent", "--root", t.TempDir(), "--timeout", "1s")
+	code, _, errb := runCLI("ping", "--name", "absent", "--root", testenv.TempDir(t), "--timeout", "1s")
 	if code != 1 || !strings.Contains(errb, "absent") {
 		t.Errorf("exit %d, %q", code, errb)
 	}
 }
 
 func TestReportMerge(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "m")
+	out := filepath.Join(testenv.TempDir(t), "m")
 	g := "../../report/testdata/golden/"
 	code, stdout, errb := runCLI("report", "merge", g+"native.json", g+"container.json", "--out", out)
 	// The golden native report has a required failure: exit 1.
@@ -200,7 +210,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM is POSIX; the windows leg covers the tcp daemon")
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
@@ -255,12 +265,12 @@ func TestRunSubsetWritesReports(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the unix scenarios selected here do not run on windows")
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	os.Chmod(filepath.Dir(bin), 0o755)
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	cmd := exec.Command(bin, "run", "--scenarios", "sock.*,inst.clean-shutdown", "--report-dir", dir, "--format", "json", "--leg", "cli-test")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -285,7 +295,7 @@ func TestRunSubsetWritesReports(t *testing.T) {
 }
 
 func TestReportGitHub(t *testing.T) {
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	outFile, sumFile := filepath.Join(dir, "out"), filepath.Join(dir, "summary")
 	t.Setenv("GITHUB_OUTPUT", outFile)
 	t.Setenv("GITHUB_STEP_SUMMARY", sumFile)
@@ -354,6 +364,7 @@ func runBin(t *testing.T, uid int, args ...string) (int, string, string) {
 	cmd := exec.Command(buildCLI(t), args...)
 	if uid >= 0 {
 		cmd.SysProcAttr = asUID(uid)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmpdirFor(t, uid))
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -388,7 +399,7 @@ func TestRunPreflightFailureWritesReports(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the failing target is a POSIX shell command")
 	}
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	code, stdout, stderr := runBin(t, -1, "run", "--cmd", `sh -c "echo fatal: no config >&2; exit 3"`, "--ready-timeout", "2s", "--report-dir", dir, "--format", "json")
 	if code != 2 || !strings.Contains(stderr, "preflight: the daemon exited with code 3") {
 		t.Errorf("exit %d, want 2 with the preflight error; stderr:\n%s", code, stderr)
@@ -430,8 +441,18 @@ func TestRunIncompleteExit3(t *testing.T) {
 	if uid < 0 {
 		daemonUID = os.Geteuid()
 	}
-	// Under sudo the daemon keeps the uid it ran as.
-	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --daemon-uid %d --scenarios dir.symlink", bin, cmdTpl, daemonUID)
+	// Under sudo the daemon keeps the uid it ran as. The hint names this
+	// program by os.Executable: on Linux (/proc/self/exe) with links
+	// resolved, so under a TMPDIR reached through a symlink (macOS's
+	// /var -> /private/var) it is the resolved path.
+	exe := bin
+	if runtime.GOOS == "linux" {
+		var err error
+		if exe, err = filepath.EvalSymlinks(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rerun := fmt.Sprintf("sudo %s run --cmd '%s' --socket '{root}/bu-{name}.d/sock' --protocol ipc --daemon-uid %d --scenarios dir.symlink", exe, cmdTpl, daemonUID)
 	if code != 3 || !strings.Contains(stdout, "INCOMPLETE (required): 1 passed") || !strings.Contains(stdout, "run them (as root, same target): "+rerun+"\n") {
 		t.Errorf("exit %d, want 3 with an INCOMPLETE summary and %q; stdout:\n%s\nstderr:\n%s", code, rerun, stdout, stderr)
 	}
@@ -459,7 +480,7 @@ func TestRunInterruptedExit130(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("looks for leftover daemons in /proc; this is %s", runtime.GOOS)
 	}
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	name := fmt.Sprintf("sigint%d", os.Getpid())
 	cmd := exec.Command(buildCLI(t), "run", "--name", name, "--report-dir", dir, "--format", "json")
 	stderr, err := cmd.StderrPipe()
@@ -506,5 +527,50 @@ func TestRunInterruptedExit130(t *testing.T) {
 		if strings.Contains(string(b), "--name\x00"+name+"\x00") {
 			t.Errorf("a daemon outlived the interrupted run: %s %q", p, b)
 		}
+	}
+}
+
+// --send-file's bytes reach the daemon as they are (socat echoes them, and
+// --expect matches the echo, NUL and a byte that is no UTF-8 included);
+// the report records them in
+// --send's escapes, and --keep's globs.
+func TestRunSendFileAndKeep(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("uses socat's Unix listener; this is %s", runtime.GOOS)
+	}
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		t.Skip("needs socat (apt-get install socat)")
+	}
+	dir := t.TempDir()
+	req := filepath.Join(dir, "req.bin")
+	if err := os.WriteFile(req, []byte("P\x00\xffI\\NG\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	os.Chmod(filepath.Dir(bin), 0o755)
+	cmd := exec.Command(bin, "run", "--cmd", socat+" UNIX-LISTEN:{root}/echo.sock,fork,mode=600 EXEC:cat", "--socket", "{root}/echo.sock",
+		"--dir-created-by", "suite", "--protocol", "line", "--send-file", req, "--expect", `^P\x00.I\\NG\n`,
+		"--keep", "{root}/data/*", "--scenarios", "sock.mode-umask0", "--format", "json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	var rep struct {
+		Target struct {
+			Send string   `json:"send"`
+			Keep []string `json:"keep"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Target.Send != `P\x00\xffI\\NG\n` || len(rep.Target.Keep) != 1 || rep.Target.Keep[0] != "{root}/data/*" {
+		t.Errorf("report target: send %q keep %q", rep.Target.Send, rep.Target.Keep)
 	}
 }

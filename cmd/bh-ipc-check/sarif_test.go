@@ -12,6 +12,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 )
 
@@ -60,7 +61,7 @@ func validSARIF(t *testing.T, b []byte) []sarifRun {
 // category, a rule per catalogue scenario, results where --sarif-location
 // says.
 func TestReportMergeWritesSARIF(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "m")
+	out := filepath.Join(testenv.TempDir(t), "m")
 	g := "../../report/testdata/golden/"
 	code, _, errb := runCLI("report", "merge", g+"native.json", g+"container.json", "--out", out,
 		"--sarif-location", "src/mydaemon.py:12", "--docs-url", "https://github.com/org/bh-ipc-check/blob/v1/")
@@ -93,7 +94,7 @@ func TestReportMergeWritesSARIF(t *testing.T) {
 }
 
 func TestReportGitHubOutputsAndLinks(t *testing.T) {
-	outFile := filepath.Join(t.TempDir(), "out")
+	outFile := filepath.Join(testenv.TempDir(t), "out")
 	t.Setenv("GITHUB_OUTPUT", outFile)
 	t.Setenv("GITHUB_STEP_SUMMARY", "")
 	g := "../../report/testdata/golden/"
@@ -109,7 +110,7 @@ func TestReportGitHubOutputsAndLinks(t *testing.T) {
 }
 
 func TestSARIFFlagsRefuseBadValues(t *testing.T) {
-	out := t.TempDir()
+	out := testenv.TempDir(t)
 	g := "../../report/testdata/golden/"
 	for _, args := range [][]string{
 		{"run", "--sarif-location", "src/d.py:0"},
@@ -129,7 +130,7 @@ func TestRunFormatSARIF(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("sock.mode-umask0 does not run on windows; the format is tested by report merge")
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
+	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix"
 )
@@ -288,7 +289,7 @@ func TestPythonMutantsFail(t *testing.T) {
 				}
 				mutant = strings.Replace(mutant, e.old, e.new, 1)
 			}
-			dir := t.TempDir()
+			dir := testenv.TempDir(t)
 			if err := os.Chmod(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -56,7 +56,10 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
+var (
+	setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
+	cachePin   = regexp.MustCompile(`actions/cache@([0-9a-f]{40})`)
+)
 
 // ActSelfTest runs .github/workflows/action-selftest.yml with act in host
 // mode, offline, with setup-go 'false', and returns act's log. act resolves
@@ -64,6 +67,42 @@ var setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
 // (pinned in action.yml) is served by a local stand-in that fails if it is
 // ever run. act's cache goes to a temporary directory, removed afterwards.
 func ActSelfTest(ctx context.Context, w io.Writer) (string, error) {
+	return runAct(ctx, w, "workflow_dispatch", "-W", ".github/workflows/action-selftest.yml", "--input", "setup-go=false")
+}
+
+// ActWorkflows runs whole workflow files (the README's examples, which use
+// org/bh-ipc-check@v1) with act in host mode, offline, on a push: the
+// action is this checkout (--local-repository), and setup-go 'false' is
+// added to its inputs (Go is on PATH here; setup-go is served by the
+// stand-in, as for ActSelfTest). It returns act's log; an error when a job
+// failed, which an example whose daemon fails the suite does.
+func ActWorkflows(ctx context.Context, w io.Writer, flows []string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp("", "bh-act-flows-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	const with = "uses: org/bh-ipc-check@v1\n        with:\n"
+	for i, f := range flows {
+		if !strings.Contains(f, with) {
+			return "", fmt.Errorf("workflow %d has no step %q", i+1, strings.TrimSpace(with))
+		}
+		f = strings.Replace(f, with, with+"          setup-go: \"false\"\n", 1)
+		if err := os.WriteFile(filepath.Join(tmp, fmt.Sprintf("example%d.yml", i+1)), []byte(f), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return runAct(ctx, w, "push", "-W", tmp, "--local-repository", "org/bh-ipc-check@v1="+root)
+}
+
+// runAct runs act with args (an event and its flags) in the module root,
+// on this host (-P ubuntu-latest=-self-hosted), with actions/setup-go at
+// action.yml's pin served by a stand-in that fails if it ever runs.
+func runAct(ctx context.Context, w io.Writer, args ...string) (string, error) {
 	act, err := EnsureAct(ctx, w)
 	if err != nil {
 		return "", err
@@ -80,6 +119,10 @@ func ActSelfTest(ctx context.Context, w io.Writer) (string, error) {
 	if pin == nil {
 		return "", errors.New("action.yml pins no actions/setup-go commit")
 	}
+	cpin := cachePin.FindSubmatch(actionYML)
+	if cpin == nil {
+		return "", errors.New("action.yml pins no actions/cache commit")
+	}
 	tmp, err := os.MkdirTemp("", "bh-act-")
 	if err != nil {
 		return "", err
@@ -90,7 +133,7 @@ func ActSelfTest(ctx context.Context, w io.Writer) (string, error) {
 		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(standin, "action.yml"), []byte(`name: setup-go stand-in
-description: Offline stand-in read by act; never run (the self-test passes setup-go 'false').
+description: Offline stand-in read by act; never run (setup-go 'false' skips it).
 runs:
   using: composite
   steps:
@@ -99,11 +142,26 @@ runs:
 `), 0o644); err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, act, "workflow_dispatch",
-		"-W", ".github/workflows/action-selftest.yml",
-		"-P", "ubuntu-latest=-self-hosted",
-		"--input", "setup-go=false",
-		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin)
+	// actions/cache needs GitHub's cache service: offline, a stand-in
+	// restores nothing, and the action builds the CLI.
+	cacheStandin := filepath.Join(tmp, "cache-standin")
+	if err := os.MkdirAll(cacheStandin, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(cacheStandin, "action.yml"), []byte(`name: cache stand-in
+description: Offline stand-in for actions/cache read by act; restores nothing.
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "cache stand-in, nothing restored"
+`), 0o644); err != nil {
+		return "", err
+	}
+	args = append(args, "-P", "ubuntu-latest=-self-hosted",
+		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin,
+		"--local-repository", "actions/cache@"+string(cpin[1])+"="+cacheStandin)
+	cmd := exec.CommandContext(ctx, act, args...)
 	cmd.Dir = root
 	fmt.Fprintf(w, "act: %s\n", strings.Join(cmd.Args, " "))
 	// act's own cache goes to tmp; Go's build cache must stay where it is

@@ -2,15 +2,19 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -23,7 +27,7 @@ func readmeWorkflows(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(testenv.LF(b), -1) {
 		if strings.HasPrefix(m[1], "name:") {
 			out = append(out, m[1])
 		}
@@ -36,6 +40,7 @@ func readmeWorkflows(t *testing.T) []string {
 // SHA with its tag, and what they read from the action is declared in
 // action.yml.
 func TestREADMEWorkflows(t *testing.T) {
+	testenv.NeedGo(t)
 	flows := readmeWorkflows(t)
 	if len(flows) < 3 {
 		t.Fatalf("README.md has %d workflow examples, want the code-scanning, unix-only and container ones", len(flows))
@@ -44,7 +49,7 @@ func TestREADMEWorkflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wf := filepath.Join(t.TempDir(), ".github", "workflows")
+	wf := filepath.Join(testenv.TempDir(t), ".github", "workflows")
 	if err := os.MkdirAll(wf, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +120,7 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("the container inputs it passes are refused off Linux (uname); this is %s: run go test ./internal/tasks on Linux", runtime.GOOS)
 	}
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	argsFile := filepath.Join(dir, "args")
 	bin := filepath.Join(dir, "bh-ipc-check")
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >>\""+argsFile+"\"\n"), 0o755); err != nil {
@@ -149,5 +154,105 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	}
 	if got, err := run("BH_NATIVE=no"); err == nil || !strings.Contains(got, "native must be 'true' or 'false', not 'no'") {
 		t.Errorf("native 'no': %v\n%s", err, got)
+	}
+	// The target's inputs: each a flag of its own; the multi-line ones a
+	// flag a line; no shell reads any of them.
+	got, err = run("BH_PROTOCOL=line", "BH_SEND=PING\\r\\n", "BH_EXPECT=^\\+PONG $HOME", "BH_FORKS=true", "BH_PIDFILE={root}/d.pid",
+		"BH_DIR_CREATED_BY=suite", "BH_ENV=A=1\n\n  B=two words  \r\n", "BH_ENV_CLEAR=true", "BH_KEEP={root}/data/*\n{root}/k",
+		"BH_UMASK=022", "BH_DAEMON_UID=1000", "BH_ATTACKER_UID=1002", "BH_TIMEOUT=2m", "BH_READY_TIMEOUT=20s",
+		"BH_FLAGS=# a comment\n--leg-timeout 10m\n--leg=x y\n\n--allow-incomplete\n--docs-url=$(id)")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	line, _, _ := strings.Cut(got, "\n")
+	want := "run --report-dir " + filepath.Join(dir, "r") + " --name x --cmd python3 d.py --root {root} --socket {root}/s --protocol line --send PING\\r\\n --expect ^\\+PONG $HOME --forks --pidfile {root}/d.pid --dir-created-by suite --env=A=1 --env=B=two words --env-clear --keep={root}/data/* --keep={root}/k --umask 022 --daemon-uid 1000 --attacker-uid 1002 --timeout 2m --ready-timeout 20s --leg-timeout=10m --leg=x y --allow-incomplete --docs-url=$(id) --containers --image img"
+	if line != want {
+		t.Errorf("action.sh ran\n%s\nwant\n%s", line, want)
+	}
+	// "--flag value" becomes --flag=value; a line is one argument, its
+	// spaces and quotes kept (a stand-in printing an argument a line).
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nfor a in \"$@\"; do printf 'ARG<%s>\\n' \"$a\" >>\""+argsFile+"\"; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err = run("BH_FLAGS=--leg=x y\n--leg-timeout 10m\n--env='A=1' \"B\"", "BH_CONTAINERS=false")
+	for _, want := range []string{"ARG<--leg=x y>\n", "ARG<--leg-timeout=10m>\n", "ARG<--env='A=1' \"B\">\n"} {
+		if err != nil || !strings.Contains(got, want) {
+			t.Errorf("flags: %v, want %q in\n%s", err, want, got)
+		}
+	}
+	if got, err := run("BH_FLAGS=leg x"); err == nil || !strings.Contains(got, "flags line 1: 'leg x' is not a flag") {
+		t.Errorf("flags 'leg x': %v\n%s", err, got)
+	}
+	if got, err := run("BH_FORKS=yes"); err == nil || !strings.Contains(got, "forks must be 'true' or 'false', not 'yes'") {
+		t.Errorf("forks 'yes': %v\n%s", err, got)
+	}
+}
+
+// The README's action examples for a line daemon (socat) and a daemon that
+// forks (ssh-agent) run under act, through the action's inputs only, and
+// reach the verdicts the README states: each job fails on its required
+// findings, exactly these.
+func TestREADMEActionExamplesWithAct(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("act's host mode runs the ubuntu-latest jobs on Linux; this is %s", runtime.GOOS)
+	}
+	if testing.Short() {
+		t.Skip("installs and runs act; run without -short")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("the examples' other-uid scenarios need root (act runs the jobs as this user): run as root")
+	}
+	want := map[string][]string{
+		"socat example":     {"auth.peercred", "dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
+		"ssh-agent example": {"dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
+	}
+	flows := map[string]string{}
+	for _, f := range readmeWorkflows(t) {
+		for name := range want {
+			if strings.Contains(f, name+", failed=") {
+				flows[name] = f
+			}
+		}
+	}
+	for name, ids := range want {
+		t.Run(name, func(t *testing.T) {
+			f, ok := flows[name]
+			if !ok {
+				t.Fatalf("README.md has no workflow printing %q", name)
+			}
+			bin := strings.Fields(strings.SplitN(strings.SplitN(f, "target: ", 2)[1], "\n", 2)[0])[0]
+			if _, err := exec.LookPath(bin); err != nil {
+				t.Skipf("needs %s on this host (apt-get install socat openssh-client)", bin)
+			}
+			log, err := ActWorkflows(context.Background(), io.Discard, []string{f})
+			if errors.Is(err, ErrNoAct) {
+				t.Skipf("act cannot be installed here: %v", err)
+			}
+			if err == nil {
+				t.Errorf("the job passed; want it failed on its required findings")
+			}
+			m := regexp.MustCompile(name + `, failed=(\d+) required-failed=(\d+)`).FindStringSubmatch(log)
+			if m == nil {
+				t.Fatalf("the example printed no outputs:\n%s", tail(log, 60))
+			}
+			var failed []string
+			for _, r := range regexp.MustCompile("\\| `([a-z0-9.-]+)` \\| (?:required|hardening) \\| ❌").FindAllStringSubmatch(log, -1) {
+				failed = append(failed, r[1])
+			}
+			slices.Sort(failed)
+			failed = slices.Compact(failed)
+			if !slices.Equal(failed, ids) {
+				var rows []string
+				for _, l := range strings.Split(log, "\n") {
+					if strings.Contains(l, "❌") || strings.Contains(l, "⚠️") || strings.Contains(l, "[^") {
+						rows = append(rows, l)
+					}
+				}
+				t.Errorf("failed scenarios %q, want %q (outputs failed=%s required-failed=%s):\n%s", failed, ids, m[1], m[2], strings.Join(rows, "\n"))
+			}
+			if strings.Contains(log, "stand-in must never run") {
+				t.Error("the setup-go stand-in ran")
+			}
+		})
 	}
 }

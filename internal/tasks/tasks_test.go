@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix"
 )
 
@@ -75,6 +76,7 @@ func TestActionSelfTestWithAct(t *testing.T) {
 }
 
 func TestActionlint(t *testing.T) {
+	testenv.NeedGo(t)
 	if err := Actionlint(context.Background(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +99,7 @@ func TestSmoke(t *testing.T) {
 
 // The code vets and compiles clean for darwin and windows (the cross legs).
 func TestCrossLegs(t *testing.T) {
+	testenv.NeedGo(t)
 	if testing.Short() {
 		t.Skip("compiles the module twice per OS; run without -short (go tool mage test:cross)")
 	}
@@ -114,6 +117,7 @@ func TestCrossLegs(t *testing.T) {
 }
 
 func TestModuleRoot(t *testing.T) {
+	testenv.NeedGo(t)
 	root, err := ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +206,7 @@ func TestWindowsUnderWine(t *testing.T) {
 // publish fails a matrix with a required failure or with any scenario that
 // reached no verdict; privilege skips (the non-root leg) do not fail it.
 func TestPublishFailsOnFailuresAndErrors(t *testing.T) {
+	testenv.NeedGo(t)
 	name := "test-publish-" + strconv.Itoa(os.Getpid())
 	dir, err := reportsDir(name)
 	if err != nil {

@@ -23,6 +23,10 @@
 //	                  C daemon's strncpy into sun_path does
 //	-flaw sshagent    an existing endpoint dir is used as it is (net.Listen in
 //	                  it), and only then refused: exit 1 with the socket left
+//	-flaw chownlink   an endpoint dir found as a symlink is chowned to the
+//	                  daemon and chmodded 0700 through the link (os.Chown and
+//	                  os.Chmod follow it), then refused: exit 1, nothing
+//	                  created, but the link's target has changed hands
 //	-flaw anyaddr     tcp listens on 0.0.0.0
 //	-flaw portfile0644 the port file is mode 0644
 //	-flaw ipcport0644 tcp through the ipc package (its handshake), then the
@@ -33,6 +37,13 @@
 //	-flaw crash       exits 3 on a line that is not JSON
 //	-flaw acceptfew   stops serving (closes its listener) after 1000
 //	                  connections
+//	-flaw tmprename   binds a temporary name in a 0755 endpoint dir with the
+//	                  umask's mode, waits 300 ms, chmods it 0600 and renames
+//	                  it over sock (haproxy, supervisord): the final name is
+//	                  never loose, the temporary one is
+//	-flaw maxconn     serves at most 10 connections at once and accepts no
+//	                  more until one closes (haproxy's maxconn): the rest
+//	                  wait in the kernel's backlog
 //	-flaw addrpeer    takes the peer's uid from "pid=P;uid=U;socket=ADDR;"
 //	                  with the client's own address last, the last uid= winning
 //	                  (snapd's dirty_sock)
@@ -56,14 +67,25 @@
 // for a uid with no passwd entry: "local user with ID N does not exist"); -handoff
 // with -socket listens, then hands the listener to a child in a new
 // session and exits 0 (as ssh-agent does: SO_PEERCRED then names the
-// parent, which is gone), the child writing -pidfile; -socket
+// parent, which is gone), the child writing -pidfile (-handoff-delay D: the
+// parent lingers D between listen and the hand-off); -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
 // checked, the socket 0600, peers checked, no stale socket removed (with
 // -dieonterm it does not catch SIGTERM, which kills it, socket left).
 //
-// On tcp, plain and unlink check the token. -backlog N (none only) listens
+// On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
 // socketserver uses 5) does: correct, but busy under load.
+//
+// With -flaw none, the socket's making can be spelled out: -dirmode MODE
+// leaves the private root at MODE (e.g. 0755, as /run/<daemon> often is)
+// once it is verified; -order chmod-listen binds, chmods (and chowns to
+// -sockgroup) and then listens, the order DESIGN.md recommends; -order
+// listen-chmod binds and listens first, then chmods (reachable until the
+// chmod when the directory lets others in: a flaw); -sockmode MODE
+// (default 0600) and -sockgroup GID give the socket that mode and group,
+// as Docker's 0660 root:docker socket (correct for a group the attacker
+// is not in).
 package main
 
 import (
@@ -90,7 +112,7 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew",
+	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
 	"locklink", "rmfollow", "addrpeer", "abstractpeer"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
@@ -110,9 +132,21 @@ var (
 	backlog int
 )
 
+// order, dirMode, sockMode and sockGroup are -order, -dirmode, -sockmode
+// and -sockgroup (none only).
+var (
+	order             string
+	dirMode, sockMode uint
+	sockGroup         int
+)
+
 func main() {
 	flag.StringVar(&flaw, "flaw", "", strings.Join(flaws, ", "))
 	flag.IntVar(&backlog, "backlog", 0, "accept backlog (none only; 0: the system's)")
+	flag.StringVar(&order, "order", "", "none only: chmod-listen or listen-chmod (bind, then those steps in that order)")
+	flag.UintVar(&dirMode, "dirmode", 0o700, "none only: the verified root's mode")
+	flag.UintVar(&sockMode, "sockmode", 0o600, "none only, with -order: the socket's mode")
+	flag.IntVar(&sockGroup, "sockgroup", -1, "none only, with -order: the socket's group")
 	root := flag.String("root", "", "runtime directory")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
@@ -124,6 +158,7 @@ func main() {
 	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
+	flag.DurationVar(&handoffDelay, "handoff-delay", 0, "with -handoff: wait this long after listening before the child is started (the listening parent answers connects meanwhile, as ssh-agent's does)")
 	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
@@ -210,6 +245,30 @@ func run(root, name, transport string) error {
 		return err
 	case "none":
 		return serveRootLayout(ctx, root, name)
+	case "tmprename":
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
+		ln, err := net.Listen("unix", tmp) // the flaw: the umask's mode, for a while
+		if err != nil {
+			return err
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		time.Sleep(300 * time.Millisecond)
+		if err := os.Chmod(tmp, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, sock); err != nil {
+			return err
+		}
+		defer os.Remove(sock)
+		defer os.Remove(dir)
+		return serve(ctx, ln, "")
+	case "maxconn":
+		if backlog > 0 {
+			return serveRootLayout(ctx, root, name) // -backlog: its listener
+		}
 	case "followlink":
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
@@ -248,6 +307,14 @@ func run(root, name, transport string) error {
 	case "truncate":
 		if len(sock) > 107 {
 			return serveTruncated(ctx, dir, sock[:107])
+		}
+	case "chownlink":
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			// The flaw: "make sure it is ours" by path, which follows the
+			// link; the check that refuses it comes after.
+			os.Chown(dir, os.Geteuid(), os.Getegid())
+			os.Chmod(dir, 0o700)
+			return fmt.Errorf("%s is a symlink; refusing", dir)
 		}
 	case "sshagent":
 		if _, err := os.Lstat(dir); err == nil {
@@ -453,7 +520,18 @@ func serveTCP(ctx context.Context, dir string) error {
 // match every request's "token".
 func serve(ctx context.Context, ln net.Listener, token string) error {
 	go func() { <-ctx.Done(); ln.Close() }()
+	var slots chan struct{}
+	if flaw == "maxconn" {
+		slots = make(chan struct{}, 10)
+	}
 	for {
+		if slots != nil {
+			select {
+			case slots <- struct{}{}: // the flaw: no accept while 10 are open
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -470,6 +548,10 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 			go handle(c, token)
 			<-ctx.Done()
 			return nil
+		}
+		if slots != nil {
+			go func() { handle(c, token); <-slots }()
+			continue
 		}
 		go handle(c, token)
 	}
@@ -540,13 +622,18 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return fmt.Errorf("already running: %w", err)
 	}
-	sock := filepath.Join(root, "bu.sock")
-	os.Remove(sock) // stale: the lock is ours
-	ln, err := listenBacklog(sock)
-	if err != nil {
+	if err := os.Chmod(root, os.FileMode(dirMode)); err != nil {
 		return err
 	}
-	if err := os.Chmod(sock, 0o600); err != nil {
+	sock := filepath.Join(root, "bu.sock")
+	os.Remove(sock) // stale: the lock is ours
+	var ln net.Listener
+	if order != "" {
+		ln, err = listenOrdered(sock)
+	} else if ln, err = listenBacklog(sock); err == nil {
+		err = os.Chmod(sock, 0o600)
+	}
+	if err != nil {
 		return err
 	}
 	if pidfilePath != "" {
@@ -556,7 +643,7 @@ func serveRootLayout(ctx context.Context, root, name string) error {
 		defer os.Remove(pidfilePath)
 	}
 	err = serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
-	if backlog > 0 {
+	if backlog > 0 || order != "" {
 		os.Remove(sock) // a listener made from a file does not unlink on close; the lock is still ours
 	}
 	os.Remove(lock.Name())
@@ -608,6 +695,39 @@ func listenBacklog(sock string) (net.Listener, error) {
 	}
 	f := os.NewFile(uintptr(fd), sock)
 	defer f.Close() // FileListener holds its own dup
+	return net.FileListener(f)
+}
+
+// listenOrdered binds sock, then listens and sets its mode and group in
+// the -order given.
+func listenOrdered(sock string) (net.Listener, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	defer f.Close() // FileListener holds its own dup
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		return nil, err
+	}
+	listen := func() error { return syscall.Listen(fd, 128) }
+	chmod := func() error {
+		if sockGroup >= 0 {
+			if err := os.Lchown(sock, -1, sockGroup); err != nil {
+				return err
+			}
+		}
+		return os.Chmod(sock, os.FileMode(sockMode))
+	}
+	steps := map[string][]func() error{"chmod-listen": {chmod, listen}, "listen-chmod": {listen, chmod}}[order]
+	if steps == nil {
+		return nil, fmt.Errorf("-order %q: want chmod-listen or listen-chmod", order)
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
 	return net.FileListener(f)
 }
 
@@ -685,6 +805,9 @@ func serveAt(path string) error {
 	return serve(ctx, peerChecked{ln.(*net.UnixListener)}, "")
 }
 
+// handoffDelay is -handoff-delay.
+var handoffDelay time.Duration
+
 // handOff listens on path, then starts this program again in a new session
 // with the listener as fd 3 and exits: the process that called listen()
 // is gone before anyone connects.
@@ -710,6 +833,7 @@ func handOff(path string) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(handoffDelay)
 	// The child says (a byte on fd 4) when it handles SIGTERM; the parent
 	// exits only then, as a daemon that forks once it is set up: a SIGTERM
 	// in between would otherwise kill it with the default action.

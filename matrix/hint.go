@@ -1,0 +1,93 @@
+package matrix
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/org/bh-ipc-check/report"
+)
+
+// FromActionEnv is set to 1 by the GitHub Action's run step
+// (scripts/action.sh): the suite's hints and skip reasons then name the
+// action's inputs, which is all its user can set, instead of the CLI's
+// flags.
+const FromActionEnv = "BH_FROM_ACTION"
+
+// actionInputs are the run flags the action has a named input for (of the
+// same name); any other flag goes in its "flags" input, one a line.
+var actionInputs = map[string]bool{
+	"protocol": true, "send": true, "send-file": true, "expect": true, "probe": true,
+	"forks": true, "pidfile": true, "dir-created-by": true, "env": true, "env-clear": true,
+	"keep": true, "umask": true, "daemon-uid": true, "attacker-uid": true, "timeout": true,
+	"ready-timeout": true, "socket": true, "port-file": true, "name": true, "scenarios": true,
+}
+
+// fromAction reports whether this run comes from the action.
+func fromAction() bool { return os.Getenv(FromActionEnv) == "1" }
+
+// Hint says how to set the run flag named flag to value, as the user can:
+// "--protocol line" on the command line; "input protocol: line" when the
+// run comes from the action (or "input flags: --leg-timeout=10m" for a
+// flag without an input of its own). An empty value names the flag alone
+// ("--protocol", "input protocol"). A switch takes value "true": "--forks",
+// "input forks: 'true'".
+func Hint(flag, value string) string {
+	return hint(fromAction(), flag, value)
+}
+
+func hint(action bool, flag, value string) string {
+	switch {
+	case !action && value == "true":
+		return "--" + flag
+	case !action && value == "":
+		return "--" + flag
+	case !action:
+		return "--" + flag + " " + value
+	case !actionInputs[flag] && value == "":
+		return "input flags: --" + flag
+	case !actionInputs[flag]:
+		return fmt.Sprintf("input flags: --%s=%s", flag, value)
+	case value == "":
+		return "input " + flag
+	case value == "true":
+		return "input " + flag + ": 'true'"
+	default:
+		return "input " + flag + ": " + value
+	}
+}
+
+// forksHintText explains a signal that found the started process gone
+// although the daemon had answered: its first process exited once a child
+// served (gpg-agent without --daemon's foreground options).
+const forksHintText = "the process the suite started has exited while its daemon served: it forks into the background"
+
+// signalErr adds the --forks hint to a signal's error when the process the
+// suite started has already finished and the target was not declared to
+// fork: the serving child was never followed.
+func (e *Env) signalErr(err error) error {
+	t := e.r.cfg.Target
+	if errors.Is(err, os.ErrProcessDone) && !t.Forks && !t.Builtin {
+		return fmt.Errorf("%w (%s; add %s)", err, forksHintText, Hint("forks", "true"))
+	}
+	return err
+}
+
+// RerunFlags are the flags the rerun command of an incomplete run adds
+// because the results show they were missing: --forks when a scenario
+// ended in an error because the started process had exited while its
+// child served (signalErr).
+func RerunFlags(t Target, reps ...report.Report) []string {
+	if t.Forks || t.Builtin {
+		return nil
+	}
+	for _, r := range reps {
+		for _, res := range r.Results {
+			if res.Status == Error && strings.Contains(res.Reason, forksHintText) {
+				return []string{"--forks"}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package matrix
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/org/bh-ipc-check/report"
+)
+
+// Hints name the CLI's flags, or the action's inputs when the run comes
+// from the action (BH_FROM_ACTION=1, set by scripts/action.sh).
+func TestHint(t *testing.T) {
+	for _, c := range []struct {
+		action      bool
+		flag, value string
+		want        string
+	}{
+		{false, "protocol", "line", "--protocol line"},
+		{true, "protocol", "line", "input protocol: line"},
+		{false, "forks", "true", "--forks"},
+		{true, "forks", "true", "input forks: 'true'"},
+		{true, "port-file", "TEMPLATE", "input port-file: TEMPLATE"},
+		{true, "leg-timeout", "10m", "input flags: --leg-timeout=10m"},
+		{true, "protocol", "", "input protocol"},
+	} {
+		if got := hint(c.action, c.flag, c.value); got != c.want {
+			t.Errorf("hint(%v, %q, %q) = %q, want %q", c.action, c.flag, c.value, got, c.want)
+		}
+	}
+	t.Setenv(FromActionEnv, "1")
+	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect}}}
+	if got := r.targetSkip(Scenario{ID: "proto.idle-connections"}); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
+		t.Errorf("a skip reason under the action: %q, want the protocol input named", got)
+	}
+}
+
+// --send-file's bytes travel as --send's escapes: every byte comes back.
+func TestEscapeSendRoundTrip(t *testing.T) {
+	var all []byte
+	for i := range 256 {
+		all = append(all, byte(i))
+	}
+	all = append(all, `\x41\\`...)
+	esc := EscapeSend(all)
+	got, err := decodeEscapes(esc)
+	if err != nil || string(got) != string(all) {
+		t.Fatalf("decodeEscapes(EscapeSend(b)) = %q, %v; want b back (escaped %q)", got, err, esc)
+	}
+	if strings.ContainsFunc(esc, func(r rune) bool { return r < 0x20 || r >= 0x7f }) {
+		t.Errorf("EscapeSend left a control or non-ASCII byte: %q", esc)
+	}
+}
+
+// --keep: the daemon's data, what it holds and the directories holding
+// it are not left behind; anything else still is, and the evidence names
+// what was kept.
+func TestKeepNotLeftBehind(t *testing.T) {
+	parent := "/run/x/07"
+	e := &Env{r: &Runner{cfg: Config{Target: Target{Keep: []string{"{root}/gnupg/private-keys-v1.d", "{root}/{name}.db"}}}},
+		Parent: parent, Root: filepath.Join(parent, "root"), Name: "n"}
+	left := []string{
+		"root/gnupg (dir 0700)",
+		"root/gnupg/S.gpg-agent (socket 0600)",
+		"root/gnupg/private-keys-v1.d (dir 0700)",
+		"root/gnupg/private-keys-v1.d/k.key (file 0600)",
+		"root/n.db (file 0600)",
+		"root/other.db (file 0600)",
+	}
+	got := e.leftBehindExempt(left)
+	want := []string{"root/gnupg/S.gpg-agent (socket 0600)", "root/other.db (file 0600)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("left behind = %q, want %q", got, want)
+	}
+	if len(e.evidence) != 1 || !strings.Contains(e.evidence[0], "root/gnupg/private-keys-v1.d/k.key") {
+		t.Errorf("evidence %q does not name what was kept", e.evidence)
+	}
+	if err := (Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect, Keep: []string{"/var/lib/x"}}).Validate(); err == nil {
+		t.Error("a --keep outside {root} was accepted")
+	}
+	if err := (Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect, Keep: []string{"{root}/["}}).Validate(); err == nil {
+		t.Error("a bad --keep pattern was accepted")
+	}
+}
+
+// A daemon that answers, but not in JSON, under --protocol bh-json (the
+// default of an external target): the preflight's hint names --protocol.
+func TestPreflightHintsProtocol(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("uses socat's Unix listener; this is %s", runtime.GOOS)
+	}
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		t.Skip("needs socat (apt-get install socat)")
+	}
+	needBins(t)
+	target := Target{Cmd: []string{socat, "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; echo hello"}, Socket: "{root}/echo.sock", Protocol: ProtocolBHJSON, DirCreatedBy: "suite"}
+	_, err = Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, ReadyTimeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "hint:       the daemon answered, but not with a bh-json pong") || !strings.Contains(err.Error(), "--protocol connect") {
+		t.Errorf("Run = %v, want a preflight error whose hint names --protocol", err)
+	}
+}
+
+// A scenario's error from a signal to a process that already finished
+// (the daemon forked without --forks) says to add --forks, and the rerun
+// command adds it.
+func TestSignalErrHintsForks(t *testing.T) {
+	e := &Env{r: &Runner{cfg: Config{Target: Target{Cmd: []string{"gpg-agent"}}}}}
+	err := e.signalErr(os.ErrProcessDone)
+	if !strings.Contains(err.Error(), "add --forks") {
+		t.Errorf("signalErr = %v, want the --forks hint", err)
+	}
+	rep := report.Report{Results: []report.Result{{ID: "inst.clean-shutdown", Status: Error, Reason: "SIGTERM: " + err.Error()}}}
+	if got := RerunFlags(e.r.cfg.Target, rep); !slices.Equal(got, []string{"--forks"}) {
+		t.Errorf("RerunFlags = %q, want --forks", got)
+	}
+	e.r.cfg.Target.Forks = true
+	if err := e.signalErr(os.ErrProcessDone); strings.Contains(err.Error(), "--forks") {
+		t.Errorf("with --forks: %v", err)
+	}
+}
+
+// A daemon that caps its connections (haproxy's maxconn; brokend -flaw
+// maxconn serves 10 at once and accepts no more) fails
+// proto.idle-connections with the count it refused, within the scenario's
+// time: a stalled connect or request is a verdict, not a timeout.
+func TestIdleConnectionsCappedDaemonFails(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is written for Linux; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("proto.idle-connections")
+	for _, backlog := range []string{"0", "8"} {
+		t.Run("backlog "+backlog, func(t *testing.T) {
+			tg := brokenTarget("maxconn")
+			if backlog != "0" {
+				// A small backlog fills: connects are refused (brokend then
+				// serves {root}/bu.sock).
+				tg.Cmd = append(tg.Cmd, "-backlog", backlog)
+				tg.Socket, tg.PortFile = "{root}/bu.sock", ""
+			}
+			// A timeout the old behaviour (waiting out the scenario) would
+			// reach; the stall bounds (idleStall, twice) fit in it.
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Timeout: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rep.Results[0]
+			if r.Status != Fail || !strings.Contains(r.Reason, "a new client is not served") {
+				t.Fatalf("%s %q, want a failure: a new client is not served; evidence %q", r.Status, r.Reason, r.Evidence)
+			}
+			if backlog != "0" && !regexp.MustCompile(`accepted \d+ of 500 idle connections \(\d+ refused: connection \d+ not accepted within`).MatchString(r.Reason) {
+				t.Errorf("reason %q does not give the count refused", r.Reason)
+			}
+		})
+	}
+}
+
+// A refusal's reason quotes the line of the daemon's output that names the
+// cause, not only its last line (supervisord ends with "For help, use
+// ... -h", php-fpm with "FPM initialization failed").
+func TestCauseLine(t *testing.T) {
+	for _, c := range []struct{ out, want string }{
+		{"Error: Cannot open an HTTP server: socket.error reported errno.ENAMETOOLONG (AF_UNIX path too long)\nFor help, use /usr/bin/supervisord -h\n",
+			"Error: Cannot open an HTTP server: socket.error reported errno.ENAMETOOLONG (AF_UNIX path too long) (last line: For help, use /usr/bin/supervisord -h)"},
+		{"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20)\n[02-Dec-2026] ERROR: FPM initialization failed\n",
+			"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20) (last line: [02-Dec-2026] ERROR: FPM initialization failed)"},
+		{"starting\nbind: Address already in use\n", "bind: Address already in use"},
+		{"starting\nbye\n", "bye"},
+		{"", "(no output)"},
+	} {
+		if got := causeLine(c.out); got != c.want {
+			t.Errorf("causeLine(%q)\n = %q\nwant %q", c.out, got, c.want)
+		}
+	}
+}
+
+// sock.first-seen-mode watches every socket the daemon makes in the
+// directory: one bound loose under a temporary name, then chmodded and
+// renamed over the final name (haproxy, supervisord), fails, although the
+// final name is never seen loose.
+func TestFirstSeenWatchesTemporaryNames(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("other sockets are watched by inotify (Linux); this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("sock.first-seen-mode")
+	tg := brokenTarget("tmprename")
+	tg.PortFile = ""
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Status != Fail || !regexp.MustCompile(`the socket sock\.\d+\.tmp \(made in the socket's directory before sock appeared\) was 0777 in a 0755 dir`).MatchString(r.Reason) {
+		t.Errorf("%s %q, want a failure naming the temporary socket; evidence %q", r.Status, r.Reason, r.Evidence)
+	}
+}

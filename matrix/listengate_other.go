@@ -1,0 +1,29 @@
+//go:build !linux
+
+package matrix
+
+import (
+	"errors"
+	"os"
+)
+
+// The listen gate (listengate_linux.go) needs seccomp user notification,
+// which only Linux has: elsewhere sock.first-seen-mode judges from what it
+// observes of the socket path, and says so.
+
+func installListenGate() {}
+
+type listenSight struct {
+	Path, Unknown string
+	sock, dir     facts
+}
+
+type listenGate struct{ child *os.File }
+
+var errNoListenGate = errors.New("the listen gate needs seccomp user notification (Linux 5.5 or later)")
+
+func newListenGate(sock, dir string) (*listenGate, error) { return nil, errNoListenGate }
+
+func (g *listenGate) started()                       {}
+func (g *listenGate) stop()                          {}
+func (g *listenGate) result() ([]listenSight, error) { return nil, errNoListenGate }

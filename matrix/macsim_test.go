@@ -1,0 +1,16 @@
+package matrix
+
+import (
+	"testing"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
+)
+
+// The suite's TMPDIR-dependent tests pass again under the macOS job's
+// conditions (testenv.MacTMPDIR): as root with sudo's environment and a
+// 49-byte TMPDIR of another uid, 0755, reached through a symlink; the
+// daemons and attackers run as other uids from the run directory made
+// there.
+func TestMacOSRunnerConditions(t *testing.T) {
+	testenv.RerunUnderMacConditions(t, "^(TestBuiltinPassesEverything|TestRunDirOutsideUnreachableTMPDIR|TestScenarioDirectoriesAreSticky|TestFallbackPlantNotThroughLink|TestRunRefusesBadConfig|TestDarwinSocketPaths)$")
+}
