@@ -185,10 +185,14 @@ func TestBuiltinPassesEverything(t *testing.T) {
 
 func brokenTarget(flaw string) Target {
 	return Target{
-		Cmd:      []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}"},
+		Cmd: []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}",
+			"-lockfile", "{root}/bu-{name}.lock"},
 		Socket:   DefaultSocketTemplate,
 		PortFile: "{root}/bu-{name}.d/port",
 		Protocol: ProtocolBHJSON,
+		// Only -flaw locklink opens it; the others leave the link planted
+		// there by path.pidfile-link as it was.
+		LockFile: "{root}/bu-{name}.lock",
 	}
 }
 
@@ -201,13 +205,13 @@ var brokenVariants = []struct {
 	{"plain", []string{
 		"sock.mode-umask0", "sock.first-seen-mode", // 0777 socket in a 0777 dir
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // MkdirAll trusts whatever is there
-		"auth.foreign-uid-connect", "auth.peercred", // reachable, no peer check
+		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", // reachable, no peer check
 		"inst.stale-recovered", // net.Listen cannot bind over a stale socket
 		"inst.clean-shutdown",  // the 0777 dir stays
 		"path.name-validation", // names unchecked: x/../../y escapes
 	}},
 	{"unlink", []string{
-		"auth.peercred",                                 // no peer check
+		"auth.peercred", "auth.bound-address", // no peer check
 		"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
 		"path.name-validation", // names unchecked
 	}},
@@ -229,6 +233,17 @@ var brokenVariants = []struct {
 	{"lenient", []string{"proto.malformed"}},
 	{"serial", []string{"proto.idle-connections"}},
 	{"dropsome", []string{"load.concurrent"}},
+	{"locklink", []string{"path.pidfile-link"}},
+	{"addrpeer", []string{"auth.bound-address"}},
+	{"abstractpeer", []string{"auth.bound-address"}},
+	{"rmfollow", []string{
+		"inst.cleanup-no-follow",                   // empties its dir following the planted link
+		"sock.mode-umask0", "sock.first-seen-mode", // as plain: 0777 socket in a 0777 dir
+		"dir.symlink", "dir.foreign-owner", "dir.loose-perms",
+		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address",
+		"inst.stale-recovered",
+		"path.name-validation",
+	}},
 }
 
 // brokenClients are deliberately broken clients for the scenario that
@@ -354,6 +369,8 @@ func TestRootLayoutDaemonPasses(t *testing.T) {
 		Cmd:      []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"},
 		Socket:   "{root}/bu.sock",
 		Protocol: ProtocolBHJSON,
+		// Its lock, opened O_NOFOLLOW: path.pidfile-link's link is refused.
+		LockFile: "{root}/lock",
 	}
 	rep := runSuite(t, target, "")
 	if fails := byStatus(rep, Fail); len(fails) > 0 {

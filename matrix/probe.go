@@ -212,6 +212,12 @@ func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeRes
 		return probeResult{Detail: "connect: " + err.Error(), Refused: refusalOf(err, false)}
 	}
 	defer c.Close()
+	return probeOn(ctx, c, sp, hold)
+}
+
+// probeOn is probeWithin on a connection already made (connect and line
+// protocols); it does not close c.
+func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) probeResult {
 	r := probeResult{Connected: true, PID: listenerPID(c)}
 	if sp.Protocol == ProtocolConnect {
 		if hold <= 0 {

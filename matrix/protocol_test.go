@@ -44,7 +44,7 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 	}
 	needBins(t)
 	plain := []string{"sock.mode-umask0", "sock.first-seen-mode", "dir.symlink", "dir.foreign-owner", "dir.loose-perms",
-		"auth.foreign-uid-connect", "auth.peercred", "inst.stale-recovered", "inst.clean-shutdown", "path.name-validation"}
+		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "inst.stale-recovered", "inst.clean-shutdown", "path.name-validation"}
 	for _, p := range otherProtocols {
 		for _, c := range []struct {
 			flaw, scenarios string
@@ -135,7 +135,7 @@ func TestProtocolsCorrectDaemonPasses(t *testing.T) {
 		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
-	good := Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock"}
+	good := Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", LockFile: "{root}/lock"}
 	for _, p := range otherProtocols {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -151,6 +151,9 @@ func TestProtocolsCorrectDaemonPasses(t *testing.T) {
 			skips := map[string]string{}
 			if p == ProtocolConnect {
 				skips["proto.idle-connections"] = "give --protocol line or exec"
+			}
+			if p == ProtocolExec && os.Geteuid() == 0 {
+				skips["auth.bound-address"] = "makes its own connection"
 			}
 			for id, why := range skips {
 				want = slices.DeleteFunc(want, func(x string) bool { return x == id })
@@ -209,6 +212,9 @@ func TestValidateProbe(t *testing.T) {
 		{"pidfile without forks", func(t *Target) { t.Protocol, t.PidFile = ProtocolConnect, "{root}/pid" }, "give --forks"},
 		{"pidfile outside the root", func(t *Target) { t.Protocol, t.Forks, t.PidFile = ProtocolConnect, true, "/run/d.pid" }, forksOr("must contain {root}")},
 		{"forks", func(t *Target) { t.Protocol, t.Forks = ProtocolConnect, true }, forksOr("")},
+		{"lockfile", func(t *Target) { t.Protocol, t.LockFile = ProtocolConnect, "{root}/{name}.lock" }, ""},
+		{"lockfile outside the root", func(t *Target) { t.Protocol, t.LockFile = ProtocolConnect, "/run/d.lock" }, "must contain {root}"},
+		{"lockfile unknown placeholder", func(t *Target) { t.Protocol, t.LockFile = ProtocolConnect, "{root}/{nam}.lock" }, "unknown placeholder {nam}"},
 	} {
 		tg := base
 		c.mod(&tg)

@@ -57,6 +57,9 @@ type Target struct {
 	// PidFile (a {root}/{name} template).
 	Forks   bool   `json:"forks,omitempty"`
 	PidFile string `json:"pid_file,omitempty"`
+	// LockFile is a {root}/{name} template naming a lock file the daemon
+	// opens or creates at start (path.pidfile-link plants a link there).
+	LockFile string `json:"lock_file,omitempty"`
 	// Keep holds glob templates ({root}, {name}; filepath.Match syntax)
 	// naming the daemon's own data, such as a key store beside its
 	// sockets: inst.clean-shutdown does not count a match, what lies under
@@ -93,7 +96,7 @@ func (t Target) Validate() error {
 	if t.Socket == "" && t.PortFile == "" {
 		return fmt.Errorf("external target: neither --socket nor --port-file is set")
 	}
-	for _, tpl := range []string{t.Socket, t.PortFile} {
+	for _, tpl := range []string{t.Socket, t.PortFile, t.LockFile} {
 		if tpl != "" && !strings.Contains(tpl, "{root}") {
 			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
 		}
@@ -146,6 +149,9 @@ func (t Target) checkPlaceholders() error {
 		return err
 	}
 	if err := check("--pidfile", t.PidFile, pathPlaceholders); err != nil {
+		return err
+	}
+	if err := check("--lockfile", t.LockFile, pathPlaceholders); err != nil {
 		return err
 	}
 	for _, k := range t.Keep {

@@ -85,6 +85,8 @@ type Target struct {
 	// or the pid file template).
 	Forks   bool   `json:"forks,omitempty"`
 	PidFile string `json:"pid_file,omitempty"`
+	// LockFile: the lock file template (path.pidfile-link plants there).
+	LockFile string `json:"lock_file,omitempty"`
 	// Keep: glob templates naming the daemon's own data, which
 	// inst.clean-shutdown did not count as left behind.
 	Keep []string `json:"keep,omitempty"`

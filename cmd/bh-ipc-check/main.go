@@ -428,6 +428,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	dirCreatedBy := fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
 	forks := fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
 	pidFile := fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
+	lockFile := fs.String("lockfile", "", "external daemon: template ({root} {name}) of a lock file it opens or creates at start; path.pidfile-link plants a link there")
 	var keep multiFlag
 	fs.Var(&keep, "keep", "`GLOB` template ({root} {name}) naming the daemon's own data, e.g. '{root}/gnupg/private-keys-v1.d': inst.clean-shutdown does not count it, what it holds or the directories holding it as left behind (repeatable; recorded in the report)")
 	scen := fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
@@ -494,7 +495,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return usageErr("--cmd: %v", err)
 		}
 		cfg.Target = matrix.Target{Cmd: argv, Env: envs, Socket: *socket, PortFile: *portFile, Protocol: matrix.ProtocolBHJSON,
-			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile, Keep: keep}
+			Send: *send, Expect: *expect, Probe: *probe, Forks: *forks, PidFile: *pidFile, Keep: keep, LockFile: *lockFile}
 		if *sendFile != "" {
 			if *send != "" {
 				return usageErr("--send and --send-file: give one of them")
@@ -629,7 +630,7 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "socket", "port-file", "env", "send", "send-file", "expect", "probe", "dir-created-by", "forks", "pidfile", "keep":
+		case "socket", "port-file", "env", "send", "send-file", "expect", "probe", "dir-created-by", "forks", "pidfile", "keep", "lockfile":
 			set = append(set, "--"+f.Name)
 		}
 	})

@@ -163,7 +163,7 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 		sock = ""
 	}
 	args := []string{"run", "--target", "external", "--cmd", cmdline,
-		"--socket", sock, "--port-file", "{root}/bu-{name}.d/port",
+		"--socket", sock, "--port-file", "{root}/bu-{name}.d/port", "--lockfile", "{root}/bu-{name}.d/lock",
 		"--protocol", c.protocol, "--umask", c.umask, "--daemon-uid", strconv.Itoa(c.daemonUID), "--format", "json"}
 	if patterns != "" {
 		args = append(args, "--scenarios", patterns)

@@ -44,6 +44,18 @@
 //	-flaw maxconn     serves at most 10 connections at once and accepts no
 //	                  more until one closes (haproxy's maxconn): the rest
 //	                  wait in the kernel's backlog
+//	-flaw addrpeer    takes the peer's uid from "pid=P;uid=U;socket=ADDR;"
+//	                  with the client's own address last, the last uid= winning
+//	                  (snapd's dirty_sock)
+//	-flaw abstractpeer serves a peer bound to an abstract address as one of
+//	                  its own uid
+//	-flaw locklink    opens -lockfile with O_CREAT|O_TRUNC following a link
+//	                  there, and writes its pid in it (chrony's pid file)
+//
+// And one on top of plain (a 0777 directory used as found):
+//
+//	-flaw rmfollow    at exit empties its directory recursively, following
+//	                  a link to a directory found in it (remove_dir_all)
 //
 // Not flaws: -detach starts the daemon again in a new session and exits 0
 // at once (as daemons that fork into the background do), writing the
@@ -100,11 +112,15 @@ import (
 )
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
-	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename"}
+	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
+	"locklink", "rmfollow", "addrpeer", "abstractpeer"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
 var pidfilePath string
+
+// lockfilePath is -lockfile: only -flaw locklink opens it.
+var lockfilePath string
 
 // dieOnTerm is -dieonterm: serveAt leaves SIGTERM's default action.
 var dieOnTerm bool
@@ -137,6 +153,7 @@ func main() {
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
 	clearEnv := flag.Bool("clearenv", false, "with -detach: the detached process has an empty environment")
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
+	lockfile := flag.String("lockfile", "", "-flaw locklink: the lock file it opens through a link")
 	probe := flag.String("probe", "", "client: ping this socket, exit 0 on a pong")
 	probeAs := flag.Int("probe-as", -1, "with -probe: give up before connecting unless run as this uid")
 	socket := flag.String("socket", "", "serve exactly this socket path (its directory must exist)")
@@ -161,7 +178,7 @@ func main() {
 	case *socket != "":
 		exitOn("brokend:", serveAt(*socket))
 	default:
-		pidfilePath = *pidfile
+		pidfilePath, lockfilePath = *pidfile, *lockfile
 		exitOn("brokend:", run(*root, *name, *transport))
 	}
 }
@@ -256,6 +273,31 @@ func run(root, name, transport string) error {
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
 		}
+	case "addrpeer", "abstractpeer":
+		return serveAddrTrusting(ctx, dir, sock, name)
+	case "locklink":
+		if lockfilePath != "" {
+			// The flaw: O_CREAT|O_TRUNC without O_NOFOLLOW follows a link.
+			f, err := os.OpenFile(lockfilePath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f, "%d\n", os.Getpid())
+			defer f.Close()
+			defer os.Remove(lockfilePath) // unlinks the name (the link), not its target
+
+		}
+	case "rmfollow":
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return err
+		}
+		os.Chmod(dir, 0o777)
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			return err
+		}
+		err = serve(ctx, ln, "")
+		return errors.Join(err, removeFollowing(dir))
 	case "replacefile":
 		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsRegular() {
 			if err := os.Remove(dir); err != nil { // the flaw: not ours to remove
@@ -292,6 +334,95 @@ func run(root, name, transport string) error {
 		return err
 	}
 	return serve(ctx, ln, "")
+}
+
+// serveAddrTrusting is a correct endpoint (a verified private directory,
+// a lock held for life, the stale socket removed under it, 0600) whose
+// peer check trusts the peer's address (addrTrusting).
+func serveAddrTrusting(ctx context.Context, dir, sock, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid name %q", name)
+	}
+	if err := privateDir(dir); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("already running: %w", err)
+	}
+	os.Remove(sock) // stale: the lock is ours
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return err
+	}
+	err = serve(ctx, addrTrusting{ln.(*net.UnixListener)}, "")
+	os.Remove(lock.Name())
+	lock.Close()
+	os.Remove(dir)
+	return err
+}
+
+// addrTrusting accepts peers of this uid, judged with the flaw in effect.
+type addrTrusting struct{ *net.UnixListener }
+
+func (l addrTrusting) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		var cred *syscall.Ucred
+		if raw, err := c.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { cred, _ = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) })
+		}
+		uid := -1
+		if cred != nil {
+			uid = int(cred.Uid)
+			// The flaw (addrpeer): the client's address is pasted into the
+			// string the uid is parsed from, and the last uid= wins.
+			if flaw == "addrpeer" {
+				ucred := fmt.Sprintf("pid=%d;uid=%d;socket=%s;", cred.Pid, cred.Uid, c.RemoteAddr())
+				for _, f := range strings.Split(ucred, ";") {
+					if v, ok := strings.CutPrefix(f, "uid="); ok {
+						fmt.Sscan(v, &uid)
+					}
+				}
+			}
+		}
+		// The flaw (abstractpeer): an abstract address is taken for one
+		// of our own.
+		// (An unbound client's address reads "@" alone.)
+		if a := c.RemoteAddr().String(); flaw == "abstractpeer" && strings.HasPrefix(a, "@") && len(a) > 1 {
+			uid = os.Geteuid()
+		}
+		if uid == os.Geteuid() {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// removeFollowing removes dir and what it holds, following a link to a
+// directory into it (the flaw of -flaw rmfollow).
+func removeFollowing(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		p := filepath.Join(dir, ent.Name())
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() { // the flaw: Stat follows
+			removeFollowing(p)
+		}
+		os.Remove(p)
+	}
+	return os.Remove(dir)
 }
 
 // serveTruncated binds path (sun_path's worth of a longer one) in dir.

@@ -1,0 +1,378 @@
+package matrix
+
+// Scenarios for bug classes that published IPC vulnerabilities came from
+// (issue 22): each replays the root cause of one class, judged from
+// outside the daemon like every other scenario.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// cveScenarios follow the rest of the catalogue in report order.
+var cveScenarios = []Scenario{
+	{ID: "path.pidfile-link", Title: "pid and lock files not written through a planted link", Severity: Required, Platforms: posix,
+		Checks: "a symlink planted before the start at the pid file (--pidfile, to an existing canary of the daemon's uid) and the lock file (--lockfile, or the builtin's lock, to an absent name): the canary is unchanged and nothing appears at a link's target", run: pidfileLink},
+	{ID: "inst.cleanup-no-follow", Title: "cleanup does not follow a planted link", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "with the endpoint dir loose (01777) before the start, another uid plants <dir>/x -> a canary directory of the daemon's uid once it serves; after SIGTERM the canary has lost nothing", run: cleanupNoFollow},
+	{ID: "auth.bound-address", Title: "peer identity not taken from the client's address", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid connecting from a socket bound to <dir>/x;uid=<daemon uid>;pid=1; and (Linux) from an abstract autobind address gets no reply", run: authBoundAddress},
+}
+
+func init() {
+	catalogue = append(catalogue, cveScenarios...)
+	actions["connect-bound"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var a boundConnect
+		if err := json.Unmarshal(arg, &a); err != nil {
+			return nil, err
+		}
+		return a.talk(ctx), nil
+	}
+}
+
+// canarySentinel is what a canary file holds; a write through a link
+// changes it.
+const canarySentinel = "canary: left by the suite; a daemon must not write here\n"
+
+// startFile is a file a daemon writes or creates at its start, named by
+// the target: a pid file or a lock file.
+type startFile struct {
+	what, path string
+	// toFile: the planted link points at an existing canary file (a pid
+	// file is written: a write through the link changes it); else at an
+	// absent name in the canary directory (a lock file is opened or
+	// created: a create through the link makes that name appear).
+	toFile bool
+}
+
+// startFiles are the pid and lock files the target names for this env:
+// --pidfile and --lockfile, or the builtin's lock file (ipc's "lock").
+func (e *Env) startFiles() []startFile {
+	t := e.r.cfg.Target
+	if t.Builtin {
+		lay, err := ipc.ResolveAs(e.r.daemonUID, e.Name, ipc.WithRoot(e.Root), ipc.WithTransport(e.Transport))
+		if err != nil || lay.Lock == "" {
+			return nil
+		}
+		return []startFile{{what: "the builtin's lock file", path: lay.Lock}}
+	}
+	var out []startFile
+	if t.PidFile != "" {
+		out = append(out, startFile{what: "--pidfile", path: filepath.Clean(expand(t.PidFile, e.Root, e.Name)), toFile: true})
+	}
+	if t.LockFile != "" {
+		out = append(out, startFile{what: "--lockfile", path: filepath.Clean(expand(t.LockFile, e.Root, e.Name))})
+	}
+	return out
+}
+
+// readInRun reads the regular file p under the run directory without
+// following a link at p, through the run directory's handle.
+func (e *Env) readInRun(p string) (string, error) {
+	fi, err := e.r.fs.lstat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is %s, not a regular file", p, describe(p))
+	}
+	if e.r.fs.root == nil {
+		b, err := readNoFollow(p)
+		return string(b), err
+	}
+	rel, err := e.r.fs.rel(p)
+	if err != nil {
+		return "", err
+	}
+	// Race point: the canary's directory is the daemon uid's (0700); only
+	// that uid could swap the file for a link between the lstat and the
+	// read, and os.Root keeps the read inside the run directory.
+	b, err := e.r.fs.root.ReadFile(rel)
+	return string(b), err
+}
+
+// canaryDir makes a directory of the daemon's uid (0700) in the scenario's
+// directory, holding the canary files named in files (each canarySentinel,
+// mode 0644).
+func (e *Env) canaryDir(ctx context.Context, files ...string) (string, error) {
+	dir := filepath.Join(e.Parent, "canary-"+randHex(4))
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o700}); err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: filepath.Join(dir, f), Data: canarySentinel, Mode: 0o644}); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// judgeCanary compares the canary directory with what was planted in it
+// (files, each holding canarySentinel): "" when untouched, else what
+// changed.
+func (e *Env) judgeCanary(dir string, files []string) string {
+	var got []string
+	for _, entry := range e.tree(dir, "") {
+		name, _, _ := strings.Cut(entry, " (")
+		got = append(got, name)
+	}
+	var changed []string
+	for _, f := range files {
+		if !slices.Contains(got, f) {
+			changed = append(changed, fmt.Sprintf("%s was removed", filepath.Join(dir, f)))
+			continue
+		}
+		if b, err := e.readInRun(filepath.Join(dir, f)); err != nil {
+			changed = append(changed, fmt.Sprintf("%s: %v", filepath.Join(dir, f), err))
+		} else if b != canarySentinel {
+			changed = append(changed, fmt.Sprintf("%s now holds %q", filepath.Join(dir, f), oneLine(b, 80)))
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(files, g) {
+			changed = append(changed, fmt.Sprintf("%s appeared (%s)", filepath.Join(dir, g), describe(filepath.Join(dir, g))))
+		}
+	}
+	return strings.Join(changed, "; ")
+}
+
+// pidfileLink replays chrony's CVE-2020-14367: a pid file written through
+// a symlink found at its path overwrites whatever the link names with the
+// daemon's privileges.
+func pidfileLink(ctx context.Context, e *Env) outcome {
+	files := e.startFiles()
+	if len(files) == 0 {
+		return skip("the target names no pid or lock file; give --pidfile (with --forks) or --lockfile, templates of where the daemon writes them, to run it")
+	}
+	var canaries []string
+	for i, f := range files {
+		if f.toFile {
+			canaries = append(canaries, fmt.Sprintf("file-%d", i))
+		}
+	}
+	cdir, err := e.canaryDir(ctx, canaries...)
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	for i, f := range files {
+		dir := filepath.Dir(f.path)
+		if filepath.Clean(dir) == filepath.Clean(e.EndpointDir) && !stat(dir).Exists {
+			// The endpoint directory as the daemon itself would make it.
+			if err := e.ownEndpointDir(ctx, 0o700); err != nil {
+				return errored("setup: %v", err)
+			}
+		}
+		if d := stat(dir); d.Kind != "dir" {
+			return skip("%s %s: its directory %s is %s before the start (the daemon makes it), so no link can be planted ahead of the daemon; run it with a template in a directory that exists, such as {root}/", f.what, f.path, dir, describe(dir))
+		}
+		target := filepath.Join(cdir, fmt.Sprintf("absent-%d", i))
+		if f.toFile {
+			target = filepath.Join(cdir, fmt.Sprintf("file-%d", i))
+		}
+		// As the daemon's uid: a link of another uid in a sticky directory
+		// is not followed by Linux (fs.protected_symlinks), which would
+		// hide the daemon's mistake. The link stands for one left by a
+		// process of that uid, or made in a directory that uid shares.
+		if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "symlink", Path: f.path, Target: target}); err != nil {
+			return errored("setup: %v", err)
+		}
+	}
+	d, served, refusal, err := e.servedOrRefused(ctx)
+	if served {
+		// Some daemons rewrite or remove their pid file as they exit.
+		if serr := signalDaemon(d, "TERM"); serr == nil {
+			d.waitServing(stopGrace)
+		}
+	}
+	for _, f := range files {
+		e.note("%s %s after the start (and SIGTERM when it served): %s", f.what, f.path, describe(f.path))
+	}
+	e.note("canary directory %s holds: %v", cdir, e.tree(cdir, ""))
+	if changed := e.judgeCanary(cdir, canaries); changed != "" {
+		return fail("written through the planted link: %s", changed)
+	}
+	var kept []string
+	for _, f := range files {
+		if stat(f.path).Kind == "symlink" {
+			kept = append(kept, f.path)
+		}
+	}
+	note := ""
+	if len(kept) > 0 {
+		// Nothing went through it; the daemon may write its file
+		// elsewhere than the template says.
+		note = fmt.Sprintf(" (the link at %s was left as planted: check the template names where the daemon writes)", strings.Join(kept, ", "))
+	}
+	switch {
+	case served:
+		return pass("served; nothing written through the planted link%s", note)
+	case refusal != "":
+		return pass("refused: %s; nothing written through the planted link", refusal)
+	}
+	return errored("neither served nor refused clearly: %v", err)
+}
+
+// cleanupNoFollow replays the remove_dir_all class (Rust CVE-2022-21658):
+// a daemon that empties its directory at exit, following a link another
+// uid planted there, deletes what the link names with its privileges.
+// Only a deterministic plant is made: a swap racing the daemon's own
+// check of each entry is not covered.
+func cleanupNoFollow(ctx context.Context, e *Env) outcome {
+	const keep = "keep"
+	cdir, err := e.canaryDir(ctx, keep)
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	// Loose like a shared directory: another uid may add entries, and
+	// (sticky) may not remove the daemon's.
+	if err := e.ownEndpointDir(ctx, 0o1777); err != nil {
+		return errored("setup: %v", err)
+	}
+	d, served, refusal, err := e.servedOrRefused(ctx)
+	switch {
+	case refusal != "":
+		return pass("refused to serve in the loose directory: %s", refusal)
+	case !served:
+		return errored("neither served nor refused clearly: %v", err)
+	}
+	e.note("endpoint dir once serving: %s", describe(e.EndpointDir))
+	link := filepath.Join(e.EndpointDir, "x")
+	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: link, Target: cdir}); err != nil {
+		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
+			return pass("uid %d could not plant %s (%s): the directory was made private before serving", e.r.attackerUID, link, describe(e.EndpointDir))
+		}
+		return errored("plant: %v", err)
+	}
+	if err := signalDaemon(d, "TERM"); err != nil {
+		return errored("SIGTERM: %v", err)
+	}
+	exited, code := d.waitServing(stopGrace)
+	e.note("after SIGTERM: exited=%v (%s); %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, describe(link), cdir, e.tree(cdir, ""))
+	if changed := e.judgeCanary(cdir, []string{keep}); changed != "" {
+		return fail("the cleanup followed %s -> %s: %s", link, cdir, changed)
+	}
+	if !exited {
+		return pass("the canary is intact (the daemon was still running %s after SIGTERM; inst.clean-shutdown judges that)", stopGrace)
+	}
+	return pass("the canary is intact after SIGTERM; %s is %s", link, describe(link))
+}
+
+// boundConnect is the helper action "connect-bound": connect to Spec's
+// socket from a client socket bound to Local first ("" binds an abstract
+// autobind address, Linux), send a ping, read what comes back.
+type boundConnect struct {
+	Spec  probeSpec `json:"spec"`
+	Local string    `json:"local"`
+}
+
+func (a boundConnect) talk(ctx context.Context) connectResult {
+	var r connectResult
+	path, done, err := reachableSockPath(a.Spec.Sock)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer done()
+	c, err := dialFrom(a.Local, path)
+	if err != nil {
+		r.Error, r.Refused = err.Error(), refusalOf(err, false)
+		return r
+	}
+	defer c.Close()
+	r.Connected = true
+	if !a.Spec.Protocol.speaksJSON() {
+		// connect and line: the probe's own judgement (a connection held
+		// open heldOpen, a reply matching --expect) on this connection.
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+heldOpen)
+		defer cancel()
+		p := probeOn(ctx, c, a.Spec, heldOpen)
+		r.Talked, r.Refused = p.Answered, p.Refused
+		if p.Answered {
+			r.Reply = p.Detail
+		}
+		r.Error = "bound to " + c.LocalAddr().String() + "; " + p.Detail
+		return r
+	}
+	r.Error = "bound to " + c.LocalAddr().String()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	// One line is an answer: no need to wait for the daemon to close.
+	b, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
+	r.Reply = b
+	if err == nil && strings.TrimSpace(b) == "" {
+		err = io.EOF
+	}
+	r.Refused = refusalOf(err, true)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		r.Error += "; no reply within 3s (connection held open)"
+	} else if err != nil && err != io.EOF {
+		r.Error += "; " + err.Error()
+	}
+	return r
+}
+
+// authBoundAddress replays snapd's "dirty_sock" (CVE-2019-7304): the
+// peer's uid was parsed from a string that ended with the client's own
+// address, so a client bound to a path holding ";uid=0;" was root. With
+// the filesystem guards loosened (as auth.peercred does), another uid
+// connects from such an address and from an abstract autobind one.
+func authBoundAddress(ctx context.Context, e *Env) outcome {
+	if e.r.cfg.Target.Protocol == ProtocolExec {
+		return skip("--protocol exec: the probe program makes its own connection, which the suite cannot bind; run with --protocol connect or line to judge it")
+	}
+	if _, _, err := e.start(ctx); err != nil {
+		return errored("the daemon passed the preflight but did not start here: %v", err)
+	}
+	// As the daemon's uid, without following a link (plantOp.do), as
+	// auth.peercred loosens them: only the peer check is left.
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
+		return errored("chmod socket: %v", err)
+	}
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.EndpointDir, Mode: 0o755}); err != nil {
+		return errored("chmod dir: %v", err)
+	}
+	sp := e.spec()
+	sp.Auth = nil // the attacker takes the endpoint as it finds it
+	// In the scenario's directory (sticky, 1777): the attacker may bind
+	// there, and the run removes what it leaves.
+	locals := []string{filepath.Join(e.Parent, fmt.Sprintf("x;uid=%d;pid=1;", e.r.daemonUID))}
+	if runtime.GOOS == "linux" {
+		locals = append(locals, "")
+	}
+	var tried []string
+	for _, local := range locals {
+		var r connectResult
+		if err := e.asAttacker(ctx, "connect-bound", boundConnect{Spec: sp, Local: local}, &r); err != nil {
+			return errored("attacker helper: %v", err)
+		}
+		from := local
+		if from == "" {
+			from = "an abstract autobind address"
+		}
+		e.note("uid %d from %s: connected=%v reply=%q (%s)", e.r.attackerUID, from, r.Connected, oneLine(r.Reply, 120), r.Error)
+		if r.Talked {
+			return fail("uid %d connecting from %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply)
+		}
+		if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
+			return fail("uid %d connecting from %s got an answer: %q", e.r.attackerUID, from, oneLine(r.Reply, 120))
+		}
+		if r.Reply == "" && r.Refused == "" {
+			return errored("uid %d from %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r))
+		}
+		tried = append(tried, from)
+	}
+	return pass("uid %d got no reply from %s", e.r.attackerUID, strings.Join(tried, " or "))
+}
