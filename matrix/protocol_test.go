@@ -150,7 +150,7 @@ func TestProtocolsCorrectDaemonPasses(t *testing.T) {
 			}
 			skips := map[string]string{}
 			if p == ProtocolConnect {
-				skips["proto.idle-connections"] = "give --protocol line or exec"
+				skips["proto.idle-connections"] = "give --protocol line or --protocol exec"
 			}
 			if p == ProtocolExec && os.Geteuid() == 0 {
 				skips["auth.bound-address"] = "makes its own connection"
