@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README.md): starts a Docker engine when none
-# answers (the container legs need one), then runs every Go test with -race.
+# answers (the container legs need one), then runs every Go test with -race
+# (package timeout 20 minutes, BH_TEST_TIMEOUT).
 #
 # It also sets up Wine (scripts/wine/setup.sh) for the Windows tests, and
 # installs the real daemons the matrix tests run against (ssh-agent, socat).
@@ -40,4 +41,10 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 		echo "test.sh: ${need_pkgs[*]} missing and not root: the real-daemon tests will skip (apt-get install ${need_pkgs[*]})" >&2
 	fi
 fi
-exec go test -race -count=1 ./...
+# An explicit package timeout: cold (nothing cached, 2 cores) internal/tasks
+# builds act, actionlint, the darwin and windows test binaries and runs the
+# Wine leg, which is near go test's default of 10 minutes. Its tests end
+# themselves a little before this deadline, so they kill what they started
+# (builds and Wine, each in a process group) instead of leaving it running
+# after go test's timeout panic. BH_TEST_TIMEOUT overrides it.
+exec go test -race -count=1 -timeout "${BH_TEST_TIMEOUT:-20m}" ./...
