@@ -84,7 +84,7 @@ func adoptedOrphans() []procInfo {
 		// parent check of whoever acts on it next (stopMarked signals only
 		// while it is alive and waits through waitPID, which reaps only
 		// our own children).
-		if env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ"); err != nil || bytes.Contains(env, []byte(startMarkerEnv+"=")) {
+		if env, err := procEnviron(pid); err != nil || bytes.Contains(env, []byte(startMarkerEnv+"=")) {
 			continue
 		}
 		out = append(out, pi)
@@ -109,8 +109,8 @@ func ofStartTree(pid, start int) bool {
 
 // markedDescendants are the live processes below this one whose
 // environment holds marker (KEY=VALUE exactly, or KEY=VALUE# followed by
-// anything when prefix is set). Reading another uid's environ needs root
-// or that uid; a process the suite cannot read is not counted.
+// anything when prefix is set). Another uid's environ is read as that uid
+// (procEnviron); a process the suite cannot read is not counted.
 func markedDescendants(marker string, prefix bool) []procInfo {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
 	procs := map[int]procInfo{}
@@ -137,10 +137,10 @@ func markedDescendants(marker string, prefix bool) []procInfo {
 }
 
 // carriesMarker reports whether process pid's environment holds marker
-// (prefix: or marker#N, any start of the scenario). Reading another
-// process's environ needs its uid or root.
+// (prefix: or marker#N, any start of the scenario). Another uid's
+// environ is read as that uid (procEnviron), which needs no CAP_SYS_PTRACE.
 func carriesMarker(pid int, marker string, prefix bool) bool {
-	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	env, err := procEnviron(pid)
 	if err != nil {
 		return false
 	}
