@@ -55,6 +55,9 @@ func SetupWine(ctx context.Context, w io.Writer) error {
 // WindowsTestsUnderWine runs the ipc package's tests as a Windows binary
 // under Wine (go test -exec scripts/wine/run.sh).
 func WindowsTestsUnderWine(ctx context.Context, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err // not "no Wine": out of time before it was looked at
+	}
 	if !WineReady(ctx) {
 		return ErrNoWine
 	}
@@ -70,6 +73,9 @@ func WindowsTestsUnderWine(ctx context.Context, w io.Writer) error {
 // report is the windows/wine column.
 func WineLegReport(ctx context.Context, w io.Writer) (matrix.Report, error) {
 	var rep matrix.Report
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	if !WineReady(ctx) {
 		return rep, ErrNoWine
 	}
