@@ -112,17 +112,7 @@ func ofStartTree(pid, start int) bool {
 // anything when prefix is set). Another uid's environ is read as that uid
 // (procEnviron); a process the suite cannot read is not counted.
 func markedDescendants(marker string, prefix bool) []procInfo {
-	ents, _ := filepath.Glob("/proc/[0-9]*")
-	procs := map[int]procInfo{}
-	for _, p := range ents {
-		pid, err := strconv.Atoi(filepath.Base(p))
-		if err != nil {
-			continue
-		}
-		if pi, ok := readProc(pid); ok {
-			procs[pid] = pi
-		}
-	}
+	procs := allProcs()
 	self := os.Getpid()
 	var out []procInfo
 	for pid, pi := range procs {
@@ -130,6 +120,32 @@ func markedDescendants(marker string, prefix bool) []procInfo {
 			continue
 		}
 		if carriesMarker(pid, marker, prefix) {
+			out = append(out, pi)
+		}
+	}
+	return out
+}
+
+// allProcs are the processes /proc lists now, by pid.
+func allProcs() map[int]procInfo {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	procs := map[int]procInfo{}
+	for _, p := range ents {
+		if n, err := strconv.Atoi(filepath.Base(p)); err == nil {
+			if pi, ok := readProc(n); ok {
+				procs[n] = pi
+			}
+		}
+	}
+	return procs
+}
+
+// descendantsOf are the live processes below pid.
+func descendantsOf(pid int) []procInfo {
+	procs := allProcs()
+	var out []procInfo
+	for n, pi := range procs {
+		if n != pid && !pi.zombie && descends(procs, n, pid) {
 			out = append(out, pi)
 		}
 	}

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,16 +24,37 @@ import (
 const settleQuiet = 500 * time.Millisecond
 
 // startProcs are the live processes of d's start: the one the suite
-// started (while it runs) and those carrying d's marker.
+// started (while it runs), its descendants, those carrying d's marker,
+// the serving process found for it, and (--forks) the detached processes
+// the suite adopted that carry no marker (a daemon that wiped its
+// environment: see ofStart).
 func (e *Env) startProcs(d *daemon) []procRef {
 	var out []procRef
+	seen := map[int]bool{}
+	add := func(r procRef) {
+		if r.pid > 0 && !seen[r.pid] {
+			seen[r.pid] = true
+			out = append(out, r)
+		}
+	}
 	if done, _ := d.exited(); !done {
-		out = append(out, refOf(d.Pid))
+		add(refOf(d.Pid))
 	}
 	if markerScanWorks {
-		for _, p := range without1(markedDescendants(d.marker, false), d.Pid) {
-			out = append(out, procRef{pid: p.pid, start: p.start})
+		for _, p := range markedDescendants(d.marker, false) {
+			add(procRef{pid: p.pid, start: p.start})
 		}
+		for _, p := range descendantsOf(d.Pid) {
+			add(procRef{pid: p.pid, start: p.start})
+		}
+		if e.r.cfg.Target.Forks {
+			for _, p := range adoptedOrphans() {
+				add(procRef{pid: p.pid, start: p.start})
+			}
+		}
+	}
+	if d.serving > 0 && !d.servingEnded && d.servingRef().same() {
+		add(d.servingRef())
 	}
 	slices.SortFunc(out, func(a, b procRef) int { return a.pid - b.pid })
 	return out
@@ -51,19 +73,24 @@ func (e *Env) endpointHolders(d *daemon) []procRef {
 }
 
 // settleStart waits, within ctx, until d's start has settled: its set of
-// live processes unchanged for settleQuiet and one of them holding the
-// endpoint. It returns the holders then, and whether the start settled
-// (false: ctx ended first; the holders are those seen last).
-func (e *Env) settleStart(ctx context.Context, d *daemon) ([]procRef, bool) {
+// live processes, those holding the endpoint and the signals each catches
+// (a daemon sets its handlers up after it listens: a SIGTERM before that
+// kills it) unchanged for settleQuiet, and, with needHolder, one of them
+// holding the endpoint. It returns the holders then, and whether the
+// start settled (false: ctx ended first; the holders are those seen last).
+func (e *Env) settleStart(ctx context.Context, d *daemon, needHolder bool) ([]procRef, bool) {
 	var last string
 	since := time.Now()
 	for {
 		procs := e.startProcs(d)
 		holders := e.endpointHolders(d)
 		key := fmt.Sprint(procs, holders)
+		for _, r := range procs {
+			key += " " + sigCaught(r.pid)
+		}
 		if key != last {
 			last, since = key, time.Now()
-		} else if len(holders) > 0 && time.Since(since) >= settleQuiet {
+		} else if (len(holders) > 0 || !needHolder) && time.Since(since) >= settleQuiet {
 			return holders, true
 		}
 		select {
@@ -74,10 +101,26 @@ func (e *Env) settleStart(ctx context.Context, d *daemon) ([]procRef, bool) {
 	}
 }
 
+// settleBeforeSignal waits (up to the ready timeout) until d's start has
+// settled (settleStart), so that a signal meant for the daemon reaches it
+// as it serves, not while it is still setting up or handing over.
+func (e *Env) settleBeforeSignal(d *daemon) {
+	limit := e.r.cfg.ReadyTimeout
+	if limit <= 0 {
+		limit = DefaultReadyTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if _, settled := e.settleStart(ctx, d, e.r.cfg.Target.Forks); !settled {
+		e.note("the start of pid %d had not settled within %s when it was signalled", d.Pid, limit)
+	}
+}
+
 // signalStart sends sig to every process of d's start that holds the
 // endpoint, and to the serving process found for it; it returns whether it
 // had any to signal, and the first error. Each goes through signalRef: a
-// pid reused since it was found is never signalled.
+// pid reused since it was found is never signalled; one that ended since
+// it was listed (a worker its master stopped first) is no error.
 func (e *Env) signalStart(d *daemon, sig syscall.Signal) (bool, error) {
 	refs := e.endpointHolders(d)
 	if d.serving > 0 && !d.servingEnded && !slices.ContainsFunc(refs, func(r procRef) bool { return r.pid == d.serving }) {
@@ -85,7 +128,11 @@ func (e *Env) signalStart(d *daemon, sig syscall.Signal) (bool, error) {
 	}
 	var first error
 	for _, r := range refs {
-		if err := signalRef(r, sig); err != nil && first == nil {
+		err := signalRef(r, sig)
+		if errors.Is(err, syscall.ESRCH) || errors.Is(err, errPIDReused) {
+			continue // ended since it was listed
+		}
+		if err != nil && first == nil {
 			first = fmt.Errorf("%s: %w", r, err)
 		}
 	}

@@ -1,7 +1,11 @@
 package matrix
 
 import (
+	"bufio"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
 )
@@ -33,4 +37,21 @@ func (e *Env) holdsEndpoint(pid int) bool {
 		}
 	}
 	return false
+}
+
+// sigCaught is pid's mask of caught signals (/proc/<pid>/status SigCgt),
+// "" when it cannot be read.
+func sigCaught(pid int) string {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "SigCgt:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

@@ -6,3 +6,6 @@ package matrix
 // only the process the suite started (or the serving one found) is
 // signalled.
 func (e *Env) holdsEndpoint(pid int) bool { return false }
+
+// sigCaught: no /proc to read a process's caught signals from.
+func sigCaught(pid int) string { return "" }

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,15 +153,7 @@ func startHoldsSocket(inode string, id *daemonIdentity) error {
 		return nil
 	}
 	link := "socket:[" + inode + "]"
-	ents, _ := filepath.Glob("/proc/[0-9]*")
-	procs := map[int]procInfo{}
-	for _, p := range ents {
-		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
-			if pi, ok := readProc(pid); ok {
-				procs[pid] = pi
-			}
-		}
-	}
+	procs := allProcs()
 	var holders []int
 	// Processes whose fds could not be read, by error: each is one the
 	// socket's holder could be.
