@@ -43,16 +43,16 @@ func TestFlipsRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI and brokend and runs the suite; run without -short (go tool mage flips)")
 	}
-	o := FlipsOptions{Targets: []string{"prefork", "prefork-recover"}, Scenarios: "inst.stale-recovered", Runs: 2, Hogs: 1}
+	o := FlipsOptions{Targets: []string{"prefork", "prefork-recover"}, Scenarios: "inst.stale-recovered", Runs: 1, Hogs: 1}
 	v, err := FlipsVerdicts(testContext(t), io.Discard, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := v["prefork"]["inst.stale-recovered"]; got[matrix.Fail] != 2 || len(got) != 1 {
-		t.Errorf("prefork inst.stale-recovered: %v, want fail×2", got)
+	if got := v["prefork"]["inst.stale-recovered"]; got[matrix.Fail] != 1 || len(got) != 1 {
+		t.Errorf("prefork inst.stale-recovered: %v, want fail×1", got)
 	}
-	if got := v["prefork-recover"]["inst.stale-recovered"]; got[matrix.Pass] != 2 || len(got) != 1 {
-		t.Errorf("prefork-recover inst.stale-recovered: %v, want pass×2", got)
+	if got := v["prefork-recover"]["inst.stale-recovered"]; got[matrix.Pass] != 1 || len(got) != 1 {
+		t.Errorf("prefork-recover inst.stale-recovered: %v, want pass×1", got)
 	}
 	if err := Flips(testContext(t), io.Discard, FlipsOptions{Targets: []string{"nosuch"}, Scenarios: "inst.*", Runs: 1}); err == nil || !strings.Contains(err.Error(), `unknown target "nosuch"`) {
 		t.Errorf("unknown target: %v", err)
