@@ -49,5 +49,8 @@ func Lint(ctx context.Context) error { return tasks.Lint(ctx, os.Stdout) }
 // Bench runs the ipc benchmarks beside their same-run baselines and prints the ratios.
 func Bench(ctx context.Context) error { return tasks.Bench(ctx, os.Stdout) }
 
+// Flips runs scenarios N times against chosen targets (optionally beside CPU hogs) and prints the verdict sets seen; fails on a flip. BH_FLIPS_TARGETS (handoff,prefork,prefork-recover,ssh-agent-forks,ssh-agent,builtin), BH_FLIPS_SCENARIOS (inst.*), BH_FLIPS_RUNS (5), BH_FLIPS_HOGS (0).
+func Flips(ctx context.Context) error { return tasks.FlipsFromEnv(ctx, os.Stdout) }
+
 // Clean removes bin/, reports/ and any container or image a killed run left behind.
 func Clean(ctx context.Context) error { return tasks.Clean(ctx, os.Stdout) }

@@ -352,6 +352,9 @@ type daemon struct {
 	// its pid is then never signalled again.
 	servingStart uint64
 	servingEnded bool
+	// env is the scenario's env that started it (signalDaemon reaches
+	// the start's other processes through it).
+	env *Env
 }
 
 // exited reports whether the process has ended, and its exit code.
@@ -441,7 +444,7 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 		cmd.ExtraFiles = []*os.File{gate.child} // the helper's fd 3
 		defer gate.started()
 	}
-	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker}
+	d := &daemon{cmd: cmd, out: &outputBuffer{}, done: make(chan struct{}), root: root, name: name, marker: marker, env: e}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	// The daemon runs in the scenario's own working directory beside
 	// {root}, not the suite's: what it writes there (redis's dump.rdb) is

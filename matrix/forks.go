@@ -145,6 +145,12 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 // settleServing records which process serves for d once it answered as
 // pid, and returns that pid (0 when none can be named).
 func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error) {
+	// The first answer may come while the start is still handing its
+	// listener over (a parent that forks and exits): wait until it has
+	// settled before naming the serving process.
+	if holders, settled := e.settleStart(ctx, d, true); !settled {
+		e.note("--forks: the start of pid %d had not settled when its time ran out (processes holding the endpoint: %s)", d.Pid, refsString(holders))
+	}
 	serving, how := e.findServing(ctx, d, pid)
 	d.serving, d.servingStart, d.servingEnded = serving, procStart(serving), false
 	// Race point: the serving process may end, and its pid be reused,

@@ -72,14 +72,13 @@ func reachableSockPath(sock string) (path string, done func(), err error) {
 // listens on, from /proc/<pid>/fd and /proc/net/unix. A name bound
 // through /proc/self/fd/<n>/ is resolved through that process's fd n.
 func listeningPaths(pid int) ([]string, error) {
-	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	ents, err := os.ReadDir(fdDir)
-	if err != nil {
+	links, err := procFDLinks(pid)
+	if len(links) == 0 && err != nil {
 		return nil, err
 	}
 	inodes := map[string]bool{}
-	for _, e := range ents {
-		if l, err := os.Readlink(fdDir + "/" + e.Name()); err == nil && strings.HasPrefix(l, "socket:[") {
+	for _, l := range links {
+		if strings.HasPrefix(l, "socket:[") {
 			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
 		}
 	}
@@ -103,7 +102,7 @@ func listeningPaths(pid int) ([]string, error) {
 		p := strings.Join(fs[7:], " ")
 		if rest, ok := strings.CutPrefix(p, "/proc/self/fd/"); ok {
 			if n, tail, ok := strings.Cut(rest, "/"); ok {
-				if dir, err := os.Readlink(fdDir + "/" + n); err == nil {
+				if dir, ok := links[n]; ok {
 					p = dir + "/" + tail
 				}
 			}

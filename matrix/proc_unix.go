@@ -93,6 +93,15 @@ func signalDaemon(d *daemon, sig string) error {
 	if s == 0 {
 		return fmt.Errorf("unknown signal %s", sig)
 	}
+	if d.env != nil {
+		d.env.settleBeforeSignal(d)
+	}
+	// --forks: every process of the start that holds the endpoint.
+	if d.env != nil && d.env.r.cfg.Target.Forks {
+		if ok, err := d.env.signalStart(d, s); ok {
+			return err
+		}
+	}
 	if ok, err := signalServing(d, s); ok {
 		return err
 	}

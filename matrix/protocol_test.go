@@ -467,6 +467,48 @@ func TestForksHandOff(t *testing.T) {
 	}
 }
 
+// A pre-forking daemon (brokend -prefork: a master and workers accepting
+// on the listener it passed them) is killed whole by inst.stale-recovered,
+// and the new start is judged by its own processes: with -recover (a stale
+// socket is removed, one that answers refuses the start) it passes; without
+// it, its bind fails over the stale socket and it fails. Killing only the
+// master leaves the workers answering: the recovering start then refuses
+// ("another instance already listens") and fails too.
+func TestPreforkStaleRecovered(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and /proc are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("inst.live-not-hijacked,inst.stale-recovered,inst.clean-shutdown")
+	for _, c := range []struct {
+		name   string
+		flags  []string
+		fails  []string
+		reason string
+	}{
+		{"recovers", []string{"-recover"}, nil, "the new start (pid "},
+		{"does not recover", nil, []string{"inst.stale-recovered"}, "address already in use"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := Target{Cmd: append([]string{bins.brokend, "-prefork", "3", "-socket", "{root}/p.d/sock"}, c.flags...), Socket: "{root}/p.d/sock",
+				Protocol: ProtocolConnect, DirCreatedBy: "suite", Forks: true}
+			rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFails(t, rep, c.fails)
+			for _, r := range rep.Results {
+				if r.ID == "inst.stale-recovered" && !strings.Contains(r.Reason+strings.Join(r.Evidence, "\n"), c.reason) {
+					t.Errorf("%s: %s %q, want %q in it: %v", r.ID, r.Status, r.Reason, c.reason, r.Evidence)
+				}
+			}
+			if left := procsWith(bins.brokend, "-prefork"); len(left) > 0 {
+				t.Errorf("processes of the run outlived it: %v", left)
+			}
+		})
+	}
+}
+
 // The serving pid a daemon names (its answer, its pid file, which other
 // uids may be able to replace) is believed only for a process of that
 // start: the suite must not signal an unrelated process on its word.

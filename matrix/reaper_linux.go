@@ -84,7 +84,7 @@ func adoptedOrphans() []procInfo {
 		// parent check of whoever acts on it next (stopMarked signals only
 		// while it is alive and waits through waitPID, which reaps only
 		// our own children).
-		if env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ"); err != nil || bytes.Contains(env, []byte(startMarkerEnv+"=")) {
+		if env, err := procEnviron(pid); err != nil || bytes.Contains(env, []byte(startMarkerEnv+"=")) {
 			continue
 		}
 		out = append(out, pi)
@@ -109,20 +109,10 @@ func ofStartTree(pid, start int) bool {
 
 // markedDescendants are the live processes below this one whose
 // environment holds marker (KEY=VALUE exactly, or KEY=VALUE# followed by
-// anything when prefix is set). Reading another uid's environ needs root
-// or that uid; a process the suite cannot read is not counted.
+// anything when prefix is set). Another uid's environ is read as that uid
+// (procEnviron); a process the suite cannot read is not counted.
 func markedDescendants(marker string, prefix bool) []procInfo {
-	ents, _ := filepath.Glob("/proc/[0-9]*")
-	procs := map[int]procInfo{}
-	for _, p := range ents {
-		pid, err := strconv.Atoi(filepath.Base(p))
-		if err != nil {
-			continue
-		}
-		if pi, ok := readProc(pid); ok {
-			procs[pid] = pi
-		}
-	}
+	procs := allProcs()
 	self := os.Getpid()
 	var out []procInfo
 	for pid, pi := range procs {
@@ -136,11 +126,37 @@ func markedDescendants(marker string, prefix bool) []procInfo {
 	return out
 }
 
+// allProcs are the processes /proc lists now, by pid.
+func allProcs() map[int]procInfo {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	procs := map[int]procInfo{}
+	for _, p := range ents {
+		if n, err := strconv.Atoi(filepath.Base(p)); err == nil {
+			if pi, ok := readProc(n); ok {
+				procs[n] = pi
+			}
+		}
+	}
+	return procs
+}
+
+// descendantsOf are the live processes below pid.
+func descendantsOf(pid int) []procInfo {
+	procs := allProcs()
+	var out []procInfo
+	for n, pi := range procs {
+		if n != pid && !pi.zombie && descends(procs, n, pid) {
+			out = append(out, pi)
+		}
+	}
+	return out
+}
+
 // carriesMarker reports whether process pid's environment holds marker
-// (prefix: or marker#N, any start of the scenario). Reading another
-// process's environ needs its uid or root.
+// (prefix: or marker#N, any start of the scenario). Another uid's
+// environ is read as that uid (procEnviron), which needs no CAP_SYS_PTRACE.
 func carriesMarker(pid int, marker string, prefix bool) bool {
-	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	env, err := procEnviron(pid)
 	if err != nil {
 		return false
 	}

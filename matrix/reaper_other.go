@@ -66,3 +66,6 @@ func nonDumpable() error { return nil }
 
 // processesOf: no /proc to list a uid's processes here.
 func processesOf(uid int) []int { return nil }
+
+// descendantsOf: no /proc to find a process's descendants.
+func descendantsOf(pid int) []procInfo { return nil }

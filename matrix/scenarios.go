@@ -569,14 +569,37 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("the first daemon passed the preflight but did not start here: %v", err)
 	}
-	if err := signalDaemon(first, "KILL"); err != nil {
-		return errored("SIGKILL: %v", e.signalErr(err))
+	forks := e.r.cfg.Target.Forks
+	if forks {
+		// Every process of the start, not only the one serving: workers
+		// that inherited the socket would keep the endpoint alive, and
+		// their answer be taken for the new start's.
+		if left := e.killStart(first, 5*time.Second); len(left) > 0 {
+			return errored("processes of the first start still run after SIGKILL: %s", refsString(left))
+		}
+	} else {
+		if err := signalDaemon(first, "KILL"); err != nil {
+			return errored("SIGKILL: %v", e.signalErr(err))
+		}
+		first.waitServing(5 * time.Second)
 	}
-	first.waitServing(5 * time.Second)
 	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
 	second, pid, err := e.start(ctx)
 	if err != nil {
 		return fail("a new start after SIGKILL does not serve: %v", err)
+	}
+	if forks && markerScanWorks {
+		// Judged only by a process of the new start: one of them must
+		// hold the endpoint, and an answer naming a pid must come from
+		// one of them.
+		holders := e.endpointHolders(second)
+		if len(holders) == 0 {
+			return fail("the endpoint answers after SIGKILL, but no process of the new start (pid %d) holds it", second.Pid)
+		}
+		if pid > 0 && !e.ofStart(second, pid) {
+			return fail("ping answered by pid %d, not a process of the new start (%s)", pid, refsString(holders))
+		}
+		return pass("the new start (%s, holding the endpoint) serves after SIGKILL of every process of the first", refsString(holders))
 	}
 	if pid == 0 {
 		return pass("a new start serves after SIGKILL of %d (%s)", first.pid(), noPIDReason(e))

@@ -4,14 +4,16 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // tcpEntry is one line of /proc/net/tcp or /proc/net/tcp6.
@@ -154,28 +156,21 @@ func startHoldsSocket(inode string, id *daemonIdentity) error {
 		return nil
 	}
 	link := "socket:[" + inode + "]"
-	ents, _ := filepath.Glob("/proc/[0-9]*")
-	procs := map[int]procInfo{}
-	for _, p := range ents {
-		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
-			if pi, ok := readProc(pid); ok {
-				procs[pid] = pi
-			}
-		}
-	}
+	procs := allProcs()
 	var holders []int
-	unreadable := 0
+	// Processes whose fds could not be read, by error: each is one the
+	// socket's holder could be.
+	unreadable := map[string][]int{}
 	for pid := range procs {
-		fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-		if err != nil {
-			unreadable++
-			continue
-		}
-		for _, fd := range fds {
-			if l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd.Name()); err == nil && l == link {
+		links, err := procFDLinks(pid)
+		for _, l := range links {
+			if l == link {
 				holders = append(holders, pid)
 				break
 			}
+		}
+		if err != nil && !slices.Contains(holders, pid) {
+			unreadable[readErrno(err)] = append(unreadable[readErrno(err)], pid)
 		}
 	}
 	slices.Sort(holders)
@@ -186,9 +181,43 @@ func startHoldsSocket(inode string, id *daemonIdentity) error {
 		}
 	}
 	if len(holders) == 0 {
-		return fmt.Errorf("is held by no process the suite can see (%d processes' fds unreadable), so by none of the daemons it started (pids %v)", unreadable, id.PIDs)
+		return fmt.Errorf("is held by no process the suite can see, so by none of the daemons it started (pids %v); %s", id.PIDs, describeUnreadable(unreadable))
 	}
 	return fmt.Errorf("is held by pids %v, neither a daemon the suite started (pids %v), a descendant of one, nor a process of the start", holders, id.PIDs)
+}
+
+// readErrno names err's errno ("EACCES") when it has one.
+func readErrno(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		if name := unix.ErrnoName(en); name != "" {
+			return name
+		}
+		return en.Error()
+	}
+	return err.Error()
+}
+
+// describeUnreadable says which processes' fds could not be read (pids by
+// errno) and what would let the suite read them.
+func describeUnreadable(byErr map[string][]int) string {
+	if len(byErr) == 0 {
+		return "every process's fds were read"
+	}
+	var parts []string
+	n := 0
+	for _, e := range slices.Sorted(maps.Keys(byErr)) {
+		pids := byErr[e]
+		slices.Sort(pids)
+		n += len(pids)
+		shown := pids
+		if len(shown) > 8 {
+			shown = shown[:8]
+		}
+		parts = append(parts, fmt.Sprintf("%s for %d (pids %v%s)", e, len(pids), shown, map[bool]string{true: " ...", false: ""}[len(pids) > 8]))
+	}
+	return fmt.Sprintf("readlink /proc/<pid>/fd/* failed for %d processes: %s; the suite reads a process's fds as its own uid (setfsuid, as root), which fails for set-id processes (real, effective and saved ids differ) and non-dumpable ones; CAP_SYS_PTRACE (docker run --cap-add SYS_PTRACE) lets root read them all",
+		n, strings.Join(parts, ", "))
 }
 
 // ofStartIn: pid is one of id's daemons or a descendant (in procs), or a

@@ -156,3 +156,16 @@ func TestTCPListenerOfTheStart(t *testing.T) {
 		t.Errorf("a listener of another uid: %v, want an impostor error", err)
 	}
 }
+
+// When no holder of the daemon's socket can be found, the evidence says
+// which processes' fds could not be read, with which errno, and what would
+// let the suite read them.
+func TestDescribeUnreadable(t *testing.T) {
+	err := &os.PathError{Op: "readlink", Path: "/proc/42/fd/3", Err: syscall.EACCES}
+	got := describeUnreadable(map[string][]int{readErrno(err): {42, 7}})
+	for _, want := range []string{"failed for 2 processes", "EACCES for 2 (pids [7 42])", "setfsuid", "CAP_SYS_PTRACE"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README.md): starts a Docker engine when none
-# answers (the container legs need one), runs every Go test with -race, then
-# every package's tests as Windows binaries under Wine (scripts/wine/test.sh).
+# answers (the container legs need one), runs every Go test with -race
+# (package timeout 20 minutes, BH_TEST_TIMEOUT), then every package's tests
+# as Windows binaries under Wine (scripts/wine/test.sh).
 #
 # It also sets up Wine (scripts/wine/setup.sh) for the Windows tests, and
 # installs the real daemons the matrix tests run against (ssh-agent, socat).
@@ -45,8 +46,15 @@ fi
 # TestMacOSRunnerConditions in cmd/bh-ipc-check and matrix), then every
 # package's tests again as Windows binaries under Wine. Either failing
 # fails the command; both always run.
+#
+# An explicit package timeout: cold (nothing cached, 2 cores) internal/tasks
+# builds act, actionlint, the darwin and windows test binaries and runs the
+# Wine leg, which is near go test's default of 10 minutes. Its tests end
+# themselves a little before this deadline, so they kill what they started
+# (builds and Wine, each in a process group) instead of leaving it running
+# after go test's timeout panic. BH_TEST_TIMEOUT overrides it.
 rc=0
-go test -race -count=1 ./... || rc=$?
+go test -race -count=1 -timeout "${BH_TEST_TIMEOUT:-20m}" ./... || rc=$?
 if bash scripts/wine/setup.sh --check; then
 	echo "test.sh: every package's tests as Windows binaries under Wine (scripts/wine/test.sh)" >&2
 	bash scripts/wine/test.sh || rc=$?

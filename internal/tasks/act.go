@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,7 +36,7 @@ func EnsureAct(ctx context.Context, w io.Writer) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrNoAct, err)
 	}
 	bin := filepath.Join(dir, "act")
-	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil && strings.Contains(string(out), strings.TrimPrefix(ActVersion, "v")) {
+	if out, err := command(ctx, bin, "--version").Output(); err == nil && strings.Contains(string(out), strings.TrimPrefix(ActVersion, "v")) {
 		return bin, nil
 	}
 	fmt.Fprintf(w, "act: installing github.com/nektos/act@%s into %s\n", ActVersion, dir)
@@ -161,13 +160,13 @@ runs:
 	args = append(args, "-P", "ubuntu-latest=-self-hosted",
 		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin,
 		"--local-repository", "actions/cache@"+string(cpin[1])+"="+cacheStandin)
-	cmd := exec.CommandContext(ctx, act, args...)
+	cmd := command(ctx, act, args...)
 	cmd.Dir = root
 	fmt.Fprintf(w, "act: %s\n", strings.Join(cmd.Args, " "))
 	// act's own cache goes to tmp; Go's build cache must stay where it is
 	// (it defaults to $XDG_CACHE_HOME/go-build), or every go build in the
 	// jobs starts cold.
-	gocache, err := exec.CommandContext(ctx, "go", "env", "GOCACHE").Output()
+	gocache, err := command(ctx, "go", "env", "GOCACHE").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOCACHE: %w", err)
 	}

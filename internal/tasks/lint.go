@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 )
 
@@ -23,7 +22,7 @@ func Gofmt(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out, err := exec.CommandContext(ctx, "gofmt", "-l", root).Output()
+	out, err := command(ctx, "gofmt", "-l", root).Output()
 	if err != nil {
 		return fmt.Errorf("gofmt: %w", err)
 	}

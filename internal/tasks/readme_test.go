@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +85,7 @@ func TestREADMEWorkflows(t *testing.T) {
 		}
 	}
 	files, _ := filepath.Glob(filepath.Join(wf, "*.yml"))
-	cmd := exec.CommandContext(context.Background(), "go", append([]string{"run", "github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"}, files...)...)
+	cmd := command(testContext(t), "go", append([]string{"run", "github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"}, files...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("actionlint on the README's workflows: %v\n%s", err, out)
 	}
@@ -224,7 +223,7 @@ func TestREADMEActionExamplesWithAct(t *testing.T) {
 			if _, err := exec.LookPath(bin); err != nil {
 				t.Skipf("needs %s on this host (apt-get install socat openssh-client)", bin)
 			}
-			log, err := ActWorkflows(context.Background(), io.Discard, []string{f})
+			log, err := ActWorkflows(testContext(t), io.Discard, []string{f})
 			if errors.Is(err, ErrNoAct) {
 				t.Skipf("act cannot be installed here: %v", err)
 			}

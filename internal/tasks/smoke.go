@@ -55,7 +55,7 @@ func Smoke(ctx context.Context, w io.Writer) error {
 			return err
 		}
 		daemons = append(daemons, d)
-		out, err := exec.CommandContext(ctx, bin, "ping", "--name", name, "--root", root, "--transport", string(tr)).CombinedOutput()
+		out, err := command(ctx, bin, "ping", "--name", name, "--root", root, "--transport", string(tr)).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("smoke: ping %s: %v: %s", name, err, out)
 		}
@@ -79,7 +79,7 @@ func Smoke(ctx context.Context, w io.Writer) error {
 		}
 		lines = append(lines, fmt.Sprintf("%-4s %s; %s", tr, strings.TrimSpace(string(out)), strings.Join(sortedStrings(modes), ", ")))
 	}
-	out, err := exec.CommandContext(ctx, bin, "list", "--root", root, "--live").CombinedOutput()
+	out, err := command(ctx, bin, "list", "--root", root, "--live").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "smoke-unix") || !strings.Contains(string(out), "smoke-tcp") {
 		return fmt.Errorf("smoke: list --live: %v: %s", err, out)
 	}
@@ -128,7 +128,7 @@ func startSmokeDaemon(ctx context.Context, bin, root, name string, tr ipc.Transp
 		"argv":  []string{bin, "daemon", "--name", name, "--root", root, "--transport", string(tr)},
 		"env":   os.Environ(),
 	})
-	cmd := exec.CommandContext(ctx, bin, matrix.HelperCommand, "exec")
+	cmd := command(ctx, bin, matrix.HelperCommand, "exec")
 	cmd.Stdin = bytes.NewReader(arg) // the exec spec travels on stdin, never in argv
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

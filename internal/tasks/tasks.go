@@ -41,7 +41,7 @@ func goCmd(ctx context.Context, w io.Writer, env []string, args ...string) error
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := command(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = w, w
@@ -133,7 +133,7 @@ func ContainerLegs(ctx context.Context, w io.Writer, bin string) ([]matrix.Repor
 	if err != nil {
 		return nil, err
 	}
-	ensure := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "ensure-docker.sh"))
+	ensure := command(ctx, "bash", filepath.Join(root, "scripts", "ensure-docker.sh"))
 	ensure.Stdout, ensure.Stderr = w, w
 	if err := ensure.Run(); err != nil {
 		fmt.Fprintf(w, "containers: scripts/ensure-docker.sh: %v\n", err)

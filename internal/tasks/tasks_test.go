@@ -28,7 +28,8 @@ func TestActionSelfTestWithAct(t *testing.T) {
 	if os.Getenv("GITHUB_ACTIONS") == "true" {
 		t.Skip("on GitHub the self-test workflow runs for real (.github/workflows/action-selftest.yml); act is for running it elsewhere: go tool mage test:action")
 	}
-	log, err := ActSelfTest(context.Background(), io.Discard)
+	t.Parallel()
+	log, err := ActSelfTest(testContext(t), io.Discard)
 	if errors.Is(err, ErrNoAct) {
 		t.Skipf("act cannot be installed here: %v; run go install github.com/nektos/act@%s, then go tool mage test:action", err, ActVersion)
 	}
@@ -76,8 +77,9 @@ func TestActionSelfTestWithAct(t *testing.T) {
 }
 
 func TestActionlint(t *testing.T) {
+	t.Parallel()
 	testenv.NeedGo(t)
-	if err := Actionlint(context.Background(), io.Discard); err != nil {
+	if err := Actionlint(testContext(t), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -86,8 +88,9 @@ func TestSmoke(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("smoke is POSIX (SIGTERM, modes)")
 	}
+	t.Parallel()
 	var b strings.Builder
-	if err := Smoke(context.Background(), &b); err != nil {
+	if err := Smoke(testContext(t), &b); err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	for _, want := range []string{"unix pong from pid", "tcp  pong from pid", "sock 0600", "port 0600", "nothing left behind"} {
@@ -103,7 +106,8 @@ func TestCrossLegs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the module twice per OS; run without -short (go tool mage test:cross)")
 	}
-	reps := CrossLegs(context.Background(), io.Discard)
+	t.Parallel()
+	reps := crossLegsOnce(testContext(t))
 	if len(reps) != len(CrossOSes) {
 		t.Fatalf("%d legs", len(reps))
 	}
@@ -172,11 +176,22 @@ func TestWindowsUnderWine(t *testing.T) {
 		}
 		t.Skip("Wine is not set up here; run bash scripts/wine/setup.sh (as root), then go tool mage test:wine")
 	}
+	t.Parallel()
+	ctx := testContext(t)
+	// Nothing of Wine outlives the test: the wineserver that run.sh leaves
+	// running, detached, and any Wine process of the prefix.
+	t.Cleanup(func() {
+		if err := StopWine(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	// The windows packages compiled once, by the cross leg (when it runs).
+	crossLegsOnce(ctx)
 	var out strings.Builder
-	if err := WindowsTestsUnderWine(context.Background(), &out); err != nil {
+	if err := WindowsTestsUnderWine(ctx, &out); err != nil {
 		t.Fatalf("ipc tests under Wine: %v\n%s", err, tail(out.String(), 40))
 	}
-	rep, err := WineLegReport(context.Background(), io.Discard)
+	rep, err := WineLegReport(ctx, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

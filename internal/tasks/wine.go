@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -36,7 +35,7 @@ func WineReady(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	return exec.CommandContext(ctx, "bash", setup, "--check").Run() == nil
+	return command(ctx, "bash", setup, "--check").Run() == nil
 }
 
 // SetupWine runs scripts/wine/setup.sh (installs what is missing, as root).
@@ -45,7 +44,7 @@ func SetupWine(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "bash", setup)
+	cmd := command(ctx, "bash", setup)
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrNoWine, setup, err)
@@ -56,6 +55,9 @@ func SetupWine(ctx context.Context, w io.Writer) error {
 // WindowsTestsUnderWine runs the ipc package's tests as a Windows binary
 // under Wine (go test -exec scripts/wine/run.sh).
 func WindowsTestsUnderWine(ctx context.Context, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err // not "no Wine": out of time before it was looked at
+	}
 	if !WineReady(ctx) {
 		return ErrNoWine
 	}
@@ -71,6 +73,9 @@ func WindowsTestsUnderWine(ctx context.Context, w io.Writer) error {
 // report is the windows/wine column.
 func WineLegReport(ctx context.Context, w io.Writer) (matrix.Report, error) {
 	var rep matrix.Report
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	if !WineReady(ctx) {
 		return rep, ErrNoWine
 	}
@@ -84,12 +89,14 @@ func WineLegReport(ctx context.Context, w io.Writer) (matrix.Report, error) {
 	}
 	defer os.RemoveAll(dir)
 	exe := filepath.Join(dir, "bh-ipc-check.exe")
-	if err := goCmd(ctx, w, []string{"GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0"}, "build", "-trimpath", "-o", exe, "./cmd/bh-ipc-check"); err != nil {
+	// No -trimpath: the build then reuses what the windows cross leg
+	// (go test -c, same GOOS and CGO_ENABLED) compiled.
+	if err := goCmd(ctx, w, []string{"GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0"}, "build", "-o", exe, "./cmd/bh-ipc-check"); err != nil {
 		return rep, err
 	}
 	t0 := time.Now()
 	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", runner, exe, "run", "--leg", "windows/wine", "--format", "json")
+	cmd := command(ctx, "bash", runner, exe, "run", "--leg", "windows/wine", "--format", "json")
 	cmd.Stdout, cmd.Stderr = &stdout, w
 	err = cmd.Run()
 	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
@@ -112,6 +119,20 @@ func WineLeg(ctx context.Context, w io.Writer) []matrix.Report {
 		return nil
 	}
 	return []matrix.Report{rep}
+}
+
+// StopWine stops the prefix's wineserver and every Wine process of the
+// prefix (scripts/wine/stop.sh): run.sh leaves the server running,
+// detached, for the next Wine program.
+func StopWine(ctx context.Context) error {
+	stop, err := wineScript("stop.sh")
+	if err != nil {
+		return err
+	}
+	if out, err := command(ctx, "bash", stop).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v: %s", stop, err, out)
+	}
+	return nil
 }
 
 // Wine sets Wine up, runs the ipc tests under it and the windows/wine leg.

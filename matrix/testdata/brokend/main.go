@@ -71,7 +71,12 @@
 // parent lingers D between listen and the hand-off); -socket
 // PATH serves exactly PATH as ssh-agent -a does: no directory made or
 // checked, the socket 0600, peers checked, no stale socket removed (with
-// -dieonterm it does not catch SIGTERM, which kills it, socket left).
+// -dieonterm it does not catch SIGTERM, which kills it, socket left);
+// -prefork N with -socket listens and starts N workers that accept on the
+// listener they inherit, the master staying (as php-fpm and nginx do);
+// with -recover it removes a stale socket first (one that refuses a
+// connect) and refuses to start over one that answers, without it the
+// bind fails over any socket left there.
 //
 // On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
@@ -160,9 +165,15 @@ func main() {
 	handoff := flag.Bool("handoff", false, "with -socket: listen, hand the listener to a detached child, exit 0")
 	flag.DurationVar(&handoffDelay, "handoff-delay", 0, "with -handoff: wait this long after listening before the child is started (the listening parent answers connects meanwhile, as ssh-agent's does)")
 	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
+	preforkN := flag.Int("prefork", 0, "with -socket: listen, start this many workers accepting on the inherited listener, and stay as their master")
+	recoverStale := flag.Bool("recover", false, "with -prefork: a socket already there that refuses a connect is stale and removed; one that answers is another instance's")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
 	switch {
+	case os.Getenv("BROKEND_WORKER") == "1":
+		exitOn("brokend worker:", serveWorker())
+	case *preforkN > 0:
+		exitOn("brokend -prefork:", prefork(*socket, *preforkN, *recoverStale))
 	case os.Getenv("BROKEND_HANDOFF") == "1":
 		exitOn("brokend:", serveHandedOff(*pidfile))
 	case *handoff:
@@ -878,5 +889,80 @@ func serveHandedOff(pidfile string) error {
 		defer os.Remove(pidfile)
 	}
 	defer os.Remove(path)
+	return serve(ctx, peerChecked{ul}, "")
+}
+
+// prefork serves path with n worker processes accepting on the listener
+// the master passes them (fd 3), as php-fpm and nginx do; the master keeps
+// the listener open and accepts nothing. recoverStale: a socket already at
+// path is connected to first; one that answers is another instance's (the
+// start is refused), one that refuses is stale and removed. Without it the
+// bind fails over any socket left there. On SIGTERM the master stops its
+// workers, removes the socket and exits 0.
+func prefork(path string, n int, recoverStale bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if _, err := os.Lstat(path); err == nil && recoverStale {
+		if c, err := net.DialTimeout("unix", path, 2*time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("another instance already listens on %s", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	f, err := ul.File()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	var workers []*os.Process
+	for range n {
+		p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
+			Env:   append(os.Environ(), "BROKEND_WORKER=1"),
+			Files: []*os.File{null, null, null, f},
+		})
+		if err != nil {
+			return err
+		}
+		workers = append(workers, p)
+	}
+	<-ctx.Done()
+	for _, p := range workers {
+		p.Signal(syscall.SIGTERM)
+	}
+	for _, p := range workers {
+		p.Wait()
+	}
+	return os.Remove(path)
+}
+
+// serveWorker is a -prefork worker: it serves the inherited listener (fd 3)
+// until SIGTERM.
+func serveWorker() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
 	return serve(ctx, peerChecked{ul}, "")
 }

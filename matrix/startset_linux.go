@@ -1,0 +1,57 @@
+package matrix
+
+import (
+	"bufio"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// holdsEndpoint: pid holds the endpoint's listening socket open (unix:
+// a listening socket bound at e.Sock; tcp: the socket listening on the
+// port the port file names), read through /proc as pid's uid.
+func (e *Env) holdsEndpoint(pid int) bool {
+	if e.Transport != ipc.TransportTCP {
+		paths, _ := listeningPaths(pid)
+		return slices.Contains(paths, e.Sock)
+	}
+	pf, err := e.readPortFile()
+	if err != nil {
+		return false
+	}
+	ents, err := tcpEntries()
+	if err != nil {
+		return false
+	}
+	links, _ := procFDLinks(pid)
+	for _, en := range ents {
+		if en.state == "0A" && en.lport == pf.Port {
+			for _, l := range links {
+				if l == "socket:["+en.inode+"]" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// sigCaught is pid's mask of caught signals (/proc/<pid>/status SigCgt),
+// "" when it cannot be read.
+func sigCaught(pid int) string {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "SigCgt:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
