@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -84,6 +85,14 @@ func (e *Env) recordPlant(uid int, op plantOp) {
 	e.mu.Unlock()
 }
 
+// forgetPlant stops checking the plant at path: a scenario whose verdict
+// no longer rests on it (one the daemon may legitimately remove) says so.
+func (e *Env) forgetPlant(path string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plants = slices.DeleteFunc(e.plants, func(p plantRecord) bool { return p.path == path })
+}
+
 // checkPlants lstats every recorded plant again (when: the moment, for the
 // evidence); one gone or replaced is interference, which leaves the
 // scenario without a verdict (judgePlants). It runs when the daemon has
@@ -101,10 +110,24 @@ func (e *Env) checkPlants(when string) {
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s was gone (planted: %s)", when, p.uid, p.id.Kind, p.path, p.id))
 		case err != nil:
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s could not be checked: %v", when, p.uid, p.id.Kind, p.path, err))
+		case id != p.id && e.takenByDaemon(p.id, id):
+			// The same entry, given to the daemon's uid (or root): the
+			// planting uid cannot give a file away (chown needs
+			// CAP_CHOWN), so the daemon did it, through the plant, and its
+			// scenario judges that (dir.symlink: a chown through the link).
+			e.note("%s, uid %d's %s at %s was the same entry now owned by uid %d (planted: %s)", when, p.uid, p.id.Kind, p.path, id.UID, p.id)
 		case id != p.id:
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s had been replaced: %s is there (planted: %s)", when, p.uid, p.id.Kind, p.path, id, p.id))
 		}
 	}
+}
+
+// takenByDaemon: now is was (the same device, inode, type and link
+// target) with its owner changed to the daemon's uid or root's, which the
+// planting uid cannot do.
+func (e *Env) takenByDaemon(was, now plantIdentity) bool {
+	same := now.Dev == was.Dev && now.Ino == was.Ino && now.Kind == was.Kind && now.Link == was.Link
+	return same && now.UID != was.UID && (now.UID == e.r.daemonUID || now.UID == os.Geteuid())
 }
 
 // interfered records what another uid did to the scenario's set-up; each

@@ -256,18 +256,31 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 		}
 		return errored("plant: %v", err)
 	}
+	// The attacker's link shows that another uid can add entries; the
+	// verdict does not rest on it. The attacker may withdraw its own link
+	// at any moment (and a link the daemon's cleanup removes is gone at
+	// judgement either way), so the link the cleanup is judged on is a
+	// second one, made as the daemon's uid: in the sticky directory no
+	// other uid can remove it. Who owns a link changes nothing for a
+	// cleanup that follows links (fs.protected_symlinks lets a process
+	// follow a link owned by the directory's owner).
+	e.forgetPlant(link)
+	held := filepath.Join(e.EndpointDir, "y")
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "symlink", Path: held, Target: cdir}); err != nil {
+		return errored("plant: %v", err)
+	}
 	if err := signalDaemon(d, "TERM"); err != nil {
 		return errored("SIGTERM: %v", err)
 	}
 	exited, code := d.waitServing(stopGrace)
-	e.note("after SIGTERM: exited=%v (%s); %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, describe(link), cdir, e.tree(cdir, ""))
+	e.note("after SIGTERM: exited=%v (%s); %s: %s; %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, describe(link), held, describe(held), cdir, e.tree(cdir, ""))
 	if changed := e.judgeCanary(cdir, []string{keep}); changed != "" {
-		return fail("the cleanup followed %s -> %s: %s", link, cdir, changed)
+		return fail("the cleanup followed %s -> %s: %s", held, cdir, changed)
 	}
 	if !exited {
 		return pass("the canary is intact (the daemon was still running %s after SIGTERM; inst.clean-shutdown judges that)", stopGrace)
 	}
-	return pass("the canary is intact after SIGTERM; %s is %s", link, describe(link))
+	return pass("the canary is intact after SIGTERM; %s is %s", held, describe(held))
 }
 
 // boundConnect is the helper action "connect-bound": connect to Spec's
