@@ -467,19 +467,26 @@ func authForeignConnect(ctx context.Context, e *Env) outcome {
 	return e.foreignTalk(ctx)
 }
 
+// loosen opens what the filesystem guards, as the daemon's owner would by
+// mistake (socket 0666, its directory 0755): only the peer check is left.
+// As the daemon's uid, without following a link (plantOp.do): another uid
+// may have swapped the socket for a symlink to a file of root's.
+func (e *Env) loosen(ctx context.Context) error {
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
+		return fmt.Errorf("chmod socket: %w", err)
+	}
+	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.EndpointDir, Mode: 0o755}); err != nil {
+		return fmt.Errorf("chmod dir: %w", err)
+	}
+	return nil
+}
+
 func authPeerCred(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	// Loosen what the filesystem guards, as the daemon's owner would by
-	// mistake: only the peer check is left.
-	// As the daemon's uid, without following a link (plantOp.do): another
-	// uid may have swapped the socket for a symlink to a file of root's.
-	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
-		return errored("chmod socket: %v", err)
-	}
-	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.EndpointDir, Mode: 0o755}); err != nil {
-		return errored("chmod dir: %v", err)
+	if err := e.loosen(ctx); err != nil {
+		return errored("%v", err)
 	}
 	e.note("loosened: socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
 	return e.foreignTalk(ctx)

@@ -823,24 +823,7 @@ var handoffDelay time.Duration
 // with the listener as fd 3 and exits: the process that called listen()
 // is gone before anyone connects.
 func handOff(path string) error {
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return err
-	}
-	ul := ln.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		return err
-	}
-	f, err := ul.File()
-	if err != nil {
-		return err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	f, exe, null, err := listenToPass(path)
 	if err != nil {
 		return err
 	}
@@ -865,6 +848,29 @@ func handOff(path string) error {
 	rd.Read(make([]byte, 1)) // best effort: a child that never says so is judged as it is
 	rd.Close()
 	return p.Release()
+}
+
+// listenToPass listens on path (0600, not unlinked on close) and returns
+// the listener as a file to pass to another process, this program's path
+// and /dev/null for the child's standard streams.
+func listenToPass(path string) (f *os.File, exe string, null *os.File, err error) {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, "", nil, err
+	}
+	if f, err = ul.File(); err != nil {
+		return nil, "", nil, err
+	}
+	if exe, err = os.Executable(); err != nil {
+		return nil, "", nil, err
+	}
+	null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	return f, exe, null, err
 }
 
 // serveHandedOff serves the listener handOff passed as fd 3 until SIGTERM,
@@ -911,24 +917,7 @@ func prefork(path string, n int, recoverStale bool) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return err
-	}
-	ul := ln.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		return err
-	}
-	f, err := ul.File()
-	if err != nil {
-		return err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	f, exe, null, err := listenToPass(path)
 	if err != nil {
 		return err
 	}
