@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,15 +50,40 @@ func staticBinary(t *testing.T, pkg string) string {
 	return out
 }
 
-func noLeftovers(t *testing.T) {
+// noLeftovers fails when a labelled container or image of the suite is on
+// the engine that was not there before (before, from leftoversBefore):
+// the engine is the machine's, and an earlier run that was killed (or
+// another run at the same moment) may have left its own, which this test
+// did not make.
+func noLeftovers(t *testing.T, before map[string]bool) {
 	t.Helper()
 	cs, imgs, err := Leftovers("")
 	if err != nil {
 		t.Fatalf("listing leftovers: %v", err)
 	}
+	cs = slices.DeleteFunc(cs, func(c string) bool { return before[c] })
+	imgs = slices.DeleteFunc(imgs, func(i string) bool { return before[i] })
 	if len(cs) > 0 || len(imgs) > 0 {
 		t.Errorf("left behind: containers %v, images %v", cs, imgs)
 	}
+}
+
+// leftoversBefore is what noLeftovers does not count: the suite's labelled
+// containers and images already on the engine.
+func leftoversBefore(t *testing.T) map[string]bool {
+	t.Helper()
+	cs, imgs, err := Leftovers("")
+	if err != nil {
+		t.Fatalf("listing leftovers: %v", err)
+	}
+	before := map[string]bool{}
+	for _, x := range append(cs, imgs...) {
+		before[x] = true
+	}
+	if len(before) > 0 {
+		t.Logf("already on the engine, not counted: %v", slices.Sorted(maps.Keys(before)))
+	}
+	return before
 }
 
 func byID(r matrix.Report) map[string]matrix.Result {
@@ -73,13 +99,14 @@ var otherUID = []string{"dir.symlink", "dir.foreign-owner", "auth.foreign-uid-co
 // Two legs end to end: a root-run leg and the non-root leg, merged.
 func TestLegsEndToEnd(t *testing.T) {
 	needEngine(t)
+	before := leftoversBefore(t)
 	bin := staticBinary(t, "../cmd/bh-ipc-check")
 	legs := []Leg{DefaultLegs()[0], DefaultLegs()[6]}
 	reps, err := Run(context.Background(), Options{Binary: bin, Target: matrix.BuiltinTarget(), Legs: legs, Progress: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	noLeftovers(t)
+	noLeftovers(t, before)
 	m := report.NewMatrix(reps...)
 	if len(reps) != 2 || reps[0].Leg != "container/1000/000" || reps[1].Leg != "container/1000/000/nonroot" {
 		t.Fatalf("legs %v", []string{reps[0].Leg, reps[1].Leg})
@@ -156,6 +183,7 @@ func TestDeadEngine(t *testing.T) {
 // logs, and removed.
 func TestHungLegKilled(t *testing.T) {
 	needEngine(t)
+	before := leftoversBefore(t)
 	bin := staticBinary(t, "../cmd/bh-ipc-check")
 	t0 := time.Now()
 	reps, err := Run(context.Background(), Options{
@@ -165,7 +193,7 @@ func TestHungLegKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noLeftovers(t)
+	noLeftovers(t, before)
 	res := reps[0].Results[0]
 	if res.Status != matrix.Error || !res.Incomplete || !strings.Contains(res.Reason, "leg killed after 200ms") {
 		t.Fatalf("hung leg: %s %q", res.Status, res.Reason)
@@ -176,6 +204,7 @@ func TestHungLegKilled(t *testing.T) {
 // An external target in a user's image: the binary is copied in.
 func TestExternalImage(t *testing.T) {
 	pool := needEngine(t)
+	before := leftoversBefore(t)
 	daemon := staticBinary(t, "../matrix/testdata/brokend")
 	bin := staticBinary(t, "../cmd/bh-ipc-check")
 	// The "user's image": FROM scratch with their daemon in it.
@@ -198,7 +227,7 @@ func TestExternalImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noLeftovers(t)
+	noLeftovers(t, before)
 	r := reps[0]
 	if r.Summary.Failed != 0 || r.Summary.Passed == 0 || r.Target.Builtin {
 		for _, res := range r.Results {
