@@ -157,6 +157,118 @@ func attackWithdraw() error {
 	return nil
 }
 
+// attackChmodPlant (the red team's variant of attack 1): instead of
+// withdrawing its plant, the attacker uid chmods it (a planted directory
+// 0700, a planted link's target directory 0555), so that a daemon that
+// uses what it finds fails at bind, which looked like a refusal. It writes
+// root/withdrawn and prints "chmodded PATH".
+func attackChmodPlant() error {
+	a, err := readAttackArg()
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	stop := stdinClosed()
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
+		for _, root := range scenarioRoots(a) {
+			at := filepath.Join(root, "bu-"+a.Name+".d")
+			var st unix.Stat_t
+			if unix.Lstat(at, &st) != nil || int(st.Uid) != os.Getuid() {
+				continue
+			}
+			what, mode := at, os.FileMode(0o700)
+			if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				l, err := os.Readlink(at)
+				if err != nil {
+					continue
+				}
+				what, mode = l, 0o555
+			}
+			if err := os.Chmod(what, mode); err != nil {
+				fmt.Println("chmod:", err)
+				continue
+			}
+			os.WriteFile(filepath.Join(root, "withdrawn"), nil, 0o644)
+			fmt.Println("chmodded", what)
+			return nil
+		}
+	}
+	return nil
+}
+
+// The attacker uid chmods its own plant before the daemon starts (the red
+// team's variant of attack 1): brokend -flaw plain then fails at bind
+// (EACCES), which is no refusal of the plant; the mode is part of a
+// plant's identity, so the scenario has no verdict.
+func TestAttackChmoddedPlant(t *testing.T) {
+	for _, id := range []string{"dir.symlink", "dir.foreign-owner"} {
+		t.Run(id, func(t *testing.T) {
+			at := newAttackTest(t)
+			atk := at.start(DefaultAttackerUID, "chmodplant", attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName})
+			target := brokenTarget("plain")
+			target.Cmd = append([]string{at.bin}, target.Cmd...)
+			target.Env = []string{attackEnv + "=slowexec", "BH_TEST_WAIT_FOR={root}/withdrawn"}
+			rep := at.runDaemonAs(target, id, daemonUIDForRaces)
+			out := atk.stop()
+			r := resultOf(t, rep, id)
+			t.Logf("%s: %s: %s\n  %s\nattacker: %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
+			if !strings.Contains(out, "chmodded") {
+				t.Fatalf("the attacker never chmodded its plant: %s", out)
+			}
+			// Neither a pass (a bind that failed is no refusal) nor a fail
+			// (dir.symlink: the link target's mode changed, but not
+			// through the link).
+			if r.Status != Error || !strings.Contains(r.Reason, fmt.Sprintf("uid %d's", DefaultAttackerUID)) {
+				t.Errorf("%s: %s %q against a daemon that uses what it finds, its plant chmodded by uid %d; want an error naming the plant", id, r.Status, r.Reason, DefaultAttackerUID)
+			}
+		})
+	}
+}
+
+// attackKeepDrop: another uid makes "data" in every endpoint directory it
+// can write (brokend -flaw plain leaves its own 0777), once each, and
+// prints "dropped PATH".
+func attackKeepDrop() error {
+	a, err := readAttackArg()
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	stop := stdinClosed()
+	done := map[string]bool{}
+	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
+		for _, root := range scenarioRoots(a) {
+			at := filepath.Join(root, "bu-"+a.Name+".d", "data")
+			if !done[at] && os.Mkdir(at, 0o755) == nil {
+				done[at] = true
+				fmt.Println("dropped", at)
+			}
+		}
+	}
+	return nil
+}
+
+// The red team's break of --keep: another uid's entry matching a --keep
+// glob exempted the daemon's directory holding it from "left behind", so
+// a daemon that leaves its directory passed inst.clean-shutdown. Another
+// uid's entries are interference whatever --keep says.
+func TestAttackForeignEntryIsNotKept(t *testing.T) {
+	at := newAttackTest(t)
+	atk := at.start(DefaultAttackerUID, "keepdrop", attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName})
+	target := brokenTarget("plain")
+	target.Keep = []string{"{root}/bu-{name}.d/data"}
+	rep := at.runDaemonAs(target, "inst.clean-shutdown", daemonUIDForRaces)
+	out := atk.stop()
+	r := resultOf(t, rep, "inst.clean-shutdown")
+	t.Logf("%s: %s\n  %s\nattacker: %s", r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
+	if !strings.Contains(out, "dropped") {
+		t.Fatalf("the attacker never made its entry: %s", out)
+	}
+	if r.Status != Error || !strings.Contains(r.Reason, fmt.Sprintf("uid %d", DefaultAttackerUID)) {
+		t.Errorf("%s %q; want an error naming uid %d's entry", r.Status, r.Reason, DefaultAttackerUID)
+	}
+}
+
 // Attack 1 of issue 24: the attacker uid withdraws its plant before the
 // daemon starts. brokend -flaw plain makes its directory with MkdirAll,
 // through a symlink or into another uid's directory, so it fails both

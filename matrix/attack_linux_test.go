@@ -57,6 +57,10 @@ func init() {
 		err = attackForgeReply()
 	case "withdraw":
 		err = attackWithdraw()
+	case "chmodplant":
+		err = attackChmodPlant()
+	case "keepdrop":
+		err = attackKeepDrop()
 	case "slowexec":
 		err = slowExec(os.Args[1:])
 	case "drop":

@@ -11,15 +11,21 @@ import (
 
 // plantIdentity is what identifies an entry a scenario planted: lstat's
 // device and inode, the type, the owner and a symlink's target.
+//
+// The mode is part of it: the planting uid may chmod its own plant (a
+// directory made 0700 after the plant makes a daemon that uses it as it
+// finds it fail at bind, which looked like a refusal), and what the daemon
+// meets must be what the scenario planted.
 type plantIdentity struct {
 	Dev, Ino uint64
 	Kind     string
 	UID      int
+	Mode     uint32 // permission bits with setuid, setgid and sticky (07777)
 	Link     string
 }
 
 func (p plantIdentity) String() string {
-	s := fmt.Sprintf("%s of uid %d (dev %d ino %d)", p.Kind, p.UID, p.Dev, p.Ino)
+	s := fmt.Sprintf("%s %04o of uid %d (dev %d ino %d)", p.Kind, p.Mode, p.UID, p.Dev, p.Ino)
 	if p.Link != "" {
 		s += " -> " + p.Link
 	}
@@ -76,7 +82,8 @@ func (e *Env) recordPlant(uid int, op plantOp) {
 	case err != nil:
 		e.interfered(fmt.Sprintf("right after it was planted, uid %d's %s at %s was gone: %v", uid, want, op.Path, err))
 		return
-	case id.Kind != want || id.UID != uid || id.Link != op.Target:
+	case id.Kind != want || id.UID != uid || id.Link != op.Target ||
+		op.Op != "symlink" && op.Mode != 0 && id.Mode&0o777 != op.Mode&0o777:
 		e.interfered(fmt.Sprintf("right after it was planted, uid %d's %s at %s had been replaced: %s is there", uid, want, op.Path, id))
 		return
 	}
@@ -124,7 +131,9 @@ func (e *Env) checkPlants(when string) {
 
 // takenByDaemon: now is was (the same device, inode, type and link
 // target) with its owner changed to the daemon's uid or root's, which the
-// planting uid cannot do.
+// planting uid cannot do (its mode may have changed with it: a chown and
+// chmod through a link). A chmod alone is interference: the planting uid
+// may chmod its own plant.
 func (e *Env) takenByDaemon(was, now plantIdentity) bool {
 	same := now.Dev == was.Dev && now.Ino == was.Ino && now.Kind == was.Kind && now.Link == was.Link
 	return same && now.UID != was.UID && (now.UID == e.r.daemonUID || now.UID == os.Geteuid())

@@ -12,9 +12,9 @@ import (
 func identityOf(fi os.FileInfo, link string) plantIdentity {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return plantIdentity{Kind: kindOfMode(fi.Mode()), Link: link}
+		return plantIdentity{Kind: kindOfMode(fi.Mode()), Mode: uint32(fi.Mode().Perm()), Link: link}
 	}
-	return plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: kindOf(uint32(st.Mode)), UID: int(st.Uid), Link: link}
+	return plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: kindOf(uint32(st.Mode)), UID: int(st.Uid), Mode: uint32(st.Mode) & 0o7777, Link: link}
 }
 
 // identifyOutside is path's identity for a path under /tmp (the sun_path
@@ -31,7 +31,7 @@ func identifyOutside(path string) (plantIdentity, error) {
 	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return plantIdentity{}, &os.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	id := plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: kindOf(uint32(st.Mode)), UID: int(st.Uid)}
+	id := plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: kindOf(uint32(st.Mode)), UID: int(st.Uid), Mode: uint32(st.Mode) & 0o7777}
 	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
 		buf := make([]byte, 4096)
 		n, err := unix.Readlinkat(dfd, base, buf)

@@ -638,7 +638,9 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	// the suite's, which opens it once the daemon is ready (openRoot):
 	// its own entry is not the daemon's leftover, what it holds is.
 	left = without(left, filepath.Base(e.Root)+" (")
-	left = e.daemonsOnly(e.leftBehindExempt(left))
+	// Another uid's entries first: one matching a --keep glob must not
+	// exempt the daemon's directories that hold it (it is interference).
+	left = e.leftBehindExempt(e.daemonsOnly(left))
 	ended := d.howEnded(code)
 	e.note("%s after %s; left behind: %v", ended, took.Round(time.Millisecond), left)
 	switch {

@@ -40,4 +40,17 @@ func TestConsoleRenderersEscapeControlCharacters(t *testing.T) {
 			t.Errorf("%s lost its own newlines:\n%s", name, out)
 		}
 	}
+	// report github: CR and LF as the workflow command's escapes, every
+	// other control character as the renderers write it (an ESC reached
+	// the log viewer raw).
+	var ann bytes.Buffer
+	WriteAnnotations(&ann, m)
+	for _, c := range []string{"\r", "\x1b", "\u009b", "\u202e"} {
+		if strings.Contains(ann.String(), c) {
+			t.Errorf("annotations hold %q raw:\n%q", c, ann.String())
+		}
+	}
+	if !strings.Contains(ann.String(), `x%0D::error`) || !strings.Contains(ann.String(), `\x1b[2K`) {
+		t.Errorf("annotations do not show the escapes:\n%s", ann.String())
+	}
 }

@@ -56,7 +56,10 @@ func AppendFile(path, s string) error {
 
 // escapeAnnotation escapes a workflow command's message ('%', CR, LF).
 func escapeAnnotation(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+	// Other control characters (ESC starts an ANSI sequence the log viewer
+	// renders; bidi overrides reorder the line) as EscapeControl writes
+	// them; CR and LF as the workflow command's own escapes.
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(EscapeControl(s, "\r\n"))
 }
 
 // WriteAnnotations writes an ::error workflow command per failed required
