@@ -90,7 +90,10 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 			var reached []string
 			for _, r := range rep.Results {
 				t.Logf("%s: %s: %s", r.ID, r.Status, oneLine(r.Reason, 240))
-				if !touched[r.ID] {
+				// inst.cleanup-no-follow's verdict rests on a link of the
+				// daemon's uid, not on the attacker's (forgetPlant): its
+				// withdrawal leaves a verdict that was really tested.
+				if !touched[r.ID] || r.ID == "inst.cleanup-no-follow" && c.name != "helper reply forged" {
 					continue
 				}
 				reached = append(reached, r.ID)

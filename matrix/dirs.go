@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,17 +97,20 @@ func (e *Env) exceptKept(left []string) []string {
 		p, _, _ := strings.Cut(entry, " (")
 		return filepath.ToSlash(p)
 	}
+	// Matched with forward slashes on every OS (path.Match): entries are
+	// written with them, and a Windows path's backslashes would be escapes.
+	root := filepath.ToSlash(e.Root)
 	var kept []string
 	for _, entry := range left {
-		abs := filepath.Join(e.Parent, rel(entry))
+		abs := filepath.ToSlash(filepath.Join(e.Parent, rel(entry)))
 		for _, k := range keep {
-			pat := expand(k, e.Root, e.Name)
-			for p := abs; len(p) >= len(e.Root); p = filepath.Dir(p) {
-				if ok, _ := filepath.Match(pat, p); ok {
+			pat := filepath.ToSlash(expand(k, e.Root, e.Name))
+			for p := abs; len(p) >= len(root); p = path.Dir(p) {
+				if ok, _ := path.Match(pat, p); ok {
 					kept = append(kept, rel(entry))
 					break
 				}
-				if p == filepath.Dir(p) {
+				if p == path.Dir(p) {
 					break
 				}
 			}

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 // Group bits are a way in only for a group the attacker is in or one every
 // user is in; other groups are reported, not failed.
 func TestReachJudgeGroups(t *testing.T) {
-	dir := t.TempDir()
+	dir := testenv.TempDir(t)
 	passwd := filepath.Join(dir, "passwd")
 	group := filepath.Join(dir, "group")
 	os.WriteFile(passwd, []byte(strings.Join([]string{

@@ -204,3 +204,25 @@ func TestFirstSeenWatchesTemporaryNames(t *testing.T) {
 		t.Errorf("%s %q, want a failure naming the temporary socket; evidence %q", r.Status, r.Reason, r.Evidence)
 	}
 }
+
+// A temporary name renamed over the socket before listen() (the new
+// user's racy daemon): at listen() the name bound is gone and the socket
+// is at its final name, 0777 in a 0755 directory for a second. The gate
+// reads it there; a missing name was once judged as mode 0000, a pass.
+func TestFirstSeenRenameThenListen(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the listen gate is Linux's; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	sc, _ := Select("sock.first-seen-mode")
+	tg := brokenTarget("renamelisten")
+	tg.PortFile = ""
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Status != Fail || !strings.Contains(r.Reason, "while it was 0777 in a 0755 dir") {
+		t.Errorf("%s %q, want a failure: listen() with the socket 0777; evidence %q", r.Status, r.Reason, r.Evidence)
+	}
+}

@@ -251,6 +251,11 @@ func (g *listenGate) answer(nfd int) {
 		at = s.Path
 	}
 	s.sock, s.dir = stat(at), stat(g.dir)
+	if s.sock.Kind == "" && at != g.sock {
+		// The temporary name was renamed over the socket before listen()
+		// (haproxy, supervisord): the inode is at the socket's name now.
+		s.sock = stat(g.sock)
+	}
 	g.mu.Lock()
 	g.sights = append(g.sights, s)
 	g.mu.Unlock()

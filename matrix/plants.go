@@ -117,7 +117,7 @@ func (e *Env) checkPlants(when string) {
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s was gone (planted: %s)", when, p.uid, p.id.Kind, p.path, p.id))
 		case err != nil:
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s could not be checked: %v", when, p.uid, p.id.Kind, p.path, err))
-		case id != p.id && e.takenByDaemon(p.id, id):
+		case id != p.id && e.takenByDaemon(p.path, p.id, id):
 			// The same entry, given to the daemon's uid (or root): the
 			// planting uid cannot give a file away (chown needs
 			// CAP_CHOWN), so the daemon did it, through the plant, and its
@@ -129,12 +129,31 @@ func (e *Env) checkPlants(when string) {
 	}
 }
 
-// takenByDaemon: now is was (the same device, inode, type and link
+// judgedTakeover marks the plant at path as one whose taking by the
+// daemon (its owner changed to the daemon's uid or root's at the same
+// inode) the scenario judges (takenByDaemon); only for a plant nothing can
+// make again at its path, such as a link's target.
+func (e *Env) judgedTakeover(path string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.takeover == nil {
+		e.takeover = map[string]bool{}
+	}
+	e.takeover[path] = true
+}
+
+// takenByDaemon (for a plant marked by judgedTakeover): now is was (the same device, inode, type and link
 // target) with its owner changed to the daemon's uid or root's, which the
 // planting uid cannot do (its mode may have changed with it: a chown and
 // chmod through a link). A chmod alone is interference: the planting uid
 // may chmod its own plant.
-func (e *Env) takenByDaemon(was, now plantIdentity) bool {
+func (e *Env) takenByDaemon(path string, was, now plantIdentity) bool {
+	e.mu.Lock()
+	judged := e.takeover[path]
+	e.mu.Unlock()
+	if !judged {
+		return false
+	}
 	same := now.Dev == was.Dev && now.Ino == was.Ino && now.Kind == was.Kind && now.Link == was.Link
 	return same && now.UID != was.UID && (now.UID == e.r.daemonUID || now.UID == os.Geteuid())
 }

@@ -147,6 +147,11 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		if !mine {
 			continue
 		}
+		if l.sock.Kind != "socket" {
+			// Its state at listen() could not be read: no mode to judge
+			// (a zero mode is not "unreachable").
+			return errored("listen() call %d: the socket's state then could not be read (%s is %s)", i+1, seen, describeOr(l.sock.Kind))
+		}
 		if ok, why := j.canConnect(l.sock, l.dir); ok {
 			return fail("listen() was called on %s while it was %04o in a %04o dir: from then on other uids could connect (%s)", orSock(l.Path, e.Sock), l.sock.Mode, l.dir.Mode, why)
 		}
@@ -187,6 +192,14 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		return skip("first seen as %04o in a %04o dir (%s), reachable once it listens; whether it listened before it was tightened was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", first.sock.Mode, first.dir.Mode, why, gateErr)
 	}
 	return pass("first seen (%s) as socket %04o in dir %04o, and %04o serving: not reachable by others (listen() not observed)", first.via, first.sock.Mode, first.dir.Mode, nowS.Mode)
+}
+
+// describeOr names a kind of file, or says there was none.
+func describeOr(kind string) string {
+	if kind == "" {
+		return "missing"
+	}
+	return "a " + kind
 }
 
 // orSock names the socket a listen() was for: the endpoint's, or the
@@ -274,6 +287,13 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: at, Target: adir}); err != nil {
 		return errored("setup: %v", err)
 	}
+	// The link's target may be given to the daemon's uid through the link
+	// (a chown, the CVE-2007-3103 harm) and is judged here, not taken for
+	// the attacker's interference. Only a link target: nothing can make a
+	// new directory there through the link (mkdir over a dangling link
+	// fails), so a new owner at the same inode is a chown, not a directory
+	// withdrawn and made again with its inode number reused.
+	e.judgedTakeover(adir)
 	// What the link points at, before the start: a daemon that chowns or
 	// chmods (or writes) through the link and only then refuses has done
 	// the harm already (CVE-2007-3103), so any change fails, refusal or

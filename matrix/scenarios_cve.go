@@ -217,6 +217,10 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 		note = fmt.Sprintf(" (the link at %s was left as planted: check the template names where the daemon writes)", strings.Join(kept, ", "))
 	}
 	switch {
+	case served && len(kept) == len(files):
+		// Nothing was written there at all: a template that names no file
+		// of the daemon's (a typo) tested nothing.
+		return skip("served, and the link at %s was left as planted: the daemon did not write there; check that --pidfile/--lockfile name where it writes", strings.Join(kept, ", "))
 	case served:
 		return pass("served; nothing written through the planted link%s", note)
 	case refusal != "":
@@ -360,9 +364,20 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 	sp.Auth = nil // the attacker takes the endpoint as it finds it
 	// In the scenario's directory (sticky, 1777): the attacker may bind
 	// there, and the run removes what it leaves.
-	locals := []string{filepath.Join(e.Parent, fmt.Sprintf("x;uid=%d;pid=1;", e.r.daemonUID))}
+	var locals []string
+	bound := filepath.Join(e.Parent, fmt.Sprintf("x;uid=%d;pid=1;", e.r.daemonUID))
+	if len(bound) <= ipc.SunPathLimit(runtime.GOOS) {
+		locals = append(locals, bound)
+	} else {
+		// A root too deep for sun_path (the fallback's long roots): no
+		// path can be bound here; the abstract address still is.
+		e.note("not bound to %s: %d bytes, over sun_path's %d", bound, len(bound), ipc.SunPathLimit(runtime.GOOS))
+	}
 	if runtime.GOOS == "linux" {
 		locals = append(locals, "")
+	}
+	if len(locals) == 0 {
+		return skip("no address to bind: %s is %d bytes, over sun_path's %d, and abstract addresses are Linux's; run with a shorter --root", bound, len(bound), ipc.SunPathLimit(runtime.GOOS))
 	}
 	var tried []string
 	for _, local := range locals {

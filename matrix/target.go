@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -60,7 +61,8 @@ type Target struct {
 	// LockFile is a {root}/{name} template naming a lock file the daemon
 	// opens or creates at start (path.pidfile-link plants a link there).
 	LockFile string `json:"lock_file,omitempty"`
-	// Keep holds glob templates ({root}, {name}; filepath.Match syntax)
+	// Keep holds glob templates ({root}, {name}; path.Match syntax, with
+	// forward slashes on every OS)
 	// naming the daemon's own data, such as a key store beside its
 	// sockets: inst.clean-shutdown does not count a match, what lies under
 	// it, or the directories holding it as left behind.
@@ -108,7 +110,7 @@ func (t Target) Validate() error {
 		if !strings.HasPrefix(k, "{root}/") {
 			return fmt.Errorf("--keep %q: must start with {root}/ (only what the daemon makes under its root is judged)", k)
 		}
-		if _, err := filepath.Match(k, ""); err != nil {
+		if _, err := path.Match(k, ""); err != nil {
 			return fmt.Errorf("--keep %q: %v", k, err)
 		}
 	}

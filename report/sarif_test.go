@@ -202,7 +202,7 @@ func TestSARIFRefusesMoreRunsThanGitHubTakes(t *testing.T) {
 func TestSARIFLocation(t *testing.T) {
 	ext := func(cmd ...string) Target { return Target{Cmd: cmd, Protocol: "bh-json"} }
 	// The checkout: the current directory, holding the files named.
-	wd := t.TempDir()
+	wd := testenv.TempDir(t)
 	for _, f := range []string{"src/mydaemon.py", "bin/daemon"} {
 		if err := os.MkdirAll(filepath.Join(wd, filepath.Dir(f)), 0o755); err != nil {
 			t.Fatal(err)
@@ -211,7 +211,7 @@ func TestSARIFLocation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	outside := filepath.Join(t.TempDir(), "d.py")
+	outside := filepath.Join(testenv.TempDir(t), "d.py")
 	if err := os.WriteFile(outside, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 // daemon runs as a process: one that took the name would serve until
 // killed, and what it made is looked at before that.
 func TestDaemonRefusesTraversalNameTouchingNothing(t *testing.T) {
+	testenv.NeedGo(t)
 	bin := buildCLI(t)
 	for _, c := range []struct{ name, made string }{
 		{"x/../y", "y.d in the root"},

@@ -170,6 +170,7 @@ func TestWindowsUnderWine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles and runs under Wine; run without -short (go tool mage test:wine)")
 	}
+	testenv.SkipUnderWine(t, "it runs Wine itself, from Linux")
 	if !WineReady(context.Background()) {
 		if os.Getenv("BH_REQUIRE_WINE") == "1" {
 			t.Fatal("BH_REQUIRE_WINE=1 but Wine is not set up (bash scripts/wine/setup.sh)")

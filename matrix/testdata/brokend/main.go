@@ -41,6 +41,10 @@
 //	                  umask's mode, waits 300 ms, chmods it 0600 and renames
 //	                  it over sock (haproxy, supervisord): the final name is
 //	                  never loose, the temporary one is
+//	-flaw renamelisten binds a temporary name in a 0755 endpoint dir,
+//	                  renames it over sock, listens with the umask's mode
+//	                  and chmods it 0600 a second later: the name listened
+//	                  on is gone when listen() is called
 //	-flaw maxconn     serves at most 10 connections at once and accepts no
 //	                  more until one closes (haproxy's maxconn): the rest
 //	                  wait in the kernel's backlog
@@ -118,7 +122,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -271,6 +275,39 @@ func run(root, name, transport string) error {
 			return err
 		}
 		if err := os.Rename(tmp, sock); err != nil {
+			return err
+		}
+		defer os.Remove(sock)
+		defer os.Remove(dir)
+		return serve(ctx, ln, "")
+	case "renamelisten":
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		// bind a temporary name, rename it over sock, then listen() with
+		// the umask's mode, and chmod only a second later.
+		tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: tmp}); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, sock); err != nil {
+			return err
+		}
+		if err := syscall.Listen(fd, 128); err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+		if err := os.Chmod(sock, 0o600); err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), sock)
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
 			return err
 		}
 		defer os.Remove(sock)
