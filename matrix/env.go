@@ -63,6 +63,8 @@ type Env struct {
 	// interference: what checkPlants (and recordPlant) saw done to them.
 	plants       []plantRecord
 	interference []string
+	// modeChanges: plants found with their mode changed (checkPlants).
+	modeChanges []string
 	// takeover: plants whose taking by the daemon is judged (judgedTakeover).
 	takeover map[string]bool
 	// closed: close has run; startDaemon refuses from then on, so a

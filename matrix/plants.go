@@ -123,10 +123,25 @@ func (e *Env) checkPlants(when string) {
 			// CAP_CHOWN), so the daemon did it, through the plant, and its
 			// scenario judges that (dir.symlink: a chown through the link).
 			e.note("%s, uid %d's %s at %s was the same entry now owned by uid %d (planted: %s)", when, p.uid, p.id.Kind, p.path, id.UID, p.id)
+		case id != p.id && modeOnly(p.id, id):
+			// The same entry, its mode changed: by its own uid (which may
+			// chmod its plant) or by the daemon (through it). Who cannot
+			// be told, so it may not make a pass (judgePlants); a failure
+			// that does not rest on the mode stands.
+			e.mu.Lock()
+			e.modeChanges = append(e.modeChanges, fmt.Sprintf("%s, uid %d's %s at %s had its mode changed: %04o, planted %04o", when, p.uid, p.id.Kind, p.path, id.Mode, p.id.Mode))
+			e.mu.Unlock()
 		case id != p.id:
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s had been replaced: %s is there (planted: %s)", when, p.uid, p.id.Kind, p.path, id, p.id))
 		}
 	}
+}
+
+// modeOnly: now is was (the same device, inode, type, owner and link
+// target) with another mode.
+func modeOnly(was, now plantIdentity) bool {
+	now.Mode = was.Mode
+	return now == was
 }
 
 // judgedTakeover marks the plant at path as one whose taking by the
@@ -185,7 +200,16 @@ func (e *Env) judgePlants(o outcome) outcome {
 	}
 	e.mu.Lock()
 	what := append([]string(nil), e.interference...)
+	chmods := slices.Compact(append([]string(nil), e.modeChanges...))
 	e.mu.Unlock()
+	if len(what) == 0 && len(chmods) > 0 {
+		if o.status == Pass {
+			return errored("no verdict: a plant's mode changed, and its own uid may have done it (%s); it would have been pass: %s", strings.Join(chmods, "; "), o.reason)
+		}
+		for _, c := range chmods {
+			e.note("%s (the failure does not rest on it)", c)
+		}
+	}
 	if len(what) == 0 {
 		return o
 	}

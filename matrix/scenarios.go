@@ -298,7 +298,7 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	// chmods (or writes) through the link and only then refuses has done
 	// the harm already (CVE-2007-3103), so any change fails, refusal or
 	// not.
-	before := e.linkTarget(adir)
+	before, beforeF := e.linkTarget(adir), stat(adir)
 	e.note("link target before the start: %s", before)
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	after := e.linkTarget(adir)
@@ -309,6 +309,12 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return fail("created inside the attacker's directory through the symlink: %s", strings.Join(inside, ", "))
 	}
 	if after != before {
+		if bf, af := beforeF, stat(adir); af.Kind == bf.Kind && af.UID == bf.UID && af.GID == bf.GID &&
+			strings.Replace(after, fmt.Sprintf("%04o", af.Mode), fmt.Sprintf("%04o", bf.Mode), 1) == before {
+			// Only the mode: uid %d may chmod its own directory, so who
+			// did cannot be told (a forged failure otherwise).
+			return errored("no verdict: the symlink's target %s, uid %d's, changed only its mode (%04o, was %04o), which its own uid may do", adir, e.r.attackerUID, af.Mode, bf.Mode)
+		}
 		return fail("the symlink's target %s changed through the link: was %s, now %s", adir, before, after)
 	}
 	switch {
