@@ -240,7 +240,12 @@ run)
 	fi
 	case "$code" in
 	2)
-		echo "::error title=bh-ipc-check::the suite could not run or tested nothing (usage, setup or preflight error, exit 2); see the log above"
+		# A failed preflight still wrote its report (what was waited for,
+		# the daemon's output): show it in the step summary.
+		if [ -f "$BH_REPORT_DIR/report.md" ] && [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+			cat "$BH_REPORT_DIR/report.md" >>"$GITHUB_STEP_SUMMARY"
+		fi
+		echo "::error title=bh-ipc-check::the suite could not run or tested nothing (usage, setup or preflight error, exit 2); see the log above and the step summary"
 		exit 2
 		;;
 	130)

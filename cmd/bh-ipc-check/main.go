@@ -146,9 +146,12 @@ func (g *gidsFlag) String() string {
 
 func (g *gidsFlag) Set(v string) error {
 	g.ids, g.set = nil, true
+	if strings.TrimSpace(v) == "" {
+		return nil // '' for none
+	}
 	for _, f := range strings.Split(v, ",") {
 		if f = strings.TrimSpace(f); f == "" {
-			continue
+			return fmt.Errorf("want gids from 0 to %d separated by commas, got an empty one in %q", matrix.MaxID, v)
 		}
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 0 || n > matrix.MaxID {

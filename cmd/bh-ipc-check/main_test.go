@@ -69,6 +69,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--ready-timeout", "50ms"}, "--ready-timeout 50ms: below the minimum 100ms"},
 		{[]string{"run", "--timeout", "1ns"}, "--timeout 1ns: below the minimum 1s"},
 		{[]string{"run", "--attacker-groups", "999,docker"}, `want gids from 0 to 2147483646 separated by commas, got "docker"`},
+		{[]string{"run", "--attacker-groups", "100,,200"}, `got an empty one in "100,,200"`},
 		{[]string{"run", "--attacker-gid", "-3"}, `got "-3"`},
 		{[]string{"run", "--attacker-gid", "100,999"}, `--attacker-gid "100,999": want one gid`},
 		{[]string{"run", "--timeout", "30ms"}, "--timeout 30ms: below the minimum 1s"},
