@@ -155,7 +155,7 @@ func (e *Env) judgeCanary(dir string, files []string) string {
 func pidfileLink(ctx context.Context, e *Env) outcome {
 	files := e.startFiles()
 	if len(files) == 0 {
-		return skip("the target names no pid or lock file; give --pidfile (with --forks) or --lockfile, templates of where the daemon writes them, to run it")
+		return skip("the target names no pid or lock file; give %s (with %s) or %s, templates of where the daemon writes them, to run it", Hint("pidfile", "TEMPLATE"), Hint("forks", "true"), Hint("lockfile", "TEMPLATE"))
 	}
 	var canaries []string
 	for i, f := range files {
