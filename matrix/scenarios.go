@@ -658,6 +658,14 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	if !exited {
 		return fail("still running 2 s after SIGTERM")
 	}
+	if e.r.cfg.Target.Forks {
+		// The serving process is one of the start's: the others (a master
+		// that removes the socket once its workers have ended) get the
+		// rest of the grace before what is left behind is judged.
+		for end := t0.Add(2 * time.Second); time.Now().Before(end) && len(e.startProcs(d)) > 0; {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	after := e.tree(e.Parent, "")
 	left := diff(after, before)
 	// The root is the daemon's runtime directory (it may stay, empty), or
