@@ -196,35 +196,6 @@ func attackChmodPlant() error {
 	return nil
 }
 
-// The attacker uid chmods its own plant before the daemon starts (the red
-// team's variant of attack 1): brokend -flaw plain then fails at bind
-// (EACCES), which is no refusal of the plant; the mode is part of a
-// plant's identity, so the scenario has no verdict.
-func TestAttackChmoddedPlant(t *testing.T) {
-	for _, id := range []string{"dir.symlink", "dir.foreign-owner"} {
-		t.Run(id, func(t *testing.T) {
-			at := newAttackTest(t)
-			atk := at.start(DefaultAttackerUID, "chmodplant", attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName})
-			target := brokenTarget("plain")
-			target.Cmd = append([]string{at.bin}, target.Cmd...)
-			target.Env = []string{attackEnv + "=slowexec", "BH_TEST_WAIT_FOR={root}/withdrawn"}
-			rep := at.runDaemonAs(target, id, daemonUIDForRaces)
-			out := atk.stop()
-			r := resultOf(t, rep, id)
-			t.Logf("%s: %s: %s\n  %s\nattacker: %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
-			if !strings.Contains(out, "chmodded") {
-				t.Fatalf("the attacker never chmodded its plant: %s", out)
-			}
-			// Neither a pass (a bind that failed is no refusal) nor a fail
-			// (dir.symlink: the link target's mode changed, but not
-			// through the link).
-			if r.Status != Error || !strings.Contains(r.Reason, fmt.Sprintf("uid %d's", DefaultAttackerUID)) {
-				t.Errorf("%s: %s %q against a daemon that uses what it finds, its plant chmodded by uid %d; want an error naming the plant", id, r.Status, r.Reason, DefaultAttackerUID)
-			}
-		})
-	}
-}
-
 // attackKeepDrop: another uid makes "data" in every endpoint directory it
 // can write (brokend -flaw plain leaves its own 0777), once each, and
 // prints "dropped PATH".
@@ -269,30 +240,36 @@ func TestAttackForeignEntryIsNotKept(t *testing.T) {
 	}
 }
 
-// Attack 1 of issue 24: the attacker uid withdraws its plant before the
-// daemon starts. brokend -flaw plain makes its directory with MkdirAll,
-// through a symlink or into another uid's directory, so it fails both
-// scenarios with the plant in place; with the plant gone it would pass
-// them. No verdict is the only right outcome.
+// Attack 1 of issue 24, and the red team's variant of it: the attacker uid
+// withdraws its plant, or chmods it (a planted directory 0700, a planted
+// link's target 0555), before the daemon starts. brokend -flaw plain makes
+// its directory with MkdirAll, through a symlink or into another uid's
+// directory, so it fails both scenarios with the plant in place; with the
+// plant gone it would pass them, and with it chmodded it fails at bind
+// (EACCES), which looked like a refusal. Neither a pass nor a fail (the
+// link target's mode changed, but not through the link): no verdict is
+// the only right outcome.
 func TestAttackWithdrawnPlant(t *testing.T) {
-	for _, id := range []string{"dir.symlink", "dir.foreign-owner"} {
-		t.Run(id, func(t *testing.T) {
-			at := newAttackTest(t)
-			atk := at.start(DefaultAttackerUID, "withdraw", attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName})
-			target := brokenTarget("plain")
-			target.Cmd = append([]string{at.bin}, target.Cmd...)
-			target.Env = []string{attackEnv + "=slowexec", "BH_TEST_WAIT_FOR={root}/withdrawn"}
-			rep := at.runDaemonAs(target, id, daemonUIDForRaces)
-			out := atk.stop()
-			r := resultOf(t, rep, id)
-			t.Logf("%s: %s: %s\n  %s\nattacker: %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
-			if !strings.Contains(out, "withdrew") {
-				t.Fatalf("the attacker never withdrew its plant: %s", out)
-			}
-			if r.Status != Error || !strings.Contains(r.Reason, fmt.Sprintf("uid %d's", DefaultAttackerUID)) {
-				t.Errorf("%s: %s %q; want an error naming uid %d's withdrawn plant", id, r.Status, r.Reason, DefaultAttackerUID)
-			}
-		})
+	for _, a := range []struct{ attack, did string }{{"withdraw", "withdrew"}, {"chmodplant", "chmodded"}} {
+		for _, id := range []string{"dir.symlink", "dir.foreign-owner"} {
+			t.Run(a.attack+"/"+id, func(t *testing.T) {
+				at := newAttackTest(t)
+				atk := at.start(DefaultAttackerUID, a.attack, attackArg{Dir: at.tmp, Slug: firstScenario, Name: DefaultName})
+				target := brokenTarget("plain")
+				target.Cmd = append([]string{at.bin}, target.Cmd...)
+				target.Env = []string{attackEnv + "=slowexec", "BH_TEST_WAIT_FOR={root}/withdrawn"}
+				rep := at.runDaemonAs(target, id, daemonUIDForRaces)
+				out := atk.stop()
+				r := resultOf(t, rep, id)
+				t.Logf("%s: %s: %s\n  %s\nattacker: %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), out)
+				if !strings.Contains(out, a.did) {
+					t.Fatalf("the attacker never %s its plant: %s", a.did, out)
+				}
+				if r.Status != Error || !strings.Contains(r.Reason, fmt.Sprintf("uid %d's", DefaultAttackerUID)) {
+					t.Errorf("%s: %s %q; want an error naming uid %d's plant (%s)", id, r.Status, r.Reason, DefaultAttackerUID, a.did)
+				}
+			})
+		}
 	}
 }
 
