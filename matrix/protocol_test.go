@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -340,14 +342,21 @@ func TestAncestorOf(t *testing.T) {
 	}
 }
 
-// procsWith lists the running processes whose command line holds every
-// one of words (Linux /proc), zombies excluded.
+// procsWith lists the running processes of this test binary whose
+// command line holds every one of words (Linux /proc), zombies excluded.
+// Only this process's descendants count: Run makes it a subreaper, so
+// whatever a run leaves behind is reparented to it, while the same
+// daemon run by another test binary on the machine (a concurrent go
+// test, another checkout's CI) is not ours to report.
 func procsWith(words ...string) []string {
 	var out []string
 	ps, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range ps {
 		b, err := os.ReadFile(p)
 		if err != nil || len(b) == 0 {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err != nil || !descendsFromSelf(pid) {
 			continue
 		}
 		ok := true
@@ -359,6 +368,30 @@ func procsWith(words ...string) []string {
 		}
 	}
 	return out
+}
+
+// descendsFromSelf reports whether pid is a descendant of this process
+// (/proc/PID/stat's ppid chain).
+func descendsFromSelf(pid int) bool {
+	self := os.Getpid()
+	for hops := 0; pid > 1 && hops < 64; hops++ {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 2 {
+			return false
+		}
+		if pid, err = strconv.Atoi(f[1]); err != nil {
+			return false
+		}
+		if pid == self {
+			return true
+		}
+	}
+	return false
 }
 
 // A daemon that forks into the background (its first process exits 0 at
