@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -64,48 +63,4 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 		return &impostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
 	}
 	return nil
-}
-
-// descendsFrom reports whether pid is one of pids or a descendant of one,
-// following parent pids (parentPID) up to init.
-func descendsFrom(pid int, pids []int) bool {
-	for p, hops := pid, 0; p > 1 && hops < 64; hops++ {
-		for _, want := range pids {
-			if p == want {
-				return true
-			}
-		}
-		pp, err := parentPID(p)
-		if err != nil {
-			return false
-		}
-		p = pp
-	}
-	return false
-}
-
-// openRegularNoFollow opens path (a port file, a file a scenario planted)
-// for reading without following a final symlink, and checks it is a
-// regular file (of the daemon's uid when id is set: anything else is an
-// impostor). O_NONBLOCK: a FIFO put in its place cannot block the open.
-// The caller closes the file.
-func openRegularNoFollow(path string, id *daemonIdentity) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, fmt.Errorf("%s is a %s, not a regular file", path, kindOf(uint32(st.Mode)))
-	}
-	if id != nil && int(st.Uid) != id.UID {
-		unix.Close(fd)
-		return nil, &impostorError{fmt.Sprintf("port file %s is owned by uid %d, not the daemon's uid %d", path, st.Uid, id.UID)}
-	}
-	return os.NewFile(uintptr(fd), path), nil
 }

@@ -3,7 +3,6 @@ package matrix
 import (
 	"errors"
 	"net"
-	"os"
 )
 
 // authenticateDaemon: the suite has no Unix-socket transport on Windows
@@ -15,7 +14,3 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	}
 	return errors.New("authenticating a Unix-socket daemon is not implemented on windows")
 }
-
-// openRegularNoFollow opens path: on Windows the suite acts as one user,
-// and file ownership is not checked here (tcp.portfile-dacl reads the DACL).
-func openRegularNoFollow(path string, id *daemonIdentity) (*os.File, error) { return os.Open(path) }

@@ -58,22 +58,31 @@ type bhPortFile struct {
 	Token string `json:"token"`
 }
 
-// readFileNoFollow reads at most 64 KiB of a regular file without
-// following a final symlink; it must belong to id when id is not nil.
-func readFileNoFollow(path string, id *daemonIdentity) ([]byte, error) {
-	f, err := openRegularNoFollow(path, id)
-	if err != nil {
-		return nil, err
+// openPortFileOf opens a port file without following a final symlink; one
+// not of id's uid (when id is set) is an impostor's.
+func openPortFileOf(path string, id *daemonIdentity) (*os.File, error) {
+	owner := -1
+	if id != nil {
+		owner = id.UID
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 64<<10))
+	f, err := openRegularNoFollow(path, owner)
+	var oe *ownerError
+	if errors.As(err, &oe) {
+		return nil, &impostorError{fmt.Sprintf("port file %s is owned by uid %d, not the daemon's uid %d", path, oe.Owner, oe.Want)}
+	}
+	return f, err
 }
 
 // readPortFileOf reads a port file that must belong to id (when not nil),
 // without following a final symlink.
 func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
 	var pf bhPortFile
-	b, err := readFileNoFollow(path, id)
+	f, err := openPortFileOf(path, id)
+	if err != nil {
+		return pf, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return pf, err
 	}
@@ -161,7 +170,7 @@ func openSession(ctx context.Context, sp probeSpec) (*session, error) {
 		// ipc checks the port file is ours; one of another owner is named
 		// here as an impostor.
 		if sp.Auth != nil {
-			f, err := openRegularNoFollow(sp.Port, sp.Auth)
+			f, err := openPortFileOf(sp.Port, sp.Auth)
 			if err != nil {
 				return nil, noteImpostor(ctx, err)
 			}

@@ -14,9 +14,3 @@ var errNotEmpty = errors.New("directory not empty")
 func checkTmpDir(p string, uid int) (bool, error) {
 	return false, errors.New("no sun_path fallback on this OS")
 }
-
-// doOutside: there is no sun_path fallback on this OS, so nothing is
-// planted outside the run directory.
-func (p plantOp) doOutside(uid int) error {
-	return errors.New("no sun_path fallback on this OS: nothing is planted outside the run directory")
-}

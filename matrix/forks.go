@@ -3,21 +3,12 @@ package matrix
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
-
-// startMarkerEnv is set in every daemon's environment to
-// "<scenario dir>#<n>" (the n-th start in the scenario): processes the
-// daemon leaves behind, detached or not, inherit it, and the suite (a
-// child subreaper on Linux) finds them by it among its descendants.
-// A process that clears its environment and detaches is found only
-// through its pid (peer credentials, --pidfile).
-const startMarkerEnv = "BH_IPC_CHECK_START"
 
 // markerFor is the marker of the n-th start in e.
 func (e *Env) markerFor(n int) string {
@@ -114,7 +105,10 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 		// pidFileWait.
 		path := expand(t.PidFile, d.root, d.name)
 		for deadline := time.Now().Add(pidFileWait); ; time.Sleep(20 * time.Millisecond) {
-			b, err := readNoFollow(path)
+			// Race point: another uid may replace the pid file with a
+			// link at any time; readNoFollow refuses a final link, and
+			// the pid read is only believed if ofStart confirms it.
+			b, err := readNoFollow(path, -1, 64)
 			if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && alive(n) && e.ofStart(d, n) {
 				return n, "pid file " + path
 			}
@@ -180,21 +174,6 @@ func (e *Env) ofStart(d *daemon, pid int) bool {
 		return true
 	}
 	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid }) || ofStartTree(pid, d.Pid)
-}
-
-// readNoFollow reads a small file without following a symlink at path.
-func readNoFollow(path string) ([]byte, error) {
-	// Race point: another uid may replace path with a link at any time;
-	// O_NOFOLLOW refuses a link at the last component, and what is read
-	// is only believed if ofStart confirms the pid.
-	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b := make([]byte, 64)
-	n, err := f.Read(b)
-	return b[:n], err
 }
 
 // pidFileWait is how long a ready daemon may take to write its pid file.

@@ -5,8 +5,6 @@ package matrix
 import (
 	"fmt"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // signalServing sends sig to the process that serves for d when that is
@@ -20,13 +18,4 @@ func signalServing(d *daemon, sig syscall.Signal) (ok bool, err error) {
 		return true, fmt.Errorf("pid %d, which served, has ended: %w", d.serving, errPIDReused)
 	}
 	return true, signalRef(d.servingRef(), sig)
-}
-
-// signalPID sends sig to pid, resuming it first for SIGTERM and SIGKILL
-// (a scenario may have stopped it).
-func signalPID(pid int, sig syscall.Signal) error {
-	if sig == unix.SIGTERM || sig == unix.SIGKILL {
-		unix.Kill(pid, unix.SIGCONT)
-	}
-	return unix.Kill(pid, sig)
 }

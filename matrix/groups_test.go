@@ -1,11 +1,12 @@
 package matrix
 
 import (
-	"github.com/org/bh-ipc-check/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 // Group bits are a way in only for a group the attacker is in or one every

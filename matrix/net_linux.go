@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -110,4 +111,65 @@ func listeningPaths(pid int) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, sc.Err()
+}
+
+// tcpEntries reads the TCP tables of this process's network namespace.
+func tcpEntries() ([]tcpEntry, error) {
+	var out []tcpEntry
+	for i, f := range procNetTCP {
+		fh, err := os.Open(f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && i > 0 {
+				continue // no IPv6
+			}
+			return nil, err
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Scan() // header
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) < 10 {
+				continue
+			}
+			var e tcpEntry
+			var ok bool
+			if e.local, e.lport, ok = procAddr(fs[1]); !ok {
+				continue
+			}
+			if e.remote, e.rport, ok = procAddr(fs[2]); !ok {
+				continue
+			}
+			e.state, e.inode = fs[3], fs[9]
+			e.uid, _ = strconv.Atoi(fs[7])
+			out = append(out, e)
+		}
+		err = sc.Err()
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return out, nil
+}
+
+// tcpEntry is one line of /proc/net/tcp or /proc/net/tcp6.
+type tcpEntry struct {
+	local, remote net.IP
+	lport, rport  int
+	state         string // hex: 0A is LISTEN
+	uid           int
+	inode         string
+}
+
+// procNetTCP is the path of the tables read; a variable for tests.
+var procNetTCP = []string{"/proc/net/tcp", "/proc/net/tcp6"}
+
+func procAddr(s string) (net.IP, int, bool) {
+	h, p, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, 0, false
+	}
+	ip, err := procIP(h)
+	port, perr := strconv.ParseUint(p, 16, 16)
+	return ip, int(port), err == nil && perr == nil
 }

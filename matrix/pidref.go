@@ -32,3 +32,11 @@ func (r procRef) same() bool {
 	}
 	return r.start == 0 || procStart(r.pid) == r.start
 }
+
+// startMarkerEnv is set in every daemon's environment to
+// "<scenario dir>#<n>" (the n-th start in the scenario): processes the
+// daemon leaves behind, detached or not, inherit it, and the suite (a
+// child subreaper on Linux) finds them by it among its descendants.
+// A process that clears its environment and detaches is found only
+// through its pid (peer credentials, --pidfile).
+const startMarkerEnv = "BH_IPC_CHECK_START"

@@ -42,12 +42,3 @@ func identifyOutside(path string) (plantIdentity, error) {
 	}
 	return id, nil
 }
-
-// ownerOf is fi's owner uid.
-func ownerOf(fi os.FileInfo) (int, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
-}

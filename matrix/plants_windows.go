@@ -19,6 +19,3 @@ func identifyOutside(path string) (plantIdentity, error) {
 	}
 	return identityOf(fi, link), nil
 }
-
-// ownerOf: no uids on Windows.
-func ownerOf(fi os.FileInfo) (int, bool) { return 0, false }

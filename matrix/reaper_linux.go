@@ -24,9 +24,6 @@ func becomeSubreaper() error {
 // markerScanWorks: markedDescendants can attribute processes (/proc).
 const markerScanWorks = true
 
-// oNoFollow refuses a symlink at the last component of an open.
-const oNoFollow = unix.O_NOFOLLOW
-
 // procInfo is what /proc says about a process.
 type procInfo struct {
 	pid, ppid, pgrp, sid int

@@ -343,7 +343,7 @@ func (e *Env) linkTarget(path string) string {
 	case "dir":
 		s += fmt.Sprintf(", holding %v", e.tree(path, ""))
 	case "file":
-		b, err := readFileNoFollow(path, nil)
+		b, err := readNoFollow(path, -1, 64<<10)
 		s += fmt.Sprintf(", content %q (%v)", oneLine(string(b), 200), err)
 	}
 	return s
@@ -414,7 +414,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	b, rerr := readFileNoFollow(e.EndpointDir, nil)
+	b, rerr := readNoFollow(e.EndpointDir, -1, 64<<10)
 	e.note("endpoint dir path after start: %s", describe(e.EndpointDir))
 	if rerr != nil || string(b) != sentinel {
 		return fail("the file at %s was changed or removed (%s)", e.EndpointDir, describe(e.EndpointDir))

@@ -90,7 +90,7 @@ func (e *Env) readInRun(p string) (string, error) {
 		return "", fmt.Errorf("%s is %s, not a regular file", p, describe(p))
 	}
 	if e.r.fs.root == nil {
-		b, err := readNoFollow(p)
+		b, err := readNoFollow(p, -1, 64)
 		return string(b), err
 	}
 	rel, err := e.r.fs.rel(p)

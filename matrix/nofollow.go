@@ -1,0 +1,29 @@
+package matrix
+
+import (
+	"fmt"
+	"io"
+)
+
+// ownerError: a file is not of the uid the reader wanted.
+type ownerError struct {
+	Path        string
+	Owner, Want int
+}
+
+func (e *ownerError) Error() string {
+	return fmt.Sprintf("%s is owned by uid %d, not uid %d", e.Path, e.Owner, e.Want)
+}
+
+// readNoFollow is the suite's one reader of files in directories other
+// uids can write (port, pid and lock files, plants, canaries): at most max
+// bytes of the regular file at path, opened by openRegularNoFollow (a
+// final symlink is refused, a FIFO cannot block, owner >= 0 must own it).
+func readNoFollow(path string, owner int, max int64) ([]byte, error) {
+	f, err := openRegularNoFollow(path, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max))
+}
