@@ -1,10 +1,10 @@
-// Package docs_test checks docs/scenarios/ against the scenario catalogue.
+// Package docs_test checks docs/scenarios/ against the scenario catalogue,
+// and that every link of the README and of docs/ resolves (links_test.go).
 package docs_test
 
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -85,27 +85,6 @@ func TestScenarioPagesAreComplete(t *testing.T) {
 		}
 		if !strings.Contains(string(index), "("+s.ID+".md)") {
 			t.Errorf("%s/README.md does not link %s.md", dir, s.ID)
-		}
-	}
-}
-
-var link = regexp.MustCompile(`\]\(([^)#\s]+)(#[^)]*)?\)`)
-
-func TestScenarioPageLinksResolve(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.md"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
-			target := m[1]
-			if strings.Contains(target, "://") {
-				continue
-			}
-			if _, err := os.Stat(filepath.Join(filepath.Dir(f), target)); err != nil {
-				t.Errorf("%s: link %s does not resolve: %v", f, target, err)
-			}
 		}
 	}
 }

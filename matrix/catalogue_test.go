@@ -19,12 +19,16 @@ func WriteTable(w io.Writer, r Report) { report.WriteTable(w, r) }
 
 func find(r Report, id string) (Result, bool) { return r.Find(id) }
 
-// The README's scenario table lists exactly the catalogue, both ways: a
-// row per scenario with its severity, and no row for a scenario that is
-// not in the catalogue. Only that table counts (the first table under
-// "## Scenarios").
-func TestREADMEListsEveryScenario(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+// scenarioIndex is the page that holds the catalogue's table (the README
+// links it; the manual lives in docs/).
+const scenarioIndex = "../docs/scenarios/README.md"
+
+// The scenario index's catalogue table lists exactly the catalogue, both
+// ways: a row per scenario with its severity, and no row for a scenario
+// that is not in the catalogue. Only that table counts (the first table
+// under "## The catalogue").
+func TestScenarioIndexListsEveryScenario(t *testing.T) {
+	b, err := os.ReadFile(scenarioIndex)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,34 +36,35 @@ func TestREADMEListsEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The same README as a CRLF checkout (Git for Windows, autocrlf) reads
+	// The same page as a CRLF checkout (Git for Windows, autocrlf) reads
 	// the same.
 	crlf, err := scenarioTable(testenv.LF(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))))
 	if err != nil || !maps.Equal(crlf, rows) {
-		t.Errorf("README.md with CRLF line endings: %d rows, %v; LF: %d rows", len(crlf), err, len(rows))
+		t.Errorf("%s with CRLF line endings: %d rows, %v; LF: %d rows", scenarioIndex, len(crlf), err, len(rows))
 	}
 	for _, s := range catalogue {
 		sev, ok := rows[s.ID]
 		switch {
 		case !ok:
-			t.Errorf("README.md's scenario table lacks %s", s.ID)
+			t.Errorf("%s: the catalogue table lacks %s", scenarioIndex, s.ID)
 		case sev != string(s.Severity):
-			t.Errorf("README.md gives %s severity %q, the catalogue %q", s.ID, sev, s.Severity)
+			t.Errorf("%s gives %s severity %q, the catalogue %q", scenarioIndex, s.ID, sev, s.Severity)
 		}
 	}
 	for id := range rows {
 		if _, ok := byID(id); !ok {
-			t.Errorf("README.md's scenario table lists %s, which is not in the catalogue", id)
+			t.Errorf("%s: the catalogue table lists %s, which is not in the catalogue", scenarioIndex, id)
 		}
 	}
 }
 
-// scenarioTable parses the first table under "## Scenarios": id (in
-// backquotes) to severity.
-func scenarioTable(readme string) (map[string]string, error) {
-	_, sec, ok := strings.Cut(readme, "\n## Scenarios\n")
+// scenarioTable parses the first table under "## The catalogue" of the
+// scenario index: id (in backquotes) to severity.
+func scenarioTable(page string) (map[string]string, error) {
+	const heading = "## The catalogue"
+	_, sec, ok := strings.Cut(page, "\n"+heading+"\n")
 	if !ok {
-		return nil, fmt.Errorf("README.md has no \"## Scenarios\" section")
+		return nil, fmt.Errorf("%s has no %q section", scenarioIndex, heading)
 	}
 	if i := strings.Index(sec, "\n## "); i >= 0 {
 		sec = sec[:i]
@@ -84,12 +89,12 @@ func scenarioTable(readme string) (map[string]string, error) {
 		}
 		id = strings.Trim(id, "`")
 		if _, dup := rows[id]; dup {
-			return nil, fmt.Errorf("README.md lists %s twice", id)
+			return nil, fmt.Errorf("%s lists %s twice", scenarioIndex, id)
 		}
 		rows[id] = strings.TrimSpace(cells[1])
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("README.md: no scenario table under \"## Scenarios\"")
+		return nil, fmt.Errorf("%s: no scenario table under %q", scenarioIndex, heading)
 	}
 	return rows, nil
 }

@@ -575,7 +575,7 @@ func TestOfStartRefusesForeignPID(t *testing.T) {
 // Under --protocol exec the suite runs no probe through a directory another
 // uid can write (it could be the attacker's server), so a daemon that binds
 // in the attacker's directory is judged by what it made there: a failure,
-// not "no verdict" (as the README's tmux recipe shows).
+// not "no verdict" (as docs/cli.md's tmux recipe shows).
 func TestExecProtocolJudgesDirPlantsFromTheFilesystem(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)

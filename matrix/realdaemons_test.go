@@ -12,7 +12,7 @@ import (
 
 // Real daemons nobody on this project wrote, each run with the protocol
 // that fits it; the expected verdicts are checked against their sources
-// (see the comments) and the README's recipes give the same commands.
+// (see the comments) and docs/cli.md's recipes give the same commands.
 // scripts/test.sh installs them (Debian: openssh-client, socat) when it
 // runs as root.
 

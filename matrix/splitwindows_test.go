@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// windowsTemplate is the README's windows-latest --cmd: two paths whose
-// backslashes are separators, not escapes.
+// windowsTemplate is docs/cli.md's Windows --cmd (An external daemon):
+// two paths whose backslashes are separators, not escapes.
 const windowsTemplate = `C:\tools\python.exe D:\a\repo\daemon.py serve --root {root}`
 
 var windowsSplits = []struct {

@@ -32,7 +32,7 @@ func TestSplitWindowsCommandMatchesWindows(t *testing.T) {
 }
 
 // --socket and --port-file are single path templates, never split: a
-// Windows path keeps its backslashes (the README's windows-latest
+// Windows path keeps its backslashes (docs/action.md's windows-latest
 // example's port-file).
 func TestWindowsPathTemplates(t *testing.T) {
 	tg := Target{Cmd: []string{"d"}, Socket: `{root}\s\{name}.sock`, PortFile: `{root}\bu-{name}.port`}

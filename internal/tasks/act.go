@@ -69,12 +69,13 @@ func ActSelfTest(ctx context.Context, w io.Writer) (string, error) {
 	return runAct(ctx, w, "workflow_dispatch", "-W", ".github/workflows/action-selftest.yml", "--input", "setup-go=false")
 }
 
-// ActWorkflows runs whole workflow files (the README's examples, which use
-// org/bh-ipc-check@v1) with act in host mode, offline, on a push: the
-// action is this checkout (--local-repository), and setup-go 'false' is
-// added to its inputs (Go is on PATH here; setup-go is served by the
-// stand-in, as for ActSelfTest). It returns act's log; an error when a job
-// failed, which an example whose daemon fails the suite does.
+// ActWorkflows runs whole workflow files (the examples of README.md and
+// docs/action.md, which use org/bh-ipc-check@v1) with act in host mode,
+// offline, on a push: the action is this checkout (--local-repository), and
+// setup-go 'false' is added to its inputs (Go is on PATH here; setup-go is
+// served by the stand-in, as for ActSelfTest). It returns act's log; an
+// error when a job failed, which an example whose daemon fails the suite
+// does.
 func ActWorkflows(ctx context.Context, w io.Writer, flows []string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {

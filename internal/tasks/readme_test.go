@@ -17,32 +17,64 @@ import (
 	"github.com/org/bh-ipc-check/report"
 )
 
-// readmeWorkflows returns the README's YAML blocks that are whole
-// workflows (they start with "name:").
-func readmeWorkflows(t *testing.T) []string {
+// workflowPages are the pages whose whole workflows (YAML blocks that
+// start with "name:") a user pastes: the README's one example and the
+// action's manual, relative to the module root.
+var workflowPages = []string{"README.md", "docs/action.md"}
+
+// workflow is a whole workflow example of one of workflowPages.
+type workflow struct {
+	page string // one of workflowPages
+	n    int    // its place among the page's workflows, from 1
+	text string
+}
+
+func (w workflow) String() string { return fmt.Sprintf("%s example %d", w.page, w.n) }
+
+// docWorkflows returns the whole workflows of workflowPages, in order; a
+// page with none is an error.
+func docWorkflows(t *testing.T) []workflow {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(testenv.LF(b), -1) {
-		if strings.HasPrefix(m[1], "name:") {
-			out = append(out, m[1])
+	var out []workflow
+	for _, page := range workflowPages {
+		b, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(page)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(testenv.LF(b), -1) {
+			if strings.HasPrefix(m[1], "name:") {
+				n++
+				out = append(out, workflow{page, n, m[1]})
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s has no workflow example", page)
 		}
 	}
 	return out
 }
 
-// The README's workflows work when pasted: actionlint finds nothing, no
-// placeholder is left, every third-party action is pinned by a full commit
-// SHA with its tag, and what they read from the action is declared in
-// action.yml.
+// The examples docs/action.md must hold, each told by a line only it has.
+var wantWorkflows = []struct{ what, line string }{
+	{"code-scanning", "uses: github/codeql-action/upload-sarif@"},
+	{"unix-only", `run: echo "passed $PASSED, failed $FAILED ($REQUIRED_FAILED required)"`},
+	{"container", `containers: "true"`},
+}
+
+// The workflows of the README and docs/action.md work when pasted:
+// actionlint finds nothing, no placeholder is left, every third-party
+// action is pinned by a full commit SHA with its tag, and what they read
+// from the action is declared in action.yml.
 func TestREADMEWorkflows(t *testing.T) {
 	testenv.NeedGo(t)
-	flows := readmeWorkflows(t)
-	if len(flows) < 3 {
-		t.Fatalf("README.md has %d workflow examples, want the code-scanning, unix-only and container ones", len(flows))
+	flows := docWorkflows(t)
+	for _, w := range wantWorkflows {
+		if !slices.ContainsFunc(flows, func(f workflow) bool {
+			return f.page == "docs/action.md" && strings.Contains(f.text, w.line)
+		}) {
+			t.Errorf("docs/action.md has no %s workflow (one with the line %q)", w.what, w.line)
+		}
 	}
 	action, err := os.ReadFile("../../action.yml")
 	if err != nil {
@@ -55,39 +87,41 @@ func TestREADMEWorkflows(t *testing.T) {
 	uses := regexp.MustCompile(`uses: (\S+)@(\S+)(.*)`)
 	outputs := regexp.MustCompile(`steps\.ipc\.outputs\.([a-z-]+)`)
 	inputs := regexp.MustCompile(`(?m)^          ([a-z-]+): `)
-	for i, f := range flows {
+	for _, w := range flows {
+		f := w.text
 		if strings.Contains(f, "<") {
-			t.Errorf("example %d holds a placeholder:\n%s", i+1, f)
+			t.Errorf("%s holds a placeholder:\n%s", w, f)
 		}
 		for _, u := range uses.FindAllStringSubmatch(f, -1) {
 			if u[1] == "org/bh-ipc-check" {
 				continue
 			}
 			if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(u[2]) || !strings.Contains(u[3], "# v") {
-				t.Errorf("example %d: %s@%s is not pinned by commit with a # vX.Y.Z comment", i+1, u[1], u[2])
+				t.Errorf("%s: %s@%s is not pinned by commit with a # vX.Y.Z comment", w, u[1], u[2])
 			}
 		}
 		for _, o := range outputs.FindAllStringSubmatch(f, -1) {
 			if !strings.Contains(string(action), "\n  "+o[1]+":\n") {
-				t.Errorf("example %d reads output %s, which action.yml does not declare", i+1, o[1])
+				t.Errorf("%s reads output %s, which action.yml does not declare", w, o[1])
 			}
 		}
 		// The action's own inputs (the with: block under uses: org/bh-ipc-check).
 		if _, with, ok := strings.Cut(f, "uses: org/bh-ipc-check@v1\n        with:\n"); ok {
 			for _, in := range inputs.FindAllStringSubmatch(strings.SplitN(with, "\n      - ", 2)[0], -1) {
 				if !strings.Contains(string(action), "\n  "+in[1]+":\n") {
-					t.Errorf("example %d sets input %s, which action.yml does not declare", i+1, in[1])
+					t.Errorf("%s sets input %s, which action.yml does not declare", w, in[1])
 				}
 			}
 		}
-		if err := os.WriteFile(filepath.Join(wf, fmt.Sprintf("example%d.yml", i+1)), []byte(f), 0o644); err != nil {
+		name := strings.NewReplacer("/", "-", ".md", "").Replace(w.page) + fmt.Sprintf("-%d.yml", w.n)
+		if err := os.WriteFile(filepath.Join(wf, name), []byte(f), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	files, _ := filepath.Glob(filepath.Join(wf, "*.yml"))
 	cmd := command(testContext(t), "go", append([]string{"run", "github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"}, files...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("actionlint on the README's workflows: %v\n%s", err, out)
+		t.Errorf("actionlint on the workflows of %v: %v\n%s", workflowPages, err, out)
 	}
 }
 
@@ -187,10 +221,10 @@ func TestActionScriptPassesInputs(t *testing.T) {
 	}
 }
 
-// The README's action examples for a line daemon (socat) and a daemon that
-// forks (ssh-agent) run under act, through the action's inputs only, and
-// reach the verdicts the README states: each job fails on its required
-// findings, exactly these.
+// The action examples of docs/action.md for a line daemon (socat) and a
+// daemon that forks (ssh-agent) run under act, through the action's inputs
+// only, and reach the verdicts the page states: each job fails on its
+// required findings, exactly these.
 func TestREADMEActionExamplesWithAct(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("act's host mode runs the ubuntu-latest jobs on Linux; this is %s", runtime.GOOS)
@@ -206,10 +240,10 @@ func TestREADMEActionExamplesWithAct(t *testing.T) {
 		"ssh-agent example": {"dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
 	}
 	flows := map[string]string{}
-	for _, f := range readmeWorkflows(t) {
+	for _, f := range docWorkflows(t) {
 		for name := range want {
-			if strings.Contains(f, name+", failed=") {
-				flows[name] = f
+			if strings.Contains(f.text, name+", failed=") {
+				flows[name] = f.text
 			}
 		}
 	}
@@ -217,7 +251,7 @@ func TestREADMEActionExamplesWithAct(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f, ok := flows[name]
 			if !ok {
-				t.Fatalf("README.md has no workflow printing %q", name)
+				t.Fatalf("no workflow of %v prints %q", workflowPages, name)
 			}
 			bin := strings.Fields(strings.SplitN(strings.SplitN(f, "target: ", 2)[1], "\n", 2)[0])[0]
 			if _, err := exec.LookPath(bin); err != nil {
