@@ -510,7 +510,8 @@ func TestScenarioTimeoutKillsDaemon(t *testing.T) {
 	needBins(t)
 	name := fmt.Sprintf("timeout%d", os.Getpid()) // unique enough to find it
 	sc, _ := Select("load.concurrent")
-	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, Timeout: 100 * time.Millisecond})
+	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name,
+		hooks: &testHooks{scenarioTimeout: 100 * time.Millisecond}}) // below MinScenarioTimeout, which Validate refuses
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,6 +92,10 @@ type testHooks struct {
 	// (bytes another writer added to the helper's stdout); scenario is
 	// the ID of the scenario that ran the helper.
 	helperOutput func(scenario, name string, uid int, out []byte) []byte
+	// scenarioTimeout, when set, replaces Config.Timeout once the config
+	// is validated: a timeout below MinScenarioTimeout, for a test that
+	// needs a scenario to time out.
+	scenarioTimeout time.Duration
 }
 
 // hookScenario carries a scenario's ID to testHooks.helperOutput.
@@ -111,125 +115,40 @@ type Runner struct {
 	reach          reachJudge
 }
 
-func (r *Runner) canSwitchUID() bool { return runtime.GOOS != "windows" && os.Geteuid() == 0 }
+func (r *Runner) canSwitchUID() bool { return canSwitchUID() }
 
 // Run runs the suite and returns its report. An error means the run could
-// not be set up (bad configuration); scenario failures are in the report.
-// After a failed preflight (*PreflightError) the report is returned too,
-// with no results and SetupError set.
+// not be set up (bad configuration, refused by Config.Validate after the
+// zero fields are filled with their defaults); scenario failures are in
+// the report. After a failed preflight (*PreflightError) the report is
+// returned too, with no results and SetupError set.
 func Run(ctx context.Context, cfg Config) (out Report, err error) {
-	if err := cfg.Target.Validate(); err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
 		return Report{}, err
 	}
-	if cfg.Scenarios == nil {
-		cfg.Scenarios = Catalogue()
+	if h := cfg.hooks; h != nil && h.scenarioTimeout > 0 {
+		cfg.Timeout = h.scenarioTimeout
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultScenarioTimeout
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.Leg == "" {
-		cfg.Leg = "native"
-	}
-	if cfg.Name == "" {
-		cfg.Name = DefaultName
-	}
-	if err := ipc.ValidateName(cfg.Name); err != nil {
-		return Report{}, fmt.Errorf("--name: %v", err)
-	}
-	if cfg.Umask < 0 || cfg.Umask > 0o777 {
-		return Report{}, fmt.Errorf("umask %o: want 000 to 777", cfg.Umask)
-	}
-	if runtime.GOOS == "windows" && (cfg.DaemonUID >= 0 || cfg.AttackerUID >= 0) {
-		// os.Geteuid is -1 here: a uid given would otherwise be compared
-		// with -1, the "defaults" value, and never refused.
-		return Report{}, fmt.Errorf("--daemon-uid %d, --attacker-uid %d: Windows has no uids (leave both unset, -1)", cfg.DaemonUID, cfg.AttackerUID)
-	}
-	r := &Runner{cfg: cfg, daemonUID: cfg.DaemonUID, attackerUID: cfg.AttackerUID}
-	self := os.Geteuid()
-	if r.daemonUID < 0 {
-		r.daemonUID = self
-	}
-	if r.attackerUID < 0 {
-		r.attackerUID = DefaultAttackerUID
-		if !r.canSwitchUID() {
-			r.attackerUID = -1
-		}
-	}
-	if r.daemonUID != self && !r.canSwitchUID() {
-		return Report{}, fmt.Errorf("--daemon-uid %d: running the daemon as another uid needs root (this is uid %d)", r.daemonUID, self)
-	}
-	if r.attackerUID >= 0 && r.attackerUID == r.daemonUID {
-		return Report{}, fmt.Errorf("--attacker-uid %d is the daemon's uid: an attacker must be another uid", r.attackerUID)
-	}
-	if err := r.setAttackerGroups(readGroupDB("/etc/passwd", "/etc/group")); err != nil {
-		return Report{}, err
-	}
+	r := newRunner(cfg)
 	var warnings []string
 	if w := r.warnAttackerBusy(); w != "" {
 		warnings = append(warnings, w)
 	}
-	if cfg.Exe == "" {
-		return Report{}, errors.New("no executable for the daemon and helpers (Config.Exe)")
-	}
-	base, err := r.runDirBase()
-	if err != nil {
+	if err := r.makeRunDir(); err != nil {
 		return Report{}, err
 	}
-	dir, err := os.MkdirTemp(base, runDirPrefix)
-	if err != nil {
+	// r.runDir and r.fs are removed and closed here, whatever happens
+	// next; what could not be removed is said, in the report too: out is
+	// the report returned.
+	defer r.removeRunDir(&out)
+	if err := r.openRunDir(); err != nil {
 		return Report{}, err
 	}
-	r.runDir = dir
-	// fd-relative, never following links, on Unix; the Wine walk on
-	// Windows. What it could not remove (another uid's entries it could
-	// not take away, a process still writing there) is said, in the
-	// report too: out is the report returned.
-	defer func() {
-		if r.fs != nil {
-			// Closed to other uids first (0700 through the handle), so no
-			// one can keep dropping entries in the scenario directories
-			// (by path) while the tree is removed.
-			r.fs.chmodTop(0o700)
-			r.fs.close()
-		}
-		if rerr := fsx.RemoveTree(dir); rerr != nil {
-			w := fmt.Sprintf("the run directory %s was not removed: %v", dir, rerr)
-			r.warn(w)
-			if out.Schema != "" {
-				out.Warnings = append(out.Warnings, w)
-			}
-		}
-	}()
-	// Race point: until the handle is open the run directory is a 0700
-	// entry of ours in the (sticky) temp directory: no other uid can
-	// replace it. From then on everything under it goes through the handle.
-	if r.fs, err = openRunFS(dir); err != nil {
-		return Report{}, err
-	}
-	// r.fs is closed by the clean-up above.
-	// Other uids must reach the scenario directories and run the helper.
-	if err := r.fs.chmodTop(0o755); err != nil {
-		return Report{}, err
-	}
-	r.exe = cfg.Exe
-	if r.canSwitchUID() {
-		if r.exe, err = copyExecutable(cfg.Exe, filepath.Join(dir, "bin")); err != nil {
-			return Report{}, fmt.Errorf("copy %s for other uids: %w", cfg.Exe, err)
-		}
-	}
-
 	// Detached descendants of the daemons stay ours to find and stop
 	// (Linux; elsewhere they are found through their pids only).
 	becomeSubreaper()
-	host, _ := os.Hostname()
-	rep := Report{
-		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: self, DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
-		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(), Warnings: warnings,
-	}
+	rep := r.newReport(warnings)
 	if err := r.preflight(ctx); err != nil {
 		if pe := (*PreflightError)(nil); errors.As(err, &pe) {
 			// A report CI can read, with no results and the reason.
@@ -239,10 +158,98 @@ func Run(ctx context.Context, cfg Config) (out Report, err error) {
 		}
 		return Report{}, err
 	}
+	r.runScenarios(ctx, &rep)
+	rep.DurationMS = ms(time.Since(rep.Started))
+	rep.Summary = Summarize(rep.Results)
+	return rep, nil
+}
+
+// newRunner is the runner of a validated cfg: its uids, with the defaults
+// for -1, and the attacker's groups, as /etc/passwd and /etc/group give
+// them unless cfg does.
+func newRunner(cfg Config) *Runner {
+	r := &Runner{cfg: cfg}
+	r.daemonUID, r.attackerUID = cfg.uids()
+	r.setAttackerGroups(readGroupDB("/etc/passwd", "/etc/group"))
+	return r
+}
+
+// makeRunDir makes the run directory, r.runDir (0700, in the temp
+// directory or where every uid the suite acts as can reach).
+func (r *Runner) makeRunDir() error {
+	base, err := r.runDirBase()
+	if err != nil {
+		return err
+	}
+	r.runDir, err = os.MkdirTemp(base, runDirPrefix)
+	return err
+}
+
+// openRunDir opens r.fs, the handle on the run directory, opens the
+// directory to other uids and copies the executable into it for them when
+// the suite acts as other uids. r.fs is closed by removeRunDir.
+func (r *Runner) openRunDir() error {
+	// Race point: until the handle is open the run directory is a 0700
+	// entry of ours in the (sticky) temp directory: no other uid can
+	// replace it. From then on everything under it goes through the handle.
+	var err error
+	if r.fs, err = openRunFS(r.runDir); err != nil {
+		return err
+	}
+	// Other uids must reach the scenario directories and run the helper.
+	if err := r.fs.chmodTop(0o755); err != nil {
+		return err
+	}
+	r.exe = r.cfg.Exe
+	if r.canSwitchUID() {
+		if r.exe, err = copyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "bin")); err != nil {
+			return fmt.Errorf("copy %s for other uids: %w", r.cfg.Exe, err)
+		}
+	}
+	return nil
+}
+
+// removeRunDir closes r.fs and removes the run directory: fd-relative,
+// never following links, on Unix; the Wine walk on Windows. What it could
+// not remove (another uid's entries it could not take away, a process
+// still writing there) is warned of, and added to out's warnings when out
+// is a report.
+func (r *Runner) removeRunDir(out *Report) {
+	if r.fs != nil {
+		// Closed to other uids first (0700 through the handle), so no
+		// one can keep dropping entries in the scenario directories
+		// (by path) while the tree is removed.
+		r.fs.chmodTop(0o700)
+		r.fs.close()
+	}
+	if rerr := fsx.RemoveTree(r.runDir); rerr != nil {
+		w := fmt.Sprintf("the run directory %s was not removed: %v", r.runDir, rerr)
+		r.warn(w)
+		if out.Schema != "" {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+}
+
+// newReport is the report of this run before any scenario ran.
+func (r *Runner) newReport(warnings []string) Report {
+	cfg := r.cfg
+	host, _ := os.Hostname()
+	return Report{
+		Schema: ReportSchema, Tool: "bh-ipc-check", Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Leg: cfg.Leg, Target: cfg.Target.ReportTarget(), UID: os.Geteuid(), DaemonUID: r.daemonUID, AttackerUID: r.attackerUID,
+		Umask: fmt.Sprintf("%03o", cfg.Umask), Started: time.Now().UTC(), Warnings: warnings,
+	}
+}
+
+// runScenarios runs the configured scenarios in order into rep, saying
+// each result on the progress stream; an interruption (ctx done) stops
+// it and marks rep interrupted.
+func (r *Runner) runScenarios(ctx context.Context, rep *Report) {
+	cfg := r.cfg
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
 	}
-
 	for i, s := range cfg.Scenarios {
 		if ctx.Err() != nil {
 			rep.Interrupted = true
@@ -257,26 +264,15 @@ func Run(ctx context.Context, cfg Config) (out Report, err error) {
 	if ctx.Err() != nil {
 		rep.Interrupted = true
 	}
-	rep.DurationMS = ms(time.Since(rep.Started))
-	rep.Summary = Summarize(rep.Results)
-	return rep, nil
 }
 
 // setAttackerGroups settles the attacker's gids (Config.AttackerGID and
 // AttackerGroups, or as its login would have them) and the judge of group
-// access built on them.
-func (r *Runner) setAttackerGroups(db *groupDB) error {
+// access built on them. Config.Validate has checked the gids.
+func (r *Runner) setAttackerGroups(db *groupDB) {
 	if r.attackerUID < 0 {
-		if r.cfg.AttackerGID != nil || r.cfg.AttackerGroups != nil {
-			return fmt.Errorf("--attacker-gid and --attacker-groups: the attacker acts only as root (this is uid %d)", os.Geteuid())
-		}
 		r.reach = reachJudge{db: db, daemonUID: r.daemonUID, attackerUID: -1}
-		return nil
-	}
-	for _, g := range append([]int{derefOr(r.cfg.AttackerGID, 0)}, r.cfg.AttackerGroups...) {
-		if g < 0 || g > MaxID {
-			return fmt.Errorf("attacker gid %d: want 0 to %d", g, MaxID)
-		}
+		return
 	}
 	a, known := db.account(r.attackerUID)
 	r.attackerGID = r.attackerUID
@@ -294,7 +290,6 @@ func (r *Runner) setAttackerGroups(db *groupDB) error {
 	}
 	in := append([]int{r.attackerGID}, r.attackerGroups...)
 	r.reach = reachJudge{db: db, daemonUID: r.daemonUID, attackerUID: r.attackerUID, attackerIn: in}
-	return nil
 }
 
 // MaxID is the largest gid the suite accepts for the attacker.

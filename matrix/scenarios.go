@@ -131,7 +131,40 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	}
 	e.noteGroups(nowS, nowD)
 	j := e.r.reach
-	var at *listenSight
+	at, o, decided := firstSeenListens(e, sights)
+	if decided {
+		return o
+	}
+	if ok, why := j.canConnect(nowS, nowD); ok {
+		return fail("serving with socket %04o in dir %04o: other uids can connect (%s)", nowS.Mode, nowD.Mode, why)
+	}
+	if o, decided := firstSeenOthers(e, w, gateErr); decided {
+		return o
+	}
+	if at != nil {
+		made := ""
+		if seen {
+			made = fmt.Sprintf("; first seen as %04o (before listen() no one can connect)", first.sock.Mode)
+		}
+		return pass("socket %04o in dir %04o when it started to listen, and %04o serving: never reachable by other uids%s", at.sock.Mode, at.dir.Mode, nowS.Mode, made)
+	}
+	// No listen() seen: no gate here, or the listener was inherited. Only
+	// what was polled is left.
+	if !seen {
+		return fail("the socket was never observed at %s (%s)", e.Sock, describe(e.Sock))
+	}
+	if ok, why := j.canConnect(first.sock, first.dir); ok {
+		return skip("first seen as %04o in a %04o dir (%s), reachable once it listens; whether it listened before it was tightened was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", first.sock.Mode, first.dir.Mode, why, gateErr)
+	}
+	return pass("first seen (%s) as socket %04o in dir %04o, and %04o serving: not reachable by others (listen() not observed)", first.via, first.sock.Mode, first.dir.Mode, nowS.Mode)
+}
+
+// firstSeenListens judges the listen() calls the gate saw (sockFirstSeen):
+// decided with the outcome when one on the socket (or a temporary name in
+// its directory) was made while other uids could connect or could not be
+// read; else the first such call, if any.
+func firstSeenListens(e *Env, sights []listenSight) (at *listenSight, o outcome, decided bool) {
+	j := e.r.reach
 	for i, l := range sights {
 		// A listen() on another socket (TCP, another path) is not this
 		// one's; one whose fd could not be read is taken to be.
@@ -150,48 +183,39 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 		if l.sock.Kind != "socket" {
 			// Its state at listen() could not be read: no mode to judge
 			// (a zero mode is not "unreachable").
-			return errored("listen() call %d: the socket's state then could not be read (%s is %s)", i+1, seen, describeOr(l.sock.Kind))
+			return nil, errored("listen() call %d: the socket's state then could not be read (%s is %s)", i+1, seen, describeOr(l.sock.Kind)), true
 		}
 		if ok, why := j.canConnect(l.sock, l.dir); ok {
-			return fail("listen() was called on %s while it was %04o in a %04o dir: from then on other uids could connect (%s)", orSock(l.Path, e.Sock), l.sock.Mode, l.dir.Mode, why)
+			return nil, fail("listen() was called on %s while it was %04o in a %04o dir: from then on other uids could connect (%s)", orSock(l.Path, e.Sock), l.sock.Mode, l.dir.Mode, why), true
 		}
 		if at == nil {
 			at = &sights[i]
 		}
 	}
-	if ok, why := j.canConnect(nowS, nowD); ok {
-		return fail("serving with socket %04o in dir %04o: other uids can connect (%s)", nowS.Mode, nowD.Mode, why)
-	}
+	return at, outcome{}, false
+}
+
+// firstSeenOthers judges, without the listen gate (gateErr says why), every
+// other socket the daemon made in the socket's directory (sockFirstSeen):
+// decided, with a skip, when one was first seen reachable.
+func firstSeenOthers(e *Env, w *firstSeen, gateErr error) (outcome, bool) {
+	j := e.r.reach
 	// Every other socket the daemon made in the directory on the way (a
 	// temporary name renamed over the final one): without the gate its
 	// mode when first seen is all there is, and a loose one may not have
 	// listened yet, so it is no verdict either way.
-	if gateErr != nil {
-		others := w.otherSights()
-		for _, n := range slices.Sorted(maps.Keys(others)) {
-			o := others[n]
-			e.note("another socket, %s, first seen via %s: socket %04o uid %d, dir %04o uid %d", n, o.via, o.sock.Mode, o.sock.UID, o.dir.Mode, o.dir.UID)
-			if ok, why := j.canConnect(o.sock, o.dir); ok {
-				return skip("the socket %s (made in the socket's directory before %s appeared) was first seen as %04o in a %04o dir (%s); whether it listened then was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", n, filepath.Base(e.Sock), o.sock.Mode, o.dir.Mode, why, gateErr)
-			}
+	if gateErr == nil {
+		return outcome{}, false
+	}
+	others := w.otherSights()
+	for _, n := range slices.Sorted(maps.Keys(others)) {
+		o := others[n]
+		e.note("another socket, %s, first seen via %s: socket %04o uid %d, dir %04o uid %d", n, o.via, o.sock.Mode, o.sock.UID, o.dir.Mode, o.dir.UID)
+		if ok, why := j.canConnect(o.sock, o.dir); ok {
+			return skip("the socket %s (made in the socket's directory before %s appeared) was first seen as %04o in a %04o dir (%s); whether it listened then was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", n, filepath.Base(e.Sock), o.sock.Mode, o.dir.Mode, why, gateErr), true
 		}
 	}
-	if at != nil {
-		made := ""
-		if seen {
-			made = fmt.Sprintf("; first seen as %04o (before listen() no one can connect)", first.sock.Mode)
-		}
-		return pass("socket %04o in dir %04o when it started to listen, and %04o serving: never reachable by other uids%s", at.sock.Mode, at.dir.Mode, nowS.Mode, made)
-	}
-	// No listen() seen: no gate here, or the listener was inherited. Only
-	// what was polled is left.
-	if !seen {
-		return fail("the socket was never observed at %s (%s)", e.Sock, describe(e.Sock))
-	}
-	if ok, why := j.canConnect(first.sock, first.dir); ok {
-		return skip("first seen as %04o in a %04o dir (%s), reachable once it listens; whether it listened before it was tightened was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", first.sock.Mode, first.dir.Mode, why, gateErr)
-	}
-	return pass("first seen (%s) as socket %04o in dir %04o, and %04o serving: not reachable by others (listen() not observed)", first.via, first.sock.Mode, first.dir.Mode, nowS.Mode)
+	return outcome{}, false
 }
 
 // describeOr names a kind of file, or says there was none.

@@ -82,7 +82,10 @@ func BuiltinTarget() Target {
 // Describe is a one-line description for reports.
 func (t Target) Describe() string { return t.ReportTarget().Describe() }
 
-// Validate checks an external target's templates.
+// Validate checks an external target's templates: each placeholder is
+// one the template knows (checked first, so that a typo such as {rooot} is
+// named as one), each path template holds {root}, and each --keep glob
+// stays under {root}.
 func (t Target) Validate() error {
 	for _, e := range t.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
@@ -98,6 +101,9 @@ func (t Target) Validate() error {
 	if t.Socket == "" && t.PortFile == "" {
 		return fmt.Errorf("external target: neither --socket nor --port-file is set")
 	}
+	if err := t.checkPlaceholders(); err != nil {
+		return err
+	}
 	for _, tpl := range []string{t.Socket, t.PortFile, t.LockFile} {
 		if tpl != "" && !strings.Contains(tpl, "{root}") {
 			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
@@ -107,14 +113,27 @@ func (t Target) Validate() error {
 		return err
 	}
 	for _, k := range t.Keep {
-		if !strings.HasPrefix(k, "{root}/") {
-			return fmt.Errorf("--keep %q: must start with {root}/ (only what the daemon makes under its root is judged)", k)
-		}
-		if _, err := path.Match(k, ""); err != nil {
-			return fmt.Errorf("--keep %q: %v", k, err)
+		if err := checkKeep(k); err != nil {
+			return err
 		}
 	}
-	return t.checkPlaceholders()
+	return nil
+}
+
+// checkKeep refuses a --keep glob that does not name something under
+// {root}: one that does not start with {root}/, or whose ".." elements
+// climb out of it ({root}/../etc), or that is not a valid pattern.
+func checkKeep(k string) error {
+	if !strings.HasPrefix(k, "{root}/") {
+		return fmt.Errorf("--keep %q: must start with {root}/ (only what the daemon makes under its root is judged)", k)
+	}
+	if c := path.Clean(k); c != "{root}" && !strings.HasPrefix(c, "{root}/") {
+		return fmt.Errorf("--keep %q: must stay under {root} once cleaned, not %q (only what the daemon makes under its root is judged)", k, c)
+	}
+	if _, err := path.Match(k, ""); err != nil {
+		return fmt.Errorf("--keep %q: %v", k, err)
+	}
+	return nil
 }
 
 // Placeholders the templates know: the command and environment get all

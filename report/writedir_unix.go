@@ -117,29 +117,12 @@ func openReportDir(dir string) (int, error) {
 			}
 		}
 		if err != nil && unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			// A link: followed only when it is ours or root's.
-			if !uid.has(int(st.Uid)) {
-				unix.Close(fd)
-				return -1, fmt.Errorf("report directory %s: %s is a symlink of uid %d: refusing to follow it", dir, p, st.Uid)
-			}
-			if links++; links > maxReportLinks {
-				unix.Close(fd)
-				return -1, fmt.Errorf("report directory %s: more than %d links", dir, maxReportLinks)
-			}
-			buf := make([]byte, 4096)
-			n, err := unix.Readlinkat(fd, name, buf)
-			if err != nil {
-				unix.Close(fd)
-				return -1, fmt.Errorf("report directory %s: readlink %s: %w", dir, p, err)
-			}
-			// The target is walked again from /: cur holds no link (each
-			// of its components was opened with O_NOFOLLOW), so a relative
-			// target's ".." is resolved right by cleaning cur/target.
-			target := string(buf[:n])
-			if !filepath.IsAbs(target) {
-				target = filepath.Join(cur, target)
-			}
+			links++
+			target, err := reportLinkTarget(fd, &st, dir, cur, name, uid, links)
 			unix.Close(fd)
+			if err != nil {
+				return -1, err
+			}
 			if fd, err = unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 				return -1, err
 			}
@@ -164,6 +147,33 @@ func openReportDir(dir string) (int, error) {
 		cur = p
 	}
 	return fd, nil
+}
+
+// reportLinkTarget is the path openReportDir walks (from /) in place of
+// the symlink name in the directory fd, cur, whose lstat is st; links is
+// how many links the walk has met, this one included.
+func reportLinkTarget(fd int, st *unix.Stat_t, dir, cur, name string, uid trusted, links int) (string, error) {
+	p := filepath.Join(cur, name)
+	// A link: followed only when it is ours or root's.
+	if !uid.has(int(st.Uid)) {
+		return "", fmt.Errorf("report directory %s: %s is a symlink of uid %d: refusing to follow it", dir, p, st.Uid)
+	}
+	if links > maxReportLinks {
+		return "", fmt.Errorf("report directory %s: more than %d links", dir, maxReportLinks)
+	}
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(fd, name, buf)
+	if err != nil {
+		return "", fmt.Errorf("report directory %s: readlink %s: %w", dir, p, err)
+	}
+	// The target is walked again from /: cur holds no link (each of its
+	// components was opened with O_NOFOLLOW), so a relative target's ".."
+	// is resolved right by cleaning cur/target.
+	target := string(buf[:n])
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(cur, target)
+	}
+	return target, nil
 }
 
 // checkReportDir checks a directory of the report path (openReportDir);

@@ -49,35 +49,14 @@ func Smoke(ctx context.Context, w io.Writer) error {
 		}
 	}()
 	for _, tr := range []ipc.Transport{ipc.TransportUnix, ipc.TransportTCP} {
-		name := "smoke-" + string(tr)
-		d, err := startSmokeDaemon(ctx, bin, root, name, tr)
+		d, line, err := smokeEndpoint(ctx, bin, root, tr)
+		if d != nil {
+			daemons = append(daemons, d)
+		}
 		if err != nil {
 			return err
 		}
-		daemons = append(daemons, d)
-		out, err := command(ctx, bin, "ping", "--name", name, "--root", root, "--transport", string(tr)).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("smoke: ping %s: %v: %s", name, err, out)
-		}
-		lay, _ := ipc.Resolve(name, ipc.WithRoot(root), ipc.WithTransport(tr))
-		checks := map[string]os.FileMode{lay.Dir: 0o700}
-		if tr == ipc.TransportUnix {
-			checks[lay.Sock] = 0o600
-		} else {
-			checks[lay.Port] = 0o600
-		}
-		var modes []string
-		for p, want := range checks {
-			fi, err := os.Lstat(p)
-			if err != nil {
-				return fmt.Errorf("smoke: %s: %w", p, err)
-			}
-			if got := fi.Mode().Perm(); got != want {
-				return fmt.Errorf("smoke: %s has mode %04o, want %04o (daemon started under umask 000)", p, got, want)
-			}
-			modes = append(modes, fmt.Sprintf("%s %04o", filepath.Base(p), want))
-		}
-		lines = append(lines, fmt.Sprintf("%-4s %s; %s", tr, strings.TrimSpace(string(out)), strings.Join(sortedStrings(modes), ", ")))
+		lines = append(lines, line)
 	}
 	out, err := command(ctx, bin, "list", "--root", root, "--live").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "smoke-unix") || !strings.Contains(string(out), "smoke-tcp") {
@@ -111,6 +90,41 @@ func Smoke(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "smoke: nothing left behind; all good in %s\n", time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// smokeEndpoint starts the daemon on transport tr in root, pings it and
+// checks the modes of its directory and socket or port file; it returns
+// the daemon (for the caller to stop, also with an error) and the line
+// that says what was seen.
+func smokeEndpoint(ctx context.Context, bin, root string, tr ipc.Transport) (*smokeDaemon, string, error) {
+	name := "smoke-" + string(tr)
+	d, err := startSmokeDaemon(ctx, bin, root, name, tr)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := command(ctx, bin, "ping", "--name", name, "--root", root, "--transport", string(tr)).CombinedOutput()
+	if err != nil {
+		return d, "", fmt.Errorf("smoke: ping %s: %v: %s", name, err, out)
+	}
+	lay, _ := ipc.Resolve(name, ipc.WithRoot(root), ipc.WithTransport(tr))
+	checks := map[string]os.FileMode{lay.Dir: 0o700}
+	if tr == ipc.TransportUnix {
+		checks[lay.Sock] = 0o600
+	} else {
+		checks[lay.Port] = 0o600
+	}
+	var modes []string
+	for p, want := range checks {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return d, "", fmt.Errorf("smoke: %s: %w", p, err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			return d, "", fmt.Errorf("smoke: %s has mode %04o, want %04o (daemon started under umask 000)", p, got, want)
+		}
+		modes = append(modes, fmt.Sprintf("%s %04o", filepath.Base(p), want))
+	}
+	return d, fmt.Sprintf("%-4s %s; %s", tr, strings.TrimSpace(string(out)), strings.Join(sortedStrings(modes), ", ")), nil
 }
 
 type smokeDaemon struct {

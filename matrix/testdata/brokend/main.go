@@ -214,105 +214,20 @@ func run(root, name, transport string) error {
 	defer stop()
 	dir := filepath.Join(root, "bu-"+name+".d")
 	sock := filepath.Join(dir, "sock")
-	if transport == "tcp" && flaw == "ipcport0644" {
-		// ipc's tcp transport wants its root there (the unix one makes it).
-		if err := os.MkdirAll(root, 0o700); err != nil {
-			return err
-		}
-		ln, err := ipc.Listen(ctx, name, ipc.WithRoot(root), ipc.WithTransport(ipc.TransportTCP))
-		if err != nil {
-			return err
-		}
-		// The flaw: the private port file made readable by all.
-		if err := os.Chmod(ln.Layout().Port, 0o644); err != nil {
-			return err
-		}
-		return serve(ctx, ln, "")
-	}
 	if transport == "tcp" {
-		return serveTCP(ctx, dir)
+		return runTCP(ctx, root, name, dir)
 	}
 	switch flaw {
 	case "plain":
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			return err
-		}
-		os.Chmod(dir, 0o777)
-		ln, err := net.Listen("unix", sock)
-		if err != nil {
-			return err
-		}
-		return serve(ctx, ln, "")
+		return servePlain(ctx, dir, sock)
 	case "unlink":
-		if err := privateDir(dir); err != nil {
-			return err
-		}
-		os.Remove(sock) // the flaw: whatever is there, live or not
-		ln, err := net.Listen("unix", sock)
-		if err != nil {
-			return err
-		}
-		if err := os.Chmod(sock, 0o600); err != nil {
-			return err
-		}
-		err = serve(ctx, ln, "")
-		os.Remove(dir)
-		return err
+		return serveUnlink(ctx, dir, sock)
 	case "none":
 		return serveRootLayout(ctx, root, name)
 	case "tmprename":
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
-		ln, err := net.Listen("unix", tmp) // the flaw: the umask's mode, for a while
-		if err != nil {
-			return err
-		}
-		ln.(*net.UnixListener).SetUnlinkOnClose(false)
-		time.Sleep(300 * time.Millisecond)
-		if err := os.Chmod(tmp, 0o600); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, sock); err != nil {
-			return err
-		}
-		defer os.Remove(sock)
-		defer os.Remove(dir)
-		return serve(ctx, ln, "")
+		return serveTmpRename(ctx, dir, sock)
 	case "renamelisten":
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		// bind a temporary name, rename it over sock, then listen() with
-		// the umask's mode, and chmod only a second later.
-		tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
-		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: tmp}); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, sock); err != nil {
-			return err
-		}
-		if err := syscall.Listen(fd, 128); err != nil {
-			return err
-		}
-		time.Sleep(time.Second)
-		if err := os.Chmod(sock, 0o600); err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), sock)
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err != nil {
-			return err
-		}
-		defer os.Remove(sock)
-		defer os.Remove(dir)
-		return serve(ctx, ln, "")
+		return serveRenameListen(ctx, dir, sock)
 	case "maxconn":
 		if backlog > 0 {
 			return serveRootLayout(ctx, root, name) // -backlog: its listener
@@ -325,27 +240,14 @@ func run(root, name, transport string) error {
 		return serveAddrTrusting(ctx, dir, sock, name)
 	case "locklink":
 		if lockfilePath != "" {
-			// The flaw: O_CREAT|O_TRUNC without O_NOFOLLOW follows a link.
-			f, err := os.OpenFile(lockfilePath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+			unlock, err := lockThroughLink()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(f, "%d\n", os.Getpid())
-			defer f.Close()
-			defer os.Remove(lockfilePath) // unlinks the name (the link), not its target
-
+			defer unlock()
 		}
 	case "rmfollow":
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			return err
-		}
-		os.Chmod(dir, 0o777)
-		ln, err := net.Listen("unix", sock)
-		if err != nil {
-			return err
-		}
-		err = serve(ctx, ln, "")
-		return errors.Join(err, removeFollowing(dir))
+		return serveRmFollow(ctx, dir, sock)
 	case "replacefile":
 		if fi, err := os.Lstat(dir); err == nil && fi.Mode().IsRegular() {
 			if err := os.Remove(dir); err != nil { // the flaw: not ours to remove
@@ -382,6 +284,152 @@ func run(root, name, transport string) error {
 		return err
 	}
 	return serve(ctx, ln, "")
+}
+
+// runTCP serves the tcp transport: -flaw ipcport0644 through the ipc
+// package, the others by serveTCP.
+func runTCP(ctx context.Context, root, name, dir string) error {
+	if flaw == "ipcport0644" {
+		// ipc's tcp transport wants its root there (the unix one makes it).
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			return err
+		}
+		ln, err := ipc.Listen(ctx, name, ipc.WithRoot(root), ipc.WithTransport(ipc.TransportTCP))
+		if err != nil {
+			return err
+		}
+		// The flaw: the private port file made readable by all.
+		if err := os.Chmod(ln.Layout().Port, 0o644); err != nil {
+			return err
+		}
+		return serve(ctx, ln, "")
+	}
+	return serveTCP(ctx, dir)
+}
+
+// servePlain is -flaw plain: net.Listen in a 0777 directory, no chmod.
+func servePlain(ctx context.Context, dir, sock string) error {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	os.Chmod(dir, 0o777)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, "")
+}
+
+// serveUnlink is -flaw unlink: a private directory, the socket path
+// unlinked unconditionally before bind.
+func serveUnlink(ctx context.Context, dir, sock string) error {
+	if err := privateDir(dir); err != nil {
+		return err
+	}
+	os.Remove(sock) // the flaw: whatever is there, live or not
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return err
+	}
+	err = serve(ctx, ln, "")
+	os.Remove(dir)
+	return err
+}
+
+// serveTmpRename is -flaw tmprename: a temporary name bound with the
+// umask's mode, chmodded and renamed over sock 300 ms later.
+func serveTmpRename(ctx context.Context, dir, sock string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
+	ln, err := net.Listen("unix", tmp) // the flaw: the umask's mode, for a while
+	if err != nil {
+		return err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	time.Sleep(300 * time.Millisecond)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, sock); err != nil {
+		return err
+	}
+	defer os.Remove(sock)
+	defer os.Remove(dir)
+	return serve(ctx, ln, "")
+}
+
+// serveRenameListen is -flaw renamelisten: a temporary name bound and
+// renamed over sock, then listened on with the umask's mode, chmodded a
+// second later.
+func serveRenameListen(ctx context.Context, dir, sock string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// bind a temporary name, rename it over sock, then listen() with
+	// the umask's mode, and chmod only a second later.
+	tmp := fmt.Sprintf("%s.%d.tmp", sock, os.Getpid())
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: tmp}); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, sock); err != nil {
+		return err
+	}
+	if err := syscall.Listen(fd, 128); err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(sock)
+	defer os.Remove(dir)
+	return serve(ctx, ln, "")
+}
+
+// serveRmFollow is -flaw rmfollow: plain, and at exit its directory
+// emptied recursively, following a link to a directory found in it.
+func serveRmFollow(ctx context.Context, dir, sock string) error {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	os.Chmod(dir, 0o777)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	err = serve(ctx, ln, "")
+	return errors.Join(err, removeFollowing(dir))
+}
+
+// lockThroughLink is -flaw locklink's start: -lockfile opened with
+// O_CREAT|O_TRUNC following a link there, its pid written in it. unlock
+// removes the name and closes the file.
+func lockThroughLink() (unlock func(), err error) {
+	// The flaw: O_CREAT|O_TRUNC without O_NOFOLLOW follows a link.
+	f, err := os.OpenFile(lockfilePath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return func() {
+		os.Remove(lockfilePath) // unlinks the name (the link), not its target
+		f.Close()
+	}, nil
 }
 
 // serveAddrTrusting is a correct endpoint (a verified private directory,
