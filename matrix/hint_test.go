@@ -29,15 +29,33 @@ func TestHint(t *testing.T) {
 		{true, "port-file", "TEMPLATE", "input port-file: TEMPLATE"},
 		{true, "leg-timeout", "10m", "input flags: --leg-timeout=10m"},
 		{true, "protocol", "", "input protocol"},
+		{false, "cmd", "", "--cmd"},
+		{true, "cmd", "TEMPLATE", "input target: TEMPLATE"},
 	} {
 		if got := hint(c.action, c.flag, c.value); got != c.want {
 			t.Errorf("hint(%v, %q, %q) = %q, want %q", c.action, c.flag, c.value, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		action bool
+		want   string
+	}{
+		{false, "--cmd, --env, --lockfile"},
+		{true, "inputs target, env, flags: --lockfile"},
+	} {
+		if got := hints(c.action, "cmd", "env", "lockfile"); got != c.want {
+			t.Errorf("hints(%v) = %q, want %q", c.action, got, c.want)
 		}
 	}
 	t.Setenv(FromActionEnv, "1")
 	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect}}}
 	if got := r.targetSkip(Scenario{ID: "proto.idle-connections"}); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
 		t.Errorf("a skip reason under the action: %q, want the protocol input named", got)
+	}
+	// path.name-validation's skip lists the templates that could pass a
+	// name: under the action, as the inputs that set them.
+	if got := r.targetSkip(Scenario{ID: "path.name-validation"}); !strings.Contains(got, "no template (inputs target, env, socket, port-file, probe, pidfile) contains {name}") || strings.Contains(got, "--") {
+		t.Errorf("path.name-validation's skip under the action: %q, want the inputs named, no flag", got)
 	}
 }
 

@@ -529,7 +529,7 @@ func (r *Runner) targetSkip(s Scenario) string {
 		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give %s or %s to run it", why, Hint("protocol", "line"), Hint("protocol", "exec"))
 	}
 	if s.ID == "path.name-validation" && !t.takesName() {
-		return "no template (--cmd, --env, --socket, --port-file, --probe, --pidfile) contains {name}: the target takes no name, so there is none to validate"
+		return fmt.Sprintf("no template (%s) contains {name}: the target takes no name, so there is none to validate", Hints("cmd", "env", "socket", "port-file", "probe", "pidfile"))
 	}
 	return ""
 }
@@ -547,7 +547,7 @@ func (t Target) takesName() bool {
 
 // noPIDReason says why the daemon that answers cannot be named here.
 func noPIDReason(e *Env) string {
-	return fmt.Sprintf("--protocol %s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", e.r.cfg.Target.Protocol, e.Transport)
+	return fmt.Sprintf("%s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", Hint("protocol", string(e.r.cfg.Target.Protocol)), e.Transport)
 }
 
 // probeWhat says what the suite waits for from this target.
