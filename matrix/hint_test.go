@@ -189,7 +189,18 @@ func TestCauseLine(t *testing.T) {
 			"Error: Cannot open an HTTP server: socket.error reported errno.ENAMETOOLONG (AF_UNIX path too long) (last line: For help, use /usr/bin/supervisord -h)"},
 		{"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20)\n[02-Dec-2026] ERROR: FPM initialization failed\n",
 			"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20) (last line: [02-Dec-2026] ERROR: FPM initialization failed)"},
+		// supervisord names its cause in its own words, or by the errno's
+		// symbolic name, then points to its help.
+		{"2026-12-02 05:29:50,712 CRIT Supervisor is running as root.  Privileges were not dropped because no user is specified in the config file.\nError: The directory named as part of the path /r/07/root/supervisord.pid does not exist\nFor help, use /usr/bin/supervisord -h\n",
+			"Error: The directory named as part of the path /r/07/root/supervisord.pid does not exist (last line: For help, use /usr/bin/supervisord -h)"},
+		{"Error: Cannot open an HTTP server: socket.error reported errno.ENOTDIR (20)\nFor help, use /usr/bin/supervisord -h\n",
+			"Error: Cannot open an HTTP server: socket.error reported errno.ENOTDIR (20) (last line: For help, use /usr/bin/supervisord -h)"},
+		// No cause the suite knows: the last line that reports an error,
+		// not the pointer to the help after it.
+		{"starting\nfatal: the configuration names no listener\nusage: d [-h] [-c FILE]\n",
+			"fatal: the configuration names no listener (last line: usage: d [-h] [-c FILE])"},
 		{"starting\nbind: Address already in use\n", "bind: Address already in use"},
+		{"EACCESSIBLE mode\nbye\n", "bye"},
 		{"starting\nbye\n", "bye"},
 		{"", "(no output)"},
 	} {
