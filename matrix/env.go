@@ -525,6 +525,11 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) {
 				return 0, err
 			}
+			// A reply no JSON-lines daemon sends will not turn into a
+			// pong: the daemon speaks another protocol.
+			if notJSONReply(err) != "" {
+				return 0, fmt.Errorf("%w: a %s daemon never sends it, so the suite stopped waiting at this first reply", err, sp.Protocol)
+			}
 			last = err
 			if errors.Is(err, ipc.ErrBadReply) {
 				badReply = err
@@ -556,10 +561,13 @@ func (e *Env) start(ctx context.Context) (*daemon, int, error) {
 // pingAsDaemon pings as the daemon's uid (our daemon serves only its own
 // uid, and so may others).
 func (e *Env) pingAsDaemon(ctx context.Context, sp probeSpec) (int, error) {
-	var res struct {
-		PID int `json:"pid"`
-	}
+	var res pingResult
 	err := e.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
+	// From a helper process the error is text: the result says whether the
+	// reply was no JSON object.
+	if ie := (*impostorError)(nil); res.NotJSON != "" && notJSONReply(err) == "" && !errors.As(err, &ie) {
+		err = &notJSONError{reply: res.NotJSON}
+	}
 	return res.PID, err
 }
 

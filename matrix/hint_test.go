@@ -108,7 +108,10 @@ func TestKeepNotLeftBehind(t *testing.T) {
 }
 
 // A daemon that answers, but not in JSON, under --protocol bh-json (the
-// default of an external target): the preflight's hint names --protocol.
+// default of an external target): the preflight stops at its first reply,
+// which no bh-json daemon sends, instead of waiting out --ready-timeout,
+// and its hint names --protocol (the input under the action). As another
+// uid too: the ping then runs in a helper, and the reply crosses a process.
 func TestPreflightHintsProtocol(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("uses socat's Unix listener; this is %s", runtime.GOOS)
@@ -118,10 +121,44 @@ func TestPreflightHintsProtocol(t *testing.T) {
 		t.Skip("needs socat (apt-get install socat)")
 	}
 	needBins(t)
-	target := Target{Cmd: []string{socat, "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; echo hello"}, Socket: "{root}/echo.sock", Protocol: ProtocolBHJSON, DirCreatedBy: "suite"}
-	_, err = Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, ReadyTimeout: time.Second})
-	if err == nil || !strings.Contains(err.Error(), "hint:       the daemon answered, but not with a bh-json pong") || !strings.Contains(err.Error(), "--protocol connect") {
-		t.Errorf("Run = %v, want a preflight error whose hint names --protocol", err)
+	for _, c := range []struct {
+		name      string
+		daemonUID int
+		action    bool
+		hint      string
+	}{
+		{"cli", -1, false, "--protocol connect"},
+		{"action", -1, true, "input protocol: connect"},
+		{"daemon of another uid", 23503, false, "--protocol connect"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.daemonUID >= 0 && os.Geteuid() != 0 {
+				t.Skipf("needs root to run the daemon as uid %d; run as root", c.daemonUID)
+			}
+			if c.action {
+				t.Setenv(FromActionEnv, "1")
+			}
+			target := Target{Cmd: []string{socat, "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; echo hello"}, Socket: "{root}/echo.sock", Protocol: ProtocolBHJSON, DirCreatedBy: "suite"}
+			// The default limit: the old wait ran it out.
+			_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: c.daemonUID, AttackerUID: -1, ReadyTimeout: 10 * time.Second})
+			if err == nil {
+				t.Fatal("Run passed the preflight")
+			}
+			msg := err.Error()
+			for _, want := range []string{
+				"preflight: the daemon's reply cannot be bh-json",
+				`the daemon replied "hello\n", not a JSON object: a bh-json daemon never sends it, so the suite stopped waiting at this first reply`,
+				"hint:       the daemon answered, but not with a bh-json pong",
+				c.hint,
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("Run = %v\nwant %q in it", err, want)
+				}
+			}
+			if strings.Contains(msg, "did not become ready within") {
+				t.Errorf("the preflight waited out its limit: %v", err)
+			}
+		})
 	}
 }
 
