@@ -534,6 +534,22 @@ func (r *Runner) targetSkip(s Scenario) string {
 	return ""
 }
 
+// notApplicable is the cause, shared by every scenario it holds for, why s
+// cannot apply to this target whatever else its skip says
+// (Result.NotApplicable): the target lacks s's transport. "" when s could
+// apply.
+func (r *Runner) notApplicable(s Scenario) string {
+	tr := r.transport(s)
+	if r.cfg.Target.Supports(tr) {
+		return ""
+	}
+	flag := Hint("socket", "TEMPLATE")
+	if tr == ipc.TransportTCP {
+		flag = Hint("port-file", "TEMPLATE")
+	}
+	return fmt.Sprintf("the target has no %s transport; give %s to test it", tr, flag)
+}
+
 // takesName: some template passes the endpoint name to the daemon.
 func (t Target) takesName() bool {
 	tpls := append([]string{t.Socket, t.PortFile, t.Probe, t.PidFile}, t.Cmd...)
