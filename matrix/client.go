@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -233,7 +234,29 @@ func (s *session) ping(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ipc.ParsePingReply(line)
+	pid, err := ipc.ParsePingReply(line)
+	if err != nil && !isJSONObject(line) {
+		return 0, &notJSONError{reply: string(line)}
+	}
+	return pid, err
+}
+
+// notJSONError is a reply to a ping that no daemon of a JSON-lines
+// protocol (bh-json, ipc) sends: a line that is not a JSON object (a
+// greeting, an HTTP status line). The daemon speaks another protocol, and
+// waiting for a pong is pointless. It wraps ipc.ErrBadReply.
+type notJSONError struct{ reply string }
+
+func (e *notJSONError) Error() string {
+	return fmt.Sprintf("the daemon replied %.80q, not a JSON object", e.reply)
+}
+
+func (e *notJSONError) Unwrap() error { return ipc.ErrBadReply }
+
+// isJSONObject: line (one line, its newline included) is a JSON object.
+func isJSONObject(line []byte) bool {
+	b := bytes.TrimSpace(line)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // pingOnce opens a session, pings and closes; for a protocol that does

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -524,6 +525,11 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) {
 				return 0, err
 			}
+			// A reply no JSON-lines daemon sends will not turn into a
+			// pong: the daemon speaks another protocol.
+			if notJSONReply(err) != "" {
+				return 0, fmt.Errorf("%w: a %s daemon never sends it, so the suite stopped waiting at this first reply", err, sp.Protocol)
+			}
 			last = err
 			if errors.Is(err, ipc.ErrBadReply) {
 				badReply = err
@@ -555,10 +561,13 @@ func (e *Env) start(ctx context.Context) (*daemon, int, error) {
 // pingAsDaemon pings as the daemon's uid (our daemon serves only its own
 // uid, and so may others).
 func (e *Env) pingAsDaemon(ctx context.Context, sp probeSpec) (int, error) {
-	var res struct {
-		PID int `json:"pid"`
-	}
+	var res pingResult
 	err := e.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
+	// From a helper process the error is text: the result says whether the
+	// reply was no JSON object.
+	if ie := (*impostorError)(nil); res.NotJSON != "" && notJSONReply(err) == "" && !errors.As(err, &ie) {
+		err = &notJSONError{reply: res.NotJSON}
+	}
 	return res.PID, err
 }
 
@@ -614,33 +623,51 @@ func (e *Env) tree(dir string, skip string) []string {
 }
 
 // causeWords are what the refusals the scenarios expect say, in the
-// errno strings (strerror) and Go's errors, lower case: a daemon's last
-// line is often "For help, use ... -h" or "initialization failed", and
-// the line that says why comes before it.
+// errno strings (strerror) and Go's errors, lower case, and in the words
+// daemons use for them ("does not exist"): a daemon's last line is often
+// "For help, use ... -h" or "initialization failed", and the line that
+// says why comes before it.
 var causeWords = []string{
 	"too long", "not a directory", "address already in use", "permission denied", "file exists",
 	"no such file or directory", "too many levels of symbolic links", "operation not permitted",
 	"is a directory", "invalid argument", "not private", "insecure", "unsafe", "already running",
 	"already in use", "refus", "not owned", "owned by", "bad permissions", "wrong permissions",
+	"not exist", "doesn't exist",
 }
 
+// causeErrnos matches the symbolic names of the errnos of those refusals
+// (Python's "errno.ENOTDIR", as supervisord reports a socket error), case
+// and all.
+var causeErrnos = regexp.MustCompile(`\bE(NAMETOOLONG|NOTDIR|ADDRINUSE|ACCES|EXIST|NOENT|LOOP|PERM|ISDIR|INVAL)\b`)
+
+// errorWords mark a line that reports an error, lower case: when no line
+// names a cause the suite knows, the last such line is the likeliest
+// cause (not the pointer to the help that often follows it).
+var errorWords = []string{"error", "fatal", "emerg", "alert", "cannot", "can't", "unable", "failed"}
+
 // causeLine is the line of a daemon's output s that names the cause of a
-// refusal: the last line holding one of causeWords, followed by the last
-// line when that is another ("… (last line: …)"); else the last line
-// (lastLine).
+// refusal: the last line holding one of causeWords or causeErrnos, else
+// the last line holding one of errorWords, followed by the last line when
+// that is another ("… (last line: …)"); else the last line (lastLine).
 func causeLine(s string) string {
 	last := lastLine(s)
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.ToLower(lines[i])
-		for _, w := range causeWords {
-			if strings.Contains(l, w) {
-				cause := strings.TrimSpace(lines[i])
-				if cause == last {
-					return last
-				}
-				return cause + " (last line: " + last + ")"
+	names := func(l string) bool {
+		return slices.ContainsFunc(causeWords, func(w string) bool { return strings.Contains(strings.ToLower(l), w) }) || causeErrnos.MatchString(l)
+	}
+	reports := func(l string) bool {
+		return slices.ContainsFunc(errorWords, func(w string) bool { return strings.Contains(strings.ToLower(l), w) })
+	}
+	for _, match := range []func(string) bool{names, reports} {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if !match(lines[i]) {
+				continue
 			}
+			cause := strings.TrimSpace(lines[i])
+			if cause == last {
+				return last
+			}
+			return cause + " (last line: " + last + ")"
 		}
 	}
 	return last

@@ -34,6 +34,22 @@ type helperReply struct {
 	Impostors []string `json:"impostors,omitempty"`
 }
 
+// pingResult is what the ping action returns. NotJSON: the daemon's reply
+// when it was not a JSON object (notJSONError), which the error alone would
+// not carry out of a helper process.
+type pingResult struct {
+	PID     int    `json:"pid"`
+	NotJSON string `json:"not_json,omitempty"`
+}
+
+// notJSONReply is the reply a notJSONError holds, "" for any other err.
+func notJSONReply(err error) string {
+	if nj := (*notJSONError)(nil); errors.As(err, &nj) {
+		return nj.reply
+	}
+	return ""
+}
+
 type action func(ctx context.Context, arg json.RawMessage) (any, error)
 
 // actions are the helper actions. "exec" is special: it replaces the helper
@@ -45,7 +61,7 @@ var actions = map[string]action{
 			return nil, err
 		}
 		pid, err := pingOnce(ctx, sp)
-		return map[string]int{"pid": pid}, err
+		return pingResult{PID: pid, NotJSON: notJSONReply(err)}, err
 	},
 	"load": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var a struct {

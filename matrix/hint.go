@@ -16,13 +16,18 @@ import (
 const FromActionEnv = "BH_FROM_ACTION"
 
 // actionInputs are the run flags the action has a named input for (of the
-// same name); any other flag goes in its "flags" input, one a line.
+// same name, but for those in actionInputNames); any other flag goes in its
+// "flags" input, one a line.
 var actionInputs = map[string]bool{
-	"protocol": true, "send": true, "send-file": true, "expect": true, "probe": true,
+	"cmd": true, "protocol": true, "send": true, "send-file": true, "expect": true, "probe": true,
 	"forks": true, "pidfile": true, "dir-created-by": true, "env": true, "env-clear": true,
 	"keep": true, "umask": true, "daemon-uid": true, "attacker-uid": true, "timeout": true,
 	"ready-timeout": true, "socket": true, "port-file": true, "name": true, "scenarios": true,
 }
+
+// actionInputNames are the action's inputs whose name is not their
+// flag's: the daemon's command (--cmd) is the input target.
+var actionInputNames = map[string]string{"cmd": "target"}
 
 // fromAction reports whether this run comes from the action.
 func fromAction() bool { return os.Getenv(FromActionEnv) == "1" }
@@ -38,6 +43,10 @@ func Hint(flag, value string) string {
 }
 
 func hint(action bool, flag, value string) string {
+	input := flag
+	if n, ok := actionInputNames[flag]; ok {
+		input = n
+	}
 	switch {
 	case !action && value == "true":
 		return "--" + flag
@@ -50,12 +59,19 @@ func hint(action bool, flag, value string) string {
 	case !actionInputs[flag]:
 		return fmt.Sprintf("input flags: --%s=%s", flag, value)
 	case value == "":
-		return "input " + flag
+		return "input " + input
 	case value == "true":
-		return "input " + flag + ": 'true'"
+		return "input " + input + ": 'true'"
 	default:
-		return "input " + flag + ": " + value
+		return "input " + input + ": " + value
 	}
+}
+
+// Hints names several run flags as Hint names one, in a list: "--cmd,
+// --env, --lockfile" on the command line; "inputs target, env, flags:
+// --lockfile" when the run comes from the action.
+func Hints(flags ...string) string {
+	return hints(fromAction(), flags...)
 }
 
 // forksHintText explains a signal that found the started process gone
@@ -90,4 +106,15 @@ func RerunFlags(t Target, reps ...report.Report) []string {
 		}
 	}
 	return nil
+}
+
+func hints(action bool, flags ...string) string {
+	names := make([]string, len(flags))
+	for i, f := range flags {
+		names[i] = strings.TrimPrefix(hint(action, f, ""), "input ")
+	}
+	if action {
+		return "inputs " + strings.Join(names, ", ")
+	}
+	return strings.Join(names, ", ")
 }

@@ -29,15 +29,33 @@ func TestHint(t *testing.T) {
 		{true, "port-file", "TEMPLATE", "input port-file: TEMPLATE"},
 		{true, "leg-timeout", "10m", "input flags: --leg-timeout=10m"},
 		{true, "protocol", "", "input protocol"},
+		{false, "cmd", "", "--cmd"},
+		{true, "cmd", "TEMPLATE", "input target: TEMPLATE"},
 	} {
 		if got := hint(c.action, c.flag, c.value); got != c.want {
 			t.Errorf("hint(%v, %q, %q) = %q, want %q", c.action, c.flag, c.value, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		action bool
+		want   string
+	}{
+		{false, "--cmd, --env, --lockfile"},
+		{true, "inputs target, env, flags: --lockfile"},
+	} {
+		if got := hints(c.action, "cmd", "env", "lockfile"); got != c.want {
+			t.Errorf("hints(%v) = %q, want %q", c.action, got, c.want)
 		}
 	}
 	t.Setenv(FromActionEnv, "1")
 	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect}}}
 	if got := r.targetSkip(Scenario{ID: "proto.idle-connections"}); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
 		t.Errorf("a skip reason under the action: %q, want the protocol input named", got)
+	}
+	// path.name-validation's skip lists the templates that could pass a
+	// name: under the action, as the inputs that set them.
+	if got := r.targetSkip(Scenario{ID: "path.name-validation"}); !strings.Contains(got, "no template (inputs target, env, socket, port-file, probe, pidfile) contains {name}") || strings.Contains(got, "--") {
+		t.Errorf("path.name-validation's skip under the action: %q, want the inputs named, no flag", got)
 	}
 }
 
@@ -90,7 +108,10 @@ func TestKeepNotLeftBehind(t *testing.T) {
 }
 
 // A daemon that answers, but not in JSON, under --protocol bh-json (the
-// default of an external target): the preflight's hint names --protocol.
+// default of an external target): the preflight stops at its first reply,
+// which no bh-json daemon sends, instead of waiting out --ready-timeout,
+// and its hint names --protocol (the input under the action). As another
+// uid too: the ping then runs in a helper, and the reply crosses a process.
 func TestPreflightHintsProtocol(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("uses socat's Unix listener; this is %s", runtime.GOOS)
@@ -100,10 +121,44 @@ func TestPreflightHintsProtocol(t *testing.T) {
 		t.Skip("needs socat (apt-get install socat)")
 	}
 	needBins(t)
-	target := Target{Cmd: []string{socat, "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; echo hello"}, Socket: "{root}/echo.sock", Protocol: ProtocolBHJSON, DirCreatedBy: "suite"}
-	_, err = Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, ReadyTimeout: time.Second})
-	if err == nil || !strings.Contains(err.Error(), "hint:       the daemon answered, but not with a bh-json pong") || !strings.Contains(err.Error(), "--protocol connect") {
-		t.Errorf("Run = %v, want a preflight error whose hint names --protocol", err)
+	for _, c := range []struct {
+		name      string
+		daemonUID int
+		action    bool
+		hint      string
+	}{
+		{"cli", -1, false, "--protocol connect"},
+		{"action", -1, true, "input protocol: connect"},
+		{"daemon of another uid", 23503, false, "--protocol connect"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.daemonUID >= 0 && os.Geteuid() != 0 {
+				t.Skipf("needs root to run the daemon as uid %d; run as root", c.daemonUID)
+			}
+			if c.action {
+				t.Setenv(FromActionEnv, "1")
+			}
+			target := Target{Cmd: []string{socat, "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; echo hello"}, Socket: "{root}/echo.sock", Protocol: ProtocolBHJSON, DirCreatedBy: "suite"}
+			// The default limit: the old wait ran it out.
+			_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: c.daemonUID, AttackerUID: -1, ReadyTimeout: 10 * time.Second})
+			if err == nil {
+				t.Fatal("Run passed the preflight")
+			}
+			msg := err.Error()
+			for _, want := range []string{
+				"preflight: the daemon's reply cannot be bh-json",
+				`the daemon replied "hello\n", not a JSON object: a bh-json daemon never sends it, so the suite stopped waiting at this first reply`,
+				"hint:       the daemon answered, but not with a bh-json pong",
+				c.hint,
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("Run = %v\nwant %q in it", err, want)
+				}
+			}
+			if strings.Contains(msg, "did not become ready within") {
+				t.Errorf("the preflight waited out its limit: %v", err)
+			}
+		})
 	}
 }
 
@@ -171,7 +226,18 @@ func TestCauseLine(t *testing.T) {
 			"Error: Cannot open an HTTP server: socket.error reported errno.ENAMETOOLONG (AF_UNIX path too long) (last line: For help, use /usr/bin/supervisord -h)"},
 		{"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20)\n[02-Dec-2026] ERROR: FPM initialization failed\n",
 			"[02-Dec-2026] ERROR: unable to bind listening socket for address '/r/x/php.sock': Not a directory (20) (last line: [02-Dec-2026] ERROR: FPM initialization failed)"},
+		// supervisord names its cause in its own words, or by the errno's
+		// symbolic name, then points to its help.
+		{"2026-12-02 05:29:50,712 CRIT Supervisor is running as root.  Privileges were not dropped because no user is specified in the config file.\nError: The directory named as part of the path /r/07/root/supervisord.pid does not exist\nFor help, use /usr/bin/supervisord -h\n",
+			"Error: The directory named as part of the path /r/07/root/supervisord.pid does not exist (last line: For help, use /usr/bin/supervisord -h)"},
+		{"Error: Cannot open an HTTP server: socket.error reported errno.ENOTDIR (20)\nFor help, use /usr/bin/supervisord -h\n",
+			"Error: Cannot open an HTTP server: socket.error reported errno.ENOTDIR (20) (last line: For help, use /usr/bin/supervisord -h)"},
+		// No cause the suite knows: the last line that reports an error,
+		// not the pointer to the help after it.
+		{"starting\nfatal: the configuration names no listener\nusage: d [-h] [-c FILE]\n",
+			"fatal: the configuration names no listener (last line: usage: d [-h] [-c FILE])"},
 		{"starting\nbind: Address already in use\n", "bind: Address already in use"},
+		{"EACCESSIBLE mode\nbye\n", "bye"},
 		{"starting\nbye\n", "bye"},
 		{"", "(no output)"},
 	} {

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,12 +23,15 @@ type PreflightError struct {
 	Output    string        // head and tail of its output
 	Err       error         // the last thing that went wrong while waiting
 	Hint      string        // what to try, when the suite can tell
+	Protocol  Protocol      // the target's protocol
 }
 
 func (e *PreflightError) Error() string {
 	var b strings.Builder
 	if e.Exited {
 		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s, before it was ready; no scenario was run\n", e.ExitCode, e.after())
+	} else if nj := (*notJSONError)(nil); errors.As(e.Err, &nj) {
+		fmt.Fprintf(&b, "preflight: the daemon's reply cannot be %s; no scenario was run\n", e.Protocol)
 	} else {
 		fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)
 	}
@@ -112,7 +116,7 @@ func (r *Runner) preflight(ctx context.Context) error {
 			err = fmt.Errorf("%w; %s", err, f)
 		}
 		return &PreflightError{Argv: argv, WaitedFor: e.waitedFor(), Limit: r.cfg.ReadyTimeout, Exited: exited, ExitCode: code, After: after,
-			Output: out, Err: err, Hint: e.preflightHint(exited, code, out, err)}
+			Output: out, Err: err, Hint: e.preflightHint(exited, code, out, err), Protocol: r.cfg.Target.Protocol}
 	}
 	if r.cfg.Progress != nil {
 		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())

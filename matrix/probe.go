@@ -529,9 +529,25 @@ func (r *Runner) targetSkip(s Scenario) string {
 		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give %s or %s to run it", why, Hint("protocol", "line"), Hint("protocol", "exec"))
 	}
 	if s.ID == "path.name-validation" && !t.takesName() {
-		return "no template (--cmd, --env, --socket, --port-file, --probe, --pidfile) contains {name}: the target takes no name, so there is none to validate"
+		return fmt.Sprintf("no template (%s) contains {name}: the target takes no name, so there is none to validate", Hints("cmd", "env", "socket", "port-file", "probe", "pidfile"))
 	}
 	return ""
+}
+
+// notApplicable is the cause, shared by every scenario it holds for, why s
+// cannot apply to this target whatever else its skip says
+// (Result.NotApplicable): the target lacks s's transport. "" when s could
+// apply.
+func (r *Runner) notApplicable(s Scenario) string {
+	tr := r.transport(s)
+	if r.cfg.Target.Supports(tr) {
+		return ""
+	}
+	flag := Hint("socket", "TEMPLATE")
+	if tr == ipc.TransportTCP {
+		flag = Hint("port-file", "TEMPLATE")
+	}
+	return fmt.Sprintf("the target has no %s transport; give %s to test it", tr, flag)
 }
 
 // takesName: some template passes the endpoint name to the daemon.
@@ -547,7 +563,7 @@ func (t Target) takesName() bool {
 
 // noPIDReason says why the daemon that answers cannot be named here.
 func noPIDReason(e *Env) string {
-	return fmt.Sprintf("--protocol %s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", e.r.cfg.Target.Protocol, e.Transport)
+	return fmt.Sprintf("%s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", Hint("protocol", string(e.r.cfg.Target.Protocol)), e.Transport)
 }
 
 // probeWhat says what the suite waits for from this target.

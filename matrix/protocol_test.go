@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // withProtocol is target speaking one of the protocols that do not use
@@ -259,6 +261,30 @@ func TestNameValidationSkipsWithoutName(t *testing.T) {
 		}
 		if other, _ := byID("dir.symlink"); r.targetSkip(other) != "" {
 			t.Errorf("%v: dir.symlink skipped: %q", c.t.Cmd, r.targetSkip(other))
+		}
+	}
+}
+
+// A target without a tcp transport: every tcp scenario is skipped as not
+// applicable, for one cause the reports fold into a line, whatever its own
+// reason (tcp.portfile-dacl runs on Windows only); other skips are not.
+func TestTransportSkipsNotApplicable(t *testing.T) {
+	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"ssh-agent", "-D", "-a", "{root}/agent.sock"}, Socket: "{root}/agent.sock", Protocol: ProtocolConnect}}}
+	const cause = "the target has no tcp transport; give --port-file TEMPLATE to test it"
+	for _, s := range Catalogue() {
+		if s.ID != "path.name-validation" && s.Transport != ipc.TransportTCP {
+			continue // it would start the daemon
+		}
+		res := r.runOne(t.Context(), s, 0)
+		switch {
+		case s.Transport == ipc.TransportTCP:
+			if res.Status != Skip || res.NotApplicable != cause || res.Reason == "" {
+				t.Errorf("%s: %s %q, not applicable %q; want a skip with its reason, not applicable: %q", s.ID, res.Status, res.Reason, res.NotApplicable, cause)
+			}
+		case s.ID == "path.name-validation" && runtime.GOOS != "windows": // there the target has no transport at all
+			if res.Status != Skip || res.NotApplicable != "" {
+				t.Errorf("%s: %s %q, not applicable %q; want an ordinary skip", s.ID, res.Status, res.Reason, res.NotApplicable)
+			}
 		}
 	}
 }

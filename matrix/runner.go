@@ -399,7 +399,7 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Transport: string(r.transport(s))}
 	defer func() { res.DurationMS = ms(time.Since(start)) }()
 	if why := r.skipReason(s); why != "" {
-		res.Status, res.Reason = Skip, why
+		res.Status, res.Reason, res.NotApplicable = Skip, why, r.notApplicable(s)
 		return res
 	}
 	if why := r.privilegeSkip(s); why != "" {

@@ -351,7 +351,7 @@ func (a boundConnect) talk(ctx context.Context) connectResult {
 // connects from such an address and from an abstract autobind one.
 func authBoundAddress(ctx context.Context, e *Env) outcome {
 	if e.r.cfg.Target.Protocol == ProtocolExec {
-		return skip("--protocol exec: the probe program makes its own connection, which the suite cannot bind; run with --protocol connect or line to judge it")
+		return skip("%s: the probe program makes its own connection, which the suite cannot bind; run with %s or %s to judge it", Hint("protocol", "exec"), Hint("protocol", "connect"), Hint("protocol", "line"))
 	}
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)

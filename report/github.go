@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
-// GitHubOutputs are the composite action's outputs for a matrix.
+// GitHubOutputs are the composite action's outputs for a matrix (the
+// action's script adds exit-code, and sets result and the paths itself
+// when no report was written).
 func GitHubOutputs(m Matrix, jsonPath, mdPath, sarifPath string) map[string]string {
 	return map[string]string{
+		"result":          ActionResult(m),
 		"report-json":     jsonPath,
 		"report-markdown": mdPath,
 		"report-sarif":    sarifPath,
@@ -20,6 +24,25 @@ func GitHubOutputs(m Matrix, jsonPath, mdPath, sarifPath string) map[string]stri
 	}
 }
 
+// ActionResult is the action's result output for m, one word: fail when a
+// required scenario failed on any leg; else error when a leg holds a setup
+// error (no scenario ran there: a failed preflight); else interrupted when
+// a run was stopped before its end; else the verdict (Verdict): pass,
+// incomplete or nothing-tested.
+func ActionResult(m Matrix) string {
+	v := Verdict(m.Summary)
+	if v == "FAIL" {
+		return "fail"
+	}
+	if slices.ContainsFunc(m.Reports, func(r Report) bool { return r.SetupError != "" }) {
+		return "error"
+	}
+	if slices.ContainsFunc(m.Reports, func(r Report) bool { return r.Interrupted }) {
+		return "interrupted"
+	}
+	return strings.ReplaceAll(strings.ToLower(v), " ", "-")
+}
+
 // WriteGitHubOutputs appends name=value lines to the $GITHUB_OUTPUT file
 // (values here never hold newlines; that is checked).
 func WriteGitHubOutputs(path string, outs map[string]string) error {
@@ -27,7 +50,7 @@ func WriteGitHubOutputs(path string, outs map[string]string) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"report-json", "report-markdown", "report-sarif", "passed", "failed", "skipped", "required-failed"} {
+	for _, k := range []string{"result", "report-json", "report-markdown", "report-sarif", "passed", "failed", "skipped", "required-failed"} {
 		v := outs[k]
 		if strings.ContainsAny(v, "\r\n") {
 			f.Close()

@@ -108,3 +108,102 @@ func TestJUnitKeepsHardeningFailures(t *testing.T) {
 		t.Errorf("auth.peercred, a failed hardening scenario, is missing from JUnit:\n%s", b)
 	}
 }
+
+// unixOnly is a run of a daemon without a tcp transport: five scenarios of
+// that transport cannot apply, each skipped with its own reason; another
+// skip (path.name-validation) is an ordinary one.
+func unixOnly() Report {
+	const na = "the target has no tcp transport; give --port-file TEMPLATE to test it"
+	rs := []Result{
+		{ID: "sock.mode-umask0", Severity: Required, Status: Pass, Reason: "socket 0600"},
+		{ID: "path.name-validation", Severity: Required, Status: Skip, Reason: "no template contains {name}"},
+		{ID: "tcp.loopback-only", Severity: Required, Status: Skip, Reason: "the target has no tcp transport; give --port-file TEMPLATE to run it", NotApplicable: na},
+		{ID: "tcp.auth-required", Severity: Required, Status: Skip, Reason: "the target has no tcp transport; give --port-file TEMPLATE to run it", NotApplicable: na},
+		{ID: "tcp.portfile-private", Severity: Required, Status: Skip, Reason: "the target has no tcp transport; give --port-file TEMPLATE to run it", NotApplicable: na},
+		{ID: "tcp.portfile-dacl", Severity: Required, Status: Skip, Reason: "runs on windows, this is linux", NotApplicable: na},
+		{ID: "tcp.squatter-learns-nothing", Severity: Required, Status: Skip, Reason: "applies to the builtin daemon only", NotApplicable: na},
+		{ID: "proto.malformed", Severity: Required, Status: Pass, Reason: "ok"},
+	}
+	return Report{Schema: ReportSchema, Leg: "native", OS: "linux", Arch: "amd64", Results: rs, Summary: Summarize(rs)}
+}
+
+var tcpIDs = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfile-private", "tcp.portfile-dacl", "tcp.squatter-learns-nothing"}
+
+// A Unix-only daemon's tcp scenarios cannot apply: the console table, the
+// console matrix and the Markdown fold their skips into one line and count
+// them apart in the headline; JSON and JUnit keep every row with its own
+// reason.
+func TestNotApplicableSkipsFold(t *testing.T) {
+	r := unixOnly()
+	if s := r.Summary; s.Skipped != 6 || s.NotApplicable != 5 {
+		t.Errorf("Summarize: %d skipped, %d not applicable; want 6 and 5", s.Skipped, s.NotApplicable)
+	}
+	want := "PASS (required): 2 passed, 0 failed; hardening: 0 passed, 0 failed; 1 skipped, 5 not applicable, 0 errors"
+	if got := Headline(r.Summary); got != want {
+		t.Errorf("Headline = %q\nwant       %q", got, want)
+	}
+	line := "not applicable, skipped (the target has no tcp transport; give --port-file TEMPLATE to test it): " + strings.Join(tcpIDs, ", ")
+	var table bytes.Buffer
+	WriteTable(&table, r)
+	m := NewMatrix(r)
+	var mt bytes.Buffer
+	WriteMatrixTable(&mt, m)
+	for name, out := range map[string]string{"console table": table.String(), "console matrix": mt.String()} {
+		if !strings.Contains(out, "\n"+line+"\n") || !strings.Contains(out, want) {
+			t.Errorf("%s lacks the line %q or the headline:\n%s", name, line, out)
+		}
+		if !strings.Contains(out, "\npath.name-validation ") {
+			t.Errorf("%s lacks the row of an ordinary skip:\n%s", name, out)
+		}
+		for _, id := range tcpIDs {
+			if strings.Contains(out, "\n"+id+" ") {
+				t.Errorf("%s has a row for %s:\n%s", name, id, out)
+			}
+		}
+	}
+	md := Markdown(m)
+	mdLine := "**Not applicable**, skipped (the target has no tcp transport; give --port-file TEMPLATE to test it): `" + strings.Join(tcpIDs, "`, `") + "`"
+	if !strings.Contains(md, mdLine) || !strings.Contains(md, "1 skipped, 5 not applicable, 0 errors across 1 leg(s).") || !strings.Contains(md, "| `path.name-validation` |") {
+		t.Errorf("Markdown lacks the folded line %q, the counts or path.name-validation's row:\n%s", mdLine, md)
+	}
+	for _, id := range tcpIDs {
+		if strings.Contains(md, "| `"+id+"` |") || strings.Contains(md, "`"+id+"` on ") {
+			t.Errorf("Markdown has a row or footnote for %s:\n%s", id, md)
+		}
+	}
+	// A scenario that applies on another leg keeps its row there.
+	other := unixOnly()
+	other.Leg = "container"
+	other.Results[2] = Result{ID: "tcp.loopback-only", Severity: Required, Status: Pass, Reason: "127.0.0.1 only"}
+	if md := Markdown(NewMatrix(r, other)); !strings.Contains(md, "| `tcp.loopback-only` |") || strings.Contains(md, "`tcp.loopback-only`, `tcp.auth-required`") {
+		t.Errorf("Markdown of two legs, tcp.loopback-only passing on one: its row is folded:\n%s", md)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range r.Results[2:7] {
+		if w, _ := json.Marshal(res); !bytes.Contains(b, w) {
+			t.Errorf("JSON lacks %s", w)
+		}
+	}
+	j, err := JUnit(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(j, &suites); err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, c := range suites.Suites[0].Cases {
+		if c.Skipped != nil {
+			reasons[c.Name] = c.Skipped.Message
+		}
+	}
+	for _, res := range r.Results {
+		if res.Status == Skip && reasons[res.ID] != res.Reason {
+			t.Errorf("JUnit skip of %s: %q, want its reason %q", res.ID, reasons[res.ID], res.Reason)
+		}
+	}
+}

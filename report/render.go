@@ -19,7 +19,11 @@ func WriteTable(w io.Writer, r Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEVERITY\tRESULT\tTIME\tDETAIL")
 	var notes []string
+	groups, folded := foldNotApplicable([]Report{r})
 	for _, res := range r.Results {
+		if folded[res.ID] {
+			continue
+		}
 		detail := OneLine(res.Reason, 100)
 		if res.Status == Fail {
 			notes = append(notes, fmt.Sprintf("[%d] %s: fix: %s", len(notes)+1, res.ID, FixPage(res.ID)))
@@ -28,6 +32,7 @@ func WriteTable(w io.Writer, r Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.ID, res.Severity, strings.ToUpper(string(res.Status)), fmtMS(res.DurationMS), detail)
 	}
 	tw.Flush()
+	writeFolded(w, groups)
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
@@ -36,6 +41,55 @@ func WriteTable(w io.Writer, r Report) {
 		Headline(s), fmtMS(r.DurationMS), r.OS, r.Arch, r.Leg, r.Target.Describe(), interruptedNote(r))
 	if slow := slowest(r.Results, 3); len(slow) > 0 {
 		fmt.Fprintf(w, "slowest: %s\n", strings.Join(slow, ", "))
+	}
+}
+
+// notApplicableGroup is the scenarios that cannot apply to the target
+// for one cause (Result.NotApplicable).
+type notApplicableGroup struct {
+	cause string
+	ids   []string
+}
+
+// foldNotApplicable finds the rows the console and Markdown renderers fold
+// into a line per cause: the scenarios skipped as not applicable, for the
+// same cause, in every report that has them (one that applies on another
+// leg keeps its row). It returns the groups, in row order, and the folded
+// IDs.
+func foldNotApplicable(reports []Report) ([]notApplicableGroup, map[string]bool) {
+	var groups []notApplicableGroup
+	folded := map[string]bool{}
+	for _, id := range rowIDs(reports) {
+		cause := ""
+		for _, r := range reports {
+			res, ok := r.Find(id)
+			if !ok {
+				continue
+			}
+			if res.Status != Skip || res.NotApplicable == "" || cause != "" && res.NotApplicable != cause {
+				cause = ""
+				break
+			}
+			cause = res.NotApplicable
+		}
+		if cause == "" {
+			continue
+		}
+		folded[id] = true
+		i := slices.IndexFunc(groups, func(g notApplicableGroup) bool { return g.cause == cause })
+		if i < 0 {
+			groups = append(groups, notApplicableGroup{cause: cause})
+			i = len(groups) - 1
+		}
+		groups[i].ids = append(groups[i].ids, id)
+	}
+	return groups, folded
+}
+
+// writeFolded writes a console line per group of folded rows.
+func writeFolded(w io.Writer, groups []notApplicableGroup) {
+	for _, g := range groups {
+		fmt.Fprintf(w, "not applicable, skipped (%s): %s\n", g.cause, strings.Join(g.ids, ", "))
 	}
 }
 
@@ -156,7 +210,11 @@ func Markdown(m Matrix) string {
 	}
 	b.WriteString("\n")
 	var notes []string
+	groups, folded := foldNotApplicable(m.Reports)
 	for _, id := range rowIDs(m.Reports) {
+		if folded[id] {
+			continue
+		}
 		sev := ""
 		for _, r := range m.Reports {
 			if res, ok := r.Find(id); ok {
@@ -183,6 +241,9 @@ func Markdown(m Matrix) string {
 			b.WriteString(" " + cell + " |")
 		}
 		b.WriteString("\n")
+	}
+	for _, g := range groups {
+		fmt.Fprintf(&b, "\n**Not applicable**, skipped (%s): `%s`\n", mdEscape(g.cause), strings.Join(g.ids, "`, `"))
 	}
 	b.WriteString("\n| leg | host | os | target | uid | daemon uid | attacker uid | umask | time |\n|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range m.Reports {
@@ -218,7 +279,7 @@ func markdownCounts(s Summary, legs int) string {
 	if s.RequiredIncomplete > 0 {
 		required += fmt.Sprintf(", %d without a verdict", s.RequiredIncomplete)
 	}
-	return fmt.Sprintf("**Required**: %s. **Hardening**: %s. %d skipped, %d errors across %d leg(s).\n\n", required, hardening, s.Skipped, s.Errors, legs)
+	return fmt.Sprintf("**Required**: %s. **Hardening**: %s. %s across %d leg(s).\n\n", required, hardening, skipCounts(s), legs)
 }
 
 type junitSuites struct {
@@ -364,7 +425,11 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 	}
 	fmt.Fprintln(tw)
 	short := map[Status]string{Pass: "ok", Fail: "FAIL", Skip: "skip", Error: "ERROR"}
+	groups, folded := foldNotApplicable(m.Reports)
 	for _, id := range rowIDs(m.Reports) {
+		if folded[id] {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t", id)
 		for _, r := range m.Reports {
 			if res, ok := r.Find(id); ok {
@@ -376,6 +441,7 @@ func WriteMatrixTable(w io.Writer, m Matrix) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+	writeFolded(w, groups)
 	fmt.Fprintln(w)
 	for i, c := range cols {
 		r := m.Reports[i]

@@ -144,6 +144,13 @@ type Result struct {
 	// Incomplete: the scenario applies to this platform and target but
 	// reached no verdict (an error, or a skip for lack of privilege).
 	Incomplete bool `json:"incomplete,omitempty"`
+	// NotApplicable, on a skip: the scenario cannot apply to the target
+	// as given, for this cause, which every scenario skipped for it shares
+	// (a transport the target lacks: "the target has no tcp transport;
+	// give --port-file TEMPLATE to test it"). The console table and the
+	// Markdown fold these skips into a line per cause; JSON and JUnit keep
+	// each result with its own Reason. A field added within v1.
+	NotApplicable string `json:"not_applicable,omitempty"`
 }
 
 // Report is one run of the suite on one leg.
@@ -196,6 +203,10 @@ type Summary struct {
 	HardeningPassed   int      `json:"hardening_passed"`
 	HardeningFailed   int      `json:"hardening_failed"`
 	HardeningFailures []string `json:"hardening_failures,omitempty"`
+	// NotApplicable counts the skips of scenarios that cannot apply to
+	// the target (Result.NotApplicable), of Skipped. A field added within
+	// v1, counted again from the results by NewMatrix.
+	NotApplicable int `json:"not_applicable"`
 }
 
 // Summarize counts rs.
@@ -222,6 +233,9 @@ func Summarize(rs []Result) Summary {
 			}
 		case Skip:
 			s.Skipped++
+			if r.NotApplicable != "" {
+				s.NotApplicable++
+			}
 		case Error:
 			s.Errors++
 		}
@@ -262,6 +276,7 @@ func NewMatrix(reports ...Report) Matrix {
 		m.Summary.RequiredPassed += split.RequiredPassed
 		m.Summary.HardeningPassed += split.HardeningPassed
 		m.Summary.HardeningFailed += split.HardeningFailed
+		m.Summary.NotApplicable += split.NotApplicable
 		for _, id := range split.HardeningFailures {
 			if !slices.Contains(m.Summary.HardeningFailures, id) {
 				m.Summary.HardeningFailures = append(m.Summary.HardeningFailures, id)

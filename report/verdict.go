@@ -54,8 +54,18 @@ func Headline(s Summary) string {
 	if len(s.HardeningFailures) > 0 {
 		fmt.Fprintf(&b, " (%s)", listIDs(s.HardeningFailures, 5))
 	}
-	fmt.Fprintf(&b, "; %d skipped, %d errors", s.Skipped, s.Errors)
+	fmt.Fprintf(&b, "; %s", skipCounts(s))
 	return b.String()
+}
+
+// skipCounts is "3 skipped, 0 errors", with the skips of scenarios that
+// cannot apply to the target counted apart: "1 skipped, 5 not applicable,
+// 0 errors".
+func skipCounts(s Summary) string {
+	if s.NotApplicable == 0 {
+		return fmt.Sprintf("%d skipped, %d errors", s.Skipped, s.Errors)
+	}
+	return fmt.Sprintf("%d skipped, %d not applicable, %d errors", s.Skipped-s.NotApplicable, s.NotApplicable, s.Errors)
 }
 
 // listIDs joins the first n of ids and says how many more there are.

@@ -118,6 +118,39 @@ sha256() {
 	if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
 }
 
+# finish STATUS sets the outputs every end of the run step sets, whatever
+# it was (the action's inputs refused, a usage or setup error: exit 2;
+# an interruption): exit-code, the suite's exit code (or STATUS, the
+# step's, when the suite did not run); and, unless report github published
+# them from a report, result=error and the paths of the reports that
+# exist (empty for those that do not). The EXIT trap of the run step.
+finish() {
+	local status=$1 kind file
+	echo "exit-code=${code:-$status}" >>"$out"
+	if ! $published; then
+		echo "result=error" >>"$out"
+		for kind in json:report.json markdown:report.md sarif:report.sarif; do
+			file=""
+			if [ -n "${BH_REPORT_DIR:-}" ] && [ -f "$BH_REPORT_DIR/${kind#*:}" ]; then
+				file=$BH_REPORT_DIR/${kind#*:}
+			fi
+			echo "report-${kind%%:*}=$file" >>"$out"
+		done
+	fi
+}
+
+# publish runs report github on the run's report (outputs, step summary,
+# annotations); published is set when it read the report. It returns report
+# github's status: 1 when a required scenario failed.
+publish() {
+	local rc=0
+	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif" ${docs[@]+"${docs[@]}"} || rc=$?
+	if [ "$rc" -le 1 ]; then
+		published=true
+	fi
+	return "$rc"
+}
+
 builddir="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bh-ipc-check-action"
 
 case "${1:-}" in
@@ -149,6 +182,10 @@ build)
 	echo "bin=$bin" >>"$out"
 	;;
 run)
+	# The outputs are set however the step ends (finish).
+	published=false
+	code=""
+	trap 'finish $?' EXIT
 	: "${BH_BIN:?build step did not run}"
 	args=(run --report-dir "$BH_REPORT_DIR" --name "$BH_NAME")
 	if [ "$BH_TARGET" != builtin ]; then
@@ -229,6 +266,9 @@ run)
 	*) exit 2 ;;
 	esac
 	echo "bh-ipc-check: privileged=${BH_PRIVILEGED:-auto}: running as $how"
+	# Reports an earlier run left in report-dir go first: a run that ends
+	# before writing its own (a usage error) must not publish them.
+	rm -f "$BH_REPORT_DIR/report.json" "$BH_REPORT_DIR/report.md" "$BH_REPORT_DIR/junit.xml" "$BH_REPORT_DIR/report.sarif" 2>/dev/null || true
 	set +e
 	# ${as[@]+...}: an empty array under set -u in bash 3.2 (macOS runners).
 	${as[@]+"${as[@]}"} "$BH_BIN" "${args[@]}"
@@ -241,9 +281,10 @@ run)
 	case "$code" in
 	2)
 		# A failed preflight still wrote its report (what was waited for,
-		# the daemon's output): show it in the step summary.
-		if [ -f "$BH_REPORT_DIR/report.md" ] && [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-			cat "$BH_REPORT_DIR/report.md" >>"$GITHUB_STEP_SUMMARY"
+		# the daemon's output): publish it (the step summary, the outputs
+		# with the paths and counts). Without one, finish sets the outputs.
+		if [ -f "$BH_REPORT_DIR/report.json" ]; then
+			publish || true
 		fi
 		echo "::error title=bh-ipc-check::the suite could not run or tested nothing (usage, setup or preflight error, exit 2); see the log above and the step summary"
 		exit 2
@@ -253,8 +294,8 @@ run)
 		;;
 	esac
 	# Outputs, step summary and one ::error per failed required scenario;
-	# exits 1 when a required scenario failed.
-	"$BH_BIN" report github "$BH_REPORT_DIR/report.json" --markdown "$BH_REPORT_DIR/report.md" --sarif "$BH_REPORT_DIR/report.sarif" ${docs[@]+"${docs[@]}"}
+	# exits 1 when a required scenario failed (set -e).
+	publish
 	if [ "$code" -eq 3 ]; then
 		echo "::error title=bh-ipc-check::INCOMPLETE: required scenarios reached no verdict (exit 3); run with privileged: 'true' (root or sudo), or set allow-incomplete: 'true' to accept it"
 	fi

@@ -608,7 +608,7 @@ func requiredFailures(m report.Matrix) error {
 // $GITHUB_OUTPUT, the Markdown matrix to $GITHUB_STEP_SUMMARY, and an
 // ::error annotation per failed required scenario on stdout.
 func cmdReportGitHub(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (report-json, report-markdown, report-sarif,\npassed, failed, skipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
+	fs := newFlags("report github", "report github REPORT.json ... [--markdown FILE]\n\nFor GitHub Actions: writes outputs (result, report-json, report-markdown, report-sarif,\npassed, failed, skipped, required-failed) to $GITHUB_OUTPUT, appends the Markdown matrix to\n$GITHUB_STEP_SUMMARY and prints an ::error annotation per failed required scenario.\nExit 1 if any required scenario failed.", stderr)
 	md := fs.String("markdown", "", "the Markdown report to name in the report-markdown output (default: next to the first JSON, .md)")
 	sarifPath := fs.String("sarif", "", "the SARIF report to name in the report-sarif output (default: next to the first JSON, .sarif)")
 	docsURL := fs.String("docs-url", "", docsURLUsage)
