@@ -18,6 +18,8 @@ import (
 
 	"github.com/org/bh-ipc-check/report"
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // attackForgeReply (issue 24, attack 2): take a copy of the stdout of
@@ -376,21 +378,21 @@ func attackV6Squat() error {
 		}
 	}()
 	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
-		ents, err := tcpEntries()
+		ents, err := proc.TCPEntries()
 		if err != nil {
 			return err
 		}
 		for _, e := range ents {
-			if e.state != "0A" || e.uid != daemonUIDForRaces || !e.local.Equal(net.IPv4(127, 0, 0, 1)) || done[e.lport] {
+			if e.State != "0A" || e.Uid != daemonUIDForRaces || !e.Local.Equal(net.IPv4(127, 0, 0, 1)) || done[e.Lport] {
 				continue
 			}
-			done[e.lport] = true
-			l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", e.lport))
+			done[e.Lport] = true
+			l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", e.Lport))
 			if err != nil {
 				continue
 			}
 			ls = append(ls, l)
-			fmt.Printf("listening on [::1]:%d\n", e.lport)
+			fmt.Printf("listening on [::1]:%d\n", e.Lport)
 		}
 	}
 	return nil

@@ -26,8 +26,8 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 	}
 	// What the attacker's own process could do, done here as root.
 	withdraw := func(e *Env, uid int, path string) {
-		if rel, err := e.r.fs.rel(path); err == nil {
-			e.r.fs.root.RemoveAll(rel)
+		if rel, err := e.r.fs.Rel(path); err == nil {
+			e.r.fs.Root.RemoveAll(rel)
 		} else {
 			os.RemoveAll(path) // the fallback under /tmp; test only
 		}

@@ -3,6 +3,8 @@ package matrix
 import (
 	"fmt"
 	"os"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // warnAttackerBusy returns a warning (and says so on the progress stream)
@@ -16,7 +18,7 @@ func (r *Runner) warnAttackerBusy() string {
 	if r.attackerUID < 0 || r.attackerUID == os.Geteuid() {
 		return ""
 	}
-	pids := processesOf(r.attackerUID)
+	pids := proc.ProcessesOf(r.attackerUID)
 	if len(pids) == 0 {
 		return ""
 	}

@@ -11,6 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // authenticateDaemon checks, on a connection the suite just made to the
@@ -46,7 +49,7 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	case err != nil:
 		return &impostorError{fmt.Sprintf("connected to %s, but it is unreadable (%v)", sock, err)}
 	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
-		return &impostorError{fmt.Sprintf("connected to %s, which is now a %s, not a socket", sock, kindOf(uint32(st.Mode)))}
+		return &impostorError{fmt.Sprintf("connected to %s, which is now a %s, not a socket", sock, world.KindOf(uint32(st.Mode)))}
 	case int(st.Uid) != id.UID:
 		return &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sock, st.Uid, id.UID)}
 	}
@@ -58,8 +61,8 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 		return &impostorError{fmt.Sprintf("the process answering at %s is uid %d (pid %d), not the daemon's uid %d", sock, uid, pid, id.UID)}
 	}
 	// pid 0: the kernel did not say (older macOS); the uid check stands.
-	if len(id.PIDs) > 0 && pid > 0 && !descendsFrom(pid, id.PIDs) && (id.Marker == "" || !carriesMarker(pid, id.Marker, true)) &&
-		(id.Reaper <= 0 || !descendsFrom(pid, []int{id.Reaper})) {
+	if len(id.PIDs) > 0 && pid > 0 && !proc.DescendsFrom(pid, id.PIDs) && (id.Marker == "" || !proc.CarriesMarker(pid, id.Marker, true)) &&
+		(id.Reaper <= 0 || !proc.DescendsFrom(pid, []int{id.Reaper})) {
 		return &impostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
 	}
 	return nil

@@ -20,6 +20,9 @@ import (
 
 	"github.com/org/bh-ipc-check/internal/busydial"
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // probeSpec says how to reach a daemon; it travels to helper processes as
@@ -66,8 +69,8 @@ func openPortFileOf(path string, id *daemonIdentity) (*os.File, error) {
 	if id != nil {
 		owner = id.UID
 	}
-	f, err := openRegularNoFollow(path, owner)
-	var oe *ownerError
+	f, err := world.OpenRegularNoFollow(path, owner)
+	var oe *world.OwnerError
 	if errors.As(err, &oe) {
 		return nil, &impostorError{fmt.Sprintf("port file %s is owned by uid %d, not the daemon's uid %d", path, oe.Owner, oe.Want)}
 	}
@@ -100,7 +103,7 @@ func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
 // port named in the port file.
 func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
 	if sp.Transport == ipc.TransportUnix {
-		path, done, err := reachableSockPath(sp.Sock)
+		path, done, err := proc.ReachableSockPath(sp.Sock)
 		if err != nil {
 			return nil, bhPortFile{}, err
 		}
@@ -292,7 +295,7 @@ func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
 // not be here. A socket of another uid, or a server ipc rejects for its
 // uid, is an impostor, as authenticate would name it.
 func openIPCUnix(ctx context.Context, sp probeSpec) (*session, error) {
-	if f := stat(sp.Sock); f.Kind == "socket" && f.UID != sp.Auth.UID {
+	if f := world.Stat(sp.Sock); f.Kind == "socket" && f.UID != sp.Auth.UID {
 		return nil, noteImpostor(ctx, &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sp.Sock, f.UID, sp.Auth.UID)})
 	}
 	ic, err := ipc.DialSocket(ctx, sp.Sock, ipc.WithPeerUIDs(sp.Auth.UID))

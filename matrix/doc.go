@@ -2,6 +2,24 @@
 // target abstraction (the builtin reference daemon or an external command),
 // the runner, and the reports of one leg.
 //
+// # Layout
+//
+// Imports point one way, down:
+//
+//   - matrix: the catalogue, the runner and the scenario world (Env), the
+//     clients and probes, the other-uid helper.
+//   - matrix/internal/proc: what the kernel says about processes (/proc,
+//     the subreaper, pid references that refuse a reused pid). It decides
+//     nothing: which processes belong to a start is matrix's question.
+//   - matrix/internal/world: the filesystem as a privileged process must
+//     touch it where other uids write (the run directory's os.Root, no-follow
+//     changes, the /tmp fallback walk, the one no-follow reader, a path's
+//     facts for evidence).
+//
+// proc and world are leaves (world imports nothing of the project; proc
+// only the ipc library, for its socket helpers), so they can be read without the
+// catalogue, and the security rules of the filesystem live in one place.
+//
 // # Running with privilege
 //
 // The suite often runs as root, on machines with other users, in
@@ -18,15 +36,15 @@
 //     its reply counts only with the MAC of a key it got before the drop
 //     (openHelperReply); or
 //   - by this process through a directory handle without following links:
-//     an os.Root opened on the run directory when it was made (runFS), or
+//     an os.Root opened on the run directory when it was made (world.RunFS), or
 //     an os.Root on the directory of a plant, or *at calls with
 //     O_NOFOLLOW / AT_SYMLINK_NOFOLLOW (golang.org/x/sys/unix). Never
 //     os.Root's Chmod, which follows a final link that stays inside the
-//     root: chmodNoFollowIn opens the name O_PATH|O_NOFOLLOW and changes
+//     root: world.ChmodNoFollowIn opens the name O_PATH|O_NOFOLLOW and changes
 //     only a socket or directory of the acting uid. Never os.OpenRoot on a
 //     path outside the run directory (it follows links in the path): the
 //     sun_path fallback is walked from /tmp with O_NOFOLLOW, each parent
-//     the daemon uid's and not writable by others (plantOp.doOutside).
+//     the daemon uid's and not writable by others (plantOp.doOutside, on world.OpenTmpParent).
 //
 // What that gives, against a local uid that races a run as root:
 //

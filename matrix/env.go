@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // Env is one scenario's world: a fresh parent directory (mode 1777, like
@@ -96,22 +99,22 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 	// it, so no other uid can take their names first (issue 24: a local
 	// user who pre-created a scenario's entries made it an error). The
 	// root itself stays private until the daemon needs it (openRoot).
-	if err := r.fs.mkdirMode(parent, 0o700); err != nil {
+	if err := r.fs.MkdirMode(parent, 0o700); err != nil {
 		return nil, err
 	}
 	e := &Env{r: r, s: s, Parent: parent, WorkDir: filepath.Join(parent, daemonWorkDir), Name: r.cfg.Name, Transport: r.transport(s)}
 	if err := e.setRoot(root); err != nil {
 		return nil, err
 	}
-	if err := r.fs.mkdirMode(e.WorkDir, stickyDirMode); err != nil {
+	if err := r.fs.MkdirMode(e.WorkDir, stickyDirMode); err != nil {
 		return nil, err
 	}
 	rootMode := stickyDirMode
-	if r.fs.root != nil && !e.RootIsDir {
+	if r.fs.Root != nil && !e.RootIsDir {
 		rootMode, e.rootPrivate = 0o700, true
 	}
 	if !e.RootIsDir {
-		if err := r.fs.mkdirMode(e.Root, rootMode); err != nil {
+		if err := r.fs.MkdirMode(e.Root, rootMode); err != nil {
 			return nil, err
 		}
 	}
@@ -119,16 +122,16 @@ func (r *Runner) newEnv(s Scenario, seq int) (*Env, error) {
 		// The preflight plants nothing and no attacker acts in it: its
 		// root is handed to the daemon's uid, still 0700, and never
 		// opened, so no other uid can take the daemon's names there.
-		rel, err := r.fs.rel(e.Root)
+		rel, err := r.fs.Rel(e.Root)
 		if err == nil {
-			err = r.fs.root.Lchown(rel, r.daemonUID, r.daemonUID)
+			err = r.fs.Root.Lchown(rel, r.daemonUID, r.daemonUID)
 		}
 		if err != nil {
 			return nil, err
 		}
 		e.rootPrivate = false
 	}
-	if err := r.fs.chmod(parent, stickyDirMode); err != nil {
+	if err := r.fs.Chmod(parent, stickyDirMode); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -155,7 +158,7 @@ func (e *Env) openRoot() error {
 	if !e.rootPrivate {
 		return nil
 	}
-	if err := e.r.fs.chmod(e.Root, stickyDirMode); err != nil {
+	if err := e.r.fs.Chmod(e.Root, stickyDirMode); err != nil {
 		return fmt.Errorf("opening the scenario root %s to other uids: %w", e.Root, err)
 	}
 	e.rootPrivate = false
@@ -219,7 +222,7 @@ func (e *Env) makeFallbackParents(ctx context.Context) error {
 		// Each parent that exists must be the daemon uid's, with no group
 		// or other write, reached without following a link: another uid
 		// may have planted /tmp/bh-<uid> before the scenario.
-		if exists, err := checkTmpDir(p, e.r.daemonUID); err != nil {
+		if exists, err := world.CheckTmpDir(p, e.r.daemonUID); err != nil {
 			return fmt.Errorf("sun_path fallback: %v", err)
 		} else if exists {
 			continue
@@ -269,7 +272,7 @@ func (e *Env) removeOutside() {
 	e.mu.Unlock()
 	slices.SortFunc(out, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	for _, p := range slices.Compact(out) {
-		if err := removeUnderTmp(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotEmpty) {
+		if err := world.RemoveUnderTmp(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, world.ErrNotEmpty) {
 			e.note("clean-up: %v", err)
 		}
 	}
@@ -308,13 +311,13 @@ func (e *Env) mkdirChain(p string) error {
 	cur := e.Parent
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		cur = filepath.Join(cur, part)
-		if fi, err := e.r.fs.lstat(cur); err == nil {
+		if fi, err := e.r.fs.Lstat(cur); err == nil {
 			if !fi.IsDir() {
 				return fmt.Errorf("%s exists and is not a directory (%v)", cur, fi.Mode())
 			}
 			continue
 		}
-		if err := e.r.fs.mkdirMode(cur, stickyDirMode); err != nil {
+		if err := e.r.fs.MkdirMode(cur, stickyDirMode); err != nil {
 			return err
 		}
 	}
@@ -326,8 +329,8 @@ func (e *Env) mkdirChain(p string) error {
 // answer for it.
 func (e *Env) spec() probeSpec {
 	e.mu.Lock()
-	id := &daemonIdentity{UID: e.r.daemonUID, Marker: startMarkerEnv + "=" + e.Parent}
-	if e.r.cfg.Target.Forks && markerScanWorks {
+	id := &daemonIdentity{UID: e.r.daemonUID, Marker: proc.StartMarkerEnv + "=" + e.Parent}
+	if e.r.cfg.Target.Forks && proc.MarkerScanWorks {
 		id.Reaper = os.Getpid()
 	}
 	for _, d := range e.daemons {
@@ -619,7 +622,7 @@ func (e *Env) close() {
 // directory's handle (runFS.tree): a directory swapped for a link while it
 // is listed cannot make the suite list a place outside the run.
 func (e *Env) tree(dir string, skip string) []string {
-	return e.r.fs.tree(dir, skip)
+	return e.r.fs.Tree(dir, skip)
 }
 
 // causeWords are what the refusals the scenarios expect say, in the
@@ -800,7 +803,7 @@ func (p plantOp) do() error {
 	if p.Op == "mkfifo" {
 		// No mkfifoat in os.Root; a FIFO is made only by the attacker in a
 		// directory it may write, as itself.
-		return mkfifo(p.Path, p.Mode)
+		return world.Mkfifo(p.Path, p.Mode)
 	}
 	r, err := os.OpenRoot(dir)
 	if err != nil {
@@ -818,7 +821,7 @@ func (p plantOp) doIn(r *os.Root, name string) error {
 		if err := r.Mkdir(name, 0o700); err != nil {
 			return err
 		}
-		return chmodNoFollowIn(r, name, mode)
+		return world.ChmodNoFollowIn(r, name, mode)
 	case "symlink":
 		return r.Symlink(p.Target, name)
 	case "write":
@@ -835,7 +838,7 @@ func (p plantOp) doIn(r *os.Root, name string) error {
 		// it is not used: chmodNoFollowIn walks without following links and
 		// changes only a socket or directory of this uid, through an
 		// O_PATH|O_NOFOLLOW handle.
-		return chmodNoFollowIn(r, name, mode)
+		return world.ChmodNoFollowIn(r, name, mode)
 	}
 	return fmt.Errorf("unknown plant op %q", p.Op)
 }
@@ -857,19 +860,19 @@ func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
 // scenario's plants, or what the suite did for the daemon.
 func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error {
 	var err error
-	if rel, rerr := e.r.fs.rel(op.Path); uid == os.Geteuid() && e.r.fs.root != nil && op.Op != "mkfifo" && rerr == nil {
+	if rel, rerr := e.r.fs.Rel(op.Path); uid == os.Geteuid() && e.r.fs.Root != nil && op.Op != "mkfifo" && rerr == nil {
 		// As ourselves (root, when the daemon's uid is root): inside the
 		// run directory's handle, so no directory on the way is followed
 		// out of the run.
-		err = op.doIn(e.r.fs.root, rel)
-	} else if rerr == nil && e.r.fs.root != nil && op.Op != "mkfifo" && isUnder(op.Path, e.Root) && e.isRootPrivate() {
+		err = op.doIn(e.r.fs.Root, rel)
+	} else if rerr == nil && e.r.fs.Root != nil && op.Op != "mkfifo" && isUnder(op.Path, e.Root) && e.isRootPrivate() {
 		// In the root while it is private (openRoot): uid cannot reach
 		// it, so the suite makes the entry through the run directory's
 		// handle and hands it to uid (lchown, no link followed). No other
 		// uid can reach the root meanwhile: what is in it is the suite's
 		// and the daemon uid's plants.
-		if err = op.doIn(e.r.fs.root, rel); err == nil {
-			err = e.r.fs.root.Lchown(rel, uid, uid)
+		if err = op.doIn(e.r.fs.Root, rel); err == nil {
+			err = e.r.fs.Root.Lchown(rel, uid, uid)
 		}
 	} else {
 		if rerr != nil {
@@ -887,7 +890,7 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 	if err != nil {
 		return fmt.Errorf("as uid %d: %s: %w", uid, what, err)
 	}
-	e.note("uid %d %s: %s (%s)", uid, verb, what, describe(op.Path))
+	e.note("uid %d %s: %s (%s)", uid, verb, what, world.Describe(op.Path))
 	if uid != e.r.daemonUID {
 		// Another uid's plant: it may withdraw or replace it (a sticky
 		// root lets the owner of an entry remove it). The daemon's own

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // fallbackPlantUID is the daemon's uid of TestFallbackPlantNotThroughLink:
@@ -33,7 +35,7 @@ func TestFallbackPlantNotThroughLink(t *testing.T) {
 	}
 	uid := fallbackPlantUID
 	tag := filepath.Join(base, "tag")
-	if _, err := checkTmpDir(base, uid); err == nil || !strings.Contains(err.Error(), "symlink of uid 31337") {
+	if _, err := world.CheckTmpDir(base, uid); err == nil || !strings.Contains(err.Error(), "symlink of uid 31337") {
 		t.Errorf("checkTmpDir %s: %v; want an error naming the link of uid 31337", base, err)
 	}
 	for _, op := range []plantOp{
@@ -63,12 +65,12 @@ func TestFallbackPlantNotThroughLink(t *testing.T) {
 	os.Remove(tag)
 	// A base of another uid, or writable by others: refused.
 	mustOK(t, os.Chown(base, 31337, 31337))
-	if _, err := checkTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "held by uid 31337") {
+	if _, err := world.CheckTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "held by uid 31337") {
 		t.Errorf("base of uid 31337: %v; want it named", err)
 	}
 	mustOK(t, os.Chown(base, uid, uid))
 	mustOK(t, os.Chmod(base, 0o777))
-	if _, err := checkTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+	if _, err := world.CheckTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Errorf("base 0777: %v; want refused", err)
 	}
 }

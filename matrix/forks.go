@@ -8,11 +8,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // markerFor is the marker of the n-th start in e.
 func (e *Env) markerFor(n int) string {
-	return fmt.Sprintf("%s=%s#%d", startMarkerEnv, e.Parent, n)
+	return fmt.Sprintf("%s=%s#%d", proc.StartMarkerEnv, e.Parent, n)
 }
 
 // pid is the pid of the process serving for d: the one the suite started,
@@ -40,22 +43,24 @@ func (d *daemon) waitServing(timeout time.Duration) (bool, int) {
 }
 
 // servingRef is the serving process as recorded when it was found.
-func (d *daemon) servingRef() procRef { return procRef{pid: d.serving, start: d.servingStart} }
+func (d *daemon) servingRef() proc.Ref {
+	return proc.Ref{Pid: d.serving, Start: d.servingStart}
+}
 
 // waitRef is waitPID for the process r names: once r's pid names another
 // process (r ended and was reaped, by the suite or its parent, and the pid
 // was reused) it has ended, and the new process is neither waited for nor
 // reaped.
-func waitRef(r procRef, timeout time.Duration) (bool, int) {
+func waitRef(r proc.Ref, timeout time.Duration) (bool, int) {
 	deadline := time.Now().Add(timeout)
 	for {
 		// Race point: r's pid is only reaped by waitPID when it is the
 		// suite's child; a child's pid cannot be reused before the suite
 		// reaps it, so the start time checked here still holds then.
-		if r.start != 0 && procStart(r.pid) != r.start {
+		if r.Start != 0 && proc.ProcStart(r.Pid) != r.Start {
 			return true, -1
 		}
-		if exited, code := waitPID(r.pid, 0); exited {
+		if exited, code := proc.WaitPID(r.Pid, 0); exited {
 			return true, code
 		}
 		if time.Now().After(deadline) {
@@ -83,7 +88,7 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 			if done, _ := d.exited(); done {
 				break
 			}
-			if len(without1(markedDescendants(d.marker, false), d.Pid)) > 0 {
+			if len(without1(proc.MarkedDescendants(d.marker, false), d.Pid)) > 0 {
 				break
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
@@ -92,11 +97,11 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 		}
 		// Let a process that is on its way out finish.
 		d.wait(100 * time.Millisecond)
-		if done, _ := d.exited(); !done && len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 {
+		if done, _ := d.exited(); !done && len(without1(proc.MarkedDescendants(d.marker, false), d.Pid)) == 0 {
 			return pid, "it answered as that pid, and it has no child"
 		}
 	}
-	if pid > 0 && pid != d.Pid && alive(pid) && e.ofStart(d, pid) {
+	if pid > 0 && pid != d.Pid && proc.Alive(pid) && e.ofStart(d, pid) {
 		return pid, "it answered as that pid"
 	}
 	t := e.r.cfg.Target
@@ -108,8 +113,8 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 			// Race point: another uid may replace the pid file with a
 			// link at any time; readNoFollow refuses a final link, and
 			// the pid read is only believed if ofStart confirms it.
-			b, err := readNoFollow(path, -1, 64)
-			if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && alive(n) && e.ofStart(d, n) {
+			b, err := world.ReadNoFollow(path, -1, 64)
+			if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 && proc.Alive(n) && e.ofStart(d, n) {
 				return n, "pid file " + path
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
@@ -118,19 +123,19 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 			}
 		}
 	}
-	procs := without1(markedDescendants(d.marker, false), d.Pid)
+	procs := without1(proc.MarkedDescendants(d.marker, false), d.Pid)
 	if e.Sock != "" {
 		for _, p := range procs {
 			var paths []string
-			if e.asDaemonUID(ctx, "listening", p.pid, &paths) == nil && slices.Contains(paths, e.Sock) {
-				return p.pid, "it listens on " + e.Sock
+			if e.asDaemonUID(ctx, "listening", p.Pid, &paths) == nil && slices.Contains(paths, e.Sock) {
+				return p.Pid, "it listens on " + e.Sock
 			}
 		}
 	}
 	if done, _ := d.exited(); len(procs) == 1 && (done || pid != d.Pid) {
-		return procs[0].pid, "the only process left by the start"
+		return procs[0].Pid, "the only process left by the start"
 	}
-	if pid > 0 && alive(pid) && e.ofStart(d, pid) {
+	if pid > 0 && proc.Alive(pid) && e.ofStart(d, pid) {
 		return pid, "it answered as that pid"
 	}
 	return 0, ""
@@ -146,7 +151,7 @@ func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error
 		e.note("--forks: the start of pid %d had not settled when its time ran out (processes holding the endpoint: %s)", d.Pid, refsString(holders))
 	}
 	serving, how := e.findServing(ctx, d, pid)
-	d.serving, d.servingStart, d.servingEnded = serving, procStart(serving), false
+	d.serving, d.servingStart, d.servingEnded = serving, proc.ProcStart(serving), false
 	// Race point: the serving process may end, and its pid be reused,
 	// between findServing's check and the start time read above; a
 	// process that is not of the start now is not recorded.
@@ -170,18 +175,18 @@ func (e *Env) settleServing(ctx context.Context, d *daemon, pid int) (int, error
 // suite. Where processes cannot be attributed (no /proc), every pid is
 // taken at its word.
 func (e *Env) ofStart(d *daemon, pid int) bool {
-	if pid == d.Pid || !markerScanWorks {
+	if pid == d.Pid || !proc.MarkerScanWorks {
 		return true
 	}
-	return slices.ContainsFunc(markedDescendants(d.marker, false), func(p procInfo) bool { return p.pid == pid }) || ofStartTree(pid, d.Pid)
+	return slices.ContainsFunc(proc.MarkedDescendants(d.marker, false), func(p proc.Info) bool { return p.Pid == pid }) || proc.OfStartTree(pid, d.Pid)
 }
 
 // pidFileWait is how long a ready daemon may take to write its pid file.
 const pidFileWait = 2 * time.Second
 
 // without1 drops the process pid (the one os/exec started and reaps).
-func without1(ps []procInfo, pid int) []procInfo {
-	return slices.DeleteFunc(ps, func(p procInfo) bool { return p.pid == pid })
+func without1(ps []proc.Info, pid int) []proc.Info {
+	return slices.DeleteFunc(ps, func(p proc.Info) bool { return p.Pid == pid })
 }
 
 // detachedAliveAfter: a process of d's start other than the one the suite
@@ -190,7 +195,7 @@ func without1(ps []procInfo, pid int) []procInfo {
 func (e *Env) detachedAliveAfter(d *daemon, wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	for {
-		if len(without1(markedDescendants(d.marker, false), d.Pid)) == 0 && !d.forkedServing() {
+		if len(without1(proc.MarkedDescendants(d.marker, false), d.Pid)) == 0 && !d.forkedServing() {
 			return false
 		}
 		if time.Now().After(deadline) {
@@ -212,8 +217,8 @@ func (e *Env) startPIDs(d *daemon) []int {
 		pids = append(pids, d.Pid)
 	}
 	if e.r.cfg.Target.Forks {
-		for _, p := range without1(markedDescendants(d.marker, false), d.Pid) {
-			pids = append(pids, p.pid)
+		for _, p := range without1(proc.MarkedDescendants(d.marker, false), d.Pid) {
+			pids = append(pids, p.Pid)
 		}
 	}
 	return pids
@@ -231,7 +236,7 @@ func (d *daemon) running() bool {
 // forkedServing: a forked serving process was found for d and still runs
 // (the same process, not one that took its pid).
 func (d *daemon) forkedServing() bool {
-	return d.serving > 0 && d.serving != d.Pid && !d.servingEnded && d.servingRef().same()
+	return d.serving > 0 && d.serving != d.Pid && !d.servingEnded && d.servingRef().Same()
 }
 
 // stopMarked stops the processes carrying marker (any start in the
@@ -242,34 +247,36 @@ func (d *daemon) forkedServing() bool {
 // Every signal goes through signalRef: a pid reused by another process
 // since it was found is never signalled. It returns what it stopped, for
 // evidence.
-func (e *Env) stopMarked(marker string, prefix bool, extra []procRef) []string {
+func (e *Env) stopMarked(marker string, prefix bool, extra []proc.Ref) []string {
 	e.mu.Lock()
 	started := map[int]bool{}
 	for _, d := range e.daemons {
 		started[d.Pid] = true
 	}
 	e.mu.Unlock()
-	var procs, reap []procRef
+	var procs, reap []proc.Ref
 	var what []string
-	has := func(pid int) bool { return slices.ContainsFunc(procs, func(r procRef) bool { return r.pid == pid }) }
-	for _, p := range markedDescendants(marker, prefix) {
-		if !started[p.pid] {
-			procs = append(procs, procRef{pid: p.pid, start: p.start})
-			what = append(what, fmt.Sprintf("pid %d (%s)", p.pid, p.comm))
+	has := func(pid int) bool {
+		return slices.ContainsFunc(procs, func(r proc.Ref) bool { return r.Pid == pid })
+	}
+	for _, p := range proc.MarkedDescendants(marker, prefix) {
+		if !started[p.Pid] {
+			procs = append(procs, proc.Ref{Pid: p.Pid, Start: p.Start})
+			what = append(what, fmt.Sprintf("pid %d (%s)", p.Pid, p.Comm))
 		}
 	}
 	for _, r := range extra {
 		switch {
-		case started[r.pid] || has(r.pid):
-		case r.same() && ofScenario(r.pid, marker, prefix):
+		case started[r.Pid] || has(r.Pid):
+		case r.Same() && proc.OfScenario(r.Pid, marker, prefix):
 			procs = append(procs, r)
-			what = append(what, fmt.Sprintf("pid %d", r.pid))
+			what = append(what, fmt.Sprintf("pid %d", r.Pid))
 		default:
 			reap = append(reap, r) // ended (maybe a zombie now ours), or its pid reused
 		}
 	}
 	for _, r := range procs {
-		signalRef(r, syscall.SIGTERM)
+		proc.SignalRef(r, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(stopGrace)
 	for _, r := range reap {
@@ -277,7 +284,7 @@ func (e *Env) stopMarked(marker string, prefix bool, extra []procRef) []string {
 	}
 	for _, r := range procs {
 		if done, _ := waitRef(r, time.Until(deadline)); !done {
-			signalRef(r, syscall.SIGKILL)
+			proc.SignalRef(r, syscall.SIGKILL)
 			waitRef(r, 5*time.Second)
 		}
 	}
@@ -287,10 +294,10 @@ func (e *Env) stopMarked(marker string, prefix bool, extra []procRef) []string {
 // startedProcs are every live process of the scenario's starts, and the
 // serving processes found for them (not those already ended), each with
 // its start time.
-func (e *Env) startedProcs() []procRef {
-	var procs []procRef
-	for _, p := range markedDescendants(startMarkerEnv+"="+e.Parent, true) {
-		procs = append(procs, procRef{pid: p.pid, start: p.start})
+func (e *Env) startedProcs() []proc.Ref {
+	var procs []proc.Ref
+	for _, p := range proc.MarkedDescendants(proc.StartMarkerEnv+"="+e.Parent, true) {
+		procs = append(procs, proc.Ref{Pid: p.Pid, Start: p.Start})
 	}
 	e.mu.Lock()
 	for _, d := range e.daemons {
@@ -305,13 +312,13 @@ func (e *Env) startedProcs() []procRef {
 // stopStragglers stops every process the scenario's daemons left running
 // (detached ones included) and reaps those seen before the daemons were
 // stopped: no process of a run outlives its scenario.
-func (e *Env) stopStragglers(seen []procRef) {
+func (e *Env) stopStragglers(seen []proc.Ref) {
 	// A detached process without the marker (its environment wiped) is
 	// found as an orphan the suite adopted, now that the daemons are gone.
-	for _, p := range adoptedOrphans() {
-		seen = append(seen, procRef{pid: p.pid, start: p.start})
+	for _, p := range proc.AdoptedOrphans() {
+		seen = append(seen, proc.Ref{Pid: p.Pid, Start: p.Start})
 	}
-	if what := e.stopMarked(startMarkerEnv+"="+e.Parent, true, seen); len(what) > 0 {
+	if what := e.stopMarked(proc.StartMarkerEnv+"="+e.Parent, true, seen); len(what) > 0 {
 		e.note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))
 	}
 	groups := map[int]bool{}
@@ -320,5 +327,5 @@ func (e *Env) stopStragglers(seen []procRef) {
 		groups[d.Pid] = true
 	}
 	e.mu.Unlock()
-	reapGroupZombies(groups)
+	proc.ReapGroupZombies(groups)
 }

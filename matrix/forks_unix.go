@@ -5,6 +5,8 @@ package matrix
 import (
 	"fmt"
 	"syscall"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // signalServing sends sig to the process that serves for d when that is
@@ -15,7 +17,7 @@ func signalServing(d *daemon, sig syscall.Signal) (ok bool, err error) {
 		return false, nil
 	}
 	if d.servingEnded {
-		return true, fmt.Errorf("pid %d, which served, has ended: %w", d.serving, errPIDReused)
+		return true, fmt.Errorf("pid %d, which served, has ended: %w", d.serving, proc.ErrPIDReused)
 	}
-	return true, signalRef(d.servingRef(), sig)
+	return true, proc.SignalRef(d.servingRef(), sig)
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // A file's group bits let in the group's members, not "other uids": a
@@ -188,7 +190,7 @@ type reachJudge struct {
 // The kernel checks the owner bits for the owner, then the group bits for
 // a member, then the other bits: an attacker in the group is held to the
 // group bits, but anyone outside it gets the other bits.
-func (j reachJudge) lets(f facts, bit uint32) (bool, string) {
+func (j reachJudge) lets(f world.Facts, bit uint32) (bool, string) {
 	if f.Mode&bit != 0 {
 		return true, fmt.Sprintf("mode %04o lets every uid", f.Mode)
 	}
@@ -221,7 +223,7 @@ func (j reachJudge) groupWay(gid int) string {
 // canConnect says whether another uid could connect to a socket like sock
 // in a directory like dir (write on the socket, search on the directory),
 // and why.
-func (j reachJudge) canConnect(sock, dir facts) (bool, string) {
+func (j reachJudge) canConnect(sock, dir world.Facts) (bool, string) {
 	w, why1 := j.lets(sock, 0o2)
 	x, why2 := j.lets(dir, 0o1)
 	if !w || !x {
@@ -232,7 +234,7 @@ func (j reachJudge) canConnect(sock, dir facts) (bool, string) {
 
 // canReplace says whether another uid could replace or remove entries in
 // dir (write on a directory without the sticky bit), and why.
-func (j reachJudge) canReplace(dir facts) (bool, string) {
+func (j reachJudge) canReplace(dir world.Facts) (bool, string) {
 	if dir.Mode&0o1000 != 0 {
 		return false, ""
 	}
@@ -242,7 +244,7 @@ func (j reachJudge) canReplace(dir facts) (bool, string) {
 // groupAccess describes what the group bits of f (a socket's write, a
 // directory's search or write) admit, for the evidence; "" when they give
 // the group nothing the other bits do not give everyone.
-func (j reachJudge) groupAccess(what string, f facts) string {
+func (j reachJudge) groupAccess(what string, f world.Facts) string {
 	if !f.Exists || groupBeyondOther(f)&0o3 == 0 || f.GID < 0 {
 		return ""
 	}
@@ -274,7 +276,7 @@ func (j reachJudge) groupAccess(what string, f facts) string {
 }
 
 // noteGroups notes the group access of a socket and its directory.
-func (e *Env) noteGroups(sock, dir facts) {
+func (e *Env) noteGroups(sock, dir world.Facts) {
 	j := e.r.reach
 	for _, g := range []string{j.groupAccess("socket", sock), j.groupAccess("dir", dir)} {
 		if g != "" {
@@ -285,7 +287,7 @@ func (e *Env) noteGroups(sock, dir facts) {
 
 // groupOnly is a pass's note that the group bits of sock or dir were
 // judged as the group's own access ("" when there are none).
-func groupOnly(sock, dir facts) string {
+func groupOnly(sock, dir world.Facts) string {
 	if groupBeyondOther(sock)&0o2 == 0 && groupBeyondOther(dir)&0o3 == 0 {
 		return ""
 	}
@@ -293,4 +295,4 @@ func groupOnly(sock, dir facts) string {
 }
 
 // groupBeyondOther are the rwx bits (as 0o7) f's group has and others lack.
-func groupBeyondOther(f facts) uint32 { return (f.Mode >> 3) &^ f.Mode & 0o7 }
+func groupBeyondOther(f world.Facts) uint32 { return (f.Mode >> 3) &^ f.Mode & 0o7 }

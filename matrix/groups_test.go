@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/internal/testenv"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // Group bits are a way in only for a group the attacker is in or one every
@@ -33,13 +35,13 @@ func TestReachJudgeGroups(t *testing.T) {
 	attacker, _ := db.account(1001)
 	in := append([]int{attacker.gid}, db.groupsOf(attacker)...)
 	j := reachJudge{db: db, daemonUID: 1002, attackerUID: 1001, attackerIn: in}
-	dir0755 := facts{Exists: true, Kind: "dir", Mode: 0o755, UID: 1002, GID: 1002}
-	sock := func(mode uint32, gid int) facts {
-		return facts{Exists: true, Kind: "socket", Mode: mode, UID: 1002, GID: gid}
+	dir0755 := world.Facts{Exists: true, Kind: "dir", Mode: 0o755, UID: 1002, GID: 1002}
+	sock := func(mode uint32, gid int) world.Facts {
+		return world.Facts{Exists: true, Kind: "socket", Mode: mode, UID: 1002, GID: gid}
 	}
 	for _, c := range []struct {
 		name      string
-		sock, dir facts
+		sock, dir world.Facts
 		want      bool
 	}{
 		{"0660 root:docker, attacker not in docker", sock(0o660, 999), dir0755, false},
@@ -50,8 +52,8 @@ func TestReachJudgeGroups(t *testing.T) {
 		{"0660 of the attacker's primary group", sock(0o660, 1001), dir0755, true},
 		{"0660 of the overflow gid", sock(0o660, 65534), dir0755, true},
 		{"0666: every uid", sock(0o666, 999), dir0755, true},
-		{"0660 docker in a 0750 dir of docker", sock(0o660, 999), facts{Exists: true, Kind: "dir", Mode: 0o750, UID: 1002, GID: 999}, false},
-		{"0666 in a 0750 dir of docker", sock(0o666, 999), facts{Exists: true, Kind: "dir", Mode: 0o750, UID: 1002, GID: 999}, false},
+		{"0660 docker in a 0750 dir of docker", sock(0o660, 999), world.Facts{Exists: true, Kind: "dir", Mode: 0o750, UID: 1002, GID: 999}, false},
+		{"0666 in a 0750 dir of docker", sock(0o666, 999), world.Facts{Exists: true, Kind: "dir", Mode: 0o750, UID: 1002, GID: 999}, false},
 		{"0606 with the attacker in the group: others still get in", sock(0o606, 1001), dir0755, true},
 	} {
 		if got, why := j.canConnect(c.sock, c.dir); got != c.want {

@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // HelperCommand is the hidden CLI command that runs one helper action in a
@@ -119,7 +121,7 @@ var actions = map[string]action{
 		if err := json.Unmarshal(arg, &pid); err != nil {
 			return nil, err
 		}
-		return listeningPaths(pid)
+		return proc.ListeningPaths(pid)
 	},
 	"read": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var path string

@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // dropToUID turns this helper, started as root, into uid and gid, out of
@@ -42,7 +44,7 @@ func dropToUID(uid, gid int, groups []int) error {
 	if err := syscall.Setresuid(uid, uid, 0); err != nil {
 		return fmt.Errorf("setresuid(%d, %d, 0): %w", uid, uid, err)
 	}
-	if err := nonDumpable(); err != nil {
+	if err := proc.NonDumpable(); err != nil {
 		return err
 	}
 	if err := syscall.Setresuid(uid, uid, uid); err != nil {

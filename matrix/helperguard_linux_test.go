@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // guardEnv makes this test binary run guardHelper (after lowering its own
@@ -62,7 +64,7 @@ func TestWarnAttackerBusy(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	r := &Runner{cfg: Config{Progress: &buf}, attackerUID: 31337}
-	if processesOf(31337) == nil {
+	if proc.ProcessesOf(31337) == nil {
 		r.warnAttackerBusy()
 		if buf.Len() > 0 {
 			t.Errorf("warned with no process of uid 31337: %q", buf.String())

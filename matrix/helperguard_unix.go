@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // minHelperNoFile is the least RLIMIT_NOFILE soft limit a helper acts
@@ -21,7 +23,7 @@ const minHelperNoFile = 64
 // or the helper stopped, is caught where it matters: refusalOf and
 // watchStalls turn its effects into no verdict.
 func guardHelper() error {
-	if err := nonDumpable(); err != nil {
+	if err := proc.NonDumpable(); err != nil {
 		return err
 	}
 	var rl unix.Rlimit

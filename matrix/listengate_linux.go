@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // The listen gate stops every listen() call of a daemon until the suite
@@ -114,7 +116,7 @@ type listenSight struct {
 	// another kind of socket, or when /proc could not be read: Unknown
 	// then says why, and the call is taken to be for the watched socket).
 	Path      string
-	sock, dir facts
+	sock, dir world.Facts
 	// Why the path could not be read.
 	Unknown string
 }
@@ -250,11 +252,11 @@ func (g *listenGate) answer(nfd int) {
 	if s.Path != "" && filepath.Dir(s.Path) == filepath.Dir(g.sock) {
 		at = s.Path
 	}
-	s.sock, s.dir = stat(at), stat(g.dir)
+	s.sock, s.dir = world.Stat(at), world.Stat(g.dir)
 	if s.sock.Kind == "" && at != g.sock {
 		// The temporary name was renamed over the socket before listen()
 		// (haproxy, supervisord): the inode is at the socket's name now.
-		s.sock = stat(g.sock)
+		s.sock = world.Stat(g.sock)
 	}
 	g.mu.Lock()
 	g.sights = append(g.sights, s)

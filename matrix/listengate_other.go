@@ -5,6 +5,8 @@ package matrix
 import (
 	"errors"
 	"os"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // The listen gate (listengate_linux.go) needs seccomp user notification,
@@ -15,7 +17,7 @@ func installListenGate() {}
 
 type listenSight struct {
 	Path, Unknown string
-	sock, dir     facts
+	sock, dir     world.Facts
 }
 
 type listenGate struct{ child *os.File }

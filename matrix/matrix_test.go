@@ -560,9 +560,10 @@ func TestPreflightStopsRun(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("Run = %v, want a PreflightError", err)
 			}
-			// The attacker-uid warning depends on the machine (another
-			// run's uid-1001 processes), not on this run: ignore it.
-			if len(rep.Results) != 0 || withoutAttackerWarning(progress.String()) != "" {
+			// The attacker-uid warning and the run directory's place
+			// depend on the machine (another run's uid-1001 processes, a
+			// private TMPDIR), not on this run: ignore them.
+			if len(rep.Results) != 0 || withoutMachineNotes(progress.String()) != "" {
 				t.Errorf("scenarios ran or a header was printed after a failed preflight: %d results, progress %q", len(rep.Results), progress.String())
 			}
 			if pe.Exited != c.exited {
@@ -585,13 +586,14 @@ func TestPreflightStopsRun(t *testing.T) {
 	}
 }
 
-// withoutAttackerWarning drops warnAttackerBusy's line from progress
-// output: whether --attacker-uid has live processes is a fact of the
-// machine (a concurrent run of the suite), not of the run under test.
-func withoutAttackerWarning(progress string) string {
+// withoutMachineNotes drops from progress output the lines that are facts
+// of the machine, not of the run under test: warnAttackerBusy's (whether
+// --attacker-uid has live processes: a concurrent run of the suite) and
+// runDirBase's (a TMPDIR other uids cannot search moves the run to /tmp).
+func withoutMachineNotes(progress string) string {
 	var keep []string
 	for _, l := range strings.SplitAfter(progress, "\n") {
-		if !strings.HasPrefix(l, "bh-ipc-check: warning: --attacker-uid ") {
+		if !strings.HasPrefix(l, "bh-ipc-check: warning: --attacker-uid ") && !strings.HasPrefix(l, "run directory under ") {
 			keep = append(keep, l)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // doOutside performs p (a plant outside the run directory, under /tmp)
@@ -15,7 +17,7 @@ import (
 // openat(O_CREAT|O_EXCL|O_NOFOLLOW), or a chmod of the final name through
 // an O_PATH|O_NOFOLLOW handle (chmodNoFollow).
 func (p plantOp) doOutside(uid int) error {
-	dfd, base, err := openTmpParent(p.Path, uid)
+	dfd, base, err := world.OpenTmpParent(p.Path, uid)
 	if err != nil {
 		return err
 	}
@@ -43,9 +45,9 @@ func (p plantOp) doOutside(uid int) error {
 		_, werr := f.WriteString(p.Data)
 		return errors.Join(werr, os.NewSyscallError("fchmod", unix.Fchmod(fd, mode)), f.Close())
 	case "chmod":
-		return chmodFinal(dfd, base, p.Path, mode)
+		return world.ChmodFinal(dfd, base, p.Path, mode)
 	case "mkfifo":
-		return mkfifo(p.Path, p.Mode)
+		return world.Mkfifo(p.Path, p.Mode)
 	}
 	return fmt.Errorf("plant op %q outside the run directory: not supported", p.Op)
 }

@@ -45,14 +45,14 @@ type plantRecord struct {
 // followed, and the directories above it are the suite's own), outside it
 // (the sun_path fallback under /tmp) walked from /tmp with O_NOFOLLOW.
 func (e *Env) identify(path string) (plantIdentity, error) {
-	if rel, err := e.r.fs.rel(path); err == nil && e.r.fs.root != nil {
-		fi, err := e.r.fs.root.Lstat(rel)
+	if rel, err := e.r.fs.Rel(path); err == nil && e.r.fs.Root != nil {
+		fi, err := e.r.fs.Root.Lstat(rel)
 		if err != nil {
 			return plantIdentity{}, err
 		}
 		var link string
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = e.r.fs.root.Readlink(rel); err != nil {
+			if link, err = e.r.fs.Root.Readlink(rel); err != nil {
 				return plantIdentity{}, err
 			}
 		}
@@ -244,7 +244,7 @@ func (e *Env) daemonsOnly(entries []string) []string {
 	var out []string
 	foreign := map[int][]string{}
 	for _, s := range entries {
-		v, ok := e.r.fs.owners.Load(s)
+		v, ok := e.r.fs.Owners.Load(s)
 		uid, _ := v.(int)
 		if !ok || uid == e.r.daemonUID || uid == os.Geteuid() {
 			out = append(out, s)

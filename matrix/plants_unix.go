@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 func identityOf(fi os.FileInfo, link string) plantIdentity {
@@ -14,7 +16,7 @@ func identityOf(fi os.FileInfo, link string) plantIdentity {
 	if !ok {
 		return plantIdentity{Kind: kindOfMode(fi.Mode()), Mode: uint32(fi.Mode().Perm()), Link: link}
 	}
-	return plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: kindOf(uint32(st.Mode)), UID: int(st.Uid), Mode: uint32(st.Mode) & 0o7777, Link: link}
+	return plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: world.KindOf(uint32(st.Mode)), UID: int(st.Uid), Mode: uint32(st.Mode) & 0o7777, Link: link}
 }
 
 // identifyOutside is path's identity for a path under /tmp (the sun_path
@@ -22,7 +24,7 @@ func identityOf(fi os.FileInfo, link string) plantIdentity {
 // lstatted (fstatat AT_SYMLINK_NOFOLLOW) and read (readlinkat) in the
 // directory opened, so no link on the way is followed.
 func identifyOutside(path string) (plantIdentity, error) {
-	dfd, base, err := openTmpParent(path, -1) // to look, not to write: any owner
+	dfd, base, err := world.OpenTmpParent(path, -1) // to look, not to write: any owner
 	if err != nil {
 		return plantIdentity{}, err
 	}
@@ -31,7 +33,7 @@ func identifyOutside(path string) (plantIdentity, error) {
 	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return plantIdentity{}, &os.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	id := plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: kindOf(uint32(st.Mode)), UID: int(st.Uid), Mode: uint32(st.Mode) & 0o7777}
+	id := plantIdentity{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Kind: world.KindOf(uint32(st.Mode)), UID: int(st.Uid), Mode: uint32(st.Mode) & 0o7777}
 	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
 		buf := make([]byte, 4096)
 		n, err := unix.Readlinkat(dfd, base, buf)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // Protocols for daemons that do not speak bh-json: the suite then knows
@@ -218,7 +220,7 @@ func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeRes
 // probeOn is probeWithin on a connection already made (connect and line
 // protocols); it does not close c.
 func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) probeResult {
-	r := probeResult{Connected: true, PID: listenerPID(c)}
+	r := probeResult{Connected: true, PID: proc.ListenerPID(c)}
 	if sp.Protocol == ProtocolConnect {
 		if hold <= 0 {
 			r.Answered, r.Detail = true, "connected"
@@ -410,7 +412,7 @@ func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	return listenerPID(c), nil
+	return proc.ListenerPID(c), nil
 }
 
 // probeOnce is pingOnce for the protocols that do not speak bh-json: the

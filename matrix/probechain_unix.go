@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // maxChainLinks bounds the links verifyEndpointChain follows (as the
@@ -100,7 +102,7 @@ func verifyEndpointChain(path string, uid int, want uint32) error {
 			if i == len(rest)-1 {
 				unix.Close(fd)
 				if uint32(st.Mode)&unix.S_IFMT != want {
-					return &chainError{msg: fmt.Sprintf("%s is a %s, not a %s", next, kindOf(uint32(st.Mode)), kindOf(want))}
+					return &chainError{msg: fmt.Sprintf("%s is a %s, not a %s", next, world.KindOf(uint32(st.Mode)), world.KindOf(want))}
 				}
 				if int(st.Uid) != uid {
 					return &chainError{msg: fmt.Sprintf("%s is owned by uid %d, not the daemon's uid %d", next, st.Uid, uid)}

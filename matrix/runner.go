@@ -15,6 +15,9 @@ import (
 
 	"github.com/org/bh-ipc-check/internal/fsx"
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // DefaultAttackerUID is the uid the suite acts as when it is root and no
@@ -106,7 +109,7 @@ type Runner struct {
 	cfg                    Config
 	exe                    string
 	runDir                 string
-	fs                     *runFS // the run directory, through a handle
+	fs                     *world.RunFS // the run directory, through a handle
 	daemonUID, attackerUID int
 	// attackerGID and attackerGroups are the attacker's groups, which its
 	// helpers hold; reach judges who besides the owner can use a file.
@@ -147,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (out Report, err error) {
 	}
 	// Detached descendants of the daemons stay ours to find and stop
 	// (Linux; elsewhere they are found through their pids only).
-	becomeSubreaper()
+	proc.BecomeSubreaper()
 	rep := r.newReport(warnings)
 	if err := r.preflight(ctx); err != nil {
 		if pe := (*PreflightError)(nil); errors.As(err, &pe) {
@@ -193,11 +196,11 @@ func (r *Runner) openRunDir() error {
 	// entry of ours in the (sticky) temp directory: no other uid can
 	// replace it. From then on everything under it goes through the handle.
 	var err error
-	if r.fs, err = openRunFS(r.runDir); err != nil {
+	if r.fs, err = world.OpenRunFS(r.runDir); err != nil {
 		return err
 	}
 	// Other uids must reach the scenario directories and run the helper.
-	if err := r.fs.chmodTop(0o755); err != nil {
+	if err := r.fs.ChmodTop(0o755); err != nil {
 		return err
 	}
 	r.exe = r.cfg.Exe
@@ -219,8 +222,8 @@ func (r *Runner) removeRunDir(out *Report) {
 		// Closed to other uids first (0700 through the handle), so no
 		// one can keep dropping entries in the scenario directories
 		// (by path) while the tree is removed.
-		r.fs.chmodTop(0o700)
-		r.fs.close()
+		r.fs.ChmodTop(0o700)
+		r.fs.Close()
 	}
 	if rerr := fsx.RemoveTree(r.runDir); rerr != nil {
 		w := fmt.Sprintf("the run directory %s was not removed: %v", r.runDir, rerr)

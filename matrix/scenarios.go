@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 var posix = []string{"linux", "darwin"}
@@ -79,12 +82,12 @@ func sockModeUmask0(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	s, d := stat(e.Sock), stat(e.EndpointDir)
-	e.note("umask %03o; socket %s: %s gid %d; dir %s: %s gid %d", e.r.cfg.Umask, e.Sock, describe(e.Sock), s.GID, e.EndpointDir, describe(e.EndpointDir), d.GID)
+	s, d := world.Stat(e.Sock), world.Stat(e.EndpointDir)
+	e.note("umask %03o; socket %s: %s gid %d; dir %s: %s gid %d", e.r.cfg.Umask, e.Sock, world.Describe(e.Sock), s.GID, e.EndpointDir, world.Describe(e.EndpointDir), d.GID)
 	e.noteGroups(s, d)
 	j := e.r.reach
 	if s.Kind != "socket" {
-		return fail("no socket at %s (%s)", e.Sock, describe(e.Sock))
+		return fail("no socket at %s (%s)", e.Sock, world.Describe(e.Sock))
 	}
 	if s.UID != e.r.daemonUID || d.UID != e.r.daemonUID {
 		return fail("socket owned by uid %d and dir by uid %d, want the daemon's uid %d", s.UID, d.UID, e.r.daemonUID)
@@ -117,7 +120,7 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	nowS, nowD := stat(e.Sock), stat(e.EndpointDir)
+	nowS, nowD := world.Stat(e.Sock), world.Stat(e.EndpointDir)
 	first, seen := w.result()
 	if seen {
 		e.note("first seen via %s: socket %04o uid %d gid %d, dir %04o uid %d gid %d", first.via, first.sock.Mode, first.sock.UID, first.sock.GID, first.dir.Mode, first.dir.UID, first.dir.GID)
@@ -151,7 +154,7 @@ func sockFirstSeen(ctx context.Context, e *Env) outcome {
 	// No listen() seen: no gate here, or the listener was inherited. Only
 	// what was polled is left.
 	if !seen {
-		return fail("the socket was never observed at %s (%s)", e.Sock, describe(e.Sock))
+		return fail("the socket was never observed at %s (%s)", e.Sock, world.Describe(e.Sock))
 	}
 	if ok, why := j.canConnect(first.sock, first.dir); ok {
 		return skip("first seen as %04o in a %04o dir (%s), reachable once it listens; whether it listened before it was tightened was not observed (%v): run on Linux 5.5 or later, as root or where seccomp is allowed", first.sock.Mode, first.dir.Mode, why, gateErr)
@@ -264,9 +267,9 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 		return errored("start: %v", err)
 	}
 	_, readyErr := e.waitReady(ctx, d, e.spec())
-	e.note("after start: socket path %s: %s; symlink target %s: %s", e.Sock, describe(e.Sock), target, describe(target))
-	if stat(target).Exists {
-		return fail("the symlink's target %s was created (%s): bind followed the symlink", target, describe(target))
+	e.note("after start: socket path %s: %s; symlink target %s: %s", e.Sock, world.Describe(e.Sock), target, world.Describe(target))
+	if world.Stat(target).Exists {
+		return fail("the symlink's target %s was created (%s): bind followed the symlink", target, world.Describe(target))
 	}
 	if readyErr != nil {
 		if done, code := d.exited(); done && code != 0 && d.output() != "" {
@@ -274,8 +277,8 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 		}
 		return errored("neither served nor refused clearly: %v", readyErr)
 	}
-	if s := stat(e.Sock); s.Kind != "socket" {
-		return fail("serving, but %s is %s, not a socket", e.Sock, describe(e.Sock))
+	if s := world.Stat(e.Sock); s.Kind != "socket" {
+		return fail("serving, but %s is %s, not a socket", e.Sock, world.Describe(e.Sock))
 	}
 	return pass("symlink replaced by a real socket; target never created")
 }
@@ -322,18 +325,18 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	// chmods (or writes) through the link and only then refuses has done
 	// the harm already (CVE-2007-3103), so any change fails, refusal or
 	// not.
-	before, beforeF := e.linkTarget(adir), stat(adir)
+	before, beforeF := e.linkTarget(adir), world.Stat(adir)
 	e.note("link target before the start: %s", before)
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	after := e.linkTarget(adir)
 	inside := e.daemonsOnly(e.tree(adir, ""))
 	e.note("attacker dir %s holds: %v", adir, inside)
-	e.note("endpoint dir %s: %s", e.EndpointDir, describe(e.EndpointDir))
+	e.note("endpoint dir %s: %s", e.EndpointDir, world.Describe(e.EndpointDir))
 	if len(inside) > 0 {
 		return fail("created inside the attacker's directory through the symlink: %s", strings.Join(inside, ", "))
 	}
 	if after != before {
-		if bf, af := beforeF, stat(adir); af.Kind == bf.Kind && af.UID == bf.UID && af.GID == bf.GID &&
+		if bf, af := beforeF, world.Stat(adir); af.Kind == bf.Kind && af.UID == bf.UID && af.GID == bf.GID &&
 			strings.Replace(after, fmt.Sprintf("%04o", af.Mode), fmt.Sprintf("%04o", bf.Mode), 1) == before {
 			// Only the mode: uid %d may chmod its own directory, so who
 			// did cannot be told (a forged failure otherwise).
@@ -342,10 +345,10 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 		return fail("the symlink's target %s changed through the link: was %s, now %s", adir, before, after)
 	}
 	switch {
-	case served && stat(at).Kind == "symlink":
+	case served && world.Stat(at).Kind == "symlink":
 		return fail("serving through the attacker's symlink %s", at)
 	case served:
-		return pass("symlink replaced by a real directory (%s); nothing created in the attacker's", describe(e.EndpointDir))
+		return pass("symlink replaced by a real directory (%s); nothing created in the attacker's", world.Describe(e.EndpointDir))
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
@@ -357,17 +360,17 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 // following it) and its listing, each entry with its facts, or for a file
 // its content.
 func (e *Env) linkTarget(path string) string {
-	fi, err := e.r.fs.lstat(path)
+	fi, err := e.r.fs.Lstat(path)
 	if err != nil {
 		return "lstat: " + err.Error()
 	}
-	f := factsOf(fi)
+	f := world.FactsOf(fi)
 	s := fmt.Sprintf("%s %04o uid %d gid %d", f.Kind, f.Mode, f.UID, f.GID)
 	switch f.Kind {
 	case "dir":
 		s += fmt.Sprintf(", holding %v", e.tree(path, ""))
 	case "file":
-		b, err := readNoFollow(path, -1, 64<<10)
+		b, err := world.ReadNoFollow(path, -1, 64<<10)
 		s += fmt.Sprintf(", content %q (%v)", oneLine(string(b), 200), err)
 	}
 	return s
@@ -379,8 +382,8 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	d, a := stat(e.EndpointDir), stat(at)
-	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
+	d, a := world.Stat(e.EndpointDir), world.Stat(at)
+	e.note("endpoint dir after start: %s; socket: %s", world.Describe(e.EndpointDir), world.Describe(e.Sock))
 	// Evidence first: what the daemon made inside the attacker's directory
 	// is judged whether or not it then answered.
 	if d.Kind == "dir" && d.UID == e.r.attackerUID {
@@ -394,7 +397,7 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	case served && a.Kind == "dir" && a.UID == e.r.attackerUID:
 		return fail("serving under %s, a directory owned by uid %d (mode %04o): it can replace or remove the socket", at, a.UID, a.Mode)
 	case served:
-		return pass("serving in a directory of its own (%s)", describe(e.EndpointDir))
+		return pass("serving in a directory of its own (%s)", world.Describe(e.EndpointDir))
 	case refusal != "":
 		return pass("refused: %s", refusal)
 	}
@@ -406,8 +409,8 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	d, s := stat(e.EndpointDir), stat(e.Sock)
-	e.note("endpoint dir after start: %s; socket: %s", describe(e.EndpointDir), describe(e.Sock))
+	d, s := world.Stat(e.EndpointDir), world.Stat(e.Sock)
+	e.note("endpoint dir after start: %s; socket: %s", world.Describe(e.EndpointDir), world.Describe(e.Sock))
 	// Evidence first: a socket made in the still-loose directory is judged
 	// whether or not the daemon then answered.
 	e.noteGroups(s, d)
@@ -416,7 +419,7 @@ func dirLoosePerms(ctx context.Context, e *Env) outcome {
 	connect, whyConnect := j.canConnect(s, d)
 	switch {
 	case s.Exists && replace:
-		return fail("created %s (%s) in a dir with mode %04o: other uids can replace it (%s)", e.Sock, describe(e.Sock), d.Mode, whyReplace)
+		return fail("created %s (%s) in a dir with mode %04o: other uids can replace it (%s)", e.Sock, world.Describe(e.Sock), d.Mode, whyReplace)
 	case served && replace:
 		return fail("serving in a dir with mode %04o: other uids can replace the socket (%s)", d.Mode, whyReplace)
 	case served && connect:
@@ -438,10 +441,10 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
-	b, rerr := readNoFollow(e.EndpointDir, -1, 64<<10)
-	e.note("endpoint dir path after start: %s", describe(e.EndpointDir))
+	b, rerr := world.ReadNoFollow(e.EndpointDir, -1, 64<<10)
+	e.note("endpoint dir path after start: %s", world.Describe(e.EndpointDir))
 	if rerr != nil || string(b) != sentinel {
-		return fail("the file at %s was changed or removed (%s)", e.EndpointDir, describe(e.EndpointDir))
+		return fail("the file at %s was changed or removed (%s)", e.EndpointDir, world.Describe(e.EndpointDir))
 	}
 	switch {
 	case served:
@@ -513,7 +516,7 @@ func authForeignConnect(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	e.note("socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
+	e.note("socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))
 	return e.foreignTalk(ctx)
 }
 
@@ -538,7 +541,7 @@ func authPeerCred(ctx context.Context, e *Env) outcome {
 	if err := e.loosen(ctx); err != nil {
 		return errored("%v", err)
 	}
-	e.note("loosened: socket %s; dir %s", describe(e.Sock), describe(e.EndpointDir))
+	e.note("loosened: socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))
 	return e.foreignTalk(ctx)
 }
 
@@ -640,12 +643,12 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 		}
 		first.waitServing(5 * time.Second)
 	}
-	e.note("after SIGKILL: socket %s; port file %s", describe(e.Sock), describe(e.Port))
+	e.note("after SIGKILL: socket %s; port file %s", world.Describe(e.Sock), world.Describe(e.Port))
 	second, pid, err := e.start(ctx)
 	if err != nil {
 		return fail("a new start after SIGKILL does not serve: %v", err)
 	}
-	if forks && markerScanWorks {
+	if forks && proc.MarkerScanWorks {
 		// Judged only by a process of the new start: one of them must
 		// hold the endpoint, and an answer naming a pid must come from
 		// one of them.
@@ -809,7 +812,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 	}
 	if e.RootIsDir {
 		// The daemon creates its root itself in this layout.
-		if err := e.r.fs.remove(root); err != nil {
+		if err := e.r.fs.Remove(root); err != nil {
 			return errored("setup: %v", err)
 		}
 	}
@@ -830,8 +833,8 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 		// names a directory on the way to the socket, which is meant to
 		// exist, not a new entry the daemon could have made.
 		e.note("the truncated path %s is a directory on the nominal path: not judged", truncated)
-	} else if st := stat(truncated); st.Exists {
-		return fail("something exists at the truncated path %s (%s)", truncated, describe(truncated))
+	} else if st := world.Stat(truncated); st.Exists {
+		return fail("something exists at the truncated path %s (%s)", truncated, world.Describe(truncated))
 	}
 	if readyErr == nil {
 		if e.Sock != nominal {
@@ -895,7 +898,7 @@ func tcpLoopbackOnly(ctx context.Context, e *Env) outcome {
 	}
 	// Only the daemon uid's sockets are judged: another uid may listen on
 	// the same port at another address ([::1]).
-	socks, others, err := listeningOn(pf.Port, e.r.daemonUID)
+	socks, others, err := proc.ListeningOn(pf.Port, e.r.daemonUID)
 	if err != nil {
 		return errored("reading /proc/net/tcp: %v", err)
 	}
@@ -945,8 +948,8 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 
 func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
 	_, _, startErr := e.start(ctx)
-	f, d := stat(e.Port), stat(filepath.Dir(e.Port))
-	e.note("port file %s: %s; its dir: %s", e.Port, describe(e.Port), describe(filepath.Dir(e.Port)))
+	f, d := world.Stat(e.Port), world.Stat(filepath.Dir(e.Port))
+	e.note("port file %s: %s; its dir: %s", e.Port, world.Describe(e.Port), world.Describe(filepath.Dir(e.Port)))
 	if startErr != nil {
 		// What the daemon wrote is judged even when the suite could not
 		// talk to it: the ipc protocol's client refuses a port file that
@@ -958,7 +961,7 @@ func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
 	}
 	switch {
 	case f.Kind != "file":
-		return fail("port file %s is %s", e.Port, describe(e.Port))
+		return fail("port file %s is %s", e.Port, world.Describe(e.Port))
 	case f.UID != e.r.daemonUID:
 		return fail("port file owned by uid %d, not the daemon's %d", f.UID, e.r.daemonUID)
 	case portFileLoose(f, d) != "":
@@ -983,7 +986,7 @@ func tcpPortFilePrivate(ctx context.Context, e *Env) outcome {
 
 // portFileLoose says what lets another uid read the port file f or
 // replace it in its directory d; "" when nothing does.
-func portFileLoose(f, d facts) string {
+func portFileLoose(f, d world.Facts) string {
 	switch {
 	case f.Mode&0o077 != 0:
 		return fmt.Sprintf("port file mode %04o gives group/other access", f.Mode)

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // cveScenarios follow the rest of the catalogue in report order.
@@ -82,25 +85,25 @@ func (e *Env) startFiles() []startFile {
 // readInRun reads the regular file p under the run directory without
 // following a link at p, through the run directory's handle.
 func (e *Env) readInRun(p string) (string, error) {
-	fi, err := e.r.fs.lstat(p)
+	fi, err := e.r.fs.Lstat(p)
 	if err != nil {
 		return "", err
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is %s, not a regular file", p, describe(p))
+		return "", fmt.Errorf("%s is %s, not a regular file", p, world.Describe(p))
 	}
-	if e.r.fs.root == nil {
-		b, err := readNoFollow(p, -1, 64)
+	if e.r.fs.Root == nil {
+		b, err := world.ReadNoFollow(p, -1, 64)
 		return string(b), err
 	}
-	rel, err := e.r.fs.rel(p)
+	rel, err := e.r.fs.Rel(p)
 	if err != nil {
 		return "", err
 	}
 	// Race point: the canary's directory is the daemon uid's (0700); only
 	// that uid could swap the file for a link between the lstat and the
 	// read, and os.Root keeps the read inside the run directory.
-	b, err := e.r.fs.root.ReadFile(rel)
+	b, err := e.r.fs.Root.ReadFile(rel)
 	return string(b), err
 }
 
@@ -143,7 +146,7 @@ func (e *Env) judgeCanary(dir string, files []string) string {
 	}
 	for _, g := range got {
 		if !slices.Contains(files, g) {
-			changed = append(changed, fmt.Sprintf("%s appeared (%s)", filepath.Join(dir, g), describe(filepath.Join(dir, g))))
+			changed = append(changed, fmt.Sprintf("%s appeared (%s)", filepath.Join(dir, g), world.Describe(filepath.Join(dir, g))))
 		}
 	}
 	return strings.Join(changed, "; ")
@@ -169,14 +172,14 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 	}
 	for i, f := range files {
 		dir := filepath.Dir(f.path)
-		if filepath.Clean(dir) == filepath.Clean(e.EndpointDir) && !stat(dir).Exists {
+		if filepath.Clean(dir) == filepath.Clean(e.EndpointDir) && !world.Stat(dir).Exists {
 			// The endpoint directory as the daemon itself would make it.
 			if err := e.ownEndpointDir(ctx, 0o700); err != nil {
 				return errored("setup: %v", err)
 			}
 		}
-		if d := stat(dir); d.Kind != "dir" {
-			return skip("%s %s: its directory %s is %s before the start (the daemon makes it), so no link can be planted ahead of the daemon; run it with a template in a directory that exists, such as {root}/", f.what, f.path, dir, describe(dir))
+		if d := world.Stat(dir); d.Kind != "dir" {
+			return skip("%s %s: its directory %s is %s before the start (the daemon makes it), so no link can be planted ahead of the daemon; run it with a template in a directory that exists, such as {root}/", f.what, f.path, dir, world.Describe(dir))
 		}
 		target := filepath.Join(cdir, fmt.Sprintf("absent-%d", i))
 		if f.toFile {
@@ -198,7 +201,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 		}
 	}
 	for _, f := range files {
-		e.note("%s %s after the start (and SIGTERM when it served): %s", f.what, f.path, describe(f.path))
+		e.note("%s %s after the start (and SIGTERM when it served): %s", f.what, f.path, world.Describe(f.path))
 	}
 	e.note("canary directory %s holds: %v", cdir, e.tree(cdir, ""))
 	if changed := e.judgeCanary(cdir, canaries); changed != "" {
@@ -206,7 +209,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 	}
 	var kept []string
 	for _, f := range files {
-		if stat(f.path).Kind == "symlink" {
+		if world.Stat(f.path).Kind == "symlink" {
 			kept = append(kept, f.path)
 		}
 	}
@@ -252,11 +255,11 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 	case !served:
 		return errored("neither served nor refused clearly: %v", err)
 	}
-	e.note("endpoint dir once serving: %s", describe(e.EndpointDir))
+	e.note("endpoint dir once serving: %s", world.Describe(e.EndpointDir))
 	link := filepath.Join(e.EndpointDir, "x")
 	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "symlink", Path: link, Target: cdir}); err != nil {
 		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
-			return pass("uid %d could not plant %s (%s): the directory was made private before serving", e.r.attackerUID, link, describe(e.EndpointDir))
+			return pass("uid %d could not plant %s (%s): the directory was made private before serving", e.r.attackerUID, link, world.Describe(e.EndpointDir))
 		}
 		return errored("plant: %v", err)
 	}
@@ -277,7 +280,7 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 		return errored("SIGTERM: %v", err)
 	}
 	exited, code := d.waitServing(stopGrace)
-	e.note("after SIGTERM: exited=%v (%s); %s: %s; %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, describe(link), held, describe(held), cdir, e.tree(cdir, ""))
+	e.note("after SIGTERM: exited=%v (%s); %s: %s; %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, world.Describe(link), held, world.Describe(held), cdir, e.tree(cdir, ""))
 	if changed := e.judgeCanary(cdir, []string{keep}); changed != "" {
 		return fail("the cleanup followed %s -> %s: %s", held, cdir, changed)
 	}
@@ -287,7 +290,7 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 		// verdict, never a pass.
 		return errored("the daemon was still running %s after SIGTERM: its cleanup did not finish, so whether it follows %s was not seen (inst.clean-shutdown judges the slow exit)", stopGrace, held)
 	}
-	return pass("the canary is intact after SIGTERM; %s is %s", held, describe(held))
+	return pass("the canary is intact after SIGTERM; %s is %s", held, world.Describe(held))
 }
 
 // boundConnect is the helper action "connect-bound": connect to Spec's
@@ -300,7 +303,7 @@ type boundConnect struct {
 
 func (a boundConnect) talk(ctx context.Context) connectResult {
 	var r connectResult
-	path, done, err := reachableSockPath(a.Spec.Sock)
+	path, done, err := proc.ReachableSockPath(a.Spec.Sock)
 	if err != nil {
 		r.Error = err.Error()
 		return r

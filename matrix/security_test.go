@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // shortDir is a fresh directory under the temp dir (short enough for
@@ -50,11 +52,11 @@ func testRunner(t *testing.T) *Runner {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := openRunFS(dir)
+	fs, err := world.OpenRunFS(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(fs.close)
+	t.Cleanup(fs.Close)
 	return &Runner{cfg: Config{Target: BuiltinTarget(), Name: DefaultName}, runDir: dir, fs: fs, daemonUID: os.Geteuid(), attackerUID: -1}
 }
 

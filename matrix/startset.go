@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // A daemon that forks (--forks) or runs several processes (a master and
@@ -28,44 +30,44 @@ const settleQuiet = 500 * time.Millisecond
 // the serving process found for it, and (--forks) the detached processes
 // the suite adopted that carry no marker (a daemon that wiped its
 // environment: see ofStart).
-func (e *Env) startProcs(d *daemon) []procRef {
-	var out []procRef
+func (e *Env) startProcs(d *daemon) []proc.Ref {
+	var out []proc.Ref
 	seen := map[int]bool{}
-	add := func(r procRef) {
-		if r.pid > 0 && !seen[r.pid] {
-			seen[r.pid] = true
+	add := func(r proc.Ref) {
+		if r.Pid > 0 && !seen[r.Pid] {
+			seen[r.Pid] = true
 			out = append(out, r)
 		}
 	}
 	if done, _ := d.exited(); !done {
-		add(refOf(d.Pid))
+		add(proc.RefOf(d.Pid))
 	}
-	if markerScanWorks {
-		for _, p := range markedDescendants(d.marker, false) {
-			add(procRef{pid: p.pid, start: p.start})
+	if proc.MarkerScanWorks {
+		for _, p := range proc.MarkedDescendants(d.marker, false) {
+			add(proc.Ref{Pid: p.Pid, Start: p.Start})
 		}
-		for _, p := range descendantsOf(d.Pid) {
-			add(procRef{pid: p.pid, start: p.start})
+		for _, p := range proc.DescendantsOf(d.Pid) {
+			add(proc.Ref{Pid: p.Pid, Start: p.Start})
 		}
 		if e.r.cfg.Target.Forks {
-			for _, p := range adoptedOrphans() {
-				add(procRef{pid: p.pid, start: p.start})
+			for _, p := range proc.AdoptedOrphans() {
+				add(proc.Ref{Pid: p.Pid, Start: p.Start})
 			}
 		}
 	}
-	if d.serving > 0 && !d.servingEnded && d.servingRef().same() {
+	if d.serving > 0 && !d.servingEnded && d.servingRef().Same() {
 		add(d.servingRef())
 	}
-	slices.SortFunc(out, func(a, b procRef) int { return a.pid - b.pid })
+	slices.SortFunc(out, func(a, b proc.Ref) int { return a.Pid - b.Pid })
 	return out
 }
 
 // endpointHolders are the processes of d's start that hold the endpoint's
 // listening socket open (the listener and the workers it passed it to).
-func (e *Env) endpointHolders(d *daemon) []procRef {
-	var out []procRef
+func (e *Env) endpointHolders(d *daemon) []proc.Ref {
+	var out []proc.Ref
 	for _, r := range e.startProcs(d) {
-		if e.holdsEndpoint(r.pid) {
+		if e.holdsEndpoint(r.Pid) {
 			out = append(out, r)
 		}
 	}
@@ -78,7 +80,7 @@ func (e *Env) endpointHolders(d *daemon) []procRef {
 // kills it) unchanged for settleQuiet, and, with needHolder, one of them
 // holding the endpoint. It returns the holders then, and whether the
 // start settled (false: ctx ended first; the holders are those seen last).
-func (e *Env) settleStart(ctx context.Context, d *daemon, needHolder bool) ([]procRef, bool) {
+func (e *Env) settleStart(ctx context.Context, d *daemon, needHolder bool) ([]proc.Ref, bool) {
 	var last string
 	since := time.Now()
 	for {
@@ -86,7 +88,7 @@ func (e *Env) settleStart(ctx context.Context, d *daemon, needHolder bool) ([]pr
 		holders := e.endpointHolders(d)
 		key := fmt.Sprint(procs, holders)
 		for _, r := range procs {
-			key += " " + sigCaught(r.pid)
+			key += " " + sigCaught(r.Pid)
 		}
 		if key != last {
 			last, since = key, time.Now()
@@ -123,13 +125,13 @@ func (e *Env) settleBeforeSignal(d *daemon) {
 // it was listed (a worker its master stopped first) is no error.
 func (e *Env) signalStart(d *daemon, sig syscall.Signal) (bool, error) {
 	refs := e.endpointHolders(d)
-	if d.serving > 0 && !d.servingEnded && !slices.ContainsFunc(refs, func(r procRef) bool { return r.pid == d.serving }) {
+	if d.serving > 0 && !d.servingEnded && !slices.ContainsFunc(refs, func(r proc.Ref) bool { return r.Pid == d.serving }) {
 		refs = append(refs, d.servingRef())
 	}
 	var first error
 	for _, r := range refs {
-		err := signalRef(r, sig)
-		if errors.Is(err, syscall.ESRCH) || errors.Is(err, errPIDReused) {
+		err := proc.SignalRef(r, sig)
+		if errors.Is(err, syscall.ESRCH) || errors.Is(err, proc.ErrPIDReused) {
 			continue // ended since it was listed
 		}
 		if err != nil && first == nil {
@@ -144,19 +146,19 @@ func (e *Env) signalStart(d *daemon, sig syscall.Signal) (bool, error) {
 
 // killStart sends SIGKILL to every live process of d's start and waits up
 // to wait for each to end; it returns those still running after that.
-func (e *Env) killStart(d *daemon, wait time.Duration) []procRef {
+func (e *Env) killStart(d *daemon, wait time.Duration) []proc.Ref {
 	procs := e.startProcs(d)
 	for _, r := range procs {
-		if r.pid == d.Pid {
+		if r.Pid == d.Pid {
 			killTree(d.cmd)
 			continue
 		}
-		signalRef(r, syscall.SIGKILL)
+		proc.SignalRef(r, syscall.SIGKILL)
 	}
 	deadline := time.Now().Add(wait)
-	var left []procRef
+	var left []proc.Ref
 	for _, r := range procs {
-		if r.pid == d.Pid {
+		if r.Pid == d.Pid {
 			if done, _ := d.wait(time.Until(deadline)); !done {
 				left = append(left, r)
 			}
@@ -167,7 +169,7 @@ func (e *Env) killStart(d *daemon, wait time.Duration) []procRef {
 		}
 	}
 	if d.serving > 0 && d.serving != d.Pid {
-		d.servingEnded = !d.servingRef().same()
+		d.servingEnded = !d.servingRef().Same()
 	}
 	if len(procs) > 0 {
 		e.note("SIGKILL to every process of the start: %s", refsString(procs))
@@ -175,7 +177,7 @@ func (e *Env) killStart(d *daemon, wait time.Duration) []procRef {
 	return left
 }
 
-func refsString(refs []procRef) string {
+func refsString(refs []proc.Ref) string {
 	s := make([]string, len(refs))
 	for i, r := range refs {
 		s[i] = r.String()

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // holdsEndpoint: pid holds the endpoint's listening socket open (unix:
@@ -15,22 +17,22 @@ import (
 // port the port file names), read through /proc as pid's uid.
 func (e *Env) holdsEndpoint(pid int) bool {
 	if e.Transport != ipc.TransportTCP {
-		paths, _ := listeningPaths(pid)
+		paths, _ := proc.ListeningPaths(pid)
 		return slices.Contains(paths, e.Sock)
 	}
 	pf, err := e.readPortFile()
 	if err != nil {
 		return false
 	}
-	ents, err := tcpEntries()
+	ents, err := proc.TCPEntries()
 	if err != nil {
 		return false
 	}
-	links, _ := procFDLinks(pid)
+	links, _ := proc.ProcFDLinks(pid)
 	for _, en := range ents {
-		if en.state == "0A" && en.lport == pf.Port {
+		if en.State == "0A" && en.Lport == pf.Port {
 			for _, l := range links {
-				if l == "socket:["+en.inode+"]" {
+				if l == "socket:["+en.Inode+"]" {
 					return true
 				}
 			}

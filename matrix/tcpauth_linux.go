@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
 // reachesLoopback4: a listener on ip accepts a connection to 127.0.0.1
@@ -28,7 +30,7 @@ func reachesLoopback4(ip net.IP) bool {
 // daemon's uid carrying the start marker). Nothing listening is a plain
 // error (not up yet, or gone).
 func tcpListenerCheck(port int, id *daemonIdentity) error {
-	ents, err := tcpEntries()
+	ents, err := proc.TCPEntries()
 	if err != nil {
 		return fmt.Errorf("checking who listens on port %d: %w", port, err)
 	}
@@ -37,18 +39,18 @@ func tcpListenerCheck(port int, id *daemonIdentity) error {
 		// Only what a dial of 127.0.0.1 can reach: another uid listening
 		// on [::1] at the daemon's port answers no client of the suite's
 		// (issue 24: it made tcp.auth-required an impostor error).
-		if e.state != "0A" || e.lport != port || !reachesLoopback4(e.local) {
+		if e.State != "0A" || e.Lport != port || !reachesLoopback4(e.Local) {
 			continue
 		}
 		reachable = true
-		if e.uid != id.UID {
-			return &impostorError{fmt.Sprintf("the socket listening on %s port %d is uid %d's (inode %s), not the daemon's uid %d", e.local, port, e.uid, e.inode, id.UID)}
+		if e.Uid != id.UID {
+			return &impostorError{fmt.Sprintf("the socket listening on %s port %d is uid %d's (inode %s), not the daemon's uid %d", e.Local, port, e.Uid, e.Inode, id.UID)}
 		}
 		if len(id.PIDs) == 0 {
 			continue // a daemon the suite did not start: the uid check stands
 		}
-		if err := startHoldsSocket(e.inode, id); err != nil {
-			return &impostorError{fmt.Sprintf("the socket listening on %s port %d (uid %d, inode %s) %v", e.local, port, e.uid, e.inode, err)}
+		if err := startHoldsSocket(e.Inode, id); err != nil {
+			return &impostorError{fmt.Sprintf("the socket listening on %s port %d (uid %d, inode %s) %v", e.Local, port, e.Uid, e.Inode, err)}
 		}
 	}
 	if !reachable {
@@ -65,14 +67,14 @@ func tcpPeerCheck(c net.Conn, port int, id *daemonIdentity) error {
 	if !ok {
 		return fmt.Errorf("checking the daemon's end of the connection: local address %v", c.LocalAddr())
 	}
-	ents, err := tcpEntries()
+	ents, err := proc.TCPEntries()
 	if err != nil {
 		return fmt.Errorf("checking the daemon's end of the connection: %w", err)
 	}
 	for _, e := range ents {
-		if e.lport == port && e.rport == la.Port && e.remote.Equal(la.IP) && reachesLoopback4(e.local) && e.state != "0A" {
-			if e.uid != id.UID {
-				return &impostorError{fmt.Sprintf("the process that accepted the connection to 127.0.0.1 port %d is uid %d's, not the daemon's uid %d", port, e.uid, id.UID)}
+		if e.Lport == port && e.Rport == la.Port && e.Remote.Equal(la.IP) && reachesLoopback4(e.Local) && e.State != "0A" {
+			if e.Uid != id.UID {
+				return &impostorError{fmt.Sprintf("the process that accepted the connection to 127.0.0.1 port %d is uid %d's, not the daemon's uid %d", port, e.Uid, id.UID)}
 			}
 			return nil
 		}
@@ -94,13 +96,13 @@ func startHoldsSocket(inode string, id *daemonIdentity) error {
 		return nil
 	}
 	link := "socket:[" + inode + "]"
-	procs := allProcs()
+	procs := proc.AllProcs()
 	var holders []int
 	// Processes whose fds could not be read, by error: each is one the
 	// socket's holder could be.
 	unreadable := map[string][]int{}
 	for pid := range procs {
-		links, err := procFDLinks(pid)
+		links, err := proc.ProcFDLinks(pid)
 		for _, l := range links {
 			if l == link {
 				holders = append(holders, pid)
@@ -160,7 +162,7 @@ func describeUnreadable(byErr map[string][]int) string {
 
 // ofStartIn: pid is one of id's daemons or a descendant (in procs), or a
 // process carrying the scenario's start marker.
-func ofStartIn(procs map[int]procInfo, pid int, id *daemonIdentity) bool {
+func ofStartIn(procs map[int]proc.Info, pid int, id *daemonIdentity) bool {
 	for p, hops := pid, 0; p > 1 && hops < 1000; hops++ {
 		if slices.Contains(id.PIDs, p) {
 			return true
@@ -169,7 +171,7 @@ func ofStartIn(procs map[int]procInfo, pid int, id *daemonIdentity) bool {
 		if !ok {
 			break
 		}
-		p = pi.ppid
+		p = pi.Ppid
 	}
 	if id.Marker == "" {
 		return false
@@ -181,5 +183,5 @@ func ofStartIn(procs map[int]procInfo, pid int, id *daemonIdentity) bool {
 		return false
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == id.UID && carriesMarker(pid, id.Marker, true)
+	return ok && int(st.Uid) == id.UID && proc.CarriesMarker(pid, id.Marker, true)
 }

@@ -5,13 +5,15 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // firstSight is the first observation of the socket path.
 type firstSight struct {
 	via       string
 	at        time.Time
-	sock, dir facts
+	sock, dir world.Facts
 }
 
 // firstSeen watches for the socket's first appearance: by inotify where
@@ -43,11 +45,11 @@ func watchFirstSeen(dir, sock string) *firstSeen {
 // observe records the socket's state now, if it exists and nothing was
 // recorded before.
 func (w *firstSeen) observe(via string) bool {
-	s := stat(w.sock)
+	s := world.Stat(w.sock)
 	if s.Kind != "socket" {
 		return false
 	}
-	d := stat(w.dir)
+	d := world.Stat(w.dir)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.got == nil {
@@ -59,11 +61,11 @@ func (w *firstSeen) observe(via string) bool {
 // observeOther records the first sight of another socket, name, in the
 // directory; it keeps at most maxOtherSockets.
 func (w *firstSeen) observeOther(name, via string) {
-	s := stat(filepath.Join(w.dir, name))
+	s := world.Stat(filepath.Join(w.dir, name))
 	if s.Kind != "socket" {
 		return
 	}
-	d := stat(w.dir)
+	d := world.Stat(w.dir)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.others[name]; ok || len(w.others) >= maxOtherSockets {

@@ -1,4 +1,4 @@
-package matrix
+package world
 
 import (
 	"fmt"
@@ -22,17 +22,17 @@ import (
 // some of the calls os.Root makes) the paths are used directly.
 //
 // runFS is safe for concurrent use; close releases the handle.
-type runFS struct {
+type RunFS struct {
 	dir  string
-	root *os.Root // nil on Windows
+	Root *os.Root // nil on Windows
 	// owners maps each entry text tree has listed to its owner's uid (the
 	// text holds the uid, so one text has one owner): daemonsOnly reads
 	// it, since a name another uid chose can imitate any text.
-	owners sync.Map
+	Owners sync.Map
 }
 
-func openRunFS(dir string) (*runFS, error) {
-	f := &runFS{dir: filepath.Clean(dir)}
+func OpenRunFS(dir string) (*RunFS, error) {
+	f := &RunFS{dir: filepath.Clean(dir)}
 	if runtime.GOOS == "windows" {
 		return f, nil
 	}
@@ -40,18 +40,18 @@ func openRunFS(dir string) (*runFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.root = r
+	f.Root = r
 	return f, nil
 }
 
-func (f *runFS) close() {
-	if f.root != nil {
-		f.root.Close()
+func (f *RunFS) Close() {
+	if f.Root != nil {
+		f.Root.Close()
 	}
 }
 
 // rel is p relative to the run directory; p must lie inside it.
-func (f *runFS) rel(p string) (string, error) {
+func (f *RunFS) Rel(p string) (string, error) {
 	r, err := filepath.Rel(f.dir, filepath.Clean(p))
 	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) || filepath.IsAbs(r) {
 		return "", fmt.Errorf("%s is outside the run directory %s", p, f.dir)
@@ -73,80 +73,80 @@ func (f *runFS) rel(p string) (string, error) {
 // following any link and fchmods the directory it opened, so it can only
 // reach a directory of ours or fail (os.Root's Chmod would follow a final
 // link that stays inside the root).
-func (f *runFS) mkdirMode(p string, mode os.FileMode) error {
-	if f.root == nil {
+func (f *RunFS) MkdirMode(p string, mode os.FileMode) error {
+	if f.Root == nil {
 		if err := os.Mkdir(p, 0o700); err != nil {
 			return err
 		}
 		return os.Chmod(p, mode)
 	}
-	r, err := f.rel(p)
+	r, err := f.Rel(p)
 	if err != nil {
 		return err
 	}
-	if err := f.root.Mkdir(r, 0o700); err != nil {
+	if err := f.Root.Mkdir(r, 0o700); err != nil {
 		return fmt.Errorf("mkdir %s: %w", p, err)
 	}
-	if err := chmodNoFollowIn(f.root, r, mode); err != nil {
+	if err := ChmodNoFollowIn(f.Root, r, mode); err != nil {
 		return fmt.Errorf("chmod %s %v: %w", p, mode, err)
 	}
 	return nil
 }
 
 // chmodTop sets the mode of the run directory itself, through its handle.
-func (f *runFS) chmodTop(mode os.FileMode) error {
-	if f.root == nil {
+func (f *RunFS) ChmodTop(mode os.FileMode) error {
+	if f.Root == nil {
 		return os.Chmod(f.dir, mode)
 	}
-	return f.root.Chmod(".", mode)
+	return f.Root.Chmod(".", mode)
 }
 
 // chmod changes the mode of p, a directory of ours under the run
 // directory, walking from the handle without following a link
 // (chmodNoFollowIn); mode may hold os.ModeSticky.
-func (f *runFS) chmod(p string, mode os.FileMode) error {
-	if f.root == nil {
+func (f *RunFS) Chmod(p string, mode os.FileMode) error {
+	if f.Root == nil {
 		return os.Chmod(p, mode)
 	}
-	r, err := f.rel(p)
+	r, err := f.Rel(p)
 	if err != nil {
 		return err
 	}
-	return chmodNoFollowIn(f.root, r, mode)
+	return ChmodNoFollowIn(f.Root, r, mode)
 }
 
 // remove removes p (a file, link or empty directory) without following it.
-func (f *runFS) remove(p string) error {
-	if f.root == nil {
+func (f *RunFS) Remove(p string) error {
+	if f.Root == nil {
 		return os.Remove(p)
 	}
-	r, err := f.rel(p)
+	r, err := f.Rel(p)
 	if err != nil {
 		return err
 	}
-	return f.root.Remove(r)
+	return f.Root.Remove(r)
 }
 
 // lstat is p's facts, read through the handle without following a final
 // link.
-func (f *runFS) lstat(p string) (os.FileInfo, error) {
-	if f.root == nil {
+func (f *RunFS) Lstat(p string) (os.FileInfo, error) {
+	if f.Root == nil {
 		return os.Lstat(p)
 	}
-	r, err := f.rel(p)
+	r, err := f.Rel(p)
 	if err != nil {
 		return nil, err
 	}
-	return f.root.Lstat(r)
+	return f.Root.Lstat(r)
 }
 
 // tree lists every entry under dir as "relative/path (facts)", sorted,
 // leaving out skip and what it holds. On Unix it walks an os.Root opened
 // inside the run directory's handle (os.Root's fs.FS never leaves it) and
 // reads each entry's facts there without following it.
-func (f *runFS) tree(dir, skip string) []string {
+func (f *RunFS) Tree(dir, skip string) []string {
 	var out []string
-	if f.root == nil {
+	if f.Root == nil {
 		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || p == dir {
 				return nil
@@ -155,15 +155,15 @@ func (f *runFS) tree(dir, skip string) []string {
 				return filepath.SkipDir
 			}
 			rel, _ := filepath.Rel(dir, p)
-			out = append(out, rel+" ("+describe(p)+")")
+			out = append(out, rel+" ("+Describe(p)+")")
 			return nil
 		})
 		sort.Strings(out)
 		return out
 	}
 	var sub *os.Root
-	if rel, err := f.rel(dir); err == nil {
-		sub, err = f.root.OpenRoot(rel)
+	if rel, err := f.Rel(dir); err == nil {
+		sub, err = f.Root.OpenRoot(rel)
 		if err != nil {
 			return nil
 		}
@@ -202,7 +202,7 @@ func (f *runFS) tree(dir, skip string) []string {
 			}
 			desc = describeInfo(fi, link)
 			if uid, ok := ownerOf(fi); ok {
-				f.owners.Store(name+" ("+desc+")", uid)
+				f.Owners.Store(name+" ("+desc+")", uid)
 			}
 		}
 		out = append(out, name+" ("+desc+")")

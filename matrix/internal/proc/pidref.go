@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"errors"
@@ -11,26 +11,26 @@ import (
 // (pid_max may be 32768: another uid can fork until it gets a given pid),
 // so the suite records a procRef when it finds a process and signals only
 // a process with the same start time (signalRef).
-type procRef struct {
-	pid   int
-	start uint64
+type Ref struct {
+	Pid   int
+	Start uint64
 }
 
-func (r procRef) String() string { return fmt.Sprintf("pid %d", r.pid) }
+func (r Ref) String() string { return fmt.Sprintf("pid %d", r.Pid) }
 
 // errPIDReused: the pid now names another process than the one recorded.
-var errPIDReused = errors.New("the pid now names another process")
+var ErrPIDReused = errors.New("the pid now names another process")
 
 // refOf records pid as the process that has it now (start 0 when unknown).
-func refOf(pid int) procRef { return procRef{pid: pid, start: procStart(pid)} }
+func RefOf(pid int) Ref { return Ref{Pid: pid, Start: ProcStart(pid)} }
 
 // same reports whether r's pid still names the process recorded and it
 // has not ended (not a zombie).
-func (r procRef) same() bool {
-	if r.pid <= 0 || !alive(r.pid) {
+func (r Ref) Same() bool {
+	if r.Pid <= 0 || !Alive(r.Pid) {
 		return false
 	}
-	return r.start == 0 || procStart(r.pid) == r.start
+	return r.Start == 0 || ProcStart(r.Pid) == r.Start
 }
 
 // startMarkerEnv is set in every daemon's environment to
@@ -39,4 +39,4 @@ func (r procRef) same() bool {
 // child subreaper on Linux) finds them by it among its descendants.
 // A process that clears its environment and detaches is found only
 // through its pid (peer credentials, --pidfile).
-const startMarkerEnv = "BH_IPC_CHECK_START"
+const StartMarkerEnv = "BH_IPC_CHECK_START"

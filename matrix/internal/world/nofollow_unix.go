@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package world
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ import (
 // keeps a FIFO put in its place from blocking the open; the type and
 // owner are read from the opened descriptor (fstat), so they are those of
 // the file that is read, not of whatever the name points to afterwards.
-func openRegularNoFollow(path string, owner int) (*os.File, error) {
+func OpenRegularNoFollow(path string, owner int) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -30,11 +30,11 @@ func openRegularNoFollow(path string, owner int) (*os.File, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%s is a %s, not a regular file", path, kindOf(uint32(st.Mode)))
+		return nil, fmt.Errorf("%s is a %s, not a regular file", path, KindOf(uint32(st.Mode)))
 	}
 	if owner >= 0 && int(st.Uid) != owner {
 		unix.Close(fd)
-		return nil, &ownerError{Path: path, Owner: int(st.Uid), Want: owner}
+		return nil, &OwnerError{Path: path, Owner: int(st.Uid), Want: owner}
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }

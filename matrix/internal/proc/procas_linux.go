@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"bufio"
@@ -100,7 +100,7 @@ func asOwnerOf(pid int, f func() error) error {
 // ("socket:[1234]"), read as pid's uid (asOwnerOf). err is the first
 // failure: reading the directory, or readlink (an fd closed meanwhile,
 // ENOENT, is no failure).
-func procFDLinks(pid int) (links map[string]string, err error) {
+func ProcFDLinks(pid int) (links map[string]string, err error) {
 	links = map[string]string{}
 	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	aerr := asOwnerOf(pid, func() error {

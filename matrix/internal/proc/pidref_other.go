@@ -1,22 +1,22 @@
 //go:build !linux
 
-package matrix
+package proc
 
 import "syscall"
 
 // procStart: no portable start time here; 0 makes procRef.same a plain
 // liveness check.
-func procStart(pid int) uint64 { return 0 }
+func ProcStart(pid int) uint64 { return 0 }
 
 // signalRef: without a start time or pidfd the pid is checked for life
 // only; a reused pid cannot be told apart (Linux defends it).
-func signalRef(r procRef, sig syscall.Signal) error {
-	if !r.same() {
-		return errPIDReused
+func SignalRef(r Ref, sig syscall.Signal) error {
+	if !r.Same() {
+		return ErrPIDReused
 	}
-	return signalPID(r.pid, sig)
+	return signalPID(r.Pid, sig)
 }
 
 // ofScenario: processes cannot be attributed here (no /proc): a pid
 // recorded as a start's is taken at its word.
-func ofScenario(pid int, marker string, prefix bool) bool { return true }
+func OfScenario(pid int, marker string, prefix bool) bool { return true }

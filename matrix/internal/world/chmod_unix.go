@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package world
 
 import (
 	"fmt"
@@ -27,7 +27,7 @@ func unixMode(m os.FileMode) uint32 {
 // root (and the run directory's root holds the suite's own binary). The
 // walk opens each directory with O_NOFOLLOW relative to the last, from a
 // handle on r's directory; the final name is changed by chmodFinal.
-func chmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
+func ChmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
 	top, err := r.Open(".")
 	if err != nil {
 		return err
@@ -48,14 +48,14 @@ func chmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
 		dfd = fd
 	}
 	defer unix.Close(dfd)
-	return chmodFinal(dfd, parts[len(parts)-1], path, unixMode(mode))
+	return ChmodFinal(dfd, parts[len(parts)-1], path, unixMode(mode))
 }
 
 // checkChmodTarget: what chmodFinal changes must be a socket or a
 // directory of this process's uid.
 func checkChmodTarget(st *unix.Stat_t, path string) error {
 	if k := st.Mode & unix.S_IFMT; k != unix.S_IFSOCK && k != unix.S_IFDIR {
-		return fmt.Errorf("chmod %s: it is a %s, not a socket or a directory: not changed", path, kindOf(uint32(st.Mode)))
+		return fmt.Errorf("chmod %s: it is a %s, not a socket or a directory: not changed", path, KindOf(uint32(st.Mode)))
 	}
 	if int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("chmod %s: owned by uid %d, not uid %d: not changed", path, st.Uid, os.Geteuid())

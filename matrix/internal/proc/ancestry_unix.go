@@ -1,10 +1,10 @@
 //go:build unix
 
-package matrix
+package proc
 
 // descendsFrom reports whether pid is one of pids or a descendant of one,
 // following parent pids (parentPID) up to init.
-func descendsFrom(pid int, pids []int) bool {
+func DescendsFrom(pid int, pids []int) bool {
 	for p, hops := pid, 0; p > 1 && hops < 64; hops++ {
 		for _, want := range pids {
 			if p == want {

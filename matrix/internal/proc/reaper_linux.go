@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"bytes"
@@ -17,39 +17,39 @@ import (
 // suite rather than to init, so each one stays a descendant and is found
 // and stopped at the end of its scenario. Process-wide and for the
 // process's life, which suits the CLI; it is also harmless in tests.
-func becomeSubreaper() error {
+func BecomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
 // markerScanWorks: markedDescendants can attribute processes (/proc).
-const markerScanWorks = true
+const MarkerScanWorks = true
 
 // procInfo is what /proc says about a process.
-type procInfo struct {
-	pid, ppid, pgrp, sid int
-	zombie               bool
-	comm                 string
-	start                uint64 // start time (procRef)
+type Info struct {
+	Pid, Ppid, pgrp, sid int
+	Zombie               bool
+	Comm                 string
+	Start                uint64 // start time (procRef)
 }
 
-func readProc(pid int) (procInfo, bool) {
+func ReadProc(pid int) (Info, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return procInfo{}, false
+		return Info{}, false
 	}
 	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
-		return procInfo{}, false
+		return Info{}, false
 	}
 	f := strings.Fields(string(b[end+1:]))
 	if len(f) < 4 {
-		return procInfo{}, false
+		return Info{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgrp, _ := strconv.Atoi(f[2])
 	sid, _ := strconv.Atoi(f[3])
-	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, sid: sid, zombie: f[0] == "Z", comm: string(b[open+1 : end]), start: statStart(b)}, true
+	return Info{Pid: pid, Ppid: ppid, pgrp: pgrp, sid: sid, Zombie: f[0] == "Z", Comm: string(b[open+1 : end]), Start: statStart(b)}, true
 }
 
 // adoptedOrphans are the live children of this process, adopted as child
@@ -59,21 +59,21 @@ func readProc(pid int) (procInfo, bool) {
 // Every process the suite starts (daemons, helpers) stays in its session,
 // and a detached process that kept its environment is its start's, found
 // by its marker.
-func adoptedOrphans() []procInfo {
+func AdoptedOrphans() []Info {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
 	self := os.Getpid()
 	sid, err := unix.Getsid(0)
 	if err != nil {
 		return nil
 	}
-	var out []procInfo
+	var out []Info
 	for _, p := range ents {
 		pid, err := strconv.Atoi(filepath.Base(p))
 		if err != nil {
 			continue
 		}
-		pi, ok := readProc(pid)
-		if !ok || pi.zombie || pi.ppid != self || pi.sid == sid {
+		pi, ok := ReadProc(pid)
+		if !ok || pi.Zombie || pi.Ppid != self || pi.sid == sid {
 			continue
 		}
 		// Race point: the process may end and its pid be reused between
@@ -81,7 +81,7 @@ func adoptedOrphans() []procInfo {
 		// parent check of whoever acts on it next (stopMarked signals only
 		// while it is alive and waits through waitPID, which reaps only
 		// our own children).
-		if env, err := procEnviron(pid); err != nil || bytes.Contains(env, []byte(startMarkerEnv+"=")) {
+		if env, err := procEnviron(pid); err != nil || bytes.Contains(env, []byte(StartMarkerEnv+"=")) {
 			continue
 		}
 		out = append(out, pi)
@@ -92,12 +92,12 @@ func adoptedOrphans() []procInfo {
 // ofStartTree: pid descends from start (the process of a start the suite
 // ran: its parent may not have exited yet), or is one of adoptedOrphans
 // (it has, and the process was re-parented to the suite).
-func ofStartTree(pid, start int) bool {
-	if descendsFrom(pid, []int{start}) {
+func OfStartTree(pid, start int) bool {
+	if DescendsFrom(pid, []int{start}) {
 		return true
 	}
-	for _, p := range adoptedOrphans() {
-		if p.pid == pid {
+	for _, p := range AdoptedOrphans() {
+		if p.Pid == pid {
 			return true
 		}
 	}
@@ -108,15 +108,15 @@ func ofStartTree(pid, start int) bool {
 // environment holds marker (KEY=VALUE exactly, or KEY=VALUE# followed by
 // anything when prefix is set). Another uid's environ is read as that uid
 // (procEnviron); a process the suite cannot read is not counted.
-func markedDescendants(marker string, prefix bool) []procInfo {
-	procs := allProcs()
+func MarkedDescendants(marker string, prefix bool) []Info {
+	procs := AllProcs()
 	self := os.Getpid()
-	var out []procInfo
+	var out []Info
 	for pid, pi := range procs {
-		if pi.zombie || !descends(procs, pid, self) {
+		if pi.Zombie || !descends(procs, pid, self) {
 			continue
 		}
-		if carriesMarker(pid, marker, prefix) {
+		if CarriesMarker(pid, marker, prefix) {
 			out = append(out, pi)
 		}
 	}
@@ -124,12 +124,12 @@ func markedDescendants(marker string, prefix bool) []procInfo {
 }
 
 // allProcs are the processes /proc lists now, by pid.
-func allProcs() map[int]procInfo {
+func AllProcs() map[int]Info {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
-	procs := map[int]procInfo{}
+	procs := map[int]Info{}
 	for _, p := range ents {
 		if n, err := strconv.Atoi(filepath.Base(p)); err == nil {
-			if pi, ok := readProc(n); ok {
+			if pi, ok := ReadProc(n); ok {
 				procs[n] = pi
 			}
 		}
@@ -138,11 +138,11 @@ func allProcs() map[int]procInfo {
 }
 
 // descendantsOf are the live processes below pid.
-func descendantsOf(pid int) []procInfo {
-	procs := allProcs()
-	var out []procInfo
+func DescendantsOf(pid int) []Info {
+	procs := AllProcs()
+	var out []Info
 	for n, pi := range procs {
-		if n != pid && !pi.zombie && descends(procs, n, pid) {
+		if n != pid && !pi.Zombie && descends(procs, n, pid) {
 			out = append(out, pi)
 		}
 	}
@@ -152,7 +152,7 @@ func descendantsOf(pid int) []procInfo {
 // carriesMarker reports whether process pid's environment holds marker
 // (prefix: or marker#N, any start of the scenario). Another uid's
 // environ is read as that uid (procEnviron), which needs no CAP_SYS_PTRACE.
-func carriesMarker(pid int, marker string, prefix bool) bool {
+func CarriesMarker(pid int, marker string, prefix bool) bool {
 	env, err := procEnviron(pid)
 	if err != nil {
 		return false
@@ -166,34 +166,34 @@ func carriesMarker(pid int, marker string, prefix bool) bool {
 	return false
 }
 
-func descends(procs map[int]procInfo, pid, ancestor int) bool {
+func descends(procs map[int]Info, pid, ancestor int) bool {
 	for i := 0; i < 1000 && pid > 1; i++ {
 		pi, ok := procs[pid]
 		if !ok {
 			return false
 		}
-		if pi.ppid == ancestor {
+		if pi.Ppid == ancestor {
 			return true
 		}
-		pid = pi.ppid
+		pid = pi.Ppid
 	}
 	return false
 }
 
 // alive: pid exists and is not a zombie.
-func alive(pid int) bool {
-	pi, ok := readProc(pid)
-	return ok && !pi.zombie
+func Alive(pid int) bool {
+	pi, ok := ReadProc(pid)
+	return ok && !pi.Zombie
 }
 
 // waitPID waits up to timeout for pid, a process the suite did not start
 // through os/exec, to end. When it is the suite's child (adopted as
 // subreaper) it is reaped and its exit code known; otherwise the code is
 // -1.
-func waitPID(pid int, timeout time.Duration) (exited bool, code int) {
+func WaitPID(pid int, timeout time.Duration) (exited bool, code int) {
 	deadline := time.Now().Add(timeout)
 	for {
-		if pi, ok := readProc(pid); ok && pi.ppid == os.Getpid() {
+		if pi, ok := ReadProc(pid); ok && pi.Ppid == os.Getpid() {
 			var ws unix.WaitStatus
 			// Race point: pid is ours (re-parented to us) and os/exec never
 			// started it, so no cmd.Wait will reap it; wait4 on this exact
@@ -221,7 +221,7 @@ func waitPID(pid int, timeout time.Duration) (exited bool, code int) {
 // the process the suite started): a daemon's children that died before
 // it did. Group leaders are left to os/exec, which started and waits for
 // them.
-func reapGroupZombies(groups map[int]bool) {
+func ReapGroupZombies(groups map[int]bool) {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
 	self := os.Getpid()
 	for _, p := range ents {
@@ -229,8 +229,8 @@ func reapGroupZombies(groups map[int]bool) {
 		if err != nil || groups[pid] {
 			continue
 		}
-		pi, ok := readProc(pid)
-		if !ok || !pi.zombie || pi.ppid != self || !groups[pi.pgrp] {
+		pi, ok := ReadProc(pid)
+		if !ok || !pi.Zombie || pi.Ppid != self || !groups[pi.pgrp] {
 			continue
 		}
 		var ws unix.WaitStatus
@@ -242,7 +242,7 @@ func reapGroupZombies(groups map[int]bool) {
 
 // nonDumpable closes this process to ptrace and to /proc/<pid>/mem,
 // environ and fd reads by its own uid (guardHelper).
-func nonDumpable() error {
+func NonDumpable() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
 	}
@@ -250,7 +250,7 @@ func nonDumpable() error {
 }
 
 // processesOf lists the live processes whose real uid is uid.
-func processesOf(uid int) []int {
+func ProcessesOf(uid int) []int {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
 	var out []int
 	for _, p := range ents {

@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"bufio"
@@ -20,19 +20,19 @@ import (
 // and, apart, those of other uids ("addr (uid N)"), which are not the
 // daemon's doing (another local user may listen on [::1] at the daemon's
 // port).
-func listeningOn(port, uid int) (mine, others []string, err error) {
-	ents, err := tcpEntries()
+func ListeningOn(port, uid int) (mine, others []string, err error) {
+	ents, err := TCPEntries()
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, e := range ents {
-		if e.state != "0A" || e.lport != port { // 0A: LISTEN
+		if e.State != "0A" || e.Lport != port { // 0A: LISTEN
 			continue
 		}
-		if e.uid == uid {
-			mine = append(mine, e.local.String())
+		if e.Uid == uid {
+			mine = append(mine, e.Local.String())
 		} else {
-			others = append(others, fmt.Sprintf("%s (uid %d)", e.local, e.uid))
+			others = append(others, fmt.Sprintf("%s (uid %d)", e.Local, e.Uid))
 		}
 	}
 	return mine, others, nil
@@ -58,7 +58,7 @@ func procIP(h string) (net.IP, error) {
 // reachableSockPath returns a path connect(2) accepts for sock: sock
 // itself when it fits sun_path, else /proc/self/fd/<dirfd>/<name> through
 // an open handle on its directory (closed by done).
-func reachableSockPath(sock string) (path string, done func(), err error) {
+func ReachableSockPath(sock string) (path string, done func(), err error) {
 	if len(sock) <= ipc.SunPathLimit("linux") {
 		return sock, func() {}, nil
 	}
@@ -72,8 +72,8 @@ func reachableSockPath(sock string) (path string, done func(), err error) {
 // listeningPaths returns the paths of the Unix sockets process pid
 // listens on, from /proc/<pid>/fd and /proc/net/unix. A name bound
 // through /proc/self/fd/<n>/ is resolved through that process's fd n.
-func listeningPaths(pid int) ([]string, error) {
-	links, err := procFDLinks(pid)
+func ListeningPaths(pid int) ([]string, error) {
+	links, err := ProcFDLinks(pid)
 	if len(links) == 0 && err != nil {
 		return nil, err
 	}
@@ -114,8 +114,8 @@ func listeningPaths(pid int) ([]string, error) {
 }
 
 // tcpEntries reads the TCP tables of this process's network namespace.
-func tcpEntries() ([]tcpEntry, error) {
-	var out []tcpEntry
+func TCPEntries() ([]TCPEntry, error) {
+	var out []TCPEntry
 	for i, f := range procNetTCP {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -131,16 +131,16 @@ func tcpEntries() ([]tcpEntry, error) {
 			if len(fs) < 10 {
 				continue
 			}
-			var e tcpEntry
+			var e TCPEntry
 			var ok bool
-			if e.local, e.lport, ok = procAddr(fs[1]); !ok {
+			if e.Local, e.Lport, ok = procAddr(fs[1]); !ok {
 				continue
 			}
-			if e.remote, e.rport, ok = procAddr(fs[2]); !ok {
+			if e.Remote, e.Rport, ok = procAddr(fs[2]); !ok {
 				continue
 			}
-			e.state, e.inode = fs[3], fs[9]
-			e.uid, _ = strconv.Atoi(fs[7])
+			e.State, e.Inode = fs[3], fs[9]
+			e.Uid, _ = strconv.Atoi(fs[7])
 			out = append(out, e)
 		}
 		err = sc.Err()
@@ -152,13 +152,13 @@ func tcpEntries() ([]tcpEntry, error) {
 	return out, nil
 }
 
-// tcpEntry is one line of /proc/net/tcp or /proc/net/tcp6.
-type tcpEntry struct {
-	local, remote net.IP
-	lport, rport  int
-	state         string // hex: 0A is LISTEN
-	uid           int
-	inode         string
+// TCPEntry is one line of /proc/net/tcp or /proc/net/tcp6.
+type TCPEntry struct {
+	Local, Remote net.IP
+	Lport, Rport  int
+	State         string // hex: 0A is LISTEN
+	Uid           int
+	Inode         string
 }
 
 // procNetTCP is the path of the tables read; a variable for tests.

@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package world
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 // follows a link another uid planted: root does not resolve a path through
 // a directory another uid can write. /tmp itself is opened by name (on
 // macOS it is a link to /private/tmp, made by the system).
-func removeUnderTmp(p string) error {
+func RemoveUnderTmp(p string) error {
 	rel, ok := strings.CutPrefix(filepath.Clean(p), "/tmp/")
 	if !ok {
 		return fmt.Errorf("remove %s: not under /tmp", p)
@@ -52,7 +52,7 @@ func removeUnderTmp(p string) error {
 }
 
 // errNotEmpty is what removing a directory that is not empty fails with.
-var errNotEmpty error = unix.ENOTEMPTY
+var ErrNotEmpty error = unix.ENOTEMPTY
 
 // openTmpParent opens the directory that holds p, a path under /tmp (the
 // sun_path fallback), walking from /tmp with openat(O_DIRECTORY|O_NOFOLLOW)
@@ -66,7 +66,7 @@ var errNotEmpty error = unix.ENOTEMPTY
 // fails the O_NOFOLLOW open or the fstat of the fd that was opened; what
 // is done next is relative to that fd, so no link another uid planted in
 // /tmp is followed.
-func openTmpParent(p string, uid int) (int, string, error) {
+func OpenTmpParent(p string, uid int) (int, string, error) {
 	rel, ok := strings.CutPrefix(filepath.Clean(p), "/tmp/")
 	if !ok {
 		return -1, "", fmt.Errorf("%s: not under /tmp", p)
@@ -97,7 +97,7 @@ func openTmpDir(dfd int, name, path string, uid int) (int, error) {
 	if err != nil {
 		var st unix.Stat_t
 		if serr := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return -1, fmt.Errorf("fallback directory %s is a %s of uid %d, not a directory of uid %d", path, kindOf(uint32(st.Mode)), st.Uid, uid)
+			return -1, fmt.Errorf("fallback directory %s is a %s of uid %d, not a directory of uid %d", path, KindOf(uint32(st.Mode)), st.Uid, uid)
 		}
 		return -1, fmt.Errorf("open %s (no links followed): %w", path, err)
 	}
@@ -123,8 +123,8 @@ func openTmpDir(dfd int, name, path string, uid int) (int, error) {
 // checkTmpDir reports whether p, a directory under /tmp, exists; when it
 // does, it and every directory between /tmp and it are checked as
 // openTmpParent does.
-func checkTmpDir(p string, uid int) (bool, error) {
-	dfd, base, err := openTmpParent(p, uid)
+func CheckTmpDir(p string, uid int) (bool, error) {
+	dfd, base, err := OpenTmpParent(p, uid)
 	if err != nil {
 		return false, err
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package matrix
+package proc
 
 import (
 	"errors"
@@ -13,32 +13,32 @@ import (
 // Without Linux's child subreaper a daemon that detaches is re-parented to
 // init: it is found only through its pid (peer credentials, --pidfile).
 
-const markerScanWorks = false
+const MarkerScanWorks = false
 
-func becomeSubreaper() error { return errors.New("child subreaper: Linux only") }
+func BecomeSubreaper() error { return errors.New("child subreaper: Linux only") }
 
-type procInfo struct {
-	pid, ppid int
+type Info struct {
+	Pid, ppid int
 	zombie    bool
-	comm      string
-	start     uint64 // always 0 here (procRef)
+	Comm      string
+	Start     uint64 // always 0 here (procRef)
 }
 
-func reapGroupZombies(groups map[int]bool) {}
+func ReapGroupZombies(groups map[int]bool) {}
 
 // adoptedOrphans: no subreaper here; a detached daemon is init's.
-func adoptedOrphans() []procInfo { return nil }
+func AdoptedOrphans() []Info { return nil }
 
-func ofStartTree(pid, start int) bool { return false }
+func OfStartTree(pid, start int) bool { return false }
 
-func markedDescendants(marker string, prefix bool) []procInfo { return nil }
+func MarkedDescendants(marker string, prefix bool) []Info { return nil }
 
 // carriesMarker: no /proc to read a process's environment here.
-func carriesMarker(pid int, marker string, prefix bool) bool { return false }
+func CarriesMarker(pid int, marker string, prefix bool) bool { return false }
 
-func alive(pid int) bool { return pid > 0 && processExists(pid) }
+func Alive(pid int) bool { return pid > 0 && processExists(pid) }
 
-func waitPID(pid int, timeout time.Duration) (bool, int) {
+func WaitPID(pid int, timeout time.Duration) (bool, int) {
 	deadline := time.Now().Add(timeout)
 	for processExists(pid) {
 		if time.Now().After(deadline) {
@@ -62,10 +62,10 @@ func processExists(pid int) bool {
 }
 
 // nonDumpable: no equivalent of Linux's PR_SET_DUMPABLE here.
-func nonDumpable() error { return nil }
+func NonDumpable() error { return nil }
 
 // processesOf: no /proc to list a uid's processes here.
-func processesOf(uid int) []int { return nil }
+func ProcessesOf(uid int) []int { return nil }
 
 // descendantsOf: no /proc to find a process's descendants.
-func descendantsOf(pid int) []procInfo { return nil }
+func DescendantsOf(pid int) []Info { return nil }

@@ -1,4 +1,4 @@
-package matrix
+package world
 
 import (
 	"fmt"
@@ -6,12 +6,12 @@ import (
 )
 
 // ownerError: a file is not of the uid the reader wanted.
-type ownerError struct {
+type OwnerError struct {
 	Path        string
 	Owner, Want int
 }
 
-func (e *ownerError) Error() string {
+func (e *OwnerError) Error() string {
 	return fmt.Sprintf("%s is owned by uid %d, not uid %d", e.Path, e.Owner, e.Want)
 }
 
@@ -19,8 +19,8 @@ func (e *ownerError) Error() string {
 // uids can write (port, pid and lock files, plants, canaries): at most max
 // bytes of the regular file at path, opened by openRegularNoFollow (a
 // final symlink is refused, a FIFO cannot block, owner >= 0 must own it).
-func readNoFollow(path string, owner int, max int64) ([]byte, error) {
-	f, err := openRegularNoFollow(path, owner)
+func ReadNoFollow(path string, owner int, max int64) ([]byte, error) {
+	f, err := OpenRegularNoFollow(path, owner)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,8 @@
-package matrix
+package world
 
 import "os"
 
 // chmodNoFollowIn: no other uid acts in a run on Windows (see doc.go).
-func chmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
+func ChmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
 	return r.Chmod(rel, mode)
 }

@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"net"
@@ -10,7 +10,7 @@ import (
 // socket c is connected to: Linux records it for the client end of a Unix
 // socket connection (SO_PEERCRED). 0 when c is not a Unix socket or the
 // kernel says nothing.
-func listenerPID(c net.Conn) int {
+func ListenerPID(c net.Conn) int {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return 0

@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package world
 
 import (
 	"errors"
@@ -11,10 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func mkfifo(path string, mode uint32) error { return unix.Mkfifo(path, mode) }
+func Mkfifo(path string, mode uint32) error { return unix.Mkfifo(path, mode) }
 
 // describe is the facts of path for evidence: type, mode, owner.
-func describe(path string) string {
+func Describe(path string) string {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -22,7 +22,7 @@ func describe(path string) string {
 		}
 		return "lstat: " + err.Error()
 	}
-	s := fmt.Sprintf("%s %04o uid %d", kindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
+	s := fmt.Sprintf("%s %04o uid %d", KindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
 	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
 		t, _ := os.Readlink(path)
 		s += " -> " + t
@@ -37,14 +37,14 @@ func describeInfo(fi os.FileInfo, link string) string {
 	if !ok {
 		return fmt.Sprintf("%v", fi.Mode())
 	}
-	s := fmt.Sprintf("%s %04o uid %d", kindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
+	s := fmt.Sprintf("%s %04o uid %d", KindOf(uint32(st.Mode)), st.Mode&07777, st.Uid)
 	if uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
 		s += " -> " + link
 	}
 	return s
 }
 
-func kindOf(m uint32) string {
+func KindOf(m uint32) string {
 	switch m & unix.S_IFMT {
 	case unix.S_IFDIR:
 		return "dir"
@@ -61,7 +61,7 @@ func kindOf(m uint32) string {
 }
 
 // facts is lstat's result in a portable shape.
-type facts struct {
+type Facts struct {
 	Exists bool
 	Kind   string
 	Mode   uint32 // permission bits and sticky/setuid/setgid
@@ -69,21 +69,21 @@ type facts struct {
 	GID    int
 }
 
-func stat(path string) facts {
+func Stat(path string) Facts {
 	var st unix.Stat_t
 	if unix.Lstat(path, &st) != nil {
-		return facts{}
+		return Facts{}
 	}
-	return facts{Exists: true, Kind: kindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
+	return Facts{Exists: true, Kind: KindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
 }
 
 // factsOf is stat's result for an lstat already taken.
-func factsOf(fi os.FileInfo) facts {
+func FactsOf(fi os.FileInfo) Facts {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return facts{Exists: true, Kind: "other", UID: -1, GID: -1}
+		return Facts{Exists: true, Kind: "other", UID: -1, GID: -1}
 	}
-	return facts{Exists: true, Kind: kindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
+	return Facts{Exists: true, Kind: KindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
 }
 
 // ownerOf is fi's owner uid.

@@ -1,8 +1,8 @@
-package matrix
+package world
 
 import "os"
 
 // openRegularNoFollow opens path: on Windows the suite acts as one user,
 // and file ownership is not checked here (tcp.portfile-dacl reads the
 // DACL); --forks and other-uid plants are refused there.
-func openRegularNoFollow(path string, owner int) (*os.File, error) { return os.Open(path) }
+func OpenRegularNoFollow(path string, owner int) (*os.File, error) { return os.Open(path) }

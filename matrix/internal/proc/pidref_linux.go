@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 // procStart is pid's start time from /proc/<pid>/stat (field 22), 0 when
 // it cannot be read.
-func procStart(pid int) uint64 {
+func ProcStart(pid int) uint64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -38,7 +38,7 @@ func statStart(b []byte) uint64 {
 
 // procStartNow is procStart; a variable so tests can present another
 // process at the recorded pid at the moment of the check.
-var procStartNow = procStart
+var ProcStartNow = ProcStart
 
 // signalRef sends sig to the process r names, and to no other: it opens a
 // pidfd on r's pid and checks, after opening it, that the pid still has
@@ -52,23 +52,23 @@ var procStartNow = procStart
 // through the pidfd cannot reach a process that took the pid later.
 // Without pidfd_open (Linux < 5.3) the start time is checked just before
 // kill(2): a narrower window, not none.
-func signalRef(r procRef, sig syscall.Signal) error {
-	if r.pid <= 0 {
+func SignalRef(r Ref, sig syscall.Signal) error {
+	if r.Pid <= 0 {
 		return errors.New("no pid")
 	}
-	fd, err := unix.PidfdOpen(r.pid, 0)
+	fd, err := unix.PidfdOpen(r.Pid, 0)
 	if errors.Is(err, unix.ENOSYS) {
-		if r.start != 0 && procStartNow(r.pid) != r.start {
-			return errPIDReused
+		if r.Start != 0 && ProcStartNow(r.Pid) != r.Start {
+			return ErrPIDReused
 		}
-		return signalPID(r.pid, sig)
+		return signalPID(r.Pid, sig)
 	}
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	if r.start == 0 || procStartNow(r.pid) != r.start {
-		return errPIDReused
+	if r.Start == 0 || ProcStartNow(r.Pid) != r.Start {
+		return ErrPIDReused
 	}
 	if sig == unix.SIGTERM || sig == unix.SIGKILL {
 		unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0)
@@ -79,6 +79,6 @@ func signalRef(r procRef, sig syscall.Signal) error {
 // ofScenario: pid, recorded earlier as a process of a start, still looks
 // like one: it carries the marker, or descends from the suite (a child
 // subreaper keeps a detached daemon below it).
-func ofScenario(pid int, marker string, prefix bool) bool {
-	return carriesMarker(pid, marker, prefix) || descendsFrom(pid, []int{os.Getpid()})
+func OfScenario(pid int, marker string, prefix bool) bool {
+	return CarriesMarker(pid, marker, prefix) || DescendsFrom(pid, []int{os.Getpid()})
 }

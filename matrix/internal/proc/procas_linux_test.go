@@ -1,4 +1,4 @@
-package matrix
+package proc
 
 import (
 	"encoding/json"
@@ -85,7 +85,7 @@ func TestProcFDLinksReader(t *testing.T) {
 	if _, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/0"); err != nil {
 		res.Direct = err.Error()
 	}
-	links, err := procFDLinks(pid)
+	links, err := ProcFDLinks(pid)
 	res.Links = links
 	if err != nil {
 		res.Err = err.Error()

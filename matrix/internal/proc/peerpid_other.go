@@ -1,9 +1,9 @@
 //go:build !linux
 
-package matrix
+package proc
 
 import "net"
 
 // listenerPID: only Linux tells a client which process listens; 0 means
 // unknown.
-func listenerPID(c net.Conn) int { return 0 }
+func ListenerPID(c net.Conn) int { return 0 }

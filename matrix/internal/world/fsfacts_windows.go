@@ -1,4 +1,4 @@
-package matrix
+package world
 
 import (
 	"errors"
@@ -6,9 +6,9 @@ import (
 	"os"
 )
 
-func mkfifo(path string, mode uint32) error { return errors.New("no FIFOs on windows") }
+func Mkfifo(path string, mode uint32) error { return errors.New("no FIFOs on windows") }
 
-func describe(path string) string {
+func Describe(path string) string {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -36,7 +36,7 @@ func kindOfInfo(fi os.FileInfo) string {
 	return "other"
 }
 
-type facts struct {
+type Facts struct {
 	Exists bool
 	Kind   string
 	Mode   uint32
@@ -44,17 +44,17 @@ type facts struct {
 	GID    int
 }
 
-func stat(path string) facts {
+func Stat(path string) Facts {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return facts{}
+		return Facts{}
 	}
-	return facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
+	return Facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
 }
 
 // factsOf is stat's result for an lstat already taken.
-func factsOf(fi os.FileInfo) facts {
-	return facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
+func FactsOf(fi os.FileInfo) Facts {
+	return Facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
 }
 
 // ownerOf: no uids on Windows.

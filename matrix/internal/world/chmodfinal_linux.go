@@ -1,4 +1,4 @@
-package matrix
+package world
 
 import (
 	"os"
@@ -16,7 +16,7 @@ import (
 // the open; the open does not follow a link, and the fstat and the chmod
 // are of the inode opened, so only a socket or directory of ours is ever
 // changed.
-func chmodFinal(dfd int, name, path string, mode uint32) error {
+func ChmodFinal(dfd int, name, path string, mode uint32) error {
 	// check: the inode opened is one chmod may change.
 	check := func(fd int) error {
 		var st unix.Stat_t

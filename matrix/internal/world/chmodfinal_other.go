@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package matrix
+package world
 
 import (
 	"os"
@@ -16,7 +16,7 @@ import (
 // fchmodat does not follow a link (AT_SYMLINK_NOFOLLOW), so at worst it
 // changes another entry of that same directory, never a file a link
 // points to.
-func chmodFinal(dfd int, name, path string, mode uint32) error {
+func ChmodFinal(dfd int, name, path string, mode uint32) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return &os.PathError{Op: "chmod: lstat", Path: path, Err: err}

@@ -1,6 +1,6 @@
 //go:build unix && !linux && !darwin
 
-package matrix
+package proc
 
 import "errors"
 
