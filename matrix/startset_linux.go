@@ -57,3 +57,20 @@ func sigCaught(pid int) string {
 	}
 	return ""
 }
+
+// blockedOnPeer: a thread of pid sleeps in connect() on a unix socket
+// whose backlog is full (the kernel's unix_wait_for_peer), read from
+// /proc/<pid>/task/*/wchan; false when that cannot be read.
+func blockedOnPeer(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/wchan")
+		if err == nil && strings.TrimSpace(string(b)) == "unix_wait_for_peer" {
+			return true
+		}
+	}
+	return false
+}

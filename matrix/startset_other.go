@@ -9,3 +9,6 @@ func (e *Env) holdsEndpoint(pid int) bool { return false }
 
 // sigCaught: no /proc to read a process's caught signals from.
 func sigCaught(pid int) string { return "" }
+
+// blockedOnPeer: without /proc a process's wait cannot be read.
+func blockedOnPeer(pid int) bool { return false }

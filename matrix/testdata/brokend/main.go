@@ -80,7 +80,9 @@
 // listener they inherit, the master staying (as php-fpm and nginx do);
 // with -recover it removes a stale socket first (one that refuses a
 // connect) and refuses to start over one that answers, without it the
-// bind fails over any socket left there.
+// bind fails over any socket left there. -slow-second D: a start that
+// finds something at the socket path already waits D before anything
+// else (a second start slowed by the machine's load; the first is not).
 //
 // On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
@@ -131,6 +133,9 @@ var pidfilePath string
 // lockfilePath is -lockfile: only -flaw locklink opens it.
 var lockfilePath string
 
+// slowSecond is -slow-second.
+var slowSecond time.Duration
+
 // dieOnTerm is -dieonterm: serveAt leaves SIGTERM's default action.
 var dieOnTerm bool
 
@@ -170,6 +175,7 @@ func main() {
 	flag.DurationVar(&handoffDelay, "handoff-delay", 0, "with -handoff: wait this long after listening before the child is started (the listening parent answers connects meanwhile, as ssh-agent's does)")
 	flag.BoolVar(&dieOnTerm, "dieonterm", false, "with -socket: do not catch SIGTERM (it kills the daemon)")
 	preforkN := flag.Int("prefork", 0, "with -socket: listen, start this many workers accepting on the inherited listener, and stay as their master")
+	flag.DurationVar(&slowSecond, "slow-second", 0, "a start that finds something at the socket path waits this long before anything else (a second start slowed by load)")
 	recoverStale := flag.Bool("recover", false, "with -prefork: a socket already there that refuses a connect is stale and removed; one that answers is another instance's")
 	flag.Parse()
 	// The modes that are not a flawed daemon first; -flaw last.
@@ -214,6 +220,9 @@ func run(root, name, transport string) error {
 	defer stop()
 	dir := filepath.Join(root, "bu-"+name+".d")
 	sock := filepath.Join(dir, "sock")
+	if _, err := os.Lstat(sock); err == nil && slowSecond > 0 {
+		time.Sleep(slowSecond)
+	}
 	if transport == "tcp" {
 		return runTCP(ctx, root, name, dir)
 	}
