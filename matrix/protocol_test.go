@@ -615,3 +615,31 @@ func TestExecProtocolJudgesDirPlantsFromTheFilesystem(t *testing.T) {
 	rep := runSuite(t, target, "dir.symlink,dir.foreign-owner,dir.loose-perms")
 	checkFails(t, rep, []string{"dir.symlink", "dir.foreign-owner", "dir.loose-perms"})
 }
+
+// A forking daemon whose second start's first process exits 0 at once and
+// whose detached process takes the live socket only afterwards (memcached
+// -d: its child unlinks and binds): inst.live-not-hijacked and
+// inst.busy-not-stale wait for the second start to show what it does and
+// fail it, instead of taking the first process's exit 0 for a refusal and
+// the first daemon, still answering a moment later, for a pass.
+func TestForksSecondStartTakesOverLate(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and the subreaper are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	tg := brokenTarget("unlink")
+	tg.Cmd = append([]string{tg.Cmd[0], "-detach", "-start-delay", "700ms"}, tg.Cmd[1:]...)
+	tg.PortFile, tg.Forks = "", true
+	sc, _ := Select("inst.live-not-hijacked,inst.busy-not-stale")
+	rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, Scenarios: sc, DaemonUID: -1, AttackerUID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFails(t, rep, []string{"inst.busy-not-stale", "inst.live-not-hijacked"})
+	if r, _ := find(rep, "inst.live-not-hijacked"); !strings.Contains(r.Reason, "hijacked") {
+		t.Errorf("inst.live-not-hijacked: %s %q, want the second start named as the hijacker", r.Status, r.Reason)
+	}
+	if left := procsWith(bins.brokend, "-start-delay"); len(left) > 0 {
+		t.Errorf("processes of the run outlived it: %v", left)
+	}
+}

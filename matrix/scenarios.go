@@ -566,8 +566,8 @@ func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
 	switch {
 	case err != nil:
 		return fail("after the second start the endpoint no longer answers: %v", err)
-	case !first.is(pid) && second.is(pid):
-		return fail("hijacked: the second instance (pid %d) now answers in place of the first (pid %d)", second.Pid, pid1)
+	case !first.is(pid) && ofSecondStart(second, pid):
+		return fail("hijacked: the second instance (pid %d) now answers in place of the first (pid %d)", pid, pid1)
 	case !first.is(pid):
 		return fail("ping answered by pid %d, neither the first (%d) nor the second (%d)", pid, pid1, second.Pid)
 	case st == secondTookOver:
@@ -635,7 +635,7 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 	switch {
 	case err != nil:
 		return fail("after SIGCONT the endpoint does not answer: %v", err)
-	case second.is(pid) && !first.is(pid):
+	case !first.is(pid) && ofSecondStart(second, pid):
 		return fail("the second instance took over a busy daemon's endpoint (pid %d answers, not %d)", pid, pid1)
 	case !first.is(pid):
 		return fail("ping answered by pid %d, not the first (%d)", pid, pid1)

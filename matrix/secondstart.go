@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -140,4 +141,12 @@ func (e *Env) awaitSecond(ctx context.Context, second *daemon, sock0 os.FileInfo
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
+}
+
+// ofSecondStart: pid is a process of the second start: the one the suite
+// started, or one it left (a forking daemon's detached process, found by
+// the start's marker: memcached -d's child takes the socket after its
+// parent exited 0).
+func ofSecondStart(second *daemon, pid int) bool {
+	return second.is(pid) || pid > 0 && slices.Contains(ownProcs(second), pid)
 }

@@ -65,7 +65,9 @@
 // at once (as daemons that fork into the background do), writing the
 // serving process's pid to -pidfile when given (with -clearenv the
 // detached process starts with an empty environment, as redis wipes its
-// environment block when it sets its process title); -probe SOCKET is a client
+// environment block when it sets its process title; with -start-delay D the
+// detached process waits D before it sets up, as memcached -d's child does
+// its work after the first process exited 0); -probe SOCKET is a client
 // (for --protocol exec): it pings SOCKET and exits 0 on a pong, and with
 // -probe-as UID gives up before connecting unless run as UID (as psql does
 // for a uid with no passwd entry: "local user with ID N does not exist"); -handoff
@@ -165,6 +167,7 @@ func main() {
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
+	startDelay := flag.Duration("start-delay", 0, "wait this long before anything else (with -detach: in the detached process, after the first one exited 0, as memcached -d's child sets up after its parent is gone)")
 	clearEnv := flag.Bool("clearenv", false, "with -detach: the detached process has an empty environment")
 	pidfile := flag.String("pidfile", "", "write the serving process's pid here")
 	lockfile := flag.String("lockfile", "", "-flaw locklink: the lock file it opens through a link")
@@ -178,6 +181,9 @@ func main() {
 	flag.DurationVar(&slowSecond, "slow-second", 0, "a start that finds something at the socket path waits this long before anything else (a second start slowed by load)")
 	recoverStale := flag.Bool("recover", false, "with -prefork: a socket already there that refuses a connect is stale and removed; one that answers is another instance's")
 	flag.Parse()
+	if *startDelay > 0 && !*detach {
+		time.Sleep(*startDelay)
+	}
 	// The modes that are not a flawed daemon first; -flaw last.
 	switch {
 	case os.Getenv("BROKEND_WORKER") == "1":
