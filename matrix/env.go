@@ -633,7 +633,7 @@ func (e *Env) tree(dir string, skip string) []string {
 var causeWords = []string{
 	"too long", "not a directory", "address already in use", "permission denied", "file exists",
 	"no such file or directory", "too many levels of symbolic links", "operation not permitted",
-	"is a directory", "invalid argument", "not private", "insecure", "unsafe", "already running",
+	"is a directory", "not private", "insecure", "unsafe", "already running",
 	"already in use", "refus", "not owned", "owned by", "bad permissions", "wrong permissions",
 	"not exist", "doesn't exist",
 }
@@ -641,7 +641,13 @@ var causeWords = []string{
 // causeErrnos matches the symbolic names of the errnos of those refusals
 // (Python's "errno.ENOTDIR", as supervisord reports a socket error), case
 // and all.
-var causeErrnos = regexp.MustCompile(`\bE(NAMETOOLONG|NOTDIR|ADDRINUSE|ACCES|EXIST|NOENT|LOOP|PERM|ISDIR|INVAL)\b`)
+var causeErrnos = regexp.MustCompile(`\bE(NAMETOOLONG|NOTDIR|ADDRINUSE|ACCES|EXIST|NOENT|LOOP|PERM|ISDIR)\b`)
+
+// genericCause is an errno that names no particular cause (EINVAL): a
+// line holding it counts only when no line names a cause (memcached says
+// "bind(): Not a directory", then "failed to listen on UNIX socket: ...:
+// Invalid argument" with a stale errno).
+var genericCause = regexp.MustCompile(`(?i)invalid argument|\bEINVAL\b`)
 
 // errorWords mark a line that reports an error, lower case: when no line
 // names a cause the suite knows, the last such line is the likeliest
@@ -650,7 +656,8 @@ var errorWords = []string{"error", "fatal", "emerg", "alert", "cannot", "can't",
 
 // causeLine is the line of a daemon's output s that names the cause of a
 // refusal: the last line holding one of causeWords or causeErrnos, else
-// the last line holding one of errorWords, followed by the last line when
+// the last holding genericCause, else the last line holding one of
+// errorWords, followed by the last line when
 // that is another ("… (last line: …)"); else the last line (lastLine).
 func causeLine(s string) string {
 	last := lastLine(s)
@@ -661,7 +668,7 @@ func causeLine(s string) string {
 	reports := func(l string) bool {
 		return slices.ContainsFunc(errorWords, func(w string) bool { return strings.Contains(strings.ToLower(l), w) })
 	}
-	for _, match := range []func(string) bool{names, reports} {
+	for _, match := range []func(string) bool{names, genericCause.MatchString, reports} {
 		for i := len(lines) - 1; i >= 0; i-- {
 			if !match(lines[i]) {
 				continue

@@ -237,6 +237,11 @@ func TestCauseLine(t *testing.T) {
 		{"starting\nfatal: the configuration names no listener\nusage: d [-h] [-c FILE]\n",
 			"fatal: the configuration names no listener (last line: usage: d [-h] [-c FILE])"},
 		{"starting\nbind: Address already in use\n", "bind: Address already in use"},
+		// memcached: the cause, then a generic errno (a stale EINVAL) on
+		// the last line; a generic errno counts when nothing else does.
+		{"bind(): Not a directory\nfailed to listen on UNIX socket \"/r/mc.sock\": Invalid argument\n",
+			"bind(): Not a directory (last line: failed to listen on UNIX socket \"/r/mc.sock\": Invalid argument)"},
+		{"starting\nlisten: Invalid argument\nbye\n", "listen: Invalid argument (last line: bye)"},
 		{"EACCESSIBLE mode\nbye\n", "bye"},
 		{"starting\nbye\n", "bye"},
 		{"", "(no output)"},
