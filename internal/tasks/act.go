@@ -57,7 +57,7 @@ func tail(s string, n int) string {
 
 var (
 	setupGoPin = regexp.MustCompile(`actions/setup-go@([0-9a-f]{40})`)
-	cachePin   = regexp.MustCompile(`actions/cache@([0-9a-f]{40})`)
+	cachePin   = regexp.MustCompile(`actions/cache(?:/restore|/save)?@([0-9a-f]{40})`)
 )
 
 // ActSelfTest runs .github/workflows/action-selftest.yml with act in host
@@ -148,15 +148,21 @@ runs:
 	if err := os.MkdirAll(cacheStandin, 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(cacheStandin, "action.yml"), []byte(`name: cache stand-in
-description: Offline stand-in for actions/cache read by act; restores nothing.
+	// action.yml uses its restore and save actions (subdirectories).
+	for _, sub := range []string{"", "restore", "save"} {
+		if err := os.MkdirAll(filepath.Join(cacheStandin, sub), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(cacheStandin, sub, "action.yml"), []byte(`name: cache stand-in
+description: Offline stand-in for actions/cache read by act; restores and saves nothing.
 runs:
   using: composite
   steps:
     - shell: bash
-      run: echo "cache stand-in, nothing restored"
+      run: echo "cache stand-in, nothing restored or saved"
 `), 0o644); err != nil {
-		return "", err
+			return "", err
+		}
 	}
 	args = append(args, "-P", "ubuntu-latest=-self-hosted",
 		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin,

@@ -54,8 +54,13 @@ func TestActionSelfTestWithAct(t *testing.T) {
 			t.Errorf("%s job's checks did not finish", job)
 		}
 	}
-	if n := strings.Count(log, "Job succeeded"); n != 3 {
-		t.Errorf("%d jobs succeeded, want 3", n)
+	// A step before the run failed: the outputs are still set.
+	if !strings.Contains(log, "selftest notrun: ok") {
+		m := regexp.MustCompile(`selftest notrun: .*`).FindString(log)
+		t.Errorf("notrun job: %q, want result=error exit-code=2 after a failed step before the run", m)
+	}
+	if n := strings.Count(log, "Job succeeded"); n != 4 {
+		t.Errorf("%d jobs succeeded, want 4", n)
 	}
 	// act runs the jobs as root: the action says so, for every privileged
 	// setting (on GitHub the builtin job takes the sudo path, the
