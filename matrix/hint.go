@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/org/bh-ipc-check/report"
@@ -117,4 +118,43 @@ func hints(action bool, flags ...string) string {
 		return "inputs " + strings.Join(names, ", ")
 	}
 	return strings.Join(names, ", ")
+}
+
+// flagWord is a run flag named in a message: "--ready-timeout", or the
+// flag package's "-timeout".
+var flagWord = regexp.MustCompile(`(^|[\s"'(])--?([a-z][a-z-]*[a-z])\b`)
+
+// ActionWords rewrites the run flags a message names into the action's
+// inputs ("--ready-timeout 50ms" into "input ready-timeout 50ms"; a flag
+// with no input of its own into "input flags: --leg-timeout"), for a
+// message shown to a user of the action. Words that are not run flags
+// are left as they are.
+func ActionWords(msg string) string {
+	// The flag package's "invalid value "90" for flag -timeout".
+	msg = strings.ReplaceAll(msg, "for flag -", "for -")
+	return flagWord.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := flagWord.FindStringSubmatch(m)
+		name := sub[2]
+		if actionInputs[name] || reportInputs[name] {
+			input := name
+			if n, ok := actionInputNames[name]; ok {
+				input = n
+			}
+			return sub[1] + "input " + input
+		}
+		if runFlags[name] {
+			return sub[1] + "input flags: --" + name
+		}
+		return m
+	})
+}
+
+// reportInputs are the run flags the action sets from inputs of the same
+// name that are not the daemon's (where the run goes and its reports).
+var reportInputs = map[string]bool{"native": true, "containers": true, "image": true, "report-dir": true}
+
+// runFlags are the run flags without an input of their own (they go in
+// the action's flags input), as ActionWords names them.
+var runFlags = map[string]bool{
+	"lockfile": true, "leg-timeout": true, "attacker-gid": true, "attacker-groups": true, "format": true, "leg": true,
 }

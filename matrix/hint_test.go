@@ -297,3 +297,23 @@ func TestFirstSeenRenameThenListen(t *testing.T) {
 		t.Errorf("%s %q, want a failure: listen() with the socket 0777; evidence %q", r.Status, r.Reason, r.Evidence)
 	}
 }
+
+// A refusal shown to a user of the action names its inputs: the flags of
+// run become "input NAME" (--cmd the input target), those without an
+// input of their own "input flags: --NAME"; other words stay.
+func TestActionWords(t *testing.T) {
+	for in, want := range map[string]string{
+		"--ready-timeout 50ms: below the minimum 100ms":                   "input ready-timeout 50ms: below the minimum 100ms",
+		`invalid value "90" for flag -timeout: want a duration`:           `invalid value "90" for input timeout: want a duration`,
+		`--socket "{rooot}/s": unknown placeholder {rooot}`:               `input socket "{rooot}/s": unknown placeholder {rooot}`,
+		"--socket without --cmd":                                          "input socket without input target",
+		"--leg-timeout 0s: must be positive":                              "input flags: --leg-timeout 0s: must be positive",
+		"--report-dir x: not a directory":                                 "input report-dir x: not a directory",
+		"protocol \"lines\": want bh-json, ipc, connect, line or exec":    "protocol \"lines\": want bh-json, ipc, connect, line or exec",
+		"a well-known name, --no-such-flag and tcp-only stay as they are": "a well-known name, --no-such-flag and tcp-only stay as they are",
+	} {
+		if got := ActionWords(in); got != want {
+			t.Errorf("ActionWords(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
+}

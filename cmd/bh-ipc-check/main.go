@@ -92,6 +92,11 @@ func exitFor(err error, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "bh-ipc-check:", err)
+		if os.Getenv(matrix.FromActionEnv) == "1" {
+			// Under the action: the refusal itself as the step's
+			// annotation, naming the action's inputs, not the CLI's flags.
+			fmt.Fprintln(annotations, "::error title=bh-ipc-check: an input was refused::"+annotationEscape(matrix.ActionWords(err.Error())))
+		}
 		return 2
 	default:
 		fmt.Fprintln(stderr, "bh-ipc-check:", err)
@@ -290,7 +295,7 @@ func cmdPing(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ping", "ping --name N [--root DIR] [--transport unix|tcp] [--timeout D]", stderr)
 	var ef endpointFlags
 	ef.register(fs, true)
-	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	timeout := durationFlag(fs, "timeout", 5*time.Second, "give up after this long")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -684,4 +689,41 @@ func (f sarifFlagSet) check() error {
 
 func (f sarifFlagSet) options() report.SARIFOptions {
 	return report.SARIFOptions{Scenarios: matrix.ReportScenarios(), Location: *f.location}
+}
+
+// durationValue is a duration flag whose parse error says what is wanted
+// (the flag package's own says only "parse error").
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration with its unit, such as 90s, 2m or 1m30s")
+	}
+	*v.d = d
+	return nil
+}
+
+// durationFlag defines a duration flag on fs, as fs.Duration does.
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := new(time.Duration)
+	*d = def
+	fs.Var(durationValue{d}, name, usage)
+	return d
+}
+
+// annotations is where workflow commands go: the runner reads them on
+// standard output.
+var annotations io.Writer = os.Stdout
+
+// annotationEscape escapes a workflow command's message (%, CR, LF).
+func annotationEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }

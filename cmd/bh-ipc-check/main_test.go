@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--attacker-gid", "-3"}, `got "-3"`},
 		{[]string{"run", "--attacker-gid", "100,999"}, `--attacker-gid "100,999": want one gid`},
 		{[]string{"run", "--timeout", "30ms"}, "--timeout 30ms: below the minimum 1s"},
+		{[]string{"run", "--timeout", "90"}, `invalid value "90" for flag -timeout: want a duration with its unit, such as 90s, 2m or 1m30s`},
 		{[]string{"run", "--forks", "--probe", "x"}, "--forks, --probe describe an external daemon and need --cmd"},
 		{[]string{"run", "--cmd", "d", "--protocol", "line"}, "--protocol line needs --expect"},
 		{[]string{"run", "--cmd", "d", "--protocol", "line", "--send", `\q`, "--expect", "x"}, `unknown escape \q`},
@@ -580,5 +582,27 @@ func TestRunSendFileAndKeep(t *testing.T) {
 	}
 	if rep.Target.Send != `P\x00\xffI\\NG\n` || len(rep.Target.Keep) != 1 || rep.Target.Keep[0] != "{root}/data/*" {
 		t.Errorf("report target: send %q keep %q", rep.Target.Send, rep.Target.Keep)
+	}
+}
+
+// Under the action a refused input is the step's annotation, in the
+// action's words (its inputs, not the CLI's flags).
+func TestUsageErrorUnderActionAnnotates(t *testing.T) {
+	t.Setenv(matrix.FromActionEnv, "1")
+	var ann strings.Builder
+	defer func(w io.Writer) { annotations = w }(annotations)
+	annotations = &ann
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--ready-timeout", "50ms"}, "::error title=bh-ipc-check: an input was refused::input ready-timeout 50ms: below the minimum 100ms\n"},
+		{[]string{"run", "--timeout", "90"}, `::error title=bh-ipc-check: an input was refused::invalid value "90" for input timeout: want a duration with its unit`},
+	} {
+		ann.Reset()
+		var stdout, stderr strings.Builder
+		if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(ann.String(), c.want) {
+			t.Errorf("%v: exit %d, annotation %q; want exit 2 and %q", c.args, code, ann.String(), c.want)
+		}
 	}
 }

@@ -79,12 +79,12 @@ func defineRunFlags(fs *flag.FlagSet) *runFlags {
 	f.sarif = sarifFlags(fs)
 	f.leg = fs.String("leg", "native", "name of this leg (the report's column)")
 	f.name = fs.String("name", matrix.DefaultName, "endpoint name the daemons are started with ([A-Za-z0-9_-]{1,64})")
-	f.timeout = fs.Duration("timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
+	f.timeout = durationFlag(fs, "timeout", matrix.DefaultScenarioTimeout, "per-scenario timeout")
 	f.containers = fs.Bool("containers", false, "also run the Linux container legs (Docker; this binary must be static: CGO_ENABLED=0)")
 	f.native = fs.Bool("native", true, "run the native leg (--native=false with --containers runs only the container legs)")
 	f.image = fs.String("image", "", "container legs for an external target: the image holding the daemon and its runtime (must be present for the engine)")
-	f.legTimeout = fs.Duration("leg-timeout", 5*time.Minute, "container legs: kill a leg after this long")
-	f.readyTimeout = fs.Duration("ready-timeout", matrix.DefaultReadyTimeout, "a daemon must answer its first ping within this long (the preflight and every start)")
+	f.legTimeout = durationFlag(fs, "leg-timeout", 5*time.Minute, "container legs: kill a leg after this long")
+	f.readyTimeout = durationFlag(fs, "ready-timeout", matrix.DefaultReadyTimeout, "a daemon must answer its first ping within this long (the preflight and every start)")
 	f.allowIncomplete = fs.Bool("allow-incomplete", false, "exit 0 instead of 3 when required scenarios reached no verdict (the summary still says INCOMPLETE)")
 	return f
 }
