@@ -507,11 +507,29 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 	// another protocol); kept, as the last error may be the deadline's.
 	var last, badReply error
 	forks := e.r.cfg.Target.Forks
+	var goneSince time.Time
 	for {
 		// With --forks an exit 0 before ready is the parent of a daemon
 		// that went to the background.
-		if done, code := d.exited(); done && !(forks && code == 0) {
+		done, code := d.exited()
+		if done && !(forks && code == 0) {
 			return 0, fmt.Errorf("daemon exited with code %d before answering (output: %s)", code, causeLine(d.output()))
+		}
+		// ... unless every process of its start has ended too (memcached
+		// -d's child exits 71 with its stderr on /dev/null): nothing is
+		// left to answer, so the wait ends here. Only where the start's
+		// processes can be found (/proc), and once that has held for
+		// forksGoneFor: a child is visible before its parent exits, and a
+		// daemon that forks twice makes the grandchild before the child
+		// exits.
+		if done && forks && proc.MarkerScanWorks && len(e.startProcs(d)) == 0 {
+			if goneSince.IsZero() {
+				goneSince = time.Now()
+			} else if time.Since(goneSince) >= forksGoneFor {
+				return 0, fmt.Errorf("the daemon's first process exited 0 and every process of its start has ended without answering (--forks; output: %s)", causeLine(d.output()))
+			}
+		} else {
+			goneSince = time.Time{}
 		}
 		path := sp.Sock
 		if sp.Transport == ipc.TransportTCP {
@@ -550,6 +568,10 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 		}
 	}
 }
+
+// forksGoneFor is how long a forking daemon's start must have had no live
+// process before the wait for it to answer ends (waitReadyWithin).
+const forksGoneFor = 300 * time.Millisecond
 
 // start starts a daemon for the env's root and name and waits for it.
 func (e *Env) start(ctx context.Context) (*daemon, int, error) {

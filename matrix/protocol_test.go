@@ -3,6 +3,7 @@ package matrix
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -641,5 +642,23 @@ func TestForksSecondStartTakesOverLate(t *testing.T) {
 	}
 	if left := procsWith(bins.brokend, "-start-delay"); len(left) > 0 {
 		t.Errorf("processes of the run outlived it: %v", left)
+	}
+}
+
+// A forking daemon whose detached process ends without serving (memcached
+// -d's child exits 71, its stderr on /dev/null): the preflight stops once
+// every process of the start has ended and says so, instead of waiting out
+// --ready-timeout for an answer nothing is left to give.
+func TestForksStartThatEndsStopsTheWait(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend and the subreaper are Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	tg := Target{Cmd: []string{bins.brokend, "-detach", "-socket", "{root}/no-such-dir/sock"}, Socket: "{root}/no-such-dir/sock",
+		Protocol: ProtocolConnect, Forks: true}
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: tg, DaemonUID: -1, AttackerUID: -1, ReadyTimeout: 5 * time.Second})
+	var pe *PreflightError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "every process of its start has ended without answering") {
+		t.Errorf("Run = %v, want a preflight error saying every process of the start ended", err)
 	}
 }
