@@ -128,41 +128,9 @@ func runAct(ctx context.Context, w io.Writer, args ...string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	standin := filepath.Join(tmp, "setup-go-standin")
-	if err := os.MkdirAll(standin, 0o755); err != nil {
+	standin, cacheStandin, err := writeStandins(tmp)
+	if err != nil {
 		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(standin, "action.yml"), []byte(`name: setup-go stand-in
-description: Offline stand-in read by act; never run (setup-go 'false' skips it).
-runs:
-  using: composite
-  steps:
-    - shell: bash
-      run: echo "the setup-go stand-in must never run" >&2; exit 1
-`), 0o644); err != nil {
-		return "", err
-	}
-	// actions/cache needs GitHub's cache service: offline, a stand-in
-	// restores nothing, and the action builds the CLI.
-	cacheStandin := filepath.Join(tmp, "cache-standin")
-	if err := os.MkdirAll(cacheStandin, 0o755); err != nil {
-		return "", err
-	}
-	// action.yml uses its restore and save actions (subdirectories).
-	for _, sub := range []string{"", "restore", "save"} {
-		if err := os.MkdirAll(filepath.Join(cacheStandin, sub), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(cacheStandin, sub, "action.yml"), []byte(`name: cache stand-in
-description: Offline stand-in for actions/cache read by act; restores and saves nothing.
-runs:
-  using: composite
-  steps:
-    - shell: bash
-      run: echo "cache stand-in, nothing restored or saved"
-`), 0o644); err != nil {
-			return "", err
-		}
 	}
 	args = append(args, "-P", "ubuntu-latest=-self-hosted",
 		"--local-repository", "actions/setup-go@"+string(pin[1])+"="+standin,
@@ -186,4 +154,42 @@ runs:
 		return log.String(), fmt.Errorf("act: %w", err)
 	}
 	return log.String(), nil
+}
+
+// writeStandins writes, under tmp, the offline stand-ins act is given for
+// the actions action.yml pins: setup-go (never run: the self-test sets
+// setup-go 'false'), and actions/cache with its restore and save actions
+// (GitHub's cache service is not there: they restore and save nothing, and
+// the action builds the CLI).
+func writeStandins(tmp string) (setupGo, cache string, err error) {
+	setupGo, cache = filepath.Join(tmp, "setup-go-standin"), filepath.Join(tmp, "cache-standin")
+	files := map[string]string{
+		filepath.Join(setupGo, "action.yml"): `name: setup-go stand-in
+description: Offline stand-in read by act; never run (setup-go 'false' skips it).
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "the setup-go stand-in must never run" >&2; exit 1
+`,
+	}
+	for _, sub := range []string{"", "restore", "save"} {
+		files[filepath.Join(cache, sub, "action.yml")] = `name: cache stand-in
+description: Offline stand-in for actions/cache read by act; restores and saves nothing.
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "cache stand-in, nothing restored or saved"
+`
+	}
+	for path, text := range files {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return "", "", err
+		}
+	}
+	return setupGo, cache, nil
 }

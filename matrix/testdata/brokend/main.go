@@ -226,9 +226,7 @@ func run(root, name, transport string) error {
 	defer stop()
 	dir := filepath.Join(root, "bu-"+name+".d")
 	sock := filepath.Join(dir, "sock")
-	if _, err := os.Lstat(sock); err == nil && slowSecond > 0 {
-		time.Sleep(slowSecond)
-	}
+	slowIfSecond(sock)
 	if transport == "tcp" {
 		return runTCP(ctx, root, name, dir)
 	}
@@ -1054,4 +1052,12 @@ func serveWorker() error {
 	ul := ln.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false)
 	return serve(ctx, peerChecked{ul}, "")
+}
+
+// slowIfSecond is -slow-second: a start that finds something at the socket
+// path (a second instance) waits before it does anything.
+func slowIfSecond(sock string) {
+	if _, err := os.Lstat(sock); err == nil && slowSecond > 0 {
+		time.Sleep(slowSecond)
+	}
 }
