@@ -89,12 +89,20 @@ func killTree(cmd *exec.Cmd) {
 }
 
 func signalDaemon(d *daemon, sig string) error {
+	if d.env != nil {
+		d.env.settleBeforeSignal(d)
+	}
+	return signalNow(d, sig)
+}
+
+// signalNow is signalDaemon without the wait for the start to settle, for
+// a caller that has waited for it itself and times what follows the
+// signal (inst.clean-shutdown's grace starts when the signal is sent, not
+// before the settling, which takes longer on a loaded machine).
+func signalNow(d *daemon, sig string) error {
 	s := map[string]syscall.Signal{"TERM": unix.SIGTERM, "KILL": unix.SIGKILL, "STOP": unix.SIGSTOP, "CONT": unix.SIGCONT}[sig]
 	if s == 0 {
 		return fmt.Errorf("unknown signal %s", sig)
-	}
-	if d.env != nil {
-		d.env.settleBeforeSignal(d)
 	}
 	// --forks: every process of the start that holds the endpoint.
 	if d.env != nil && d.env.r.cfg.Target.Forks {

@@ -30,7 +30,10 @@ func killTree(cmd *exec.Cmd) { cmd.Process.Kill() }
 // daemon is killed (its port file is then stale, which a restart handles).
 func terminate(cmd *exec.Cmd) error { return errors.New("no SIGTERM on windows") }
 
-func signalDaemon(d *daemon, sig string) error {
+func signalDaemon(d *daemon, sig string) error { return signalNow(d, sig) }
+
+// signalNow: on Windows nothing settles before a signal (no --forks).
+func signalNow(d *daemon, sig string) error {
 	if sig == "KILL" {
 		return d.cmd.Process.Kill()
 	}

@@ -702,8 +702,12 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
+	// The grace is timed from the signal: the start settles first
+	// (settleBeforeSignal), which takes longer on a loaded machine and
+	// must not eat into the daemon's 2 s.
+	e.settleBeforeSignal(d)
 	t0 := time.Now()
-	if err := signalDaemon(d, "TERM"); err != nil {
+	if err := signalNow(d, "TERM"); err != nil {
 		return errored("SIGTERM: %v", e.signalErr(err))
 	}
 	exited, code := d.waitServing(2 * time.Second)
