@@ -23,7 +23,10 @@ func TestTimeoutLeavesNoDaemon(t *testing.T) {
 	target := Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolBHJSON}
 	sc, _ := Select("sock.*,inst.*,path.*,auth.*")
 	for _, timeout := range []time.Duration{time.Microsecond, 300 * time.Microsecond, time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond} {
-		rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name, Timeout: timeout})
+		// Below MinScenarioTimeout, which Validate refuses: through the
+		// test hook.
+		rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name,
+			hooks: &testHooks{scenarioTimeout: timeout}})
 		if err != nil {
 			t.Fatal(err)
 		}
