@@ -134,6 +134,13 @@ func serverHandshake(c net.Conn, secret []byte, name string, port int, timeout t
 	if err := c.SetDeadline(start.Add(timeout)); err != nil {
 		return nil, err
 	}
+	// The first line is the hello or the connection is closed: nothing
+	// after a line that is not is ever read. A web page can make the
+	// user's browser POST to this port with a hello as the body, but the
+	// browser's request line comes first, so the body is never reached
+	// (Redis before 3.2.7 read on past the lines it could not parse and
+	// ran the body's commands); and a hello alone gets a page nothing it
+	// can use, the proof needing the secret.
 	var h helloMsg
 	if err := json.Unmarshal(line, &h); err != nil || h.Hello != handshakeVersion {
 		return fail("hello", fmt.Errorf("not a %s hello: %.60q", handshakeVersion, line))

@@ -133,7 +133,11 @@
 // challenge-response, server first (see auth.go): the secret never crosses
 // the wire, a squatter on a stale port learns nothing, a recorded transcript
 // does not replay, and all comparisons are constant-time. Failures are
-// ErrAuth on both sides.
+// ErrAuth on both sides. A connection whose first line is not the hello is
+// closed without a byte sent and nothing after that line is read, so a web
+// page that makes the user's browser POST to the port (a hello in the
+// body, the browser's request line first) gets nothing, DNS rebinding or
+// not.
 //
 // Unauthenticated connections are bounded: at most a quarter of the open
 // file limit (4 to 128) may be in their handshake at once, and one that

@@ -349,22 +349,37 @@ func TestTCPDeadDaemonIsStale(t *testing.T) {
 	}
 }
 
-// A connection that never sends its hello is closed once the short hello
-// deadline passes, even when the handshake timeout is an hour, so that it
-// holds a handshake slot only briefly.
-func TestTCPSilentConnectionClosed(t *testing.T) {
+// firstRejection is a WithOnReject option that keeps the listener's first
+// rejection, and the channel it arrives on.
+func firstRejection() (Option, <-chan error) {
 	rejected := make(chan error, 1)
-	ln, _ := listenTCPForTest(t, "silent", WithHandshakeTimeout(time.Hour), WithOnReject(func(err error) {
+	return WithOnReject(func(err error) {
 		select {
 		case rejected <- err:
 		default:
 		}
-	}))
+	}), rejected
+}
+
+// dialListener connects to ln's address without a handshake; the test's
+// cleanup closes the connection.
+func dialListener(t testing.TB, ln *Listener) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A connection that never sends its hello is closed once the short hello
+// deadline passes, even when the handshake timeout is an hour, so that it
+// holds a handshake slot only briefly.
+func TestTCPSilentConnectionClosed(t *testing.T) {
+	onReject, rejected := firstRejection()
+	ln, _ := listenTCPForTest(t, "silent", WithHandshakeTimeout(time.Hour), onReject)
+	c := dialListener(t, ln)
 	c.SetReadDeadline(time.Now().Add(time.Minute)) // a bound for a hung test, not a measurement
 	n, err := c.Read(make([]byte, 1))
 	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -372,5 +387,28 @@ func TestTCPSilentConnectionClosed(t *testing.T) {
 	}
 	if err := <-rejected; !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "hello") {
 		t.Errorf("rejection %v, want ErrAuth naming the hello", err)
+	}
+}
+
+// A browser's request to the port (an HTTP POST a web page makes, with a
+// hello as its body) is closed at its first line, and nothing is sent:
+// the server never reads on to the body.
+func TestTCPBrowserRequestClosed(t *testing.T) {
+	onReject, rejected := firstRejection()
+	ln, _ := listenTCPForTest(t, "browser", onReject)
+	c := dialListener(t, ln)
+	body := `{"hello":"` + handshakeVersion + `","nonce":"` + strings.Repeat("ab", nonceLen) + `"}` + "\n" + `{"meta":"ping"}` + "\n"
+	req := "POST / HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\nOrigin: http://attacker.example\r\nContent-Type: text/plain;charset=UTF-8\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Minute)) // a bound for a hung test, not a measurement
+	got, err := io.ReadAll(c)
+	if len(got) > 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a browser's POST got %q (%v); want a close and nothing sent", got, err)
+	}
+	if err := <-rejected; !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "not a bh-ipc/1 hello") || !strings.Contains(err.Error(), "POST / HTTP/1.1") {
+		t.Errorf("rejection %v, want ErrAuth naming the request line that is not a hello", err)
 	}
 }
