@@ -215,7 +215,9 @@ var brokenVariants = []struct {
 		"inst.live-not-hijacked", "inst.busy-not-stale", // unconditional unlink steals the socket
 		"path.name-validation", // names unchecked
 	}},
-	{"notoken", []string{"tcp.auth-required"}},
+	// No token: a browser's POST (whose page cannot read the port file)
+	// gets its ping answered too.
+	{"notoken", []string{"tcp.auth-required", "tcp.cross-protocol"}},
 	{"followlink", []string{"sock.dangling-symlink"}},
 	{"replacefile", []string{"dir.not-a-dir"}},
 	{"truncate", []string{"path.budget"}},
@@ -680,7 +682,7 @@ func TestTCPOnlyExternalTarget(t *testing.T) {
 	needBins(t)
 	good := Target{Cmd: []string{bins.cli, "daemon", "--name", "{name}", "--root", "{root}", "--transport", "{transport}"},
 		PortFile: "{root}/bu-{name}.d/port", Protocol: ProtocolIPC}
-	rep := runSuite(t, good, "inst.*,proto.*,load.*,path.name-validation,tcp.auth-required,sock.mode-umask0")
+	rep := runSuite(t, good, "inst.*,proto.*,load.*,path.name-validation,tcp.auth-required,tcp.cross-protocol,sock.mode-umask0")
 	for _, r := range rep.Results {
 		switch {
 		case r.ID == "sock.mode-umask0":

@@ -1,11 +1,13 @@
 package matrix
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -55,7 +57,7 @@ func expectVerdicts(t *testing.T, target Target, fails, skips []string, reasons 
 // targetSkips are the skips every socket-only external target gets here:
 // no port file, a Windows-only and a builtin-only scenario; no pid or lock
 // file template (neither daemon writes one: path.pidfile-link).
-var targetSkips = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfile-private", "tcp.portfile-dacl", "tcp.squatter-learns-nothing",
+var targetSkips = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfile-private", "tcp.portfile-dacl", "tcp.squatter-learns-nothing", "tcp.cross-protocol",
 	"path.pidfile-link"}
 
 // ssh-agent (OpenSSH ssh-agent.c): with -a it binds where told, under
@@ -124,6 +126,33 @@ func TestRealSocat(t *testing.T) {
 		"load.concurrent":      "0 errors",
 	})
 	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
+		t.Errorf("socat processes outlived the run: %v", left)
+	}
+}
+
+// socat TCP4-LISTEN:PORT,bind=127.0.0.1,fork EXEC:cat (the same echo
+// service on the loopback; socat writes no port file, so a shell writes
+// one naming the port first, in the root it makes): cat copies back every byte it is sent, so
+// the "PING" line in the body of a browser's POST comes back after the
+// echoed headers, as the body's commands did from Redis before 3.2.7:
+// tcp.cross-protocol fails.
+func TestRealSocatTCP(t *testing.T) {
+	needProgram(t, "socat", "socat")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close() // free again for socat; another process taking it meanwhile fails the preflight, not the verdict
+	script := `umask 077 && mkdir -p "$2" && printf '{"port":%s}' "$1" >"$2/socat.port" && exec socat TCP4-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork EXEC:cat`
+	target := Target{Cmd: []string{"sh", "-c", script, "sh", port, "{root}"}, PortFile: "{root}/socat.port",
+		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
+	rep := runSuite(t, target, "tcp.cross-protocol")
+	checkFails(t, rep, []string{"tcp.cross-protocol"})
+	if r := rep.Results[0]; !strings.Contains(r.Reason, "a cross-origin POST (Origin: http://attacker.example) was answered") {
+		t.Errorf("tcp.cross-protocol: %q, want the cross-origin POST answered", r.Reason)
+	}
+	if left := procsWith("socat", "TCP4-LISTEN:"+port); len(left) > 0 {
 		t.Errorf("socat processes outlived the run: %v", left)
 	}
 }

@@ -55,6 +55,11 @@
 //	                  its own uid
 //	-flaw locklink    opens -lockfile with O_CREAT|O_TRUNC following a link
 //	                  there, and writes its pid in it (chrony's pid file)
+//	-flaw skipjunk    -tcpproto line: a line it cannot parse gets -ERR and
+//	                  the connection reads on, so the body of a browser's
+//	                  POST is run (Redis before 3.2.7)
+//	-flaw anyhost     -tcpproto http: any Host is answered, a name a page
+//	                  rebound to 127.0.0.1 too (Transmission, CVE-2018-5702)
 //
 // And one on top of plain (a 0777 directory used as found):
 //
@@ -86,7 +91,12 @@
 // finds something at the socket path already waits D before anything
 // else (a second start slowed by the machine's load; the first is not).
 //
-// On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
+// On tcp, plain and unlink check the token. -tcpproto line (a Redis-like
+// line protocol: PING answers +PONG; a "POST" or "Host:" line closes the
+// connection, as Redis 3.2.7 does) and -tcpproto http (GET /ping over
+// HTTP, 421 for a Host that does not name the loopback) serve the tcp
+// side in another protocol, with no token, for tcp.cross-protocol; -flaw
+// none with either is correct. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
 // socketserver uses 5) does: correct, but busy under load.
 //
@@ -126,7 +136,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -158,6 +168,7 @@ var (
 
 func main() {
 	flag.StringVar(&flaw, "flaw", "", strings.Join(flaws, ", "))
+	flag.StringVar(&tcpProto, "tcpproto", "", "tcp only: line or http instead of bh-json (no token)")
 	flag.IntVar(&backlog, "backlog", 0, "accept backlog (none only; 0: the system's)")
 	flag.StringVar(&order, "order", "", "none only: chmod-listen or listen-chmod (bind, then those steps in that order)")
 	flag.UintVar(&dirMode, "dirmode", 0o700, "none only: the verified root's mode")
@@ -619,7 +630,7 @@ func serveTCP(ctx context.Context, dir string) error {
 	if flaw == "notoken" {
 		token = ""
 	}
-	err = serve(ctx, ln, token)
+	err = serveTCPProto(ctx, ln, token)
 	os.Remove(port)
 	os.Remove(dir)
 	return err

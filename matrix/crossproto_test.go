@@ -1,0 +1,111 @@
+package matrix
+
+import (
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// tcp.cross-protocol against a daemon of each protocol, correct and with
+// its one defence taken out: a Redis-like line daemon that closes at a
+// "POST" line (Redis 3.2.7) passes and one that skips the lines it cannot
+// parse fails; an HTTP daemon that answers only a loopback Host passes and
+// one that answers any Host fails; a bh-json daemon passes by its token (a
+// page cannot read the port file) and fails without one; the builtin
+// passes because the first line of the request is not its handshake's
+// hello: it closes the connection and sends nothing.
+func TestCrossProtocol(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
+	}
+	needBins(t)
+	tcpTarget := func(flaw, proto string, p Protocol, send, expect string) Target {
+		return Target{Cmd: []string{bins.brokend, "-flaw", flaw, "-tcpproto", proto, "-root", "{root}", "-name", "{name}", "-transport", "{transport}"},
+			PortFile: "{root}/bu-{name}.d/port", Protocol: p, Send: send, Expect: expect}
+	}
+	const httpPing = `GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: probe\r\n\r\n`
+	bhjson := func(flaw string) Target {
+		tg := brokenTarget(flaw)
+		tg.Socket = "" // the tcp side: a token in every request
+		return tg
+	}
+	for _, c := range []struct {
+		name   string
+		target Target
+		status Status
+		why    []string
+	}{
+		{"line, Redis 3.2.7's guard", tcpTarget("none", "line", ProtocolLine, `PING\r\n`, `^\+PONG`), Pass, []string{"closed by the daemon; "}},
+		{"line, junk skipped", tcpTarget("skipjunk", "line", ProtocolLine, `PING\r\n`, `^\+PONG`), Fail, []string{"a cross-origin POST (Origin: http://attacker.example) was answered", `matches "^\\+PONG"`}},
+		{"http, Host checked", tcpTarget("none", "http", ProtocolLine, httpPing, `"pong":true`), Pass, []string{`the first "HTTP/1.1 421 Misdirected Request"`, "closed by the daemon"}},
+		{"http, any Host", tcpTarget("anyhost", "http", ProtocolLine, httpPing, `"pong":true`), Fail, []string{"--send with Host: attacker.example (DNS rebinding) was answered"}},
+		{"bh-json, token required", bhjson("plain"), Pass, []string{"every line sent got an error"}},
+		{"bh-json, no token", bhjson("notoken"), Fail, []string{"a cross-origin POST (Origin: http://attacker.example) was answered", "pong"}},
+		{"builtin, ipc handshake", BuiltinTarget(), Pass, []string{"neither a cross-origin POST nor a rebinding one was answered"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			rep := runSuite(t, c.target, "tcp.cross-protocol")
+			r := rep.Results[0]
+			ev := strings.Join(r.Evidence, "\n  ")
+			if r.Status != c.status {
+				t.Fatalf("%s %q, want %s\n  %s", r.Status, r.Reason, c.status, ev)
+			}
+			for _, w := range c.why {
+				if !strings.Contains(r.Reason, w) {
+					t.Errorf("reason %q does not say %q\n  %s", r.Reason, w, ev)
+				}
+			}
+			if c.target.Builtin && len(regexp.MustCompile(`: no reply; (closed|reset) by the daemon`).FindAllString(ev, -1)) != 2 {
+				// The right reason: nothing at all came back, and the
+				// connection was closed, not held until the window ended.
+				t.Errorf("the builtin answered a browser's request with something, or did not close:\n  %s", ev)
+			}
+		})
+	}
+}
+
+// The requests tcp.cross-protocol builds, and what it cannot judge.
+func TestCrossProtocolRequests(t *testing.T) {
+	post := string(browserPOST("127.0.0.1:4242", "http://attacker.example", false, []byte(`{"meta":"ping"}`+"\n")))
+	for _, w := range []string{"POST / HTTP/1.1\r\nHost: 127.0.0.1:4242\r\n", "Content-Length: 16\r\n", "Content-Type: text/plain;charset=UTF-8\r\n", "Origin: http://attacker.example\r\n", "Sec-Fetch-Mode: no-cors\r\n", "\r\n\r\n{\"meta\":\"ping\"}\n"} {
+		if !strings.Contains(post, w) {
+			t.Errorf("the browser's POST lacks %q:\n%s", w, post)
+		}
+	}
+	for in, want := range map[string]string{
+		"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n": "GET /ping HTTP/1.1\r\nHost: attacker.example:4242\r\nConnection: close\r\nAccept: */*\r\n\r\n",
+		"GET / HTTP/1.0\n\n":                      "GET / HTTP/1.0\nHost: attacker.example:4242\nConnection: close\n\n",
+		"POST /rpc HTTP/1.1\r\nhost: x\r\n\r\n{}": "POST /rpc HTTP/1.1\r\nHost: attacker.example:4242\r\nConnection: close\r\n\r\n{}",
+	} {
+		if got := string(withForeignHost([]byte(in), 4242)); got != want {
+			t.Errorf("withForeignHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, c := range []struct {
+		sp   probeSpec
+		skip string
+	}{
+		{probeSpec{Protocol: ProtocolConnect}, "no request to put in the body"},
+		{probeSpec{Protocol: ProtocolExec}, "makes its own connection"},
+		{probeSpec{Protocol: ProtocolLine, Expect: "^SSH-"}, "the daemon speaks first"},
+		{probeSpec{Protocol: ProtocolLine, Send: []byte("PING\r\n")}, ""},
+		{probeSpec{Protocol: ProtocolIPC}, ""},
+	} {
+		body, why := crossBody(c.sp)
+		if c.skip == "" && (why != "" || len(body) == 0) || c.skip != "" && !strings.Contains(why, c.skip) {
+			t.Errorf("crossBody(%s, send %q) = %q, skip %q; want skip %q", c.sp.Protocol, c.sp.Send, body, why, c.skip)
+		}
+	}
+	re := regexp.MustCompile(`^\+PONG`)
+	if at := matchFromLine(re, []byte("-ERR unknown command 'POST'\r\n+PONG\r\n")); at != 29 || matchFromLine(re, []byte("-ERR +PONG\r\n")) >= 0 {
+		t.Error("matchFromLine: want ^ to match at a line's start only")
+	}
+	if got := answeredJSON([]byte(`{"error":"bad token"}` + "\n" + `{"nonce":"00","proof":"11"}` + "\n")); !strings.Contains(got, "nonce") {
+		t.Errorf("answeredJSON = %q, want the challenge line", got)
+	}
+	if got := answeredJSON([]byte(`{"error":"not JSON"}` + "\n\n" + `{"error":"unauthorized"}`)); got != "" {
+		t.Errorf("answeredJSON of errors only = %q", got)
+	}
+}

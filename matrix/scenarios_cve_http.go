@@ -1,0 +1,308 @@
+package matrix
+
+// tcp.cross-protocol (issue 22, class 7): what a web page in the user's
+// own browser can send to a daemon on the loopback. Redis before 3.2.7
+// skipped the lines of an HTTP POST it could not parse and ran the
+// commands in its body; Transmission's RPC (CVE-2018-5702) answered any
+// Host, so a page whose name was rebound to 127.0.0.1 could read its
+// answers. The suite sends those requests and judges the daemon's reply.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+func init() {
+	catalogue = append(catalogue, Scenario{ID: "tcp.cross-protocol", Title: "a browser's request to the port is not served", Severity: Required, Transport: ipc.TransportTCP,
+		Checks: "what a web page can send to the loopback port: an HTTP POST from another origin, and the same with Host attacker.example (DNS rebinding), each with the protocol's own request as its body (bh-json: a ping without the token, which a page cannot read; ipc: the handshake's hello and a ping; line: --send); nothing but errors or a close comes back. An HTTP daemon (--send an HTTP request) does not answer --send with a foreign Host", run: tcpCrossProtocol})
+}
+
+// foreignHost is the name a rebinding page is served from; the suite never
+// resolves it.
+const foreignHost = "attacker.example"
+
+// crossReadWindow bounds the wait for a reply to a browser's request from
+// a daemon that neither answers nor closes; one that closes, answers, or
+// (bh-json, ipc) answers every line sent ends the wait at once.
+const crossReadWindow = 3 * time.Second
+
+// browserRequest is one request a page can make the browser send.
+type browserRequest struct {
+	what string
+	raw  []byte
+}
+
+// browserPOST is what fetch(url, {method: "POST", mode: "no-cors", body})
+// sends from a page of origin to host: a "simple" request, sent without a
+// CORS preflight, whose reply the page cannot read (rebinding makes it
+// same-origin, and then it can). Headers as a current Chrome sends them.
+func browserPOST(host, origin string, sameOrigin bool, body []byte) []byte {
+	site, mode := "cross-site", "no-cors"
+	if sameOrigin {
+		site, mode = "same-origin", "cors"
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "POST / HTTP/1.1\r\nHost: %s\r\nConnection: keep-alive\r\nContent-Length: %d\r\n", host, len(body))
+	b.WriteString("User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n")
+	b.WriteString("Content-Type: text/plain;charset=UTF-8\r\nAccept: */*\r\n")
+	fmt.Fprintf(&b, "Origin: %s\r\nSec-Fetch-Site: %s\r\nSec-Fetch-Mode: %s\r\nSec-Fetch-Dest: empty\r\nReferer: %s/\r\n", origin, site, mode, origin)
+	b.WriteString("Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+// httpRequestLine: a --send that is itself an HTTP request; the daemon
+// speaks HTTP and a browser's request is no other protocol to it.
+var httpRequestLine = regexp.MustCompile(`^[A-Z]+ \S+ HTTP/1\.[01]\r?\n`)
+
+// withForeignHost is an HTTP request req with its Host header (added if
+// it has none) naming foreignHost:port, as a page served from that name,
+// once rebound to 127.0.0.1, sends it; and "Connection: close", so that
+// the daemon ends the connection once it has answered.
+func withForeignHost(req []byte, port int) []byte {
+	eol := "\n"
+	if i := bytes.IndexByte(req, '\n'); i > 0 && req[i-1] == '\r' {
+		eol = "\r\n"
+	}
+	head, body, found := bytes.Cut(req, []byte(eol+eol))
+	lines := strings.Split(string(head), eol)
+	out := []string{lines[0], "Host: " + foreignHost + ":" + strconv.Itoa(port), "Connection: close"}
+	for _, l := range lines[1:] {
+		name, _, _ := strings.Cut(l, ":")
+		if n := strings.ToLower(strings.TrimSpace(name)); n != "host" && n != "connection" {
+			out = append(out, l)
+		}
+	}
+	s := strings.Join(out, eol) + eol + eol
+	if !found {
+		// A request without its blank line yet: the daemon reads on.
+		s = strings.Join(out, eol) + eol
+	}
+	return append([]byte(s), body...)
+}
+
+// crossBody is the protocol's own request, the body of the browser's
+// POST: bh-json's ping without the token (a page cannot read the port
+// file); ipc's handshake hello (a page can send it, never its proof) and
+// a ping; the line protocol's --send. skip says why there is none.
+func crossBody(sp probeSpec) (body []byte, skip string) {
+	switch sp.Protocol {
+	case ProtocolBHJSON:
+		return []byte(`{"meta":"ping"}` + "\n"), ""
+	case ProtocolIPC:
+		return []byte(`{"hello":"bh-ipc/1","nonce":"` + randHex(32) + `"}` + "\n" + `{"meta":"ping"}` + "\n"), ""
+	case ProtocolLine:
+		if len(sp.Send) == 0 {
+			return nil, fmt.Sprintf("the probe sends nothing (the daemon speaks first): its greeting comes whatever a browser sends, so whether it answers one cannot be told; give %s to run it", Hint("send", "REQUEST"))
+		}
+		return sp.Send, ""
+	case ProtocolConnect:
+		return nil, fmt.Sprintf("%s has no request to put in the body of a browser's POST; give %s with %s to run it", Hint("protocol", "connect"), Hint("protocol", "line"), Hints("send", "expect"))
+	}
+	return nil, fmt.Sprintf("%s: the probe program makes its own connection and its request cannot be put in the body of a browser's POST; give %s with %s (what the probe sends) to run it", Hint("protocol", "exec"), Hint("protocol", "line"), Hints("send", "expect"))
+}
+
+// browserRequests are what the scenario sends to port: a cross-origin
+// POST and a rebinding one, each with body; for an HTTP daemon, --send
+// with a foreign Host.
+func browserRequests(sp probeSpec, body []byte, port int) (reqs []browserRequest, isHTTP bool) {
+	if sp.Protocol == ProtocolLine && httpRequestLine.Match(sp.Send) {
+		return []browserRequest{{"--send with Host: " + foreignHost + " (DNS rebinding)", withForeignHost(sp.Send, port)}}, true
+	}
+	loop := "127.0.0.1:" + strconv.Itoa(port)
+	rebound := foreignHost + ":" + strconv.Itoa(port)
+	return []browserRequest{
+		{"a cross-origin POST (Origin: http://" + foreignHost + ")", browserPOST(loop, "http://"+foreignHost, false, body)},
+		{"a POST with Host: " + rebound + " (DNS rebinding)", browserPOST(rebound, "http://"+rebound, true, body)},
+	}, false
+}
+
+// crossReply is what came back for one browserRequest.
+type crossReply struct {
+	got []byte
+	// end says how the exchange ended: closed, reset, held open, or
+	// settled on what arrived.
+	end string
+}
+
+// answeredJSON is the first reply line (bh-json, ipc) that is not an
+// error object: a pong, a handshake challenge, anything served. "" when
+// none.
+func answeredJSON(got []byte) string {
+	for _, l := range strings.Split(string(got), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(l), &m) != nil {
+			return l
+		}
+		if _, ok := m["error"]; !ok {
+			return l
+		}
+	}
+	return ""
+}
+
+// matchFromLine is where re matches got, from its start or from the start
+// of any line in it (-1: nowhere): an ^-anchored --expect (^\+PONG)
+// matches a reply that comes after the errors the daemon gave the
+// request's other lines.
+func matchFromLine(re *regexp.Regexp, got []byte) int {
+	for i := 0; i < len(got); i++ {
+		if (i == 0 || got[i-1] == '\n') && re.Match(got[i:]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// exchangeCross sends req on a connection to port that the daemon (id)
+// accepted, and reads until the daemon closes, answered tells that the
+// reply so far settles it, or crossReadWindow passes.
+func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte, answered func([]byte) bool) (crossReply, error) {
+	c, err := dialDaemonTCP(ctx, port, id)
+	if err != nil {
+		return crossReply{}, err
+	}
+	defer c.Close()
+	dl := time.Now().Add(crossReadWindow)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	c.SetDeadline(dl)
+	var r crossReply
+	if _, err := c.Write(req); err != nil {
+		// Closed before the whole request was written: it was not served
+		// (a daemon that closes at the first line may reset the rest).
+		r.end = "closed before the whole request was written (" + err.Error() + ")"
+	}
+	buf := make([]byte, 4096)
+	for len(r.got) < 64<<10 {
+		n, err := c.Read(buf)
+		r.got = append(r.got, buf[:n]...)
+		if answered(r.got) {
+			return r, nil
+		}
+		if err != nil {
+			r.end = strings.TrimPrefix(r.end+"; ", "; ") + crossEnd(err)
+			return r, nil
+		}
+	}
+	r.end = "64 KiB of reply"
+	return r, nil
+}
+
+// crossEnd says how a read of the reply ended.
+func crossEnd(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return "closed by the daemon"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset by the daemon"
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("held open %s without more", crossReadWindow)
+	}
+	return err.Error()
+}
+
+func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
+	sp := e.spec()
+	body, why := crossBody(sp)
+	if why != "" {
+		return skip("%s", why)
+	}
+	if _, _, err := e.start(ctx); err != nil {
+		return errored("the daemon passed the preflight but did not start here: %v", err)
+	}
+	pf, err := e.readPortFile()
+	if err != nil {
+		return errored("port file: %v", err)
+	}
+	reqs, isHTTP := browserRequests(sp, body, pf.Port)
+	if isHTTP {
+		e.note("--send is an HTTP request: the daemon speaks HTTP, so a browser's POST is no other protocol to it; whether it acts on a cross-origin request cannot be seen from a reply the page cannot read, so only a foreign Host (DNS rebinding: the page reads the reply) is judged")
+	}
+	var re *regexp.Regexp
+	if sp.Protocol == ProtocolLine {
+		if re, err = regexp.Compile(sp.Expect); err != nil {
+			return errored("--expect: %v", err) // checked by Validate
+		}
+	}
+	var ends []string
+	for _, rq := range reqs {
+		lines := bytes.Count(rq.raw, []byte("\n"))
+		answered := func(got []byte) bool {
+			if re != nil {
+				return matchFromLine(re, got) >= 0
+			}
+			// Every line sent has its reply, the body's included, or one
+			// of them was served: nothing more will settle it.
+			return answeredJSON(got) != "" || bytes.Count(got, []byte("\n")) >= lines
+		}
+		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, answered)
+		e.keepImpostor(err, rq.what)
+		if err != nil {
+			return errored("%s: %v", rq.what, err)
+		}
+		first, _, _ := strings.Cut(string(rq.raw), "\n")
+		sent := fmt.Sprintf("%q ... body %q", strings.TrimSpace(first), oneLine(string(body), 80))
+		if isHTTP {
+			sent = strconv.Quote(oneLine(string(rq.raw), 120))
+		}
+		e.note("%s (%d bytes: %s): %s; %s", rq.what, len(rq.raw), sent, describeReply(r.got), cmp.Or(r.end, "settled on what arrived"))
+		switch {
+		case re != nil && matchFromLine(re, r.got) >= 0:
+			at := matchFromLine(re, r.got)
+			return fail("%s was answered: the reply from byte %d on, %q, matches %q", rq.what, at, oneLine(string(r.got[at:]), 160), sp.Expect)
+		case re == nil && answeredJSON(r.got) != "":
+			return fail("%s was answered: %q", rq.what, oneLine(answeredJSON(r.got), 160))
+		}
+		ends = append(ends, describeReply(r.got)+", "+orSettled(r.end))
+	}
+	if isHTTP {
+		return pass("--send with Host: %s was not answered (%s): the daemon checks the Host it is addressed by", foreignHost, ends[0])
+	}
+	return pass("neither a cross-origin POST nor a rebinding one was answered (%s): only errors or a close", strings.Join(ends, "; "))
+}
+
+// describeReply says what came back: nothing, its one line, or its first
+// and last lines (an HTTP status line; the reply to a request's body).
+func describeReply(got []byte) string {
+	var lines []string
+	for _, l := range strings.Split(string(got), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, oneLine(l, 100))
+		}
+	}
+	switch len(lines) {
+	case 0:
+		return "no reply"
+	case 1:
+		return fmt.Sprintf("reply %q", lines[0])
+	}
+	return fmt.Sprintf("%d reply lines, the first %q, the last %q", len(lines), lines[0], lines[len(lines)-1])
+}
+
+// orSettled names an exchange that ended on what arrived.
+func orSettled(end string) string {
+	if end == "" {
+		return "every line sent got an error"
+	}
+	return end
+}
