@@ -44,6 +44,11 @@ Guarantees, against another local uid (root and our own uid are out of scope):
   mutual HMAC-SHA256 handshake of bh-ipc-check's ipc package, server first,
   so the secret never crosses the wire and a squatter on a stale port learns
   nothing (a bh-json client sends the token to whoever holds the port).
+- A web page in the user's browser can POST to the port (and, with its name
+  rebound to 127.0.0.1, read the reply), with a request of ours as the
+  body. It cannot read the port file: under bh-json its request has no
+  token, so it gets errors and a close; under ipc its first line is no
+  hello, and the connection is closed without a reply.
 
 What Python forces, and how it is contained:
 

@@ -276,6 +276,12 @@ func TestPythonMutantsFail(t *testing.T) {
 		{"socket left at shutdown", []edit{{`self._remove_if_ours("sock", self._sock_id)`, "pass"}}, "inst.clean-shutdown", plain},
 		{"no token check", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.auth-required", plain},
 		{"port file world-readable", []edit{{"os.fchmod(fd, 0o600)", "os.fchmod(fd, 0o644)"}}, "tcp.portfile-private", plain},
+		// A page in the user's browser cannot read the port file, so the
+		// token is what stops its POST; the handshake stops it because
+		// the daemon closes at the first line that is not the hello (Redis
+		// before 3.2.7 read on past the lines it could not parse).
+		{"no token check, a browser's POST", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.cross-protocol", plain},
+		{"lines before the hello skipped", []edit{{"RecursionError):\n            c.closing = True\n            return", "RecursionError):\n            return"}}, "tcp.cross-protocol", ipc},
 		// A daemon no client can authenticate never becomes ready: the
 		// suite refuses to test it (exit 2) instead of judging it.
 		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, refusedAtPreflight, ipc},
