@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // daemonIdentity is who may answer at a daemon's endpoint: a process of the
@@ -85,10 +86,16 @@ func impostorsError(seen []string) error {
 // runAs runs a helper action as uid for this scenario and keeps any
 // impostor it met as evidence (see judgeImpostors).
 func (e *Env) runAs(ctx context.Context, uid int, name string, arg, out any) error {
+	return e.runAsIn(ctx, uid, nil, name, arg, out)
+}
+
+// runAsIn is runAs in a helper process started under attr when it is set
+// (Runner.runAsIn).
+func (e *Env) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg, out any) error {
 	if e.r.cfg.hooks != nil {
 		ctx = context.WithValue(ctx, hookScenario{}, e.s.ID)
 	}
-	err := e.r.runAs(ctx, uid, name, arg, out)
+	err := e.r.runAsIn(ctx, uid, attr, name, arg, out)
 	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
 	return err
 }

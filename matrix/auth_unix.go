@@ -19,9 +19,9 @@ import (
 // authenticateDaemon checks, on a connection the suite just made to the
 // socket at sock to judge a daemon, that the daemon answers: the socket
 // file is owned by the daemon's uid (lstat through a handle on its
-// directory, a final link not followed) and the kernel's peer credentials
-// name the daemon's uid and, when the suite started daemons, one of their
-// pids or a descendant's. Anything else is an *impostorError with the
+// directory, a final link not followed; an abstract name has no file) and
+// the kernel's peer credentials name the daemon's uid and, when the suite
+// started daemons, one of their pids or a descendant's. Anything else is an *impostorError with the
 // evidence. The caller closes c on error.
 //
 // Race point: the socket's directory may be writable by another uid (a
@@ -32,6 +32,12 @@ import (
 func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	if id == nil {
 		return nil
+	}
+	if isAbstract(sock) {
+		// An abstract name has no file to own: any process of the network
+		// namespace may have bound it first. The peer credentials are all
+		// there is, and they suffice.
+		return peerIsDaemon(c, sock, id)
 	}
 	dir := filepath.Dir(sock)
 	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -53,6 +59,13 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	case int(st.Uid) != id.UID:
 		return &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sock, st.Uid, id.UID)}
 	}
+	return peerIsDaemon(c, sock, id)
+}
+
+// peerIsDaemon checks the kernel's peer credentials on c, a connection to
+// sock: the daemon's uid and, when the suite started daemons, one of
+// their pids or a descendant's (authenticateDaemon).
+func peerIsDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	uid, pid, err := ipc.PeerCred(c)
 	if err != nil {
 		return fmt.Errorf("authenticate %s: %w", sock, err)

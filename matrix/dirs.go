@@ -79,7 +79,7 @@ func (e *Env) preflightHint(exited bool, code int, output string, waitErr error)
 	case t.Protocol.speaksJSON() && errors.Is(waitErr, ipc.ErrBadReply):
 		return fmt.Sprintf("the daemon answered, but not with a %s pong (a JSON line {\"pong\":true,...}): if it speaks another protocol, give %s (a connect is enough), %s with %s and %s, or %s with %s",
 			t.Protocol, Hint("protocol", "connect"), Hint("protocol", "line"), Hint("send", "REQUEST"), Hint("expect", "REGEX"), Hint("protocol", "exec"), Hint("probe", "COMMAND"))
-	case e.Transport == ipc.TransportUnix && t.DirCreatedBy != "suite" && !world.Stat(e.EndpointDir).Exists &&
+	case e.Transport == ipc.TransportUnix && e.EndpointDir != "" && t.DirCreatedBy != "suite" && !world.Stat(e.EndpointDir).Exists &&
 		(!exited || strings.Contains(output, e.EndpointDir) || strings.Contains(output, "bind")):
 		return fmt.Sprintf("the socket's directory %s was never made; if the daemon expects it to exist, add %s (the suite then makes it 0700 as the daemon's uid before each start)", e.EndpointDir, Hint("dir-created-by", "suite"))
 	}

@@ -67,7 +67,10 @@
 //     must be owned by the daemon's uid (lstat through a handle on its
 //     directory, not following it), and the peer credentials
 //     (SO_PEERCRED, LOCAL_PEERCRED) must name the daemon's uid and one of
-//     the daemons the suite started or a descendant. A port file must be a
+//     the daemons the suite started or a descendant. A Linux abstract
+//     socket name (--socket @NAME) has no file: the peer credentials alone
+//     decide, as any process of the network namespace may have bound the
+//     name first. A port file must be a
 //     regular file of the daemon's uid, opened with O_NOFOLLOW. Anything
 //     else is an impostor: the scenario ends with status Error and the
 //     evidence, never as a pass.
@@ -84,7 +87,8 @@
 //     a pass on the probe's word), a dir.* scenario judges what the daemon
 //     made in the attacker's directory, and another uid answering the
 //     peer check is an impostor (Error). After the check no other uid can
-//     change what the path names.
+//     change what the path names. An abstract name has no directories to
+//     walk: the peer-credential check is all there is before the probe.
 //     Probes get the minimal environment plus Target.Env (--env), never
 //     the suite's, and run in a process group of their own that is killed
 //     when the probe returns or its context ends. An attacker's probe runs

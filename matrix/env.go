@@ -285,9 +285,12 @@ func (e *Env) setRoot(root string) error {
 		return err
 	}
 	e.Root, e.Sock, e.Port = root, sock, port
-	if e.Transport == ipc.TransportUnix {
+	switch {
+	case e.Transport == ipc.TransportUnix && isAbstract(sock):
+		e.EndpointDir = "" // an abstract name is in no directory
+	case e.Transport == ipc.TransportUnix:
 		e.EndpointDir = filepath.Dir(sock)
-	} else {
+	default:
 		e.EndpointDir = filepath.Dir(port)
 	}
 	// On Windows the port file sits in an ordinary, existing root (its
@@ -535,7 +538,7 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 		if sp.Transport == ipc.TransportTCP {
 			path = sp.Port
 		}
-		if _, err := os.Lstat(path); err == nil {
+		if err := endpointExists(path); err == nil {
 			pid, err := e.pingAsDaemon(ctx, sp)
 			if err == nil && forks {
 				return e.settleServing(ctx, d, pid)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
@@ -299,18 +300,25 @@ type execArg struct {
 // may be nil). In this process when uid is ours; otherwise in a helper
 // process under SysProcAttr.Credential, which needs root.
 func (r *Runner) runAs(ctx context.Context, uid int, name string, arg, out any) error {
+	return r.runAsIn(ctx, uid, nil, name, arg, out)
+}
+
+// runAsIn is runAs with the helper process started under attr when attr
+// is set (mountNSAttr: a mount namespace of its own); then a helper runs
+// the action even as this process's uid.
+func (r *Runner) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg, out any) error {
 	b, err := json.Marshal(arg)
 	if err != nil {
 		return err
 	}
 	var res json.RawMessage
 	var impostors []string
-	if uid == os.Geteuid() {
+	if uid == os.Geteuid() && attr == nil {
 		actx, log := withImpostorLog(ctx)
 		res, err = callAction(actx, name, b)
 		impostors = log.list()
 	} else {
-		res, impostors, err = r.runHelper(ctx, uid, name, b)
+		res, impostors, err = r.runHelper(ctx, uid, attr, name, b)
 	}
 	if ierr := impostorsError(impostors); ierr != nil {
 		err = errors.Join(ierr, err)
@@ -323,7 +331,9 @@ func (r *Runner) runAs(ctx context.Context, uid int, name string, arg, out any) 
 	return err
 }
 
-func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte) (json.RawMessage, []string, error) {
+// runHelper runs action name with arg in a helper process acting as uid,
+// started under attr (nil: as any other process of ours).
+func (r *Runner) runHelper(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg []byte) (json.RawMessage, []string, error) {
 	if !r.canSwitchUID() {
 		return nil, nil, fmt.Errorf("acting as uid %d needs root", uid)
 	}
@@ -349,10 +359,11 @@ func (r *Runner) runHelper(ctx context.Context, uid int, name string, arg []byte
 	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name)
 	cmd.Stdin = io.MultiReader(bytes.NewReader(hdr), strings.NewReader("\n"), bytes.NewReader(arg))
 	cmd.Env = minimalEnv()
+	cmd.SysProcAttr = attr
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, nil, fmt.Errorf("helper %s as uid %d: %v: %s", name, uid, err, strings.TrimSpace(stderr.String()))
+		return nil, nil, fmt.Errorf("helper %s as uid %d: %w: %s", name, uid, err, strings.TrimSpace(stderr.String()))
 	}
 	out := stdout.Bytes()
 	if h := r.cfg.hooks; h != nil && h.helperOutput != nil {
@@ -392,6 +403,13 @@ type connectResult struct {
 // token) and reads what comes back.
 func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
 	sp.Auth = nil // the attacker takes the endpoint as it finds it
+	return connectWatched(ctx, sp)
+}
+
+// connectWatched connects to sp's endpoint (authenticating the daemon
+// when sp.Auth is set), sends a ping and reads what comes back; a helper
+// stalled meanwhile (watchStalls) makes it no refusal.
+func connectWatched(ctx context.Context, sp probeSpec) connectResult {
 	w := watchStalls()
 	r := attackerConnectOnce(ctx, sp)
 	if err := w.done(); err != nil {

@@ -120,11 +120,12 @@ func logReport(t *testing.T, rep Report) {
 	t.Log("\n" + b.String())
 }
 
-// otherUIDScenarios are the ones a non-root run must skip.
+// otherUIDScenarios are the ones a non-root run must skip: those that act
+// as another uid, or from another mount namespace.
 func otherUIDScenarios() []string {
 	var ids []string
 	for _, s := range catalogue {
-		if slices.Contains(s.Needs, NeedOtherUID) {
+		if slices.Contains(s.Needs, NeedOtherUID) || slices.Contains(s.Needs, NeedMountNS) {
 			ids = append(ids, s.ID)
 		}
 	}
@@ -139,8 +140,8 @@ func applicable(builtin bool, tcp bool) []string {
 		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) {
 			continue
 		}
-		if s.BuiltinOnly && !builtin || s.Transport == "tcp" && !tcp {
-			continue
+		if s.BuiltinOnly && !builtin || s.Transport == "tcp" && !tcp || s.Abstract == AbstractOnly {
+			continue // AbstractOnly: these targets' sockets are files
 		}
 		ids = append(ids, s.ID)
 	}
@@ -184,6 +185,9 @@ func TestBuiltinPassesEverything(t *testing.T) {
 }
 
 func brokenTarget(flaw string) Target {
+	if abstractFlaws[flaw] {
+		return abstractTarget(flaw)
+	}
 	return Target{
 		Cmd: []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}",
 			"-lockfile", "{root}/bu-{name}.lock"},
@@ -238,6 +242,11 @@ var brokenVariants = []struct {
 	{"locklink", []string{"path.pidfile-link"}},
 	{"addrpeer", []string{"auth.bound-address"}},
 	{"abstractpeer", []string{"auth.bound-address"}},
+	// On an abstract name (abstractTarget): no peer check at all, and a
+	// uid check that lets in its own uid from any mount namespace
+	// (containerd-shim's CVE-2020-15257).
+	{"abstractopen", []string{"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.abstract-mount-ns"}},
+	{"abstractuid", []string{"auth.abstract-mount-ns"}},
 	{"rmfollow", []string{
 		"inst.cleanup-no-follow",                   // empties its dir following the planted link
 		"sock.mode-umask0", "sock.first-seen-mode", // as plain: 0777 socket in a 0777 dir

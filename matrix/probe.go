@@ -304,8 +304,11 @@ func clip(b []byte, n int) string {
 // port file when the template needs it).
 func probeArgv(sp probeSpec) ([]string, error) {
 	dir := filepath.Dir(sp.Sock)
-	if sp.Sock == "" {
+	switch {
+	case sp.Sock == "":
 		dir = filepath.Dir(sp.Port)
+	case isAbstract(sp.Sock):
+		dir = "" // an abstract name is in no directory
 	}
 	port := ""
 	for _, a := range sp.Probe {
@@ -396,7 +399,13 @@ func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
 	if sp.Transport != ipc.TransportUnix {
 		path, want = sp.Port, uint32(endpointFile)
 	}
-	if err := verifyEndpointChain(path, sp.Auth.UID, want); err != nil {
+	var err error
+	// An abstract name has no directory chain to verify: the peer
+	// credentials that authenticate checks below are all there is.
+	if sp.Transport != ipc.TransportUnix || !isAbstract(path) {
+		err = verifyEndpointChain(path, sp.Auth.UID, want)
+	}
+	if err != nil {
 		var ce *chainError
 		if errors.As(err, &ce) && ce.notFound {
 			return 0, err
@@ -538,12 +547,12 @@ func (r *Runner) targetSkip(s Scenario) string {
 
 // notApplicable is the cause, shared by every scenario it holds for, why s
 // cannot apply to this target whatever else its skip says
-// (Result.NotApplicable): the target lacks s's transport. "" when s could
-// apply.
+// (Result.NotApplicable): the target lacks s's transport, or its socket is
+// not of the kind s judges (socketKindMismatch). "" when s could apply.
 func (r *Runner) notApplicable(s Scenario) string {
 	tr := r.transport(s)
 	if r.cfg.Target.Supports(tr) {
-		return ""
+		return r.socketKindMismatch(s)
 	}
 	flag := Hint("socket", "TEMPLATE")
 	if tr == ipc.TransportTCP {

@@ -39,7 +39,9 @@ var otherProtocols = []Protocol{ProtocolConnect, ProtocolLine, ProtocolExec}
 // every protocol; crash dies on a line that is not JSON (proto.malformed
 // judges only that the daemon keeps answering its probe); acceptfew stops
 // serving after 1000 connections (load.concurrent as concurrent probes,
-// a connection each; exec's 32 probes stay under that).
+// a connection each; exec's 32 probes stay under that); on an abstract
+// name, abstractopen and abstractuid let in other uids and other mount
+// namespaces, and abstractns, correct, passes.
 func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
@@ -58,6 +60,13 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 			{"plain", "sock.*,dir.*,auth.*,inst.*,path.*", plain},
 			{"crash", "proto.*,load.*", []string{"proto.malformed"}},
 			{"acceptfew", "proto.*,load.*", map[Protocol][]string{ProtocolConnect: {"load.concurrent"}, ProtocolLine: {"load.concurrent"}}[p]},
+			// On an abstract name: no peer check (auth.bound-address skips
+			// under exec: the probe makes its own connection), the uid
+			// alone (any mount namespace), and both checked.
+			{"abstractopen", "auth.*", slices.DeleteFunc([]string{"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.abstract-mount-ns"},
+				func(id string) bool { return p == ProtocolExec && id == "auth.bound-address" })},
+			{"abstractuid", "auth.*", []string{"auth.abstract-mount-ns"}},
+			{"abstractns", "auth.*", nil},
 		} {
 			t.Run(string(p)+"/"+c.flaw, func(t *testing.T) {
 				t.Parallel()

@@ -56,9 +56,10 @@ func expectVerdicts(t *testing.T, target Target, fails, skips []string, reasons 
 
 // targetSkips are the skips every socket-only external target gets here:
 // no port file, a Windows-only and a builtin-only scenario; no pid or lock
-// file template (neither daemon writes one: path.pidfile-link).
+// file template (neither daemon writes one: path.pidfile-link); a socket
+// file, not an abstract name (auth.abstract-mount-ns).
 var targetSkips = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfile-private", "tcp.portfile-dacl", "tcp.squatter-learns-nothing", "tcp.cross-protocol",
-	"path.pidfile-link"}
+	"path.pidfile-link", "auth.abstract-mount-ns"}
 
 // ssh-agent (OpenSSH ssh-agent.c): with -a it binds where told, under
 // umask 0177, without making or checking the directory; it accepts, then
@@ -153,6 +154,49 @@ func TestRealSocatTCP(t *testing.T) {
 		t.Errorf("tcp.cross-protocol: %q, want the cross-origin POST answered", r.Reason)
 	}
 	if left := procsWith("socat", "TCP4-LISTEN:"+port); len(left) > 0 {
+		t.Errorf("socat processes outlived the run: %v", left)
+	}
+}
+
+// socat ABSTRACT-LISTEN:NAME,fork EXEC:cat (the same echo service on a
+// Linux abstract name, xio-socket's listen on an address whose sun_path
+// starts with a NUL): there is no peer check, and an abstract name has no
+// mode or directory to stand in for one, so another uid is answered at
+// once (auth.foreign-uid-connect, required), as is the daemon's uid from
+// another mount namespace, the containerd-shim case; a second socat's
+// bind fails (EADDRINUSE: the first keeps the name), and after SIGKILL
+// the name is free again, so both instance scenarios pass; SIGTERM exits
+// 143 as before. The scenarios that judge the socket's file are not
+// applicable.
+func TestRealSocatAbstract(t *testing.T) {
+	needProgram(t, "socat", "socat")
+	target := Target{Cmd: []string{"socat", "ABSTRACT-LISTEN:{root}/echo,fork", "EXEC:cat"}, Socket: "@{root}/echo",
+		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
+	fails := []string{
+		"auth.foreign-uid-connect", // no peer check, and nothing else in the way
+		"auth.peercred",            // the same: an abstract name cannot be loosened further
+		"auth.bound-address",       // the same, from a bound address
+		"auth.abstract-mount-ns",   // the daemon's uid from another mount namespace
+		"inst.clean-shutdown",      // exit 143 on SIGTERM
+	}
+	var notApplicable []string
+	for _, s := range catalogue {
+		if s.Transport == "unix" && s.Abstract == AbstractDefault && slices.Contains(s.Platforms, "linux") {
+			notApplicable = append(notApplicable, s.ID)
+		}
+	}
+	skips := append(append([]string{"path.name-validation"}, notApplicable...), slices.DeleteFunc(slices.Clone(targetSkips), func(id string) bool { return id == "auth.abstract-mount-ns" })...)
+	rep := expectVerdicts(t, target, fails, skips, map[string]string{
+		"inst.clean-shutdown":    "exit code 143",
+		"inst.stale-recovered":   "serves after SIGKILL",
+		"inst.live-not-hijacked": "second refused",
+	})
+	for _, id := range notApplicable {
+		if r, _ := find(rep, id); !strings.Contains(r.NotApplicable, "abstract name") {
+			t.Errorf("%s: %s %q, want not applicable to an abstract name", id, r.Status, r.NotApplicable)
+		}
+	}
+	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
 		t.Errorf("socat processes outlived the run: %v", left)
 	}
 }

@@ -380,6 +380,9 @@ func (r *Runner) skipReason(s Scenario) string {
 		}
 		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 	}
+	if why := r.socketKindMismatch(s); why != "" {
+		return why
+	}
 	return r.targetSkip(s)
 }
 
@@ -389,6 +392,9 @@ func (r *Runner) skipReason(s Scenario) string {
 func (r *Runner) privilegeSkip(s Scenario) string {
 	if slices.Contains(s.Needs, NeedOtherUID) && r.attackerUID < 0 {
 		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, RerunCommand(r.cfg.Command, []string{s.ID}, r.daemonUID))
+	}
+	if slices.Contains(s.Needs, NeedMountNS) && !r.canSwitchUID() {
+		return fmt.Sprintf("needs root to connect from another mount namespace (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN); run as root: %s", RerunCommand(r.cfg.Command, []string{s.ID}, r.daemonUID))
 	}
 	return ""
 }

@@ -15,6 +15,9 @@ type Need string
 const (
 	// NeedOtherUID: the suite acts as another uid (it must be root).
 	NeedOtherUID Need = "other-uid"
+	// NeedMountNS: the suite connects from another mount namespace
+	// (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN: it must be root).
+	NeedMountNS Need = "mount-ns"
 )
 
 // Scenario is one attack or failure case, judged from outside the daemon.
@@ -30,6 +33,9 @@ type Scenario struct {
 	Transport ipc.Transport `json:"transport,omitempty"`
 	// BuiltinOnly: not applicable to external targets.
 	BuiltinOnly bool `json:"builtin_only,omitempty"`
+	// Abstract says whether the scenario applies to a target whose socket
+	// is a Linux abstract name (--socket @NAME): see AbstractUse.
+	Abstract AbstractUse `json:"abstract,omitempty"`
 	// Checks says what passes, in a sentence.
 	Checks string `json:"checks"`
 

@@ -37,13 +37,13 @@ var catalogue = []Scenario{
 		Checks: "the daemon's own endpoint directory left at 0777: it is tightened (no other write; group bits count only for a group the attacker or every user is in) or the daemon refuses", run: dirLoosePerms},
 	{ID: "dir.not-a-dir", Title: "a file at the endpoint dir path", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
 		Checks: "a regular file at the endpoint directory path: the daemon refuses with a message and leaves the file as it was", run: dirNotADir},
-	{ID: "auth.foreign-uid-connect", Title: "another uid cannot talk to the daemon", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+	{ID: "auth.foreign-uid-connect", Title: "another uid cannot talk to the daemon", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
 		Checks: "another uid connecting to the socket gets no reply", run: authForeignConnect},
-	{ID: "auth.peercred", Title: "peer uid checked even when the socket is loosened", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+	{ID: "auth.peercred", Title: "peer uid checked even when the socket is loosened", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
 		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid still gets no reply (peer credentials)", run: authPeerCred},
 	{ID: "inst.live-not-hijacked", Title: "a second start does not steal a live socket", Severity: Required,
 		Checks: "a second instance started on a live name does not take over: the first keeps answering", run: instLiveNotHijacked},
-	{ID: "inst.busy-not-stale", Title: "a busy daemon is not taken for a stale one", Severity: Hardening, Platforms: []string{"linux"}, Transport: ipc.TransportUnix,
+	{ID: "inst.busy-not-stale", Title: "a busy daemon is not taken for a stale one", Severity: Hardening, Platforms: []string{"linux"}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
 		Checks: "the first daemon SIGSTOPped with a full backlog: a second start does not take over; after SIGCONT the first answers", run: instBusyNotStale},
 	{ID: "inst.stale-recovered", Title: "a SIGKILLed daemon's endpoint is recovered", Severity: Required,
 		Checks: "after SIGKILL a new start serves", run: instStaleRecovered},
@@ -462,47 +462,54 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 	if err := e.asAttacker(ctx, "connect", e.spec(), &r); err != nil {
 		return errored("attacker helper: %v", err)
 	}
-	e.note("uid %d: connected=%v reply=%q error=%q", e.r.attackerUID, r.Connected, r.Reply, r.Error)
+	return e.judgeTalk(fmt.Sprintf("uid %d", e.r.attackerUID), r)
+}
+
+// judgeTalk judges what a client that must get no reply (who: "uid
+// 1001") met when it connected and pinged: an answer fails; a refusal
+// passes; anything else is no verdict.
+func (e *Env) judgeTalk(who string, r connectResult) outcome {
+	e.note("%s: connected=%v reply=%q error=%q", who, r.Connected, r.Reply, r.Error)
 	if r.Talked {
-		return fail("uid %d talked to the daemon (--protocol %s): %s", e.r.attackerUID, e.r.cfg.Target.Protocol, r.Reply)
+		return fail("%s talked to the daemon (--protocol %s): %s", who, e.r.cfg.Target.Protocol, r.Reply)
 	}
 	if strings.Contains(r.Reply, "pong") {
-		return fail("uid %d got an answer: %q", e.r.attackerUID, oneLine(r.Reply, 120))
+		return fail("%s got an answer: %q", who, oneLine(r.Reply, 120))
 	}
 	if e.r.cfg.Target.Protocol == ProtocolExec {
-		return e.judgeFailedProbe(r)
+		return e.judgeFailedProbe(who, r)
 	}
 	if r.Refused == "" {
 		// Too many open files, no memory, a backlog full until the
 		// deadline, a helper stopped while it waited: not the daemon's
 		// doing (another uid can limit or stop its own helper).
-		return errored("uid %d could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, orClosed(r))
+		return errored("%s could not talk to the daemon, but not because it was refused: %s", who, orClosed(r))
 	}
 	if !r.Connected {
-		return pass("uid %d could not connect: %s", e.r.attackerUID, r.Error)
+		return pass("%s could not connect: %s", who, r.Error)
 	}
-	return pass("uid %d connected but got no reply (%s)", e.r.attackerUID, orClosed(r))
+	return pass("%s connected but got no reply (%s)", who, orClosed(r))
 }
 
-// judgeFailedProbe judges the attacker's failed exec probe by what its
-// plain connect met: a failed probe alone does not show that the daemon
-// refused the uid, since a probe can fail before it reaches the daemon
-// (psql: "local user with ID 1001 does not exist"). A connect refused, or
-// closed by the daemon within heldOpen (as --protocol connect judges), is
-// a refusal; a connection the daemon kept open leaves no verdict.
-func (e *Env) judgeFailedProbe(r connectResult) outcome {
-	uid := e.r.attackerUID
-	e.note("uid %d's plain connect (no bytes sent): %s", uid, r.ConnectCheck)
+// judgeFailedProbe judges the failed exec probe of who (the attacker) by
+// what its plain connect met: a failed probe alone does not show that the
+// daemon refused the uid, since a probe can fail before it reaches the
+// daemon (psql: "local user with ID 1001 does not exist"). A connect
+// refused, or closed by the daemon within heldOpen (as --protocol connect
+// judges), is a refusal; a connection the daemon kept open leaves no
+// verdict.
+func (e *Env) judgeFailedProbe(who string, r connectResult) outcome {
+	e.note("%s's plain connect (no bytes sent): %s", who, r.ConnectCheck)
 	switch {
 	case r.Held:
-		return errored("the probe failed as uid %d (%s), but the daemon accepted that uid's connection and kept it open %s: "+
-			"the probe may have failed for reasons of its own (no passwd entry for uid %d?), so whether the daemon refuses that uid is unknown; "+
+		return errored("the probe failed as %s (%s), but the daemon accepted that connection and kept it open %s: "+
+			"the probe may have failed for reasons of its own (no passwd entry for the uid?), so whether the daemon refuses it is unknown; "+
 			"give %s of a real user the probe works for, or make the probe work for any uid",
-			uid, oneLine(r.Error, 200), heldOpen, uid, Hint("attacker-uid", "UID"))
+			who, oneLine(r.Error, 200), heldOpen, Hint("attacker-uid", "UID"))
 	case !r.Connected:
-		return pass("uid %d could not connect (%s); its probe failed: %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
+		return pass("%s could not connect (%s); its probe failed: %s", who, r.ConnectCheck, oneLine(r.Error, 200))
 	}
-	return pass("uid %d's probe failed and the daemon did not keep its connection (%s): %s", uid, r.ConnectCheck, oneLine(r.Error, 200))
+	return pass("%s's probe failed and the daemon did not keep its connection (%s): %s", who, r.ConnectCheck, oneLine(r.Error, 200))
 }
 
 func orClosed(r connectResult) string {
@@ -516,7 +523,7 @@ func authForeignConnect(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	e.note("socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))
+	e.note("%s", e.describeEndpoint())
 	return e.foreignTalk(ctx)
 }
 
@@ -525,6 +532,10 @@ func authForeignConnect(ctx context.Context, e *Env) outcome {
 // As the daemon's uid, without following a link (plantOp.do): another uid
 // may have swapped the socket for a symlink to a file of root's.
 func (e *Env) loosen(ctx context.Context) error {
+	if isAbstract(e.Sock) {
+		e.note("%s is an abstract name: no mode or directory to loosen, it is as open as it can be", e.Sock)
+		return nil
+	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "chmod", Path: e.Sock, Mode: 0o666}); err != nil {
 		return fmt.Errorf("chmod socket: %w", err)
 	}
@@ -541,7 +552,7 @@ func authPeerCred(ctx context.Context, e *Env) outcome {
 	if err := e.loosen(ctx); err != nil {
 		return errored("%v", err)
 	}
-	e.note("loosened: socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))
+	e.note("loosened: %s", e.describeEndpoint())
 	return e.foreignTalk(ctx)
 }
 
@@ -669,7 +680,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 		}
 		first.waitServing(5 * time.Second)
 	}
-	e.note("after SIGKILL: socket %s; port file %s", world.Describe(e.Sock), world.Describe(e.Port))
+	e.note("after SIGKILL: socket %s; port file %s", e.describeSock(), world.Describe(e.Port))
 	second, pid, err := e.start(ctx)
 	if err != nil {
 		return fail("a new start after SIGKILL does not serve: %v", err)

@@ -31,7 +31,7 @@ var cveScenarios = []Scenario{
 		Checks: "a symlink planted before the start at the pid file (--pidfile, to an existing canary of the daemon's uid) and the lock file (--lockfile, or the builtin's lock, to an absent name): the canary is unchanged and nothing appears at a link's target", run: pidfileLink},
 	{ID: "inst.cleanup-no-follow", Title: "cleanup does not follow a planted link", Severity: Required, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
 		Checks: "with the endpoint dir loose (01777) before the start, another uid plants <dir>/x -> a canary directory of the daemon's uid once it serves; after SIGTERM the canary has lost nothing", run: cleanupNoFollow},
-	{ID: "auth.bound-address", Title: "peer identity not taken from the client's address", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+	{ID: "auth.bound-address", Title: "peer identity not taken from the client's address", Severity: Hardening, Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
 		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid connecting from a socket bound to <dir>/x;uid=<daemon uid>;pid=1; and (Linux) from an abstract autobind address gets no reply", run: authBoundAddress},
 }
 

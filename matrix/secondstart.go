@@ -51,7 +51,7 @@ func (e *Env) secondLimit() time.Duration {
 // sockIdentity is the entry at the env's socket path before a second
 // start (nil for tcp, or when nothing is there).
 func (e *Env) sockIdentity() os.FileInfo {
-	if e.Transport == ipc.TransportTCP || e.Sock == "" {
+	if e.Transport == ipc.TransportTCP || e.Sock == "" || isAbstract(e.Sock) {
 		return nil
 	}
 	// Lstat reads the entry without following a link; nothing is changed

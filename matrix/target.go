@@ -84,8 +84,9 @@ func (t Target) Describe() string { return t.ReportTarget().Describe() }
 
 // Validate checks an external target's templates: each placeholder is
 // one the template knows (checked first, so that a typo such as {rooot} is
-// named as one), each path template holds {root}, and each --keep glob
-// stays under {root}.
+// named as one), an abstract socket name ('@' first) is used where it can
+// be (validateAbstract), each path template holds {root}, and each --keep
+// glob stays under {root}.
 func (t Target) Validate() error {
 	for _, e := range t.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
@@ -104,8 +105,13 @@ func (t Target) Validate() error {
 	if err := t.checkPlaceholders(); err != nil {
 		return err
 	}
+	if err := t.validateAbstract(runtime.GOOS); err != nil {
+		return err
+	}
 	for _, tpl := range []string{t.Socket, t.PortFile, t.LockFile} {
-		if tpl != "" && !strings.Contains(tpl, "{root}") {
+		// An abstract name is no path: {root} is not required there
+		// (validateAbstract).
+		if tpl != "" && !isAbstract(tpl) && !strings.Contains(tpl, "{root}") {
 			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
 		}
 	}
@@ -228,7 +234,9 @@ func (t Target) Paths(root, name string, tr ipc.Transport, daemonUID int) (sock,
 		return lay.Sock, lay.Port, err
 	}
 	if t.Socket != "" {
-		sock = filepath.Clean(expand(t.Socket, root, name))
+		if sock, err = t.sockAt(root, name); err != nil {
+			return "", "", err
+		}
 	}
 	if t.PortFile != "" {
 		port = filepath.Clean(expand(t.PortFile, root, name))

@@ -402,6 +402,9 @@ func cmdScenarios(args []string, stdout, stderr io.Writer) error {
 			if s.BuiltinOnly {
 				ns = append(ns, "builtin-target")
 			}
+			if s.Abstract == matrix.AbstractOnly {
+				ns = append(ns, "abstract-socket")
+			}
 			if len(ns) > 0 {
 				needs = strings.Join(ns, ",")
 			}

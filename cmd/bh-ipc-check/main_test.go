@@ -95,6 +95,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--cmd", "d", "--socket", "{rooot}/s"}, "--socket \"{rooot}/s\": unknown placeholder {rooot}; known: {root}, {name}"},
 		{[]string{"run", "--cmd", "d", "--port-file", "{rooot}/p"}, "unknown placeholder {rooot}; known: {root}, {name}"},
 		{[]string{"run", "--cmd", "d", "--lockfile", "{rooot}/lock"}, "unknown placeholder {rooot}; known: {root}, {name}"},
+		// An abstract name: Linux-only elsewhere, and never with --protocol
+		// ipc (matrix.Target.Validate says which).
+		{[]string{"run", "--cmd", "d", "--socket", "@x", "--protocol", "ipc"}, `--socket "@x": `},
 		{[]string{"ping"}, "--name is required"},
 		{[]string{"ping", "--name", "a/b"}, "invalid endpoint name"},
 		{[]string{"ping", "--name", "x", "--transport", "udp"}, `transport "udp"`},

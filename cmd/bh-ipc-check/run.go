@@ -56,7 +56,7 @@ func defineRunFlags(fs *flag.FlagSet) *runFlags {
 	f.cmd = fs.String("cmd", "", "external daemon: program and arguments; {root}, {name} and {transport} (unix|tcp) are substituted. Split into words, no shell: like a POSIX shell (quotes group, \\ escapes); on Windows by the C runtime's rules (double quotes group, \\ is a path separator: 'C:\\tools\\python.exe D:\\a\\d.py --root {root}')")
 	fs.Var(&f.envs, "env", "KEY=VALUE added to the external daemon's (--cmd) environment after the inherited one; {root}, {name} and {transport} are substituted (repeatable). This command line is readable by every local user: pass secrets in the environment, not here")
 	f.envClear = fs.Bool("env-clear", false, "start daemons from a minimal environment (PATH, LANG, HOME=/nonexistent) instead of this process's; --env entries are added to it")
-	f.socket = fs.String("socket", matrix.DefaultSocketTemplate, "external daemon: socket path template")
+	f.socket = fs.String("socket", matrix.DefaultSocketTemplate, "external daemon: socket path template, or '@NAME' for a Linux abstract socket name (e.g. '@{root}/bu-{name}.sock'; Linux only)")
 	f.portFile = fs.String("port-file", "", "external daemon: port file template (enables the tcp scenarios)")
 	f.protocol = fs.String("protocol", "", "bh-json, ipc, connect, line or exec (default: ipc for builtin, bh-json for external)")
 	f.send = fs.String("send", "", "--protocol line: what to write (escapes \\r \\n \\t \\\\ \\xNN), e.g. 'PING\\r\\n'")

@@ -6,7 +6,7 @@ on a Unix socket in a private directory, or on TCP loopback with a secret, and
 passes every required scenario of bh-ipc-check (docs/scenarios/ in that
 repository explains each attack and fix):
 
-    python3 bh_endpoint.py serve --root DIR --name NAME [--transport unix|tcp] [--protocol bh-json|ipc]
+    python3 bh_endpoint.py serve --root DIR --name NAME [--transport unix|tcp|abstract] [--protocol bh-json|ipc]
 
 Layout, under a runtime directory ROOT (like /tmp or $XDG_RUNTIME_DIR):
 
@@ -14,6 +14,7 @@ Layout, under a runtime directory ROOT (like /tmp or $XDG_RUNTIME_DIR):
     ROOT/bu-NAME.d/lock    flock held for the daemon's whole life
     ROOT/bu-NAME.d/sock    the Unix socket, 0600 (unix transport)
     ROOT/bu-NAME.d/port    {"port":N,"pid":N,"token":"<hex>"}, 0600 (tcp transport)
+    @ROOT/bu-NAME.sock     a Linux abstract name, no file at all (abstract transport)
 
 Guarantees, against another local uid (root and our own uid are out of scope):
 
@@ -77,6 +78,18 @@ What Python forces, and how it is contained:
   clients of a long path connect through the directory the same way.)
 - Not covered: Windows (no Unix-socket permissions; use the tcp transport
   with a port file protected by a DACL, which needs pywin32 or ctypes).
+
+The abstract transport (Linux; prefer unix, which a directory makes private):
+
+- An abstract name has no file, owner, mode or directory: every process of
+  the network namespace can connect, whatever its uid or mount namespace (a
+  container run with --net=host among them: containerd-shim, CVE-2020-15257),
+  and any of them could have bound the name first, so clients must check the
+  server's uid (SO_PEERCRED on their end) too. The peer check is all there
+  is: the peer's uid must be ours and its mount namespace ours
+  (same_mount_ns). No directory, lock or stale socket: bind() of an
+  abstract name is exclusive (a second start gets EADDRINUSE:
+  AlreadyRunning) and the name goes with the listener's last descriptor.
 """
 
 import argparse
@@ -88,6 +101,7 @@ import json
 import os
 import re
 import secrets
+import select
 import selectors
 import signal
 import socket
@@ -146,11 +160,18 @@ def _facts(st):
     return "%s, owner uid %d, mode %04o" % (kind, st.st_uid, stat.S_IMODE(st.st_mode))
 
 
+def peer_cred(conn):
+    """(pid, uid) of the process that connected a Unix socket, from the kernel (Linux)."""
+    # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
+    pid, uid, _ = struct.unpack("iII", raw)
+    return pid, uid
+
+
 def peer_uid(conn):
     """The uid of the process at the other end of a Unix socket, from the kernel."""
-    if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid_t pid; uid_t uid; gid_t gid;}
-        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
-        return struct.unpack("iII", raw)[1]
+    if hasattr(socket, "SO_PEERCRED"):
+        return peer_cred(conn)[1]
     if sys.platform == "darwin":
         # struct xucred {u_int cr_version; uid_t cr_uid; short cr_ngroups;
         # gid_t cr_groups[16];}: SOL_LOCAL 0, LOCAL_PEERCRED 1, 76 bytes.
@@ -162,6 +183,66 @@ def peer_uid(conn):
     raise OSError("no peer credentials on %s" % sys.platform)
 
 
+SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)  # Linux 6.5; 77 in asm-generic
+
+
+def _mount_ids(pid):
+    """The mount IDs (each line's first field) in /proc/<pid>/mountinfo."""
+    with open("/proc/%s/mountinfo" % pid, "rb") as f:
+        return {line.split(b" ", 1)[0] for line in f}
+
+
+def _peer_pidfd(conn):
+    """A pidfd for conn's peer process (SO_PEERPIDFD); -1 before Linux 6.5.
+
+    Raises OSError when the kernel has the option but no process for it.
+    """
+    try:
+        fd = conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+    except OSError as e:
+        if e.errno in (errno.ENOPROTOOPT, errno.EINVAL):
+            return -1  # an older kernel: the pid alone
+        raise  # ESRCH: the peer process is gone
+    try:
+        link = os.readlink("/proc/self/fd/%d" % fd)
+    except OSError:
+        link = ""
+    if link != "anon_inode:[pidfd]" and not link.startswith("pidfd:"):
+        return -1  # not a pidfd (another architecture's option number): not ours to close
+    return fd
+
+
+def same_mount_ns(conn):
+    """Whether the process that connected conn shares our mount namespace.
+
+    Its /proc/<pid>/mountinfo must list a mount ID ours lists: mount IDs are
+    unique across namespaces (a new namespace's copies get new ones), and
+    mountinfo is world-readable, unlike /proc/<pid>/ns/mnt, which a peer
+    that is not dumpable (a setuid program, a hardened client) closes even
+    to its own uid. Race point: the pid could be reused by another process
+    between the connect and the read; with SO_PEERPIDFD (Linux 6.5) the
+    peer must still be alive after the read, so the pid still named it.
+    Before 6.5 that instant is not covered. Anything unreadable (the peer
+    gone, /proc mounted hidepid): False, refused.
+    """
+    pid, _ = peer_cred(conn)
+    try:
+        pidfd = _peer_pidfd(conn)
+    except OSError:
+        return False
+    try:
+        try:
+            theirs = _mount_ids(pid)
+        except OSError:
+            return False
+        if pidfd >= 0 and select.select([pidfd], [], [], 0)[0]:
+            return False  # exited (a pidfd polls readable): the pid may be another's now
+        return not theirs.isdisjoint(_mount_ids("self"))
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
 class Endpoint:
     """A held endpoint: the verified directory handle, the lock, the listener.
 
@@ -171,14 +252,15 @@ class Endpoint:
 
     def __init__(self, root, name, transport="unix"):
         validate_name(name)  # before touching the filesystem
-        if transport not in ("unix", "tcp"):
-            raise EndpointError("transport %r: want unix or tcp" % transport)
+        if transport not in ("unix", "tcp", "abstract"):
+            raise EndpointError("transport %r: want unix, tcp or abstract" % transport)
         self.root = os.path.abspath(root)
         self.name = name
         self.transport = transport
         self.dir = os.path.join(self.root, "bu-%s.d" % name)
         self.sock_path = os.path.join(self.dir, "sock")
         self.port_path = os.path.join(self.dir, "port")
+        self.abstract_name = "@" + os.path.join(self.root, "bu-%s.sock" % name)  # '@': the leading NUL
         self.token = None
         self.listener = None
         self._rootfd = self._dfd = self._lockfd = -1
@@ -318,6 +400,26 @@ class Endpoint:
             raise
         return s
 
+    def _bind_abstract(self):
+        if not sys.platform.startswith("linux"):
+            raise EndpointError("%s: abstract socket names are Linux-only; use --transport unix" % self.abstract_name)
+        addr = "\0" + self.abstract_name[1:]
+        if len(os.fsencode(addr)) > sun_path_limit():
+            raise PathTooLong("abstract name %s: %d bytes with its NUL, limit %d (sun_path); choose a shorter root" % (self.abstract_name, len(os.fsencode(addr)), sun_path_limit()))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # close-on-exec
+        try:
+            try:
+                s.bind(addr)
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise AlreadyRunning("%s: already running: the abstract name %s is bound by another process; nothing was touched" % (self.name, self.abstract_name))
+                raise
+            s.listen(BACKLOG)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
     def _bind_tcp(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -355,6 +457,11 @@ class Endpoint:
 
     def open(self):
         """Verify the directory, take the lock, remove stale entries, listen."""
+        if self.transport == "abstract":
+            # No file, directory or lock: the kernel's bind is exclusive.
+            self.listener = self._bind_abstract()
+            self.listener.setblocking(False)
+            return self
         try:
             os.mkdir(self.root, 0o700)  # a runtime directory of our own, if missing
         except FileExistsError:
@@ -534,7 +641,7 @@ class Server:
                 if e.errno in (errno.ECONNABORTED, errno.EINTR):
                     continue
                 raise
-            if self.ep.transport == "unix":
+            if self.ep.transport in ("unix", "abstract"):
                 try:
                     uid = peer_uid(sock)
                 except OSError as e:
@@ -542,6 +649,12 @@ class Server:
                 if uid != os.geteuid():
                     sock.close()  # before a byte is read
                     self._note_rejected(uid)
+                    continue
+                # An abstract name is reached from every mount namespace
+                # (a --net=host container's root is uid 0 too): ours only.
+                if self.ep.transport == "abstract" and not same_mount_ns(sock):
+                    sock.close()
+                    self._note_rejected("%d, from another mount namespace" % uid)
                     continue
             sock.setblocking(False)
             c = _Conn(sock, "hello" if self.ep.transport == "tcp" and self.protocol == "ipc" else "ready")
@@ -699,7 +812,8 @@ def main(argv=None):
     s = sub.add_parser("serve", help="serve until SIGTERM or SIGINT")
     s.add_argument("--root", required=True, help="runtime directory (like /tmp or $XDG_RUNTIME_DIR)")
     s.add_argument("--name", required=True, help="endpoint name, [A-Za-z0-9_-]{1,64}")
-    s.add_argument("--transport", default="unix", choices=("unix", "tcp"))
+    s.add_argument("--transport", default="unix", choices=("unix", "tcp", "abstract"),
+                   help="abstract: the Linux abstract name @ROOT/bu-NAME.sock, open to every uid and mount namespace of the network namespace but for the peer check")
     s.add_argument("--protocol", default="bh-json", choices=("bh-json", "ipc"),
                    help="tcp: a token in every request (bh-json) or the mutual HMAC handshake (ipc)")
     a = p.parse_args(argv)
@@ -717,7 +831,7 @@ def main(argv=None):
         print("bh_endpoint: %s" % e, file=sys.stderr)
         return 1
     try:
-        where = ep.sock_path if ep.transport == "unix" else "127.0.0.1:%d (port file %s)" % (ep.listener.getsockname()[1], ep.port_path)
+        where = {"unix": ep.sock_path, "abstract": ep.abstract_name}.get(ep.transport) or "127.0.0.1:%d (port file %s)" % (ep.listener.getsockname()[1], ep.port_path)
         print("bh_endpoint: pid %d serving %s on %s" % (os.getpid(), ep.name, where), file=sys.stderr, flush=True)
         Server(ep, protocol=a.protocol).serve()
     finally:

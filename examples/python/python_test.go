@@ -128,9 +128,15 @@ type config struct {
 	// tcpOnly: no --socket, so the transport-neutral scenarios run over
 	// the port file.
 	tcpOnly bool
+	// abstract: --transport abstract, the socket an abstract name
+	// (@{root}/bu-{name}.sock, Linux); no port or lock file.
+	abstract bool
 }
 
-var plain = config{daemonUID: 0, umask: "000", protocol: "bh-json"}
+var (
+	plain         = config{daemonUID: 0, umask: "000", protocol: "bh-json"}
+	abstractPlain = config{daemonUID: 0, umask: "000", protocol: "bh-json", abstract: true}
+)
 
 // result is the part of a report's result the tests read (the CLI's JSON,
 // so the test depends on the report format, not on Go types).
@@ -159,12 +165,16 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 	}
 	cmdline := py + " " + module + " serve --root {root} --name {name} --transport {transport} --protocol " + c.protocol
 	sock := "{root}/bu-{name}.d/sock"
-	if c.tcpOnly {
+	files := []string{"--port-file", "{root}/bu-{name}.d/port", "--lockfile", "{root}/bu-{name}.d/lock"}
+	switch {
+	case c.tcpOnly:
 		sock = ""
+	case c.abstract:
+		cmdline = strings.Replace(cmdline, "{transport}", "abstract", 1)
+		sock, files = "@{root}/bu-{name}.sock", nil
 	}
-	args := []string{"run", "--target", "external", "--cmd", cmdline,
-		"--socket", sock, "--port-file", "{root}/bu-{name}.d/port", "--lockfile", "{root}/bu-{name}.d/lock",
-		"--protocol", c.protocol, "--umask", c.umask, "--daemon-uid", strconv.Itoa(c.daemonUID), "--format", "json"}
+	args := append([]string{"run", "--target", "external", "--cmd", cmdline, "--socket", sock}, files...)
+	args = append(args, "--protocol", c.protocol, "--umask", c.umask, "--daemon-uid", strconv.Itoa(c.daemonUID), "--format", "json")
 	if patterns != "" {
 		args = append(args, "--scenarios", patterns)
 	}
@@ -193,13 +203,20 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 }
 
 // applicable is every scenario that runs on this OS for an external target
-// with both transports, or with TCP only: all of them must pass.
-func applicable(tcpOnly bool) []string {
+// run as c: with both transports, with TCP only, or on an abstract name
+// (no port or lock file; what judges a socket file does not apply). All of
+// them must pass.
+func applicable(c config) []string {
 	var ids []string
 	for _, s := range matrix.Catalogue() {
-		if (len(s.Platforms) == 0 || slices.Contains(s.Platforms, runtime.GOOS)) && !s.BuiltinOnly && !(tcpOnly && s.Transport == "unix") {
-			ids = append(ids, s.ID)
+		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) || s.BuiltinOnly || c.tcpOnly && s.Transport == "unix" {
+			continue
 		}
+		if c.abstract && (s.Transport == "tcp" || s.Transport == "unix" && s.Abstract == matrix.AbstractDefault || s.ID == "path.pidfile-link") ||
+			!c.abstract && s.Abstract == matrix.AbstractOnly {
+			continue
+		}
+		ids = append(ids, s.ID)
 	}
 	sort.Strings(ids)
 	return ids
@@ -217,8 +234,11 @@ func ids(rs []result, status string) []string {
 }
 
 // The reference daemon passes every scenario that applies to it: as root's
-// own daemon under umask 000, as an ordinary uid under umask 077, and over
-// TCP only with the ipc handshake instead of a token in every request.
+// own daemon under umask 000, as an ordinary uid under umask 077, over TCP
+// only with the ipc handshake instead of a token in every request, and on
+// an abstract name (its peer's uid and mount namespace checked), as root
+// and as an ordinary uid (whose helpers the suite makes not dumpable: the
+// daemon reads their mountinfo, not their /proc/<pid>/ns/mnt).
 func TestPythonReferencePassesTheSuite(t *testing.T) {
 	py := python(t)
 	for _, c := range []struct {
@@ -228,10 +248,12 @@ func TestPythonReferencePassesTheSuite(t *testing.T) {
 		{"daemon uid 0 umask 000", plain},
 		{"daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json"}},
 		{"tcp only, ipc handshake", config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true}},
+		{"abstract name, daemon uid 0", abstractPlain},
+		{"abstract name, daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json", abstract: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rs := run(t, py, bin.module, "", c.config)
-			want := applicable(c.tcpOnly)
+			want := applicable(c.config)
 			var failed []string
 			for _, r := range rs {
 				if r.Status != "pass" && slices.Contains(want, r.ID) {
@@ -282,6 +304,11 @@ func TestPythonMutantsFail(t *testing.T) {
 		// before 3.2.7 read on past the lines it could not parse).
 		{"no token check, a browser's POST", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.cross-protocol", plain},
 		{"lines before the hello skipped", []edit{{"RecursionError):\n            c.closing = True\n            return", "RecursionError):\n            return"}}, "tcp.cross-protocol", ipc},
+		// On an abstract name the peer check is the only defence: without
+		// the uid check every uid is served; with the uid alone, the
+		// daemon's uid from another mount namespace (containerd-shim).
+		{"abstract: no peer uid check", []edit{{"if uid != os.geteuid():", "if False:"}}, "auth.foreign-uid-connect", abstractPlain},
+		{"abstract: no mount namespace check", []edit{{`if self.ep.transport == "abstract" and not same_mount_ns(sock):`, "if False:"}}, "auth.abstract-mount-ns", abstractPlain},
 		// A daemon no client can authenticate never becomes ready: the
 		// suite refuses to test it (exit 2) instead of judging it.
 		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, refusedAtPreflight, ipc},

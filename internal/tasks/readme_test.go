@@ -213,6 +213,11 @@ func TestActionScriptPassesInputs(t *testing.T) {
 			t.Errorf("flags: %v, want %q in\n%s", err, want, got)
 		}
 	}
+	// A Linux abstract socket name ('@' first) reaches the CLI as it is.
+	got, err = run("BH_SOCKET=@{root}/bu-{name}.sock", "BH_CONTAINERS=false")
+	if want := "ARG<--socket>\nARG<@{root}/bu-{name}.sock>\n"; err != nil || !strings.Contains(got, want) {
+		t.Errorf("socket '@{root}/bu-{name}.sock': %v, want %q in\n%s", err, want, got)
+	}
 	if got, err := run("BH_FLAGS=leg x"); err == nil || !strings.Contains(got, "flags line 1: 'leg x' is not a flag") {
 		t.Errorf("flags 'leg x': %v\n%s", err, got)
 	}

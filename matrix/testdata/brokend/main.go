@@ -61,6 +61,14 @@
 //	-flaw anyhost     -tcpproto http: any Host is answered, a name a page
 //	                  rebound to 127.0.0.1 too (Transmission, CVE-2018-5702)
 //
+// On a Linux abstract name ('@{root}/bu-{name}.sock'; see abstract.go), no
+// directory, no lock:
+//
+//	-flaw abstractopen serves every peer (no peer check)
+//	-flaw abstractuid checks the peer's uid only, not its mount namespace
+//	                  (containerd-shim, CVE-2020-15257)
+//	-flaw abstractns  no flaw: the peer's uid and mount namespace are ours
+//
 // And one on top of plain (a 0777 directory used as found):
 //
 //	-flaw rmfollow    at exit empties its directory recursively, following
@@ -136,7 +144,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -262,6 +270,8 @@ func run(root, name, transport string) error {
 		}
 	case "addrpeer", "abstractpeer":
 		return serveAddrTrusting(ctx, dir, sock, name)
+	case "abstractopen", "abstractuid", "abstractns":
+		return serveAbstract(ctx, root, name)
 	case "locklink":
 		if lockfilePath != "" {
 			unlock, err := lockThroughLink()
@@ -292,15 +302,7 @@ func run(root, name, transport string) error {
 		}
 	case "sshagent":
 		if _, err := os.Lstat(dir); err == nil {
-			// The flaw: the directory is used as found, and checked only
-			// after the socket is made in it.
-			ln, err := net.Listen("unix", sock)
-			if err != nil {
-				return err
-			}
-			ln.(*net.UnixListener).SetUnlinkOnClose(false)
-			ln.Close()
-			return fmt.Errorf("%s: not a private directory; refusing (after creating %s)", dir, sock)
+			return useThenRefuse(dir, sock)
 		}
 	}
 	ln, err := ipc.Listen(ctx, name, ipc.WithRoot(root))
@@ -308,6 +310,19 @@ func run(root, name, transport string) error {
 		return err
 	}
 	return serve(ctx, ln, "")
+}
+
+// useThenRefuse is -flaw sshagent's start in an existing endpoint
+// directory: the directory is used as found (the socket made in it), and
+// checked only after that.
+func useThenRefuse(dir, sock string) error {
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	return fmt.Errorf("%s: not a private directory; refusing (after creating %s)", dir, sock)
 }
 
 // runTCP serves the tcp transport: -flaw ipcport0644 through the ipc
@@ -481,51 +496,68 @@ func serveAddrTrusting(ctx context.Context, dir, sock, name string) error {
 	if err := os.Chmod(sock, 0o600); err != nil {
 		return err
 	}
-	err = serve(ctx, addrTrusting{ln.(*net.UnixListener)}, "")
+	err = serve(ctx, peerFiltered{ln.(*net.UnixListener), addrTrusting}, "")
 	os.Remove(lock.Name())
 	lock.Close()
 	os.Remove(dir)
 	return err
 }
 
-// addrTrusting accepts peers of this uid, judged with the flaw in effect.
-type addrTrusting struct{ *net.UnixListener }
+// addrTrusting lets in the peers of this uid, judged with the flaw in
+// effect.
+func addrTrusting(c *net.UnixConn) bool {
+	cred := peerCred(c)
+	uid := -1
+	if cred != nil {
+		uid = int(cred.Uid)
+		// The flaw (addrpeer): the client's address is pasted into the
+		// string the uid is parsed from, and the last uid= wins.
+		if flaw == "addrpeer" {
+			ucred := fmt.Sprintf("pid=%d;uid=%d;socket=%s;", cred.Pid, cred.Uid, c.RemoteAddr())
+			for _, f := range strings.Split(ucred, ";") {
+				if v, ok := strings.CutPrefix(f, "uid="); ok {
+					fmt.Sscan(v, &uid)
+				}
+			}
+		}
+	}
+	// The flaw (abstractpeer): an abstract address is taken for one
+	// of our own.
+	// (An unbound client's address reads "@" alone.)
+	if a := c.RemoteAddr().String(); flaw == "abstractpeer" && strings.HasPrefix(a, "@") && len(a) > 1 {
+		uid = os.Geteuid()
+	}
+	return uid == os.Geteuid()
+}
 
-func (l addrTrusting) Accept() (net.Conn, error) {
+// peerFiltered accepts the peers ok lets in and closes the others before
+// reading a byte.
+type peerFiltered struct {
+	*net.UnixListener
+	ok func(*net.UnixConn) bool
+}
+
+func (l peerFiltered) Accept() (net.Conn, error) {
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
 			return nil, err
 		}
-		var cred *syscall.Ucred
-		if raw, err := c.SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) { cred, _ = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) })
-		}
-		uid := -1
-		if cred != nil {
-			uid = int(cred.Uid)
-			// The flaw (addrpeer): the client's address is pasted into the
-			// string the uid is parsed from, and the last uid= wins.
-			if flaw == "addrpeer" {
-				ucred := fmt.Sprintf("pid=%d;uid=%d;socket=%s;", cred.Pid, cred.Uid, c.RemoteAddr())
-				for _, f := range strings.Split(ucred, ";") {
-					if v, ok := strings.CutPrefix(f, "uid="); ok {
-						fmt.Sscan(v, &uid)
-					}
-				}
-			}
-		}
-		// The flaw (abstractpeer): an abstract address is taken for one
-		// of our own.
-		// (An unbound client's address reads "@" alone.)
-		if a := c.RemoteAddr().String(); flaw == "abstractpeer" && strings.HasPrefix(a, "@") && len(a) > 1 {
-			uid = os.Geteuid()
-		}
-		if uid == os.Geteuid() {
+		if l.ok(c) {
 			return c, nil
 		}
 		c.Close()
 	}
+}
+
+// peerCred is the kernel's credentials of c's peer (SO_PEERCRED), nil when
+// they cannot be read.
+func peerCred(c *net.UnixConn) *syscall.Ucred {
+	var cred *syscall.Ucred
+	if raw, err := c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { cred, _ = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) })
+	}
+	return cred
 }
 
 // removeFollowing removes dir and what it holds, following a link to a

@@ -1,0 +1,219 @@
+package matrix
+
+// Abstract sockets (issue 22, class 6): a target whose socket is a Linux
+// abstract name (--socket @NAME), and auth.abstract-mount-ns, which
+// replays containerd-shim's CVE-2020-15257.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
+)
+
+// AbstractUse is how a scenario meets a target whose socket is a Linux
+// abstract name ('@' first: --socket @NAME). Such a socket has no file,
+// owner, mode or directory: the kernel looks the name up in the network
+// namespace, so every process sharing the daemon's network namespace
+// reaches it, whatever its uid and whatever its mount namespace.
+type AbstractUse string
+
+const (
+	// AbstractDefault: a scenario on the unix transport judges the
+	// socket's file, its directory or its mode, and does not apply (a
+	// not-applicable skip); a transport-neutral one runs, since it judges
+	// only what the daemon answers and does.
+	AbstractDefault AbstractUse = ""
+	// AbstractToo: a scenario on the unix transport that judges only who
+	// may talk, or what a second start does: it runs.
+	AbstractToo AbstractUse = "too"
+	// AbstractOnly: the scenario applies to abstract sockets alone.
+	AbstractOnly AbstractUse = "only"
+)
+
+// abstractScenarios follow the rest of the catalogue in report order.
+var abstractScenarios = []Scenario{
+	{ID: "auth.abstract-mount-ns", Title: "abstract socket closed to its own uid in another mount namespace", Severity: Hardening, Platforms: []string{"linux"},
+		Needs: []Need{NeedMountNS}, Transport: ipc.TransportUnix, Abstract: AbstractOnly,
+		Checks: "an abstract socket (--socket @NAME): a client of the daemon's own uid in a new mount namespace (a container sharing the host's network namespace) gets no reply",
+		run:    authAbstractMountNS},
+}
+
+func init() {
+	catalogue = append(catalogue, abstractScenarios...)
+	actions["connect-mountns"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var sp probeSpec
+		if err := json.Unmarshal(arg, &sp); err != nil {
+			return nil, err
+		}
+		ns, err := os.Readlink("/proc/self/ns/mnt")
+		if err != nil {
+			return nil, err
+		}
+		return mountNSConnect{connectResult: connectWatched(ctx, sp), MountNS: ns}, nil
+	}
+}
+
+// mountNSConnect is what the helper action "connect-mountns" saw: its
+// connect and ping, and the mount namespace it ran in
+// (/proc/self/ns/mnt's link, "mnt:[N]").
+type mountNSConnect struct {
+	connectResult
+	MountNS string `json:"mount_ns"`
+}
+
+// isAbstract: sock names a Linux abstract socket ('@' first, as Go's net
+// package and /proc/net/unix write the leading NUL), not a file.
+func isAbstract(sock string) bool { return len(sock) > 0 && sock[0] == '@' }
+
+// abstractTarget: the target is external and its socket an abstract name.
+func (t Target) abstractTarget() bool { return !t.Builtin && isAbstract(t.Socket) }
+
+// validateAbstract refuses an abstract --socket where it cannot work: on
+// goos other than Linux, without a name, with --protocol ipc (ipc's
+// clients dial files) or --dir-created-by suite (there is no directory).
+// An abstract name need not hold {root}: it is global to the network
+// namespace, though with {root} in it each scenario (and each run on the
+// machine) gets its own.
+func (t Target) validateAbstract(goos string) error {
+	if !isAbstract(t.Socket) {
+		return nil
+	}
+	switch {
+	case goos != "linux":
+		return fmt.Errorf("--socket %q: abstract socket names ('@' first) are Linux-only, and this is %s; give a socket path template such as %q", t.Socket, goos, DefaultSocketTemplate)
+	case len(t.Socket) == 1:
+		return fmt.Errorf("--socket %q: no name after the '@' (an abstract name such as '@{root}/bu-{name}.sock')", t.Socket)
+	case t.Protocol == ProtocolIPC:
+		return fmt.Errorf("--socket %q: --protocol ipc dials socket files only (the ipc package has no abstract transport); a daemon speaking the same JSON lines on an abstract name is --protocol bh-json", t.Socket)
+	case t.DirCreatedBy == "suite":
+		return fmt.Errorf("--socket %q with --dir-created-by suite: an abstract name has no directory to make", t.Socket)
+	}
+	return nil
+}
+
+// sockAt is the socket for root and name: the template expanded, a path
+// cleaned; an abstract name as it is (cleaning would change the name), at
+// most ipc.SunPathLimit bytes with its '@' (which stands for sun_path's
+// leading NUL).
+func (t Target) sockAt(root, name string) (string, error) {
+	sock := expand(t.Socket, root, name)
+	if !isAbstract(sock) {
+		return filepath.Clean(sock), nil
+	}
+	if limit := ipc.SunPathLimit("linux"); len(sock) > limit {
+		return "", fmt.Errorf("abstract socket name %s: %d bytes with its '@', over the %d sun_path holds; use a shorter --socket", sock, len(sock), limit)
+	}
+	return sock, nil
+}
+
+// socketKindMismatch says why s cannot apply to this target because of
+// the kind of socket it has (an abstract name, a file; Scenario.Abstract),
+// the cause shared by every scenario it holds for (Result.NotApplicable);
+// "" when it can.
+func (r *Runner) socketKindMismatch(s Scenario) string {
+	t := r.cfg.Target
+	switch {
+	case s.Abstract == AbstractOnly && t.Builtin:
+		return "the builtin (ipc) serves a socket file in a private directory, never an abstract name, which no mode or directory can make private (see docs/scenarios/auth.abstract-mount-ns.md)"
+	case s.Abstract == AbstractOnly && !isAbstract(t.Socket):
+		return fmt.Sprintf("applies to an abstract socket (%s) only: a socket file is reached from another mount namespace only where its directory is mounted", Hint("socket", "@NAME"))
+	case s.Abstract == AbstractDefault && s.Transport == ipc.TransportUnix && t.abstractTarget():
+		return "the target's socket is an abstract name, which has no file, owner, mode or directory to judge"
+	}
+	return ""
+}
+
+// endpointExists reports, as an error, whether nothing is at the
+// daemon's endpoint yet: no file at path, or for an abstract name no
+// socket bound to it (/proc/net/unix, which lists this network
+// namespace's).
+func endpointExists(path string) error {
+	if !isAbstract(path) {
+		_, err := os.Lstat(path)
+		return err
+	}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return err
+	}
+	// Num RefCount Protocol Flags Type St Inode Path, the path '@' first
+	// for an abstract name.
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 8 && strings.Join(f[7:], " ") == path {
+			return nil
+		}
+	}
+	return fmt.Errorf("no socket is bound to the abstract name %s (/proc/net/unix)", path)
+}
+
+// describeSock is the socket's facts for the evidence: its file's, or
+// that it is an abstract name.
+func (e *Env) describeSock() string {
+	if isAbstract(e.Sock) {
+		return e.Sock + ", an abstract name (no file, owner or mode)"
+	}
+	return world.Describe(e.Sock)
+}
+
+// describeEndpoint is the socket's and its directory's facts for the
+// evidence.
+func (e *Env) describeEndpoint() string {
+	if isAbstract(e.Sock) {
+		return "socket " + e.describeSock()
+	}
+	return fmt.Sprintf("socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))
+}
+
+// runInMountNS runs helper action name as the daemon's uid in a mount
+// namespace of its own (mountNSAttr), as a container sharing the host's
+// network namespace would act.
+func (e *Env) runInMountNS(ctx context.Context, name string, arg, out any) error {
+	attr, err := mountNSAttr()
+	if err != nil {
+		return err
+	}
+	return e.runAsIn(ctx, e.r.daemonUID, attr, name, arg, out)
+}
+
+// authAbstractMountNS replays containerd-shim's CVE-2020-15257: the
+// shim's API listened on an abstract socket and served any peer of uid 0.
+// A container sharing the host's network namespace (--net=host) ran as uid
+// 0 too, in a mount namespace of its own, and reached the socket: an
+// abstract name is looked up in the network namespace and ignores the
+// filesystem, and with it the container's. The suite connects as the
+// daemon's own uid from a new mount namespace (unshare(CLONE_NEWNS) in the
+// helper process) and pings: a reply fails.
+func authAbstractMountNS(ctx context.Context, e *Env) outcome {
+	if _, _, err := e.start(ctx); err != nil {
+		return errored("the daemon passed the preflight but did not start here: %v", err)
+	}
+	own, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return errored("reading the suite's mount namespace: %v", err)
+	}
+	var r mountNSConnect
+	// The daemon is authenticated first (sp.Auth: its uid and pid, from
+	// the peer credentials), as the suite's own clients do: this client
+	// is of the daemon's uid, and may run the target's exec probe.
+	if err := e.runInMountNS(ctx, "connect-mountns", e.spec(), &r); errors.Is(err, syscall.EPERM) {
+		// Root without CAP_SYS_ADMIN: Docker's default container, or a
+		// seccomp filter. Nothing was tried.
+		return skip("no new mount namespace here (%v): the suite runs as root without CAP_SYS_ADMIN (a container's default) or under a filter; run it as root on the host", err)
+	} else if err != nil {
+		return errored("helper in a new mount namespace: %v", err)
+	}
+	e.note("the helper ran in mount namespace %s; the suite (and the daemon it started) in %s", r.MountNS, own)
+	if r.MountNS == "" || r.MountNS == own {
+		return errored("the helper did not run in a mount namespace of its own (%q; the suite's is %s): nothing was tested", r.MountNS, own)
+	}
+	return e.judgeTalk(fmt.Sprintf("uid %d (the daemon's) from another mount namespace", e.r.daemonUID), r.connectResult)
+}
