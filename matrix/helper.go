@@ -151,6 +151,12 @@ func HelperMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: bh-ipc-check __helper ACTION < JSON (internal: started by bh-ipc-check run)")
 		return 2
 	}
+	if args[0] == pidHandoffChild {
+		// The attacker helper's own connector (auth.pid-handoff), already
+		// as the attacker's uid: its stdin is the pipe the program it
+		// becomes waits on, and its instruction comes on fd 3.
+		return pidHandoffChildMain()
+	}
 	arg, err := io.ReadAll(io.LimitReader(os.Stdin, maxHelperArg+1))
 	if err == nil && len(arg) > maxHelperArg {
 		err = fmt.Errorf("argument over %d bytes", maxHelperArg)

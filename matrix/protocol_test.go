@@ -51,7 +51,7 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 	}
 	needBins(t)
 	plain := []string{"sock.mode-umask0", "sock.first-seen-mode", "dir.symlink", "dir.foreign-owner", "dir.loose-perms",
-		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "inst.stale-recovered", "inst.clean-shutdown", "path.name-validation"}
+		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.pid-handoff", "inst.stale-recovered", "inst.clean-shutdown", "path.name-validation"}
 	for _, p := range otherProtocols {
 		for _, c := range []struct {
 			flaw, scenarios string
@@ -168,6 +168,7 @@ func TestProtocolsCorrectDaemonPasses(t *testing.T) {
 			}
 			if p == ProtocolExec && os.Geteuid() == 0 {
 				skips["auth.bound-address"] = "makes its own connection"
+				skips["auth.pid-handoff"] = "makes its own connection"
 			}
 			for id, why := range skips {
 				want = slices.DeleteFunc(want, func(x string) bool { return x == id })

@@ -116,6 +116,12 @@ type Runner struct {
 	attackerGID    int
 	attackerGroups []int
 	reach          reachJudge
+	// connectorExe is the executable auth.pid-handoff's connector runs
+	// (as the attacker): a copy that other uids may execute but not read
+	// (0711), so the kernel makes every process exec'd from it
+	// non-dumpable from its first instruction (fs/exec.c would_dump); ""
+	// unless that scenario runs as another uid.
+	connectorExe string
 }
 
 func (r *Runner) canSwitchUID() bool { return canSwitchUID() }
@@ -205,8 +211,13 @@ func (r *Runner) openRunDir() error {
 	}
 	r.exe = r.cfg.Exe
 	if r.canSwitchUID() {
-		if r.exe, err = copyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "bin")); err != nil {
+		if r.exe, err = copyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "bin"), 0o755); err != nil {
 			return fmt.Errorf("copy %s for other uids: %w", r.cfg.Exe, err)
+		}
+		if slices.ContainsFunc(r.cfg.Scenarios, func(s Scenario) bool { return s.ID == pidHandoffID }) {
+			if r.connectorExe, err = copyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "connector"), 0o711); err != nil {
+				return fmt.Errorf("copy %s for the connector: %w", r.cfg.Exe, err)
+			}
 		}
 	}
 	return nil
@@ -329,9 +340,10 @@ func (r *Runner) runDirBase() (string, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// copyExecutable copies exe into dir (created 0755) as a 0755 file, so
-// that other uids can run it: the original may sit in a private directory.
-func copyExecutable(exe, dir string) (string, error) {
+// copyExecutable copies exe into dir (created 0755) as a file of mode
+// (0755, or 0711: executable but not readable), so that other uids can
+// run it: the original may sit in a private directory.
+func copyExecutable(exe, dir string, mode os.FileMode) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -348,12 +360,12 @@ func copyExecutable(exe, dir string) (string, error) {
 	// it execs, and an exec of dst in that window fails with ETXTBSY
 	// (golang/go#22315). Holding ForkLock keeps every fork out of it.
 	syscall.ForkLock.Lock()
-	err = os.WriteFile(dst, b, 0o755)
+	err = os.WriteFile(dst, b, mode)
 	syscall.ForkLock.Unlock()
 	if err != nil {
 		return "", err
 	}
-	return dst, os.Chmod(dst, 0o755)
+	return dst, os.Chmod(dst, mode)
 }
 
 // transport is the transport s runs over with this target.

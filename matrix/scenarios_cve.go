@@ -302,34 +302,37 @@ type boundConnect struct {
 }
 
 func (a boundConnect) talk(ctx context.Context) connectResult {
-	var r connectResult
 	path, done, err := proc.ReachableSockPath(a.Spec.Sock)
 	if err != nil {
-		r.Error = err.Error()
-		return r
+		return connectResult{Error: err.Error()}
 	}
 	defer done()
 	c, err := dialFrom(a.Local, path)
 	if err != nil {
-		r.Error, r.Refused = err.Error(), refusalOf(err, false)
-		return r
+		return connectResult{Error: err.Error(), Refused: refusalOf(err, false)}
 	}
 	defer c.Close()
-	r.Connected = true
-	if !a.Spec.Protocol.speaksJSON() {
-		// connect and line: the probe's own judgement (a connection held
-		// open heldOpen, a reply matching --expect) on this connection.
+	return talkOn(ctx, c, a.Spec, "bound to "+c.LocalAddr().String())
+}
+
+// talkOn is an attacker's request on c, a connection it made itself: a
+// ping (bh-json, ipc) read for one line, or the probe's own judgement
+// (connect and line: a connection held open heldOpen, a reply matching
+// --expect). how says which connection it was, first in r.Error.
+func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectResult {
+	r := connectResult{Connected: true}
+	if !sp.Protocol.speaksJSON() {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+heldOpen)
 		defer cancel()
-		p := probeOn(ctx, c, a.Spec, heldOpen)
+		p := probeOn(ctx, c, sp, heldOpen)
 		r.Talked, r.Refused = p.Answered, p.Refused
 		if p.Answered {
 			r.Reply = p.Detail
 		}
-		r.Error = "bound to " + c.LocalAddr().String() + "; " + p.Detail
+		r.Error = how + "; " + p.Detail
 		return r
 	}
-	r.Error = "bound to " + c.LocalAddr().String()
+	r.Error = how
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	c.Write([]byte(`{"meta":"ping"}` + "\n"))
 	// One line is an answer: no need to wait for the daemon to close.
@@ -347,24 +350,53 @@ func (a boundConnect) talk(ctx context.Context) connectResult {
 	return r
 }
 
+// loosenedForAttacker starts the daemon and loosens its socket and
+// directory as auth.peercred does, so only the daemon's own peer check is
+// left, and returns the spec an attacker connects with. what finishes the
+// skip for --protocol exec: what the suite cannot do to the probe
+// program's own connection. done: o is the scenario's outcome.
+func (e *Env) loosenedForAttacker(ctx context.Context, what string) (sp probeSpec, o outcome, done bool) {
+	if e.r.cfg.Target.Protocol == ProtocolExec {
+		return sp, skip("%s: the probe program makes its own connection, which the suite cannot %s; run with %s or %s to judge it", Hint("protocol", "exec"), what, Hint("protocol", "connect"), Hint("protocol", "line")), true
+	}
+	if _, _, err := e.start(ctx); err != nil {
+		return sp, errored("the daemon passed the preflight but did not start here: %v", err), true
+	}
+	if err := e.loosen(ctx); err != nil {
+		return sp, errored("%v", err), true
+	}
+	sp = e.spec()
+	sp.Auth = nil // the attacker takes the endpoint as it finds it
+	return sp, outcome{}, false
+}
+
+// judgeAttackerTalk judges what the attacker's request over a connection made
+// from (or as) from met: done with a fail when the daemon answered, or an
+// error when something other than a refusal stopped it; not done when the
+// daemon refused.
+func (e *Env) judgeAttackerTalk(from string, r connectResult) (o outcome, done bool) {
+	if r.Talked {
+		return fail("uid %d over %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply), true
+	}
+	if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
+		return fail("uid %d over %s got an answer: %q", e.r.attackerUID, from, oneLine(r.Reply, 120)), true
+	}
+	if r.Reply == "" && r.Refused == "" {
+		return errored("uid %d over %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r)), true
+	}
+	return outcome{}, false
+}
+
 // authBoundAddress replays snapd's "dirty_sock" (CVE-2019-7304): the
 // peer's uid was parsed from a string that ended with the client's own
 // address, so a client bound to a path holding ";uid=0;" was root. With
 // the filesystem guards loosened (as auth.peercred does), another uid
 // connects from such an address and from an abstract autobind one.
 func authBoundAddress(ctx context.Context, e *Env) outcome {
-	if e.r.cfg.Target.Protocol == ProtocolExec {
-		return skip("%s: the probe program makes its own connection, which the suite cannot bind; run with %s or %s to judge it", Hint("protocol", "exec"), Hint("protocol", "connect"), Hint("protocol", "line"))
+	sp, o, done := e.loosenedForAttacker(ctx, "bind")
+	if done {
+		return o
 	}
-	if _, _, err := e.start(ctx); err != nil {
-		return errored("the daemon passed the preflight but did not start here: %v", err)
-	}
-	// Loosened as auth.peercred does: only the peer check is left.
-	if err := e.loosen(ctx); err != nil {
-		return errored("%v", err)
-	}
-	sp := e.spec()
-	sp.Auth = nil // the attacker takes the endpoint as it finds it
 	// In the scenario's directory (sticky, 1777): the attacker may bind
 	// there, and the run removes what it leaves.
 	var locals []string
@@ -393,14 +425,8 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 			from = "an abstract autobind address"
 		}
 		e.note("uid %d from %s: connected=%v reply=%q (%s)", e.r.attackerUID, from, r.Connected, oneLine(r.Reply, 120), r.Error)
-		if r.Talked {
-			return fail("uid %d connecting from %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply)
-		}
-		if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
-			return fail("uid %d connecting from %s got an answer: %q", e.r.attackerUID, from, oneLine(r.Reply, 120))
-		}
-		if r.Reply == "" && r.Refused == "" {
-			return errored("uid %d from %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r))
+		if o, done := e.judgeAttackerTalk("a connection from "+from, r); done {
+			return o
 		}
 		tried = append(tried, from)
 	}

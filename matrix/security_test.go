@@ -37,7 +37,7 @@ func selfForOtherUIDs(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := copyExecutable(exe, dir)
+	bin, err := copyExecutable(exe, dir, 0o755)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,6 +254,14 @@ func TestPythonReferencePassesTheSuite(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rs := run(t, py, bin.module, "", c.config)
 			want := applicable(c.config)
+			for _, r := range rs {
+				// A host with no setuid-root program to exec (a minimal
+				// container) cannot make auth.pid-handoff's attack, and
+				// the skip says so: not the module's doing.
+				if r.ID == "auth.pid-handoff" && r.Status == "skip" && strings.Contains(r.Reason, "no setuid-root program") {
+					want = slices.DeleteFunc(want, func(id string) bool { return id == r.ID })
+				}
+			}
 			var failed []string
 			for _, r := range rs {
 				if r.Status != "pass" && slices.Contains(want, r.ID) {

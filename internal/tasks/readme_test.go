@@ -241,7 +241,7 @@ func TestREADMEActionExamplesWithAct(t *testing.T) {
 		t.Skip("the examples' other-uid scenarios need root (act runs the jobs as this user): run as root")
 	}
 	want := map[string][]string{
-		"socat example":     {"auth.bound-address", "auth.peercred", "dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
+		"socat example":     {"auth.bound-address", "auth.peercred", "auth.pid-handoff", "dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
 		"ssh-agent example": {"dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
 	}
 	flows := map[string]string{}

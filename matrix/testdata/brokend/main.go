@@ -53,6 +53,9 @@
 //	                  (snapd's dirty_sock)
 //	-flaw abstractpeer serves a peer bound to an abstract address as one of
 //	                  its own uid
+//	-flaw pidauth     keeps only the peer's pid from SO_PEERCRED and, at
+//	                  the first request, serves it when /proc/<pid> is then
+//	                  owned by root or its own uid (polkit's CVE-2013-4288)
 //	-flaw locklink    opens -lockfile with O_CREAT|O_TRUNC following a link
 //	                  there, and writes its pid in it (chrony's pid file)
 //	-flaw skipjunk    -tcpproto line: a line it cannot parse gets -ERR and
@@ -144,7 +147,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns", "pidauth"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -268,7 +271,7 @@ func run(root, name, transport string) error {
 		if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 			os.WriteFile(sock, []byte("pid file\n"), 0o600) // the flaw: follows the link
 		}
-	case "addrpeer", "abstractpeer":
+	case "addrpeer", "abstractpeer", "pidauth":
 		return serveAddrTrusting(ctx, dir, sock, name)
 	case "abstractopen", "abstractuid", "abstractns":
 		return serveAbstract(ctx, root, name)
@@ -473,7 +476,8 @@ func lockThroughLink() (unlock func(), err error) {
 
 // serveAddrTrusting is a correct endpoint (a verified private directory,
 // a lock held for life, the stale socket removed under it, 0600) whose
-// peer check trusts the peer's address (addrTrusting).
+// peer check trusts the peer's address (addrTrusting) or, -flaw pidauth,
+// what /proc says of its pid (pidTrusting).
 func serveAddrTrusting(ctx context.Context, dir, sock, name string) error {
 	if !validName.MatchString(name) {
 		return fmt.Errorf("invalid name %q", name)
@@ -496,7 +500,11 @@ func serveAddrTrusting(ctx context.Context, dir, sock, name string) error {
 	if err := os.Chmod(sock, 0o600); err != nil {
 		return err
 	}
-	err = serve(ctx, peerFiltered{ln.(*net.UnixListener), addrTrusting}, "")
+	var checked net.Listener = peerFiltered{ln.(*net.UnixListener), addrTrusting}
+	if flaw == "pidauth" {
+		checked = pidTrusting{ln.(*net.UnixListener)}
+	}
+	err = serve(ctx, checked, "")
 	os.Remove(lock.Name())
 	lock.Close()
 	os.Remove(dir)

@@ -1,0 +1,112 @@
+package matrix
+
+// auth.pid-handoff (issue 22, class 2): authorization by pid, polkit's
+// CVE-2013-4288. The attack itself is Linux's (scenarios_cve_pid_linux.go).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/org/bh-ipc-check/ipc"
+)
+
+// pidHandoffID is the scenario's ID (the runner copies the connector's
+// executable when it is selected).
+const pidHandoffID = "auth.pid-handoff"
+
+func init() {
+	catalogue = append(catalogue, Scenario{
+		ID: pidHandoffID, Title: "peer identity fixed at connect, not looked up by pid", Severity: Hardening,
+		Platforms: []string{"linux"}, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid connects, hands the connection to another process and execs a setuid-root program that blocks (so /proc/<pid> of the connecting process is root's); the other process's request on it gets no reply",
+		run:    authPidHandoff,
+	})
+	actions["pid-handoff"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+		var a pidHandoff
+		if err := json.Unmarshal(arg, &a); err != nil {
+			return nil, err
+		}
+		return a.run(ctx), nil
+	}
+}
+
+// pidHandoffChild is the helper mode of the connector (HelperCommand
+// pidHandoffChild), started by the attacker's own "pid-handoff" helper as
+// the attacker's uid; HelperMain hands it to pidHandoffChildMain before
+// it reads anything.
+const pidHandoffChild = "pid-handoff-connect"
+
+// pidHandoff is the helper action "pid-handoff", run as the attacker: a
+// process of its own (the connector) connects to Spec's socket, hands the
+// connection over and execs a setuid-root program that blocks; this
+// helper then talks on the connection (pidHandoff.run, per platform).
+type pidHandoff struct {
+	Spec probeSpec `json:"spec"`
+	// Connector is the executable the connector runs (Runner.connectorExe).
+	Connector string `json:"connector"`
+}
+
+// pidHandoffResult is what the attacker saw. The connectResult is the
+// request on the handed-over connection.
+type pidHandoffResult struct {
+	connectResult
+	// Program is the setuid-root program the connector became; ConnPID
+	// the connector's pid (the one the daemon's SO_PEERCRED names) and
+	// TalkPID the process that talked.
+	Program string `json:"program,omitempty"`
+	ConnPID int    `json:"conn_pid,omitempty"`
+	TalkPID int    `json:"talk_pid,omitempty"`
+	// Output is what the program printed (its password prompt).
+	Output string `json:"output,omitempty"`
+	// Tried: the programs not used, and why.
+	Tried []string `json:"tried,omitempty"`
+	// Skip: why the attack cannot be made here ("" when it was made).
+	Skip string `json:"skip,omitempty"`
+	// Unsure: the attack was made but the connector did not stay root's
+	// and alive throughout the request, so the reply proves nothing.
+	Unsure string `json:"unsure,omitempty"`
+}
+
+// authPidHandoff replays polkit's CVE-2013-4288: the peer's pid was taken
+// at connect time and its uid read from /proc/<pid> later. A process that
+// connects and then execs a setuid-root program keeps its pid, and
+// /proc/<pid> becomes root's; the connection, handed to another process
+// of the attacker's, then talks as "root". With the filesystem guards
+// loosened (as auth.peercred does), only the daemon's peer check is left.
+func authPidHandoff(ctx context.Context, e *Env) outcome {
+	sp, o, done := e.loosenedForAttacker(ctx, "hand to another process")
+	if done {
+		return o
+	}
+	var r pidHandoffResult
+	if err := e.asAttacker(ctx, "pid-handoff", pidHandoff{Spec: sp, Connector: e.r.connectorExe}, &r); err != nil {
+		return errored("attacker helper: %v", err)
+	}
+	for _, t := range r.Tried {
+		e.note("not used: %s", t)
+	}
+	if r.Skip != "" {
+		return skip("%s", r.Skip)
+	}
+	if r.Unsure == "" && !r.Connected && r.Refused != "" {
+		// Refused at connect (as auth.peercred counts it): there was no
+		// connection to hand over.
+		e.note("uid %d's connector (pid %d): %s", e.r.attackerUID, r.ConnPID, r.Error)
+		return pass("uid %d could not connect (%s), so had no connection to hand over", e.r.attackerUID, r.Refused)
+	}
+	from := fmt.Sprintf("a connection made by pid %d, then running %s as root (/proc/%d owned by uid 0), handed to pid %d", r.ConnPID, r.Program, r.ConnPID, r.TalkPID)
+	e.note("%s; %s printed %q and waits for a password; reply=%q (%s)", from, r.Program, oneLine(r.Output, 120), oneLine(r.Reply, 120), r.Error)
+	if r.Unsure != "" {
+		return errored("no verdict: %s", r.Unsure)
+	}
+	if o, done := e.judgeAttackerTalk(from, r.connectResult); done {
+		return o
+	}
+	why := r.Refused
+	if why == "" {
+		why = "an error reply: " + strings.TrimSpace(oneLine(r.Reply, 80))
+	}
+	return pass("uid %d got no reply (%s) over a connection whose connecting pid %d was running %s as root: the daemon judged the uid that connected", e.r.attackerUID, why, r.ConnPID, r.Program)
+}
