@@ -55,6 +55,10 @@
 //	                  its own uid
 //	-flaw locklink    opens -lockfile with O_CREAT|O_TRUNC following a link
 //	                  there, and writes its pid in it (chrony's pid file)
+//	-flaw sharedbase  without -root, uses only the shared base ($TMPDIR),
+//	                  ignoring a private $XDG_RUNTIME_DIR: a squatted
+//	                  endpoint directory there is refused (the ipc package)
+//	                  and it has nowhere else to go (Zim's CVE-2020-10870)
 //
 // And one on top of plain (a 0777 directory used as found):
 //
@@ -126,7 +130,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "sharedbase"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -163,7 +167,7 @@ func main() {
 	flag.UintVar(&dirMode, "dirmode", 0o700, "none only: the verified root's mode")
 	flag.UintVar(&sockMode, "sockmode", 0o600, "none only, with -order: the socket's mode")
 	flag.IntVar(&sockGroup, "sockgroup", -1, "none only, with -order: the socket's group")
-	root := flag.String("root", "", "runtime directory")
+	root := flag.String("root", "", "runtime directory (default: chosen as ipc does, ipc.DefaultRoot; see baseFor)")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
@@ -206,6 +210,9 @@ func main() {
 		exitOn("brokend:", serveAt(*socket))
 	default:
 		pidfilePath, lockfilePath = *pidfile, *lockfile
+		if *root == "" {
+			*root = baseFor(flaw)
+		}
 		exitOn("brokend:", run(*root, *name, *transport))
 	}
 }
