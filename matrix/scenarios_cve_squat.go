@@ -114,9 +114,17 @@ func (e *Env) trySquat(ctx context.Context, path string) (squatAttempt, error) {
 		}
 	}
 	err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: path, Mode: 0o777})
+	// What the attacker's helper says is checked against the name itself:
+	// its uid could make the helper report either outcome.
+	f := world.Stat(path)
+	made := f.Exists && f.UID == e.r.attackerUID
 	switch {
-	case err == nil:
+	case err == nil && made:
 		return squatAttempt{path: path, made: true}, nil
+	case err == nil:
+		return squatAttempt{}, fmt.Errorf("uid %d's helper made %s, but it is %s", e.r.attackerUID, path, world.Describe(path))
+	case f.Exists:
+		return squatAttempt{}, fmt.Errorf("uid %d's attempt to make %s failed (%v), but it is %s", e.r.attackerUID, path, err, world.Describe(path))
 	case errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
 		e.note("uid %d's attempt to make %s was refused: %v", e.r.attackerUID, path, err)
 		return squatAttempt{path: path, denied: err}, nil

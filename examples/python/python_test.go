@@ -128,6 +128,10 @@ type config struct {
 	// tcpOnly: no --socket, so the transport-neutral scenarios run over
 	// the port file.
 	tcpOnly bool
+	// explicitRoot: the daemon is given --root {root} (the scenario's
+	// shared directory); else it chooses its own base (default_root) and
+	// the suite is told so (--per-user-base).
+	explicitRoot bool
 }
 
 var plain = config{daemonUID: 0, umask: "000", protocol: "bh-json"}
@@ -157,7 +161,10 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 	if strings.ContainsAny(py+module, " '\"\\") {
 		t.Skipf("python %q or module %q holds a space or quote; run from a plain path", py, module)
 	}
-	cmdline := py + " " + module + " serve --root {root} --name {name} --transport {transport} --protocol " + c.protocol
+	cmdline := py + " " + module + " serve --name {name} --transport {transport} --protocol " + c.protocol
+	if c.explicitRoot {
+		cmdline += " --root {root}"
+	}
 	sock := "{root}/bu-{name}.d/sock"
 	if c.tcpOnly {
 		sock = ""
@@ -165,6 +172,9 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 	args := []string{"run", "--target", "external", "--cmd", cmdline,
 		"--socket", sock, "--port-file", "{root}/bu-{name}.d/port", "--lockfile", "{root}/bu-{name}.d/lock",
 		"--protocol", c.protocol, "--umask", c.umask, "--daemon-uid", strconv.Itoa(c.daemonUID), "--format", "json"}
+	if !c.explicitRoot {
+		args = append(args, "--per-user-base")
+	}
 	if patterns != "" {
 		args = append(args, "--scenarios", patterns)
 	}
@@ -217,8 +227,10 @@ func ids(rs []result, status string) []string {
 }
 
 // The reference daemon passes every scenario that applies to it: as root's
-// own daemon under umask 000, as an ordinary uid under umask 077, and over
-// TCP only with the ipc handshake instead of a token in every request.
+// own daemon under umask 000, as an ordinary uid under umask 077 (both
+// choosing their base, so dir.squat-dos finds them in the per-user one),
+// and over TCP only with the ipc handshake instead of a token in every
+// request, given its root (dir.squat-dos, unix only, does not apply).
 func TestPythonReferencePassesTheSuite(t *testing.T) {
 	py := python(t)
 	for _, c := range []struct {
@@ -227,7 +239,7 @@ func TestPythonReferencePassesTheSuite(t *testing.T) {
 	}{
 		{"daemon uid 0 umask 000", plain},
 		{"daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json"}},
-		{"tcp only, ipc handshake", config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true}},
+		{"tcp only, ipc handshake, --root given", config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true, explicitRoot: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rs := run(t, py, bin.module, "", c.config)
@@ -276,6 +288,9 @@ func TestPythonMutantsFail(t *testing.T) {
 		{"socket left at shutdown", []edit{{`self._remove_if_ours("sock", self._sock_id)`, "pass"}}, "inst.clean-shutdown", plain},
 		{"no token check", []edit{{"if not isinstance(tok, str) or not hmac.compare_digest(tok.encode(), self.ep.token.encode()):", "if False:"}}, "tcp.auth-required", plain},
 		{"port file world-readable", []edit{{"os.fchmod(fd, 0o600)", "os.fchmod(fd, 0o644)"}}, "tcp.portfile-private", plain},
+		// $XDG_RUNTIME_DIR never looked at: the shared base alone, where
+		// the squatted bu-NAME.d is refused.
+		{"no per-user base", []edit{{"if d and os.path.isabs(d):", "if False:"}}, "dir.squat-dos", plain},
 		// A daemon no client can authenticate never becomes ready: the
 		// suite refuses to test it (exit 2) instead of judging it.
 		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, refusedAtPreflight, ipc},
@@ -309,6 +324,18 @@ func TestPythonMutantsFail(t *testing.T) {
 				t.Errorf("%s with %s: %s (%s), want a failure", c.scenario, c.name, r.Status, r.Reason)
 			}
 		})
+	}
+}
+
+// Told the scenario's shared directory as its root (--root {root}), the
+// reference daemon has no choice: another uid makes bu-NAME.d there first,
+// the daemon refuses it and cannot start, and dir.squat-dos says so
+// (hardening): the rule for a daemon told where (docs/scenarios/dir.squat-dos.md).
+func TestPythonToldASharedRootIsSquatted(t *testing.T) {
+	py := python(t)
+	rs := run(t, py, bin.module, "dir.squat-dos", config{daemonUID: 0, umask: "000", protocol: "bh-json", explicitRoot: true})
+	if r := rs[0]; r.Status != "fail" || r.Severity != "hardening" || !strings.Contains(r.Reason, "nowhere else to go") {
+		t.Errorf("dir.squat-dos with --root {root}: %s %s (%s), want a hardening failure saying the daemon has nowhere else to go", r.Severity, r.Status, r.Reason)
 	}
 }
 
