@@ -97,6 +97,12 @@ func defaultRoot(uid int, getenv func(string) string, tempDir func() string) str
 	if d := getenv("BH_RUNTIME_DIR"); d != "" {
 		return d
 	}
+	// Race point: $XDG_RUNTIME_DIR is judged here by lstat (a symlink is
+	// no private directory) and used later by path. Being ours with no
+	// group or other access, only our uid (or root) can change it in
+	// between, and Listen and Dial check it again on the handle they go
+	// through (openHolder): a root that another uid could make or swap is
+	// refused there whatever was chosen here.
 	if d := getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && isPrivateDirOf(d, uid) {
 		return d
 	}

@@ -173,6 +173,12 @@ func squatExplicit(ctx context.Context, e *Env) outcome {
 	return errored("neither served nor refused clearly: %v", err)
 }
 
+// perUserBasePrefix starts the name of dir.squat-dos's per-user base in
+// the scenario's directory (with four hex digits: as short as the root's
+// name plus two, so its sockets fit macOS's sun_path as the root's do;
+// TestDarwinSocketPaths).
+const perUserBasePrefix = "u-"
+
 // squatPerUser judges a daemon that chooses its own base: with a per-user
 // base as $XDG_RUNTIME_DIR (a 0700 directory of the daemon's uid, as
 // /run/user/<uid> is) and the scenario's shared root as $TMPDIR, the
@@ -180,7 +186,12 @@ func squatExplicit(ctx context.Context, e *Env) outcome {
 // the same in the per-user base; the daemon must serve where its clients
 // look (ipc's order: the per-user base).
 func squatPerUser(ctx context.Context, e *Env) outcome {
-	base := filepath.Join(e.Parent, "u-"+randHex(2))
+	// Race point: the scenario's directory is open to other uids (01777)
+	// by now; the base is made there exclusively (mkdir, as the daemon's
+	// uid, no link followed), so another uid that takes the name first
+	// makes it fail (EEXIST: no verdict), never hands the daemon a
+	// directory of its own.
+	base := filepath.Join(e.Parent, perUserBasePrefix+randHex(2))
 	if err := e.fsOp(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: base, Mode: 0o700}, "made the per-user base (as /run/user/<uid>)"); err != nil {
 		return errored("setup: %v", err)
 	}
