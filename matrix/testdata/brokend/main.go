@@ -90,6 +90,10 @@
 // finds something at the socket path already waits D before anything
 // else (a second start slowed by the machine's load; the first is not).
 //
+// Without -root the flawed daemons choose their runtime directory as ipc
+// does (baseFor: $BH_RUNTIME_DIR, a private $XDG_RUNTIME_DIR, else
+// $TMPDIR), as the suite's brokenTarget runs them.
+//
 // On tcp, plain and unlink check the token. -backlog N (none, maxconn) listens
 // with an accept backlog of N, as a daemon with a small one (Python's
 // socketserver uses 5) does: correct, but busy under load.
