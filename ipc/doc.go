@@ -177,10 +177,14 @@
 //     the checks. Since the directory holding the chain must be one where
 //     no other uid can rename entries, none can swap our directory in that
 //     window; the ancestors of that directory are trusted as given.
-//   - Another uid can deny service: pre-create /tmp/bu-<name>.d (Listen and
-//     Dial are refused with ErrNotPrivate, naming the owner), hold
-//     /tmp/bh-<uid> when $XDG_RUNTIME_DIR is no private directory of ours,
-//     or occupy a port.
+//   - Another uid can deny service where the root is shared: pre-create
+//     /tmp/bu-<name>.d (Listen and Dial are refused with ErrNotPrivate,
+//     naming the owner and saying the endpoint has nowhere else to go),
+//     hold /tmp/bh-<uid> when $XDG_RUNTIME_DIR is no private directory of
+//     ours, or occupy a port. With no root given and a private
+//     $XDG_RUNTIME_DIR (or macOS's per-user $TMPDIR) the endpoint lives in
+//     a per-user base no other uid can create in, and Dial looks there in
+//     the same order (DefaultRoot): no squat is possible.
 //   - Windows has no AF_UNIX transport here (ErrUnsupported). Wine (8)
 //     enforces no ACL: it reports every file as owned by the user, derives
 //     the DACL it reports from the Unix mode (the user and SYSTEM, plus

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 )
 
 // Layout is where an endpoint lives on disk. It is pure naming: computing it
@@ -54,17 +55,72 @@ func SunPathLimit(goos string) int {
 }
 
 // DefaultRoot returns the runtime directory endpoints live under when no
-// root is given: $BH_RUNTIME_DIR, else $XDG_RUNTIME_DIR when it is a
-// directory owned by this uid with no group or other access, else
-// os.TempDir().
+// root is given: $BH_RUNTIME_DIR, else $XDG_RUNTIME_DIR when it is an
+// absolute path naming a directory owned by this uid with no group or
+// other access, else os.TempDir().
+//
+// The order is the squatting defence (docs/ipc.md): a private
+// $XDG_RUNTIME_DIR (/run/user/<uid>, 0700) is a per-user base in which no
+// other uid can create anything, so no other uid can pre-create the
+// endpoint directory there and keep the daemon from starting. The temp
+// dir is the fallback: per-user on macOS ($TMPDIR under /var/folders),
+// the shared /tmp on Linux, where another uid can pre-create
+// bu-<name>.d; Listen then refuses it (ErrNotPrivate naming its owner and
+// what to do) rather than serve in it. A relative $XDG_RUNTIME_DIR is
+// ignored, as the XDG Base Directory specification says.
 func DefaultRoot() string {
-	if d := os.Getenv("BH_RUNTIME_DIR"); d != "" {
+	return defaultRoot(os.Geteuid(), os.Getenv, os.TempDir)
+}
+
+// DefaultRootFor is DefaultRoot for a process with effective uid uid and
+// environment environ (KEY=VALUE entries as os.Environ and exec.Cmd.Env
+// hold them; the last entry of a key wins): the root that process's Listen
+// and Dial use when given none. It only examines (lstat) the
+// $XDG_RUNTIME_DIR environ names. The temp dir is environ's $TMPDIR, else
+// /tmp (on Windows, os.TempDir()). A supervisor (or a test suite) that
+// starts a daemon with an environment of its making uses it to find the
+// daemon where its clients will look.
+func DefaultRootFor(uid int, environ []string) string {
+	getenv := lookupIn(environ)
+	return defaultRoot(uid, getenv, func() string {
+		if runtime.GOOS == "windows" {
+			return os.TempDir()
+		}
+		if d := getenv("TMPDIR"); d != "" {
+			return d
+		}
+		return "/tmp"
+	})
+}
+
+func defaultRoot(uid int, getenv func(string) string, tempDir func() string) string {
+	if d := getenv("BH_RUNTIME_DIR"); d != "" {
 		return d
 	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && isOwnPrivateDir(d) {
+	// Race point: $XDG_RUNTIME_DIR is judged here by lstat (a symlink is
+	// no private directory) and used later by path. Being ours with no
+	// group or other access, only our uid (or root) can change it in
+	// between, and Listen and Dial check it again on the handle they go
+	// through (openHolder): a root that another uid could make or swap is
+	// refused there whatever was chosen here.
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && isPrivateDirOf(d, uid) {
 		return d
 	}
-	return os.TempDir()
+	return tempDir()
+}
+
+// lookupIn is getenv over environ: the value of the last KEY=VALUE entry
+// of key, "" when there is none.
+func lookupIn(environ []string) func(string) string {
+	return func(key string) string {
+		v := ""
+		for _, kv := range environ {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+				v = val
+			}
+		}
+		return v
+	}
 }
 
 // Resolve computes the Layout for name under the options' root and
@@ -88,11 +144,28 @@ func ResolveAs(uid int, name string, opts ...Option) (Layout, error) {
 	return resolveUID(name, o, uid)
 }
 
+// ResolveFor is ResolveAs for a process with effective uid uid and
+// environment environ (as DefaultRootFor reads it): the root, when the
+// options give none, is DefaultRootFor(uid, environ), and the sun_path
+// fallback's base is chosen with environ's $XDG_RUNTIME_DIR. It is where
+// that process's Listen puts the endpoint and its Dial looks.
+func ResolveFor(uid int, environ []string, name string, opts ...Option) (Layout, error) {
+	o := buildOptions(opts)
+	if o.root == "" {
+		o.root = DefaultRootFor(uid, environ)
+	}
+	return resolveEnv(name, o, uid, lookupIn(environ))
+}
+
 func resolve(name string, o *options) (Layout, error) {
 	return resolveUID(name, o, os.Geteuid())
 }
 
 func resolveUID(name string, o *options, uid int) (Layout, error) {
+	return resolveEnv(name, o, uid, os.Getenv)
+}
+
+func resolveEnv(name string, o *options, uid int, getenv func(string) string) (Layout, error) {
 	if err := ValidateName(name); err != nil {
 		return Layout{}, err
 	}
@@ -111,7 +184,7 @@ func resolveUID(name string, o *options, uid int) (Layout, error) {
 	// The base depends only on $XDG_RUNTIME_DIR (ours and private, which
 	// no other uid can change), never on the state of /tmp/bh-<uid>, which
 	// another uid can squat and release at will.
-	if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" && isPrivateDirOf(xdg, uid) {
+	if xdg := getenv("XDG_RUNTIME_DIR"); xdg != "" && isPrivateDirOf(xdg, uid) {
 		if alt, ok := altFallbackLayout(runtime.GOOS, lay, xdg); ok {
 			return alt, nil
 		}

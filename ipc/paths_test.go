@@ -3,6 +3,7 @@ package ipc
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -116,4 +117,57 @@ func TestDefaultRoot(t *testing.T) {
 	if got := DefaultRoot(); got != want {
 		t.Errorf("DefaultRoot = %s, want %s (XDG_RUNTIME_DIR %s, mode 0700, ours)", got, want, priv)
 	}
+}
+
+// DefaultRootFor reads the environment it is given, as DefaultRoot reads
+// the process's: $BH_RUNTIME_DIR, a private $XDG_RUNTIME_DIR of the uid
+// (absolute), else $TMPDIR, else /tmp; the last entry of a key wins.
+func TestDefaultRootFor(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no private $XDG_RUNTIME_DIR; its temp dir is os.TempDir()")
+	}
+	priv := shortRoot(t, 0o700)
+	loose := shortRoot(t, 0o755)
+	uid := os.Geteuid()
+	rel, err := filepath.Rel(mustGetwd(t), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		uid     int
+		environ []string
+		want    string
+	}{
+		{"BH_RUNTIME_DIR first", uid, []string{"BH_RUNTIME_DIR=/some/where", "XDG_RUNTIME_DIR=" + priv}, "/some/where"},
+		{"private XDG_RUNTIME_DIR", uid, []string{"XDG_RUNTIME_DIR=" + priv, "TMPDIR=/shared"}, priv},
+		{"the last entry wins", uid, []string{"XDG_RUNTIME_DIR=" + loose, "XDG_RUNTIME_DIR=" + priv}, priv},
+		{"loose XDG_RUNTIME_DIR", uid, []string{"XDG_RUNTIME_DIR=" + loose, "TMPDIR=/shared"}, "/shared"},
+		{"another uid's XDG_RUNTIME_DIR", uid + 1, []string{"XDG_RUNTIME_DIR=" + priv, "TMPDIR=/shared"}, "/shared"},
+		{"relative XDG_RUNTIME_DIR", uid, []string{"XDG_RUNTIME_DIR=" + rel, "TMPDIR=/shared"}, "/shared"},
+		{"no TMPDIR", uid, []string{"PATH=/bin"}, "/tmp"},
+	} {
+		if got := DefaultRootFor(c.uid, c.environ); got != c.want {
+			t.Errorf("%s: DefaultRootFor(%d, %q) = %s, want %s", c.name, c.uid, c.environ, got, c.want)
+		}
+	}
+	// ResolveFor lays the endpoint out under that root, and WithRoot
+	// still wins.
+	lay, err := ResolveFor(uid, []string{"XDG_RUNTIME_DIR=" + priv}, "x")
+	if err != nil || lay.Dir != priv+"/bu-x.d" {
+		t.Errorf("ResolveFor = %+v, %v; want the endpoint under %s", lay, err, priv)
+	}
+	lay, err = ResolveFor(uid, []string{"XDG_RUNTIME_DIR=" + priv}, "x", WithRoot(loose))
+	if err != nil || lay.Dir != loose+"/bu-x.d" {
+		t.Errorf("ResolveFor with WithRoot = %+v, %v; want the endpoint under %s", lay, err, loose)
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }

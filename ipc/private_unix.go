@@ -262,13 +262,29 @@ func closeChain(parents []*privDir, dir *privDir) {
 	}
 }
 
-// squatted explains, when err is a refusal of the fallback base
-// /tmp/bh-<uid> because another uid holds it, who holds it and what to do;
-// any other error is returned as it is. With a private $XDG_RUNTIME_DIR
-// the fallback is never under /tmp (see resolveUID), so the advice is to
-// set one.
+// squatted explains a refusal (ErrNotPrivate) that another uid's entry
+// caused in a directory every uid can create in: the fallback base
+// /tmp/bh-<uid> (squattedFallback), or the endpoint directory in a shared
+// root such as /tmp (squattedShared). Refusing is right (serving in
+// another uid's directory would give it the socket); the message says who
+// holds the name, that the endpoint has nowhere else to go, and what gives
+// it a per-user base. Any other error is returned as it is.
 func squatted(lay Layout, err error) error {
-	if err == nil || !lay.Fallback || len(lay.Parents) == 0 || lay.Parents[0] != fallbackBase(os.Geteuid()) || !errors.Is(err, ErrNotPrivate) {
+	if err == nil || !errors.Is(err, ErrNotPrivate) {
+		return err
+	}
+	if lay.Fallback {
+		return squattedFallback(lay, err)
+	}
+	return squattedShared(lay, err)
+}
+
+// squattedFallback explains a refusal of the fallback base /tmp/bh-<uid>
+// because another uid holds it. With a private $XDG_RUNTIME_DIR the
+// fallback is never under /tmp (see resolveUID), so the advice is to set
+// one.
+func squattedFallback(lay Layout, err error) error {
+	if len(lay.Parents) == 0 || lay.Parents[0] != fallbackBase(os.Geteuid()) {
 		return err
 	}
 	var st unix.Stat_t
@@ -279,6 +295,28 @@ func squatted(lay Layout, err error) error {
 		"(the fallback then moves to $XDG_RUNTIME_DIR/%s), set BH_RUNTIME_DIR or use a root short enough for %s to fit sun_path, "+
 		"or have %s removed (by uid %d or root)",
 		err, st.Uid, lay.Parents[0], altFallbackName, lay.Root+"/bu-"+lay.Name+".d/sock", lay.Parents[0], st.Uid)
+}
+
+// squattedShared explains a refusal of the endpoint directory because
+// another uid made an entry at its name first in a root every uid can
+// create in (writable by others, as /tmp). The facts are read after the
+// refusal and only shape the message: the refusal itself rests on the
+// checks made through handles (openChain).
+func squattedShared(lay Layout, err error) error {
+	if lay.Dir == "" {
+		return err
+	}
+	var st, root unix.Stat_t
+	if unix.Lstat(lay.Dir, &st) != nil || st.Uid == uint32(os.Geteuid()) {
+		return err // not another uid's: the refusal says why
+	}
+	if unix.Stat(lay.Root, &root) != nil || root.Mode&0o002 == 0 {
+		return err // a root others cannot create in: whoever made it there was let in
+	}
+	return fmt.Errorf("%w; uid %d made %s first, in %s, where every uid can create entries, so this endpoint cannot be made there "+
+		"and has nowhere else to go: give it a per-user base no other uid can create in (XDG_RUNTIME_DIR naming a private directory "+
+		"of yours, as /run/user/%d is, with no root given; or BH_RUNTIME_DIR or the root naming one), or have %s removed (by uid %d or root)",
+		err, st.Uid, lay.Dir, lay.Root, os.Geteuid(), lay.Dir, st.Uid)
 }
 
 // sameDir reports whether d.path still names the directory d has open.

@@ -108,11 +108,12 @@ func TestAttackForgedHelperReply(t *testing.T) {
 
 // slowExec (the daemon of the attack tests below) waits, in the first
 // scenario only, until $BH_TEST_WAIT_FOR (with {root} replaced by the
-// value after -root in args) exists, at most 20 s, then execs args: the
-// attacker acts between the plant and the daemon's start, as a fast one
-// would on a busy host.
+// value after -root in args, else by $TMPDIR: brokenTarget's daemons get
+// their root there) exists, at most 20 s, then execs args: the attacker
+// acts between the plant and the daemon's start, as a fast one would on a
+// busy host.
 func slowExec(args []string) error {
-	root := ""
+	root := os.Getenv("TMPDIR")
 	for i, a := range args {
 		if a == "-root" && i+1 < len(args) {
 			root = args[i+1]

@@ -38,6 +38,9 @@ func TestDarwinSocketPaths(t *testing.T) {
 		if s.ID == "path.budget" {
 			root = budgetRoot(root, DefaultSocketTemplate, DefaultName, limit)
 		}
+		if s.ID == squatDoSScenario.ID {
+			root = path.Join(path.Dir(root), perUserBasePrefix+"ffff") // the per-user base the daemon serves in
+		}
 		for _, uid := range []int{0, 501} {
 			lay, err := ipc.LayoutFor("darwin", root, DefaultName, ipc.TransportUnix, uid)
 			switch {

@@ -74,6 +74,10 @@ type Env struct {
 	// closed: close has run; startDaemon refuses from then on, so a
 	// scenario still running after its timeout cannot leave a daemon.
 	closed bool
+	// privateBase: dir.squat-dos's per-user base, given to the daemon as
+	// $XDG_RUNTIME_DIR (perUserEnv); the builtin then starts with no
+	// --root (daemonArgv).
+	privateBase string
 }
 
 func (e *Env) note(format string, a ...any) {
@@ -431,7 +435,7 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 	if err := e.makeSocketDir(root, name); err != nil {
 		return nil, err
 	}
-	argv := cfg.Target.Argv(e.r.exe, root, name, e.Transport)
+	argv := e.daemonArgv(root, name)
 	// Race point: a scenario that timed out runs on while close stops what
 	// it started. The check, the start and the record are one step under
 	// e.mu, which close takes to mark the env closed and list the daemons:
@@ -442,7 +446,7 @@ func (e *Env) startDaemon(root, name string) (*daemon, error) {
 		return nil, errEnvClosed
 	}
 	marker := e.markerFor(len(e.daemons))
-	env := append(daemonEnv(cfg, root, name, e.Transport), marker)
+	env := append(e.perUserEnv(daemonEnv(cfg, root, name, e.Transport), root), marker)
 	a := execArg{Umask: cfg.Umask, Argv: argv, Env: env}
 	gate := e.gate
 	e.gate = nil // one start only

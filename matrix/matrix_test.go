@@ -189,16 +189,20 @@ func TestBuiltinPassesEverything(t *testing.T) {
 	}
 }
 
+// brokenTarget is brokend with flaw, choosing its base as ipc does (no
+// -root; PerUserBase): the suite hands it {root} as $TMPDIR in every
+// scenario, and dir.squat-dos a per-user base as $XDG_RUNTIME_DIR.
 func brokenTarget(flaw string) Target {
 	if abstractFlaws[flaw] {
 		return abstractTarget(flaw)
 	}
 	return Target{
-		Cmd: []string{bins.brokend, "-flaw", flaw, "-root", "{root}", "-name", "{name}", "-transport", "{transport}",
+		Cmd: []string{bins.brokend, "-flaw", flaw, "-name", "{name}", "-transport", "{transport}",
 			"-lockfile", "{root}/bu-{name}.lock"},
-		Socket:   DefaultSocketTemplate,
-		PortFile: "{root}/bu-{name}.d/port",
-		Protocol: ProtocolBHJSON,
+		Socket:      DefaultSocketTemplate,
+		PortFile:    "{root}/bu-{name}.d/port",
+		Protocol:    ProtocolBHJSON,
+		PerUserBase: true,
 		// Only -flaw locklink opens it; the others leave the link planted
 		// there by path.pidfile-link as it was.
 		LockFile: "{root}/bu-{name}.lock",
@@ -245,6 +249,9 @@ var brokenVariants = []struct {
 	{"serial", []string{"proto.idle-connections"}},
 	{"dropsome", []string{"load.concurrent"}},
 	{"locklink", []string{"path.pidfile-link"}},
+	// It looks only in the shared base: the squatted directory there is
+	// refused, and the per-user base its clients look in stays empty.
+	{"sharedbase", []string{"dir.squat-dos"}},
 	{"addrpeer", []string{"auth.bound-address"}},
 	{"abstractpeer", []string{"auth.bound-address"}},
 	// On an abstract name (abstractTarget): no peer check at all, and a
@@ -392,17 +399,37 @@ func TestRootLayoutDaemonPasses(t *testing.T) {
 		LockFile: "{root}/lock",
 	}
 	rep := runSuite(t, target, "")
-	if fails := byStatus(rep, Fail); len(fails) > 0 {
+	wantFails := checkSharedTemplateSquatted(t, rep)
+	if fails := byStatus(rep, Fail); !slices.Equal(fails, wantFails) {
 		logReport(t, rep)
-		t.Fatalf("a correct root-layout daemon failed %v", fails)
+		t.Fatalf("a correct root-layout daemon failed %v, want %v", fails, wantFails)
 	}
 	want := applicable(false, false)
 	if os.Geteuid() != 0 {
 		want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(otherUIDScenarios(), id) })
 	}
+	want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(wantFails, id) })
 	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
 		t.Errorf("passed %v\nwant   %v", got, want)
 	}
+}
+
+// checkSharedTemplateSquatted checks what a correct daemon told to make
+// its endpoint at a template in the scenario's shared directory (the
+// root, or the 01777 directory holding it) gets from dir.squat-dos: a
+// hardening failure that says why (another uid made the name first; the
+// daemon refused it and has nowhere else to go). It returns the failures
+// rep must hold: that one as root, none otherwise (it skips).
+func checkSharedTemplateSquatted(t *testing.T, rep Report) []string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	r, _ := find(rep, "dir.squat-dos")
+	if r.Status != Fail || !strings.Contains(r.Reason, "nowhere else to go") || !strings.Contains(r.Reason, fmt.Sprintf("uid %d made", DefaultAttackerUID)) {
+		t.Errorf("dir.squat-dos against a template in a shared directory: %s %q, want a failure saying uid %d made the name first and the daemon has nowhere else to go", r.Status, r.Reason, DefaultAttackerUID)
+	}
+	return []string{"dir.squat-dos"}
 }
 
 // A correct daemon with a small accept backlog (Python's socketserver
@@ -438,7 +465,7 @@ func TestSelect(t *testing.T) {
 	for _, x := range s {
 		ids = append(ids, x.ID)
 	}
-	want := []string{"dir.symlink", "dir.foreign-owner", "dir.loose-perms", "dir.not-a-dir", "inst.live-not-hijacked"}
+	want := []string{"dir.symlink", "dir.foreign-owner", "dir.loose-perms", "dir.not-a-dir", "inst.live-not-hijacked", "dir.squat-dos"} // catalogue order
 	if !slices.Equal(ids, want) {
 		t.Errorf("Select = %v, want %v", ids, want)
 	}

@@ -70,7 +70,10 @@ var targetSkips = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfi
 // never unlinks a stale socket (unix_listener, unlink_first 0), so a
 // restart after SIGKILL fails with "Address already in use"; SIGTERM runs
 // cleanup_handler: the socket is unlinked and it exits 2. It listens, then
-// forks (unless -D), so SO_PEERCRED names the parent.
+// forks (unless -D), so SO_PEERCRED names the parent. Its directory is
+// the suite's (--dir-created-by suite, 0700): dir.squat-dos's squat of the
+// socket path is refused by the kernel, and it serves (as it does without
+// -a, in a mkdtemp directory no other uid can predict).
 func TestRealSSHAgent(t *testing.T) {
 	needProgram(t, "ssh-agent", "openssh-client")
 	fails := []string{
@@ -94,6 +97,7 @@ func TestRealSSHAgent(t *testing.T) {
 		if !slices.Contains(hostLacks(), "auth.pid-handoff") {
 			reasons["auth.pid-handoff"] = "closed by the daemon"
 		}
+		reasons["dir.squat-dos"] = "permission denied"
 	}
 	for _, c := range []struct {
 		name string
@@ -116,7 +120,9 @@ func TestRealSSHAgent(t *testing.T) {
 // socket is made 0600 and serves in whatever directory is there; there is
 // no peer check, so once the socket is loosened another uid is answered;
 // it refuses to bind over an existing socket ("exists"); on SIGTERM it
-// exits 128+15 ("exiting on signal 15").
+// exits 128+15 ("exiting on signal 15"). In the suite's 0700 directory
+// (--dir-created-by suite) dir.squat-dos's squat is refused by the kernel
+// and it serves.
 func TestRealSocat(t *testing.T) {
 	needProgram(t, "socat", "socat")
 	target := Target{Cmd: []string{"socat", "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "EXEC:cat"}, Socket: "{root}/echo.sock",
@@ -130,11 +136,15 @@ func TestRealSocat(t *testing.T) {
 		"inst.clean-shutdown",  // exit 143 on SIGTERM
 	}
 	skips := append([]string{"path.name-validation"}, targetSkips...)
-	expectVerdicts(t, target, fails, skips, map[string]string{
+	reasons := map[string]string{
 		"inst.clean-shutdown":  "exit code 143",
 		"inst.stale-recovered": "exists",
 		"load.concurrent":      "0 errors",
-	})
+	}
+	if os.Geteuid() == 0 {
+		reasons["dir.squat-dos"] = "permission denied"
+	}
+	expectVerdicts(t, target, fails, skips, reasons)
 	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
 		t.Errorf("socat processes outlived the run: %v", left)
 	}

@@ -45,7 +45,8 @@ func RerunCommand(argv, ids []string, daemonUID int) string {
 // ReportTarget is t as reports describe it.
 func (t Target) ReportTarget() report.Target {
 	return report.Target{Builtin: t.Builtin, Cmd: t.Cmd, Env: t.Env, Socket: t.Socket, PortFile: t.PortFile, Protocol: string(t.Protocol),
-		Send: t.Send, Expect: t.Expect, Probe: t.Probe, DirCreatedBy: t.DirCreatedBy, Forks: t.Forks, PidFile: t.PidFile, Keep: t.Keep, LockFile: t.LockFile}
+		Send: t.Send, Expect: t.Expect, Probe: t.Probe, DirCreatedBy: t.DirCreatedBy, Forks: t.Forks, PidFile: t.PidFile, Keep: t.Keep, LockFile: t.LockFile,
+		PerUserBase: t.PerUserBase}
 }
 
 // ReportScenarios describes the catalogue for reports (SARIF rules).

@@ -61,6 +61,17 @@ type Target struct {
 	// LockFile is a {root}/{name} template naming a lock file the daemon
 	// opens or creates at start (path.pidfile-link plants a link there).
 	LockFile string `json:"lock_file,omitempty"`
+	// PerUserBase: the daemon chooses its own base as ipc does (its
+	// clients look in the same order): $XDG_RUNTIME_DIR when that is a
+	// directory of its uid with no group or other access, else $TMPDIR.
+	// The suite then owns those variables (and BH_RUNTIME_DIR) in the
+	// daemon's environment: every scenario gives it {root} as $TMPDIR and
+	// no XDG_RUNTIME_DIR, so it is judged in {root} as usual, and
+	// dir.squat-dos gives it a per-user base as $XDG_RUNTIME_DIR too and
+	// looks for its socket there (the socket template with {root} standing
+	// for that base). Its command need not name {root}; one that passes
+	// {root} as the daemon's root tells it to use the shared one.
+	PerUserBase bool `json:"per_user_base,omitempty"`
 	// Keep holds glob templates ({root}, {name}; path.Match syntax, with
 	// forward slashes on every OS)
 	// naming the daemon's own data, such as a key store beside its
@@ -245,8 +256,12 @@ func (t Target) Paths(root, name string, tr ipc.Transport, daemonUID int) (sock,
 }
 
 // Argv is the daemon's command line for root, name and transport; exe is
-// this program (for the builtin).
+// this program (for the builtin, which gets no --root when root is "": it
+// then chooses its own, ipc.DefaultRoot).
 func (t Target) Argv(exe, root, name string, tr ipc.Transport) []string {
+	if t.Builtin && root == "" {
+		return []string{exe, "daemon", "--name", name, "--transport", string(tr)}
+	}
 	if t.Builtin {
 		return []string{exe, "daemon", "--name", name, "--root", root, "--transport", string(tr)}
 	}

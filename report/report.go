@@ -87,6 +87,10 @@ type Target struct {
 	PidFile string `json:"pid_file,omitempty"`
 	// LockFile: the lock file template (path.pidfile-link plants there).
 	LockFile string `json:"lock_file,omitempty"`
+	// PerUserBase: the daemon chooses its own base ($XDG_RUNTIME_DIR when
+	// private, else $TMPDIR, which the suite set to each scenario's root);
+	// dir.squat-dos looked for it in a per-user base.
+	PerUserBase bool `json:"per_user_base,omitempty"`
 	// Keep: glob templates naming the daemon's own data, which
 	// inst.clean-shutdown did not count as left behind.
 	Keep []string `json:"keep,omitempty"`
@@ -106,6 +110,9 @@ func (t Target) Describe() string {
 	}
 	if t.Forks {
 		notes = append(notes, "forks")
+	}
+	if t.PerUserBase {
+		notes = append(notes, "chooses its own base ($TMPDIR = root)")
 	}
 	if len(notes) > 0 {
 		s += " [" + strings.Join(notes, "; ") + "]"

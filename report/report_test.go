@@ -187,6 +187,7 @@ func TestTargetDescribeNamesConditions(t *testing.T) {
 		{Target{Cmd: []string{"d", "--root", "{root}"}}, "d --root {root}"},
 		{Target{Cmd: []string{"d"}, DirCreatedBy: "suite"}, "d [socket directory made by the suite]"},
 		{Target{Cmd: []string{"d"}, DirCreatedBy: "suite", Forks: true}, "d [socket directory made by the suite; forks]"},
+		{Target{Cmd: []string{"d"}, PerUserBase: true}, "d [chooses its own base ($TMPDIR = root)]"},
 	} {
 		if got := c.t.Describe(); got != c.want {
 			t.Errorf("Describe(%+v) = %q, want %q", c.t, got, c.want)

@@ -462,7 +462,7 @@ func externalOnlyFlags(fs *flag.FlagSet) []string {
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "socket", "port-file", "env", "send", "send-file", "expect", "probe", "dir-created-by", "forks", "pidfile", "keep", "lockfile":
+		case "socket", "port-file", "env", "send", "send-file", "expect", "probe", "dir-created-by", "forks", "pidfile", "keep", "lockfile", "per-user-base":
 			set = append(set, "--"+f.Name)
 		}
 	})

@@ -87,6 +87,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send-file", "no/such/file"}, "--send-file: open no/such/file"},
 		{[]string{"run", "--cmd", "d", "--protocol", "line", "--expect", "x", "--send-file", "."}, "--send-file .: not a regular file"},
 		{[]string{"run", "--keep", "{root}/data"}, "--keep describes an external daemon and needs --cmd"},
+		{[]string{"run", "--per-user-base"}, "--per-user-base describes an external daemon and needs --cmd"},
 		{[]string{"run", "--cmd", "d", "--keep", "/var/lib/d"}, `--keep "/var/lib/d": must start with {root}/`},
 		{[]string{"run", "--cmd", "d", "--keep", "{root}/{nam}"}, "unknown placeholder {nam}"},
 		{[]string{"run", "--cmd", "d", "--keep", "{root}/../etc"}, `--keep "{root}/../etc": must stay under {root} once cleaned, not "etc"`},

@@ -42,7 +42,7 @@ type runFlags struct {
 	dirCreatedBy, pidFile, lockFile, scenarios, umask, reportDir, format   *string
 	leg, name, image                                                       *string
 	envs, keep                                                             multiFlag
-	envClear, forks, containers, native, allowIncomplete                   *bool
+	envClear, forks, perUserBase, containers, native, allowIncomplete      *bool
 	daemonUID, attackerUID                                                 *int
 	attackerGID, attackerGroups                                            gidsFlag
 	timeout, legTimeout, readyTimeout                                      *time.Duration
@@ -66,6 +66,7 @@ func defineRunFlags(fs *flag.FlagSet) *runFlags {
 	f.dirCreatedBy = fs.String("dir-created-by", "daemon", "daemon, or suite: the suite makes the socket's directory (0700, as the daemon's uid) before each start")
 	f.forks = fs.Bool("forks", false, "the daemon may detach: exit 0 before ready is not a failure; signals go to the serving process")
 	f.pidFile = fs.String("pidfile", "", "with --forks: pid file template ({root} {name}) naming the serving process")
+	f.perUserBase = fs.Bool("per-user-base", false, "external daemon: it chooses its own base as ipc does ($XDG_RUNTIME_DIR when a 0700 directory of its uid, else $TMPDIR) and its clients look there; the suite gives it {root} as $TMPDIR, and dir.squat-dos a per-user base as $XDG_RUNTIME_DIR")
 	f.lockFile = fs.String("lockfile", "", "external daemon: template ({root} {name}) of a lock file it opens or creates at start; path.pidfile-link plants a link there")
 	fs.Var(&f.keep, "keep", "`GLOB` template ({root} {name}) naming the daemon's own data, e.g. '{root}/gnupg/private-keys-v1.d': inst.clean-shutdown does not count it, what it holds or the directories holding it as left behind (repeatable; recorded in the report)")
 	f.scenarios = fs.String("scenarios", "", "comma-separated scenario IDs or patterns, e.g. 'dir.*,inst.live-not-hijacked' (default all)")
@@ -185,7 +186,8 @@ func (f *runFlags) targetOf(fs *flag.FlagSet) (matrix.Target, error) {
 			return usageErr("--cmd: %v", err)
 		}
 		t = matrix.Target{Cmd: argv, Env: f.envs, Socket: *f.socket, PortFile: *f.portFile, Protocol: matrix.ProtocolBHJSON,
-			Send: *f.send, Expect: *f.expect, Probe: *f.probe, Forks: *f.forks, PidFile: *f.pidFile, Keep: f.keep, LockFile: *f.lockFile}
+			Send: *f.send, Expect: *f.expect, Probe: *f.probe, Forks: *f.forks, PidFile: *f.pidFile, Keep: f.keep, LockFile: *f.lockFile,
+			PerUserBase: *f.perUserBase}
 		if *f.sendFile != "" {
 			if *f.send != "" {
 				return usageErr("--send and --send-file: give one of them")

@@ -6,9 +6,10 @@ on a Unix socket in a private directory, or on TCP loopback with a secret, and
 passes every required scenario of bh-ipc-check (docs/scenarios/ in that
 repository explains each attack and fix):
 
-    python3 bh_endpoint.py serve --root DIR --name NAME [--transport unix|tcp|abstract] [--protocol bh-json|ipc]
+    python3 bh_endpoint.py serve [--root DIR] --name NAME [--transport unix|tcp|abstract] [--protocol bh-json|ipc]
 
-Layout, under a runtime directory ROOT (like /tmp or $XDG_RUNTIME_DIR):
+Layout, under a runtime directory ROOT (--root, else default_root(): a
+private $XDG_RUNTIME_DIR, else $TMPDIR or /tmp):
 
     ROOT/bu-NAME.d/        0700, ours, never a symlink
     ROOT/bu-NAME.d/lock    flock held for the daemon's whole life
@@ -18,6 +19,12 @@ Layout, under a runtime directory ROOT (like /tmp or $XDG_RUNTIME_DIR):
 
 Guarantees, against another local uid (root and our own uid are out of scope):
 
+- With no --root, the endpoint lives in a per-user base where one exists
+  ($XDG_RUNTIME_DIR when it is a 0700 directory of ours, as /run/user/<uid>
+  is), in which no other uid can create bu-NAME.d first: squatting the name
+  cannot keep the daemon from starting. Clients use the same order
+  (default_root, as bh-ipc-check's ipc package does). In a shared root
+  (/tmp) a squatted bu-NAME.d is refused, and the daemon cannot start there.
 - The endpoint directory is created 0700 or, if it exists, opened with
   O_NOFOLLOW|O_DIRECTORY and checked with fstat: a symlink, a non-directory or
   another uid's directory is refused and left as it was; our own loose
@@ -144,6 +151,27 @@ class _Retry(Exception):
     """Lost a race with a concurrent shutdown of the same endpoint."""
 
 
+def default_root():
+    """The runtime directory when none is given, in the ipc package's order
+    (its clients look in the same one): $BH_RUNTIME_DIR; else $XDG_RUNTIME_DIR
+    when it is an absolute path naming a directory of ours with no group or
+    other access (a per-user base: no other uid can create bu-NAME.d there
+    first); else $TMPDIR, else /tmp (the shared fallback, where another uid can
+    squat bu-NAME.d: it is refused, and the daemon has nowhere else to go)."""
+    d = os.environ.get("BH_RUNTIME_DIR")
+    if d:
+        return d
+    d = os.environ.get("XDG_RUNTIME_DIR")
+    if d and os.path.isabs(d):
+        try:
+            st = os.lstat(d)  # not followed: a symlink is no private directory
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077 == 0:
+            return d
+    return os.environ.get("TMPDIR") or "/tmp"
+
+
 def sun_path_limit():
     """Usable bytes of sockaddr_un.sun_path: 107 on Linux, 103 on macOS/BSD."""
     return 107 if sys.platform.startswith("linux") else 103
@@ -254,7 +282,7 @@ class Endpoint:
         validate_name(name)  # before touching the filesystem
         if transport not in ("unix", "tcp", "abstract"):
             raise EndpointError("transport %r: want unix, tcp or abstract" % transport)
-        self.root = os.path.abspath(root)
+        self.root = os.path.abspath(root or default_root())
         self.name = name
         self.transport = transport
         self.dir = os.path.join(self.root, "bu-%s.d" % name)
@@ -810,7 +838,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="bh_endpoint", description="A bh-json daemon on a private local endpoint.")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="serve until SIGTERM or SIGINT")
-    s.add_argument("--root", required=True, help="runtime directory (like /tmp or $XDG_RUNTIME_DIR)")
+    s.add_argument("--root", help="runtime directory (default: $BH_RUNTIME_DIR, else a private $XDG_RUNTIME_DIR, else $TMPDIR or /tmp)")
     s.add_argument("--name", required=True, help="endpoint name, [A-Za-z0-9_-]{1,64}")
     s.add_argument("--transport", default="unix", choices=("unix", "tcp", "abstract"),
                    help="abstract: the Linux abstract name @ROOT/bu-NAME.sock, open to every uid and mount namespace of the network namespace but for the peer check")

@@ -131,11 +131,15 @@ type config struct {
 	// abstract: --transport abstract, the socket an abstract name
 	// (@{root}/bu-{name}.sock, Linux); no port or lock file.
 	abstract bool
+	// explicitRoot: the daemon is given --root {root} (the scenario's
+	// shared directory); else it chooses its own base (default_root) and
+	// the suite is told so (--per-user-base).
+	explicitRoot bool
 }
 
 var (
 	plain         = config{daemonUID: 0, umask: "000", protocol: "bh-json"}
-	abstractPlain = config{daemonUID: 0, umask: "000", protocol: "bh-json", abstract: true}
+	abstractPlain = config{daemonUID: 0, umask: "000", protocol: "bh-json", abstract: true, explicitRoot: true}
 )
 
 // result is the part of a report's result the tests read (the CLI's JSON,
@@ -163,7 +167,10 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 	if strings.ContainsAny(py+module, " '\"\\") {
 		t.Skipf("python %q or module %q holds a space or quote; run from a plain path", py, module)
 	}
-	cmdline := py + " " + module + " serve --root {root} --name {name} --transport {transport} --protocol " + c.protocol
+	cmdline := py + " " + module + " serve --name {name} --transport {transport} --protocol " + c.protocol
+	if c.explicitRoot {
+		cmdline += " --root {root}"
+	}
 	sock := "{root}/bu-{name}.d/sock"
 	files := []string{"--port-file", "{root}/bu-{name}.d/port", "--lockfile", "{root}/bu-{name}.d/lock"}
 	switch {
@@ -175,6 +182,9 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 	}
 	args := append([]string{"run", "--target", "external", "--cmd", cmdline, "--socket", sock}, files...)
 	args = append(args, "--protocol", c.protocol, "--umask", c.umask, "--daemon-uid", strconv.Itoa(c.daemonUID), "--format", "json")
+	if !c.explicitRoot {
+		args = append(args, "--per-user-base")
+	}
 	if patterns != "" {
 		args = append(args, "--scenarios", patterns)
 	}
@@ -234,11 +244,14 @@ func ids(rs []result, status string) []string {
 }
 
 // The reference daemon passes every scenario that applies to it: as root's
-// own daemon under umask 000, as an ordinary uid under umask 077, over TCP
-// only with the ipc handshake instead of a token in every request, and on
-// an abstract name (its peer's uid and mount namespace checked), as root
-// and as an ordinary uid (whose helpers the suite makes not dumpable: the
-// daemon reads their mountinfo, not their /proc/<pid>/ns/mnt).
+// own daemon under umask 000, as an ordinary uid under umask 077 (both
+// choosing their base, so dir.squat-dos finds them in the per-user one),
+// over TCP only with the ipc handshake instead of a token in every request,
+// given its root (dir.squat-dos, unix only, does not apply), and on an
+// abstract name, given its root (its peer's uid and mount namespace
+// checked), as root and as an ordinary uid (whose helpers the suite makes
+// not dumpable: the daemon reads their mountinfo, not their
+// /proc/<pid>/ns/mnt).
 func TestPythonReferencePassesTheSuite(t *testing.T) {
 	py := python(t)
 	for _, c := range []struct {
@@ -247,9 +260,9 @@ func TestPythonReferencePassesTheSuite(t *testing.T) {
 	}{
 		{"daemon uid 0 umask 000", plain},
 		{"daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json"}},
-		{"tcp only, ipc handshake", config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true}},
+		{"tcp only, ipc handshake, --root given", config{daemonUID: 0, umask: "000", protocol: "ipc", tcpOnly: true, explicitRoot: true}},
 		{"abstract name, daemon uid 0", abstractPlain},
-		{"abstract name, daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json", abstract: true}},
+		{"abstract name, daemon uid 1000 umask 077", config{daemonUID: 1000, umask: "077", protocol: "bh-json", abstract: true, explicitRoot: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rs := run(t, py, bin.module, "", c.config)
@@ -317,6 +330,9 @@ func TestPythonMutantsFail(t *testing.T) {
 		// daemon's uid from another mount namespace (containerd-shim).
 		{"abstract: no peer uid check", []edit{{"if uid != os.geteuid():", "if False:"}}, "auth.foreign-uid-connect", abstractPlain},
 		{"abstract: no mount namespace check", []edit{{`if self.ep.transport == "abstract" and not same_mount_ns(sock):`, "if False:"}}, "auth.abstract-mount-ns", abstractPlain},
+		// $XDG_RUNTIME_DIR never looked at: the shared base alone, where
+		// the squatted bu-NAME.d is refused.
+		{"no per-user base", []edit{{"if d and os.path.isabs(d):", "if False:"}}, "dir.squat-dos", plain},
 		// A daemon no client can authenticate never becomes ready: the
 		// suite refuses to test it (exit 2) instead of judging it.
 		{"server proof with the client's label", []edit{{`handshake_proof(key, "server"`, `handshake_proof(key, "client"`}}, refusedAtPreflight, ipc},
@@ -350,6 +366,18 @@ func TestPythonMutantsFail(t *testing.T) {
 				t.Errorf("%s with %s: %s (%s), want a failure", c.scenario, c.name, r.Status, r.Reason)
 			}
 		})
+	}
+}
+
+// Told the scenario's shared directory as its root (--root {root}), the
+// reference daemon has no choice: another uid makes bu-NAME.d there first,
+// the daemon refuses it and cannot start, and dir.squat-dos says so
+// (hardening): the rule for a daemon told where (docs/scenarios/dir.squat-dos.md).
+func TestPythonToldASharedRootIsSquatted(t *testing.T) {
+	py := python(t)
+	rs := run(t, py, bin.module, "dir.squat-dos", config{daemonUID: 0, umask: "000", protocol: "bh-json", explicitRoot: true})
+	if r := rs[0]; r.Status != "fail" || r.Severity != "hardening" || !strings.Contains(r.Reason, "nowhere else to go") {
+		t.Errorf("dir.squat-dos with --root {root}: %s %s (%s), want a hardening failure saying the daemon has nowhere else to go", r.Severity, r.Status, r.Reason)
 	}
 }
 

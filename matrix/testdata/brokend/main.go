@@ -63,6 +63,10 @@
 //	                  POST is run (Redis before 3.2.7)
 //	-flaw anyhost     -tcpproto http: any Host is answered, a name a page
 //	                  rebound to 127.0.0.1 too (Transmission, CVE-2018-5702)
+//	-flaw sharedbase  without -root, uses only the shared base ($TMPDIR),
+//	                  ignoring a private $XDG_RUNTIME_DIR: a squatted
+//	                  endpoint directory there is refused (the ipc package)
+//	                  and it has nowhere else to go (Zim's CVE-2020-10870)
 //
 // On a Linux abstract name ('@{root}/bu-{name}.sock'; see abstract.go), no
 // directory, no lock:
@@ -101,6 +105,10 @@
 // bind fails over any socket left there. -slow-second D: a start that
 // finds something at the socket path already waits D before anything
 // else (a second start slowed by the machine's load; the first is not).
+//
+// Without -root the flawed daemons choose their runtime directory as ipc
+// does (baseFor: $BH_RUNTIME_DIR, a private $XDG_RUNTIME_DIR, else
+// $TMPDIR), as the suite's brokenTarget runs them.
 //
 // On tcp, plain and unlink check the token. -tcpproto line (a Redis-like
 // line protocol: PING answers +PONG; a "POST" or "Host:" line closes the
@@ -147,7 +155,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns", "pidauth"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns", "pidauth", "sharedbase"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -185,7 +193,7 @@ func main() {
 	flag.UintVar(&dirMode, "dirmode", 0o700, "none only: the verified root's mode")
 	flag.UintVar(&sockMode, "sockmode", 0o600, "none only, with -order: the socket's mode")
 	flag.IntVar(&sockGroup, "sockgroup", -1, "none only, with -order: the socket's group")
-	root := flag.String("root", "", "runtime directory")
+	root := flag.String("root", "", "runtime directory (default: chosen as ipc does, ipc.DefaultRoot; see baseFor)")
 	name := flag.String("name", "", "endpoint name")
 	transport := flag.String("transport", "unix", "unix or tcp")
 	detach := flag.Bool("detach", false, "start again in a new session and exit 0 at once")
@@ -228,6 +236,9 @@ func main() {
 		exitOn("brokend:", serveAt(*socket))
 	default:
 		pidfilePath, lockfilePath = *pidfile, *lockfile
+		if *root == "" {
+			*root = baseFor(flaw)
+		}
 		exitOn("brokend:", run(*root, *name, *transport))
 	}
 }

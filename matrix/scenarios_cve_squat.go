@@ -1,0 +1,281 @@
+package matrix
+
+// Squatting as denial of service (issue 22, class 5; Zim, CVE-2020-10870):
+// a daemon that makes its endpoint under a predictable name in a directory
+// every uid can create in is kept from starting by any uid that makes the
+// name first. Refusing the squatter's entry is right (dir.foreign-owner
+// judges that half); this scenario judges the other half: whether the
+// daemon still serves where its clients look.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/org/bh-ipc-check/ipc"
+
+	"github.com/org/bh-ipc-check/matrix/internal/world"
+)
+
+// squatDoSScenario is dir.squat-dos.
+var squatDoSScenario = Scenario{ID: "dir.squat-dos", Title: "a squatted endpoint is still served where its clients look", Severity: Hardening,
+	Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+	Checks: "before the start another uid makes what the daemon would make first (its endpoint directory, or the socket when its directory exists): " +
+		"the daemon serves where its clients look because that is a per-user base no other uid can create in (the squat there is refused by the kernel; " +
+		"the builtin and --per-user-base targets get one as $XDG_RUNTIME_DIR, with {root} as $TMPDIR); a daemon that refuses the squat with nowhere else to go fails",
+	run: squatDoS}
+
+func init() {
+	catalogue = append(catalogue, squatDoSScenario)
+}
+
+// chooseBaseVars are the variables a daemon that chooses its own base
+// reads (ipc.DefaultRoot's order); perUserEnv sets them.
+var chooseBaseVars = []string{"BH_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TMPDIR"}
+
+// perUserEnv sets, in env, the base a daemon that chooses its own is
+// given: for a PerUserBase target in every scenario, and for the builtin
+// in dir.squat-dos (started with no --root). The suite's own values of
+// chooseBaseVars (and the target's --env ones) are removed; TMPDIR is
+// root, the scenario's shared root (as /tmp is); XDG_RUNTIME_DIR is the
+// per-user base when the scenario gives one (dir.squat-dos).
+func (e *Env) perUserEnv(env []string, root string) []string {
+	t := e.r.cfg.Target
+	if !t.PerUserBase && !(t.Builtin && e.privateBase != "") {
+		return env
+	}
+	env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(chooseBaseVars, k)
+	})
+	env = append(env, "TMPDIR="+root)
+	if e.privateBase != "" {
+		env = append(env, "XDG_RUNTIME_DIR="+e.privateBase)
+	}
+	return env
+}
+
+// daemonArgv is the target's command for root and name; in dir.squat-dos
+// the builtin gets no --root, so that it chooses its own.
+func (e *Env) daemonArgv(root, name string) []string {
+	t := e.r.cfg.Target
+	if t.Builtin && e.privateBase != "" {
+		root = ""
+	}
+	return t.Argv(e.r.exe, root, name, e.Transport)
+}
+
+// firstMade is what a daemon makes first on its way to sock: the
+// outermost directory between the scenario's directory and sock that does
+// not exist yet, else sock itself.
+func (e *Env) firstMade(sock string) string {
+	p := sock
+	for d := filepath.Dir(sock); isUnder(d, e.Parent) && !world.Stat(d).Exists; d = filepath.Dir(d) {
+		p = d
+	}
+	return p
+}
+
+// squatAttempt is one attempt by the attacker to make the name a daemon
+// makes first: made, or refused by the kernel (denied: the error).
+type squatAttempt struct {
+	path   string
+	made   bool
+	denied error
+}
+
+// describe says what became of the attempt, with the facts of the name
+// and of the directory holding it, for reasons.
+func (s squatAttempt) describe(uid int) string {
+	dir := filepath.Dir(s.path)
+	if s.made {
+		return fmt.Sprintf("uid %d made %s first (%s) in %s (%s)", uid, s.path, world.Describe(s.path), dir, world.Describe(dir))
+	}
+	return fmt.Sprintf("uid %d could not make %s (permission denied: %s is %s)", uid, s.path, dir, world.Describe(dir))
+}
+
+// trySquat has the attacker make a directory (0777) at path, as itself
+// through its helper, so that a refusal is the kernel's. An error other
+// than a permission refusal ends the scenario (no verdict).
+func (e *Env) trySquat(ctx context.Context, path string) (squatAttempt, error) {
+	// Race point: the scenario's root is opened to other uids (01777, as
+	// /tmp) before the start instead of once the daemon serves (openRoot),
+	// so that the attempt is made as the attacker, not by the suite on its
+	// behalf: a refusal is then the kernel's answer about the directory
+	// that holds the name. Another local uid that takes the name first
+	// makes the attempt fail with EEXIST: no verdict.
+	if isUnder(path, e.Root) {
+		if err := e.openRoot(); err != nil {
+			return squatAttempt{}, err
+		}
+	}
+	err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: path, Mode: 0o777})
+	// What the attacker's helper says is checked against the name itself:
+	// its uid could make the helper report either outcome.
+	f := world.Stat(path)
+	made := f.Exists && f.UID == e.r.attackerUID
+	switch {
+	case err == nil && made:
+		return squatAttempt{path: path, made: true}, nil
+	case err == nil:
+		return squatAttempt{}, fmt.Errorf("uid %d's helper made %s, but it is %s", e.r.attackerUID, path, world.Describe(path))
+	case f.Exists:
+		return squatAttempt{}, fmt.Errorf("uid %d's attempt to make %s failed (%v), but it is %s", e.r.attackerUID, path, err, world.Describe(path))
+	case errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
+		e.note("uid %d's attempt to make %s was refused: %v", e.r.attackerUID, path, err)
+		return squatAttempt{path: path, denied: err}, nil
+	}
+	return squatAttempt{}, err
+}
+
+// squatDoS replays Zim's CVE-2020-10870: another uid pre-creates the
+// endpoint before the start. A daemon that chooses its own base (the
+// builtin, or a --per-user-base target) is given a per-user one and must
+// serve there; any other target is judged at its socket template.
+func squatDoS(ctx context.Context, e *Env) outcome {
+	t := e.r.cfg.Target
+	if t.Builtin || t.PerUserBase {
+		return squatPerUser(ctx, e)
+	}
+	return squatExplicit(ctx, e)
+}
+
+// squatExplicit judges a target whose clients look at its socket template:
+// where its directory is one no other uid can create in, the squat is
+// refused by the kernel and the daemon must serve; where it is shared, the
+// squatter makes the name first and the daemon, refusing it, has nowhere
+// else to go.
+func squatExplicit(ctx context.Context, e *Env) outcome {
+	// --dir-created-by suite: the directory is there before the start, as
+	// the operator makes it (0700, the daemon's uid).
+	if err := e.makeSocketDir(e.Root, e.Name); err != nil {
+		return errored("setup: %v", err)
+	}
+	sq, err := e.trySquat(ctx, e.firstMade(e.Sock))
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	_, served, refusal, err := e.servedOrRefused(ctx)
+	e.note("after the start: %s is %s; socket %s: %s", sq.path, world.Describe(sq.path), e.Sock, world.Describe(e.Sock))
+	if sq.made {
+		return judgeSquatted(e, sq, e.Sock, served, refusal, err)
+	}
+	switch {
+	case served:
+		return pass("%s, a directory no other uid can create in; served at %s", sq.describe(e.r.attackerUID), e.Sock)
+	case refusal != "":
+		return errored("the squat was refused by the kernel, yet the daemon did not start: %s", refusal)
+	}
+	return errored("neither served nor refused clearly: %v", err)
+}
+
+// perUserBasePrefix starts the name of dir.squat-dos's per-user base in
+// the scenario's directory (with four hex digits: as short as the root's
+// name plus two, so its sockets fit macOS's sun_path as the root's do;
+// TestDarwinSocketPaths).
+const perUserBasePrefix = "u-"
+
+// squatPerUser judges a daemon that chooses its own base: with a per-user
+// base as $XDG_RUNTIME_DIR (a 0700 directory of the daemon's uid, as
+// /run/user/<uid> is) and the scenario's shared root as $TMPDIR, the
+// attacker squats where a daemon using the shared base would go and tries
+// the same in the per-user base; the daemon must serve where its clients
+// look (ipc's order: the per-user base).
+func squatPerUser(ctx context.Context, e *Env) outcome {
+	// Race point: the scenario's directory is open to other uids (01777)
+	// by now; the base is made there exclusively (mkdir, as the daemon's
+	// uid, no link followed), so another uid that takes the name first
+	// makes it fail (EEXIST: no verdict), never hands the daemon a
+	// directory of its own.
+	base := filepath.Join(e.Parent, perUserBasePrefix+randHex(2))
+	if err := e.fsOp(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: base, Mode: 0o700}, "made the per-user base (as /run/user/<uid>)"); err != nil {
+		return errored("setup: %v", err)
+	}
+	e.privateBase = base
+	want, err := e.perUserSock()
+	if err != nil {
+		return errored("setup: where the daemon's clients look: %v", err)
+	}
+	shared := e.firstMade(e.Sock)
+	// The shared root first: where a daemon that ignores the per-user base
+	// goes.
+	sqShared, err := e.trySquat(ctx, shared)
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	e.note("the daemon gets TMPDIR=%s (%s) and XDG_RUNTIME_DIR=%s; its clients look at %s", e.Root, world.Describe(e.Root), base, want)
+	e.Sock, e.EndpointDir = want, filepath.Dir(want)
+	if err := e.makeSocketDir(e.Root, e.Name); err != nil {
+		return errored("setup: %v", err)
+	}
+	sq, err := e.trySquat(ctx, e.firstMade(want))
+	if err != nil {
+		return errored("setup: %v", err)
+	}
+	_, served, refusal, err := e.servedOrRefused(ctx)
+	e.note("after the start: %s is %s; %s is %s; socket %s: %s", shared, world.Describe(shared), sq.path, world.Describe(sq.path), want, world.Describe(want))
+	if sq.made {
+		return judgeSquatted(e, sq, want, served, refusal, err)
+	}
+	switch {
+	case served:
+		return pass("served at %s, in the per-user base: %s; %s, which did not stand in its way",
+			want, sq.describe(e.r.attackerUID), sqShared.describe(e.r.attackerUID))
+	case refusal != "" && sqShared.made:
+		return fail("did not serve at %s, where its clients look (XDG_RUNTIME_DIR=%s, a 0700 directory of uid %d, which no other uid can create in): "+
+			"it refused — correctly — %s, but it looks only in the shared base and has nowhere else to go (%s)",
+			want, base, e.r.daemonUID, sqShared.describe(e.r.attackerUID), refusal)
+	case refusal != "":
+		return errored("the squats had no effect (%s; %s), yet the daemon did not start: %s", sq.describe(e.r.attackerUID), sqShared.describe(e.r.attackerUID), refusal)
+	}
+	if sqShared.made && world.Stat(filepath.Join(shared, filepath.Base(want))).Exists {
+		return fail("serves inside %s, made by uid %d, not at %s where its clients look: it ignores the per-user base", shared, e.r.attackerUID, want)
+	}
+	return errored("neither served nor refused clearly: %v", err)
+}
+
+// perUserSock is where the clients of a daemon that chooses its own base
+// look in dir.squat-dos: for the builtin, ipc's layout for the daemon's
+// uid and environment (ipc.ResolveFor); for a --per-user-base target, its
+// socket template with {root} the base ipc's order picks in that
+// environment (ipc.DefaultRootFor).
+func (e *Env) perUserSock() (string, error) {
+	env := e.perUserEnv(daemonEnv(e.r.cfg, e.Root, e.Name, e.Transport), e.Root)
+	if e.r.cfg.Target.Builtin {
+		lay, err := ipc.ResolveFor(e.r.daemonUID, env, e.Name, ipc.WithTransport(e.Transport))
+		return lay.Sock, err
+	}
+	base := ipc.DefaultRootFor(e.r.daemonUID, env)
+	if base != e.privateBase {
+		return "", fmt.Errorf("ipc's order picks %s, not the per-user base %s", base, e.privateBase)
+	}
+	return filepath.Clean(expand(e.r.cfg.Target.Socket, base, e.Name)), nil
+}
+
+// judgeSquatted judges a start after the attacker made sq.path first where
+// the daemon's clients look (sock): serving inside the squatter's
+// directory is no service (it can remove the socket at will); refusing it
+// is right, with nowhere else to go.
+func judgeSquatted(e *Env, sq squatAttempt, sock string, served bool, refusal string, err error) outcome {
+	a := e.r.attackerUID
+	owned := func(p string) bool { f := world.Stat(p); return f.Exists && f.UID == a }
+	in := isUnder(sock, sq.path)
+	switch {
+	case served && in && owned(sq.path):
+		return fail("%s; the daemon serves inside it at %s, so uid %d can remove its socket at will (dir.foreign-owner judges the security half)", sq.describe(a), sock, a)
+	case served && owned(sq.path):
+		return fail("%s; the daemon serves at %s, but uid %d's entry stands in its way (%s)", sq.describe(a), sock, a, world.Describe(sq.path))
+	case served:
+		return pass("%s; the daemon replaced it and serves at %s (%s)", sq.describe(a), sock, world.Describe(sq.path))
+	case refusal != "":
+		return fail("%s, a directory every uid can create in; the daemon refused it — correctly — but has nowhere else to go: its clients look only at %s (%s). "+
+			"Put the endpoint in a per-user base: a daemon that chooses its own uses $XDG_RUNTIME_DIR when private (judge it with %s); "+
+			"one told where, a directory no other uid can create in (%s)",
+			sq.describe(a), sock, refusal, Hint("per-user-base", "true"), Hint("dir-created-by", "suite"))
+	}
+	return errored("neither served nor refused clearly: %v", err)
+}
