@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -138,6 +139,13 @@ func (e *Env) trySquat(ctx context.Context, path string) (squatAttempt, error) {
 // serve there; any other target is judged at its socket template.
 func squatDoS(ctx context.Context, e *Env) outcome {
 	t := e.r.cfg.Target
+	if parents := e.fallbackParents(); len(parents) > 0 {
+		// The run's root is too long for sun_path, so the builtin serves
+		// in the fallback /tmp/bh-<uid>, shared by every scenario of the
+		// run: a squat there would take the others' endpoints too, and
+		// a per-user base under this root would overflow sun_path as well.
+		return skip("the endpoint is in the sun_path fallback under %s (the run's root %s is too long for the %d-byte sun_path): squatting it would squat every scenario's; run with a shorter TMPDIR or --root to judge it", parents[0], e.Root, ipc.SunPathLimit(runtime.GOOS))
+	}
 	if t.Builtin || t.PerUserBase {
 		return squatPerUser(ctx, e)
 	}
