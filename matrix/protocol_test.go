@@ -514,7 +514,7 @@ func TestForksHandOff(t *testing.T) {
 		{"listening socket", "", "(it listens on ", "0"},
 		// The parent that listened still lives when the suite finds the
 		// daemon ready: it must not be taken for the server.
-		{"listening socket, parent lingers", "", "(it listens on ", "500ms"},
+		{"listening socket, parent lingers", "", "(it listens on ", "200ms"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tg := Target{Cmd: []string{bins.brokend, "-handoff", "-handoff-delay", c.delay, "-socket", "{root}/h.d/sock"}, Socket: "{root}/h.d/sock",

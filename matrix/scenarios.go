@@ -574,17 +574,18 @@ func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
 	exited, code := second.exited()
 	e.note("second instance pid %d: %s (exited=%v code=%d)", second.Pid, st, exited, code)
 	pid, err := e.pingAsDaemon(ctx, e.spec())
+	ofFirst := e.ofFirstStart(first, second, pid)
 	switch {
 	case err != nil:
 		return fail("after the second start the endpoint no longer answers: %v", err)
-	case !first.is(pid) && ofSecondStart(second, pid):
+	case !ofFirst && ofSecondStart(second, pid):
 		return fail("hijacked: the second instance (pid %d) now answers in place of the first (pid %d)", pid, pid1)
-	case !first.is(pid):
+	case !ofFirst:
 		return fail("ping answered by pid %d, neither the first (%d) nor the second (%d)", pid, pid1, second.Pid)
 	case st == secondTookOver:
 		return fail("the second start (pid %d) replaced the socket at %s or listens on it, though the first (pid %d) still answered this ping", second.Pid, e.Sock, pid1)
 	}
-	if !first.running() {
+	if !first.running() && !e.firstStillServes(first, second) {
 		return fail("the first daemon exited")
 	}
 	if st != secondEnded {

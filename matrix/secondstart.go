@@ -150,3 +150,27 @@ func (e *Env) awaitSecond(ctx context.Context, second *daemon, sock0 os.FileInfo
 func ofSecondStart(second *daemon, pid int) bool {
 	return second.is(pid) || pid > 0 && slices.Contains(ownProcs(second), pid)
 }
+
+// ofFirstStart: pid, which answered after a second start, is a process of
+// the first start and not of the second. Besides the pid the suite named
+// for the first, any process of its start counts where processes can be
+// attributed: a daemon that hands its listener over may do so after the
+// suite named its serving process (a parent that lingers past
+// settleQuiet, slowed by load), and its new server is still the first
+// start answering.
+func (e *Env) ofFirstStart(first, second *daemon, pid int) bool {
+	if first.is(pid) {
+		return true
+	}
+	return proc.MarkerScanWorks && !ofSecondStart(second, pid) && e.ofStart(first, pid)
+}
+
+// firstStillServes: a process of the first start, not of the second,
+// still holds the endpoint, though the one named as serving ended (it
+// handed over after it was named).
+func (e *Env) firstStillServes(first, second *daemon) bool {
+	if !proc.MarkerScanWorks {
+		return false
+	}
+	return slices.ContainsFunc(e.endpointHolders(first), func(r proc.Ref) bool { return !ofSecondStart(second, r.Pid) })
+}
