@@ -830,7 +830,10 @@ func TestSocketMakingOrderAndGroup(t *testing.T) {
 				Socket:   "{root}/bu.sock",
 				Protocol: ProtocolBHJSON,
 			}
-			sc, err := Select("sock.*,dir.*,auth.*")
+			// Not dir.squat-dos: -root {root} is a shared directory the
+			// daemon is told to use, which fails it by design (see
+			// TestRootLayoutDaemonPasses); the socket's making is judged here.
+			sc, err := Select("sock.*,dir.symlink,dir.foreign-owner,dir.loose-perms,dir.not-a-dir,auth.*")
 			if err != nil {
 				t.Fatal(err)
 			}
