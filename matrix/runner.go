@@ -318,8 +318,10 @@ func derefOr(p *int, def int) int {
 
 // runDirBase is where the run directory goes: os.TempDir(), unless other
 // uids the suite acts as cannot search it or one of its ancestors (as root
-// on macOS, $TMPDIR is the invoking user's 0700 /var/folders/.../T/), then
-// /tmp; if they cannot reach that either, the run cannot be set up.
+// on macOS, $TMPDIR is the invoking user's 0700 /var/folders/.../T/), or
+// a uid other than root and ours controls it (fsx.HeldByUs: root runs its
+// helpers by path there), then /tmp; if that fails too, the run cannot be
+// set up.
 func (r *Runner) runDirBase() (string, error) {
 	if !r.canSwitchUID() {
 		return os.TempDir(), nil
@@ -332,8 +334,8 @@ func (r *Runner) runDirBase() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("run directory: other uids must reach it: %w", err)
 	}
-	if base != os.TempDir() && r.cfg.Progress != nil {
-		fmt.Fprintf(r.cfg.Progress, "run directory under %s: %v\n", base, fsx.ReachableBy(os.TempDir(), uids...))
+	if why := fsx.WhyNotTempDir(uids...); why != nil && r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "run directory under %s: %v\n", base, why)
 	}
 	return base, nil
 }

@@ -11,24 +11,44 @@ const NobodyUID = 65534
 
 // TempDirFor returns the directory to make temporary directories in that
 // the given uids must reach (run directories, helper binaries, scenario
-// roots): os.TempDir() when every uid may search it and its ancestors,
-// else /tmp when they may search that, else an error naming both. As root
-// on macOS, $TMPDIR (/var/folders/.../T/) is the invoking user's, mode
-// 0700: a helper there cannot run as another uid. A uid gets itself as
-// primary group, as the suite's helpers do.
+// roots): os.TempDir() when every uid may search it and its ancestors and
+// no uid but root and ours controls it (HeldByUs), else /tmp when that
+// holds there, else an error naming both. As root on macOS, $TMPDIR
+// (/var/folders/.../T/) is the invoking user's, mode 0700: a helper there
+// cannot run as another uid, and its owner could swap the path under the
+// suite. A uid gets itself as primary group, as the suite's helpers do.
+// The directory returned is resolved (no symlink left on it).
 func TempDirFor(uids ...int) (string, error) {
 	dir := os.TempDir()
-	first := ReachableBy(dir, uids...)
+	real, first := usableTempDir(dir, uids...)
 	if first == nil {
-		return dir, nil
+		return real, nil
 	}
 	if dir == "/tmp" {
 		return "", first
 	}
-	if err := ReachableBy("/tmp", uids...); err != nil {
+	tmp, err := usableTempDir("/tmp", uids...)
+	if err != nil {
 		return "", fmt.Errorf("%v; and %v", first, err)
 	}
-	return "/tmp", nil
+	return tmp, nil
+}
+
+// WhyNotTempDir says why TempDirFor(uids...) does not use os.TempDir()
+// (nil when it does).
+func WhyNotTempDir(uids ...int) error {
+	_, err := usableTempDir(os.TempDir(), uids...)
+	return err
+}
+
+// usableTempDir is dir resolved when no other uid controls it (HeldByUs)
+// and each of uids may reach it.
+func usableTempDir(dir string, uids ...int) (string, error) {
+	real, err := HeldByUs(dir)
+	if err == nil {
+		err = ReachableBy(real, uids...)
+	}
+	return real, err
 }
 
 // ReachableBy is SearchableBy for each of uids (each with itself as
