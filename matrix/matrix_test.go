@@ -30,6 +30,9 @@ var bins struct {
 }
 
 func TestMain(m *testing.M) {
+	// No process a test starts (the builds below included) outlives
+	// this test binary, however it ends.
+	testenv.Reap()
 	flag.Parse()
 	// The binaries run as other uids: as root, not under a $TMPDIR they
 	// cannot reach (macOS: the invoking user's 0700 directory).

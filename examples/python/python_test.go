@@ -40,6 +40,8 @@ var bin struct {
 }
 
 func TestMain(m *testing.M) {
+	// No process a test starts outlives this test binary, however it ends.
+	testenv.Reap()
 	code := func() int {
 		dir, err := os.MkdirTemp("", "bh-python-bin-")
 		if err != nil {

@@ -1,0 +1,11 @@
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	Reap()
+	os.Exit(m.Run())
+}
