@@ -67,6 +67,7 @@ var targetSkips = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfi
 // forks (unless -D), so SO_PEERCRED names the parent.
 func TestRealSSHAgent(t *testing.T) {
 	needProgram(t, "ssh-agent", "openssh-client")
+	t.Parallel()
 	fails := []string{
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // binds in whatever directory it finds
 		"inst.stale-recovered", // a stale socket blocks the restart
@@ -108,6 +109,7 @@ func TestRealSSHAgent(t *testing.T) {
 // exits 128+15 ("exiting on signal 15").
 func TestRealSocat(t *testing.T) {
 	needProgram(t, "socat", "socat")
+	t.Parallel()
 	target := Target{Cmd: []string{"socat", "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "EXEC:cat"}, Socket: "{root}/echo.sock",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`, DirCreatedBy: "suite"}
 	fails := []string{
