@@ -65,7 +65,7 @@ func TestMain(m *testing.M) {
 			if runtime.GOOS != "linux" && strings.Contains(pkg, "brokend") {
 				continue // brokend uses SO_PEERCRED; its tests are Linux-only
 			}
-			if err := buildBin(pkg, out); err != nil {
+			if err := testenv.BuildProgram(pkg, out); err != nil {
 				bins.err = err
 				break
 			}
@@ -89,7 +89,7 @@ func exeSuffix() string {
 
 func needBins(t *testing.T) {
 	t.Helper()
-	if errors.Is(bins.err, errNoGoUnderWine) {
+	if errors.Is(bins.err, testenv.ErrNoGoUnderWine) {
 		testenv.SkipUnderWine(t, bins.err.Error())
 	}
 	if bins.err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/org/bh-ipc-check/internal/testenv"
@@ -11,5 +12,9 @@ import (
 // it ends (testenv.Reap).
 func TestMain(m *testing.M) {
 	testenv.Reap()
-	os.Exit(m.Run())
+	code := m.Run()
+	if cli.bin != "" {
+		os.RemoveAll(filepath.Dir(cli.bin))
+	}
+	os.Exit(code)
 }
