@@ -199,11 +199,14 @@ func TestWindowsUnderWine(t *testing.T) {
 			}
 		})
 	}
-	// The windows packages compiled once, by the cross leg (when it runs).
-	crossLegsOnce(ctx)
 	if os.Getenv("BH_TEST_WINE_STEP") == "1" {
+		// scripts/test.sh's Wine step, running beside, built the windows
+		// CLI first: this test's build of it finds its packages compiled.
 		t.Log("the ipc tests under Wine: run by scripts/test.sh's Wine step, with every package's (BH_TEST_WINE_STEP=1)")
 	} else {
+		// The windows packages compiled once, by the cross leg (when it
+		// runs), not by this test and the cross leg at the same time.
+		crossLegsOnce(ctx)
 		var out strings.Builder
 		if err := WindowsTestsUnderWine(ctx, &out); err != nil {
 			t.Fatalf("ipc tests under Wine: %v\n%s", err, tail(out.String(), 40))
