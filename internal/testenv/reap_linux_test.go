@@ -29,6 +29,7 @@ const treeHelperEnv = "BH_TESTENV_TREE_HELPER"
 func TestKilledBinaryLeavesNothing(t *testing.T) {
 	for _, end := range []string{"SIGKILL", "timeout", "return"} {
 		t.Run(end, func(t *testing.T) {
+			t.Parallel()
 			var tree []int
 			var out string
 			// The -timeout panic ends the helper wherever it is: when it
