@@ -437,9 +437,17 @@ func TestForks(t *testing.T) {
 	name := fmt.Sprintf("fork%d", os.Getpid())
 	target := Target{Cmd: []string{bins.brokend, "-detach", "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolBHJSON}
 	sc, _ := Select("sock.mode-umask0,inst.*,path.name-validation,auth.*")
-	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second})
-	if err == nil || !strings.Contains(err.Error(), "add --forks") {
+	// Without --forks the preflight fails, unless, on a loaded machine (the
+	// other parallel tests), the detached process answered while its parent
+	// still ran: then the preflight says it was ready (as in
+	// TestForksClearedEnvironment).
+	var progress bytes.Buffer
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second, Progress: &progress})
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "add --forks"):
 		t.Errorf("without --forks: Run = %v, want a preflight error suggesting --forks", err)
+	case err == nil && !strings.Contains(progress.String(), "preflight: ready"):
+		t.Errorf("without --forks: Run = nil and no preflight said the target was ready; want a preflight error suggesting --forks\n%s", progress.String())
 	}
 	for _, c := range []struct {
 		name    string
