@@ -1,11 +1,5 @@
 package testenv
 
-import (
-	"os"
-	"testing"
-)
+import "testing"
 
-func TestMain(m *testing.M) {
-	Reap()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { Main(m) }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"testing"
 )
 
 // reapEnv carries the test binary's reap token: every process the test
@@ -48,4 +49,11 @@ func Reap() {
 	if err := startReaper(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: no reaper for this test binary (processes a killed test started may outlive it): %v\n", err)
 	}
+}
+
+// Main is TestMain for a package whose tests start processes and need
+// nothing else there: Reap, then the tests.
+func Main(m *testing.M) {
+	Reap()
+	os.Exit(m.Run())
 }
