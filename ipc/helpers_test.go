@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 // helperEnv selects a helper mode when the test binary is re-executed as a
@@ -25,6 +26,9 @@ import (
 const helperEnv = "BH_IPC_TEST_HELPER"
 
 func TestMain(m *testing.M) {
+	// No process a test starts outlives this test binary (a helper
+	// carries the token and does nothing here).
+	testenv.Reap()
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode, os.Args[len(os.Args)-1]))
 	}

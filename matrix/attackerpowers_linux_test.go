@@ -24,6 +24,7 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: scenarios plant and run helpers as another uid; run: sudo go test ./matrix -run TestAttackerUIDCannotMakeAPass")
 	}
+	t.Parallel()
 	// What the attacker's own process could do, done here as root.
 	withdraw := func(e *Env, uid int, path string) {
 		if rel, err := e.r.fs.Rel(path); err == nil {

@@ -190,6 +190,7 @@ func TestIdleConnectionsCappedDaemonFails(t *testing.T) {
 		t.Skipf("brokend is written for Linux; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	sc, _ := Select("proto.idle-connections")
 	for _, backlog := range []string{"0", "8"} {
 		t.Run("backlog "+backlog, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 // scenario time out somewhere in its start.
 func TestTimeoutLeavesNoDaemon(t *testing.T) {
 	needBins(t)
+	t.Parallel()
 	name := fmt.Sprintf("tmo%d", os.Getpid())
 	target := Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolBHJSON}
 	sc, _ := Select("sock.*,inst.*,path.*,auth.*")

@@ -29,7 +29,21 @@ var bins struct {
 	err               error
 }
 
+// Tests that run the suite for seconds are t.Parallel (scripts/test.sh
+// runs them four at a time: most of their time is spent waiting for
+// daemons, so running them side by side is most of what makes the package
+// fast) unless they cannot share the process: TestBrokenClientsFailExactly
+// swaps a package variable; TestForksClearedEnvironment's daemon wipes its
+// environment, so it is known only as an unmarked orphan adopted by this
+// process, which another test's daemon would be taken for; tests that set
+// the environment, the umask or TMPDIR, and the attack tests, whose
+// attackers scan for the run's directories. A parallel test's leftover
+// check names its own run (procsWith with its -name, or a daemon no other
+// test starts).
 func TestMain(m *testing.M) {
+	// No process a test starts (the builds below included) outlives
+	// this test binary, however it ends.
+	testenv.Reap()
 	flag.Parse()
 	// The binaries run as other uids: as root, not under a $TMPDIR they
 	// cannot reach (macOS: the invoking user's 0700 directory).
@@ -51,7 +65,7 @@ func TestMain(m *testing.M) {
 			if runtime.GOOS != "linux" && strings.Contains(pkg, "brokend") {
 				continue // brokend uses SO_PEERCRED; its tests are Linux-only
 			}
-			if err := buildBin(pkg, out); err != nil {
+			if err := testenv.BuildProgram(pkg, out); err != nil {
 				bins.err = err
 				break
 			}
@@ -75,7 +89,7 @@ func exeSuffix() string {
 
 func needBins(t *testing.T) {
 	t.Helper()
-	if errors.Is(bins.err, errNoGoUnderWine) {
+	if errors.Is(bins.err, testenv.ErrNoGoUnderWine) {
 		testenv.SkipUnderWine(t, bins.err.Error())
 	}
 	if bins.err != nil {
@@ -158,6 +172,7 @@ func TestBuiltinPassesEverything(t *testing.T) {
 	// A name of its own, so the leak check below sees only this run.
 	const name = "leakcheck"
 	testenv.SkipUnderWine(t, "the whole catalogue under Wine is the windows/wine leg (go tool mage test:wine), run by internal/tasks' TestWindowsUnderWine; a second run here would add minutes")
+	t.Parallel()
 	rep := runSuiteNamed(t, BuiltinTarget(), "", name)
 	logReport(t, rep)
 	// Daemons are stopped with SIGTERM at the end of each scenario, so even
@@ -299,6 +314,7 @@ func TestBrokenDaemonsFailExactly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
 	}
+	t.Parallel()
 	for _, c := range brokenVariants {
 		t.Run(c.flaw, func(t *testing.T) {
 			t.Parallel()
@@ -391,6 +407,7 @@ func TestRootLayoutDaemonPasses(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skipf("brokend's root layout uses SO_PEERCRED (Linux); this is %s", runtime.GOOS)
 	}
+	t.Parallel()
 	target := Target{
 		Cmd:      []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"},
 		Socket:   "{root}/bu.sock",
@@ -724,6 +741,7 @@ func TestTCPOnlyExternalTarget(t *testing.T) {
 		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	good := Target{Cmd: []string{bins.cli, "daemon", "--name", "{name}", "--root", "{root}", "--transport", "{transport}"},
 		PortFile: "{root}/bu-{name}.d/port", Protocol: ProtocolIPC}
 	rep := runSuite(t, good, "inst.*,proto.*,load.*,path.name-validation,tcp.auth-required,tcp.cross-protocol,sock.mode-umask0")

@@ -10,6 +10,7 @@ import (
 // talk to the daemon: what the daemon did to the filesystem is judged
 // first, and the refusal is no reason for "no verdict".
 func TestPortFile0644FailsUnderTheIPCProtocol(t *testing.T) {
+	t.Parallel()
 	target := Target{
 		Cmd:      []string{bins.brokend, "-flaw", "ipcport0644", "-root", "{root}", "-name", "{name}", "-transport", "{transport}"},
 		Socket:   DefaultSocketTemplate,

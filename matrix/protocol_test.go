@@ -50,6 +50,7 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 		t.Skip("the failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
 	}
 	needBins(t)
+	t.Parallel()
 	plain := []string{"sock.mode-umask0", "sock.first-seen-mode", "dir.symlink", "dir.foreign-owner", "dir.loose-perms",
 		"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.pid-handoff", "inst.stale-recovered", "inst.clean-shutdown", "path.name-validation"}
 	for _, p := range otherProtocols {
@@ -149,6 +150,7 @@ func TestProtocolsCorrectDaemonPasses(t *testing.T) {
 		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	good := Target{Cmd: []string{bins.brokend, "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", LockFile: "{root}/lock"}
 	for _, p := range otherProtocols {
 		t.Run(string(p), func(t *testing.T) {
@@ -313,6 +315,7 @@ func TestDirCreatedBySuite(t *testing.T) {
 		t.Skipf("brokend is Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	target := Target{Cmd: []string{bins.brokend, "-socket", "{root}/agent.d/sock"}, Socket: "{root}/agent.d/sock", Protocol: ProtocolBHJSON}
 	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1})
 	if err == nil || !strings.Contains(err.Error(), "add --dir-created-by suite") {
@@ -442,12 +445,21 @@ func TestForks(t *testing.T) {
 		t.Skipf("brokend and the subreaper are Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	name := fmt.Sprintf("fork%d", os.Getpid())
 	target := Target{Cmd: []string{bins.brokend, "-detach", "-flaw", "none", "-root", "{root}", "-name", "{name}"}, Socket: "{root}/bu.sock", Protocol: ProtocolBHJSON}
 	sc, _ := Select("sock.mode-umask0,inst.*,path.name-validation,auth.*")
-	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second})
-	if err == nil || !strings.Contains(err.Error(), "add --forks") {
+	// Without --forks the preflight fails, unless, on a loaded machine (the
+	// other parallel tests), the detached process answered while its parent
+	// still ran: then the preflight says it was ready (as in
+	// TestForksClearedEnvironment).
+	var progress bytes.Buffer
+	_, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, DaemonUID: -1, AttackerUID: -1, Name: name, ReadyTimeout: 2 * time.Second, Progress: &progress})
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "add --forks"):
 		t.Errorf("without --forks: Run = %v, want a preflight error suggesting --forks", err)
+	case err == nil && !strings.Contains(progress.String(), "preflight: ready"):
+		t.Errorf("without --forks: Run = nil and no preflight said the target was ready; want a preflight error suggesting --forks\n%s", progress.String())
 	}
 	for _, c := range []struct {
 		name    string
@@ -493,7 +505,8 @@ func TestForks(t *testing.T) {
 		if r := rep.Results[0]; !strings.Contains(r.Reason, `accepted traversal names "../bh-escape-1"`) {
 			t.Errorf("path.name-validation: %q, want the names the detached daemon kept serving", r.Reason)
 		}
-		if left := procsWith(bins.brokend, "-flaw\x00plain"); len(left) > 0 {
+		// This run's name: other tests run brokend -flaw plain at the same time.
+		if left := procsWith(bins.brokend, "-flaw\x00plain\x00", "\x00-name\x00"+name+"\x00"); len(left) > 0 {
 			t.Errorf("processes of the run outlived it: %v", left)
 		}
 	})
@@ -508,6 +521,7 @@ func TestForksHandOff(t *testing.T) {
 		t.Skipf("brokend and /proc are Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	sc, _ := Select("sock.mode-umask0,inst.live-not-hijacked,inst.clean-shutdown")
 	for _, c := range []struct{ name, pidFile, how, delay string }{
 		{"pid file", "{root}/h.pid", "(pid file ", "0"},
@@ -551,6 +565,7 @@ func TestPreforkStaleRecovered(t *testing.T) {
 		t.Skipf("brokend and /proc are Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	sc, _ := Select("inst.live-not-hijacked,inst.stale-recovered,inst.clean-shutdown")
 	for _, c := range []struct {
 		name   string
@@ -640,6 +655,7 @@ func TestForksSecondStartTakesOverLate(t *testing.T) {
 		t.Skipf("brokend and the subreaper are Linux-only; this is %s", runtime.GOOS)
 	}
 	needBins(t)
+	t.Parallel()
 	tg := brokenTarget("unlink")
 	tg.Cmd = append([]string{tg.Cmd[0], "-detach", "-start-delay", "700ms"}, tg.Cmd[1:]...)
 	tg.PortFile, tg.Forks = "", true

@@ -76,6 +76,7 @@ var targetSkips = []string{"tcp.loopback-only", "tcp.auth-required", "tcp.portfi
 // -a, in a mkdtemp directory no other uid can predict).
 func TestRealSSHAgent(t *testing.T) {
 	needProgram(t, "ssh-agent", "openssh-client")
+	t.Parallel()
 	fails := []string{
 		"dir.symlink", "dir.foreign-owner", "dir.loose-perms", // binds in whatever directory it finds
 		"inst.stale-recovered", // a stale socket blocks the restart
@@ -125,6 +126,7 @@ func TestRealSSHAgent(t *testing.T) {
 // and it serves.
 func TestRealSocat(t *testing.T) {
 	needProgram(t, "socat", "socat")
+	t.Parallel()
 	target := Target{Cmd: []string{"socat", "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "EXEC:cat"}, Socket: "{root}/echo.sock",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`, DirCreatedBy: "suite"}
 	fails := []string{

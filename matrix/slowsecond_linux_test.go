@@ -16,6 +16,7 @@ func TestSlowSecondStartStillFails(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("brokend's flaws are judged as root, as the suite runs in CI; run as root: sudo go test -run TestSlowSecondStartStillFails ./matrix/")
 	}
+	t.Parallel()
 	for _, flaw := range []string{"unlink", "tmprename"} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()

@@ -224,10 +224,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM is POSIX; the windows leg covers the tcp daemon")
 	}
-	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildCLI(t)
 	for _, tr := range []string{"unix", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			root, err := os.MkdirTemp("", "cli")
@@ -279,10 +276,7 @@ func TestRunSubsetWritesReports(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the unix scenarios selected here do not run on windows")
 	}
-	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildCLI(t)
 	os.Chmod(filepath.Dir(bin), 0o755)
 	dir := testenv.TempDir(t)
 	cmd := exec.Command(bin, "run", "--scenarios", "sock.*,inst.clean-shutdown", "--report-dir", dir, "--format", "json", "--leg", "cli-test")
@@ -361,8 +355,8 @@ func buildCLI(t *testing.T) string {
 		}
 		os.Chmod(dir, 0o755)
 		cli.bin = filepath.Join(dir, "bh-ipc-check")
-		if b, err := exec.Command("go", "build", "-o", cli.bin, ".").CombinedOutput(); err != nil {
-			cli.err = fmt.Errorf("go build: %v\n%s", err, b)
+		if err := testenv.BuildProgram(".", cli.bin); err != nil {
+			cli.err = err
 		}
 	})
 	if cli.err != nil {
@@ -561,10 +555,7 @@ func TestRunSendFileAndKeep(t *testing.T) {
 	if err := os.WriteFile(req, []byte("P\x00\xffI\\NG\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildCLI(t)
 	os.Chmod(filepath.Dir(bin), 0o755)
 	cmd := exec.Command(bin, "run", "--cmd", socat+" UNIX-LISTEN:{root}/echo.sock,fork,mode=600 EXEC:cat", "--socket", "{root}/echo.sock",
 		"--dir-created-by", "suite", "--protocol", "line", "--send-file", req, "--expect", `^P\x00.I\\NG\n`,

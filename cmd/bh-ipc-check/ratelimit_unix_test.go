@@ -52,10 +52,7 @@ func TestDaemonRejectLogRateLimited(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to connect as uid 1001; run as root: sudo go test ./cmd/bh-ipc-check/ (CI runs as root)")
 	}
-	bin := filepath.Join(t.TempDir(), "bh-ipc-check")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildCLI(t)
 	// The test binary, where uid 1001 can run it.
 	pub, err := os.MkdirTemp("", "cli")
 	if err != nil {

@@ -130,10 +130,7 @@ func TestRunFormatSARIF(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("sock.mode-umask0 does not run on windows; the format is tested by report merge")
 	}
-	bin := filepath.Join(testenv.TempDir(t), "bh-ipc-check")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildCLI(t)
 	cmd := exec.Command(bin, "run", "--scenarios", "sock.mode-umask0", "--format", "sarif")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

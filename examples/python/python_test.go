@@ -40,6 +40,8 @@ var bin struct {
 }
 
 func TestMain(m *testing.M) {
+	// No process a test starts outlives this test binary, however it ends.
+	testenv.Reap()
 	code := func() int {
 		dir, err := os.MkdirTemp("", "bh-python-bin-")
 		if err != nil {
@@ -59,10 +61,8 @@ func setup(dir string) error {
 		return err
 	}
 	bin.cli = filepath.Join(dir, "bh-ipc-check")
-	cmd := exec.Command("go", "build", "-o", bin.cli, "../../cmd/bh-ipc-check")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build the CLI: %v\n%s", err, b)
+	if err := testenv.BuildProgram("../../cmd/bh-ipc-check", bin.cli); err != nil {
+		return err
 	}
 	src, err := os.ReadFile("bh_endpoint.py")
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // ActVersion is the pinned nektos/act (shared/PINS.md).
@@ -27,10 +29,25 @@ func toolsDir() (string, error) {
 	return filepath.Join(d, "bh-ipc-check", "tools"), nil
 }
 
+// toolBuildEnv and toolBuildFlags build the pinned tools static and
+// -trimpath, as Build builds the CLI (and the tests their programs:
+// testenv.BuildProgram): one configuration, so the standard library is
+// compiled once for all of them.
+var (
+	toolBuildEnv   = []string{"CGO_ENABLED=0"}
+	toolBuildFlags = []string{"-trimpath"}
+)
+
+// actInstall serializes EnsureAct: two tests that need act at once
+// install it once.
+var actInstall sync.Mutex
+
 // EnsureAct returns the path of act ActVersion, installing it with go
 // install into the tools cache when missing. An install failure wraps
 // ErrNoAct.
 func EnsureAct(ctx context.Context, w io.Writer) (string, error) {
+	actInstall.Lock()
+	defer actInstall.Unlock()
 	dir, err := toolsDir()
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNoAct, err)
@@ -41,7 +58,8 @@ func EnsureAct(ctx context.Context, w io.Writer) (string, error) {
 	}
 	fmt.Fprintf(w, "act: installing github.com/nektos/act@%s into %s\n", ActVersion, dir)
 	var out bytes.Buffer
-	if err := goCmd(ctx, &out, []string{"GOBIN=" + dir}, "install", "github.com/nektos/act@"+ActVersion); err != nil {
+	args := slices.Concat([]string{"install"}, toolBuildFlags, []string{"github.com/nektos/act@" + ActVersion})
+	if err := goCmd(ctx, &out, slices.Concat(toolBuildEnv, []string{"GOBIN=" + dir}), args...); err != nil {
 		return "", fmt.Errorf("%w: go install github.com/nektos/act@%s: %v\n%s", ErrNoAct, ActVersion, err, tail(out.String(), 10))
 	}
 	return bin, nil

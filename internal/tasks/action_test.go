@@ -39,8 +39,8 @@ func TestActionOutputsOnEveryExit(t *testing.T) {
 	}
 	dir := testenv.TempDir(t)
 	cli := filepath.Join(dir, "bh-ipc-check")
-	if out, err := command(testContext(t), "go", "build", "-o", cli, "../../cmd/bh-ipc-check").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := testenv.BuildProgram("../../cmd/bh-ipc-check", cli); err != nil {
+		t.Fatal(err)
 	}
 	// The stand-in: "run" writes the report it is given (STAND_IN_REPORT)
 	// into --report-dir and exits STAND_IN_EXIT; "report" is the CLI's.

@@ -191,7 +191,7 @@ func FlipsVerdicts(ctx context.Context, w io.Writer, o FlipsOptions) (Verdicts, 
 		return v, err
 	}
 	brokend := filepath.Join(filepath.Dir(bin), "brokend")
-	if err := goCmd(ctx, w, []string{"CGO_ENABLED=0"}, "build", "-o", brokend, "./matrix/testdata/brokend"); err != nil {
+	if err := goCmd(ctx, w, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-o", brokend, "./matrix/testdata/brokend"); err != nil {
 		return v, err
 	}
 	hctx, stopHogs := context.WithCancel(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -11,9 +12,11 @@ import (
 const ActionlintVersion = "v1.7.12"
 
 // Actionlint lints every workflow under .github/workflows with the pinned
-// actionlint, through go run (no install step).
+// actionlint, through go run (no install step; go run caches what it
+// builds).
 func Actionlint(ctx context.Context, w io.Writer) error {
-	return goCmd(ctx, w, nil, "run", "github.com/rhysd/actionlint/cmd/actionlint@"+ActionlintVersion, "-color=false")
+	args := slices.Concat([]string{"run"}, toolBuildFlags, []string{"github.com/rhysd/actionlint/cmd/actionlint@" + ActionlintVersion, "-color=false"})
+	return goCmd(ctx, w, toolBuildEnv, args...)
 }
 
 // Gofmt fails when a tracked Go file is not gofmt'ed.

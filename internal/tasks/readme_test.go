@@ -240,6 +240,10 @@ func TestREADMEActionExamplesWithAct(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("the examples' other-uid scenarios need root (act runs the jobs as this user): run as root")
 	}
+	// act runs each job in a workspace of its own (a copy of the checkout
+	// under its cache directory, one per run: runAct), so the examples run
+	// beside each other and the self-test.
+	t.Parallel()
 	want := map[string][]string{
 		"socat example":     {"auth.bound-address", "auth.peercred", "auth.pid-handoff", "dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
 		"ssh-agent example": {"dir.foreign-owner", "dir.loose-perms", "dir.symlink", "inst.clean-shutdown", "inst.stale-recovered"},
@@ -254,6 +258,7 @@ func TestREADMEActionExamplesWithAct(t *testing.T) {
 	}
 	for name, ids := range want {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			f, ok := flows[name]
 			if !ok {
 				t.Fatalf("no workflow of %v prints %q", workflowPages, name)

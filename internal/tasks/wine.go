@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/org/bh-ipc-check/matrix"
@@ -119,6 +120,23 @@ func WineLeg(ctx context.Context, w io.Writer) []matrix.Report {
 		return nil
 	}
 	return []matrix.Report{rep}
+}
+
+// WineServerUp makes sure the prefix's wineserver runs, detached and
+// persistent (scripts/wine/server.sh), and reports whether this call
+// started it: a caller stops it afterwards (StopWine) only then, since
+// another may be using the one it found (scripts/test.sh's Wine step
+// runs beside the Linux tests, on the server test.sh started).
+func WineServerUp(ctx context.Context) (started bool, err error) {
+	script, err := wineScript("server.sh")
+	if err != nil {
+		return false, err
+	}
+	out, err := command(ctx, "bash", script).Output()
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", script, err)
+	}
+	return strings.TrimSpace(string(out)) == "started", nil
 }
 
 // StopWine stops the prefix's wineserver and every Wine process of the

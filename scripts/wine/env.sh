@@ -14,11 +14,14 @@ BH_WINESERVER=/usr/lib/wine/wineserver64
 # the pipes (go test) then waits a minute for them ("Test I/O incomplete").
 # wineserver daemonizes once it listens, so the start returns when it is
 # ready; it exits 2 when one already runs for the prefix.
+# BH_WINESERVER_STARTED is 1 after a call that started it, else 0.
 bh_wineserver_up() {
 	local rc=0
+	BH_WINESERVER_STARTED=0
 	setsid "$BH_WINESERVER" -p </dev/null >/dev/null 2>&1 || rc=$?
 	case "$rc" in
 	0) # just started: start the system processes now, detached too
+		BH_WINESERVER_STARTED=1
 		setsid "$BH_WINE" cmd /c exit 0 </dev/null >/dev/null 2>&1 || true ;;
 	2) ;; # already running
 	*)

@@ -22,6 +22,8 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/bh-ipc-check.exe" ./cmd/bh-ipc-check
 BH_TEST_CLI="Z:$(printf '%s' "$tmp/bh-ipc-check.exe" | tr / '\\')"
 export BH_TEST_CLI
+# brokend is Linux-only; a Linux one named by scripts/test.sh is no use here.
+unset BH_TEST_BROKEND
 # internal/testenv checks that it detects Wine (TestWine).
 export BH_EXPECT_WINE=1
 [ "$#" -gt 0 ] || set -- -count=1 ./...
@@ -30,5 +32,7 @@ export BH_EXPECT_WINE=1
 # skip with its reason and every failure with its output; go test's exit
 # status is the script's.
 rc=0
-go test -vet=off -json -exec "$here/run.sh" "$@" | GOOS= GOARCH= go run "$here/summary.go" || rc=$?
+# summary.go is built static and -trimpath like the other host builds, so
+# it needs no compile of its own of the packages it shares with them.
+go test -vet=off -json -exec "$here/run.sh" "$@" | GOOS= GOARCH= go run -trimpath "$here/summary.go" || rc=$?
 exit "$rc"
