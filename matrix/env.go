@@ -550,7 +550,9 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			if err == nil {
 				return pid, nil
 			}
-			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) {
+			// A port file that more bytes cannot make readable (not one
+			// still being written: parsePortFile) will not change.
+			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) || badPortFile(err) {
 				return 0, err
 			}
 			// A reply no JSON-lines daemon sends will not turn into a

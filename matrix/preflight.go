@@ -30,6 +30,8 @@ func (e *PreflightError) Error() string {
 	var b strings.Builder
 	if e.Exited {
 		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s, before it was ready; no scenario was run\n", e.ExitCode, e.after())
+	} else if badPortFile(e.Err) {
+		b.WriteString("preflight: the daemon's port file is not one the suite can read; no scenario was run\n")
 	} else if nj := (*notJSONError)(nil); errors.As(e.Err, &nj) {
 		fmt.Fprintf(&b, "preflight: the daemon's reply cannot be %s; no scenario was run\n", e.Protocol)
 	} else {
