@@ -121,9 +121,21 @@ func (r *Runner) preflight(ctx context.Context) error {
 			Output: out, Err: err, Hint: e.preflightHint(exited, code, out, err), Protocol: r.cfg.Target.Protocol}
 	}
 	if r.cfg.Progress != nil {
-		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())
+		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (%s; waited for %s)\n", time.Since(t0).Round(time.Millisecond), e.whoAnswered(pid), e.waitedFor())
 	}
 	return nil
+}
+
+// whoAnswered says what made the daemon ready: pid when it is known, else
+// the endpoint (no pid: --protocol connect or line over TCP, or off Linux).
+func (e *Env) whoAnswered(pid int) string {
+	if pid > 0 {
+		return fmt.Sprintf("pid %d answered", pid)
+	}
+	if e.Transport == ipc.TransportTCP {
+		return "the port in the port file answered; the suite knows no pid for it"
+	}
+	return "the socket answered; the suite knows no pid for it"
 }
 
 // waitedFor says what waitReady waits for in this env.

@@ -262,7 +262,7 @@ func (r *Runner) newReport(warnings []string) Report {
 func (r *Runner) runScenarios(ctx context.Context, rep *Report) {
 	cfg := r.cfg
 	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %s against %s, leg %s, umask %03o\n", countOf(len(cfg.Scenarios), "scenario"), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
 	}
 	for i, s := range cfg.Scenarios {
 		if ctx.Err() != nil {
@@ -490,4 +490,13 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	res.Evidence, res.Metrics = e.evidence, e.metrics
 	e.mu.Unlock()
 	return res
+}
+
+// countOf is n nouns, the noun plural unless n is 1 ("1 scenario", "30
+// scenarios").
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
