@@ -385,12 +385,8 @@ func (r *Runner) skipReason(s Scenario) string {
 	if s.BuiltinOnly && !t.Builtin {
 		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
 	}
-	if tr := r.transport(s); !t.Supports(tr) {
-		flag := Hint("socket", "TEMPLATE")
-		if tr == ipc.TransportTCP {
-			flag = Hint("port-file", "TEMPLATE")
-		}
-		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
+	if why := r.lacksTransport(s); why != "" {
+		return why
 	}
 	if why := r.socketKindMismatch(s); why != "" {
 		return why

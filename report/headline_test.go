@@ -113,7 +113,7 @@ func TestJUnitKeepsHardeningFailures(t *testing.T) {
 // that transport cannot apply, each skipped with its own reason; another
 // skip (path.name-validation) is an ordinary one.
 func unixOnly() Report {
-	const na = "the target has no tcp transport; give --port-file TEMPLATE to test it"
+	const na = "the target has no tcp transport; give --port-file TEMPLATE to run it"
 	rs := []Result{
 		{ID: "sock.mode-umask0", Severity: Required, Status: Pass, Reason: "socket 0600"},
 		{ID: "path.name-validation", Severity: Required, Status: Skip, Reason: "no template contains {name}"},
@@ -142,7 +142,7 @@ func TestNotApplicableSkipsFold(t *testing.T) {
 	if got := Headline(r.Summary); got != want {
 		t.Errorf("Headline = %q\nwant       %q", got, want)
 	}
-	line := "not applicable, skipped (the target has no tcp transport; give --port-file TEMPLATE to test it): " + strings.Join(tcpIDs, ", ")
+	line := "not applicable, skipped (the target has no tcp transport; give --port-file TEMPLATE to run it): " + strings.Join(tcpIDs, ", ")
 	var table bytes.Buffer
 	WriteTable(&table, r)
 	m := NewMatrix(r)
@@ -162,7 +162,7 @@ func TestNotApplicableSkipsFold(t *testing.T) {
 		}
 	}
 	md := Markdown(m)
-	mdLine := "**Not applicable**, skipped (the target has no tcp transport; give --port-file TEMPLATE to test it): `" + strings.Join(tcpIDs, "`, `") + "`"
+	mdLine := "**Not applicable**, skipped (the target has no tcp transport; give --port-file TEMPLATE to run it): `" + strings.Join(tcpIDs, "`, `") + "`"
 	if !strings.Contains(md, mdLine) || !strings.Contains(md, "1 skipped, 5 not applicable, 0 errors across 1 leg(s).") || !strings.Contains(md, "| `path.name-validation` |") {
 		t.Errorf("Markdown lacks the folded line %q, the counts or path.name-validation's row:\n%s", mdLine, md)
 	}

@@ -154,7 +154,7 @@ type Result struct {
 	// NotApplicable, on a skip: the scenario cannot apply to the target
 	// as given, for this cause, which every scenario skipped for it shares
 	// (a transport the target lacks: "the target has no tcp transport;
-	// give --port-file TEMPLATE to test it"). The console table and the
+	// give --port-file TEMPLATE to run it"). The console table and the
 	// Markdown fold these skips into a line per cause; JSON and JUnit keep
 	// each result with its own Reason. A field added within v1.
 	NotApplicable string `json:"not_applicable,omitempty"`
