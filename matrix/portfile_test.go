@@ -88,16 +88,24 @@ func TestPortFileNotJSONStopsThePreflight(t *testing.T) {
 // ready once the file is whole.
 func TestPortFileWrittenInStepsIsRetried(t *testing.T) {
 	needProgram(t, "socat", "socat")
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close() // free again for socat; another process taking it meanwhile fails the preflight
+	port := freeLoopbackPort(t)
 	script := `umask 077 && mkdir -p "$2" && printf '{"port":' >"$2/x.port" && sleep 0.3 && printf '%s}' "$1" >>"$2/x.port" && exec socat TCP4-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork EXEC:cat`
 	tg := Target{Cmd: []string{"sh", "-c", script, "sh", port, "{root}"}, PortFile: "{root}/x.port", Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
 	rep := runSuite(t, tg, "tcp.loopback-only")
 	if r := rep.Results[0]; r.Status != Pass {
 		t.Errorf("tcp.loopback-only: %s %q, want a pass once the port file is whole\n  %s", r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
 	}
+}
+
+// freeLoopbackPort is a TCP port free on 127.0.0.1 a moment ago, for a
+// daemon that is told its port (socat). Another process taking it
+// meanwhile fails the preflight, not a verdict.
+func freeLoopbackPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
