@@ -133,9 +133,9 @@ func (e *Env) whoAnswered(pid int) string {
 		return fmt.Sprintf("pid %d answered", pid)
 	}
 	if e.Transport == ipc.TransportTCP {
-		return "the port in the port file answered; the suite knows no pid for it"
+		return "the port in the port file answered, its pid unknown"
 	}
-	return "the socket answered; the suite knows no pid for it"
+	return "the socket answered, its pid unknown"
 }
 
 // waitedFor says what waitReady waits for in this env.

@@ -22,8 +22,8 @@ func TestProgressWording(t *testing.T) {
 		want string
 	}{
 		{ipc.TransportUnix, 4242, "pid 4242 answered"},
-		{ipc.TransportTCP, 0, "the port in the port file answered; the suite knows no pid for it"},
-		{ipc.TransportUnix, 0, "the socket answered; the suite knows no pid for it"},
+		{ipc.TransportTCP, 0, "the port in the port file answered, its pid unknown"},
+		{ipc.TransportUnix, 0, "the socket answered, its pid unknown"},
 	} {
 		e := &Env{Transport: c.tr}
 		if got := e.whoAnswered(c.pid); got != c.want || strings.Contains(got, "pid 0") {
