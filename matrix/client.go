@@ -10,9 +10,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -78,23 +80,75 @@ func openPortFileOf(path string, id *daemonIdentity) (*os.File, error) {
 }
 
 // readPortFileOf reads a port file that must belong to id (when not nil),
-// without following a final symlink.
+// without following a final symlink. It must hold a JSON object with
+// "port" (1-65535); see parsePortFile for what is retried and what fails
+// at once.
 func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
-	var pf bhPortFile
 	f, err := openPortFileOf(path, id)
 	if err != nil {
-		return pf, err
+		return bhPortFile{}, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
-		return pf, err
+		return bhPortFile{}, err
 	}
-	if err := json.Unmarshal(b, &pf); err != nil {
-		return pf, fmt.Errorf("port file %s: %w", path, err)
+	return parsePortFile(path, b)
+}
+
+// errBadPortFile: a port file that is complete but not what the suite
+// reads. More waiting does not change it: readiness stops at it
+// (badPortFile).
+var errBadPortFile = errors.New(`want a JSON object {"port": N}`)
+
+// badPortFile reports whether err is errBadPortFile, also when it crossed
+// a helper process as text.
+func badPortFile(err error) bool {
+	return errors.Is(err, errBadPortFile) || err != nil && strings.Contains(err.Error(), errBadPortFile.Error())
+}
+
+// parsePortFile parses b, the port file at path.
+//
+// Race point: a daemon (or its wrapper's "printf ... >file") that writes
+// its port file in place, not renamed into place, can be read between
+// the file's creation and its write, or between two writes: the suite
+// then sees an empty file or a JSON object cut short. Those are told
+// apart from a wrong file by what more bytes could make of them: an empty
+// file, or one that starts an object and ends before the object does
+// (json's unexpected EOF), may still become {"port": N}, so it is an
+// ordinary error that the wait for readiness retries until it ends.
+// Anything else cannot: a bare number ("16379"), text, an object with
+// something after it, or a complete object without a usable "port". That
+// is errBadPortFile, and the wait stops at it instead of lasting the
+// whole --ready-timeout. A file rewritten in place after a complete
+// first version is not defended: the suite judges what it read.
+func parsePortFile(path string, b []byte) (bhPortFile, error) {
+	var pf bhPortFile
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 {
+		return pf, fmt.Errorf("port file %s is empty (not written yet?)", path)
+	}
+	found := quoteClip(b, 64)
+	if trimmed[0] != '{' {
+		return pf, fmt.Errorf("port file %s: %w, found %s", path, errBadPortFile, found)
+	}
+	var v map[string]any
+	if err := json.NewDecoder(bytes.NewReader(trimmed)).Decode(&v); errors.Is(err, io.ErrUnexpectedEOF) {
+		return pf, fmt.Errorf("port file %s holds an object cut short, %s (still being written?)", path, found)
+	}
+	if err := json.Unmarshal(trimmed, &pf); err != nil {
+		why := err.Error()
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+			want := "a number"
+			if te.Type.Kind() == reflect.String {
+				want = "a string"
+			}
+			why = fmt.Sprintf("%q holds a %s, where the suite reads %s", te.Field, te.Value, want)
+		}
+		return pf, fmt.Errorf("port file %s: %w, found %s (%s)", path, errBadPortFile, found, why)
 	}
 	if pf.Port <= 0 || pf.Port > 65535 {
-		return pf, fmt.Errorf("port file %s: port %d", path, pf.Port)
+		return pf, fmt.Errorf("port file %s: %w with N 1-65535, found %s", path, errBadPortFile, found)
 	}
 	return pf, nil
 }

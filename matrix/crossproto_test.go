@@ -37,9 +37,13 @@ func TestCrossProtocol(t *testing.T) {
 		why    []string
 	}{
 		{"line, Redis 3.2.7's guard", tcpTarget("none", "line", ProtocolLine, `PING\r\n`, `^\+PONG`), Pass, []string{"closed by the daemon; "}},
-		{"line, junk skipped", tcpTarget("skipjunk", "line", ProtocolLine, `PING\r\n`, `^\+PONG`), Fail, []string{"a cross-origin POST (Origin: http://attacker.example) was answered", `matches "^\\+PONG"`}},
+		{"line, junk skipped", tcpTarget("skipjunk", "line", ProtocolLine, `PING\r\n`, `^\+PONG`), Fail, []string{"a cross-origin POST (Origin: http://attacker.example) was answered: line ", ` of the reply on, "+PONG\r\n", matches "^\\+PONG"`}},
 		{"http, Host checked", tcpTarget("none", "http", ProtocolLine, httpPing, `"pong":true`), Pass, []string{`the first "HTTP/1.1 421 Misdirected Request"`, "closed by the daemon"}},
-		{"http, any Host", tcpTarget("anyhost", "http", ProtocolLine, httpPing, `"pong":true`), Fail, []string{"--send with Host: attacker.example (DNS rebinding) was answered"}},
+		{"http, any Host", tcpTarget("anyhost", "http", ProtocolLine, httpPing, `"pong":true`), Fail, []string{"--send with Host: attacker.example (DNS rebinding) was answered 200: "}},
+		// --expect as loose as a status line (docs/recipes.md's style):
+		// the 421 matches it and is still a refusal, not an answer.
+		{"http, Host checked, any status expected", tcpTarget("none", "http", ProtocolLine, httpPing, `^HTTP/1\.[01] `), Pass, []string{"(DNS rebinding) got 421, a refusal (", "closed by the daemon"}},
+		{"http, any Host, any status expected", tcpTarget("anyhost", "http", ProtocolLine, httpPing, `^HTTP/1\.[01] `), Fail, []string{`(DNS rebinding) was answered 200: the reply "HTTP/1.1 200 OK\r\n`}},
 		{"bh-json, token required", bhjson("plain"), Pass, []string{"every line sent got an error"}},
 		{"bh-json, no token", bhjson("notoken"), Fail, []string{"a cross-origin POST (Origin: http://attacker.example) was answered", "pong"}},
 		{"builtin, ipc handshake", BuiltinTarget(), Pass, []string{"neither a cross-origin POST nor a rebinding one was answered"}},
@@ -56,6 +60,12 @@ func TestCrossProtocol(t *testing.T) {
 				if !strings.Contains(r.Reason, w) {
 					t.Errorf("reason %q does not say %q\n  %s", r.Reason, w, ev)
 				}
+			}
+			if strings.HasPrefix(c.name, "line") && !strings.Contains(ev, `body "PING\r\n"`) {
+				t.Errorf("the evidence does not quote the body as Go does (%%q):\n  %s", ev)
+			}
+			if strings.Contains(c.name, "http, Host checked") && !strings.Contains(ev, "answered 421: refused; ") {
+				t.Errorf("the evidence does not say the 421 was a refusal:\n  %s", ev)
 			}
 			if c.target.Builtin && len(regexp.MustCompile(`: no reply; (closed|reset) by the daemon`).FindAllString(ev, -1)) != 2 {
 				// The right reason: nothing at all came back, and the
@@ -101,6 +111,34 @@ func TestCrossProtocolRequests(t *testing.T) {
 	re := regexp.MustCompile(`^\+PONG`)
 	if at := matchFromLine(re, []byte("-ERR unknown command 'POST'\r\n+PONG\r\n")); at != 29 || matchFromLine(re, []byte("-ERR +PONG\r\n")) >= 0 {
 		t.Error("matchFromLine: want ^ to match at a line's start only")
+	}
+	for _, c := range []struct {
+		reply string
+		code  int
+	}{
+		{"HTTP/1.1 421 Misdirected Request\r\nContent-Length: 0\r\n\r\n", 421},
+		{"HTTP/1.0 200 OK\n\n{}", 200},
+		{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\n\r\n", 403},
+		{"HTTP/1.1 100 Continue\r\n\r\n", 0}, // the final status is still to come
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 101},
+		{"HTTP/1.1 42", 0}, // not complete
+		{"+PONG\r\n", 0},
+	} {
+		if got := httpStatus([]byte(c.reply)); got != c.code {
+			t.Errorf("httpStatus(%q) = %d, want %d", c.reply, got, c.code)
+		}
+	}
+	loose := crossJudge{re: regexp.MustCompile(`^HTTP/1\.[01] `), expect: `^HTTP/1\.[01] `, isHTTP: true}
+	for reply, want := range map[string]bool{"HTTP/1.1 4": false, "HTTP/1.1 421 Misdirected Request\r\n": false, "HTTP/1.1 200 OK\r\n": true, "HTT": false} {
+		if got := loose.settled([]byte(reply), 1); got != want {
+			t.Errorf("settled(%q) under --expect %s = %v, want %v", reply, loose.expect, got, want)
+		}
+	}
+	if answer, code := loose.answer([]byte("HTTP/1.1 421 Misdirected Request\r\n\r\n")); answer != "" || code != 421 {
+		t.Errorf("a 421 under --expect %s: answered %q (%d), want a refusal", loose.expect, answer, code)
+	}
+	if got := quoteClip([]byte("PING\r\n"), 80); got != `"PING\r\n"` {
+		t.Errorf("quoteClip = %s, want the control characters quoted", got)
 	}
 	if got := answeredJSON([]byte(`{"error":"bad token"}` + "\n" + `{"nonce":"00","proof":"11"}` + "\n")); !strings.Contains(got, "nonce") {
 		t.Errorf("answeredJSON = %q, want the challenge line", got)

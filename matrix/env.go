@@ -550,7 +550,9 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 			if err == nil {
 				return pid, nil
 			}
-			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) {
+			// A port file that more bytes cannot make readable (not one
+			// still being written: parsePortFile) will not change.
+			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) || badPortFile(err) {
 				return 0, err
 			}
 			// A reply no JSON-lines daemon sends will not turn into a
@@ -887,8 +889,12 @@ func modeExtra(m uint32) os.FileMode {
 	return 0
 }
 
-// plant runs op as uid, noting it as evidence ("uid N planted: ...").
+// plant runs op as uid, noting it as evidence ("uid N planted: ...";
+// "uid N chmod-ed: ..." for a chmod, which plants nothing).
 func (e *Env) plant(ctx context.Context, uid int, op plantOp) error {
+	if op.Op == "chmod" {
+		return e.fsOp(ctx, uid, op, "chmod-ed")
+	}
 	return e.fsOp(ctx, uid, op, "planted")
 }
 
@@ -920,6 +926,9 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 		err = e.runAs(ctx, uid, "plant", op, nil)
 	}
 	what := op.Op + " " + op.Path
+	if op.Op == "chmod" {
+		what = fmt.Sprintf("%s to %04o", op.Path, op.Mode)
+	}
 	if op.Target != "" {
 		what += " -> " + op.Target
 	}

@@ -405,6 +405,17 @@ type connectResult struct {
 	Refused string `json:"refused,omitempty"`
 }
 
+// replyNote is r's reply for the evidence: a JSON protocol's reply line,
+// quoted (reply="..."); for the other protocols the probe's own account
+// of an answer, which quotes the reply itself (reply "+PONG\r\n" matches
+// "^\+PONG").
+func (r connectResult) replyNote() string {
+	if r.Talked && r.Reply != "" {
+		return r.Reply
+	}
+	return "reply=" + quoteClip([]byte(r.Reply), 120)
+}
+
 // attackerConnect connects without any checks, sends a ping (with no
 // token) and reads what comes back.
 func attackerConnect(ctx context.Context, sp probeSpec) connectResult {

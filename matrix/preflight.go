@@ -30,6 +30,8 @@ func (e *PreflightError) Error() string {
 	var b strings.Builder
 	if e.Exited {
 		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s, before it was ready; no scenario was run\n", e.ExitCode, e.after())
+	} else if badPortFile(e.Err) {
+		b.WriteString("preflight: the daemon's port file is not one the suite can read; no scenario was run\n")
 	} else if nj := (*notJSONError)(nil); errors.As(e.Err, &nj) {
 		fmt.Fprintf(&b, "preflight: the daemon's reply cannot be %s; no scenario was run\n", e.Protocol)
 	} else {
@@ -119,9 +121,21 @@ func (r *Runner) preflight(ctx context.Context) error {
 			Output: out, Err: err, Hint: e.preflightHint(exited, code, out, err), Protocol: r.cfg.Target.Protocol}
 	}
 	if r.cfg.Progress != nil {
-		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (pid %d answered %s)\n", time.Since(t0).Round(time.Millisecond), pid, e.waitedFor())
+		fmt.Fprintf(r.cfg.Progress, "bh-ipc-check: preflight: ready in %s (%s; waited for %s)\n", time.Since(t0).Round(time.Millisecond), e.whoAnswered(pid), e.waitedFor())
 	}
 	return nil
+}
+
+// whoAnswered says what made the daemon ready: pid when it is known, else
+// the endpoint (no pid: --protocol connect or line over TCP, or off Linux).
+func (e *Env) whoAnswered(pid int) string {
+	if pid > 0 {
+		return fmt.Sprintf("pid %d answered", pid)
+	}
+	if e.Transport == ipc.TransportTCP {
+		return "the port in the port file answered, its pid unknown"
+	}
+	return "the socket answered, its pid unknown"
 }
 
 // waitedFor says what waitReady waits for in this env.

@@ -550,15 +550,25 @@ func (r *Runner) targetSkip(s Scenario) string {
 // (Result.NotApplicable): the target lacks s's transport, or its socket is
 // not of the kind s judges (socketKindMismatch). "" when s could apply.
 func (r *Runner) notApplicable(s Scenario) string {
+	if why := r.lacksTransport(s); why != "" {
+		return why
+	}
+	return r.socketKindMismatch(s)
+}
+
+// lacksTransport says that the target lacks s's transport, and how to
+// give it one; "" when it has it. The same words are the skip's reason
+// (skipReason) and its cause in the summary (notApplicable).
+func (r *Runner) lacksTransport(s Scenario) string {
 	tr := r.transport(s)
 	if r.cfg.Target.Supports(tr) {
-		return r.socketKindMismatch(s)
+		return ""
 	}
 	flag := Hint("socket", "TEMPLATE")
 	if tr == ipc.TransportTCP {
 		flag = Hint("port-file", "TEMPLATE")
 	}
-	return fmt.Sprintf("the target has no %s transport; give %s to test it", tr, flag)
+	return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 }
 
 // takesName: some template passes the endpoint name to the daemon.

@@ -285,7 +285,7 @@ func TestNameValidationSkipsWithoutName(t *testing.T) {
 // reason (tcp.portfile-dacl runs on Windows only); other skips are not.
 func TestTransportSkipsNotApplicable(t *testing.T) {
 	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"ssh-agent", "-D", "-a", "{root}/agent.sock"}, Socket: "{root}/agent.sock", Protocol: ProtocolConnect}}}
-	const cause = "the target has no tcp transport; give --port-file TEMPLATE to test it"
+	const cause = "the target has no tcp transport; give --port-file TEMPLATE to run it"
 	for _, s := range Catalogue() {
 		if s.ID != "path.name-validation" && s.Transport != ipc.TransportTCP {
 			continue // it would start the daemon
@@ -295,6 +295,11 @@ func TestTransportSkipsNotApplicable(t *testing.T) {
 		case s.Transport == ipc.TransportTCP:
 			if res.Status != Skip || res.NotApplicable != cause || res.Reason == "" {
 				t.Errorf("%s: %s %q, not applicable %q; want a skip with its reason, not applicable: %q", s.ID, res.Status, res.Reason, res.NotApplicable, cause)
+			}
+			// The progress line shows the reason, the summary the cause:
+			// for the transport they are the same words.
+			if strings.HasPrefix(res.Reason, "the target has no") && res.Reason != cause {
+				t.Errorf("%s: skipped %q, but its cause in the summary reads %q", s.ID, res.Reason, cause)
 			}
 		case s.ID == "path.name-validation" && runtime.GOOS != "windows": // there the target has no transport at all
 			if res.Status != Skip || res.NotApplicable != "" {

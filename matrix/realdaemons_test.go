@@ -1,13 +1,11 @@
 package matrix
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -160,12 +158,7 @@ func TestRealSocat(t *testing.T) {
 // tcp.cross-protocol fails.
 func TestRealSocatTCP(t *testing.T) {
 	needProgram(t, "socat", "socat")
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close() // free again for socat; another process taking it meanwhile fails the preflight, not the verdict
+	port := freeLoopbackPort(t)
 	script := `umask 077 && mkdir -p "$2" && printf '{"port":%s}' "$1" >"$2/socat.port" && exec socat TCP4-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork EXEC:cat`
 	target := Target{Cmd: []string{"sh", "-c", script, "sh", port, "{root}"}, PortFile: "{root}/socat.port",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}

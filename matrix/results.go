@@ -1,6 +1,11 @@
 package matrix
 
-import "github.com/org/bh-ipc-check/report"
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/org/bh-ipc-check/report"
+)
 
 // The report types live in package report; matrix produces them. These
 // aliases keep the runner and the scenarios in their own words.
@@ -32,6 +37,19 @@ const (
 func Summarize(rs []Result) report.Summary { return report.Summarize(rs) }
 
 func oneLine(s string, n int) string { return report.OneLine(s, n) }
+
+// quoteClip is b quoted as Go quotes a string (%q: a control character
+// shows as \r, \n or \x00, never as a space), at most its first n bytes,
+// cut at a character's start, with "…" after the quote when there is more.
+func quoteClip(b []byte, n int) string {
+	if len(b) <= n {
+		return strconv.Quote(string(b))
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return strconv.Quote(string(b[:n])) + "…"
+}
 
 func shellQuote(s string) string { return report.ShellQuote(s) }
 

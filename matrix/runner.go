@@ -262,7 +262,7 @@ func (r *Runner) newReport(warnings []string) Report {
 func (r *Runner) runScenarios(ctx context.Context, rep *Report) {
 	cfg := r.cfg
 	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %d scenarios against %s, leg %s, umask %03o\n", len(cfg.Scenarios), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
+		fmt.Fprintf(cfg.Progress, "bh-ipc-check: %s against %s, leg %s, umask %03o\n", countOf(len(cfg.Scenarios), "scenario"), cfg.Target.Describe(), cfg.Leg, cfg.Umask)
 	}
 	for i, s := range cfg.Scenarios {
 		if ctx.Err() != nil {
@@ -387,12 +387,8 @@ func (r *Runner) skipReason(s Scenario) string {
 	if s.BuiltinOnly && !t.Builtin {
 		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
 	}
-	if tr := r.transport(s); !t.Supports(tr) {
-		flag := Hint("socket", "TEMPLATE")
-		if tr == ipc.TransportTCP {
-			flag = Hint("port-file", "TEMPLATE")
-		}
-		return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
+	if why := r.lacksTransport(s); why != "" {
+		return why
 	}
 	if why := r.socketKindMismatch(s); why != "" {
 		return why
@@ -492,4 +488,13 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	res.Evidence, res.Metrics = e.evidence, e.metrics
 	e.mu.Unlock()
 	return res
+}
+
+// countOf is n nouns, the noun plural unless n is 1 ("1 scenario", "30
+// scenarios").
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

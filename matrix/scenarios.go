@@ -371,7 +371,7 @@ func (e *Env) linkTarget(path string) string {
 		s += fmt.Sprintf(", holding %v", e.tree(path, ""))
 	case "file":
 		b, err := world.ReadNoFollow(path, -1, 64<<10)
-		s += fmt.Sprintf(", content %q (%v)", oneLine(string(b), 200), err)
+		s += fmt.Sprintf(", content %s (%v)", quoteClip(b, 200), err)
 	}
 	return s
 }
@@ -469,12 +469,12 @@ func (e *Env) foreignTalk(ctx context.Context) outcome {
 // 1001") met when it connected and pinged: an answer fails; a refusal
 // passes; anything else is no verdict.
 func (e *Env) judgeTalk(who string, r connectResult) outcome {
-	e.note("%s: connected=%v reply=%q error=%q", who, r.Connected, r.Reply, r.Error)
+	e.note("%s: connected=%v %s error=%q", who, r.Connected, r.replyNote(), r.Error)
 	if r.Talked {
 		return fail("%s talked to the daemon (--protocol %s): %s", who, e.r.cfg.Target.Protocol, r.Reply)
 	}
 	if strings.Contains(r.Reply, "pong") {
-		return fail("%s got an answer: %q", who, oneLine(r.Reply, 120))
+		return fail("%s got an answer: %s", who, quoteClip([]byte(r.Reply), 120))
 	}
 	if e.r.cfg.Target.Protocol == ProtocolExec {
 		return e.judgeFailedProbe(who, r)
@@ -977,12 +977,12 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 	for _, tr := range tries {
 		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line)
 		e.keepImpostor(err, tr.name)
-		e.note("%s: reply=%q closed=%v err=%v", tr.name, oneLine(reply, 120), closed, err)
+		e.note("%s: reply=%s closed=%v err=%v", tr.name, quoteClip([]byte(reply), 120), closed, err)
 		if reply != "" && !strings.Contains(reply, `"error"`) {
-			return fail("%s was answered: %q", tr.name, oneLine(reply, 120))
+			return fail("%s was answered: %s", tr.name, quoteClip([]byte(reply), 120))
 		}
 		if strings.Contains(reply, "pong") {
-			return fail("%s got a pong: %q", tr.name, oneLine(reply, 120))
+			return fail("%s got a pong: %s", tr.name, quoteClip([]byte(reply), 120))
 		}
 	}
 	return pass("all %d unauthenticated requests got an error or a close", len(tries))
@@ -1115,7 +1115,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	_, perr := squatterClient(ctx, e, e.spec())
 	got := sq.bytes()
 	e.note("client against the squatter: %v", perr)
-	e.note("squatter received %d bytes: %q", len(got), oneLine(string(got), 200))
+	e.note("squatter received %d bytes: %s", len(got), quoteClip(got, 200))
 	switch {
 	case perr == nil:
 		return fail("the client accepted the squatter on port %d", pf.Port)
@@ -1140,7 +1140,7 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 	}
 	judgeReplies := e.r.cfg.Target.Protocol.speaksJSON()
 	for _, r := range rs {
-		e.note("%s: reply=%q closed=%v; ping after: %s", r.Payload, oneLine(r.Reply, 80), r.Closed, r.PingAfter)
+		e.note("%s: reply=%s closed=%v; ping after: %s", r.Payload, quoteClip([]byte(r.Reply), 80), r.Closed, r.PingAfter)
 		if !judgeReplies {
 			// Only bh-json says what an error is: judged is that the
 			// daemon keeps answering its probe.
@@ -1153,7 +1153,7 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 			return fail("%s was answered as a ping: %q", r.Payload, r.Reply)
 		}
 		if r.Reply != "" && !strings.Contains(r.Reply, `"error"`) && !strings.HasPrefix(r.Reply, "connect:") {
-			return fail("%s got a reply that is not an error: %q", r.Payload, oneLine(r.Reply, 80))
+			return fail("%s got a reply that is not an error: %s", r.Payload, quoteClip([]byte(r.Reply), 80))
 		}
 		if !strings.HasPrefix(r.PingAfter, "ok") {
 			return fail("after %s the daemon no longer serves: %s", r.Payload, r.PingAfter)

@@ -141,7 +141,7 @@ func (e *Env) judgeCanary(dir string, files []string) string {
 		if b, err := e.readInRun(filepath.Join(dir, f)); err != nil {
 			changed = append(changed, fmt.Sprintf("%s: %v", filepath.Join(dir, f), err))
 		} else if b != canarySentinel {
-			changed = append(changed, fmt.Sprintf("%s now holds %q", filepath.Join(dir, f), oneLine(b, 80)))
+			changed = append(changed, fmt.Sprintf("%s now holds %s", filepath.Join(dir, f), quoteClip([]byte(b), 80)))
 		}
 	}
 	for _, g := range got {
@@ -379,7 +379,7 @@ func (e *Env) judgeAttackerTalk(from string, r connectResult) (o outcome, done b
 		return fail("uid %d over %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply), true
 	}
 	if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
-		return fail("uid %d over %s got an answer: %q", e.r.attackerUID, from, oneLine(r.Reply, 120)), true
+		return fail("uid %d over %s got an answer: %s", e.r.attackerUID, from, quoteClip([]byte(r.Reply), 120)), true
 	}
 	if r.Reply == "" && r.Refused == "" {
 		return errored("uid %d over %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r)), true
@@ -424,7 +424,7 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 		if from == "" {
 			from = "an abstract autobind address"
 		}
-		e.note("uid %d from %s: connected=%v reply=%q (%s)", e.r.attackerUID, from, r.Connected, oneLine(r.Reply, 120), r.Error)
+		e.note("uid %d from %s: connected=%v %s (%s)", e.r.attackerUID, from, r.Connected, r.replyNote(), r.Error)
 		if o, done := e.judgeAttackerTalk("a connection from "+from, r); done {
 			return o
 		}

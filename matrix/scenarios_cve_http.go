@@ -27,7 +27,7 @@ import (
 
 func init() {
 	catalogue = append(catalogue, Scenario{ID: "tcp.cross-protocol", Title: "a browser's request to the port is not served", Severity: Required, Transport: ipc.TransportTCP,
-		Checks: "what a web page can send to the loopback port: an HTTP POST from another origin, and the same with Host attacker.example (DNS rebinding), each with the protocol's own request as its body (bh-json: a ping without the token, which a page cannot read; ipc: the handshake's hello and a ping; line: --send); nothing but errors or a close comes back. An HTTP daemon (--send an HTTP request) does not answer --send with a foreign Host", run: tcpCrossProtocol})
+		Checks: "what a web page can send to the loopback port: an HTTP POST from another origin, and the same with Host attacker.example (DNS rebinding), each with the protocol's own request as its body (bh-json: a ping without the token, which a page cannot read; ipc: the handshake's hello and a ping; line: --send); nothing but errors or a close comes back. An HTTP daemon (--send an HTTP request) does not answer --send with a foreign Host (a 4xx or 5xx status is a refusal)", run: tcpCrossProtocol})
 }
 
 // foreignHost is the name a rebinding page is served from; the suite never
@@ -129,6 +129,43 @@ func browserRequests(sp probeSpec, body []byte, port int) (reqs []browserRequest
 		{"a POST with Host: " + rebound + " (DNS rebinding)", browserPOST(rebound, "http://"+rebound, true, body)},
 	}, false
 }
+
+// httpStatusLine is an HTTP/1.x status line, complete: its code.
+var httpStatusLine = regexp.MustCompile(`^HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?\r?\n`)
+
+// httpStatus is the final status code of an HTTP reply (got so far): the
+// interim ones (100 Continue, 102, 103 Early Hints) and their headers are
+// skipped; 101 Switching Protocols is final (the daemon speaks on). 0
+// when got holds no complete final status line yet, or is no HTTP reply.
+func httpStatus(got []byte) int {
+	for {
+		m := httpStatusLine.FindSubmatch(got)
+		if m == nil {
+			return 0
+		}
+		code, _ := strconv.Atoi(string(m[1]))
+		if code >= 200 || code == 101 {
+			return code
+		}
+		// An interim reply: its headers end at a blank line, and the
+		// final reply follows.
+		end := -1
+		if i := bytes.Index(got, []byte("\r\n\r\n")); i >= 0 {
+			end = i + 4
+		}
+		if i := bytes.Index(got, []byte("\n\n")); i >= 0 && (end < 0 || i+2 < end) {
+			end = i + 2
+		}
+		if end < 0 {
+			return 0
+		}
+		got = got[end:]
+	}
+}
+
+// httpRefused: an HTTP status that is a refusal, not an answer (4xx, 5xx:
+// 421 Misdirected Request for a Host the daemon does not serve, 403).
+func httpRefused(code int) bool { return code >= 400 }
 
 // crossReply is what came back for one browserRequest.
 type crossReply struct {
@@ -236,7 +273,7 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 	}
 	reqs, isHTTP := browserRequests(sp, body, pf.Port)
 	if isHTTP {
-		e.note("--send is an HTTP request: the daemon speaks HTTP, so a browser's POST is no other protocol to it; whether it acts on a cross-origin request cannot be seen from a reply the page cannot read, so only a foreign Host (DNS rebinding: the page reads the reply) is judged")
+		e.note("--send is an HTTP request: the daemon speaks HTTP, so a browser's POST is no other protocol to it; whether it acts on a cross-origin request cannot be seen from a reply the page cannot read, so only a foreign Host (DNS rebinding: the page reads the reply) is judged: a 4xx or 5xx status is a refusal, a 1xx, 2xx or 3xx one an answer when the reply matches --expect")
 	}
 	var re *regexp.Regexp
 	if sp.Protocol == ProtocolLine {
@@ -244,41 +281,122 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 			return errored("--expect: %v", err) // checked by Validate
 		}
 	}
+	j := crossJudge{re: re, expect: sp.Expect, isHTTP: isHTTP}
 	var ends []string
 	for _, rq := range reqs {
 		lines := bytes.Count(rq.raw, []byte("\n"))
-		answered := func(got []byte) bool {
-			if re != nil {
-				return matchFromLine(re, got) >= 0
-			}
-			// Every line sent has its reply, the body's included, or one
-			// of them was served: nothing more will settle it.
-			return answeredJSON(got) != "" || bytes.Count(got, []byte("\n")) >= lines
-		}
-		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, answered)
+		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, func(got []byte) bool { return j.settled(got, lines) })
 		e.keepImpostor(err, rq.what)
 		if err != nil {
 			return errored("%s: %v", rq.what, err)
 		}
 		first, _, _ := strings.Cut(string(rq.raw), "\n")
-		sent := fmt.Sprintf("%q ... body %q", strings.TrimSpace(first), oneLine(string(body), 80))
+		sent := fmt.Sprintf("%q ... body %s", strings.TrimSpace(first), quoteClip(body, 80))
 		if isHTTP {
-			sent = strconv.Quote(oneLine(string(rq.raw), 120))
+			sent = quoteClip(rq.raw, 120)
 		}
-		e.note("%s (%d bytes: %s): %s; %s", rq.what, len(rq.raw), sent, describeReply(r.got), cmp.Or(r.end, "settled on what arrived"))
-		switch {
-		case re != nil && matchFromLine(re, r.got) >= 0:
-			at := matchFromLine(re, r.got)
-			return fail("%s was answered: the reply from byte %d on, %q, matches %q", rq.what, at, oneLine(string(r.got[at:]), 160), sp.Expect)
-		case re == nil && answeredJSON(r.got) != "":
-			return fail("%s was answered: %q", rq.what, oneLine(answeredJSON(r.got), 160))
+		answer, code := j.answer(r.got)
+		got := describeReply(r.got)
+		if code != 0 {
+			got = httpVerdict(code) + "; " + got
+		}
+		e.note("%s (%d bytes: %s): %s; %s", rq.what, len(rq.raw), sent, got, cmp.Or(r.end, "settled on what arrived"))
+		if answer != "" {
+			return fail("%s was answered%s", rq.what, answer)
 		}
 		ends = append(ends, describeReply(r.got)+", "+orSettled(r.end))
-	}
-	if isHTTP {
-		return pass("--send with Host: %s was not answered (%s): the daemon checks the Host it is addressed by", foreignHost, ends[0])
+		if isHTTP {
+			return crossHTTPPass(rq.what, code, sp.Expect, ends[0])
+		}
 	}
 	return pass("neither a cross-origin POST nor a rebinding one was answered (%s): only errors or a close", strings.Join(ends, "; "))
+}
+
+// crossJudge judges the replies to the browser's requests: re is
+// --expect (line; nil for bh-json and ipc), isHTTP that --send is an HTTP
+// request, whose reply is judged by its status first.
+type crossJudge struct {
+	re     *regexp.Regexp
+	expect string
+	isHTTP bool
+}
+
+// settled says that got, the reply so far to a request of lines lines,
+// settles it: an answer; under bh-json and ipc a reply to every line. An
+// HTTP reply settles at a final status line that answers; a refusal (4xx,
+// 5xx) is read on until the daemon closes, so the evidence says how it
+// ended, and a status line not complete yet settles nothing: its first
+// bytes would match a loose --expect such as '^HTTP/1\.[01] '.
+func (j crossJudge) settled(got []byte, lines int) bool {
+	if j.isHTTP && httpReplyStart(got) {
+		code := httpStatus(got)
+		return code != 0 && !httpRefused(code) && matchFromLine(j.re, got) >= 0
+	}
+	if j.re != nil {
+		return matchFromLine(j.re, got) >= 0
+	}
+	// Every line sent has its reply, the body's included, or one of them
+	// was served: nothing more will settle it.
+	return answeredJSON(got) != "" || bytes.Count(got, []byte("\n")) >= lines
+}
+
+// answer says how got answered the request, the reason's words after
+// "was answered" ("" when it did not), and an HTTP reply's final status
+// (0: none). Under HTTP a 4xx or 5xx status is a refusal whatever
+// --expect matches (421 Misdirected Request is Transmission's answer to a
+// foreign Host); only a 1xx, 2xx or 3xx status whose reply matches
+// --expect is an answer. A reply with no complete status line is judged
+// by --expect alone, as any line protocol's.
+func (j crossJudge) answer(got []byte) (answer string, code int) {
+	if j.isHTTP && httpReplyStart(got) {
+		if code = httpStatus(got); code != 0 {
+			if !httpRefused(code) && matchFromLine(j.re, got) >= 0 {
+				return fmt.Sprintf(" %d: the reply %s matches %q", code, quoteClip(got, 160), j.expect), code
+			}
+			return "", code
+		}
+	}
+	if j.re == nil {
+		if l := answeredJSON(got); l != "" {
+			return ": " + quoteClip([]byte(l), 160), 0
+		}
+		return "", 0
+	}
+	switch at := matchFromLine(j.re, got); {
+	case at == 0:
+		return fmt.Sprintf(": the reply %s matches %q", quoteClip(got, 160), j.expect), 0
+	case at > 0:
+		return fmt.Sprintf(": line %d of the reply on, %s, matches %q", bytes.Count(got[:at], []byte("\n"))+1, quoteClip(got[at:], 160), j.expect), 0
+	}
+	return "", 0
+}
+
+// httpReplyStart: got is, or begins, "HTTP/": an HTTP reply, its status
+// line perhaps not complete yet.
+func httpReplyStart(got []byte) bool {
+	n := min(len(got), 5)
+	return n > 0 && string(got[:n]) == "HTTP/"[:n]
+}
+
+// httpVerdict says what an HTTP status means here, for the evidence.
+func httpVerdict(code int) string {
+	if httpRefused(code) {
+		return fmt.Sprintf("answered %d: refused", code)
+	}
+	return fmt.Sprintf("answered %d", code)
+}
+
+// crossHTTPPass is the pass of an HTTP daemon's rebinding request, what
+// (its reply described in how) not answered: refused by its status code,
+// no status matching --expect, or no reply at all.
+func crossHTTPPass(what string, code int, expect, how string) outcome {
+	switch {
+	case httpRefused(code):
+		return pass("%s got %d, a refusal (%s): the daemon checks the Host it is addressed by", what, code, how)
+	case code != 0:
+		return pass("%s was not answered: its %d reply does not match --expect %q (%s)", what, code, expect, how)
+	}
+	return pass("%s was not answered (%s): the daemon checks the Host it is addressed by", what, how)
 }
 
 // describeReply says what came back: nothing, its one line, or its first

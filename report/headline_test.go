@@ -69,6 +69,38 @@ func TestHeadlineNamesHardeningFailures(t *testing.T) {
 	}
 }
 
+// A run of hardening scenarios only: the headline and the Markdown say
+// that no required scenario was selected, not "0 passed, 0 failed"; a run
+// whose required scenarios were all skipped still counts them, and so
+// does a summary written before RequiredSelected existed.
+func TestHeadlineNoRequiredSelected(t *testing.T) {
+	rs := []Result{{ID: "auth.peercred", Severity: Hardening, Status: Pass, Reason: "refused"}}
+	r := Report{Schema: ReportSchema, Leg: "native", OS: "linux", Arch: "amd64", Results: rs, Summary: Summarize(rs)}
+	want := "PASS (no required scenario selected); hardening: 1 passed, 0 failed; 0 skipped, 0 errors"
+	if got := Headline(r.Summary); got != want {
+		t.Errorf("Headline = %q\nwant       %q", got, want)
+	}
+	var table bytes.Buffer
+	WriteTable(&table, r)
+	if !strings.Contains(table.String(), "\n"+want+" in ") {
+		t.Errorf("console table lacks the headline %q:\n%s", want, table.String())
+	}
+	md := Markdown(NewMatrix(r))
+	for _, w := range []string{"## bh-ipc-check: no required scenario selected\n", "**Required**: none selected. **Hardening**: 1 passed, 0 failed."} {
+		if !strings.Contains(md, w) {
+			t.Errorf("Markdown lacks %q:\n%s", w, md)
+		}
+	}
+	skipped := append(slices.Clone(rs), Result{ID: "dir.symlink", Severity: Required, Status: Skip, Reason: "linux only"})
+	if got := Headline(Summarize(skipped)); !strings.HasPrefix(got, "PASS (required): 0 passed, 0 failed; ") {
+		t.Errorf("a required scenario selected and skipped: Headline = %q", got)
+	}
+	old := Summary{Passed: 1, RequiredPassed: 1}
+	if got := Headline(old); !strings.HasPrefix(got, "PASS (required): 1 passed, 0 failed; ") {
+		t.Errorf("a summary without required_selected: Headline = %q", got)
+	}
+}
+
 // A report written before the split (its summary without the hardening
 // counts) still gets them when merged: NewMatrix counts from the results.
 func TestMatrixSplitsOldReports(t *testing.T) {
@@ -113,7 +145,7 @@ func TestJUnitKeepsHardeningFailures(t *testing.T) {
 // that transport cannot apply, each skipped with its own reason; another
 // skip (path.name-validation) is an ordinary one.
 func unixOnly() Report {
-	const na = "the target has no tcp transport; give --port-file TEMPLATE to test it"
+	const na = "the target has no tcp transport; give --port-file TEMPLATE to run it"
 	rs := []Result{
 		{ID: "sock.mode-umask0", Severity: Required, Status: Pass, Reason: "socket 0600"},
 		{ID: "path.name-validation", Severity: Required, Status: Skip, Reason: "no template contains {name}"},
@@ -142,7 +174,7 @@ func TestNotApplicableSkipsFold(t *testing.T) {
 	if got := Headline(r.Summary); got != want {
 		t.Errorf("Headline = %q\nwant       %q", got, want)
 	}
-	line := "not applicable, skipped (the target has no tcp transport; give --port-file TEMPLATE to test it): " + strings.Join(tcpIDs, ", ")
+	line := "not applicable, skipped (the target has no tcp transport; give --port-file TEMPLATE to run it): " + strings.Join(tcpIDs, ", ")
 	var table bytes.Buffer
 	WriteTable(&table, r)
 	m := NewMatrix(r)
@@ -162,7 +194,7 @@ func TestNotApplicableSkipsFold(t *testing.T) {
 		}
 	}
 	md := Markdown(m)
-	mdLine := "**Not applicable**, skipped (the target has no tcp transport; give --port-file TEMPLATE to test it): `" + strings.Join(tcpIDs, "`, `") + "`"
+	mdLine := "**Not applicable**, skipped (the target has no tcp transport; give --port-file TEMPLATE to run it): `" + strings.Join(tcpIDs, "`, `") + "`"
 	if !strings.Contains(md, mdLine) || !strings.Contains(md, "1 skipped, 5 not applicable, 0 errors across 1 leg(s).") || !strings.Contains(md, "| `path.name-validation` |") {
 		t.Errorf("Markdown lacks the folded line %q, the counts or path.name-validation's row:\n%s", mdLine, md)
 	}

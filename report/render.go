@@ -172,6 +172,19 @@ var markdownHeadings = map[string]string{
 	"INCOMPLETE": "incomplete: required scenarios reached no verdict", "NOTHING TESTED": "nothing was tested",
 }
 
+// markdownHeading is the Markdown summary's heading for s: the verdict
+// in words, and the hardening failures.
+func markdownHeading(s Summary) string {
+	heading := markdownHeadings[Verdict(s)]
+	if Verdict(s) == "PASS" && noRequired(s) {
+		heading = "no required scenario selected"
+	}
+	if s.HardeningFailed > 0 {
+		heading += fmt.Sprintf("; %d hardening failure(s)", s.HardeningFailed)
+	}
+	return heading
+}
+
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }
@@ -183,11 +196,7 @@ func Markdown(m Matrix) string {
 	var b strings.Builder
 	cols := columnNames(m.Reports)
 	s := m.Summary
-	heading := markdownHeadings[Verdict(s)]
-	if s.HardeningFailed > 0 {
-		heading += fmt.Sprintf("; %d hardening failure(s)", s.HardeningFailed)
-	}
-	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", heading)
+	fmt.Fprintf(&b, "## bh-ipc-check: %s\n\n", markdownHeading(s))
 	b.WriteString(markdownCounts(s, len(m.Reports)))
 	for i, r := range m.Reports {
 		for _, w := range r.Warnings {
@@ -278,6 +287,9 @@ func markdownCounts(s Summary, legs int) string {
 	}
 	if s.RequiredIncomplete > 0 {
 		required += fmt.Sprintf(", %d without a verdict", s.RequiredIncomplete)
+	}
+	if noRequired(s) {
+		required = "none selected"
 	}
 	return fmt.Sprintf("**Required**: %s. **Hardening**: %s. %s across %d leg(s).\n\n", required, hardening, skipCounts(s), legs)
 }

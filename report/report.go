@@ -154,7 +154,7 @@ type Result struct {
 	// NotApplicable, on a skip: the scenario cannot apply to the target
 	// as given, for this cause, which every scenario skipped for it shares
 	// (a transport the target lacks: "the target has no tcp transport;
-	// give --port-file TEMPLATE to test it"). The console table and the
+	// give --port-file TEMPLATE to run it"). The console table and the
 	// Markdown fold these skips into a line per cause; JSON and JUnit keep
 	// each result with its own Reason. A field added within v1.
 	NotApplicable string `json:"not_applicable,omitempty"`
@@ -214,6 +214,12 @@ type Summary struct {
 	// the target (Result.NotApplicable), of Skipped. A field added within
 	// v1, counted again from the results by NewMatrix.
 	NotApplicable int `json:"not_applicable"`
+	// RequiredSelected counts the required results, whatever their
+	// status: 0 when the run selected no required scenario (--scenarios
+	// naming hardening ones only), which the headline says instead of
+	// "0 passed, 0 failed". A field added within v1, counted again from
+	// the results by NewMatrix.
+	RequiredSelected int `json:"required_selected"`
 }
 
 // Summarize counts rs.
@@ -248,6 +254,9 @@ func Summarize(rs []Result) Summary {
 		}
 		if r.Incomplete && r.Severity == Required {
 			s.RequiredIncomplete++
+		}
+		if r.Severity == Required {
+			s.RequiredSelected++
 		}
 	}
 	return s
@@ -284,6 +293,7 @@ func NewMatrix(reports ...Report) Matrix {
 		m.Summary.HardeningPassed += split.HardeningPassed
 		m.Summary.HardeningFailed += split.HardeningFailed
 		m.Summary.NotApplicable += split.NotApplicable
+		m.Summary.RequiredSelected += split.RequiredSelected
 		for _, id := range split.HardeningFailures {
 			if !slices.Contains(m.Summary.HardeningFailures, id) {
 				m.Summary.HardeningFailures = append(m.Summary.HardeningFailures, id)

@@ -44,9 +44,16 @@ func Verdict(s Summary) string {
 // the skips and errors of both. For example
 //
 //	PASS (required): 38 passed, 0 failed; hardening: 5 passed, 1 failed (auth.peercred); 3 skipped, 0 errors
+//
+// A run that selected no required scenario says so instead of counting
+// none: "PASS (no required scenario selected); hardening: ...".
 func Headline(s Summary) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (required): %d passed, %d failed", Verdict(s), s.RequiredPassed, s.RequiredFailed)
+	if noRequired(s) {
+		fmt.Fprintf(&b, "%s (no required scenario selected)", Verdict(s))
+	} else {
+		fmt.Fprintf(&b, "%s (required): %d passed, %d failed", Verdict(s), s.RequiredPassed, s.RequiredFailed)
+	}
 	if s.RequiredIncomplete > 0 {
 		fmt.Fprintf(&b, ", %d without a verdict", s.RequiredIncomplete)
 	}
@@ -56,6 +63,14 @@ func Headline(s Summary) string {
 	}
 	fmt.Fprintf(&b, "; %s", skipCounts(s))
 	return b.String()
+}
+
+// noRequired: s is of a run that selected no required scenario. A
+// summary written before RequiredSelected existed has 0 there: one with a
+// required scenario that passed, failed or reached no verdict is not such
+// a run.
+func noRequired(s Summary) bool {
+	return s.RequiredSelected == 0 && s.RequiredPassed+s.RequiredFailed+s.RequiredIncomplete == 0
 }
 
 // skipCounts is "3 skipped, 0 errors", with the skips of scenarios that
