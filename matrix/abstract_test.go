@@ -15,7 +15,7 @@ import (
 
 // abstractFlaws are brokend's modes on a Linux abstract name
 // (testdata/brokend/abstract.go); brokenTarget runs them as abstractTarget.
-var abstractFlaws = map[string]bool{"abstractopen": true, "abstractuid": true, "abstractns": true}
+var abstractFlaws = map[string]bool{"abstractopen": true, "abstractuid": true, "abstractns": true, "abstractpid": true}
 
 // abstractTarget is brokend in one of its abstract modes, reached at the
 // abstract name it listens on.

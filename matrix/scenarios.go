@@ -488,6 +488,9 @@ func (e *Env) judgeTalk(who string, r connectResult) outcome {
 	if !r.Connected {
 		return pass("%s could not connect: %s", who, r.Error)
 	}
+	if r.Sent != "" {
+		return pass("%s connected and got %s", who, sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused))
+	}
 	return pass("%s connected but got no reply (%s)", who, orClosed(r))
 }
 
