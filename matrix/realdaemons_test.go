@@ -234,3 +234,74 @@ func TestRealSocatAbstract(t *testing.T) {
 		t.Errorf("socat processes outlived the run: %v", left)
 	}
 }
+
+// dbus-daemon --session on an abstract name (dbus's
+// _dbus_listen_unix_socket with abstract=TRUE; dbus-sysdeps-unix.c): the
+// SASL handshake's AUTH EXTERNAL is checked against the peer's
+// SO_PEERCRED uid, fixed at connect, and the session policy lets in only
+// the daemon's own uid, so another uid claiming the daemon's gets
+// "REJECTED EXTERNAL" (auth.foreign-uid-connect and auth.pid-handoff
+// pass: a refusal, not an answer), while the daemon's
+// own uid from another mount namespace is accepted ("OK <guid>":
+// auth.abstract-mount-ns fails); its bind of a name another uid holds
+// fails with "Address already in use" (dir.squat-dos fails). The probe
+// claims uid 0 (hex "30"), the suite's and the daemon's: run as root.
+func TestRealDBusAbstract(t *testing.T) {
+	t.Parallel()
+	needProgram(t, "dbus-daemon", "dbus-daemon")
+	if os.Geteuid() != 0 {
+		t.Skip("the probe claims uid 0 and the verdicts are other uids'; run as root: sudo go test -run TestRealDBusAbstract ./matrix/")
+	}
+	target := Target{Cmd: []string{"dbus-daemon", "--nofork", "--session", "--address=unix:abstract={root}/bus"}, Socket: "@{root}/bus",
+		Protocol: ProtocolLine, Send: `\x00AUTH EXTERNAL 30\r\n`, Expect: `^OK `}
+	rep := runSuite(t, target, "auth.foreign-uid-connect,auth.pid-handoff,auth.abstract-mount-ns,dir.squat-dos")
+	fails := []string{"auth.abstract-mount-ns", "dir.squat-dos"}
+	checkFails(t, rep, fails)
+	for id, part := range map[string]string{
+		"auth.foreign-uid-connect": `got a refusal, not an answer: the daemon sent "REJECTED EXTERNAL\r\n"`,
+		"auth.pid-handoff":         `got a refusal, not an answer: the daemon sent "REJECTED EXTERNAL\r\n"`,
+		"auth.abstract-mount-ns":   "from another mount namespace talked to the daemon",
+		"dir.squat-dos":            "Address already in use",
+	} {
+		r, _ := find(rep, id)
+		if id == "auth.pid-handoff" && slices.Contains(hostLacks(), id) {
+			continue
+		}
+		if wantFail := slices.Contains(fails, id); (r.Status == Fail) != wantFail || r.Status != Fail && r.Status != Pass || !strings.Contains(r.Reason, part) {
+			t.Errorf("%s: %s %q, want it to say %q", id, r.Status, r.Reason, part)
+		}
+	}
+	if left := procsWith("dbus-daemon", runDirPrefix); len(left) > 0 {
+		t.Errorf("dbus-daemon processes outlived the run: %v", left)
+	}
+}
+
+// socat on an abstract name built from {name} (cli.md's template) accepts
+// the traversal names, which lead nowhere: an abstract name is no path,
+// and nothing appears on the filesystem outside the root
+// (path.name-validation passes and says why). The same daemon with a pid
+// file made from the name writes it outside the root, and fails.
+func TestNameValidationAbstract(t *testing.T) {
+	needProgram(t, "socat", "socat")
+	socat := `exec socat ABSTRACT-LISTEN:"$1/bu-$2.sock",fork EXEC:cat`
+	for _, c := range []struct {
+		name   string
+		script string
+		status Status
+		says   string
+	}{
+		{"the name in the abstract name only", socat, Pass, "its socket is an abstract name, which no name leads out of the root"},
+		{"a pid file made from the name", `echo $$ >"$1/$2.pid" && ` + socat, Fail, "created outside the root"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{Cmd: []string{"sh", "-c", c.script, "sh", "{root}", "{name}"}, Socket: "@{root}/bu-{name}.sock",
+				Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
+			rep := runSuite(t, target, "path.name-validation")
+			r, _ := find(rep, "path.name-validation")
+			if r.Status != c.status || !strings.Contains(r.Reason, c.says) {
+				t.Errorf("path.name-validation: %s %q\n  %s\nwant %s saying %q", r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), c.status, c.says)
+			}
+		})
+	}
+}
