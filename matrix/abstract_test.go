@@ -2,8 +2,10 @@ package matrix
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -13,7 +15,7 @@ import (
 
 // abstractFlaws are brokend's modes on a Linux abstract name
 // (testdata/brokend/abstract.go); brokenTarget runs them as abstractTarget.
-var abstractFlaws = map[string]bool{"abstractopen": true, "abstractuid": true, "abstractns": true}
+var abstractFlaws = map[string]bool{"abstractopen": true, "abstractuid": true, "abstractns": true, "abstractpid": true}
 
 // abstractTarget is brokend in one of its abstract modes, reached at the
 // abstract name it listens on.
@@ -61,6 +63,10 @@ func TestValidateAbstractSocket(t *testing.T) {
 		{"no name", "linux", func(t *Target) { t.Socket = "@" }, "no name after the '@'"},
 		{"protocol ipc", "linux", func(t *Target) { t.Protocol = ProtocolIPC }, "--protocol ipc dials socket files only"},
 		{"dir made by the suite", "linux", func(t *Target) { t.DirCreatedBy = "suite" }, "no directory to make"},
+		// A literal name is the same in every scenario: its length is
+		// known before anything starts.
+		{"a fixed name too long", "linux", func(t *Target) { t.Socket = "@" + strings.Repeat("x", 107) }, `108 bytes with its '@', over the 107 an abstract name may have`},
+		{"a fixed name at the limit", "linux", func(t *Target) { t.Socket = "@" + strings.Repeat("x", 106) }, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tg := good
@@ -93,6 +99,36 @@ func TestAbstractSocketPaths(t *testing.T) {
 	long := "/" + strings.Repeat("r", 120)
 	if _, _, err := tg.Paths(long, "n", "unix", 0); err == nil || !strings.Contains(err.Error(), "over the 107 sun_path holds") {
 		t.Errorf("Paths with a %d-byte root: %v, want the length refused", len(long), err)
+	}
+}
+
+// An abstract name that {root} makes too long says how long it is, how
+// much of it {root} is and where {root} lies (the run directory, under
+// $TMPDIR), so the user shortens what is long; a {name}-only template
+// that is too long is refused before anything starts.
+func TestAbstractNameTooLong(t *testing.T) {
+	t.Setenv("TMPDIR", "/tmp/"+strings.Repeat("t", 80))
+	tg := Target{Cmd: []string{"d"}, Socket: "@{root}/bu-{name}.sock", Protocol: ProtocolBHJSON}
+	runDir := filepath.Join(os.TempDir(), "bhc-123456789")
+	root := filepath.Join(runDir, "07", "root")
+	e := &Env{r: &Runner{cfg: Config{Target: tg}, runDir: runDir}, Name: "bhcheck", Transport: "unix"}
+	err := e.setRoot(root)
+	sock := "@" + root + "/bu-bhcheck.sock"
+	for _, want := range []string{
+		fmt.Sprintf("%d bytes with its '@', over the 107 sun_path holds", len(sock)),
+		fmt.Sprintf("{root} is %d of them (%s, the scenario's root in the run directory %s, made under $TMPDIR=%s)", len(root), root, runDir, os.Getenv("TMPDIR")),
+		fmt.Sprintf(`the rest of --socket "@{root}/bu-{name}.sock" %d`, len(sock)-len(root)),
+		"run with a shorter TMPDIR",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("setRoot(%d-byte root) = %v\nwant it to say %q", len(root), err, want)
+		}
+	}
+	cfg := validConfig()
+	cfg.Target = Target{Cmd: []string{"d", "{name}"}, Socket: "@" + strings.Repeat("n", 90) + "-{name}", Protocol: ProtocolBHJSON}
+	cfg.Name = strings.Repeat("x", 20)
+	if err := cfg.Validate(); runtime.GOOS == "linux" && (err == nil || !strings.Contains(err.Error(), "is 112 bytes with its '@', over the 107")) {
+		t.Errorf("Config.Validate with a {name}-only abstract name of 112 bytes: %v, want it refused", err)
 	}
 }
 
@@ -148,10 +184,18 @@ func TestAbstractCorrectDaemonPasses(t *testing.T) {
 	}
 	needBins(t)
 	rep := runSuite(t, abstractTarget("abstractns"), "")
-	checkFails(t, rep, nil)
+	// dir.squat-dos fails every abstract name by design: another uid binds
+	// it first, and the daemon has nowhere else to serve.
+	var fails []string
+	if os.Geteuid() == 0 {
+		fails = []string{"dir.squat-dos"}
+	}
+	checkFails(t, rep, fails)
 	want := slices.DeleteFunc(abstractApplicable(), func(id string) bool {
 		return id == "path.pidfile-link" || // no --pidfile or --lockfile: skipped
-			os.Geteuid() != 0 && slices.Contains(otherUIDScenarios(), id)
+			id == "dir.squat-dos" ||
+			os.Geteuid() != 0 && slices.Contains(otherUIDScenarios(), id) ||
+			slices.Contains(hostLacks(), id)
 	})
 	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
 		logReport(t, rep)

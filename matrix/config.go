@@ -31,6 +31,9 @@ func (c Config) Validate() error {
 	if err := ipc.ValidateName(c.Name); err != nil {
 		return fmt.Errorf("--name: %v", err)
 	}
+	if err := c.Target.validateAbstractName(c.Name); err != nil {
+		return err
+	}
 	if c.Umask < 0 || c.Umask > 0o777 {
 		return fmt.Errorf("umask %o: want 000 to 777", c.Umask)
 	}

@@ -44,6 +44,17 @@ func TestTargetValidateMessages(t *testing.T) {
 		{"misspelt root in lock file", func(t *Target) { t.LockFile = "{rooot}/lock" },
 			`--lockfile "{rooot}/lock": unknown placeholder {rooot}; known: {root}, {name}`},
 		{"socket without root", func(t *Target) { t.Socket = "/run/d.sock" }, `path template "/run/d.sock": must contain {root}`},
+		// --per-user-base says the daemon picks the directory its socket
+		// goes in: refused where there is none to pick, or where the suite
+		// picks it (on every OS: the conflict is checked before the
+		// abstract name's OS).
+		{"per-user base", func(t *Target) { t.PerUserBase = true }, ""},
+		{"per-user base with an abstract name", func(t *Target) { t.PerUserBase, t.Socket = true, "@{root}/s" },
+			`--per-user-base with --socket "@{root}/s": an abstract name is in no directory`},
+		// TCP only: {root} as $TMPDIR, for the port file.
+		{"per-user base without a socket", func(t *Target) { t.PerUserBase, t.Socket, t.PortFile = true, "", "{root}/port" }, ""},
+		{"per-user base in the suite's directory", func(t *Target) { t.PerUserBase, t.DirCreatedBy = true, "suite" },
+			"--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tg := external()

@@ -285,6 +285,9 @@ func (e *Env) removeOutside() {
 // setRoot points the env at root (not created) and computes the paths.
 func (e *Env) setRoot(root string) error {
 	sock, port, err := e.r.cfg.Target.Paths(root, e.Name, e.Transport, e.r.daemonUID)
+	if tl := (*abstractTooLong)(nil); errors.As(err, &tl) {
+		tl.RootFrom = e.r.rootOrigin()
+	}
 	if err != nil {
 		return err
 	}

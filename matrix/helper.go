@@ -403,6 +403,10 @@ type connectResult struct {
 	// (refusalOf); "" when it was stopped by something else (EMFILE, a
 	// stalled helper...), which is no verdict.
 	Refused string `json:"refused,omitempty"`
+	// Sent: what the daemon sent this uid without answering it (--protocol
+	// line: a reply that does not match --expect, such as a protocol's own
+	// refusal), clipped; "" when it sent nothing.
+	Sent string `json:"sent,omitempty"`
 }
 
 // replyNote is r's reply for the evidence: a JSON protocol's reply line,

@@ -269,11 +269,16 @@ var brokenVariants = []struct {
 	{"sharedbase", []string{"dir.squat-dos"}},
 	{"addrpeer", []string{"auth.bound-address"}},
 	{"abstractpeer", []string{"auth.bound-address"}},
-	// On an abstract name (abstractTarget): no peer check at all, and a
-	// uid check that lets in its own uid from any mount namespace
-	// (containerd-shim's CVE-2020-15257).
-	{"abstractopen", []string{"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.abstract-mount-ns"}},
-	{"abstractuid", []string{"auth.abstract-mount-ns"}},
+	// On an abstract name (abstractTarget): no peer check at all, a uid
+	// check that lets in its own uid from any mount namespace
+	// (containerd-shim's CVE-2020-15257), and the correct check made late,
+	// by pid (polkit's CVE-2013-4288). Every abstract name fails
+	// dir.squat-dos: another uid binds it first, and the daemon has
+	// nowhere else to serve (abstractns, correct otherwise, too:
+	// TestAbstractCorrectDaemonPasses).
+	{"abstractopen", []string{"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.pid-handoff", "auth.abstract-mount-ns", "dir.squat-dos"}},
+	{"abstractuid", []string{"auth.abstract-mount-ns", "dir.squat-dos"}},
+	{"abstractpid", []string{"auth.pid-handoff", "dir.squat-dos"}},
 	// The uid read from /proc/<pid> at the first request: a connection
 	// whose connecting process exec'd a setuid-root program is root's.
 	{"pidauth", []string{"auth.pid-handoff"}},

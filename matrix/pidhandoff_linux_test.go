@@ -61,31 +61,40 @@ func checkConnectorGone(t *testing.T, r Result) {
 // program (and fails nothing else of the peer checks: the uid it reads is
 // the attacker's otherwise); the ipc package, which keeps SO_PEERCRED's
 // uid from connect(), refuses it. Under bh-json and under --protocol line
-// (the request judged by --expect).
+// (the request judged by --expect), and on an abstract name, which any
+// uid reaches (the connector connects to the name itself): the same flaw
+// there fails, the correct check passes. The failure says which flaw it
+// is: a daemon that refuses the attacker's own connection authorizes by
+// pid; one that answers it has no peer check at all.
 func TestPidHandoff(t *testing.T) {
 	needSetuidBlocker(t)
 	line := brokenTarget("pidauth")
 	line.Protocol, line.Send, line.Expect, line.PortFile = ProtocolLine, `{"meta":"ping"}\n`, `pong`, ""
+	byPID := "the daemon authorizes by the connecting pid"
 	for _, c := range []struct {
 		name     string
 		target   Target
 		want     Status
 		patterns string
+		says     string
 	}{
-		{"pidauth", brokenTarget("pidauth"), Fail, "auth.*"},
-		{"pidauth line", line, Fail, "auth.pid-handoff,auth.peercred"},
-		{"builtin", BuiltinTarget(), Pass, "auth.pid-handoff"},
+		{"pidauth", brokenTarget("pidauth"), Fail, "auth.*", byPID},
+		{"pidauth line", line, Fail, "auth.pid-handoff,auth.peercred", byPID},
+		{"builtin", BuiltinTarget(), Pass, "auth.pid-handoff", "the daemon judged the uid that connected"},
+		{"abstract name, pidauth", abstractTarget("abstractpid"), Fail, "auth.*", byPID},
+		{"abstract name, correct", abstractTarget("abstractns"), Pass, "auth.pid-handoff", "the daemon judged the uid that connected"},
+		{"abstract name, no peer check", abstractTarget("abstractopen"), Fail, "auth.pid-handoff", "the daemon has no peer check at all"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			rep := runSuite(t, c.target, c.patterns)
-			if c.want == Fail {
+			if c.want == Fail && c.patterns == "auth.*" {
 				checkFails(t, rep, []string{"auth.pid-handoff"})
 			}
 			r, _ := find(rep, "auth.pid-handoff")
-			if r.Status != c.want || !strings.Contains(r.Reason, "made by pid") && !strings.Contains(r.Reason, "as root") {
+			if r.Status != c.want || !strings.Contains(r.Reason, "made by pid") && !strings.Contains(r.Reason, "as root") || !strings.Contains(r.Reason, c.says) {
 				logReport(t, rep)
-				t.Fatalf("auth.pid-handoff: %s %q; want %s naming the connecting process", r.Status, r.Reason, c.want)
+				t.Fatalf("auth.pid-handoff: %s %q; want %s naming the connecting process and saying %q", r.Status, r.Reason, c.want, c.says)
 			}
 			checkConnectorGone(t, r)
 		})

@@ -191,6 +191,10 @@ type probeResult struct {
 	// Refused: the expected refusal that stopped a probe that was not
 	// answered (refusalOf); "" for any other cause.
 	Refused string
+	// Got: what the daemon sent on a probe it did not answer (a reply
+	// that does not match --expect, such as a protocol's own refusal:
+	// D-Bus's "REJECTED EXTERNAL"), clipped; "" when it sent nothing.
+	Got string
 }
 
 // probe asks the daemon once in sp's protocol, as this process's uid.
@@ -252,10 +256,11 @@ func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) 
 		}
 		if err != nil {
 			r.Detail, r.Refused = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err)), refusalOf(err, true)
+			r.Got = clip(got, 120)
 			return r
 		}
 	}
-	r.Detail = fmt.Sprintf("no reply matching %q in the first 64 KiB: %q", sp.Expect, clip(got, 120))
+	r.Detail, r.Got = fmt.Sprintf("no reply matching %q in the first 64 KiB: %q", sp.Expect, clip(got, 120)), clip(got, 120)
 	return r
 }
 
@@ -444,7 +449,7 @@ func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
 // heldOpen, or kept it (Held), for foreignTalk to weigh.
 func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 	r := probe(ctx, sp, heldOpen)
-	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered, Refused: r.Refused}
+	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered, Refused: r.Refused, Sent: r.Got}
 	if r.Answered {
 		res.Reply = r.Detail
 		return res

@@ -61,11 +61,14 @@ func TestProtocolsBrokenDaemonsFailExactly(t *testing.T) {
 			{"plain", "sock.*,dir.*,auth.*,inst.*,path.*", plain},
 			{"crash", "proto.*,load.*", []string{"proto.malformed"}},
 			{"acceptfew", "proto.*,load.*", map[Protocol][]string{ProtocolConnect: {"load.concurrent"}, ProtocolLine: {"load.concurrent"}}[p]},
-			// On an abstract name: no peer check (auth.bound-address skips
-			// under exec: the probe makes its own connection), the uid
-			// alone (any mount namespace), and both checked.
-			{"abstractopen", "auth.*", slices.DeleteFunc([]string{"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.abstract-mount-ns"},
-				func(id string) bool { return p == ProtocolExec && id == "auth.bound-address" })},
+			// On an abstract name: no peer check (auth.bound-address and
+			// auth.pid-handoff skip under exec: the probe makes its own
+			// connection), the uid alone (any mount namespace), and both
+			// checked.
+			{"abstractopen", "auth.*", slices.DeleteFunc([]string{"auth.foreign-uid-connect", "auth.peercred", "auth.bound-address", "auth.pid-handoff", "auth.abstract-mount-ns"},
+				func(id string) bool {
+					return p == ProtocolExec && (id == "auth.bound-address" || id == "auth.pid-handoff")
+				})},
 			{"abstractuid", "auth.*", []string{"auth.abstract-mount-ns"}},
 			{"abstractns", "auth.*", nil},
 		} {

@@ -143,6 +143,11 @@ func TestRealSocat(t *testing.T) {
 	}
 	if os.Geteuid() == 0 {
 		reasons["dir.squat-dos"] = "permission denied"
+		if !slices.Contains(hostLacks(), "auth.pid-handoff") {
+			// Not read as authorization by pid: its own connection is
+			// answered too.
+			reasons["auth.pid-handoff"] = "the daemon has no peer check at all"
+		}
 	}
 	expectVerdicts(t, target, fails, skips, reasons)
 	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
@@ -179,9 +184,10 @@ func TestRealSocatTCP(t *testing.T) {
 // once (auth.foreign-uid-connect, required), as is the daemon's uid from
 // another mount namespace, the containerd-shim case; a second socat's
 // bind fails (EADDRINUSE: the first keeps the name), and after SIGKILL
-// the name is free again, so both instance scenarios pass; SIGTERM exits
-// 143 as before. The scenarios that judge the socket's file are not
-// applicable.
+// the name is free again, so both instance scenarios pass, but a name
+// another uid bound first keeps it from starting the same way
+// (dir.squat-dos fails); SIGTERM exits 143 as before. The scenarios that
+// judge the socket's file are not applicable.
 func TestRealSocatAbstract(t *testing.T) {
 	needProgram(t, "socat", "socat")
 	target := Target{Cmd: []string{"socat", "ABSTRACT-LISTEN:{root}/echo,fork", "EXEC:cat"}, Socket: "@{root}/echo",
@@ -190,7 +196,9 @@ func TestRealSocatAbstract(t *testing.T) {
 		"auth.foreign-uid-connect", // no peer check, and nothing else in the way
 		"auth.peercred",            // the same: an abstract name cannot be loosened further
 		"auth.bound-address",       // the same, from a bound address
+		"auth.pid-handoff",         // the same, over a handed-over connection
 		"auth.abstract-mount-ns",   // the daemon's uid from another mount namespace
+		"dir.squat-dos",            // another uid binds the name first: "Address already in use"
 		"inst.clean-shutdown",      // exit 143 on SIGTERM
 	}
 	var notApplicable []string
@@ -200,11 +208,18 @@ func TestRealSocatAbstract(t *testing.T) {
 		}
 	}
 	skips := append(append([]string{"path.name-validation"}, notApplicable...), slices.DeleteFunc(slices.Clone(targetSkips), func(id string) bool { return id == "auth.abstract-mount-ns" })...)
-	rep := expectVerdicts(t, target, fails, skips, map[string]string{
+	reasons := map[string]string{
 		"inst.clean-shutdown":    "exit code 143",
 		"inst.stale-recovered":   "serves after SIGKILL",
 		"inst.live-not-hijacked": "second refused",
-	})
+	}
+	if os.Geteuid() == 0 {
+		reasons["dir.squat-dos"] = "Address already in use"
+		if !slices.Contains(hostLacks(), "auth.pid-handoff") {
+			reasons["auth.pid-handoff"] = "the daemon has no peer check at all"
+		}
+	}
+	rep := expectVerdicts(t, target, fails, skips, reasons)
 	for _, id := range notApplicable {
 		if r, _ := find(rep, id); !strings.Contains(r.NotApplicable, "abstract name") {
 			t.Errorf("%s: %s %q, want not applicable to an abstract name", id, r.Status, r.NotApplicable)
@@ -212,5 +227,76 @@ func TestRealSocatAbstract(t *testing.T) {
 	}
 	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
 		t.Errorf("socat processes outlived the run: %v", left)
+	}
+}
+
+// dbus-daemon --session on an abstract name (dbus's
+// _dbus_listen_unix_socket with abstract=TRUE; dbus-sysdeps-unix.c): the
+// SASL handshake's AUTH EXTERNAL is checked against the peer's
+// SO_PEERCRED uid, fixed at connect, and the session policy lets in only
+// the daemon's own uid, so another uid claiming the daemon's gets
+// "REJECTED EXTERNAL" (auth.foreign-uid-connect and auth.pid-handoff
+// pass: a refusal, not an answer), while the daemon's
+// own uid from another mount namespace is accepted ("OK <guid>":
+// auth.abstract-mount-ns fails); its bind of a name another uid holds
+// fails with "Address already in use" (dir.squat-dos fails). The probe
+// claims uid 0 (hex "30"), the suite's and the daemon's: run as root.
+func TestRealDBusAbstract(t *testing.T) {
+	t.Parallel()
+	needProgram(t, "dbus-daemon", "dbus-daemon")
+	if os.Geteuid() != 0 {
+		t.Skip("the probe claims uid 0 and the verdicts are other uids'; run as root: sudo go test -run TestRealDBusAbstract ./matrix/")
+	}
+	target := Target{Cmd: []string{"dbus-daemon", "--nofork", "--session", "--address=unix:abstract={root}/bus"}, Socket: "@{root}/bus",
+		Protocol: ProtocolLine, Send: `\x00AUTH EXTERNAL 30\r\n`, Expect: `^OK `}
+	rep := runSuite(t, target, "auth.foreign-uid-connect,auth.pid-handoff,auth.abstract-mount-ns,dir.squat-dos")
+	fails := []string{"auth.abstract-mount-ns", "dir.squat-dos"}
+	checkFails(t, rep, fails)
+	for id, part := range map[string]string{
+		"auth.foreign-uid-connect": `got a refusal, not an answer: the daemon sent "REJECTED EXTERNAL\r\n"`,
+		"auth.pid-handoff":         `got a refusal, not an answer: the daemon sent "REJECTED EXTERNAL\r\n"`,
+		"auth.abstract-mount-ns":   "from another mount namespace talked to the daemon",
+		"dir.squat-dos":            "Address already in use",
+	} {
+		r, _ := find(rep, id)
+		if id == "auth.pid-handoff" && slices.Contains(hostLacks(), id) {
+			continue
+		}
+		if wantFail := slices.Contains(fails, id); (r.Status == Fail) != wantFail || r.Status != Fail && r.Status != Pass || !strings.Contains(r.Reason, part) {
+			t.Errorf("%s: %s %q, want it to say %q", id, r.Status, r.Reason, part)
+		}
+	}
+	if left := procsWith("dbus-daemon", runDirPrefix); len(left) > 0 {
+		t.Errorf("dbus-daemon processes outlived the run: %v", left)
+	}
+}
+
+// socat on an abstract name built from {name} (cli.md's template) accepts
+// the traversal names, which lead nowhere: an abstract name is no path,
+// and nothing appears on the filesystem outside the root
+// (path.name-validation passes and says why). The same daemon with a pid
+// file made from the name writes it outside the root, and fails.
+func TestNameValidationAbstract(t *testing.T) {
+	needProgram(t, "socat", "socat")
+	socat := `exec socat ABSTRACT-LISTEN:"$1/bu-$2.sock",fork EXEC:cat`
+	for _, c := range []struct {
+		name   string
+		script string
+		status Status
+		says   string
+	}{
+		{"the name in the abstract name only", socat, Pass, "its socket is an abstract name, which no name leads out of the root"},
+		{"a pid file made from the name", `echo $$ >"$1/$2.pid" && ` + socat, Fail, "created outside the root"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{Cmd: []string{"sh", "-c", c.script, "sh", "{root}", "{name}"}, Socket: "@{root}/bu-{name}.sock",
+				Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
+			rep := runSuite(t, target, "path.name-validation")
+			r, _ := find(rep, "path.name-validation")
+			if r.Status != c.status || !strings.Contains(r.Reason, c.says) {
+				t.Errorf("path.name-validation: %s %q\n  %s\nwant %s saying %q", r.Status, r.Reason, strings.Join(r.Evidence, "\n  "), c.status, c.says)
+			}
+		})
 	}
 }

@@ -38,6 +38,22 @@ func refusalOf(err error, connected bool) string {
 	return ""
 }
 
+// sentRefusal describes a reply that was no answer (--protocol line: sent
+// does not match expect, a protocol's own refusal such as D-Bus's
+// "REJECTED EXTERNAL"), and what the daemon did next (refused, from
+// refusalOf), for a reason that does not read "no reply".
+func sentRefusal(sent, expect, refused string) string {
+	next := map[string]string{
+		"closed by the daemon":                   "then closed the connection",
+		"reset by the daemon":                    "then reset the connection",
+		"no reply while the connection was held": "then nothing more while the connection was held",
+	}[refused]
+	if next == "" {
+		next = "then: " + refused
+	}
+	return fmt.Sprintf("a refusal, not an answer: the daemon sent %q, which does not match %s, %s", sent, Hint("expect", fmt.Sprintf("%q", expect)), next)
+}
+
 // stallWatch notices that this process did not run for a while: stopped
 // (SIGSTOP by its own uid: an attacker's helper runs as the attacker) or
 // starved. A helper that was stopped while it waited for a reply would

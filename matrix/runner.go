@@ -340,6 +340,25 @@ func (r *Runner) runDirBase() (string, error) {
 	return base, nil
 }
 
+// rootOrigin says where the scenarios' roots lie, for an error about
+// their length: in the run directory, made under the temp directory
+// ($TMPDIR) or, when other uids cannot reach that, under runDirBase's
+// other choice.
+func (r *Runner) rootOrigin() string {
+	base := filepath.Dir(r.runDir)
+	tmp := os.Getenv("TMPDIR")
+	var where string
+	switch {
+	case base == filepath.Clean(os.TempDir()) && tmp != "":
+		where = fmt.Sprintf("$TMPDIR=%s", tmp)
+	case base == filepath.Clean(os.TempDir()):
+		where = base + " (TMPDIR is unset)"
+	default:
+		where = fmt.Sprintf("%s, since the uids the suite acts as cannot reach $TMPDIR=%s", base, tmp)
+	}
+	return fmt.Sprintf("the scenario's root in the run directory %s, made under %s", r.runDir, where)
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // copyExecutable copies exe into dir (created 0755) as a file of mode

@@ -50,7 +50,7 @@ var catalogue = []Scenario{
 	{ID: "inst.clean-shutdown", Title: "SIGTERM cleans up", Severity: Required, Platforms: posix,
 		Checks: "SIGTERM: exit 0 within 2 s and nothing left behind", run: instCleanShutdown},
 	{ID: "path.name-validation", Title: "traversal names refused", Severity: Required,
-		Checks: "names like ../x and a/b are refused and nothing is created outside the root", run: pathNameValidation},
+		Checks: "names like ../x and a/b are refused and nothing is created outside the root (for an abstract socket name, which is no path: nothing is created outside the root)", run: pathNameValidation},
 	{ID: "path.budget", Title: "sun_path budget", Severity: Required, Platforms: posix, Transport: ipc.TransportUnix,
 		Checks: "a root long enough to overflow sun_path: a working fallback or a clear error, never a truncated path", run: pathBudget},
 	{ID: "tcp.loopback-only", Title: "TCP listens on loopback only", Severity: Required, Platforms: []string{"linux"}, Transport: ipc.TransportTCP,
@@ -488,6 +488,9 @@ func (e *Env) judgeTalk(who string, r connectResult) outcome {
 	if !r.Connected {
 		return pass("%s could not connect: %s", who, r.Error)
 	}
+	if r.Sent != "" {
+		return pass("%s connected and got %s", who, sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused))
+	}
 	return pass("%s connected but got no reply (%s)", who, orClosed(r))
 }
 
@@ -826,6 +829,13 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 			also = "; accepted traversal names " + strings.Join(accepted, ", ")
 		}
 		return fail("created outside the root %s: %s%s", e.Root, strings.Join(outside, ", "), also)
+	}
+	if len(accepted) > 0 && e.Transport == ipc.TransportUnix && isAbstract(e.Sock) {
+		// The name reaches no path through the socket: an abstract name
+		// is no file, so "@{root}/bu-../x.sock" is just a name. What the
+		// daemon makes on the filesystem from it (a pid or lock file) is
+		// judged above.
+		return pass("accepted traversal names %s, but its socket is an abstract name, which no name leads out of the root (it is no path); nothing was created on the filesystem outside the root", strings.Join(accepted, ", "))
 	}
 	if len(accepted) > 0 {
 		return fail("accepted traversal names %s (kept running or exited 0)", strings.Join(accepted, ", "))

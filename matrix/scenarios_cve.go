@@ -325,7 +325,7 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+heldOpen)
 		defer cancel()
 		p := probeOn(ctx, c, sp, heldOpen)
-		r.Talked, r.Refused = p.Answered, p.Refused
+		r.Talked, r.Refused, r.Sent = p.Answered, p.Refused, p.Got
 		if p.Answered {
 			r.Reply = p.Detail
 		}

@@ -96,8 +96,57 @@ func (t Target) validateAbstract(goos string) error {
 		return fmt.Errorf("--socket %q: --protocol ipc dials socket files only (the ipc package has no abstract transport); a daemon speaking the same JSON lines on an abstract name is --protocol bh-json", t.Socket)
 	case t.DirCreatedBy == "suite":
 		return fmt.Errorf("--socket %q with --dir-created-by suite: an abstract name has no directory to make", t.Socket)
+	case !placeholderRE.MatchString(t.Socket) && len(t.Socket) > ipc.SunPathLimit("linux"):
+		// A literal name is the name every scenario uses: refused here,
+		// before anything starts, rather than by every scenario.
+		return fmt.Errorf("--socket %q: %d bytes with its '@', over the %d an abstract name may have (sun_path's, the '@' standing for its leading NUL); give a shorter name", t.Socket, len(t.Socket), ipc.SunPathLimit("linux"))
 	}
 	return nil
+}
+
+// validateAbstractName refuses an abstract --socket template with {name}
+// and no {root} that is too long for name: its length does not depend on
+// the run, so it is known before anything starts (with {root} it is known
+// once the run directory is made: abstractTooLong).
+func (t Target) validateAbstractName(name string) error {
+	if !isAbstract(t.Socket) || strings.Contains(t.Socket, "{root}") {
+		return nil
+	}
+	if sock := expand(t.Socket, "", name); len(sock) > ipc.SunPathLimit("linux") {
+		return fmt.Errorf("--socket %q with --name %q: the abstract name %s is %d bytes with its '@', over the %d an abstract name may have (sun_path's); give a shorter --socket or --name", t.Socket, name, sock, len(sock), ipc.SunPathLimit("linux"))
+	}
+	return nil
+}
+
+// abstractTooLong is the error for an abstract socket name that, with the
+// scenario's root in it, is over sun_path's limit: how much of it {root}
+// is and where {root} comes from (Env.setRoot fills RootFrom), so that
+// the user shortens what is long.
+type abstractTooLong struct {
+	Sock, Template, Root string
+	Limit                int
+	// RootBytes: the bytes {root} takes in Sock (each {root} in the
+	// template counts).
+	RootBytes int
+	// RootFrom says where the scenario's root lies: the run directory, and
+	// the base it was made in (Runner.rootOrigin); "" when unknown.
+	RootFrom string
+}
+
+func (e *abstractTooLong) Error() string {
+	s := fmt.Sprintf("abstract socket name %s: %d bytes with its '@', over the %d sun_path holds", e.Sock, len(e.Sock), e.Limit)
+	if e.RootBytes == 0 {
+		return s + fmt.Sprintf("; shorten --socket %q", e.Template)
+	}
+	s += fmt.Sprintf(": {root} is %d of them (%s", e.RootBytes, e.Root)
+	if e.RootFrom != "" {
+		s += ", " + e.RootFrom
+	}
+	s += fmt.Sprintf("), the rest of --socket %q %d", e.Template, len(e.Sock)-e.RootBytes)
+	if e.RootFrom != "" {
+		return s + "; run with a shorter TMPDIR, or shorten --socket"
+	}
+	return s + "; shorten the root or --socket"
 }
 
 // sockAt is the socket for root and name: the template expanded, a path
@@ -110,7 +159,7 @@ func (t Target) sockAt(root, name string) (string, error) {
 		return filepath.Clean(sock), nil
 	}
 	if limit := ipc.SunPathLimit("linux"); len(sock) > limit {
-		return "", fmt.Errorf("abstract socket name %s: %d bytes with its '@', over the %d sun_path holds; use a shorter --socket", sock, len(sock), limit)
+		return "", &abstractTooLong{Sock: sock, Template: t.Socket, Root: root, Limit: limit, RootBytes: strings.Count(t.Socket, "{root}") * len(root)}
 	}
 	return sock, nil
 }

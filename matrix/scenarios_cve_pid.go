@@ -4,6 +4,7 @@ package matrix
 // CVE-2013-4288. The attack itself is Linux's (scenarios_cve_pid_linux.go).
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,8 +20,8 @@ const pidHandoffID = "auth.pid-handoff"
 func init() {
 	catalogue = append(catalogue, Scenario{
 		ID: pidHandoffID, Title: "peer identity fixed at connect, not looked up by pid", Severity: Hardening,
-		Platforms: []string{"linux"}, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
-		Checks: "with the socket chmod 0666 and its directory 0755 after start, another uid connects, hands the connection to another process and execs a setuid-root program that blocks (so /proc/<pid> of the connecting process is root's); the other process's request on it gets no reply",
+		Platforms: []string{"linux"}, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
+		Checks: "with the socket chmod 0666 and its directory 0755 after start (an abstract name as it is), another uid connects, hands the connection to another process and execs a setuid-root program that blocks (so /proc/<pid> of the connecting process is root's); the other process's request on it gets no reply",
 		run:    authPidHandoff,
 	})
 	actions["pid-handoff"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
@@ -102,11 +103,49 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 		return errored("no verdict: %s", r.Unsure)
 	}
 	if o, done := e.judgeAttackerTalk(from, r.connectResult); done {
+		if o.status == Fail {
+			return e.pidHandoffAnswered(ctx, sp, from)
+		}
 		return o
 	}
-	why := r.Refused
-	if why == "" {
-		why = "an error reply: " + strings.TrimSpace(oneLine(r.Reply, 80))
+	var got string
+	switch {
+	case r.Sent != "":
+		// A protocol's own refusal (D-Bus: "REJECTED EXTERNAL"): a reply,
+		// but not the answer --expect describes.
+		got = sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused)
+	case r.Reply != "":
+		got = "an error reply: " + strings.TrimSpace(oneLine(r.Reply, 80))
+	default:
+		got = "no reply (" + r.Refused + ")"
 	}
-	return pass("uid %d got no reply (%s) over a connection whose connecting pid %d was running %s as root: the daemon judged the uid that connected", e.r.attackerUID, why, r.ConnPID, r.Program)
+	return pass("uid %d got %s over a connection whose connecting pid %d was running %s as root: the daemon judged the uid that connected", e.r.attackerUID, got, r.ConnPID, r.Program)
+}
+
+// pidHandoffAnswered is the failure when the attacker's request over the
+// handed-over connection (made from, as the evidence says) was answered.
+// Whether the daemon authorizes by pid or has no peer check at all is
+// told by a connection of the attacker's own, with no hand-over (as
+// auth.peercred makes it): answered too, the daemon serves that uid over
+// any connection; refused, it judged the connecting pid.
+func (e *Env) pidHandoffAnswered(ctx context.Context, sp probeSpec, from string) outcome {
+	a := e.r.attackerUID
+	var plain connectResult
+	err := e.asAttacker(ctx, "connect", sp, &plain)
+	e.note("uid %d's own connection, no hand-over: connected=%v reply=%q (%s; %v)", a, plain.Connected, oneLine(plain.Reply, 120), plain.Error, err)
+	o, done := e.judgeAttackerTalk("its own connection", plain)
+	switch {
+	case err == nil && done && o.status == Fail:
+		return fail("uid %d's request over %s was answered, as its own connection is (%s): the daemon has no peer check at all (auth.peercred's failure), so it serves uid %d over any connection, handed over or not",
+			a, from, oneLine(cmp.Or(plain.Reply, "talked"), 80), a)
+	case err == nil && !done:
+		return fail("uid %d's request over %s was answered, while its own connection is refused (%s): the daemon authorizes by the connecting pid, read from /proc after the connect, not by the credentials fixed at connect (SO_PEERCRED's uid)",
+			a, from, cmp.Or(plain.Refused, "an error reply"))
+	}
+	met := o.reason
+	if err != nil {
+		met = err.Error()
+	}
+	return fail("uid %d's request over %s was answered: the daemon serves uid %d over any connection (no peer check, as auth.peercred shows) or authorizes by the connecting pid (its own connection, which would tell, met: %s)",
+		a, from, a, met)
 }

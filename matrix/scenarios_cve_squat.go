@@ -24,10 +24,11 @@ import (
 
 // squatDoSScenario is dir.squat-dos.
 var squatDoSScenario = Scenario{ID: "dir.squat-dos", Title: "a squatted endpoint is still served where its clients look", Severity: Hardening,
-	Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix,
+	Platforms: posix, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
 	Checks: "before the start another uid makes what the daemon would make first (its endpoint directory, or the socket when its directory exists): " +
 		"the daemon serves where its clients look because that is a per-user base no other uid can create in (the squat there is refused by the kernel; " +
-		"the builtin and --per-user-base targets get one as $XDG_RUNTIME_DIR, with {root} as $TMPDIR); a daemon that refuses the squat with nowhere else to go fails",
+		"the builtin and --per-user-base targets get one as $XDG_RUNTIME_DIR, with {root} as $TMPDIR); a daemon that refuses the squat with nowhere else to go fails; " +
+		"an abstract name (--socket @NAME) is bound and held by the other uid first, and fails unless the kernel refused that bind",
 	run: squatDoS}
 
 func init() {
@@ -37,6 +38,28 @@ func init() {
 // chooseBaseVars are the variables a daemon that chooses its own base
 // reads (ipc.DefaultRoot's order); perUserEnv sets them.
 var chooseBaseVars = []string{"BH_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TMPDIR"}
+
+// validatePerUserBase refuses --per-user-base where it contradicts the
+// target: it says that the daemon picks the directory its socket goes
+// in. An abstract name is in no directory, and a directory the suite
+// makes (--dir-created-by suite) is the operator's choice for a daemon
+// told where, not the daemon's. A TCP-only target (an empty --socket) keeps
+// the flag's other meaning: {root} as $TMPDIR in every scenario, so that
+// a daemon that chooses its own base writes its port file there
+// (dir.squat-dos, on the unix transport, does not apply).
+func (t Target) validatePerUserBase() error {
+	if !t.PerUserBase {
+		return nil
+	}
+	switch {
+	case isAbstract(t.Socket):
+		return fmt.Errorf("--per-user-base with --socket %q: an abstract name is in no directory, so the daemon has no base to choose (the name is global to the network namespace); drop --per-user-base: dir.squat-dos judges the abstract name itself, which any uid can bind first", t.Socket)
+	case t.DirCreatedBy == "suite":
+		return fmt.Errorf("--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself (dir.squat-dos judges where it goes), while --dir-created-by suite is for a daemon told where, whose directory an operator makes; " +
+			"give one of them (a daemon that always uses $XDG_RUNTIME_DIR: --env 'XDG_RUNTIME_DIR={root}/run', a --socket under it and --dir-created-by suite, without --per-user-base)")
+	}
+	return nil
+}
 
 // perUserEnv sets, in env, the base a daemon that chooses its own is
 // given: for a PerUserBase target in every scenario, and for the builtin
@@ -136,9 +159,13 @@ func (e *Env) trySquat(ctx context.Context, path string) (squatAttempt, error) {
 // squatDoS replays Zim's CVE-2020-10870: another uid pre-creates the
 // endpoint before the start. A daemon that chooses its own base (the
 // builtin, or a --per-user-base target) is given a per-user one and must
-// serve there; any other target is judged at its socket template.
+// serve there; any other target is judged at its socket template, an
+// abstract name by binding it first (squatAbstract).
 func squatDoS(ctx context.Context, e *Env) outcome {
 	t := e.r.cfg.Target
+	if isAbstract(e.Sock) {
+		return squatAbstract(ctx, e)
+	}
 	if parents := e.fallbackParents(); len(parents) > 0 {
 		// The run's root is too long for sun_path, so the builtin serves
 		// in the fallback /tmp/bh-<uid>, shared by every scenario of the
@@ -226,6 +253,14 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 	}
 	_, served, refusal, err := e.servedOrRefused(ctx)
 	e.note("after the start: %s is %s; %s is %s; socket %s: %s", shared, world.Describe(shared), sq.path, world.Describe(sq.path), want, world.Describe(want))
+	inBase, socks := e.perUserListing(base)
+	e.note("the per-user base %s holds: %s", base, inBase)
+	if !served && len(socks) > 0 && !slices.Contains(socks, want) {
+		// emacs: $XDG_RUNTIME_DIR/emacs/server, but $TMPDIR/emacs<uid>/server.
+		return errored("did not answer at %s, where %s puts it under the per-user base, but made a socket there at %s: its path under $XDG_RUNTIME_DIR is not its path under $TMPDIR, which %s assumes; "+
+			"judge it at the path it uses under $XDG_RUNTIME_DIR instead (see docs/cli.md, --per-user-base): %v",
+			want, Hint("socket", fmt.Sprintf("%q", e.r.cfg.Target.Socket)), strings.Join(socks, ", "), Hint("per-user-base", "true"), err)
+	}
 	if sq.made {
 		return judgeSquatted(e, sq, want, served, refusal, err)
 	}
@@ -243,7 +278,29 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 	if sqShared.made && world.Stat(filepath.Join(shared, filepath.Base(want))).Exists {
 		return fail("serves inside %s, made by uid %d, not at %s where its clients look: it ignores the per-user base", shared, e.r.attackerUID, want)
 	}
-	return errored("neither served nor refused clearly: %v", err)
+	return errored("neither served nor refused clearly: %v; the per-user base %s holds: %s", err, base, inBase)
+}
+
+// perUserListing is what the daemon made in dir.squat-dos's per-user
+// base, to the depth it made it (each entry with its facts; "nothing"
+// for none), and the sockets among it (their paths), so that a daemon
+// that put its socket elsewhere there shows where.
+func (e *Env) perUserListing(base string) (listing string, socks []string) {
+	entries := e.tree(base, "")
+	for _, ent := range entries {
+		rel, _, _ := strings.Cut(ent, " (")
+		if p := filepath.Join(base, rel); world.Stat(p).Kind == "socket" {
+			socks = append(socks, p)
+		}
+	}
+	if len(entries) == 0 {
+		return "nothing", nil
+	}
+	const most = 20
+	if len(entries) > most {
+		entries = append(entries[:most:most], fmt.Sprintf("… %d more", len(entries)-most))
+	}
+	return strings.Join(entries, ", "), socks
 }
 
 // perUserSock is where the clients of a daemon that chooses its own base

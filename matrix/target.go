@@ -96,7 +96,8 @@ func (t Target) Describe() string { return t.ReportTarget().Describe() }
 // Validate checks an external target's templates: each placeholder is
 // one the template knows (checked first, so that a typo such as {rooot} is
 // named as one), an abstract socket name ('@' first) is used where it can
-// be (validateAbstract), each path template holds {root}, and each --keep
+// be (validateAbstract), --per-user-base only with what it can mean
+// (validatePerUserBase), each path template holds {root}, and each --keep
 // glob stays under {root}.
 func (t Target) Validate() error {
 	for _, e := range t.Env {
@@ -114,6 +115,10 @@ func (t Target) Validate() error {
 		return fmt.Errorf("external target: neither --socket nor --port-file is set")
 	}
 	if err := t.checkPlaceholders(); err != nil {
+		return err
+	}
+	// Flags that contradict each other first: that holds on every OS.
+	if err := t.validatePerUserBase(); err != nil {
 		return err
 	}
 	if err := t.validateAbstract(runtime.GOOS); err != nil {

@@ -99,6 +99,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		// An abstract name: Linux-only elsewhere, and never with --protocol
 		// ipc (matrix.Target.Validate says which).
 		{[]string{"run", "--cmd", "d", "--socket", "@x", "--protocol", "ipc"}, `--socket "@x": `},
+		// --per-user-base with what leaves the daemon no directory to
+		// choose, or has the suite choose it: both flags named, and why.
+		{[]string{"run", "--cmd", "d", "--per-user-base", "--socket", "@{root}/s"}, `--per-user-base with --socket "@{root}/s": an abstract name is in no directory`},
+		{[]string{"run", "--cmd", "d", "--per-user-base", "--dir-created-by", "suite"}, "--per-user-base with --dir-created-by suite"},
 		{[]string{"ping"}, "--name is required"},
 		{[]string{"ping", "--name", "a/b"}, "invalid endpoint name"},
 		{[]string{"ping", "--name", "x", "--transport", "udp"}, `transport "udp"`},

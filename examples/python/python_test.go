@@ -215,14 +215,15 @@ func runSuite(t *testing.T, py, module, patterns string, c config) ([]result, in
 // applicable is every scenario that runs on this OS for an external target
 // run as c: with both transports, with TCP only, or on an abstract name
 // (no port or lock file; what judges a socket file does not apply). All of
-// them must pass.
+// them must pass, but for dir.squat-dos on an abstract name, which every
+// abstract name fails (another uid binds it first: abstractSquatFails).
 func applicable(c config) []string {
 	var ids []string
 	for _, s := range matrix.Catalogue() {
 		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) || s.BuiltinOnly || c.tcpOnly && s.Transport == "unix" {
 			continue
 		}
-		if c.abstract && (s.Transport == "tcp" || s.Transport == "unix" && s.Abstract == matrix.AbstractDefault || s.ID == "path.pidfile-link") ||
+		if c.abstract && (s.Transport == "tcp" || s.Transport == "unix" && s.Abstract == matrix.AbstractDefault || s.ID == "path.pidfile-link" || s.ID == "dir.squat-dos") ||
 			!c.abstract && s.Abstract == matrix.AbstractOnly {
 			continue
 		}
@@ -251,7 +252,8 @@ func ids(rs []result, status string) []string {
 // abstract name, given its root (its peer's uid and mount namespace
 // checked), as root and as an ordinary uid (whose helpers the suite makes
 // not dumpable: the daemon reads their mountinfo, not their
-// /proc/<pid>/ns/mnt).
+// /proc/<pid>/ns/mnt), but for dir.squat-dos, which an abstract name
+// fails by design (abstractSquatFails).
 func TestPythonReferencePassesTheSuite(t *testing.T) {
 	py := python(t)
 	for _, c := range []struct {
@@ -287,7 +289,27 @@ func TestPythonReferencePassesTheSuite(t *testing.T) {
 			if got := ids(rs, "pass"); !slices.Equal(got, want) {
 				t.Errorf("passed %v\nwant   %v", got, want)
 			}
+			if c.abstract {
+				abstractSquatFails(t, rs)
+			}
 		})
+	}
+}
+
+// abstractSquatFails checks dir.squat-dos against the module on an
+// abstract name: as root another uid binds the name first, and the
+// module, refusing to start ("already running"), has nowhere else to
+// serve: a hardening failure, which is what an abstract name gets.
+func abstractSquatFails(t *testing.T, rs []result) {
+	t.Helper()
+	for _, r := range rs {
+		if r.ID != "dir.squat-dos" {
+			continue
+		}
+		if os.Geteuid() == 0 && (r.Status != "fail" || !strings.Contains(r.Reason, "any uid in the network namespace can take it first")) ||
+			os.Geteuid() != 0 && r.Status != "skip" {
+			t.Errorf("dir.squat-dos on an abstract name: %s %q, want a failure as root (the name bound first by another uid), a skip otherwise", r.Status, r.Reason)
+		}
 	}
 }
 

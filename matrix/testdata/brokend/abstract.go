@@ -9,11 +9,12 @@ import (
 	"strings"
 )
 
-// The abstract modes (-flaw abstractopen, abstractuid, abstractns) listen
-// on the Linux abstract name abstractName(root, name), which the suite
-// reaches as --socket '@{root}/bu-{name}.sock'. No directory, lock or
-// stale socket: the kernel's bind of an abstract name is exclusive (a
-// second start gets EADDRINUSE and exits 1), and the name goes with the
+// The abstract modes (-flaw abstractopen, abstractuid, abstractns,
+// abstractpid) listen on the Linux abstract name abstractName(root, name),
+// which the suite reaches as --socket '@{root}/bu-{name}.sock'. No
+// directory, lock or stale socket: the kernel's bind of an abstract name
+// is exclusive (a second start, or one after another uid bound the name
+// first, gets EADDRINUSE and exits 1), and the name goes with the
 // listener's last descriptor. They differ in the peer check only:
 //
 //	abstractopen  none: every process of the network namespace is served
@@ -22,6 +23,10 @@ import (
 //	              peer: a --net=host container's root too, CVE-2020-15257)
 //	abstractns    no flaw: the peer's uid must be ours and its mount
 //	              namespace ours (sameMountNS)
+//	abstractpid   abstractns's check, made at the first request on the
+//	              process that connected, by its pid (pidTrusting): the
+//	              owner of /proc/<pid> then, root's once it exec'd a
+//	              setuid-root program (polkit's CVE-2013-4288)
 
 // abstractName is the abstract address of root and name ('@' stands for
 // sun_path's leading NUL): the root in it gives each scenario its own.
@@ -35,6 +40,9 @@ func serveAbstract(ctx context.Context, root, name string) error {
 	ln, err := net.Listen("unix", abstractName(root, name))
 	if err != nil {
 		return err // EADDRINUSE: another instance holds the name
+	}
+	if flaw == "abstractpid" {
+		return serve(ctx, pidTrusting{UnixListener: ln.(*net.UnixListener), sameNS: true}, "")
 	}
 	return serve(ctx, peerFiltered{ln.(*net.UnixListener), abstractPeerOK}, "")
 }

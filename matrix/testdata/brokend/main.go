@@ -75,6 +75,9 @@
 //	-flaw abstractuid checks the peer's uid only, not its mount namespace
 //	                  (containerd-shim, CVE-2020-15257)
 //	-flaw abstractns  no flaw: the peer's uid and mount namespace are ours
+//	-flaw abstractpid abstractns's check made on /proc/<pid> at the first
+//	                  request, the pid kept from SO_PEERCRED (pidauth on an
+//	                  abstract name: polkit's CVE-2013-4288)
 //
 // And one on top of plain (a 0777 directory used as found):
 //
@@ -155,7 +158,7 @@ import (
 
 var flaws = []string{"plain", "unlink", "notoken", "none", "followlink", "replacefile", "truncate", "sshagent",
 	"chownlink", "anyaddr", "portfile0644", "ipcport0644", "lenient", "serial", "dropsome", "crash", "acceptfew", "maxconn", "tmprename",
-	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns", "pidauth", "sharedbase"}
+	"locklink", "rmfollow", "addrpeer", "abstractpeer", "renamelisten", "skipjunk", "anyhost", "abstractopen", "abstractuid", "abstractns", "abstractpid", "pidauth", "sharedbase"}
 
 // pidfilePath is -pidfile: -flaw none writes its pid there once it
 // listens and removes it on exit.
@@ -284,7 +287,7 @@ func run(root, name, transport string) error {
 		}
 	case "addrpeer", "abstractpeer", "pidauth":
 		return serveAddrTrusting(ctx, dir, sock, name)
-	case "abstractopen", "abstractuid", "abstractns":
+	case "abstractopen", "abstractuid", "abstractns", "abstractpid":
 		return serveAbstract(ctx, root, name)
 	case "locklink":
 		if lockfilePath != "" {
@@ -513,7 +516,7 @@ func serveAddrTrusting(ctx context.Context, dir, sock, name string) error {
 	}
 	var checked net.Listener = peerFiltered{ln.(*net.UnixListener), addrTrusting}
 	if flaw == "pidauth" {
-		checked = pidTrusting{ln.(*net.UnixListener)}
+		checked = pidTrusting{UnixListener: ln.(*net.UnixListener)}
 	}
 	err = serve(ctx, checked, "")
 	os.Remove(lock.Name())

@@ -13,7 +13,12 @@ import (
 // first request, from the owner of /proc/<pid> then: root or its own uid
 // may talk. A process that connected and then exec'd a setuid-root
 // program is root's by then, whoever holds the connection.
-type pidTrusting struct{ *net.UnixListener }
+// With sameNS (-flaw abstractpid) the process must share the daemon's
+// mount namespace too, abstractns's check, judged the same late way.
+type pidTrusting struct {
+	*net.UnixListener
+	sameNS bool
+}
 
 func (l pidTrusting) Accept() (net.Conn, error) {
 	c, err := l.AcceptUnix()
@@ -28,15 +33,15 @@ func (l pidTrusting) Accept() (net.Conn, error) {
 			}
 		})
 	}
-	return &pidCheckedConn{UnixConn: c, pid: pid}, nil
+	return &pidCheckedConn{UnixConn: c, pid: pid, sameNS: l.sameNS}, nil
 }
 
 // pidCheckedConn checks its peer when the first request arrives. Read by
 // one goroutine (handle's) only.
 type pidCheckedConn struct {
 	*net.UnixConn
-	pid              int
-	checked, allowed bool
+	pid                      int
+	sameNS, checked, allowed bool
 }
 
 func (c *pidCheckedConn) Read(b []byte) (int, error) {
@@ -47,7 +52,7 @@ func (c *pidCheckedConn) Read(b []byte) (int, error) {
 		// credentials the connection was made with.
 		var st syscall.Stat_t
 		if syscall.Stat("/proc/"+strconv.Itoa(c.pid), &st) == nil {
-			c.allowed = st.Uid == 0 || int(st.Uid) == os.Geteuid()
+			c.allowed = (st.Uid == 0 || int(st.Uid) == os.Geteuid()) && (!c.sameNS || sameMountNS(c.pid))
 		}
 	}
 	if c.checked && !c.allowed {
