@@ -214,6 +214,7 @@ func FlipsVerdicts(ctx context.Context, w io.Writer, o FlipsOptions) (Verdicts, 
 	}
 	for _, name := range o.Targets {
 		t := flipsTargets[name]
+		first := map[string]matrix.Result{}
 		for i := range o.Runs {
 			rep, err := matrix.Run(ctx, matrix.Config{Exe: bin, Target: t.target(brokend), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Leg: "flips"})
 			if err != nil {
@@ -221,7 +222,29 @@ func FlipsVerdicts(ctx context.Context, w io.Writer, o FlipsOptions) (Verdicts, 
 			}
 			v.Add(name, rep)
 			fmt.Fprintf(w, "flips: %s run %d/%d: %d passed, %d failed, %d skipped, %d errors\n", name, i+1, o.Runs, rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped, rep.Summary.Errors)
+			writeFlipped(w, name, i+1, first, rep)
 		}
 	}
 	return v, nil
+}
+
+// writeFlipped prints, for each result of run n whose status differs from
+// the first run's, both reasons and the run's evidence: what a flip is
+// diagnosed from. first is filled from the first run.
+func writeFlipped(w io.Writer, target string, n int, first map[string]matrix.Result, rep matrix.Report) {
+	for _, r := range rep.Results {
+		f, ok := first[r.ID]
+		if !ok {
+			first[r.ID] = r
+			continue
+		}
+		if f.Status == r.Status {
+			continue
+		}
+		fmt.Fprintf(w, "flips: %s run %d: %s %s (run 1: %s): %s\n", target, n, r.ID, r.Status, f.Status, r.Reason)
+		fmt.Fprintf(w, "    run 1's reason: %s\n", f.Reason)
+		for _, ev := range r.Evidence {
+			fmt.Fprintf(w, "    %s\n", ev)
+		}
+	}
 }

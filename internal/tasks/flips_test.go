@@ -34,6 +34,27 @@ func TestVerdictsFlipped(t *testing.T) {
 	}
 }
 
+// A run whose verdict differs from the first run's is printed with both
+// reasons and its evidence; one that agrees is not.
+func TestWriteFlippedNamesReasons(t *testing.T) {
+	first := map[string]matrix.Result{}
+	rep := func(st matrix.Status, why string) matrix.Report {
+		return matrix.Report{Results: []matrix.Result{{ID: "inst.a", Status: st, Reason: why, Evidence: []string{"ev " + why}}}}
+	}
+	var b strings.Builder
+	writeFlipped(&b, "x", 1, first, rep(matrix.Pass, "served"))
+	writeFlipped(&b, "x", 2, first, rep(matrix.Pass, "served again"))
+	if b.Len() != 0 {
+		t.Fatalf("agreeing runs printed %q", b.String())
+	}
+	writeFlipped(&b, "x", 3, first, rep(matrix.Fail, "killed by SIGTERM"))
+	for _, want := range []string{"flips: x run 3: inst.a fail (run 1: pass): killed by SIGTERM\n", "run 1's reason: served\n", "    ev killed by SIGTERM\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 // A real run: the pre-forking brokend without stale-socket recovery fails
 // inst.stale-recovered every time, the recovering one passes it.
 func TestFlipsRuns(t *testing.T) {
