@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -728,6 +729,7 @@ func instCleanShutdown(ctx context.Context, e *Env) outcome {
 	exited, code := d.waitServing(2 * time.Second)
 	took := time.Since(t0)
 	if !exited {
+		e.note("2 s after SIGTERM: %s", procStates(append([]int{d.pid()}, refPids(e.startProcs(d))...)))
 		return fail("still running 2 s after SIGTERM")
 	}
 	if e.r.cfg.Target.Forks {
@@ -1244,4 +1246,41 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 		return fail("%d of %d %s failed; first: %s", r.Errors, r.Pings, pings, r.First)
 	}
 	return pass("%d %s, 0 errors; p50 %.0f us, p99 %.0f us", r.Pings, pings, r.P50us, r.P99us)
+}
+
+// procStates describes each of pids as /proc has it (state, parent, what
+// it waits in), for evidence: a process that outlives its grace may be a
+// zombie its parent has not reaped, stopped, or busy. Empty where there is
+// no /proc.
+func procStates(pids []int) string {
+	var out []string
+	seen := map[int]bool{}
+	for _, pid := range pids {
+		if pid <= 0 || seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			out = append(out, fmt.Sprintf("pid %d gone", pid))
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if i < 0 || len(f) < 2 {
+			continue
+		}
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+		out = append(out, fmt.Sprintf("pid %d state %s parent %s wchan %q", pid, f[0], f[1], wchan))
+	}
+	return strings.Join(out, "; ")
+}
+
+// refPids are the pids of refs.
+func refPids(refs []proc.Ref) []int {
+	pids := make([]int, len(refs))
+	for i, r := range refs {
+		pids[i] = r.Pid
+	}
+	return pids
 }
