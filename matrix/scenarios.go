@@ -1271,7 +1271,7 @@ func procStates(pids []int) string {
 			continue
 		}
 		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
-		out = append(out, fmt.Sprintf("pid %d state %s parent %s wchan %q", pid, f[0], f[1], wchan))
+		out = append(out, fmt.Sprintf("pid %d state %s parent %s wchan %q%s", pid, f[0], f[1], wchan, sigMasks(pid)))
 	}
 	return strings.Join(out, "; ")
 }
@@ -1283,4 +1283,26 @@ func refPids(refs []proc.Ref) []int {
 		pids[i] = r.Pid
 	}
 	return pids
+}
+
+// sigMasks are pid's pending, blocked, ignored and caught signal masks
+// from /proc/<pid>/status, where nonzero: a SIGTERM that did not end a
+// process is pending behind a mask, ignored, or caught and not acted on.
+func sigMasks(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		if ok && (k == "SigPnd" || k == "ShdPnd" || k == "SigBlk" || k == "SigIgn" || k == "SigCgt") && strings.Trim(v, "0") != "" {
+			out = append(out, k+" "+v)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(out, ", ") + ")"
 }
