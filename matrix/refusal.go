@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +14,12 @@ import (
 // refusalOf names the refusal err is when another uid tried to talk to
 // the daemon: the kernel or the daemon turning that uid away (connect:
 // ECONNREFUSED, EACCES, EPERM; after connecting: a close or reset by the
-// daemon, or no reply while the connection was held). Anything else (too
-// many open files, no memory, a backlog full until the deadline, a dial
-// that timed out) says nothing of the daemon, and "" is returned: the
-// scenario then has no verdict. connected: the connection was made.
+// daemon, or no reply while the connection was held: heldSilent, which
+// counts only once the suite has seen the daemon answer others meanwhile,
+// settleSilence). Anything else (too many open files, no memory, a
+// backlog full until the deadline, a dial that timed out) says nothing of
+// the daemon, and "" is returned: the scenario then has no verdict.
+// connected: the connection was made.
 func refusalOf(err error, connected bool) string {
 	if err == nil {
 		return ""
@@ -33,9 +36,29 @@ func refusalOf(err error, connected bool) string {
 	}
 	var ne net.Error
 	if connected && errors.As(err, &ne) && ne.Timeout() {
-		return "no reply while the connection was held"
+		return heldSilent
 	}
 	return ""
+}
+
+// heldSilent is refusalOf's word for a connection the daemon neither
+// answered nor closed before the deadline.
+const heldSilent = "no reply while the connection was held"
+
+// handSilence is refused (refusalOf's word for what stopped a request on
+// c, a connection this helper made), with c handed to the suite when it
+// is heldSilent: the suite keeps it open and judges whether the daemon
+// was answering others meanwhile (settleSilence), so c must not have
+// been closed yet. When c cannot be handed over, a silence is no refusal,
+// and note says why.
+func handSilence(ctx context.Context, c net.Conn, refused string) (_, note string) {
+	if refused != heldSilent {
+		return refused, ""
+	}
+	if err := holdForSuite(ctx, c); err != nil {
+		return "", fmt.Sprintf("; the connection held silent could not be handed to the suite (%v), so whether the daemon was answering anyone then is unknown", err)
+	}
+	return refused, ""
 }
 
 // stallWatch notices that this process did not run for a while: stopped

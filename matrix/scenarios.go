@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -975,7 +976,11 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		{"request with a wrong token", `{"cmd":"status","token":"` + wrong + `"}`},
 	}
 	for _, tr := range tries {
-		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line)
+		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line, func(c net.Conn) (string, bool) {
+			why, ok := e.answeringWhileHeld(ctx, "the suite's", c)
+			e.note("%s: held open with no reply; %s", tr.name, why)
+			return why, ok
+		})
 		e.keepImpostor(err, tr.name)
 		e.note("%s: reply=%q closed=%v err=%v", tr.name, oneLine(reply, 120), closed, err)
 		if reply != "" && !strings.Contains(reply, `"error"`) {
@@ -983,6 +988,11 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		}
 		if strings.Contains(reply, "pong") {
 			return fail("%s got a pong: %q", tr.name, oneLine(reply, 120))
+		}
+		if err != nil && !closed {
+			// Not sent, or held open while the daemon answered no one:
+			// the request met no refusal of the daemon's.
+			return errored("%s: %v", tr.name, err)
 		}
 	}
 	return pass("all %d unauthenticated requests got an error or a close", len(tries))

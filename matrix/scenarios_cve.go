@@ -341,9 +341,10 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 	if err == nil && strings.TrimSpace(b) == "" {
 		err = io.EOF
 	}
-	r.Refused = refusalOf(err, true)
+	var note string
+	r.Refused, note = handSilence(ctx, c, refusalOf(err, true))
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		r.Error += "; no reply within 3s (connection held open)"
+		r.Error += "; no reply within 3s (connection held open)" + note
 	} else if err != nil && err != io.EOF {
 		r.Error += "; " + err.Error()
 	}

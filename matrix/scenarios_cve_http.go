@@ -136,6 +136,9 @@ type crossReply struct {
 	// end says how the exchange ended: closed, reset, held open, or
 	// settled on what arrived.
 	end string
+	// unsure: held open, but the daemon was not seen answering anyone
+	// meanwhile (whileHeld), so the silence is no verdict.
+	unsure string
 }
 
 // answeredJSON is the first reply line (bh-json, ipc) that is not an
@@ -173,8 +176,10 @@ func matchFromLine(re *regexp.Regexp, got []byte) int {
 
 // exchangeCross sends req on a connection to port that the daemon (id)
 // accepted, and reads until the daemon closes, answered tells that the
-// reply so far settles it, or crossReadWindow passes.
-func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte, answered func([]byte) bool) (crossReply, error) {
+// reply so far settles it, or crossReadWindow passes; then, with the
+// connection still open, whileHeld judges the silence
+// (Env.answeringWhileHeld).
+func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte, answered func([]byte) bool, whileHeld func(net.Conn) (string, bool)) (crossReply, error) {
 	c, err := dialDaemonTCP(ctx, port, id)
 	if err != nil {
 		return crossReply{}, err
@@ -200,6 +205,13 @@ func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte
 		}
 		if err != nil {
 			r.end = strings.TrimPrefix(r.end+"; ", "; ") + crossEnd(err)
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				// Held open: unanswered, or never taken from the backlog.
+				why, ok := whileHeld(c)
+				if r.end += "; " + why; !ok {
+					r.unsure = why
+				}
+			}
 			return r, nil
 		}
 	}
@@ -244,6 +256,9 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 			return errored("--expect: %v", err) // checked by Validate
 		}
 	}
+	if h := e.r.cfg.hooks; h != nil && h.beforeAttack != nil {
+		h.beforeAttack(e)
+	}
 	var ends []string
 	for _, rq := range reqs {
 		lines := bytes.Count(rq.raw, []byte("\n"))
@@ -255,7 +270,7 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 			// of them was served: nothing more will settle it.
 			return answeredJSON(got) != "" || bytes.Count(got, []byte("\n")) >= lines
 		}
-		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, answered)
+		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, answered, func(c net.Conn) (string, bool) { return e.answeringWhileHeld(ctx, "the suite's", c) })
 		e.keepImpostor(err, rq.what)
 		if err != nil {
 			return errored("%s: %v", rq.what, err)
@@ -272,6 +287,9 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 			return fail("%s was answered: the reply from byte %d on, %q, matches %q", rq.what, at, oneLine(string(r.got[at:]), 160), sp.Expect)
 		case re == nil && answeredJSON(r.got) != "":
 			return fail("%s was answered: %q", rq.what, oneLine(answeredJSON(r.got), 160))
+		}
+		if r.unsure != "" {
+			return errored("%s got no reply, and %s", rq.what, r.unsure)
 		}
 		ends = append(ends, describeReply(r.got)+", "+orSettled(r.end))
 	}
