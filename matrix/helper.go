@@ -455,12 +455,7 @@ func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
 // when sp.Auth is set), sends a ping and reads what comes back; a helper
 // stalled meanwhile (watchStalls) makes it no refusal.
 func connectWatched(ctx context.Context, sp probeSpec) connectResult {
-	w := watchStalls()
-	r := attackerConnectOnce(ctx, sp)
-	if err := w.done(); err != nil {
-		r.Refused, r.Error = "", r.Error+"; "+err.Error()
-	}
-	return r
+	return watched(func() connectResult { return attackerConnectOnce(ctx, sp) })
 }
 
 func attackerConnectOnce(ctx context.Context, sp probeSpec) connectResult {
@@ -476,7 +471,10 @@ func attackerConnectOnce(ctx context.Context, sp probeSpec) connectResult {
 	defer c.Close()
 	r.Connected = true
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
+		r.Error, r.Refused = "write: "+err.Error(), writeRefusal(err)
+		return r
+	}
 	b, err := io.ReadAll(io.LimitReader(c, 4096))
 	r.Reply = string(b)
 	if err == nil {

@@ -232,7 +232,7 @@ func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) 
 	c.SetDeadline(dl)
 	if len(sp.Send) > 0 {
 		if _, err := c.Write(sp.Send); err != nil {
-			r.Detail, r.Refused = "write: "+err.Error(), refusalOf(err, true)
+			r.Detail, r.Refused = "write: "+err.Error(), writeRefusal(err)
 			return r
 		}
 	}

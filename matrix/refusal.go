@@ -45,6 +45,17 @@ func refusalOf(err error, connected bool) string {
 // answered nor closed before the deadline.
 const heldSilent = "no reply while the connection was held"
 
+// writeRefusal is refusalOf for a failed write on a connection made: the
+// daemon closing or resetting it is its refusal; a write that did not go
+// out by its deadline (the helper was stopped, or the daemon reads
+// nothing) says nothing of the daemon, and is no verdict.
+func writeRefusal(err error) string {
+	if r := refusalOf(err, true); r != heldSilent {
+		return r
+	}
+	return ""
+}
+
 // handSilence is refused (refusalOf's word for what stopped a request on
 // c, a connection this helper made), with c handed to the suite when it
 // is heldSilent: the suite keeps it open and judges whether the daemon
@@ -97,6 +108,18 @@ func watchStalls() *stallWatch {
 		}
 	}()
 	return w
+}
+
+// watched is talk, a request of this helper's, under watchStalls: a
+// helper stopped or starved meanwhile (its uid may SIGSTOP it past its
+// deadline, so a reply that came is never read) met no refusal.
+func watched(talk func() connectResult) connectResult {
+	w := watchStalls()
+	r := talk()
+	if err := w.done(); err != nil {
+		r.Refused, r.Error = "", r.Error+"; "+err.Error()
+	}
+	return r
 }
 
 // done stops the watch and returns an error when the process stalled

@@ -41,6 +41,12 @@ func TestRefusalOf(t *testing.T) {
 			t.Errorf("%s: refusal %v, want %v", c.name, got, c.want)
 		}
 	}
+	// A write cut short by the daemon is its refusal; one that did not go
+	// out by its deadline (a stopped helper) is not.
+	epipe := &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}
+	if writeRefusal(epipe) == "" || writeRefusal(os.ErrDeadlineExceeded) != "" {
+		t.Errorf("writeRefusal: EPIPE %q, a deadline %q; want a refusal, then none", writeRefusal(epipe), writeRefusal(os.ErrDeadlineExceeded))
+	}
 }
 
 // foreignTalk passes only on a refusal: an attacker helper that could not

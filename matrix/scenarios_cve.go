@@ -302,6 +302,10 @@ type boundConnect struct {
 }
 
 func (a boundConnect) talk(ctx context.Context) connectResult {
+	return watched(func() connectResult { return a.talkOnce(ctx) })
+}
+
+func (a boundConnect) talkOnce(ctx context.Context) connectResult {
 	path, done, err := proc.ReachableSockPath(a.Spec.Sock)
 	if err != nil {
 		return connectResult{Error: err.Error()}
@@ -334,7 +338,10 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 	}
 	r.Error = how
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
+		r.Error, r.Refused = how+"; write: "+err.Error(), writeRefusal(err)
+		return r
+	}
 	// One line is an answer: no need to wait for the daemon to close.
 	b, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
 	r.Reply = b

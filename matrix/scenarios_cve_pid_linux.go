@@ -190,7 +190,7 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 	if uid := procOwner(r.ConnPID); uid != 0 {
 		return r, fmt.Sprintf("it runs, but /proc/%d is owned by uid %d, not root (a setuid exec that gave no privilege)", r.ConnPID, uid)
 	}
-	r.connectResult = talkOn(ctx, k.conn, a.Spec, "the handed-over connection")
+	r.connectResult = watched(func() connectResult { return talkOn(ctx, k.conn, a.Spec, "the handed-over connection") })
 	// The program was alive and root's before the request; still so after
 	// the reply, it was throughout: whenever the daemon looked, /proc/<pid>
 	// said root.
