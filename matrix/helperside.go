@@ -66,6 +66,16 @@ func holdForSuite(ctx context.Context, c net.Conn) error {
 	return s.holdConn(c)
 }
 
+// reportToSuite names pid, a process this action started, to the suite
+// (sideOf(ctx)), which kills it once the helper is done.
+func reportToSuite(ctx context.Context, pid int) error {
+	s := sideOf(ctx)
+	if s == nil {
+		return errNoSide
+	}
+	return s.reportProc(pid)
+}
+
 // holdConn keeps a duplicate of c (an action in the suite's process).
 func (s *helperSide) holdConn(c net.Conn) error {
 	fc, ok := c.(interface{ File() (*os.File, error) })

@@ -289,6 +289,14 @@ func startConnector(ctx context.Context, exe string, arg handoffArg) (k *connect
 	}
 	k = &connector{cmd: cmd, stdin: inW, outR: outR, out: make(chan []byte, 16)}
 	go k.readOutput()
+	// Race point: the connector is reported to the suite before it has its
+	// instruction, so before it can exec the setuid program. This helper
+	// is its uid's to kill at any instant, end() with it; the suite then
+	// kills what was reported (helperSide.end), a program its uid stopped
+	// too, which would otherwise outlive the run as root's.
+	if err := reportToSuite(ctx, cmd.Process.Pid); err != nil {
+		return k, fmt.Errorf("reporting the connector to the suite: %w", err)
+	}
 	fc, err := net.FileConn(mine)
 	if err != nil {
 		return k, err
