@@ -1,7 +1,9 @@
 package matrix
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,6 +38,7 @@ func init() {
 //   - "killsu": SIGKILL the setuid program before it prompts;
 //   - "limitconnector": prlimit the connector's RLIMIT_AS to 4 MB.
 func pidAttack(variant string) {
+	fmt.Println("ready")
 	stop := stdinClosed()
 	uid, self := os.Getuid(), os.Getpid()
 	done := map[int]bool{}
@@ -101,17 +104,13 @@ func startPidAttack(t *testing.T, at *attackTest, uid int, variant string) *atta
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("attacker %s not ready: %q %v %s", variant, line, err, atk.err.String())
+	}
 	go func() {
-		var b strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := stdout.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		atk.out <- b.String()
+		b, _ := io.ReadAll(r)
+		atk.out <- string(b)
 	}()
 	return atk
 }
@@ -161,5 +160,61 @@ func TestAttackStoppedSetuidProgramDoesNotOutliveTheRun(t *testing.T) {
 		syscall.Kill(pid, syscall.SIGKILL) // this test's leftover, not the next one's
 		syscall.Kill(pid, syscall.SIGCONT)
 		t.Errorf("the setuid program (pid %d, %s, parent %d) still runs after the run", pid, pi.Comm, pi.Ppid)
+	}
+}
+
+// The attacker uid kills the setuid program before it prompts, or limits
+// the connector's address space so the program cannot start: the suite's
+// own probe (as a uid no other process has) saw that program wait for a
+// password, so its early end is interference, no verdict, never the skip
+// of a host without such a program; a connector whose limits were lowered
+// does not exec at all.
+func TestAttackSetuidProgramEndedEarlyIsNoSkip(t *testing.T) {
+	needSetuidBlocker(t)
+	at := newAttackTest(t)
+	const attacker = 3001
+	for _, variant := range []string{"killsu", "limitconnector"} {
+		t.Run(variant, func(t *testing.T) {
+			atk := startPidAttack(t, at, attacker, variant)
+			results := runPidHandoff(t, at, attacker, 2)
+			out := atk.stop()
+			t.Logf("attacker: %s", out)
+			switch {
+			case variant == "killsu" && !strings.Contains(out, "killed su"):
+				t.Fatalf("the attacker killed no setuid program: %s", out)
+			case variant == "limitconnector" && !strings.Contains(out, "limited connector"):
+				// The connector lives a few milliseconds: the attacker's
+				// scan of /proc may miss it.
+				t.Logf("the attacker missed the connector")
+			}
+			for _, r := range results {
+				t.Logf("%s: %s: %s\n  %s", r.ID, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
+				switch {
+				case r.Status == Fail && strings.Contains(r.Reason, "handed to pid"):
+					// The program prompted before the attacker got to it.
+				case r.Status != Error:
+					t.Errorf("%s: %s (%s); want an error: uid %d ended the program early", r.ID, r.Status, oneLine(r.Reason, 300), attacker)
+				case variant == "killsu" && !strings.Contains(r.Reason, "killed by SIGKILL") && !strings.Contains(r.Reason, "saw it prompt"):
+					t.Errorf("%s: error %q; want it to say what ended the program", r.ID, oneLine(r.Reason, 400))
+				}
+			}
+		})
+	}
+}
+
+// The connector's check of its limits before the exec: its own limits
+// pass; one under the suite's is named.
+func TestLoweredLimits(t *testing.T) {
+	ref := rlimitsNow()
+	if low := loweredLimits(ref); low != "" {
+		t.Errorf("this process's own limits: %s", low)
+	}
+	for i := range ref {
+		if ref[i].Res == unix.RLIMIT_NOFILE {
+			ref[i].Max++ // the suite's hard limit one above this process's
+		}
+	}
+	if low := loweredLimits(ref); !strings.Contains(low, "RLIMIT_NOFILE") {
+		t.Errorf("RLIMIT_NOFILE under the reference: %q, want it named", low)
 	}
 }
