@@ -685,6 +685,9 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 	e.note("after SIGKILL: socket %s; port file %s", e.describeSock(), world.Describe(e.Port))
 	second, pid, err := e.start(ctx)
 	if err != nil {
+		if who := e.othersHoldName(); who != "" {
+			return errored("a new start after SIGKILL does not serve (%v), but the freed name %s is bound by %s: another uid took it, which says nothing of the daemon", err, e.Sock, who)
+		}
 		return fail("a new start after SIGKILL does not serve: %v", err)
 	}
 	if forks && proc.MarkerScanWorks {

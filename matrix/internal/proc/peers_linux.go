@@ -1,10 +1,13 @@
 package proc
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -190,4 +193,28 @@ func parseUnixDiag(b []byte) (unixSock, bool) {
 		a = a[min((l+3)&^3, len(a)):]
 	}
 	return s, true
+}
+
+// HoldersOfUnixName are the processes holding a Unix socket bound to name
+// (as /proc/net/unix writes it: "@name" for an abstract one), listening
+// or not.
+func HoldersOfUnixName(name string) ([]Holder, error) {
+	f, err := os.Open("/proc/net/unix")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	links := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header: Num RefCount Protocol Flags Type St Inode Path
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 8 && strings.Join(fs[7:], " ") == name {
+			links["socket:["+fs[6]+"]"] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return holdersOf(links), nil
 }

@@ -13,3 +13,7 @@ func ClientsOfTCP(port int) ([]Holder, error) {
 func ClientsOfUnix(sock string) ([]Holder, error) {
 	return nil, errors.New("connections are read through sock_diag, Linux only")
 }
+
+func HoldersOfUnixName(name string) ([]Holder, error) {
+	return nil, errors.New("sockets are read from /proc/net/unix, Linux only")
+}
