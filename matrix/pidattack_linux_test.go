@@ -1,11 +1,8 @@
 package matrix
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,17 +12,6 @@ import (
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
-
-// pidAttackEnv selects pidAttack (its value the variant) when this test
-// binary is executed by the tests below.
-const pidAttackEnv = "BH_TEST_PID_ATTACK"
-
-func init() {
-	if v := os.Getenv(pidAttackEnv); v != "" {
-		pidAttack(v)
-		os.Exit(0)
-	}
-}
 
 // pidAttack is the attacker uid interfering with auth.pid-handoff's
 // processes, which run as it: the connector (before its exec) and the
@@ -38,7 +24,6 @@ func init() {
 //   - "killsu": SIGKILL the setuid program before it prompts;
 //   - "limitconnector": prlimit the connector's RLIMIT_AS to 4 MB.
 func pidAttack(variant string) {
-	fmt.Println("ready")
 	stop := stdinClosed()
 	uid, self := os.Getuid(), os.Getpid()
 	done := map[int]bool{}
@@ -83,38 +68,6 @@ func realUID(pid int) int {
 	return -1
 }
 
-// startPidAttack runs pidAttack's variant as uid.
-func startPidAttack(t *testing.T, at *attackTest, uid int, variant string) *attacker {
-	t.Helper()
-	cmd := exec.CommandContext(at.ctx, at.bin)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", pidAttackEnv + "=" + variant}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	cmd.Dir = "/"
-	atk := &attacker{cmd: cmd, out: make(chan string, 1)}
-	cmd.Stderr = &atk.err
-	var err error
-	if atk.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
-	if line, err := r.ReadString('\n'); line != "ready\n" {
-		t.Fatalf("attacker %s not ready: %q %v %s", variant, line, err, atk.err.String())
-	}
-	go func() {
-		b, _ := io.ReadAll(r)
-		atk.out <- string(b)
-	}()
-	return atk
-}
-
 // runPidHandoff runs auth.pid-handoff n times against brokend -flaw
 // pidauth (which fails it left alone) with uid as the attacker.
 func runPidHandoff(t *testing.T, at *attackTest, uid, n int) []Result {
@@ -142,7 +95,7 @@ func TestAttackStoppedSetuidProgramDoesNotOutliveTheRun(t *testing.T) {
 	needSetuidBlocker(t)
 	at := newAttackTest(t)
 	const attacker = 3001
-	atk := startPidAttack(t, at, attacker, "stopsu")
+	atk := startOtherUID(t, at, attacker, "pidattack", "stopsu")
 	results := runPidHandoff(t, at, attacker, 1)
 	out := atk.stop()
 	t.Logf("attacker: %s", out)
@@ -175,7 +128,7 @@ func TestAttackSetuidProgramEndedEarlyIsNoSkip(t *testing.T) {
 	const attacker = 3001
 	for _, variant := range []string{"killsu", "limitconnector"} {
 		t.Run(variant, func(t *testing.T) {
-			atk := startPidAttack(t, at, attacker, variant)
+			atk := startOtherUID(t, at, attacker, "pidattack", variant)
 			results := runPidHandoff(t, at, attacker, 2)
 			out := atk.stop()
 			t.Logf("attacker: %s", out)

@@ -1,31 +1,16 @@
 package matrix
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// sockInSquatEnv selects sockInSquat (its value the runs' directory) when
-// this test binary is executed by the test below.
-const sockInSquatEnv = "BH_TEST_SOCK_IN_SQUAT"
-
-func init() {
-	if dir := os.Getenv(sockInSquatEnv); dir != "" {
-		sockInSquat(dir)
-		os.Exit(0)
-	}
-}
 
 // sockInSquat is the attacker binding a socket of its own where the
 // daemon's would be, inside the directory it squatted (dir.squat-dos's
@@ -33,7 +18,6 @@ func init() {
 // "sock" there, prints "bound PATH" for each, and holds them until its
 // stdin closes.
 func sockInSquat(dir string) {
-	fmt.Println("ready")
 	stop := stdinClosed()
 	done := map[string]bool{}
 	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
@@ -60,20 +44,7 @@ func TestAttackSocketInSquatIsNotTheDaemons(t *testing.T) {
 	needProgram(t, "socat", "socat")
 	at := newAttackTest(t)
 	const attacker = 3001
-	cmd := exec.CommandContext(at.ctx, at.bin)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", sockInSquatEnv + "=" + at.tmp}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: attacker, Gid: attacker}}
-	cmd.Dir = "/"
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
-	if line, err := r.ReadString('\n'); line != "ready\n" {
-		t.Fatalf("the attacker is not ready: %q %v", line, err)
-	}
+	atk := startOtherUID(t, at, attacker, "sockinsquat", at.tmp)
 	script := `d="$TMPDIR/bu-$1.d"; [ -n "$XDG_RUNTIME_DIR" ] && exec sleep 600; mkdir -m 700 "$d" && exec socat UNIX-LISTEN:"$d/sock",fork EXEC:cat`
 	target := Target{Cmd: []string{"sh", "-c", script, "sh", "{name}"}, Socket: "{root}/bu-{name}.d/sock", PerUserBase: true,
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
@@ -85,12 +56,11 @@ func TestAttackSocketInSquatIsNotTheDaemons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdin.Close()
-	out, _ := io.ReadAll(r)
+	out := atk.stop()
 	t.Logf("attacker: %s", out)
 	res := resultOf(t, rep, "dir.squat-dos")
 	t.Logf("%s: %s\n  %s", res.Status, res.Reason, strings.Join(res.Evidence, "\n  "))
-	if !strings.Contains(string(out), "/01/root/bu-") {
+	if !strings.Contains(out, "/01/root/bu-") {
 		t.Fatalf("the attacker bound no socket in the scenario's squat: %s", out)
 	}
 	if res.Status != Error {

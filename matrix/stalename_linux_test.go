@@ -1,36 +1,20 @@
 package matrix
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// bindFreedEnv selects bindFreedNames (its value the prefix of the names
-// to take) when this test binary is executed by the test below.
-const bindFreedEnv = "BH_TEST_BIND_FREED"
-
-func init() {
-	if p := os.Getenv(bindFreedEnv); p != "" {
-		bindFreedNames(p)
-		os.Exit(0)
-	}
-}
-
 // bindFreedNames is another uid taking an abstract name the moment a
 // daemon frees it: every abstract name starting with prefix that it sees
 // listening (/proc/net/unix), it tries to bind (without listening) until
 // it can, prints "bound NAME", and holds until its stdin closes.
 func bindFreedNames(prefix string) {
-	fmt.Println("ready")
 	stop := stdinClosed()
 	pending, bound := map[string]bool{}, map[string]int{}
 	defer func() {
@@ -71,29 +55,15 @@ func TestAttackFreedAbstractNameTaken(t *testing.T) {
 	needProgram(t, "socat", "socat")
 	at := newAttackTest(t)
 	const bystander = 3002
-	cmd := exec.CommandContext(at.ctx, at.bin)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", bindFreedEnv + "=" + at.tmp}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: bystander, Gid: bystander}}
-	cmd.Dir = "/"
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
-	if line, err := r.ReadString('\n'); line != "ready\n" {
-		t.Fatalf("the bystander is not ready: %q %v", line, err)
-	}
+	b := startOtherUID(t, at, bystander, "bindfreed", at.tmp)
 	target := Target{Cmd: []string{"socat", "ABSTRACT-LISTEN:{root}/echo,fork", "EXEC:cat"}, Socket: "@{root}/echo",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
 	rep := at.run(target, "inst.stale-recovered")
-	stdin.Close()
-	out, _ := io.ReadAll(r)
+	out := b.stop()
 	t.Logf("bystander: %s", out)
 	res := resultOf(t, rep, "inst.stale-recovered")
 	t.Logf("%s: %s\n  %s", res.Status, res.Reason, strings.Join(res.Evidence, "\n  "))
-	if !strings.Contains(string(out), "/01/root/echo") {
+	if !strings.Contains(out, "/01/root/echo") {
 		t.Fatalf("the bystander took no name of the scenario's: %s", out)
 	}
 	if res.Status != Error || !strings.Contains(res.Reason, fmt.Sprintf("uid %d's", bystander)) {

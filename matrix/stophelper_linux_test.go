@@ -3,7 +3,6 @@ package matrix
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,25 +13,13 @@ import (
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
-// stopHelpersEnv selects stopOwnHelpers when this test binary is
-// executed by the tests below.
-const stopHelpersEnv = "BH_TEST_STOP_HELPERS"
-
-func init() {
-	if os.Getenv(stopHelpersEnv) == "" {
-		return
-	}
-	stopOwnHelpers()
-	os.Exit(0)
-}
-
 // stopOwnHelpers is the attacker uid stopping its own helpers past their
 // deadline: whenever the echo daemon of the test below has read a request
 // (its shell starts "sleep 1" before it answers), every other process of
 // this uid (the attacker's helpers, which run as it; not the setuid
 // program a connector became) is stopped for 5 s, once each. It prints
 // "stopped PID" for each, and ends with its stdin.
-func stopOwnHelpers() {
+func stopOwnHelpers(string) {
 	stop := stdinClosed()
 	self, uid := os.Getpid(), os.Getuid()
 	seenSleep, stopped := map[int]bool{}, map[int]bool{}
@@ -97,7 +84,7 @@ func TestAttackStoppedHelperForgesNoRefusal(t *testing.T) {
 	needProgram(t, "socat", "socat")
 	at := newAttackTest(t)
 	const attacker = 3001
-	atk := startStopper(t, at, attacker)
+	atk := startOtherUID(t, at, attacker, "stophelpers", "")
 	target := Target{Cmd: []string{"socat", "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; sleep 1; echo $l"}, Socket: "{root}/echo.sock",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`, DirCreatedBy: "suite"}
 	sc, err := Select("auth.bound-address,auth.pid-handoff")
@@ -129,40 +116,4 @@ func TestAttackStoppedHelperForgesNoRefusal(t *testing.T) {
 			t.Errorf("%s: error %q; want it to say the helper was stopped", r.ID, oneLine(r.Reason, 400))
 		}
 	}
-}
-
-// startStopper runs stopOwnHelpers as uid.
-func startStopper(t *testing.T, at *attackTest, uid int) *attacker {
-	t.Helper()
-	cmd := exec.CommandContext(at.ctx, at.bin)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", stopHelpersEnv + "=1"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	cmd.Dir = "/"
-	atk := &attacker{cmd: cmd, out: make(chan string, 1)}
-	cmd.Stderr = &atk.err
-	var err error
-	if atk.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	go func() {
-		var b strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := stdout.Read(buf)
-			b.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		atk.out <- b.String()
-	}()
-	return atk
 }
