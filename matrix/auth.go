@@ -90,13 +90,27 @@ func (e *Env) runAs(ctx context.Context, uid int, name string, arg, out any) err
 }
 
 // runAsIn is runAs in a helper process started under attr when it is set
-// (Runner.runAsIn).
+// (Runner.runAsIn). A helper whose result is a talker's (a request on a
+// connection) gets a side channel (helperSide): a connection it held
+// silent is judged here (settleSilence), and the processes it reported
+// are killed once it is done.
 func (e *Env) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg, out any) error {
 	if e.r.cfg.hooks != nil {
 		ctx = context.WithValue(ctx, hookScenario{}, e.s.ID)
 	}
-	err := e.r.runAsIn(ctx, uid, attr, name, arg, out)
+	t, talks := out.(talker)
+	if !talks {
+		err := e.r.runAsIn(ctx, uid, attr, name, arg, out)
+		e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
+		return err
+	}
+	sctx, side := withHelperSide(ctx)
+	defer side.end()
+	err := e.r.runAsIn(sctx, uid, attr, name, arg, out)
 	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
+	if err == nil {
+		e.settleSilence(ctx, uid, t.talked(), side)
+	}
 	return err
 }
 

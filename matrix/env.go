@@ -610,6 +610,9 @@ func (e *Env) pingAsDaemon(ctx context.Context, sp probeSpec) (int, error) {
 
 // asAttacker runs a helper action as the attacker uid.
 func (e *Env) asAttacker(ctx context.Context, name string, arg, out any) error {
+	if h := e.r.cfg.hooks; h != nil && h.beforeAttack != nil {
+		h.beforeAttack(e)
+	}
 	return e.runAs(ctx, e.r.attackerUID, name, arg, out)
 }
 

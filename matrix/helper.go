@@ -201,6 +201,11 @@ func HelperMain(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ctx, log := withImpostorLog(ctx)
+	if h.Side {
+		if side := openSideSender(); side != nil {
+			ctx = context.WithValue(ctx, sideKey{}, side)
+		}
+	}
 	var res json.RawMessage
 	if err = guardHelper(); err == nil {
 		res, err = callAction(ctx, args[0], json.RawMessage(arg))
@@ -224,6 +229,8 @@ type helperHeader struct {
 	// Groups are the supplementary groups it holds (none when empty).
 	Groups []int  `json:"groups,omitempty"`
 	Key    []byte `json:"key"`
+	// Side: fd 3 is the helper's end of its side channel (helperSide).
+	Side bool `json:"side,omitempty"`
 }
 
 const helperKeySize = 32
@@ -353,7 +360,16 @@ func (r *Runner) runHelper(ctx context.Context, uid int, attr *syscall.SysProcAt
 	if uid == r.attackerUID {
 		gid, groups = r.attackerGID, r.attackerGroups
 	}
-	hdr, err := json.Marshal(helperHeader{UID: uid, GID: gid, Groups: groups, Key: key})
+	// The side channel (helperSide), when the caller asked for one.
+	side, _ := sideOf(ctx).(*helperSide)
+	var helperEnd, suiteEnd *os.File
+	if side != nil {
+		var err error
+		if helperEnd, suiteEnd, err = sidePair(); err != nil {
+			side = nil // nothing can be handed over: its absence is judged where it matters
+		}
+	}
+	hdr, err := json.Marshal(helperHeader{UID: uid, GID: gid, Groups: groups, Key: key, Side: side != nil})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -368,7 +384,10 @@ func (r *Runner) runHelper(ctx context.Context, uid int, attr *syscall.SysProcAt
 	cmd.SysProcAttr = attr
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if side != nil {
+		cmd.ExtraFiles = []*os.File{helperEnd} // fd 3 (sideFD)
+	}
+	if err := runWithSide(cmd, side, helperEnd, suiteEnd); err != nil {
 		return nil, nil, fmt.Errorf("helper %s as uid %d: %w: %s", name, uid, err, strings.TrimSpace(stderr.String()))
 	}
 	out := stdout.Bytes()
@@ -384,6 +403,26 @@ func (r *Runner) runHelper(ctx context.Context, uid int, attr *syscall.SysProcAt
 		return rep.Result, rep.Impostors, errors.New(rep.Error)
 	}
 	return rep.Result, rep.Impostors, nil
+}
+
+// runWithSide runs cmd, a helper given helperEnd of its side channel
+// when side is set, and then collects what it handed over on suiteEnd:
+// also when it failed or was killed (a process it reported must still be
+// killed).
+func runWithSide(cmd *exec.Cmd, side *helperSide, helperEnd, suiteEnd *os.File) error {
+	err := cmd.Start()
+	if side == nil {
+		if err == nil {
+			err = cmd.Wait()
+		}
+		return err
+	}
+	helperEnd.Close() // the helper's alone now: end of file comes with its exit
+	if err == nil {
+		err = cmd.Wait()
+	}
+	side.collect(suiteEnd)
+	return err
 }
 
 // connectResult is what an attacker saw when it connected and pinged.
@@ -431,12 +470,7 @@ func attackerConnect(ctx context.Context, sp probeSpec) connectResult {
 // when sp.Auth is set), sends a ping and reads what comes back; a helper
 // stalled meanwhile (watchStalls) makes it no refusal.
 func connectWatched(ctx context.Context, sp probeSpec) connectResult {
-	w := watchStalls()
-	r := attackerConnectOnce(ctx, sp)
-	if err := w.done(); err != nil {
-		r.Refused, r.Error = "", r.Error+"; "+err.Error()
-	}
-	return r
+	return watched(func() connectResult { return attackerConnectOnce(ctx, sp) })
 }
 
 func attackerConnectOnce(ctx context.Context, sp probeSpec) connectResult {
@@ -452,17 +486,21 @@ func attackerConnectOnce(ctx context.Context, sp probeSpec) connectResult {
 	defer c.Close()
 	r.Connected = true
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
+		r.Error, r.Refused = "write: "+err.Error(), writeRefusal(err)
+		return r
+	}
 	b, err := io.ReadAll(io.LimitReader(c, 4096))
 	r.Reply = string(b)
 	if err == nil {
 		err = io.EOF // ReadAll's nil: the daemon closed
 	}
-	r.Refused = refusalOf(err, true)
+	var note string
+	r.Refused, note = handSilence(ctx, c, refusalOf(err, true))
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		r.Error = "no reply within 3s (connection held open)"
+		r.Error = "no reply within 3s (connection held open)" + note
 	case err != io.EOF:
 		r.Error = err.Error()
 	}

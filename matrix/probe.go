@@ -236,7 +236,7 @@ func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) 
 	c.SetDeadline(dl)
 	if len(sp.Send) > 0 {
 		if _, err := c.Write(sp.Send); err != nil {
-			r.Detail, r.Refused = "write: "+err.Error(), refusalOf(err, true)
+			r.Detail, r.Refused = "write: "+err.Error(), writeRefusal(err)
 			return r
 		}
 	}
@@ -255,7 +255,9 @@ func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) 
 			return r
 		}
 		if err != nil {
-			r.Detail, r.Refused = fmt.Sprintf("no reply matching %q: got %q, then %v", sp.Expect, clip(got, 120), readErr(err)), refusalOf(err, true)
+			var note string
+			r.Refused, note = handSilence(ctx, c, refusalOf(err, true))
+			r.Detail = fmt.Sprintf("no reply matching %q: got %q, then %v%s", sp.Expect, clip(got, 120), readErr(err), note)
 			r.Got = clip(got, 120)
 			return r
 		}

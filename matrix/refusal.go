@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +14,12 @@ import (
 // refusalOf names the refusal err is when another uid tried to talk to
 // the daemon: the kernel or the daemon turning that uid away (connect:
 // ECONNREFUSED, EACCES, EPERM; after connecting: a close or reset by the
-// daemon, or no reply while the connection was held). Anything else (too
-// many open files, no memory, a backlog full until the deadline, a dial
-// that timed out) says nothing of the daemon, and "" is returned: the
-// scenario then has no verdict. connected: the connection was made.
+// daemon, or no reply while the connection was held: heldSilent, which
+// counts only once the suite has seen the daemon answer others meanwhile,
+// settleSilence). Anything else (too many open files, no memory, a
+// backlog full until the deadline, a dial that timed out) says nothing of
+// the daemon, and "" is returned: the scenario then has no verdict.
+// connected: the connection was made.
 func refusalOf(err error, connected bool) string {
 	if err == nil {
 		return ""
@@ -33,7 +36,7 @@ func refusalOf(err error, connected bool) string {
 	}
 	var ne net.Error
 	if connected && errors.As(err, &ne) && ne.Timeout() {
-		return "no reply while the connection was held"
+		return heldSilent
 	}
 	return ""
 }
@@ -52,6 +55,37 @@ func sentRefusal(sent, expect, refused string) string {
 		next = "then: " + refused
 	}
 	return fmt.Sprintf("a refusal, not an answer: the daemon sent %q, which does not match %s, %s", sent, Hint("expect", fmt.Sprintf("%q", expect)), next)
+}
+
+// heldSilent is refusalOf's word for a connection the daemon neither
+// answered nor closed before the deadline.
+const heldSilent = "no reply while the connection was held"
+
+// writeRefusal is refusalOf for a failed write on a connection made: the
+// daemon closing or resetting it is its refusal; a write that did not go
+// out by its deadline (the helper was stopped, or the daemon reads
+// nothing) says nothing of the daemon, and is no verdict.
+func writeRefusal(err error) string {
+	if r := refusalOf(err, true); r != heldSilent {
+		return r
+	}
+	return ""
+}
+
+// handSilence is refused (refusalOf's word for what stopped a request on
+// c, a connection this helper made), with c handed to the suite when it
+// is heldSilent: the suite keeps it open and judges whether the daemon
+// was answering others meanwhile (settleSilence), so c must not have
+// been closed yet. When c cannot be handed over, a silence is no refusal,
+// and note says why.
+func handSilence(ctx context.Context, c net.Conn, refused string) (_, note string) {
+	if refused != heldSilent {
+		return refused, ""
+	}
+	if err := holdForSuite(ctx, c); err != nil {
+		return "", fmt.Sprintf("; the connection held silent could not be handed to the suite (%v), so whether the daemon was answering anyone then is unknown", err)
+	}
+	return refused, ""
 }
 
 // stallWatch notices that this process did not run for a while: stopped
@@ -90,6 +124,18 @@ func watchStalls() *stallWatch {
 		}
 	}()
 	return w
+}
+
+// watched is talk, a request of this helper's, under watchStalls: a
+// helper stopped or starved meanwhile (its uid may SIGSTOP it past its
+// deadline, so a reply that came is never read) met no refusal.
+func watched(talk func() connectResult) connectResult {
+	w := watchStalls()
+	r := talk()
+	if err := w.done(); err != nil {
+		r.Refused, r.Error = "", r.Error+"; "+err.Error()
+	}
+	return r
 }
 
 // done stops the watch and returns an error when the process stalled

@@ -41,6 +41,12 @@ func TestRefusalOf(t *testing.T) {
 			t.Errorf("%s: refusal %v, want %v", c.name, got, c.want)
 		}
 	}
+	// A write cut short by the daemon is its refusal; one that did not go
+	// out by its deadline (a stopped helper) is not.
+	epipe := &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}
+	if writeRefusal(epipe) == "" || writeRefusal(os.ErrDeadlineExceeded) != "" {
+		t.Errorf("writeRefusal: EPIPE %q, a deadline %q; want a refusal, then none", writeRefusal(epipe), writeRefusal(os.ErrDeadlineExceeded))
+	}
 }
 
 // foreignTalk passes only on a refusal: an attacker helper that could not
@@ -56,6 +62,9 @@ func TestForeignTalkNeedsARefusal(t *testing.T) {
 		{"stopped helper", connectResult{Connected: true, Error: "no reply within 3s (connection held open); the helper did not run for 2s"}, Error},
 		{"refused", connectResult{Error: "dial unix /x: connect: permission denied", Refused: "permission denied"}, Pass},
 		{"closed", connectResult{Connected: true, Refused: "closed by the daemon"}, Pass},
+		// Held silent, but the connection was not handed to the suite:
+		// whether the daemon answered anyone meanwhile is unknown.
+		{"held silent", connectResult{Connected: true, Error: "no reply within 3s (connection held open)", Refused: heldSilent}, Error},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			old := actions["connect"]

@@ -95,6 +95,10 @@ type testHooks struct {
 	// (bytes another writer added to the helper's stdout); scenario is
 	// the ID of the scenario that ran the helper.
 	helperOutput func(scenario, name string, uid int, out []byte) []byte
+	// beforeAttack runs just before the attacker's helper acts, and before
+	// tcp.cross-protocol's requests: where another uid's processes would
+	// have to be ready for an attack on the daemon the scenario started.
+	beforeAttack func(e *Env)
 	// scenarioTimeout, when set, replaces Config.Timeout once the config
 	// is validated: a timeout below MinScenarioTimeout, for a test that
 	// needs a scenario to time out.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -688,6 +689,9 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 	e.note("after SIGKILL: socket %s; port file %s", e.describeSock(), world.Describe(e.Port))
 	second, pid, err := e.start(ctx)
 	if err != nil {
+		if who := e.othersHoldName(); who != "" {
+			return errored("a new start after SIGKILL does not serve (%v), but the freed name %s is bound by %s: another uid took it, which says nothing of the daemon", err, e.Sock, who)
+		}
 		return fail("a new start after SIGKILL does not serve: %v", err)
 	}
 	if forks && proc.MarkerScanWorks {
@@ -987,7 +991,11 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		{"request with a wrong token", `{"cmd":"status","token":"` + wrong + `"}`},
 	}
 	for _, tr := range tries {
-		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line)
+		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line, func(c net.Conn) (string, bool) {
+			why, ok := e.answeringWhileHeld(ctx, "the suite's", c)
+			e.note("%s: held open with no reply; %s", tr.name, why)
+			return why, ok
+		})
 		e.keepImpostor(err, tr.name)
 		e.note("%s: reply=%s closed=%v err=%v", tr.name, quoteClip([]byte(reply), 120), closed, err)
 		if reply != "" && !strings.Contains(reply, `"error"`) {
@@ -995,6 +1003,11 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		}
 		if strings.Contains(reply, "pong") {
 			return fail("%s got a pong: %s", tr.name, quoteClip([]byte(reply), 120))
+		}
+		if err != nil && !closed {
+			// Not sent, or held open while the daemon answered no one:
+			// the request met no refusal of the daemon's.
+			return errored("%s: %v", tr.name, err)
 		}
 	}
 	return pass("all %d unauthenticated requests got an error or a close", len(tries))

@@ -302,6 +302,10 @@ type boundConnect struct {
 }
 
 func (a boundConnect) talk(ctx context.Context) connectResult {
+	return watched(func() connectResult { return a.talkOnce(ctx) })
+}
+
+func (a boundConnect) talkOnce(ctx context.Context) connectResult {
 	path, done, err := proc.ReachableSockPath(a.Spec.Sock)
 	if err != nil {
 		return connectResult{Error: err.Error()}
@@ -334,16 +338,20 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 	}
 	r.Error = how
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	c.Write([]byte(`{"meta":"ping"}` + "\n"))
+	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
+		r.Error, r.Refused = how+"; write: "+err.Error(), writeRefusal(err)
+		return r
+	}
 	// One line is an answer: no need to wait for the daemon to close.
 	b, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
 	r.Reply = b
 	if err == nil && strings.TrimSpace(b) == "" {
 		err = io.EOF
 	}
-	r.Refused = refusalOf(err, true)
+	var note string
+	r.Refused, note = handSilence(ctx, c, refusalOf(err, true))
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		r.Error += "; no reply within 3s (connection held open)"
+		r.Error += "; no reply within 3s (connection held open)" + note
 	} else if err != nil && err != io.EOF {
 		r.Error += "; " + err.Error()
 	}

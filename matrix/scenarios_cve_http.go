@@ -173,6 +173,9 @@ type crossReply struct {
 	// end says how the exchange ended: closed, reset, held open, or
 	// settled on what arrived.
 	end string
+	// unsure: held open, but the daemon was not seen answering anyone
+	// meanwhile (whileHeld), so the silence is no verdict.
+	unsure string
 }
 
 // answeredJSON is the first reply line (bh-json, ipc) that is not an
@@ -210,8 +213,10 @@ func matchFromLine(re *regexp.Regexp, got []byte) int {
 
 // exchangeCross sends req on a connection to port that the daemon (id)
 // accepted, and reads until the daemon closes, answered tells that the
-// reply so far settles it, or crossReadWindow passes.
-func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte, answered func([]byte) bool) (crossReply, error) {
+// reply so far settles it, or crossReadWindow passes; then, with the
+// connection still open, whileHeld judges the silence
+// (Env.answeringWhileHeld).
+func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte, answered func([]byte) bool, whileHeld func(net.Conn) (string, bool)) (crossReply, error) {
 	c, err := dialDaemonTCP(ctx, port, id)
 	if err != nil {
 		return crossReply{}, err
@@ -237,6 +242,13 @@ func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte
 		}
 		if err != nil {
 			r.end = strings.TrimPrefix(r.end+"; ", "; ") + crossEnd(err)
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				// Held open: unanswered, or never taken from the backlog.
+				why, ok := whileHeld(c)
+				if r.end += "; " + why; !ok {
+					r.unsure = why
+				}
+			}
 			return r, nil
 		}
 	}
@@ -281,11 +293,14 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 			return errored("--expect: %v", err) // checked by Validate
 		}
 	}
+	if h := e.r.cfg.hooks; h != nil && h.beforeAttack != nil {
+		h.beforeAttack(e)
+	}
 	j := crossJudge{re: re, expect: sp.Expect, isHTTP: isHTTP}
 	var ends []string
 	for _, rq := range reqs {
 		lines := bytes.Count(rq.raw, []byte("\n"))
-		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, func(got []byte) bool { return j.settled(got, lines) })
+		r, err := exchangeCross(ctx, pf.Port, sp.Auth, rq.raw, func(got []byte) bool { return j.settled(got, lines) }, func(c net.Conn) (string, bool) { return e.answeringWhileHeld(ctx, "the suite's", c) })
 		e.keepImpostor(err, rq.what)
 		if err != nil {
 			return errored("%s: %v", rq.what, err)
@@ -303,6 +318,9 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 		e.note("%s (%d bytes: %s): %s; %s", rq.what, len(rq.raw), sent, got, cmp.Or(r.end, "settled on what arrived"))
 		if answer != "" {
 			return fail("%s was answered%s", rq.what, answer)
+		}
+		if r.unsure != "" {
+			return errored("%s got no reply, and %s", rq.what, r.unsure)
 		}
 		ends = append(ends, describeReply(r.got)+", "+orSettled(r.end))
 		if isHTTP {

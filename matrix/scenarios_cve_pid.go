@@ -47,6 +47,23 @@ type pidHandoff struct {
 	Spec probeSpec `json:"spec"`
 	// Connector is the executable the connector runs (Runner.connectorExe).
 	Connector string `json:"connector"`
+	// NoPrompt are the programs the suite's own probe (setuidProbe) saw
+	// end without a prompt, with what they said; Prompted those it saw
+	// prompt; Probe says who probed. Only a program in NoPrompt may be
+	// passed over when it ends early in the attack (endedEarly).
+	NoPrompt map[string]string `json:"no_prompt,omitempty"`
+	Prompted []string          `json:"prompted,omitempty"`
+	Probe    string            `json:"probe,omitempty"`
+	// Limits are the suite's resource limits, which the connector's must
+	// not be under at its exec.
+	Limits []rlimitOf `json:"limits,omitempty"`
+}
+
+// rlimitOf is one resource limit (getrlimit(2)).
+type rlimitOf struct {
+	Res int    `json:"res"`
+	Cur uint64 `json:"cur"`
+	Max uint64 `json:"max"`
 }
 
 // pidHandoffResult is what the attacker saw. The connectResult is the
@@ -81,8 +98,14 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 	if done {
 		return o
 	}
+	// Which programs prompt is decided before the attack, out of the
+	// attacker uid's reach: that uid can end its own programs early.
+	a := pidHandoff{Spec: sp, Connector: e.r.connectorExe, Limits: rlimitsNow()}
+	if err := e.probeSetuid(ctx, &a); err != nil {
+		return errored("the suite's probe of the setuid programs: %v", err)
+	}
 	var r pidHandoffResult
-	if err := e.asAttacker(ctx, "pid-handoff", pidHandoff{Spec: sp, Connector: e.r.connectorExe}, &r); err != nil {
+	if err := e.asAttacker(ctx, "pid-handoff", a, &r); err != nil {
 		return errored("attacker helper: %v", err)
 	}
 	for _, t := range r.Tried {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -147,7 +148,7 @@ func connectorUntraceable(exe string) string {
 // exec failed, it did not wait for a password, or it did not become
 // root's); then r is unused.
 func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHandoffResult, why string) {
-	k, err := startConnector(ctx, exe, handoffArg{Sock: a.Spec.Sock, Argv: argv})
+	k, err := startConnector(ctx, exe, handoffArg{Sock: a.Spec.Sock, Argv: argv, Limits: a.Limits})
 	if k == nil {
 		r.Unsure = err.Error()
 		return r, ""
@@ -166,7 +167,7 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 		}
 		return r, ""
 	case errors.As(err, &ef):
-		return r, string(ef)
+		return a.endedEarly(k, r, fmt.Sprintf("could not be exec'd (%s)", string(ef)))
 	case err != nil:
 		r.Unsure = err.Error()
 		return r, ""
@@ -182,15 +183,16 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 		return r, ""
 	}
 	// Race point: the connector is this process's child and is reaped only
-	// in end(), so its pid names it (or its zombie) until then and cannot
-	// be reused: proc.Alive and procOwner read the connector itself.
+	// in end() or killedBy, after which its pid is read no more, so its pid
+	// names it (or its zombie) until then and cannot be reused: proc.Alive
+	// and procOwner read the connector itself.
 	if !prompted || !proc.Alive(r.ConnPID) {
-		return r, fmt.Sprintf("exited instead of waiting on stdin for a password (output %q)", oneLine(out, 120))
+		return a.endedEarly(k, r, fmt.Sprintf("exited instead of waiting on stdin for a password (output %q)", oneLine(out, 120)))
 	}
 	if uid := procOwner(r.ConnPID); uid != 0 {
 		return r, fmt.Sprintf("it runs, but /proc/%d is owned by uid %d, not root (a setuid exec that gave no privilege)", r.ConnPID, uid)
 	}
-	r.connectResult = talkOn(ctx, k.conn, a.Spec, "the handed-over connection")
+	r.connectResult = watched(func() connectResult { return talkOn(ctx, k.conn, a.Spec, "the handed-over connection") })
 	// The program was alive and root's before the request; still so after
 	// the reply, it was throughout: whenever the daemon looked, /proc/<pid>
 	// said root.
@@ -234,6 +236,8 @@ func procOwner(pid int) int {
 type handoffArg struct {
 	Sock string   `json:"sock"`
 	Argv []string `json:"argv"`
+	// Limits are the suite's resource limits (pidHandoff.Limits).
+	Limits []rlimitOf `json:"limits,omitempty"`
 }
 
 // connector is the attacker's connecting process as the talking helper
@@ -246,6 +250,9 @@ type connector struct {
 	out   chan []byte
 	ctl   *net.UnixConn
 	conn  net.Conn
+	// waitOnce reaps cmd once; waited is closed then.
+	waitOnce sync.Once
+	waited   chan struct{}
 }
 
 // startConnector starts the connector and takes the connection it makes,
@@ -259,36 +266,19 @@ func startConnector(ctx context.Context, exe string, arg handoffArg) (k *connect
 	}
 	mine, theirs := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control")
 	defer mine.Close()
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		theirs.Close()
-		return nil, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		theirs.Close()
-		inR.Close()
-		inW.Close()
-		return nil, err
-	}
 	cmd := exec.Command(exe, HelperCommand, pidHandoffChild)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, outW
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3: the control socket
-	cmd.Env = minimalEnv()
-	err = cmd.Start()
-	// The connector's ends, closed here at once: the end of file on the
-	// control socket (its exec) and on its output (its exit) come only
-	// once no one else holds them.
-	theirs.Close()
-	inR.Close()
-	outW.Close()
-	if err != nil {
-		inW.Close()
-		outR.Close()
+	if k, err = startPiped(cmd); err != nil {
 		return nil, fmt.Errorf("start the connector: %w", err)
 	}
-	k = &connector{cmd: cmd, stdin: inW, outR: outR, out: make(chan []byte, 16)}
-	go k.readOutput()
+	// Race point: the connector is reported to the suite before it has its
+	// instruction, so before it can exec the setuid program. This helper
+	// is its uid's to kill at any instant, end() with it; the suite then
+	// kills what was reported (helperSide.end), a program its uid stopped
+	// too, which would otherwise outlive the run as root's.
+	if err := reportToSuite(ctx, cmd.Process.Pid); err != nil {
+		return k, fmt.Errorf("reporting the connector to the suite: %w", err)
+	}
 	fc, err := net.FileConn(mine)
 	if err != nil {
 		return k, err
@@ -361,11 +351,17 @@ func (k *connector) awaitExec(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("waiting for the connector's exec: %w", err)
 	}
-	if len(b) > 0 {
-		return execFailure(strings.TrimSpace(string(b)))
+	if msg := strings.TrimSpace(string(b)); strings.HasPrefix(msg, interferencePrefix) {
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(msg, interferencePrefix)))
+	} else if len(b) > 0 {
+		return execFailure(msg)
 	}
 	return nil
 }
+
+// interferencePrefix starts the connector's report of interference (not
+// an exec that failed): no verdict.
+const interferencePrefix = "interference:"
 
 func setupDeadline(ctx context.Context) time.Time {
 	d := time.Now().Add(handoffSetupWait)
@@ -422,7 +418,7 @@ func (k *connector) end() {
 		// Not ours to signal after all: the end of its stdin ends it.
 		k.stdin.Close()
 	}
-	k.cmd.Wait()
+	k.wait()
 	k.stdin.Close()
 	k.outR.Close()
 	for range k.out {
@@ -490,6 +486,15 @@ func pidHandoffChildMain() int {
 		return failed("send the connection: %v", serr)
 	}
 	c.Close() // the helper's copy keeps the connection open
+	// Race point: its uid may prlimit the connector at any instant until
+	// the exec (a setuid program is out of its reach after it), so that
+	// the program ends before its prompt (RLIMIT_AS of a few MB), which
+	// would look like a host where it does not prompt. Checked as late as
+	// can be; a limit lowered after this check still ends the program
+	// early, which pidHandoff.endedEarly makes no verdict.
+	if low := loweredLimits(a.Limits); low != "" {
+		return failed("%s the connector's limits were lowered by another process of its uid: %s", interferencePrefix, low)
+	}
 	err = syscall.Exec(a.Argv[0], a.Argv, minimalEnv())
 	return failed("exec %s: %v", a.Argv[0], err)
 }

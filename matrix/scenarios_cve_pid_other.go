@@ -14,3 +14,9 @@ func (a pidHandoff) run(ctx context.Context) pidHandoffResult {
 func pidHandoffChildMain() int {
 	return 2
 }
+
+// rlimitsNow: the connector's limits are Linux's concern only.
+func rlimitsNow() []rlimitOf { return nil }
+
+// probeSetuid: the attack is made on Linux only.
+func (e *Env) probeSetuid(ctx context.Context, a *pidHandoff) error { return nil }

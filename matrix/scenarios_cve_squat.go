@@ -251,7 +251,7 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("setup: %v", err)
 	}
-	_, served, refusal, err := e.servedOrRefused(ctx)
+	d, served, refusal, err := e.servedOrRefused(ctx)
 	e.note("after the start: %s is %s; %s is %s; socket %s: %s", shared, world.Describe(shared), sq.path, world.Describe(sq.path), want, world.Describe(want))
 	inBase, socks := e.perUserListing(base)
 	e.note("the per-user base %s holds: %s", base, inBase)
@@ -275,7 +275,9 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 	case refusal != "":
 		return errored("the squats had no effect (%s; %s), yet the daemon did not start: %s", sq.describe(e.r.attackerUID), sqShared.describe(e.r.attackerUID), refusal)
 	}
-	if sqShared.made && world.Stat(filepath.Join(shared, filepath.Base(want))).Exists {
+	// Only the daemon's own socket there counts: in its own directory the
+	// squatter can bind one of its own while the daemon hangs.
+	if sqShared.made && e.startListensAt(d, filepath.Join(shared, filepath.Base(want))) {
 		return fail("serves inside %s, made by uid %d, not at %s where its clients look: it ignores the per-user base", shared, e.r.attackerUID, want)
 	}
 	return errored("neither served nor refused clearly: %v; the per-user base %s holds: %s", err, base, inBase)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
 // A daemon that forks (--forks) or runs several processes (a master and
@@ -183,4 +185,26 @@ func refsString(refs []proc.Ref) string {
 		s[i] = r.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// startListensAt: p is a socket of the daemon's uid, and (Linux: /proc)
+// a process of d's start listens on it. Elsewhere the owner alone is
+// judged: no other uid can make a socket of the daemon's uid.
+func (e *Env) startListensAt(d *daemon, p string) bool {
+	f := world.Stat(p)
+	if d == nil || f.Kind != "socket" || f.UID != e.r.daemonUID {
+		e.note("%s is %s: not a socket of the daemon's uid", p, world.Describe(p))
+		return false
+	}
+	if !proc.MarkerScanWorks {
+		return true
+	}
+	for _, r := range e.startProcs(d) {
+		paths, _ := proc.ListeningPaths(r.Pid)
+		if slices.Contains(paths, filepath.Clean(p)) {
+			return true
+		}
+	}
+	e.note("%s is %s, but no process of the start (pid %d) listens on it", p, world.Describe(p), d.Pid)
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -12,8 +13,11 @@ import (
 )
 
 // tcpExchange sends one line to 127.0.0.1:port and reads one reply line;
-// the daemon id (when not nil) must be what listens (dialDaemonTCP).
-func tcpExchange(ctx context.Context, port int, id *daemonIdentity, line string) (reply string, closed bool, err error) {
+// the daemon id (when not nil) must be what listens (dialDaemonTCP). A
+// connection held open with no reply line is judged by whileHeld while it
+// still is (Env.answeringWhileHeld): err is nil when that found the
+// silence a refusal, else a timeout or an error that says why not.
+func tcpExchange(ctx context.Context, port int, id *daemonIdentity, line string, whileHeld func(net.Conn) (string, bool)) (reply string, closed bool, err error) {
 	c, err := dialDaemonTCP(ctx, port, id)
 	if err != nil {
 		return "", false, err
@@ -27,7 +31,10 @@ func tcpExchange(ctx context.Context, port int, id *daemonIdentity, line string)
 	if err != nil {
 		var ne net.Error
 		if ok := asNetErr(err, &ne); ok && ne.Timeout() {
-			return strings.TrimSpace(b), false, err
+			if why, ok := whileHeld(c); !ok {
+				return strings.TrimSpace(b), false, errors.New(why)
+			}
+			return strings.TrimSpace(b), false, nil
 		}
 		return strings.TrimSpace(b), true, nil
 	}

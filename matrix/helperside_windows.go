@@ -1,0 +1,17 @@
+//go:build windows
+
+package matrix
+
+import (
+	"errors"
+	"os"
+)
+
+// No side channel on Windows: no helper acts as another uid there.
+func sidePair() (helperEnd, suiteEnd *os.File, err error) {
+	return nil, nil, errors.New("helper side channel: not on windows")
+}
+
+func (s *helperSide) collect(f *os.File) { f.Close() }
+
+func openSideSender() sideSink { return nil }
