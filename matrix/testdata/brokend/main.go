@@ -1116,6 +1116,13 @@ func serveWorker() error {
 	}
 	ul := ln.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false)
+	// A worker has nothing to clean up (the master removes the socket):
+	// it exits as soon as SIGTERM arrives, not once its accept loop has
+	// noticed the listener closed.
+	go func() {
+		<-ctx.Done()
+		os.Exit(0)
+	}()
 	return serve(ctx, peerChecked{ul}, "")
 }
 
