@@ -134,7 +134,12 @@ func TestRunDirOutsideUnreachableTMPDIR(t *testing.T) {
 	// The reason names priv (not searchable by the other uids), or, under
 	// the macOS job's conditions, the TMPDIR above it that another uid owns
 	// (fsx.HeldByUs: root runs nothing by path under it).
-	line, _, _ := strings.Cut(progress.String(), "\n")
+	var line string
+	for _, l := range strings.Split(progress.String(), "\n") {
+		if strings.HasPrefix(l, "run directory under ") {
+			line = l
+		}
+	}
 	if !strings.HasPrefix(line, "run directory under /tmp: ") || !strings.Contains(line, filepath.Base(priv)) && !strings.Contains(line, "is owned by uid") {
 		t.Errorf("the run did not say why it moved to /tmp: %q", progress.String())
 	}
