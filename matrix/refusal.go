@@ -47,9 +47,9 @@ func refusalOf(err error, connected bool) string {
 // refusalOf), for a reason that does not read "no reply".
 func sentRefusal(sent, expect, refused string) string {
 	next := map[string]string{
-		"closed by the daemon":                   "then closed the connection",
-		"reset by the daemon":                    "then reset the connection",
-		"no reply while the connection was held": "then nothing more while the connection was held",
+		"closed by the daemon": "then closed the connection",
+		"reset by the daemon":  "then reset the connection",
+		heldSilent:             "then nothing more while the connection was held",
 	}[refused]
 	if next == "" {
 		next = "then: " + refused
