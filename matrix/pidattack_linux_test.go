@@ -106,6 +106,9 @@ func TestAttackStoppedSetuidProgramDoesNotOutliveTheRun(t *testing.T) {
 		results = runPidHandoff(t, at, attacker, 1)
 		out = atk.stop()
 		t.Logf("attempt %d, attacker: %s", attempt, out)
+		for _, r := range results {
+			t.Logf("attempt %d, %s: %s: %s", attempt, r.ID, r.Status, r.Reason)
+		}
 		if _, err := fmt.Sscanf(out, "stopped su %d", &pid); err == nil {
 			break
 		}
