@@ -39,7 +39,7 @@ type probeSpec struct {
 	// authenticate.
 	Auth *daemonIdentity `json:"auth,omitempty"`
 	// Root, Send, Expect and Probe: the line and exec protocols' probes
-	// (Target.withProbe).
+	// (withProbe).
 	Root   string   `json:"root,omitempty"`
 	Send   []byte   `json:"send,omitempty"`
 	Expect string   `json:"expect,omitempty"`

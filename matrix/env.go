@@ -348,7 +348,7 @@ func (e *Env) spec() probeSpec {
 	}
 	e.mu.Unlock()
 	sp := probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
-	return e.r.cfg.Target.withProbe(sp, e.Root)
+	return withProbe(e.r.cfg.Target, sp, e.Root)
 }
 
 // daemon is one started daemon process.

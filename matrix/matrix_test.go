@@ -638,7 +638,7 @@ func TestPreflightStopsRun(t *testing.T) {
 				t.Errorf("Exited = %v, want %v", pe.Exited, c.exited)
 			}
 			msg := err.Error()
-			for _, w := range append(c.want, "command:    "+shellQuote(c.cmd[0]), "waited for: a bh-json ping on the socket ") {
+			for _, w := range append(c.want, "command:    "+report.ShellQuote(c.cmd[0]), "waited for: a bh-json ping on the socket ") {
 				if !strings.Contains(msg, w) {
 					t.Errorf("preflight error lacks %q:\n%s", w, msg)
 				}

@@ -67,14 +67,6 @@ func (e *PreflightError) after() string {
 	return " after " + e.After.Round(time.Millisecond).String()
 }
 
-func quoteAll(argv []string) []string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		out[i] = shellQuote(a)
-	}
-	return out
-}
-
 func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {

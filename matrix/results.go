@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/org/bh-ipc-check/report"
@@ -36,6 +37,7 @@ const (
 // Summarize counts rs (report.Summarize).
 func Summarize(rs []Result) report.Summary { return report.Summarize(rs) }
 
+// oneLine is s on one line, cut to n bytes (report.OneLine), for evidence.
 func oneLine(s string, n int) string { return report.OneLine(s, n) }
 
 // quoteClip is b quoted as Go quotes a string (%q: a control character
@@ -51,6 +53,7 @@ func quoteClip(b []byte, n int) string {
 	return strconv.Quote(string(b[:n])) + "…"
 }
 
+// shellQuote is s quoted for a POSIX shell (report.ShellQuote).
 func shellQuote(s string) string { return report.ShellQuote(s) }
 
 // RerunCommand is report.RerunCommand: argv with --scenarios set to ids,
@@ -67,11 +70,15 @@ func (t Target) ReportTarget() report.Target {
 		PerUserBase: t.PerUserBase}
 }
 
-// ReportScenarios describes the catalogue for reports (SARIF rules).
-func ReportScenarios() []report.Scenario {
-	out := make([]report.Scenario, len(catalogue))
-	for i, s := range catalogue {
-		out[i] = report.Scenario{ID: s.ID, Title: s.Title, Severity: s.Severity, Checks: s.Checks, Platforms: s.Platforms}
+// quoteAll is argv with each word quoted for a POSIX shell, for messages
+// that show a command line.
+func quoteAll(argv []string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = shellQuote(a)
 	}
 	return out
 }
+
+// ms is d in milliseconds, to the microsecond, as the results give times.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

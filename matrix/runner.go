@@ -363,8 +363,6 @@ func (r *Runner) rootOrigin() string {
 	return fmt.Sprintf("the scenario's root in the run directory %s, made under %s", r.runDir, where)
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
 // copyExecutable copies exe into dir (created 0755) as a file of mode
 // (0755, or 0711: executable but not readable), so that other uids can
 // run it: the original may sit in a private directory.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/report"
 )
 
 // Need is a precondition of a scenario.
@@ -103,4 +104,13 @@ func Select(patterns string) ([]Scenario, error) {
 		}
 	}
 	return out, nil
+}
+
+// ReportScenarios describes the catalogue for reports (SARIF rules).
+func ReportScenarios() []report.Scenario {
+	out := make([]report.Scenario, len(catalogue))
+	for i, s := range catalogue {
+		out[i] = report.Scenario{ID: s.ID, Title: s.Title, Severity: s.Severity, Checks: s.Checks, Platforms: s.Platforms}
+	}
+	return out
 }

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 
+	"errors"
+	"strconv"
+
 	"github.com/org/bh-ipc-check/ipc"
 )
 
@@ -425,4 +428,163 @@ func SplitPOSIXCommand(s string) ([]string, error) {
 		return nil, fmt.Errorf("command %q: empty", s)
 	}
 	return args, nil
+}
+
+// Protocols for daemons that do not speak bh-json: the suite then knows
+// only whether the daemon answers, not who answered or what it said.
+const (
+	// ProtocolConnect: ready when connect() succeeds; another uid talks to
+	// the daemon when its connect() succeeds and the daemon keeps the
+	// connection open for heldOpen.
+	ProtocolConnect Protocol = "connect"
+	// ProtocolLine: Target.Send is written, a reply matching Target.Expect
+	// means the daemon answered.
+	ProtocolLine Protocol = "line"
+	// ProtocolExec: Target.Probe is run as the uid in question; exit 0
+	// means the daemon answered.
+	ProtocolExec Protocol = "exec"
+)
+
+// probePlaceholders are the placeholders of an exec probe template.
+var probePlaceholders = []string{"{socket}", "{dir}", "{root}", "{name}", "{port}"}
+
+// speaksJSON: the protocol has requests, errors and a ping naming the pid.
+func (p Protocol) speaksJSON() bool { return p == ProtocolBHJSON || p == ProtocolIPC }
+
+// validateProbe checks the protocol and its probe flags, and the fork and
+// directory settings.
+func (t Target) validateProbe() error {
+	switch t.Protocol {
+	case ProtocolBHJSON, ProtocolIPC, ProtocolConnect:
+	case ProtocolLine:
+		if t.Expect == "" {
+			return errors.New("--protocol line needs --expect REGEX (and --send STRING unless the daemon speaks first)")
+		}
+		if _, err := decodeEscapes(t.Send); err != nil {
+			return fmt.Errorf("--send %q: %v", t.Send, err)
+		}
+		if _, err := regexp.Compile(t.Expect); err != nil {
+			return fmt.Errorf("--expect %q: %v", t.Expect, err)
+		}
+	case ProtocolExec:
+		if t.Probe == "" {
+			return errors.New("--protocol exec needs --probe TEMPLATE, e.g. --probe 'redis-cli -s {socket} ping'")
+		}
+		if _, err := SplitCommand(t.Probe); err != nil {
+			return fmt.Errorf("--probe: %v", err)
+		}
+	default:
+		return fmt.Errorf("protocol %q: want bh-json, ipc, connect, line or exec", t.Protocol)
+	}
+	if t.Protocol != ProtocolLine && (t.Send != "" || t.Expect != "") {
+		return fmt.Errorf("--send and --expect belong to --protocol line, not %s", t.Protocol)
+	}
+	if t.Protocol != ProtocolExec && t.Probe != "" {
+		return fmt.Errorf("--probe belongs to --protocol exec, not %s", t.Protocol)
+	}
+	switch t.DirCreatedBy {
+	case "", "daemon", "suite":
+	default:
+		return fmt.Errorf("--dir-created-by %q: want daemon or suite", t.DirCreatedBy)
+	}
+	if t.DirCreatedBy == "suite" && t.Socket == "" {
+		return errors.New("--dir-created-by suite makes the socket's directory: it needs --socket")
+	}
+	if t.Forks && runtime.GOOS == "windows" {
+		return errors.New("--forks: daemons that detach are followed on Linux and macOS only")
+	}
+	if t.PidFile != "" && !t.Forks {
+		return errors.New("--pidfile names the serving process of a daemon that forks: give --forks too")
+	}
+	if t.PidFile != "" && !strings.Contains(t.PidFile, "{root}") {
+		return fmt.Errorf("--pidfile %q: must contain {root} (each scenario gets a fresh root)", t.PidFile)
+	}
+	return nil
+}
+
+// EscapeSend writes b in --send's escapes (the inverse of its decoding):
+// printable ASCII as it is, a backslash as \\, \r \n \t, and any other byte
+// as \xNN. --send-file's bytes travel (and are reported) this way.
+func EscapeSend(b []byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		switch {
+		case c == '\\':
+			s.WriteString(`\\`)
+		case c == '\r':
+			s.WriteString(`\r`)
+		case c == '\n':
+			s.WriteString(`\n`)
+		case c == '\t':
+			s.WriteString(`\t`)
+		case c >= 0x20 && c < 0x7f:
+			s.WriteByte(c)
+		default:
+			fmt.Fprintf(&s, `\x%02x`, c)
+		}
+	}
+	return s.String()
+}
+
+// decodeEscapes turns --send's escapes into bytes: \r \n \t \\ and \xNN;
+// any other backslash sequence is an error naming it.
+func decodeEscapes(s string) ([]byte, error) {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			out = append(out, s[i])
+			continue
+		}
+		if i+1 == len(s) {
+			return nil, errors.New("trailing backslash; want \\r \\n \\t \\\\ or \\xNN")
+		}
+		i++
+		switch s[i] {
+		case 'r':
+			out = append(out, '\r')
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case '\\':
+			out = append(out, '\\')
+		case 'x':
+			if i+3 > len(s) {
+				return nil, fmt.Errorf("\\x at byte %d needs two hex digits", i-1)
+			}
+			b, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return nil, fmt.Errorf("\\x%s at byte %d: want two hex digits", s[i+1:i+3], i-1)
+			}
+			out = append(out, byte(b))
+			i += 2
+		default:
+			return nil, fmt.Errorf("unknown escape \\%c at byte %d; want \\r \\n \\t \\\\ or \\xNN", s[i], i-1)
+		}
+	}
+	return out, nil
+}
+
+// takesName: some template passes the endpoint name to the daemon.
+func (t Target) takesName() bool {
+	tpls := append([]string{t.Socket, t.PortFile, t.Probe, t.PidFile}, t.Cmd...)
+	for _, tpl := range append(tpls, t.Env...) {
+		if strings.Contains(tpl, "{name}") {
+			return true
+		}
+	}
+	return false
+}
+
+// probeWhat says what the suite waits for from this target.
+func (t Target) probeWhat() string {
+	switch t.Protocol {
+	case ProtocolConnect:
+		return "connect() to succeed"
+	case ProtocolLine:
+		return fmt.Sprintf("a reply matching %q to %q", t.Expect, t.Send)
+	case ProtocolExec:
+		return fmt.Sprintf("the probe %q to exit 0, run", t.Probe)
+	}
+	return fmt.Sprintf("a %s ping", t.Protocol)
 }
