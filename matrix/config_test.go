@@ -20,56 +20,6 @@ func validConfig() Config {
 		Timeout: DefaultScenarioTimeout, ReadyTimeout: DefaultReadyTimeout}
 }
 
-func TestTargetValidateMessages(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		edit func(*Target)
-		want string // in the error; "" for none
-	}{
-		{"valid", func(*Target) {}, ""},
-		{"keep under root", func(t *Target) { t.Keep = []string{"{root}/gnupg/private-keys-v1.d", "{root}/a/./b/*"} }, ""},
-		{"keep climbing out of root", func(t *Target) { t.Keep = []string{"{root}/../etc"} },
-			`--keep "{root}/../etc": must stay under {root} once cleaned, not "etc"`},
-		{"keep climbing out through a subdirectory", func(t *Target) { t.Keep = []string{"{root}/data/../../etc/*"} },
-			`--keep "{root}/data/../../etc/*": must stay under {root} once cleaned, not "etc/*"`},
-		{"keep to the root's parent", func(t *Target) { t.Keep = []string{"{root}/.."} },
-			`--keep "{root}/..": must stay under {root}`},
-		{"keep outside root", func(t *Target) { t.Keep = []string{"/var/lib/d"} }, `--keep "/var/lib/d": must start with {root}/`},
-		{"misspelt root in keep", func(t *Target) { t.Keep = []string{"{rooot}/data"} },
-			`--keep "{rooot}/data": unknown placeholder {rooot}; known: {root}, {name}`},
-		{"misspelt root in socket", func(t *Target) { t.Socket = "{rooot}/s" },
-			`--socket "{rooot}/s": unknown placeholder {rooot}; known: {root}, {name}`},
-		{"misspelt root in port file", func(t *Target) { t.PortFile = "{rooot}/port" },
-			`--port-file "{rooot}/port": unknown placeholder {rooot}; known: {root}, {name}`},
-		{"misspelt root in lock file", func(t *Target) { t.LockFile = "{rooot}/lock" },
-			`--lockfile "{rooot}/lock": unknown placeholder {rooot}; known: {root}, {name}`},
-		{"socket without root", func(t *Target) { t.Socket = "/run/d.sock" }, `path template "/run/d.sock": must contain {root}`},
-		// --per-user-base says the daemon picks the directory its socket
-		// goes in: refused where there is none to pick, or where the suite
-		// picks it (on every OS: the conflict is checked before the
-		// abstract name's OS).
-		{"per-user base", func(t *Target) { t.PerUserBase = true }, ""},
-		{"per-user base with an abstract name", func(t *Target) { t.PerUserBase, t.Socket = true, "@{root}/s" },
-			`--per-user-base with --socket "@{root}/s": an abstract name is in no directory`},
-		// TCP only: {root} as $TMPDIR, for the port file.
-		{"per-user base without a socket", func(t *Target) { t.PerUserBase, t.Socket, t.PortFile = true, "", "{root}/port" }, ""},
-		{"per-user base in the suite's directory", func(t *Target) { t.PerUserBase, t.DirCreatedBy = true, "suite" },
-			"--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			tg := external()
-			c.edit(&tg)
-			err := tg.Validate()
-			switch {
-			case c.want == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-				t.Errorf("Validate() = %v, want an error containing %q", err, c.want)
-			}
-		})
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	cases := []struct {
 		name string

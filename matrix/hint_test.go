@@ -59,23 +59,6 @@ func TestHint(t *testing.T) {
 	}
 }
 
-// --send-file's bytes travel as --send's escapes: every byte comes back.
-func TestEscapeSendRoundTrip(t *testing.T) {
-	var all []byte
-	for i := range 256 {
-		all = append(all, byte(i))
-	}
-	all = append(all, `\x41\\`...)
-	esc := EscapeSend(all)
-	got, err := decodeEscapes(esc)
-	if err != nil || string(got) != string(all) {
-		t.Fatalf("decodeEscapes(EscapeSend(b)) = %q, %v; want b back (escaped %q)", got, err, esc)
-	}
-	if strings.ContainsFunc(esc, func(r rune) bool { return r < 0x20 || r >= 0x7f }) {
-		t.Errorf("EscapeSend left a control or non-ASCII byte: %q", esc)
-	}
-}
-
 // --keep: the daemon's data, what it holds and the directories holding
 // it are not left behind; anything else still is, and the evidence names
 // what was kept.

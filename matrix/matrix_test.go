@@ -501,47 +501,6 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-func TestSplitPOSIXCommand(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want []string
-	}{
-		{`python3 -m d --root {root}`, []string{"python3", "-m", "d", "--root", "{root}"}},
-		{`a 'b c' "d \"e\"" f\ g`, []string{"a", "b c", `d "e"`, "f g"}},
-		{`  x  `, []string{"x"}},
-		{`a ''`, []string{"a", ""}},
-	} {
-		got, err := SplitPOSIXCommand(c.in)
-		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("SplitPOSIXCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
-		}
-	}
-	for _, bad := range []string{``, `a 'b`, `a "b`, `a \`} {
-		if _, err := SplitPOSIXCommand(bad); err == nil {
-			t.Errorf("SplitPOSIXCommand(%q) accepted", bad)
-		}
-	}
-}
-
-func TestTargetValidate(t *testing.T) {
-	for _, c := range []struct {
-		t  Target
-		ok bool
-	}{
-		{BuiltinTarget(), true},
-		{Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolBHJSON}, true},
-		{Target{Socket: "{root}/s", Protocol: ProtocolBHJSON}, false},
-		{Target{Cmd: []string{"d"}, Protocol: ProtocolBHJSON}, false},
-		{Target{Cmd: []string{"d"}, Socket: "/tmp/fixed.sock", Protocol: ProtocolBHJSON}, false},
-		{Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: "grpc"}, false},
-		{Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolIPC, Env: []string{"NOEQUALS"}}, false},
-	} {
-		if err := c.t.Validate(); (err == nil) != c.ok {
-			t.Errorf("Validate(%+v) = %v, want ok=%v", c.t, err, c.ok)
-		}
-	}
-}
-
 func TestRunRefusesBadConfig(t *testing.T) {
 	needBins(t)
 	base := Config{Exe: bins.cli, Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1, Scenarios: Catalogue()[:1]}
@@ -703,37 +662,6 @@ func TestOutputExcerpt(t *testing.T) {
 	var empty outputBuffer
 	if got := empty.excerpt(10, 40); got != "" {
 		t.Errorf("no output: %q", got)
-	}
-}
-
-func TestRerunCommandKeepsTheTarget(t *testing.T) {
-	argv := []string{"/usr/local/bin/bh-ipc-check", "run", "--cmd", "python3 -m d --root {root}", "--scenarios", "sock.*",
-		"--socket", "{root}/bu-{name}.d/sock", "-scenarios=x", "--env", "A=it's", "--protocol", "bh-json"}
-	got := RerunCommand(argv, []string{"dir.symlink", "auth.peercred"}, -1)
-	want := `sudo /usr/local/bin/bh-ipc-check run --cmd 'python3 -m d --root {root}' --socket '{root}/bu-{name}.d/sock' --env 'A=it'\''s' --protocol bh-json --scenarios dir.symlink,auth.peercred`
-	if got != want {
-		t.Errorf("RerunCommand =\n%s\nwant\n%s", got, want)
-	}
-	// A run without root keeps its daemon's uid under sudo, and the rerun
-	// writes its report beside this one's, not over it.
-	for _, c := range []struct {
-		args []string
-		uid  int
-		want string
-	}{
-		{[]string{"--report-dir", "out"}, 1000, "sudo bh run --report-dir out-rerun --daemon-uid 1000 --scenarios x"},
-		{[]string{"--report-dir=out", "--daemon-uid", "1000"}, 1000, "sudo bh run --report-dir out-rerun --daemon-uid 1000 --scenarios x"},
-		{[]string{"--daemon-uid=42"}, 1000, "sudo bh run --daemon-uid=42 --scenarios x"},
-	} {
-		if got := RerunCommand(append([]string{"bh", "run"}, c.args...), []string{"x"}, c.uid); got != c.want {
-			t.Errorf("RerunCommand(%q, uid %d) = %s, want %s", c.args, c.uid, got, c.want)
-		}
-	}
-	// The command splits back into the same words (SplitCommand is the
-	// suite's POSIX word splitter).
-	words, err := SplitPOSIXCommand(got) // a POSIX shell line (sudo ...) on every OS
-	if err != nil || words[3] != "--cmd" || words[4] != argv[3] || words[7] != "--env" || words[8] != "A=it's" {
-		t.Errorf("SplitPOSIXCommand(RerunCommand) = %q, %v", words, err)
 	}
 }
 
