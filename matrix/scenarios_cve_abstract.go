@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -70,54 +69,6 @@ type mountNSConnect struct {
 	MountNS string `json:"mount_ns"`
 }
 
-// isAbstract: sock names a Linux abstract socket ('@' first, as Go's net
-// package and /proc/net/unix write the leading NUL), not a file.
-func isAbstract(sock string) bool { return len(sock) > 0 && sock[0] == '@' }
-
-// abstractTarget: the target is external and its socket an abstract name.
-func (t Target) abstractTarget() bool { return !t.Builtin && isAbstract(t.Socket) }
-
-// validateAbstract refuses an abstract --socket where it cannot work: on
-// goos other than Linux, without a name, with --protocol ipc (ipc's
-// clients dial files) or --dir-created-by suite (there is no directory).
-// An abstract name need not hold {root}: it is global to the network
-// namespace, though with {root} in it each scenario (and each run on the
-// machine) gets its own.
-func (t Target) validateAbstract(goos string) error {
-	if !isAbstract(t.Socket) {
-		return nil
-	}
-	switch {
-	case goos != "linux":
-		return fmt.Errorf("--socket %q: abstract socket names ('@' first) are Linux-only, and this is %s; give a socket path template such as %q", t.Socket, goos, DefaultSocketTemplate)
-	case len(t.Socket) == 1:
-		return fmt.Errorf("--socket %q: no name after the '@' (an abstract name such as '@{root}/bu-{name}.sock')", t.Socket)
-	case t.Protocol == ProtocolIPC:
-		return fmt.Errorf("--socket %q: --protocol ipc dials socket files only (the ipc package has no abstract transport); a daemon speaking the same JSON lines on an abstract name is --protocol bh-json", t.Socket)
-	case t.DirCreatedBy == "suite":
-		return fmt.Errorf("--socket %q with --dir-created-by suite: an abstract name has no directory to make", t.Socket)
-	case !placeholderRE.MatchString(t.Socket) && len(t.Socket) > ipc.SunPathLimit("linux"):
-		// A literal name is the name every scenario uses: refused here,
-		// before anything starts, rather than by every scenario.
-		return fmt.Errorf("--socket %q: %d bytes with its '@', over the %d an abstract name may have (sun_path's, the '@' standing for its leading NUL); give a shorter name", t.Socket, len(t.Socket), ipc.SunPathLimit("linux"))
-	}
-	return nil
-}
-
-// validateAbstractName refuses an abstract --socket template with {name}
-// and no {root} that is too long for name: its length does not depend on
-// the run, so it is known before anything starts (with {root} it is known
-// once the run directory is made: abstractTooLong).
-func (t Target) validateAbstractName(name string) error {
-	if !isAbstract(t.Socket) || strings.Contains(t.Socket, "{root}") {
-		return nil
-	}
-	if sock := expand(t.Socket, "", name); len(sock) > ipc.SunPathLimit("linux") {
-		return fmt.Errorf("--socket %q with --name %q: the abstract name %s is %d bytes with its '@', over the %d an abstract name may have (sun_path's); give a shorter --socket or --name", t.Socket, name, sock, len(sock), ipc.SunPathLimit("linux"))
-	}
-	return nil
-}
-
 // abstractTooLong is the error for an abstract socket name that, with the
 // scenario's root in it, is over sun_path's limit: how much of it {root}
 // is and where {root} comes from (Env.setRoot fills RootFrom), so that
@@ -147,21 +98,6 @@ func (e *abstractTooLong) Error() string {
 		return s + "; run with a shorter TMPDIR, or shorten --socket"
 	}
 	return s + "; shorten the root or --socket"
-}
-
-// sockAt is the socket for root and name: the template expanded, a path
-// cleaned; an abstract name as it is (cleaning would change the name), at
-// most ipc.SunPathLimit bytes with its '@' (which stands for sun_path's
-// leading NUL).
-func (t Target) sockAt(root, name string) (string, error) {
-	sock := expand(t.Socket, root, name)
-	if !isAbstract(sock) {
-		return filepath.Clean(sock), nil
-	}
-	if limit := ipc.SunPathLimit("linux"); len(sock) > limit {
-		return "", &abstractTooLong{Sock: sock, Template: t.Socket, Root: root, Limit: limit, RootBytes: strings.Count(t.Socket, "{root}") * len(root)}
-	}
-	return sock, nil
 }
 
 // socketKindMismatch says why s cannot apply to this target because of

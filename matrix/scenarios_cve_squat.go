@@ -39,28 +39,6 @@ func init() {
 // reads (ipc.DefaultRoot's order); perUserEnv sets them.
 var chooseBaseVars = []string{"BH_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TMPDIR"}
 
-// validatePerUserBase refuses --per-user-base where it contradicts the
-// target: it says that the daemon picks the directory its socket goes
-// in. An abstract name is in no directory, and a directory the suite
-// makes (--dir-created-by suite) is the operator's choice for a daemon
-// told where, not the daemon's. A TCP-only target (an empty --socket) keeps
-// the flag's other meaning: {root} as $TMPDIR in every scenario, so that
-// a daemon that chooses its own base writes its port file there
-// (dir.squat-dos, on the unix transport, does not apply).
-func (t Target) validatePerUserBase() error {
-	if !t.PerUserBase {
-		return nil
-	}
-	switch {
-	case isAbstract(t.Socket):
-		return fmt.Errorf("--per-user-base with --socket %q: an abstract name is in no directory, so the daemon has no base to choose (the name is global to the network namespace); drop --per-user-base: dir.squat-dos judges the abstract name itself, which any uid can bind first", t.Socket)
-	case t.DirCreatedBy == "suite":
-		return fmt.Errorf("--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself (dir.squat-dos judges where it goes), while --dir-created-by suite is for a daemon told where, whose directory an operator makes; " +
-			"give one of them (a daemon that always uses $XDG_RUNTIME_DIR: --env 'XDG_RUNTIME_DIR={root}/run', a --socket under it and --dir-created-by suite, without --per-user-base)")
-	}
-	return nil
-}
-
 // perUserEnv sets, in env, the base a daemon that chooses its own is
 // given: for a PerUserBase target in every scenario, and for the builtin
 // in dir.squat-dos (started with no --root). The suite's own values of

@@ -588,3 +588,88 @@ func (t Target) probeWhat() string {
 	}
 	return fmt.Sprintf("a %s ping", t.Protocol)
 }
+
+// isAbstract: sock names a Linux abstract socket ('@' first, as Go's net
+// package and /proc/net/unix write the leading NUL), not a file.
+func isAbstract(sock string) bool { return len(sock) > 0 && sock[0] == '@' }
+
+// abstractTarget: the target is external and its socket an abstract name.
+func (t Target) abstractTarget() bool { return !t.Builtin && isAbstract(t.Socket) }
+
+// validateAbstract refuses an abstract --socket where it cannot work: on
+// goos other than Linux, without a name, with --protocol ipc (ipc's
+// clients dial files) or --dir-created-by suite (there is no directory).
+// An abstract name need not hold {root}: it is global to the network
+// namespace, though with {root} in it each scenario (and each run on the
+// machine) gets its own.
+func (t Target) validateAbstract(goos string) error {
+	if !isAbstract(t.Socket) {
+		return nil
+	}
+	switch {
+	case goos != "linux":
+		return fmt.Errorf("--socket %q: abstract socket names ('@' first) are Linux-only, and this is %s; give a socket path template such as %q", t.Socket, goos, DefaultSocketTemplate)
+	case len(t.Socket) == 1:
+		return fmt.Errorf("--socket %q: no name after the '@' (an abstract name such as '@{root}/bu-{name}.sock')", t.Socket)
+	case t.Protocol == ProtocolIPC:
+		return fmt.Errorf("--socket %q: --protocol ipc dials socket files only (the ipc package has no abstract transport); a daemon speaking the same JSON lines on an abstract name is --protocol bh-json", t.Socket)
+	case t.DirCreatedBy == "suite":
+		return fmt.Errorf("--socket %q with --dir-created-by suite: an abstract name has no directory to make", t.Socket)
+	case !placeholderRE.MatchString(t.Socket) && len(t.Socket) > ipc.SunPathLimit("linux"):
+		// A literal name is the name every scenario uses: refused here,
+		// before anything starts, rather than by every scenario.
+		return fmt.Errorf("--socket %q: %d bytes with its '@', over the %d an abstract name may have (sun_path's, the '@' standing for its leading NUL); give a shorter name", t.Socket, len(t.Socket), ipc.SunPathLimit("linux"))
+	}
+	return nil
+}
+
+// validateAbstractName refuses an abstract --socket template with {name}
+// and no {root} that is too long for name: its length does not depend on
+// the run, so it is known before anything starts (with {root} it is known
+// once the run directory is made: abstractTooLong).
+func (t Target) validateAbstractName(name string) error {
+	if !isAbstract(t.Socket) || strings.Contains(t.Socket, "{root}") {
+		return nil
+	}
+	if sock := expand(t.Socket, "", name); len(sock) > ipc.SunPathLimit("linux") {
+		return fmt.Errorf("--socket %q with --name %q: the abstract name %s is %d bytes with its '@', over the %d an abstract name may have (sun_path's); give a shorter --socket or --name", t.Socket, name, sock, len(sock), ipc.SunPathLimit("linux"))
+	}
+	return nil
+}
+
+// sockAt is the socket for root and name: the template expanded, a path
+// cleaned; an abstract name as it is (cleaning would change the name), at
+// most ipc.SunPathLimit bytes with its '@' (which stands for sun_path's
+// leading NUL).
+func (t Target) sockAt(root, name string) (string, error) {
+	sock := expand(t.Socket, root, name)
+	if !isAbstract(sock) {
+		return filepath.Clean(sock), nil
+	}
+	if limit := ipc.SunPathLimit("linux"); len(sock) > limit {
+		return "", &abstractTooLong{Sock: sock, Template: t.Socket, Root: root, Limit: limit, RootBytes: strings.Count(t.Socket, "{root}") * len(root)}
+	}
+	return sock, nil
+}
+
+// validatePerUserBase refuses --per-user-base where it contradicts the
+// target: it says that the daemon picks the directory its socket goes
+// in. An abstract name is in no directory, and a directory the suite
+// makes (--dir-created-by suite) is the operator's choice for a daemon
+// told where, not the daemon's. A TCP-only target (an empty --socket) keeps
+// the flag's other meaning: {root} as $TMPDIR in every scenario, so that
+// a daemon that chooses its own base writes its port file there
+// (dir.squat-dos, on the unix transport, does not apply).
+func (t Target) validatePerUserBase() error {
+	if !t.PerUserBase {
+		return nil
+	}
+	switch {
+	case isAbstract(t.Socket):
+		return fmt.Errorf("--per-user-base with --socket %q: an abstract name is in no directory, so the daemon has no base to choose (the name is global to the network namespace); drop --per-user-base: dir.squat-dos judges the abstract name itself, which any uid can bind first", t.Socket)
+	case t.DirCreatedBy == "suite":
+		return fmt.Errorf("--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself (dir.squat-dos judges where it goes), while --dir-created-by suite is for a daemon told where, whose directory an operator makes; " +
+			"give one of them (a daemon that always uses $XDG_RUNTIME_DIR: --env 'XDG_RUNTIME_DIR={root}/run', a --socket under it and --dir-created-by suite, without --per-user-base)")
+	}
+	return nil
+}
