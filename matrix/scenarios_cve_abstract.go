@@ -69,37 +69,6 @@ type mountNSConnect struct {
 	MountNS string `json:"mount_ns"`
 }
 
-// abstractTooLong is the error for an abstract socket name that, with the
-// scenario's root in it, is over sun_path's limit: how much of it {root}
-// is and where {root} comes from (Env.setRoot fills RootFrom), so that
-// the user shortens what is long.
-type abstractTooLong struct {
-	Sock, Template, Root string
-	Limit                int
-	// RootBytes: the bytes {root} takes in Sock (each {root} in the
-	// template counts).
-	RootBytes int
-	// RootFrom says where the scenario's root lies: the run directory, and
-	// the base it was made in (Runner.rootOrigin); "" when unknown.
-	RootFrom string
-}
-
-func (e *abstractTooLong) Error() string {
-	s := fmt.Sprintf("abstract socket name %s: %d bytes with its '@', over the %d sun_path holds", e.Sock, len(e.Sock), e.Limit)
-	if e.RootBytes == 0 {
-		return s + fmt.Sprintf("; shorten --socket %q", e.Template)
-	}
-	s += fmt.Sprintf(": {root} is %d of them (%s", e.RootBytes, e.Root)
-	if e.RootFrom != "" {
-		s += ", " + e.RootFrom
-	}
-	s += fmt.Sprintf("), the rest of --socket %q %d", e.Template, len(e.Sock)-e.RootBytes)
-	if e.RootFrom != "" {
-		return s + "; run with a shorter TMPDIR, or shorten --socket"
-	}
-	return s + "; shorten the root or --socket"
-}
-
 // socketKindMismatch says why s cannot apply to this target because of
 // the kind of socket it has (an abstract name, a file; Scenario.Abstract),
 // the cause shared by every scenario it holds for (Result.NotApplicable);

@@ -673,3 +673,34 @@ func (t Target) validatePerUserBase() error {
 	}
 	return nil
 }
+
+// abstractTooLong is the error for an abstract socket name that, with the
+// scenario's root in it, is over sun_path's limit: how much of it {root}
+// is and where {root} comes from (Env.setRoot fills RootFrom), so that
+// the user shortens what is long.
+type abstractTooLong struct {
+	Sock, Template, Root string
+	Limit                int
+	// RootBytes: the bytes {root} takes in Sock (each {root} in the
+	// template counts).
+	RootBytes int
+	// RootFrom says where the scenario's root lies: the run directory, and
+	// the base it was made in (Runner.rootOrigin); "" when unknown.
+	RootFrom string
+}
+
+func (e *abstractTooLong) Error() string {
+	s := fmt.Sprintf("abstract socket name %s: %d bytes with its '@', over the %d sun_path holds", e.Sock, len(e.Sock), e.Limit)
+	if e.RootBytes == 0 {
+		return s + fmt.Sprintf("; shorten --socket %q", e.Template)
+	}
+	s += fmt.Sprintf(": {root} is %d of them (%s", e.RootBytes, e.Root)
+	if e.RootFrom != "" {
+		s += ", " + e.RootFrom
+	}
+	s += fmt.Sprintf("), the rest of --socket %q %d", e.Template, len(e.Sock)-e.RootBytes)
+	if e.RootFrom != "" {
+		return s + "; run with a shorter TMPDIR, or shorten --socket"
+	}
+	return s + "; shorten the root or --socket"
+}
