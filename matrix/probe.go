@@ -307,31 +307,6 @@ func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
 	return r.PID, nil
 }
 
-// attackerTalk is attackerConnect for the protocols that do not speak
-// bh-json: it reports whether this uid got the daemon to answer. A failed
-// exec probe is only the probe's word: it may have given up before it
-// reached the daemon (psql does for a uid with no passwd entry). So this
-// uid also connects as --protocol connect would (no bytes sent), and the
-// result says whether the daemon refused or closed that connection within
-// heldOpen, or kept it (Held), for foreignTalk to weigh.
-func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
-	r := probe(ctx, sp, heldOpen)
-	res := connectResult{Connected: r.Connected || r.Answered, Talked: r.Answered, Refused: r.Refused, Sent: r.Got}
-	if r.Answered {
-		res.Reply = r.Detail
-		return res
-	}
-	res.Error = r.Detail
-	if sp.Protocol == ProtocolExec {
-		raw := sp
-		raw.Protocol = ProtocolConnect
-		c := probe(ctx, raw, heldOpen)
-		res.Connected, res.Held = c.Connected, c.Answered
-		res.ConnectCheck = c.Detail
-	}
-	return res
-}
-
 // probeLoad is load.concurrent for the protocols that do not speak
 // bh-json: workers probe concurrently, each probe a fresh connection (a
 // fresh process for exec), each worker n times. Every probe has until
@@ -386,48 +361,6 @@ func probeLoadSize(p Protocol) (workers, n int) {
 	return 64, 50
 }
 
-// needsRequest are the scenarios that need the daemon to answer requests
-// in bh-json, and why; they skip for the other protocols.
-var needsRequest = map[string]string{
-	"tcp.auth-required": "sends bh-json requests without a token and with a wrong one",
-}
-
-// needsAnswer are the scenarios --protocol connect cannot judge: a connect
-// completes in the kernel's backlog whether or not the daemon serves.
-var needsAnswer = map[string]string{
-	"proto.idle-connections": "judges whether a new client is served while 500 connections idle",
-}
-
-// targetSkip says why s cannot judge this external target (its protocol,
-// its templates), with how to run it; "" if it can.
-func (r *Runner) targetSkip(s Scenario) string {
-	t := r.cfg.Target
-	if t.Builtin {
-		return ""
-	}
-	if why, ok := needsRequest[s.ID]; ok && !t.Protocol.speaksJSON() {
-		return fmt.Sprintf("it %s; %s has no requests (run it against a bh-json or ipc daemon)", why, Hint("protocol", string(t.Protocol)))
-	}
-	if why, ok := needsAnswer[s.ID]; ok && t.Protocol == ProtocolConnect {
-		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give %s or %s to run it", why, Hint("protocol", "line"), Hint("protocol", "exec"))
-	}
-	if s.ID == "path.name-validation" && !t.takesName() {
-		return fmt.Sprintf("no template (%s) contains {name}: the target takes no name, so there is none to validate", Hints("cmd", "env", "socket", "port-file", "probe", "pidfile"))
-	}
-	return ""
-}
-
-// notApplicable is the cause, shared by every scenario it holds for, why s
-// cannot apply to this target whatever else its skip says
-// (Result.NotApplicable): the target lacks s's transport, or its socket is
-// not of the kind s judges (socketKindMismatch). "" when s could apply.
-func (r *Runner) notApplicable(s Scenario) string {
-	if why := r.lacksTransport(s); why != "" {
-		return why
-	}
-	return r.socketKindMismatch(s)
-}
-
 // lacksTransport says that the target lacks s's transport, and how to
 // give it one; "" when it has it. The same words are the skip's reason
 // (skipReason) and its cause in the summary (notApplicable).
@@ -443,7 +376,10 @@ func (r *Runner) lacksTransport(s Scenario) string {
 	return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
 }
 
-// noPIDReason says why the daemon that answers cannot be named here.
-func noPIDReason(e *Env) string {
-	return fmt.Sprintf("%s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", Hint("protocol", string(e.r.cfg.Target.Protocol)), e.Transport)
+// minimalEnv is the whole environment of helpers that act as another uid
+// (the attacker's among them): nothing of the caller's, whose variables
+// that uid could then read in /proc/<pid>/environ. Daemons start from it
+// with --env-clear.
+func minimalEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/nonexistent"}
 }

@@ -39,9 +39,3 @@ func signalNow(d *daemon, sig string) error {
 	}
 	return fmt.Errorf("signal %s: not available on windows", sig)
 }
-
-func isBacklogFull(err error) bool { return false }
-
-func fillBacklog(path string, max int) (int, bool, func(), error) {
-	return 0, false, func() {}, errors.New("not available on windows")
-}

@@ -1,8 +1,6 @@
 package matrix
 
 import (
-	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -46,37 +44,6 @@ func TestRefusalOf(t *testing.T) {
 	epipe := &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}
 	if writeRefusal(epipe) == "" || writeRefusal(os.ErrDeadlineExceeded) != "" {
 		t.Errorf("writeRefusal: EPIPE %q, a deadline %q; want a refusal, then none", writeRefusal(epipe), writeRefusal(os.ErrDeadlineExceeded))
-	}
-}
-
-// foreignTalk passes only on a refusal: an attacker helper that could not
-// connect for its own reasons (its RLIMIT_NOFILE lowered by its own uid)
-// or was stopped is no verdict.
-func TestForeignTalkNeedsARefusal(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		res    connectResult
-		status Status
-	}{
-		{"EMFILE", connectResult{Error: "dial unix /x: socket: too many open files"}, Error},
-		{"stopped helper", connectResult{Connected: true, Error: "no reply within 3s (connection held open); the helper did not run for 2s"}, Error},
-		{"refused", connectResult{Error: "dial unix /x: connect: permission denied", Refused: "permission denied"}, Pass},
-		{"closed", connectResult{Connected: true, Refused: "closed by the daemon"}, Pass},
-		// Held silent, but the connection was not handed to the suite:
-		// whether the daemon answered anyone meanwhile is unknown.
-		{"held silent", connectResult{Connected: true, Error: "no reply within 3s (connection held open)", Refused: heldSilent}, Error},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			old := actions["connect"]
-			actions["connect"] = func(ctx context.Context, arg json.RawMessage) (any, error) { return c.res, nil }
-			defer func() { actions["connect"] = old }()
-			r := testRunner(t)
-			r.attackerUID = os.Geteuid() // the helper runs in this process
-			e := &Env{r: r}
-			if o := e.foreignTalk(context.Background()); o.status != c.status {
-				t.Errorf("%s: %s %q, want %s", c.name, o.status, o.reason, c.status)
-			}
-		})
 	}
 }
 

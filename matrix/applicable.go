@@ -1,0 +1,52 @@
+package matrix
+
+import (
+	"fmt"
+)
+
+// needsRequest are the scenarios that need the daemon to answer requests
+// in bh-json, and why; they skip for the other protocols.
+var needsRequest = map[string]string{
+	"tcp.auth-required": "sends bh-json requests without a token and with a wrong one",
+}
+
+// needsAnswer are the scenarios --protocol connect cannot judge: a connect
+// completes in the kernel's backlog whether or not the daemon serves.
+var needsAnswer = map[string]string{
+	"proto.idle-connections": "judges whether a new client is served while 500 connections idle",
+}
+
+// targetSkip says why s cannot judge this external target (its protocol,
+// its templates), with how to run it; "" if it can.
+func (r *Runner) targetSkip(s Scenario) string {
+	t := r.cfg.Target
+	if t.Builtin {
+		return ""
+	}
+	if why, ok := needsRequest[s.ID]; ok && !t.Protocol.speaksJSON() {
+		return fmt.Sprintf("it %s; %s has no requests (run it against a bh-json or ipc daemon)", why, Hint("protocol", string(t.Protocol)))
+	}
+	if why, ok := needsAnswer[s.ID]; ok && t.Protocol == ProtocolConnect {
+		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give %s or %s to run it", why, Hint("protocol", "line"), Hint("protocol", "exec"))
+	}
+	if s.ID == "path.name-validation" && !t.takesName() {
+		return fmt.Sprintf("no template (%s) contains {name}: the target takes no name, so there is none to validate", Hints("cmd", "env", "socket", "port-file", "probe", "pidfile"))
+	}
+	return ""
+}
+
+// notApplicable is the cause, shared by every scenario it holds for, why s
+// cannot apply to this target whatever else its skip says
+// (Result.NotApplicable): the target lacks s's transport, or its socket is
+// not of the kind s judges (socketKindMismatch). "" when s could apply.
+func (r *Runner) notApplicable(s Scenario) string {
+	if why := r.lacksTransport(s); why != "" {
+		return why
+	}
+	return r.socketKindMismatch(s)
+}
+
+// noPIDReason says why the daemon that answers cannot be named here.
+func noPIDReason(e *Env) string {
+	return fmt.Sprintf("%s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", Hint("protocol", string(e.r.cfg.Target.Protocol)), e.Transport)
+}

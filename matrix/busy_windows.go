@@ -1,0 +1,11 @@
+package matrix
+
+import (
+	"errors"
+)
+
+func isBacklogFull(err error) bool { return false }
+
+func fillBacklog(path string, max int) (int, bool, func(), error) {
+	return 0, false, func() {}, errors.New("not available on windows")
+}

@@ -1,0 +1,73 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"fmt"
+	"syscall"
+)
+
+// runAs runs a helper action as uid for this scenario and keeps any
+// impostor it met as evidence (see judgeImpostors).
+func (e *Env) runAs(ctx context.Context, uid int, name string, arg, out any) error {
+	return e.runAsIn(ctx, uid, nil, name, arg, out)
+}
+
+// keepImpostor records err's evidence when it is an impostor error.
+func (e *Env) keepImpostor(err error, how string) {
+	var ie *impostorError
+	if errors.As(err, &ie) {
+		e.mu.Lock()
+		e.impostors = append(e.impostors, ie.evidence)
+		e.mu.Unlock()
+		e.note("impostor (%s): %s", how, ie.evidence)
+	}
+}
+
+// judgeImpostors turns the scenario's outcome into an error when any
+// client of the suite met an impostor: whatever the scenario concluded, it
+// concluded about the wrong process.
+func (e *Env) judgeImpostors(o outcome) outcome {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.impostors) == 0 {
+		return o
+	}
+	return outcome{Error, "something other than the daemon the suite started answered at its endpoint, so no verdict: " + strings.Join(e.impostors, "; ") + " (the scenario had concluded " + string(o.status) + ": " + o.reason + ")"}
+}
+
+// readPortFile reads the daemon's port file as the suite's clients do: a
+// regular file of the daemon's uid, a final link not followed. Another
+// owner is an impostor, kept as evidence (see judgeImpostors).
+func (e *Env) readPortFile() (bhPortFile, error) {
+	pf, err := readPortFileOf(e.Port, e.spec().Auth)
+	e.keepImpostor(err, "reading the port file")
+	return pf, err
+}
+
+// runAsIn is runAs in a helper process started under attr when it is set
+// (Runner.runAsIn). A helper whose result is a talker's (a request on a
+// connection) gets a side channel (helperSide): a connection it held
+// silent is judged here (settleSilence), and the processes it reported
+// are killed once it is done.
+func (e *Env) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg, out any) error {
+	if e.r.cfg.hooks != nil {
+		ctx = context.WithValue(ctx, hookScenario{}, e.s.ID)
+	}
+	t, talks := out.(talker)
+	if !talks {
+		err := e.r.runAsIn(ctx, uid, attr, name, arg, out)
+		e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
+		return err
+	}
+	sctx, side := withHelperSide(ctx)
+	defer side.end()
+	err := e.r.runAsIn(sctx, uid, attr, name, arg, out)
+	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
+	if err == nil {
+		e.settleSilence(ctx, uid, t.talked(), side)
+	}
+	return err
+}
