@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 // TestPlantChmodNotThroughLink: uid 31337 puts a link to a file of root's
@@ -15,7 +17,7 @@ import (
 // The chmod through the run directory's handle must not change the file,
 // and still changes a real socket.
 func TestPlantChmodNotThroughLink(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "the suite acts as root and the attacker as uid 31337", "go test ./matrix -run TestPlantChmodNotThroughLink")
 	base, err := os.MkdirTemp("", "bh-chmod-")
 	mustOK(t, err)
 	t.Cleanup(func() { os.RemoveAll(base) })

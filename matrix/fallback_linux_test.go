@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -20,7 +21,7 @@ const fallbackPlantUID = 4244
 // neither accepts it as the fallback's base nor creates anything through
 // it, and names the link.
 func TestFallbackPlantNotThroughLink(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "the suite acts as root and the attacker as uid 31337", "go test ./matrix -run TestFallbackPlantNotThroughLink")
 	victim, err := os.MkdirTemp("", "bh-victim-")
 	mustOK(t, err)
 	t.Cleanup(func() { os.RemoveAll(victim) })

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/internal/testenv"
 )
 
 // probeListenEnv selects, in this test binary, a listener on the socket
@@ -70,16 +72,14 @@ func serveUnix(t *testing.T, sock string) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the probe runs as root and the attacker as uid 31337; run: sudo go test ./matrix -run TestExecProbe")
-	}
+	testenv.NeedRoot(t, "the probe runs as root and the attacker as uid 31337", "go test ./matrix/internal/probe -run TestExecProbe")
 }
 
 // listenAs serves a Unix socket at sock as uid (this binary, copied where
 // uid can run it), until the test ends.
 func listenAs(t *testing.T, uid int, sock string) {
 	t.Helper()
-	bin := selfForOtherUIDs(t, shortDir(t, "bh-probe-bin-"))
+	bin := testenv.SelfForOtherUIDs(t, testenv.ShortDir(t, "bh-probe-bin-"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", probeListenEnv + "=" + sock}

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
@@ -215,11 +214,11 @@ func (r *Runner) openRunDir() error {
 	}
 	r.exe = r.cfg.Exe
 	if r.canSwitchUID() {
-		if r.exe, err = copyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "bin"), 0o755); err != nil {
+		if r.exe, err = fsx.CopyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "bin"), 0o755); err != nil {
 			return fmt.Errorf("copy %s for other uids: %w", r.cfg.Exe, err)
 		}
 		if slices.ContainsFunc(r.cfg.Scenarios, func(s Scenario) bool { return s.ID == pidHandoffID }) {
-			if r.connectorExe, err = copyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "connector"), 0o711); err != nil {
+			if r.connectorExe, err = fsx.CopyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "connector"), 0o711); err != nil {
 				return fmt.Errorf("copy %s for the connector: %w", r.cfg.Exe, err)
 			}
 		}
@@ -361,34 +360,6 @@ func (r *Runner) rootOrigin() string {
 		where = fmt.Sprintf("%s, since the uids the suite acts as cannot reach $TMPDIR=%s", base, tmp)
 	}
 	return fmt.Sprintf("the scenario's root in the run directory %s, made under %s", r.runDir, where)
-}
-
-// copyExecutable copies exe into dir (created 0755) as a file of mode
-// (0755, or 0711: executable but not readable), so that other uids can
-// run it: the original may sit in a private directory.
-func copyExecutable(exe, dir string, mode os.FileMode) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		return "", err
-	}
-	dst := filepath.Join(dir, filepath.Base(exe))
-	// Race point: a process forked (by another goroutine, another run in
-	// the same program) while dst is open for writing holds it open until
-	// it execs, and an exec of dst in that window fails with ETXTBSY
-	// (golang/go#22315). Holding ForkLock keeps every fork out of it.
-	syscall.ForkLock.Lock()
-	err = os.WriteFile(dst, b, mode)
-	syscall.ForkLock.Unlock()
-	if err != nil {
-		return "", err
-	}
-	return dst, os.Chmod(dst, mode)
 }
 
 // transport is the transport s runs over with this target.

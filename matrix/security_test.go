@@ -1,8 +1,6 @@
 package matrix
 
 import (
-	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,39 +8,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
-// shortDir is a fresh directory under the temp dir (short enough for
-// sun_path, unlike t.TempDir on macOS), removed when the test ends.
-func shortDir(t *testing.T, prefix string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+// shortDir is testenv.ShortDir: a short directory for socket paths.
+func shortDir(t *testing.T, prefix string) string { return testenv.ShortDir(t, prefix) }
 
-// selfForOtherUIDs copies this test binary into dir (made 0755) so that a
-// process of another uid can run it (the original may sit in a private
-// directory), as the runner copies the CLI (copyExecutable, which also
-// keeps a concurrent fork from making its exec fail with ETXTBSY).
-func selfForOtherUIDs(t *testing.T, dir string) string {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := copyExecutable(exe, dir, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
+// selfForOtherUIDs is testenv.SelfForOtherUIDs: this test binary where
+// other uids can run it.
+func selfForOtherUIDs(t *testing.T, dir string) string { return testenv.SelfForOtherUIDs(t, dir) }
 
 // testRunner is a Runner with a run directory of its own, for tests of the
 // environment's set-up; its directory is removed at the end of the test.
@@ -102,74 +79,6 @@ func TestScenarioDirectoriesAreSticky(t *testing.T) {
 		if got := fi.Mode(); got != os.ModeDir|os.ModeSticky|0o777 {
 			t.Errorf("%s: mode %v, want %v", p, got, os.ModeDir|os.ModeSticky|0o777)
 		}
-	}
-}
-
-// authenticateDaemon names an impostor: a socket or peer of another uid, or
-// a peer the suite did not start; the daemon itself passes.
-func TestAuthenticateDaemon(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Unix-socket authentication; Windows targets speak TCP")
-	}
-	dir := shortDir(t, "auth")
-	sock := filepath.Join(dir, "sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	me, self := os.Geteuid(), os.Getpid()
-	cases := []struct {
-		name     string
-		id       *daemonIdentity
-		impostor bool
-	}{
-		{"the daemon itself", &daemonIdentity{UID: me, PIDs: []int{self}}, false},
-		{"an ancestor started by the suite", &daemonIdentity{UID: me, PIDs: []int{os.Getppid()}}, false},
-		{"no identity: nothing checked", nil, false},
-		{"another uid", &daemonIdentity{UID: me + 4242, PIDs: []int{self}}, true},
-		{"a process the suite did not start", &daemonIdentity{UID: me, PIDs: []int{1 << 30}}, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			conn, err := net.Dial("unix", sock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			err = authenticateDaemon(conn, sock, c.id)
-			var ie *impostorError
-			if got := errors.As(err, &ie); got != c.impostor {
-				t.Errorf("impostor = %v (%v), want %v", got, err, c.impostor)
-			}
-			if !c.impostor && err != nil {
-				t.Errorf("unexpected error: %v", err)
-			}
-		})
-	}
-	// A symlink to the socket in place of the socket is not the daemon's
-	// socket, even when it leads to one.
-	link := filepath.Join(dir, "link")
-	if err := os.Symlink(sock, link); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("unix", link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var ie *impostorError
-	if err := authenticateDaemon(conn, link, &daemonIdentity{UID: me}); !errors.As(err, &ie) {
-		t.Errorf("a symlink at the socket path: %v, want an impostor error", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
 )
 
@@ -80,8 +81,8 @@ func TestTCPImpostorGetsNoToken(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the impostor runs as uid 31337; run: sudo go test ./matrix -run TestTCPImpostorGetsNoToken")
 	}
-	dir := shortDir(t, "bh-tcpimp-")
-	bin := selfForOtherUIDs(t, dir)
+	dir := testenv.ShortDir(t, "bh-tcpimp-")
+	bin := testenv.SelfForOtherUIDs(t, dir)
 	cmd := exec.Command(bin)
 	cmd.Env = []string{tcpImpostorEnv + "=1"}
 	cmd.Dir = "/"

@@ -1,7 +1,9 @@
 // Package testenv holds what the project's tests share about where they
 // run: whether this is Wine (a Windows test binary run on Linux by
-// scripts/wine/run.sh) and the few things that differ there. Only _test.go
-// files import it.
+// scripts/wine/run.sh) and the few things that differ there, and what
+// tests that act as other uids need (a short directory for socket paths,
+// the test binary where other uids can run it, the skip without root).
+// Only _test.go files import it.
 package testenv
 
 import (
