@@ -94,11 +94,9 @@ func (c Config) uids() (daemonUID, attackerUID int) {
 	return daemonUID, attackerUID
 }
 
-// withDefaults is c with its zero fields filled as Run documents them.
+// withDefaults is c with its zero fields filled as Run documents them
+// (but Scenarios, which Run fills from the catalogue).
 func (c Config) withDefaults() Config {
-	if c.Scenarios == nil {
-		c.Scenarios = Catalogue()
-	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultScenarioTimeout
 	}

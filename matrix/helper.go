@@ -54,6 +54,24 @@ func notJSONReply(err error) string {
 
 type action func(ctx context.Context, arg json.RawMessage) (any, error)
 
+// registerAction adds the helper action name (a scenario's own, from its
+// file's init) to actions.
+func registerAction(name string, f action) {
+	if _, dup := actions[name]; dup {
+		panic("helper action " + name + " registered twice")
+	}
+	actions[name] = f
+}
+
+// childMains are helper modes that are not actions: a process a helper
+// starts (already as its uid) that reads no header and replies to no one
+// (auth.pid-handoff's connector). HelperMain runs the one args names.
+var childMains = map[string]func() int{}
+
+// registerChildMain adds a helper mode to childMains (from a scenario's
+// init).
+func registerChildMain(name string, f func() int) { childMains[name] = f }
+
 // actions are the helper actions. "exec" is special: it replaces the helper
 // process with the daemon (execDaemon, per platform).
 var actions = map[string]action{
@@ -150,11 +168,11 @@ func HelperMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: bh-ipc-check __helper ACTION < JSON (internal: started by bh-ipc-check run)")
 		return 2
 	}
-	if args[0] == pidHandoffChild {
-		// The attacker helper's own connector (auth.pid-handoff), already
-		// as the attacker's uid: its stdin is the pipe the program it
-		// becomes waits on, and its instruction comes on fd 3.
-		return pidHandoffChildMain()
+	if child, ok := childMains[args[0]]; ok {
+		// A helper's own child, already as its uid (auth.pid-handoff's
+		// connector: its stdin is the pipe the program it becomes waits
+		// on, and its instruction comes on fd 3).
+		return child()
 	}
 	arg, err := io.ReadAll(io.LimitReader(os.Stdin, maxHelperArg+1))
 	if err == nil && len(arg) > maxHelperArg {

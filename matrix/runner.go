@@ -129,12 +129,8 @@ type Runner struct {
 
 func (r *Runner) canSwitchUID() bool { return canSwitchUID() }
 
-// Run runs the suite and returns its report. An error means the run could
-// not be set up (bad configuration, refused by Config.Validate after the
-// zero fields are filled with their defaults); scenario failures are in
-// the report. After a failed preflight (*PreflightError) the report is
-// returned too, with no results and SetupError set.
-func Run(ctx context.Context, cfg Config) (out Report, err error) {
+// runConfig is Run once cfg names its scenarios.
+func runConfig(ctx context.Context, cfg Config) (out Report, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -217,7 +213,7 @@ func (r *Runner) openRunDir() error {
 		if r.exe, err = fsx.CopyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "bin"), 0o755); err != nil {
 			return fmt.Errorf("copy %s for other uids: %w", r.cfg.Exe, err)
 		}
-		if slices.ContainsFunc(r.cfg.Scenarios, func(s Scenario) bool { return s.ID == pidHandoffID }) {
+		if slices.ContainsFunc(r.cfg.Scenarios, func(s Scenario) bool { return s.connector }) {
 			if r.connectorExe, err = fsx.CopyExecutable(r.cfg.Exe, filepath.Join(r.runDir, "connector"), 0o711); err != nil {
 				return fmt.Errorf("copy %s for the connector: %w", r.cfg.Exe, err)
 			}

@@ -3,11 +3,8 @@ package matrix
 import (
 	"context"
 	"fmt"
-	"path"
-	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
-	"github.com/org/bh-ipc-check/report"
 )
 
 // Need is a precondition of a scenario.
@@ -40,7 +37,11 @@ type Scenario struct {
 	// Checks says what passes, in a sentence.
 	Checks string `json:"checks"`
 
-	run func(ctx context.Context, e *Env) outcome
+	run func(ctx context.Context, e *Env) outcome `json:"-"`
+	// connector: the attacker runs a connector of its own from a copy of
+	// the executable it may run but not read (auth.pid-handoff; see
+	// Runner.connectorExe).
+	connector bool `json:"-"`
 }
 
 // outcome is what a scenario body returns; evidence goes through Env.
@@ -56,61 +57,3 @@ func skip(format string, a ...any) outcome { return outcome{Skip, fmt.Sprintf(fo
 // errored: no verdict could be reached (the suite's own setup failed, a
 // helper failed, a daemon that passed the preflight did not start).
 func errored(format string, a ...any) outcome { return outcome{Error, fmt.Sprintf(format, a...)} }
-
-// Catalogue returns every scenario in a stable order.
-func Catalogue() []Scenario {
-	return append([]Scenario(nil), catalogue...)
-}
-
-// Select returns the scenarios whose ID matches one of the comma-separated
-// patterns (path.Match syntax: "dir.*"); an empty pattern list selects all.
-// A pattern that matches nothing is an error, so typos do not pass silently.
-func Select(patterns string) ([]Scenario, error) {
-	if strings.TrimSpace(patterns) == "" {
-		return Catalogue(), nil
-	}
-	var pats []string
-	for _, p := range strings.Split(patterns, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			if _, err := path.Match(p, ""); err != nil {
-				return nil, fmt.Errorf("--scenarios %q: bad pattern %q: %v", patterns, p, err)
-			}
-			pats = append(pats, p)
-		}
-	}
-	used := make([]bool, len(pats))
-	var out []Scenario
-	for _, s := range catalogue {
-		for i, p := range pats {
-			if ok, _ := path.Match(p, s.ID); ok {
-				used[i] = true
-				out = append(out, s)
-				break
-			}
-		}
-	}
-	for i, p := range pats {
-		if !used[i] {
-			// A pattern may match only scenarios already taken by an earlier one.
-			matched := false
-			for _, s := range catalogue {
-				if ok, _ := path.Match(p, s.ID); ok {
-					matched = true
-				}
-			}
-			if !matched {
-				return nil, fmt.Errorf("--scenarios: %q matches no scenario (see bh-ipc-check scenarios)", p)
-			}
-		}
-	}
-	return out, nil
-}
-
-// ReportScenarios describes the catalogue for reports (SARIF rules).
-func ReportScenarios() []report.Scenario {
-	out := make([]report.Scenario, len(catalogue))
-	for i, s := range catalogue {
-		out[i] = report.Scenario{ID: s.ID, Title: s.Title, Severity: s.Severity, Checks: s.Checks, Platforms: s.Platforms}
-	}
-	return out
-}

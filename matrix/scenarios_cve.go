@@ -37,13 +37,13 @@ var cveScenarios = []Scenario{
 
 func init() {
 	catalogue = append(catalogue, cveScenarios...)
-	actions["connect-bound"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+	registerAction("connect-bound", func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var a boundConnect
 		if err := json.Unmarshal(arg, &a); err != nil {
 			return nil, err
 		}
 		return a.talk(ctx), nil
-	}
+	})
 }
 
 // canarySentinel is what a canary file holds; a write through a link

@@ -48,7 +48,7 @@ var abstractScenarios = []Scenario{
 
 func init() {
 	catalogue = append(catalogue, abstractScenarios...)
-	actions["connect-mountns"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+	registerAction("connect-mountns", func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var sp probeSpec
 		if err := json.Unmarshal(arg, &sp); err != nil {
 			return nil, err
@@ -58,7 +58,7 @@ func init() {
 			return nil, err
 		}
 		return mountNSConnect{connectResult: connectWatched(ctx, sp), MountNS: ns}, nil
-	}
+	})
 }
 
 // mountNSConnect is what the helper action "connect-mountns" saw: its

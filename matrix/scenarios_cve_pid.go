@@ -13,8 +13,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 )
 
-// pidHandoffID is the scenario's ID (the runner copies the connector's
-// executable when it is selected).
+// pidHandoffID is the scenario's ID.
 const pidHandoffID = "auth.pid-handoff"
 
 func init() {
@@ -22,15 +21,16 @@ func init() {
 		ID: pidHandoffID, Title: "peer identity fixed at connect, not looked up by pid", Severity: Hardening,
 		Platforms: []string{"linux"}, Needs: []Need{NeedOtherUID}, Transport: ipc.TransportUnix, Abstract: AbstractToo,
 		Checks: "with the socket chmod 0666 and its directory 0755 after start (an abstract name as it is), another uid connects, hands the connection to another process and execs a setuid-root program that blocks (so /proc/<pid> of the connecting process is root's); the other process's request on it gets no reply",
-		run:    authPidHandoff,
+		run:    authPidHandoff, connector: true,
 	})
-	actions["pid-handoff"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+	registerChildMain(pidHandoffChild, pidHandoffChildMain)
+	registerAction("pid-handoff", func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var a pidHandoff
 		if err := json.Unmarshal(arg, &a); err != nil {
 			return nil, err
 		}
 		return a.run(ctx), nil
-	}
+	})
 }
 
 // pidHandoffChild is the helper mode of the connector (HelperCommand

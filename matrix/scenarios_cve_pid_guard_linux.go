@@ -24,9 +24,9 @@ import (
 )
 
 func init() {
-	actions["setuid-probe"] = func(ctx context.Context, _ json.RawMessage) (any, error) {
+	registerAction("setuid-probe", func(ctx context.Context, _ json.RawMessage) (any, error) {
 		return runSetuidProbe(ctx), nil
-	}
+	})
 }
 
 // setuidProbe is what the helper action "setuid-probe" saw of each

@@ -17,13 +17,13 @@ import (
 )
 
 func init() {
-	actions["hold-abstract"] = func(ctx context.Context, arg json.RawMessage) (any, error) {
+	registerAction("hold-abstract", func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var a abstractHold
 		if err := json.Unmarshal(arg, &a); err != nil {
 			return nil, err
 		}
 		return a.hold(ctx), nil
-	}
+	})
 }
 
 // abstractHold is the helper action "hold-abstract", run as the attacker:

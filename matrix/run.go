@@ -1,0 +1,17 @@
+package matrix
+
+import (
+	"context"
+)
+
+// Run runs the suite and returns its report. An error means the run could
+// not be set up (bad configuration, refused by Config.Validate after the
+// zero fields are filled with their defaults); scenario failures are in
+// the report. After a failed preflight (*PreflightError) the report is
+// returned too, with no results and SetupError set.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	if cfg.Scenarios == nil {
+		cfg.Scenarios = Catalogue()
+	}
+	return runConfig(ctx, cfg)
+}
