@@ -2,6 +2,8 @@ package matrix
 
 import (
 	"fmt"
+
+	"github.com/org/bh-ipc-check/ipc"
 )
 
 // needsRequest are the scenarios that need the daemon to answer requests
@@ -49,4 +51,21 @@ func (r *Runner) notApplicable(s Scenario) string {
 // noPIDReason says why the daemon that answers cannot be named here.
 func noPIDReason(e *Env) string {
 	return fmt.Sprintf("%s names no pid and the kernel gives none on %s (SO_PEERCRED: Linux Unix sockets): which process answers cannot be told", Hint("protocol", string(e.r.cfg.Target.Protocol)), e.Transport)
+}
+
+// socketKindMismatch says why s cannot apply to this target because of
+// the kind of socket it has (an abstract name, a file; Scenario.Abstract),
+// the cause shared by every scenario it holds for (Result.NotApplicable);
+// "" when it can.
+func (r *Runner) socketKindMismatch(s Scenario) string {
+	t := r.cfg.Target
+	switch {
+	case s.Abstract == AbstractOnly && t.Builtin:
+		return "the builtin (ipc) serves a socket file in a private directory, never an abstract name, which no mode or directory can make private (see docs/scenarios/auth.abstract-mount-ns.md)"
+	case s.Abstract == AbstractOnly && !isAbstract(t.Socket):
+		return fmt.Sprintf("applies to an abstract socket (%s) only: a socket file is reached from another mount namespace only where its directory is mounted", Hint("socket", "@NAME"))
+	case s.Abstract == AbstractDefault && s.Transport == ipc.TransportUnix && t.abstractTarget():
+		return "the target's socket is an abstract name, which has no file, owner, mode or directory to judge"
+	}
+	return ""
 }

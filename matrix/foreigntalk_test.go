@@ -31,7 +31,7 @@ func TestForeignTalkNeedsARefusal(t *testing.T) {
 			r := testRunner(t)
 			r.attackerUID = os.Geteuid() // the helper runs in this process
 			e := &Env{r: r}
-			if o := e.foreignTalk(context.Background()); o.status != c.status {
+			if o := foreignTalk(context.Background(), e); o.status != c.status {
 				t.Errorf("%s: %s %q, want %s", c.name, o.status, o.reason, c.status)
 			}
 		})

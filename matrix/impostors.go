@@ -3,7 +3,6 @@ package matrix
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"fmt"
 	"syscall"
@@ -24,18 +23,6 @@ func (e *Env) keepImpostor(err error, how string) {
 		e.mu.Unlock()
 		e.note("impostor (%s): %s", how, ie.evidence)
 	}
-}
-
-// judgeImpostors turns the scenario's outcome into an error when any
-// client of the suite met an impostor: whatever the scenario concluded, it
-// concluded about the wrong process.
-func (e *Env) judgeImpostors(o outcome) outcome {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.impostors) == 0 {
-		return o
-	}
-	return outcome{Error, "something other than the daemon the suite started answered at its endpoint, so no verdict: " + strings.Join(e.impostors, "; ") + " (the scenario had concluded " + string(o.status) + ": " + o.reason + ")"}
 }
 
 // readPortFile reads the daemon's port file as the suite's clients do: a

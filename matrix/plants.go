@@ -186,36 +186,6 @@ func (e *Env) interfered(what string) {
 	e.interference = append(e.interference, what)
 }
 
-// judgePlants checks the plants once more and turns any outcome of a
-// scenario whose plants were withdrawn or replaced into no verdict: the
-// daemon was not tested against what the scenario says (issue 24: a
-// symlink withdrawn before the daemon's start made a daemon that follows
-// links pass dir.symlink).
-func (e *Env) judgePlants(o outcome) outcome {
-	e.checkPlants("when the scenario was judged")
-	if o.status != Pass {
-		if f := e.foreignEndpointDir(); f != "" {
-			e.interfered(f)
-		}
-	}
-	e.mu.Lock()
-	what := append([]string(nil), e.interference...)
-	chmods := slices.Compact(append([]string(nil), e.modeChanges...))
-	e.mu.Unlock()
-	if len(what) == 0 && len(chmods) > 0 {
-		if o.status == Pass {
-			return errored("no verdict: a plant's mode changed, and its own uid may have done it (%s); it would have been pass: %s", strings.Join(chmods, "; "), o.reason)
-		}
-		for _, c := range chmods {
-			e.note("%s (the failure does not rest on it)", c)
-		}
-	}
-	if len(what) == 0 {
-		return o
-	}
-	return errored("no verdict: another process interfered with the scenario (%s); it would have been %s: %s", strings.Join(what, "; "), o.status, o.reason)
-}
-
 // kindOfMode is kindOf's word for an os.FileMode.
 func kindOfMode(m fs.FileMode) string {
 	switch m.Type() {

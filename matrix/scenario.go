@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/org/bh-ipc-check/ipc"
 )
@@ -43,17 +42,3 @@ type Scenario struct {
 	// Runner.connectorExe).
 	connector bool `json:"-"`
 }
-
-// outcome is what a scenario body returns; evidence goes through Env.
-type outcome struct {
-	status Status
-	reason string
-}
-
-func pass(format string, a ...any) outcome { return outcome{Pass, fmt.Sprintf(format, a...)} }
-func fail(format string, a ...any) outcome { return outcome{Fail, fmt.Sprintf(format, a...)} }
-func skip(format string, a ...any) outcome { return outcome{Skip, fmt.Sprintf(format, a...)} }
-
-// errored: no verdict could be reached (the suite's own setup failed, a
-// helper failed, a daemon that passed the preflight did not start).
-func errored(format string, a ...any) outcome { return outcome{Error, fmt.Sprintf(format, a...)} }

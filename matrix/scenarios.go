@@ -249,7 +249,7 @@ func orUnknown(why string) string {
 
 // ownEndpointDir creates the endpoint directory as the daemon's uid with
 // mode (for a target whose endpoint dir is the root, the root).
-func (e *Env) ownEndpointDir(ctx context.Context, mode uint32) error {
+func ownEndpointDir(ctx context.Context, e *Env, mode uint32) error {
 	if err := e.makeFallbackParents(ctx); err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func (e *Env) ownEndpointDir(ctx context.Context, mode uint32) error {
 
 func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 	target := filepath.Join(e.Parent, "planted-target-"+randHex(4))
-	if err := e.ownEndpointDir(ctx, 0o700); err != nil {
+	if err := ownEndpointDir(ctx, e, 0o700); err != nil {
 		return errored("setup: %v", err)
 	}
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "symlink", Path: e.Sock, Target: target}); err != nil {
@@ -286,14 +286,14 @@ func sockDanglingSymlink(ctx context.Context, e *Env) outcome {
 }
 
 // attackerDir makes a directory the attacker owns (0777) in the parent.
-func (e *Env) attackerDir(ctx context.Context) (string, error) {
+func attackerDir(ctx context.Context, e *Env) (string, error) {
 	dir := filepath.Join(e.Parent, "attacker-"+randHex(4))
 	return dir, e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o777})
 }
 
 // servedOrRefused starts the daemon and reports whether it served (ready)
 // or exited non-zero (refused), waiting at most readyTimeout.
-func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refusal string, err error) {
+func servedOrRefused(ctx context.Context, e *Env) (d *daemon, served bool, refusal string, err error) {
 	d, err = e.startDaemon(e.Root, e.Name)
 	if err != nil {
 		return nil, false, "", err
@@ -308,7 +308,7 @@ func (e *Env) servedOrRefused(ctx context.Context) (d *daemon, served bool, refu
 }
 
 func dirSymlink(ctx context.Context, e *Env) outcome {
-	adir, err := e.attackerDir(ctx)
+	adir, err := attackerDir(ctx, e)
 	if err != nil {
 		return errored("setup: %v", err)
 	}
@@ -327,10 +327,10 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 	// chmods (or writes) through the link and only then refuses has done
 	// the harm already (CVE-2007-3103), so any change fails, refusal or
 	// not.
-	before, beforeF := e.linkTarget(adir), world.Stat(adir)
+	before, beforeF := linkTarget(e, adir), world.Stat(adir)
 	e.note("link target before the start: %s", before)
-	_, served, refusal, err := e.servedOrRefused(ctx)
-	after := e.linkTarget(adir)
+	_, served, refusal, err := servedOrRefused(ctx, e)
+	after := linkTarget(e, adir)
 	inside := e.daemonsOnly(e.tree(adir, ""))
 	e.note("attacker dir %s holds: %v", adir, inside)
 	e.note("endpoint dir %s: %s", e.EndpointDir, world.Describe(e.EndpointDir))
@@ -361,7 +361,7 @@ func dirSymlink(ctx context.Context, e *Env) outcome {
 // before and after the start: its owner, group and mode (read without
 // following it) and its listing, each entry with its facts, or for a file
 // its content.
-func (e *Env) linkTarget(path string) string {
+func linkTarget(e *Env, path string) string {
 	fi, err := e.r.fs.Lstat(path)
 	if err != nil {
 		return "lstat: " + err.Error()
@@ -383,7 +383,7 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 	if err := e.plant(ctx, e.r.attackerUID, plantOp{Op: "mkdir", Path: at, Mode: 0o777}); err != nil {
 		return errored("setup: %v", err)
 	}
-	_, served, refusal, err := e.servedOrRefused(ctx)
+	_, served, refusal, err := servedOrRefused(ctx, e)
 	d, a := world.Stat(e.EndpointDir), world.Stat(at)
 	e.note("endpoint dir after start: %s; socket: %s", world.Describe(e.EndpointDir), world.Describe(e.Sock))
 	// Evidence first: what the daemon made inside the attacker's directory
@@ -407,10 +407,10 @@ func dirForeignOwner(ctx context.Context, e *Env) outcome {
 }
 
 func dirLoosePerms(ctx context.Context, e *Env) outcome {
-	if err := e.ownEndpointDir(ctx, 0o777); err != nil {
+	if err := ownEndpointDir(ctx, e, 0o777); err != nil {
 		return errored("setup: %v", err)
 	}
-	_, served, refusal, err := e.servedOrRefused(ctx)
+	_, served, refusal, err := servedOrRefused(ctx, e)
 	d, s := world.Stat(e.EndpointDir), world.Stat(e.Sock)
 	e.note("endpoint dir after start: %s; socket: %s", world.Describe(e.EndpointDir), world.Describe(e.Sock))
 	// Evidence first: a socket made in the still-loose directory is judged
@@ -442,7 +442,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "write", Path: e.EndpointDir, Data: sentinel, Mode: 0o644}); err != nil {
 		return errored("setup: %v", err)
 	}
-	_, served, refusal, err := e.servedOrRefused(ctx)
+	_, served, refusal, err := servedOrRefused(ctx, e)
 	b, rerr := world.ReadNoFollow(e.EndpointDir, -1, 64<<10)
 	e.note("endpoint dir path after start: %s", world.Describe(e.EndpointDir))
 	if rerr != nil || string(b) != sentinel {
@@ -459,84 +459,27 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 
 // foreignTalk has the attacker connect and ping; it passes when no pong
 // comes back.
-func (e *Env) foreignTalk(ctx context.Context) outcome {
+func foreignTalk(ctx context.Context, e *Env) outcome {
 	var r connectResult
 	if err := e.asAttacker(ctx, "connect", e.spec(), &r); err != nil {
 		return errored("attacker helper: %v", err)
 	}
-	return e.judgeTalk(fmt.Sprintf("uid %d", e.r.attackerUID), r)
-}
-
-// judgeTalk judges what a client that must get no reply (who: "uid
-// 1001") met when it connected and pinged: an answer fails; a refusal
-// passes; anything else is no verdict.
-func (e *Env) judgeTalk(who string, r connectResult) outcome {
-	e.note("%s: connected=%v %s error=%q", who, r.Connected, r.replyNote(), r.Error)
-	if r.Talked {
-		return fail("%s talked to the daemon (--protocol %s): %s", who, e.r.cfg.Target.Protocol, r.Reply)
-	}
-	if strings.Contains(r.Reply, "pong") {
-		return fail("%s got an answer: %s", who, quoteClip([]byte(r.Reply), 120))
-	}
-	if e.r.cfg.Target.Protocol == ProtocolExec {
-		return e.judgeFailedProbe(who, r)
-	}
-	if r.Refused == "" {
-		// Too many open files, no memory, a backlog full until the
-		// deadline, a helper stopped while it waited: not the daemon's
-		// doing (another uid can limit or stop its own helper).
-		return errored("%s could not talk to the daemon, but not because it was refused: %s", who, orClosed(r))
-	}
-	if !r.Connected {
-		return pass("%s could not connect: %s", who, r.Error)
-	}
-	if r.Sent != "" {
-		return pass("%s connected and got %s", who, sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused))
-	}
-	return pass("%s connected but got no reply (%s)", who, orClosed(r))
-}
-
-// judgeFailedProbe judges the failed exec probe of who (the attacker) by
-// what its plain connect met: a failed probe alone does not show that the
-// daemon refused the uid, since a probe can fail before it reaches the
-// daemon (psql: "local user with ID 1001 does not exist"). A connect
-// refused, or closed by the daemon within heldOpen (as --protocol connect
-// judges), is a refusal; a connection the daemon kept open leaves no
-// verdict.
-func (e *Env) judgeFailedProbe(who string, r connectResult) outcome {
-	e.note("%s's plain connect (no bytes sent): %s", who, r.ConnectCheck)
-	switch {
-	case r.Held:
-		return errored("the probe failed as %s (%s), but the daemon accepted that connection and kept it open %s: "+
-			"the probe may have failed for reasons of its own (no passwd entry for the uid?), so whether the daemon refuses it is unknown; "+
-			"give %s of a real user the probe works for, or make the probe work for any uid",
-			who, oneLine(r.Error, 200), heldOpen, Hint("attacker-uid", "UID"))
-	case !r.Connected:
-		return pass("%s could not connect (%s); its probe failed: %s", who, r.ConnectCheck, oneLine(r.Error, 200))
-	}
-	return pass("%s's probe failed and the daemon did not keep its connection (%s): %s", who, r.ConnectCheck, oneLine(r.Error, 200))
-}
-
-func orClosed(r connectResult) string {
-	if r.Error == "" {
-		return "closed"
-	}
-	return r.Error
+	return judgeTalk(e, fmt.Sprintf("uid %d", e.r.attackerUID), r)
 }
 
 func authForeignConnect(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	e.note("%s", e.describeEndpoint())
-	return e.foreignTalk(ctx)
+	e.note("%s", describeEndpoint(e))
+	return foreignTalk(ctx, e)
 }
 
 // loosen opens what the filesystem guards, as the daemon's owner would by
 // mistake (socket 0666, its directory 0755): only the peer check is left.
 // As the daemon's uid, without following a link (plantOp.do): another uid
 // may have swapped the socket for a symlink to a file of root's.
-func (e *Env) loosen(ctx context.Context) error {
+func loosen(ctx context.Context, e *Env) error {
 	if isAbstract(e.Sock) {
 		e.note("%s is an abstract name: no mode or directory to loosen, it is as open as it can be", e.Sock)
 		return nil
@@ -554,11 +497,11 @@ func authPeerCred(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	if err := e.loosen(ctx); err != nil {
+	if err := loosen(ctx, e); err != nil {
 		return errored("%v", err)
 	}
-	e.note("loosened: %s", e.describeEndpoint())
-	return e.foreignTalk(ctx)
+	e.note("loosened: %s", describeEndpoint(e))
+	return foreignTalk(ctx, e)
 }
 
 func instLiveNotHijacked(ctx context.Context, e *Env) outcome {
@@ -686,7 +629,7 @@ func instStaleRecovered(ctx context.Context, e *Env) outcome {
 		}
 		first.waitServing(5 * time.Second)
 	}
-	e.note("after SIGKILL: socket %s; port file %s", e.describeSock(), world.Describe(e.Port))
+	e.note("after SIGKILL: socket %s; port file %s", describeSock(e), world.Describe(e.Port))
 	second, pid, err := e.start(ctx)
 	if err != nil {
 		if who := e.othersHoldName(); who != "" {

@@ -63,7 +63,7 @@ type startFile struct {
 
 // startFiles are the pid and lock files the target names for this env:
 // --pidfile and --lockfile, or the builtin's lock file (ipc's "lock").
-func (e *Env) startFiles() []startFile {
+func startFiles(e *Env) []startFile {
 	t := e.r.cfg.Target
 	if t.Builtin {
 		lay, err := ipc.ResolveAs(e.r.daemonUID, e.Name, ipc.WithRoot(e.Root), ipc.WithTransport(e.Transport))
@@ -84,7 +84,7 @@ func (e *Env) startFiles() []startFile {
 
 // readInRun reads the regular file p under the run directory without
 // following a link at p, through the run directory's handle.
-func (e *Env) readInRun(p string) (string, error) {
+func readInRun(e *Env, p string) (string, error) {
 	fi, err := e.r.fs.Lstat(p)
 	if err != nil {
 		return "", err
@@ -110,7 +110,7 @@ func (e *Env) readInRun(p string) (string, error) {
 // canaryDir makes a directory of the daemon's uid (0700) in the scenario's
 // directory, holding the canary files named in files (each canarySentinel,
 // mode 0644).
-func (e *Env) canaryDir(ctx context.Context, files ...string) (string, error) {
+func canaryDir(ctx context.Context, e *Env, files ...string) (string, error) {
 	dir := filepath.Join(e.Parent, "canary-"+randHex(4))
 	if err := e.plant(ctx, e.r.daemonUID, plantOp{Op: "mkdir", Path: dir, Mode: 0o700}); err != nil {
 		return "", err
@@ -126,7 +126,7 @@ func (e *Env) canaryDir(ctx context.Context, files ...string) (string, error) {
 // judgeCanary compares the canary directory with what was planted in it
 // (files, each holding canarySentinel): "" when untouched, else what
 // changed.
-func (e *Env) judgeCanary(dir string, files []string) string {
+func judgeCanary(e *Env, dir string, files []string) string {
 	var got []string
 	for _, entry := range e.tree(dir, "") {
 		name, _, _ := strings.Cut(entry, " (")
@@ -138,7 +138,7 @@ func (e *Env) judgeCanary(dir string, files []string) string {
 			changed = append(changed, fmt.Sprintf("%s was removed", filepath.Join(dir, f)))
 			continue
 		}
-		if b, err := e.readInRun(filepath.Join(dir, f)); err != nil {
+		if b, err := readInRun(e, filepath.Join(dir, f)); err != nil {
 			changed = append(changed, fmt.Sprintf("%s: %v", filepath.Join(dir, f), err))
 		} else if b != canarySentinel {
 			changed = append(changed, fmt.Sprintf("%s now holds %s", filepath.Join(dir, f), quoteClip([]byte(b), 80)))
@@ -156,7 +156,7 @@ func (e *Env) judgeCanary(dir string, files []string) string {
 // a symlink found at its path overwrites whatever the link names with the
 // daemon's privileges.
 func pidfileLink(ctx context.Context, e *Env) outcome {
-	files := e.startFiles()
+	files := startFiles(e)
 	if len(files) == 0 {
 		return skip("the target names no pid or lock file; give %s (with %s) or %s, templates of where the daemon writes them, to run it", Hint("pidfile", "TEMPLATE"), Hint("forks", "true"), Hint("lockfile", "TEMPLATE"))
 	}
@@ -166,7 +166,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 			canaries = append(canaries, fmt.Sprintf("file-%d", i))
 		}
 	}
-	cdir, err := e.canaryDir(ctx, canaries...)
+	cdir, err := canaryDir(ctx, e, canaries...)
 	if err != nil {
 		return errored("setup: %v", err)
 	}
@@ -174,7 +174,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 		dir := filepath.Dir(f.path)
 		if filepath.Clean(dir) == filepath.Clean(e.EndpointDir) && !world.Stat(dir).Exists {
 			// The endpoint directory as the daemon itself would make it.
-			if err := e.ownEndpointDir(ctx, 0o700); err != nil {
+			if err := ownEndpointDir(ctx, e, 0o700); err != nil {
 				return errored("setup: %v", err)
 			}
 		}
@@ -193,7 +193,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 			return errored("setup: %v", err)
 		}
 	}
-	d, served, refusal, err := e.servedOrRefused(ctx)
+	d, served, refusal, err := servedOrRefused(ctx, e)
 	if served {
 		// Some daemons rewrite or remove their pid file as they exit.
 		if serr := signalDaemon(d, "TERM"); serr == nil {
@@ -204,7 +204,7 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 		e.note("%s %s after the start (and SIGTERM when it served): %s", f.what, f.path, world.Describe(f.path))
 	}
 	e.note("canary directory %s holds: %v", cdir, e.tree(cdir, ""))
-	if changed := e.judgeCanary(cdir, canaries); changed != "" {
+	if changed := judgeCanary(e, cdir, canaries); changed != "" {
 		return fail("written through the planted link: %s", changed)
 	}
 	var kept []string
@@ -239,16 +239,16 @@ func pidfileLink(ctx context.Context, e *Env) outcome {
 // check of each entry is not covered.
 func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 	const keep = "keep"
-	cdir, err := e.canaryDir(ctx, keep)
+	cdir, err := canaryDir(ctx, e, keep)
 	if err != nil {
 		return errored("setup: %v", err)
 	}
 	// Loose like a shared directory: another uid may add entries, and
 	// (sticky) may not remove the daemon's.
-	if err := e.ownEndpointDir(ctx, 0o1777); err != nil {
+	if err := ownEndpointDir(ctx, e, 0o1777); err != nil {
 		return errored("setup: %v", err)
 	}
-	d, served, refusal, err := e.servedOrRefused(ctx)
+	d, served, refusal, err := servedOrRefused(ctx, e)
 	switch {
 	case refusal != "":
 		return pass("refused to serve in the loose directory: %s", refusal)
@@ -281,7 +281,7 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 	}
 	exited, code := d.waitServing(stopGrace)
 	e.note("after SIGTERM: exited=%v (%s); %s: %s; %s: %s; canary directory %s holds: %v", exited, d.howEnded(code), link, world.Describe(link), held, world.Describe(held), cdir, e.tree(cdir, ""))
-	if changed := e.judgeCanary(cdir, []string{keep}); changed != "" {
+	if changed := judgeCanary(e, cdir, []string{keep}); changed != "" {
 		return fail("the cleanup followed %s -> %s: %s", held, cdir, changed)
 	}
 	if !exited {
@@ -363,36 +363,19 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 // left, and returns the spec an attacker connects with. what finishes the
 // skip for --protocol exec: what the suite cannot do to the probe
 // program's own connection. done: o is the scenario's outcome.
-func (e *Env) loosenedForAttacker(ctx context.Context, what string) (sp probeSpec, o outcome, done bool) {
+func loosenedForAttacker(ctx context.Context, e *Env, what string) (sp probeSpec, o outcome, done bool) {
 	if e.r.cfg.Target.Protocol == ProtocolExec {
 		return sp, skip("%s: the probe program makes its own connection, which the suite cannot %s; run with %s or %s to judge it", Hint("protocol", "exec"), what, Hint("protocol", "connect"), Hint("protocol", "line")), true
 	}
 	if _, _, err := e.start(ctx); err != nil {
 		return sp, errored("the daemon passed the preflight but did not start here: %v", err), true
 	}
-	if err := e.loosen(ctx); err != nil {
+	if err := loosen(ctx, e); err != nil {
 		return sp, errored("%v", err), true
 	}
 	sp = e.spec()
 	sp.Auth = nil // the attacker takes the endpoint as it finds it
 	return sp, outcome{}, false
-}
-
-// judgeAttackerTalk judges what the attacker's request over a connection made
-// from (or as) from met: done with a fail when the daemon answered, or an
-// error when something other than a refusal stopped it; not done when the
-// daemon refused.
-func (e *Env) judgeAttackerTalk(from string, r connectResult) (o outcome, done bool) {
-	if r.Talked {
-		return fail("uid %d over %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply), true
-	}
-	if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
-		return fail("uid %d over %s got an answer: %s", e.r.attackerUID, from, quoteClip([]byte(r.Reply), 120)), true
-	}
-	if r.Reply == "" && r.Refused == "" {
-		return errored("uid %d over %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r)), true
-	}
-	return outcome{}, false
 }
 
 // authBoundAddress replays snapd's "dirty_sock" (CVE-2019-7304): the
@@ -401,7 +384,7 @@ func (e *Env) judgeAttackerTalk(from string, r connectResult) (o outcome, done b
 // the filesystem guards loosened (as auth.peercred does), another uid
 // connects from such an address and from an abstract autobind one.
 func authBoundAddress(ctx context.Context, e *Env) outcome {
-	sp, o, done := e.loosenedForAttacker(ctx, "bind")
+	sp, o, done := loosenedForAttacker(ctx, e, "bind")
 	if done {
 		return o
 	}
@@ -433,7 +416,7 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 			from = "an abstract autobind address"
 		}
 		e.note("uid %d from %s: connected=%v %s (%s)", e.r.attackerUID, from, r.Connected, r.replyNote(), r.Error)
-		if o, done := e.judgeAttackerTalk("a connection from "+from, r); done {
+		if o, done := judgeAttackerTalk(e, "a connection from "+from, r); done {
 			return o
 		}
 		tried = append(tried, from)

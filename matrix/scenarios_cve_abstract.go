@@ -69,23 +69,6 @@ type mountNSConnect struct {
 	MountNS string `json:"mount_ns"`
 }
 
-// socketKindMismatch says why s cannot apply to this target because of
-// the kind of socket it has (an abstract name, a file; Scenario.Abstract),
-// the cause shared by every scenario it holds for (Result.NotApplicable);
-// "" when it can.
-func (r *Runner) socketKindMismatch(s Scenario) string {
-	t := r.cfg.Target
-	switch {
-	case s.Abstract == AbstractOnly && t.Builtin:
-		return "the builtin (ipc) serves a socket file in a private directory, never an abstract name, which no mode or directory can make private (see docs/scenarios/auth.abstract-mount-ns.md)"
-	case s.Abstract == AbstractOnly && !isAbstract(t.Socket):
-		return fmt.Sprintf("applies to an abstract socket (%s) only: a socket file is reached from another mount namespace only where its directory is mounted", Hint("socket", "@NAME"))
-	case s.Abstract == AbstractDefault && s.Transport == ipc.TransportUnix && t.abstractTarget():
-		return "the target's socket is an abstract name, which has no file, owner, mode or directory to judge"
-	}
-	return ""
-}
-
 // endpointExists reports, as an error, whether nothing is at the
 // daemon's endpoint yet: no file at path, or for an abstract name no
 // socket bound to it (/proc/net/unix, which lists this network
@@ -111,7 +94,7 @@ func endpointExists(path string) error {
 
 // describeSock is the socket's facts for the evidence: its file's, or
 // that it is an abstract name.
-func (e *Env) describeSock() string {
+func describeSock(e *Env) string {
 	if isAbstract(e.Sock) {
 		return e.Sock + ", an abstract name (no file, owner or mode)"
 	}
@@ -120,9 +103,9 @@ func (e *Env) describeSock() string {
 
 // describeEndpoint is the socket's and its directory's facts for the
 // evidence.
-func (e *Env) describeEndpoint() string {
+func describeEndpoint(e *Env) string {
 	if isAbstract(e.Sock) {
-		return "socket " + e.describeSock()
+		return "socket " + describeSock(e)
 	}
 	return fmt.Sprintf("socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))
 }
@@ -130,7 +113,7 @@ func (e *Env) describeEndpoint() string {
 // runInMountNS runs helper action name as the daemon's uid in a mount
 // namespace of its own (mountNSAttr), as a container sharing the host's
 // network namespace would act.
-func (e *Env) runInMountNS(ctx context.Context, name string, arg, out any) error {
+func runInMountNS(ctx context.Context, e *Env, name string, arg, out any) error {
 	attr, err := mountNSAttr()
 	if err != nil {
 		return err
@@ -158,7 +141,7 @@ func authAbstractMountNS(ctx context.Context, e *Env) outcome {
 	// The daemon is authenticated first (sp.Auth: its uid and pid, from
 	// the peer credentials), as the suite's own clients do: this client
 	// is of the daemon's uid, and may run the target's exec probe.
-	if err := e.runInMountNS(ctx, "connect-mountns", e.spec(), &r); errors.Is(err, syscall.EPERM) {
+	if err := runInMountNS(ctx, e, "connect-mountns", e.spec(), &r); errors.Is(err, syscall.EPERM) {
 		// Root without CAP_SYS_ADMIN: Docker's default container, or a
 		// seccomp filter. Nothing was tried.
 		return skip("no new mount namespace here (%v): the suite runs as root without CAP_SYS_ADMIN (a container's default) or under a filter; run it as root on the host", err)
@@ -169,5 +152,5 @@ func authAbstractMountNS(ctx context.Context, e *Env) outcome {
 	if r.MountNS == "" || r.MountNS == own {
 		return errored("the helper did not run in a mount namespace of its own (%q; the suite's is %s): nothing was tested", r.MountNS, own)
 	}
-	return e.judgeTalk(fmt.Sprintf("uid %d (the daemon's) from another mount namespace", e.r.daemonUID), r.connectResult)
+	return judgeTalk(e, fmt.Sprintf("uid %d (the daemon's) from another mount namespace", e.r.daemonUID), r.connectResult)
 }

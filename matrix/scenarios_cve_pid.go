@@ -94,14 +94,14 @@ type pidHandoffResult struct {
 // of the attacker's, then talks as "root". With the filesystem guards
 // loosened (as auth.peercred does), only the daemon's peer check is left.
 func authPidHandoff(ctx context.Context, e *Env) outcome {
-	sp, o, done := e.loosenedForAttacker(ctx, "hand to another process")
+	sp, o, done := loosenedForAttacker(ctx, e, "hand to another process")
 	if done {
 		return o
 	}
 	// Which programs prompt is decided before the attack, out of the
 	// attacker uid's reach: that uid can end its own programs early.
 	a := pidHandoff{Spec: sp, Connector: e.r.connectorExe, Limits: rlimitsNow()}
-	if err := e.probeSetuid(ctx, &a); err != nil {
+	if err := probeSetuid(ctx, e, &a); err != nil {
 		return errored("the suite's probe of the setuid programs: %v", err)
 	}
 	var r pidHandoffResult
@@ -125,9 +125,9 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 	if r.Unsure != "" {
 		return errored("no verdict: %s", r.Unsure)
 	}
-	if o, done := e.judgeAttackerTalk(from, r.connectResult); done {
+	if o, done := judgeAttackerTalk(e, from, r.connectResult); done {
 		if o.status == Fail {
-			return e.pidHandoffAnswered(ctx, sp, from)
+			return pidHandoffAnswered(ctx, e, sp, from)
 		}
 		return o
 	}
@@ -151,12 +151,12 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 // told by a connection of the attacker's own, with no hand-over (as
 // auth.peercred makes it): answered too, the daemon serves that uid over
 // any connection; refused, it judged the connecting pid.
-func (e *Env) pidHandoffAnswered(ctx context.Context, sp probeSpec, from string) outcome {
+func pidHandoffAnswered(ctx context.Context, e *Env, sp probeSpec, from string) outcome {
 	a := e.r.attackerUID
 	var plain connectResult
 	err := e.asAttacker(ctx, "connect", sp, &plain)
 	e.note("uid %d's own connection, no hand-over: connected=%v reply=%q (%s; %v)", a, plain.Connected, oneLine(plain.Reply, 120), plain.Error, err)
-	o, done := e.judgeAttackerTalk("its own connection", plain)
+	o, done := judgeAttackerTalk(e, "its own connection", plain)
 	switch {
 	case err == nil && done && o.status == Fail:
 		return fail("uid %d's request over %s was answered, as its own connection is (%s): the daemon has no peer check at all (auth.peercred's failure), so it serves uid %d over any connection, handed over or not",

@@ -83,7 +83,7 @@ const setuidProbeBase = 1<<31 - 64
 // passwd entry; passwd, chfn, chsh and newgrp end at once ("Cannot
 // determine your user name"), for the attacker uid too unless it has an
 // entry.
-func (e *Env) probeSetuid(ctx context.Context, a *pidHandoff) error {
+func probeSetuid(ctx context.Context, e *Env, a *pidHandoff) error {
 	uid := -1
 	for u := setuidProbeBase; u < setuidProbeBase+16 && uid < 0; u++ {
 		if _, err := user.LookupId(strconv.Itoa(u)); err == nil || u == e.r.daemonUID || u == e.r.attackerUID || len(proc.ProcessesOf(u)) > 0 {

@@ -19,4 +19,4 @@ func pidHandoffChildMain() int {
 func rlimitsNow() []rlimitOf { return nil }
 
 // probeSetuid: the attack is made on Linux only.
-func (e *Env) probeSetuid(ctx context.Context, a *pidHandoff) error { return nil }
+func probeSetuid(ctx context.Context, e *Env, a *pidHandoff) error { return nil }

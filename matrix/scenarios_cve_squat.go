@@ -39,42 +39,10 @@ func init() {
 // reads (ipc.DefaultRoot's order); perUserEnv sets them.
 var chooseBaseVars = []string{"BH_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TMPDIR"}
 
-// perUserEnv sets, in env, the base a daemon that chooses its own is
-// given: for a PerUserBase target in every scenario, and for the builtin
-// in dir.squat-dos (started with no --root). The suite's own values of
-// chooseBaseVars (and the target's --env ones) are removed; TMPDIR is
-// root, the scenario's shared root (as /tmp is); XDG_RUNTIME_DIR is the
-// per-user base when the scenario gives one (dir.squat-dos).
-func (e *Env) perUserEnv(env []string, root string) []string {
-	t := e.r.cfg.Target
-	if !t.PerUserBase && !(t.Builtin && e.privateBase != "") {
-		return env
-	}
-	env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		k, _, _ := strings.Cut(kv, "=")
-		return slices.Contains(chooseBaseVars, k)
-	})
-	env = append(env, "TMPDIR="+root)
-	if e.privateBase != "" {
-		env = append(env, "XDG_RUNTIME_DIR="+e.privateBase)
-	}
-	return env
-}
-
-// daemonArgv is the target's command for root and name; in dir.squat-dos
-// the builtin gets no --root, so that it chooses its own.
-func (e *Env) daemonArgv(root, name string) []string {
-	t := e.r.cfg.Target
-	if t.Builtin && e.privateBase != "" {
-		root = ""
-	}
-	return t.Argv(e.r.exe, root, name, e.Transport)
-}
-
 // firstMade is what a daemon makes first on its way to sock: the
 // outermost directory between the scenario's directory and sock that does
 // not exist yet, else sock itself.
-func (e *Env) firstMade(sock string) string {
+func firstMade(e *Env, sock string) string {
 	p := sock
 	for d := filepath.Dir(sock); isUnder(d, e.Parent) && !world.Stat(d).Exists; d = filepath.Dir(d) {
 		p = d
@@ -103,7 +71,7 @@ func (s squatAttempt) describe(uid int) string {
 // trySquat has the attacker make a directory (0777) at path, as itself
 // through its helper, so that a refusal is the kernel's. An error other
 // than a permission refusal ends the scenario (no verdict).
-func (e *Env) trySquat(ctx context.Context, path string) (squatAttempt, error) {
+func trySquat(ctx context.Context, e *Env, path string) (squatAttempt, error) {
 	// Race point: the scenario's root is opened to other uids (01777, as
 	// /tmp) before the start instead of once the daemon serves (openRoot),
 	// so that the attempt is made as the attacker, not by the suite on its
@@ -168,11 +136,11 @@ func squatExplicit(ctx context.Context, e *Env) outcome {
 	if err := e.makeSocketDir(e.Root, e.Name); err != nil {
 		return errored("setup: %v", err)
 	}
-	sq, err := e.trySquat(ctx, e.firstMade(e.Sock))
+	sq, err := trySquat(ctx, e, firstMade(e, e.Sock))
 	if err != nil {
 		return errored("setup: %v", err)
 	}
-	_, served, refusal, err := e.servedOrRefused(ctx)
+	_, served, refusal, err := servedOrRefused(ctx, e)
 	e.note("after the start: %s is %s; socket %s: %s", sq.path, world.Describe(sq.path), e.Sock, world.Describe(e.Sock))
 	if sq.made {
 		return judgeSquatted(e, sq, e.Sock, served, refusal, err)
@@ -209,14 +177,14 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 		return errored("setup: %v", err)
 	}
 	e.privateBase = base
-	want, err := e.perUserSock()
+	want, err := perUserSock(e)
 	if err != nil {
 		return errored("setup: where the daemon's clients look: %v", err)
 	}
-	shared := e.firstMade(e.Sock)
+	shared := firstMade(e, e.Sock)
 	// The shared root first: where a daemon that ignores the per-user base
 	// goes.
-	sqShared, err := e.trySquat(ctx, shared)
+	sqShared, err := trySquat(ctx, e, shared)
 	if err != nil {
 		return errored("setup: %v", err)
 	}
@@ -225,13 +193,13 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 	if err := e.makeSocketDir(e.Root, e.Name); err != nil {
 		return errored("setup: %v", err)
 	}
-	sq, err := e.trySquat(ctx, e.firstMade(want))
+	sq, err := trySquat(ctx, e, firstMade(e, want))
 	if err != nil {
 		return errored("setup: %v", err)
 	}
-	d, served, refusal, err := e.servedOrRefused(ctx)
+	d, served, refusal, err := servedOrRefused(ctx, e)
 	e.note("after the start: %s is %s; %s is %s; socket %s: %s", shared, world.Describe(shared), sq.path, world.Describe(sq.path), want, world.Describe(want))
-	inBase, socks := e.perUserListing(base)
+	inBase, socks := perUserListing(e, base)
 	e.note("the per-user base %s holds: %s", base, inBase)
 	if !served && len(socks) > 0 && !slices.Contains(socks, want) {
 		// emacs: $XDG_RUNTIME_DIR/emacs/server, but $TMPDIR/emacs<uid>/server.
@@ -265,7 +233,7 @@ func squatPerUser(ctx context.Context, e *Env) outcome {
 // base, to the depth it made it (each entry with its facts; "nothing"
 // for none), and the sockets among it (their paths), so that a daemon
 // that put its socket elsewhere there shows where.
-func (e *Env) perUserListing(base string) (listing string, socks []string) {
+func perUserListing(e *Env, base string) (listing string, socks []string) {
 	entries := e.tree(base, "")
 	for _, ent := range entries {
 		rel, _, _ := strings.Cut(ent, " (")
@@ -288,7 +256,7 @@ func (e *Env) perUserListing(base string) (listing string, socks []string) {
 // uid and environment (ipc.ResolveFor); for a --per-user-base target, its
 // socket template with {root} the base ipc's order picks in that
 // environment (ipc.DefaultRootFor).
-func (e *Env) perUserSock() (string, error) {
+func perUserSock(e *Env) (string, error) {
 	env := e.perUserEnv(daemonEnv(e.r.cfg, e.Root, e.Name, e.Transport), e.Root)
 	if e.r.cfg.Target.Builtin {
 		lay, err := ipc.ResolveFor(e.r.daemonUID, env, e.Name, ipc.WithTransport(e.Transport))

@@ -82,7 +82,7 @@ type abstractHoldEnd struct {
 // and waits until the kernel names a process of the attacker's uid as its
 // listener (a bind that was denied ends the wait too). The caller calls
 // release when it is set; err is no verdict.
-func (e *Env) squatAbstractName(ctx context.Context, sock string) (*abstractSquat, error) {
+func squatAbstractName(ctx context.Context, e *Env, sock string) (*abstractSquat, error) {
 	hctx, stop := context.WithCancel(ctx)
 	sq := &abstractSquat{stop: stop, ended: make(chan abstractHoldEnd, 1)}
 	go func() {
@@ -155,14 +155,14 @@ func (sq *abstractSquat) release() {
 // is never taken for the daemon: nothing is asked of it, and the suite's
 // clients believe only the daemon's peer credentials.
 func squatAbstract(ctx context.Context, e *Env) outcome {
-	sq, err := e.squatAbstractName(ctx, e.Sock)
+	sq, err := squatAbstractName(ctx, e, e.Sock)
 	defer sq.release()
 	if err != nil {
 		return errored("setup: %v", err)
 	}
 	if sq.Denied {
 		e.note("uid %d's bind of %s was refused: %s", e.r.attackerUID, e.Sock, sq.Refusal)
-		_, served, refusal, err := e.servedOrRefused(ctx)
+		_, served, refusal, err := servedOrRefused(ctx, e)
 		switch {
 		case served:
 			return pass("uid %d could not bind the abstract name %s first (%s); the daemon serves there", e.r.attackerUID, e.Sock, sq.Refusal)
@@ -177,7 +177,7 @@ func squatAbstract(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("start: %v", err)
 	}
-	did := e.abstractSquatEnd(ctx, d)
+	did := abstractSquatEnd(ctx, e, d)
 	if err := sq.stillHeld(e.Sock, e.r.attackerUID); err != nil {
 		// The daemon may have had the name for a while: nothing can be
 		// said of what it met.
@@ -193,7 +193,7 @@ func squatAbstract(ctx context.Context, e *Env) outcome {
 // name to end, up to the ready timeout, and says what it did: its exit
 // and output, or that it still runs (and where it listens). It never
 // pings: the name's listener is the attacker's.
-func (e *Env) abstractSquatEnd(ctx context.Context, d *daemon) string {
+func abstractSquatEnd(ctx context.Context, e *Env, d *daemon) string {
 	limit := e.r.cfg.ReadyTimeout
 	t0 := time.Now()
 	exited, code := d.wait(limit)
