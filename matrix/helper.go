@@ -318,17 +318,13 @@ type execArg struct {
 	ListenGate bool `json:"listen_gate,omitempty"`
 }
 
-// runAs runs action with arg as uid and decodes its result into out (which
-// may be nil). In this process when uid is ours; otherwise in a helper
-// process under SysProcAttr.Credential, which needs root.
-func (r *Runner) runAs(ctx context.Context, uid int, name string, arg, out any) error {
-	return r.runAsIn(ctx, uid, nil, name, arg, out)
-}
-
-// runAsIn is runAs with the helper process started under attr when attr
-// is set (mountNSAttr: a mount namespace of its own); then a helper runs
-// the action even as this process's uid.
-func (r *Runner) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg, out any) error {
+// callAs runs action name with arg as uid and decodes its result into out
+// (which may be nil): in this process when uid is ours and attr is nil;
+// otherwise in a helper process (runHelper), which needs root, started
+// under attr when it is set (mountNSAttr: a mount namespace of its own).
+// Scenarios act through Env.runAs, which keeps the impostors an action
+// met as the scenario's evidence.
+func (r *Runner) callAs(ctx context.Context, uid int, attr *syscall.SysProcAttr, name string, arg, out any) error {
 	b, err := json.Marshal(arg)
 	if err != nil {
 		return err

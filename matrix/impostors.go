@@ -35,7 +35,7 @@ func (e *Env) readPortFile() (bhPortFile, error) {
 }
 
 // runAsIn is runAs in a helper process started under attr when it is set
-// (Runner.runAsIn). A helper whose result is a talker's (a request on a
+// (Runner.callAs). A helper whose result is a talker's (a request on a
 // connection) gets a side channel (helperSide): a connection it held
 // silent is judged here (settleSilence), and the processes it reported
 // are killed once it is done.
@@ -45,13 +45,13 @@ func (e *Env) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, n
 	}
 	t, talks := out.(talker)
 	if !talks {
-		err := e.r.runAsIn(ctx, uid, attr, name, arg, out)
+		err := e.r.callAs(ctx, uid, attr, name, arg, out)
 		e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
 		return err
 	}
 	sctx, side := withHelperSide(ctx)
 	defer side.end()
-	err := e.r.runAsIn(sctx, uid, attr, name, arg, out)
+	err := e.r.callAs(sctx, uid, attr, name, arg, out)
 	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
 	if err == nil {
 		e.settleSilence(ctx, uid, t.talked(), side)
