@@ -46,13 +46,13 @@ func TestAttackSocketInSquatIsNotTheDaemons(t *testing.T) {
 	const attacker = 3001
 	atk := startOtherUID(t, at, attacker, "sockinsquat", at.tmp)
 	script := `d="$TMPDIR/bu-$1.d"; [ -n "$XDG_RUNTIME_DIR" ] && exec sleep 600; mkdir -m 700 "$d" && exec socat UNIX-LISTEN:"$d/sock",fork EXEC:cat`
-	target := Target{Cmd: []string{"sh", "-c", script, "sh", "{name}"}, Socket: "{root}/bu-{name}.d/sock", PerUserBase: true,
+	tgt := Target{Cmd: []string{"sh", "-c", script, "sh", "{name}"}, Socket: "{root}/bu-{name}.d/sock", PerUserBase: true,
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
 	sc, err := Select("dir.squat-dos")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second, ReadyTimeout: 3 * time.Second})
+	rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: tgt, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second, ReadyTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +69,8 @@ func TestAttackSocketInSquatIsNotTheDaemons(t *testing.T) {
 	// The daemon's own socket in the squat still fails it: this one
 	// ignores the per-user base and serves in the shared one, squatted or
 	// not.
-	target.Cmd[2] = `d="$TMPDIR/bu-$1.d"; mkdir -p "$d" && exec socat UNIX-LISTEN:"$d/sock",fork EXEC:cat`
-	if rep, err = Run(at.ctx, Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second, ReadyTimeout: 3 * time.Second}); err != nil {
+	tgt.Cmd[2] = `d="$TMPDIR/bu-$1.d"; mkdir -p "$d" && exec socat UNIX-LISTEN:"$d/sock",fork EXEC:cat`
+	if rep, err = Run(at.ctx, Config{Exe: bins.cli, Target: tgt, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second, ReadyTimeout: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if res := resultOf(t, rep, "dir.squat-dos"); res.Status != Fail || !strings.Contains(res.Reason, "ignores the per-user base") {

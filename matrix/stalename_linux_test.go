@@ -56,9 +56,9 @@ func TestAttackFreedAbstractNameTaken(t *testing.T) {
 	at := newAttackTest(t)
 	const bystander = 3002
 	b := startOtherUID(t, at, bystander, "bindfreed", at.tmp)
-	target := Target{Cmd: []string{"socat", "ABSTRACT-LISTEN:{root}/echo,fork", "EXEC:cat"}, Socket: "@{root}/echo",
+	tgt := Target{Cmd: []string{"socat", "ABSTRACT-LISTEN:{root}/echo,fork", "EXEC:cat"}, Socket: "@{root}/echo",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`}
-	rep := at.run(target, "inst.stale-recovered")
+	rep := at.run(tgt, "inst.stale-recovered")
 	out := b.stop()
 	t.Logf("bystander: %s", out)
 	res := resultOf(t, rep, "inst.stale-recovered")

@@ -85,7 +85,7 @@ func TestAttackStoppedHelperForgesNoRefusal(t *testing.T) {
 	at := newAttackTest(t)
 	const attacker = 3001
 	atk := startOtherUID(t, at, attacker, "stophelpers", "")
-	target := Target{Cmd: []string{"socat", "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; sleep 1; echo $l"}, Socket: "{root}/echo.sock",
+	tgt := Target{Cmd: []string{"socat", "UNIX-LISTEN:{root}/echo.sock,fork,mode=600", "SYSTEM:read l; sleep 1; echo $l"}, Socket: "{root}/echo.sock",
 		Protocol: ProtocolLine, Send: `PING\n`, Expect: `^PING`, DirCreatedBy: "suite"}
 	sc, err := Select("auth.bound-address,auth.pid-handoff")
 	if err != nil {
@@ -93,7 +93,7 @@ func TestAttackStoppedHelperForgesNoRefusal(t *testing.T) {
 	}
 	var results []Result
 	for range 3 {
-		rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second})
+		rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: tgt, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -193,7 +193,7 @@ func TestTargetValidateMessages(t *testing.T) {
 			"--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tg := external()
+			tg := Target{Cmd: []string{"d", "--root", "{root}"}, Socket: "{root}/s", Protocol: ProtocolBHJSON}
 			c.edit(&tg)
 			err := tg.Validate()
 			switch {
