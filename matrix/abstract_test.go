@@ -14,10 +14,10 @@ import (
 )
 
 // abstractFlaws are brokend's modes on a Linux abstract name
-// (testdata/brokend/abstract.go); brokenTarget runs them as abstractTarget.
+// (testdata/brokend/abstract.go); brokenTarget runs them as AbstractTarget.
 var abstractFlaws = map[string]bool{"abstractopen": true, "abstractuid": true, "abstractns": true, "abstractpid": true}
 
-// abstractTarget is brokend in one of its abstract modes, reached at the
+// AbstractTarget is brokend in one of its abstract modes, reached at the
 // abstract name it listens on.
 func abstractTarget(flaw string) Target {
 	return Target{
@@ -71,7 +71,7 @@ func TestValidateAbstractSocket(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tg := good
 			c.edit(&tg)
-			err := tg.validateAbstract(c.goos)
+			err := tg.ValidateAbstract(c.goos)
 			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 				t.Errorf("validateAbstract(%s) = %v, want %q", c.goos, err, c.want)
 			}

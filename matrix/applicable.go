@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // needsRequest are the scenarios that need the daemon to answer requests
@@ -25,13 +26,13 @@ func (r *Runner) targetSkip(s Scenario) string {
 	if t.Builtin {
 		return ""
 	}
-	if why, ok := needsRequest[s.ID]; ok && !t.Protocol.speaksJSON() {
+	if why, ok := needsRequest[s.ID]; ok && !t.Protocol.SpeaksJSON() {
 		return fmt.Sprintf("it %s; %s has no requests (run it against a bh-json or ipc daemon)", why, Hint("protocol", string(t.Protocol)))
 	}
 	if why, ok := needsAnswer[s.ID]; ok && t.Protocol == ProtocolConnect {
 		return fmt.Sprintf("it %s, and a connect completes in the kernel's backlog whether or not the daemon serves; give %s or %s to run it", why, Hint("protocol", "line"), Hint("protocol", "exec"))
 	}
-	if s.ID == "path.name-validation" && !t.takesName() {
+	if s.ID == "path.name-validation" && !t.TakesName() {
 		return fmt.Sprintf("no template (%s) contains {name}: the target takes no name, so there is none to validate", Hints("cmd", "env", "socket", "port-file", "probe", "pidfile"))
 	}
 	return ""
@@ -62,9 +63,9 @@ func (r *Runner) socketKindMismatch(s Scenario) string {
 	switch {
 	case s.Abstract == AbstractOnly && t.Builtin:
 		return "the builtin (ipc) serves a socket file in a private directory, never an abstract name, which no mode or directory can make private (see docs/scenarios/auth.abstract-mount-ns.md)"
-	case s.Abstract == AbstractOnly && !isAbstract(t.Socket):
+	case s.Abstract == AbstractOnly && !target.IsAbstract(t.Socket):
 		return fmt.Sprintf("applies to an abstract socket (%s) only: a socket file is reached from another mount namespace only where its directory is mounted", Hint("socket", "@NAME"))
-	case s.Abstract == AbstractDefault && s.Transport == ipc.TransportUnix && t.abstractTarget():
+	case s.Abstract == AbstractDefault && s.Transport == ipc.TransportUnix && t.AbstractTarget():
 		return "the target's socket is an abstract name, which has no file, owner, mode or directory to judge"
 	}
 	return ""

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // attackForgeReply (issue 24, attack 2): take a copy of the stdout of
@@ -354,12 +355,12 @@ func TestAttackDroppedFilesAreNotTheDaemons(t *testing.T) {
 	}
 	for _, id := range []string{"inst.clean-shutdown", "path.name-validation"} {
 		r := resultOf(t, rep, id)
-		t.Logf("%s: %s: %s", id, r.Status, oneLine(r.Reason, 400))
+		t.Logf("%s: %s: %s", id, r.Status, target.OneLine(r.Reason, 400))
 		if r.Status == Fail {
-			t.Errorf("%s failed the builtin daemon for another uid's files: %s", id, oneLine(r.Reason, 300))
+			t.Errorf("%s failed the builtin daemon for another uid's files: %s", id, target.OneLine(r.Reason, 300))
 		}
 		if r.Status == Error && !strings.Contains(r.Reason, fmt.Sprintf("uid %d,", user)) {
-			t.Errorf("%s: error %q does not name uid %d", id, oneLine(r.Reason, 300), user)
+			t.Errorf("%s: error %q does not name uid %d", id, target.OneLine(r.Reason, 300), user)
 		}
 	}
 }
@@ -417,7 +418,7 @@ func TestAttackV6ListenerAtTheDaemonsPort(t *testing.T) {
 		r := resultOf(t, rep, id)
 		t.Logf("%s: %s: %s\n  %s", id, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
 		if r.Status != Pass {
-			t.Errorf("%s: %s (%s); want a pass: the [::1] listener is not what the suite dials", id, r.Status, oneLine(r.Reason, 300))
+			t.Errorf("%s: %s (%s); want a pass: the [::1] listener is not what the suite dials", id, r.Status, target.OneLine(r.Reason, 300))
 		}
 		if strings.Contains(r.Reason, "::1") {
 			t.Errorf("%s judged the [::1] listener: %s", id, r.Reason)
@@ -475,7 +476,7 @@ func TestAttackPrecreatedEndpointDir(t *testing.T) {
 		t.Fatalf("the run failed: %v", err)
 	}
 	for _, r := range rep.Results {
-		t.Logf("%s: %s: %s", r.ID, r.Status, oneLine(r.Reason, 300))
+		t.Logf("%s: %s: %s", r.ID, r.Status, target.OneLine(r.Reason, 300))
 		if r.Status != Pass {
 			t.Errorf("%s: %s; want a pass: uid %d's directory kept the daemon from its root", r.ID, r.Status, user)
 		}

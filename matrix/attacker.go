@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // connectResult is what an attacker saw when it connected and pinged.
@@ -39,7 +41,7 @@ func (r connectResult) replyNote() string {
 	if r.Talked && r.Reply != "" {
 		return r.Reply
 	}
-	return "reply=" + quoteClip([]byte(r.Reply), 120)
+	return "reply=" + target.QuoteClip([]byte(r.Reply), 120)
 }
 
 // attackerConnect connects without any checks, sends a ping (with no
@@ -57,7 +59,7 @@ func connectWatched(ctx context.Context, sp probeSpec) connectResult {
 }
 
 func attackerConnectOnce(ctx context.Context, sp probeSpec) connectResult {
-	if !sp.Protocol.speaksJSON() {
+	if !sp.Protocol.SpeaksJSON() {
 		return attackerTalk(ctx, sp)
 	}
 	var r connectResult

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // What the attacker uid can do to a run, over the whole catalogue
@@ -90,7 +92,7 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 			}
 			var reached []string
 			for _, r := range rep.Results {
-				t.Logf("%s: %s: %s", r.ID, r.Status, oneLine(r.Reason, 240))
+				t.Logf("%s: %s: %s", r.ID, r.Status, target.OneLine(r.Reason, 240))
 				// inst.cleanup-no-follow's verdict rests on a link of the
 				// daemon's uid, not on the attacker's (forgetPlant): its
 				// withdrawal leaves a verdict that was really tested.
@@ -99,7 +101,7 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 				}
 				reached = append(reached, r.ID)
 				if r.Status != Error {
-					t.Errorf("%s: %s (%s); want an error: %s", r.ID, r.Status, oneLine(r.Reason, 200), c.name)
+					t.Errorf("%s: %s (%s); want an error: %s", r.ID, r.Status, target.OneLine(r.Reason, 200), c.name)
 				}
 			}
 			sort.Strings(reached)

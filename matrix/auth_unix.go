@@ -13,6 +13,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -33,7 +34,7 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 	if id == nil {
 		return nil
 	}
-	if isAbstract(sock) {
+	if target.IsAbstract(sock) {
 		// An abstract name has no file to own: any process of the network
 		// namespace may have bound it first. The peer credentials are all
 		// there is, and they suffice.

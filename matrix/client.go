@@ -24,6 +24,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -128,7 +129,7 @@ func parsePortFile(path string, b []byte) (bhPortFile, error) {
 	if len(trimmed) == 0 {
 		return pf, fmt.Errorf("port file %s is empty (not written yet?)", path)
 	}
-	found := quoteClip(b, 64)
+	found := target.QuoteClip(b, 64)
 	if trimmed[0] != '{' {
 		return pf, fmt.Errorf("port file %s: %w, found %s", path, errBadPortFile, found)
 	}
@@ -322,7 +323,7 @@ func isJSONObject(line []byte) bool {
 // Dial (openIPCUnix), so every readiness check and ping of the builtin
 // goes through it and a broken Dial shows in the suite.
 func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
-	if !sp.Protocol.speaksJSON() {
+	if !sp.Protocol.SpeaksJSON() {
 		return probeOnce(ctx, sp)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -395,7 +396,7 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) (res loadResul
 		dl, ok := ctx.Deadline()
 		res.TimedOut = ok && !time.Now().Before(dl)
 	}()
-	if !sp.Protocol.speaksJSON() {
+	if !sp.Protocol.SpeaksJSON() {
 		return probeLoad(ctx, sp, conns, pings)
 	}
 	res = loadResult{Conns: conns, Pings: conns * pings}

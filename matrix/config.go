@@ -31,7 +31,7 @@ func (c Config) Validate() error {
 	if err := ipc.ValidateName(c.Name); err != nil {
 		return fmt.Errorf("--name: %v", err)
 	}
-	if err := c.Target.validateAbstractName(c.Name); err != nil {
+	if err := c.Target.ValidateAbstractName(c.Name); err != nil {
 		return err
 	}
 	if c.Umask < 0 || c.Umask > 0o777 {

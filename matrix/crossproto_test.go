@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // tcp.cross-protocol against a daemon of each protocol, correct and with
@@ -137,7 +139,7 @@ func TestCrossProtocolRequests(t *testing.T) {
 	if answer, code := loose.answer([]byte("HTTP/1.1 421 Misdirected Request\r\n\r\n")); answer != "" || code != 421 {
 		t.Errorf("a 421 under --expect %s: answered %q (%d), want a refusal", loose.expect, answer, code)
 	}
-	if got := quoteClip([]byte("PING\r\n"), 80); got != `"PING\r\n"` {
+	if got := target.QuoteClip([]byte("PING\r\n"), 80); got != `"PING\r\n"` {
 		t.Errorf("quoteClip = %s, want the control characters quoted", got)
 	}
 	if got := answeredJSON([]byte(`{"error":"bad token"}` + "\n" + `{"nonce":"00","proof":"11"}` + "\n")); !strings.Contains(got, "nonce") {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -78,7 +79,7 @@ func (e *Env) preflightHint(exited bool, code int, output string, waitErr error)
 		return fmt.Sprintf("the daemon exited 0 before it was ready; if it forks into the background, add %s (and %s if it writes one)", Hint("forks", "true"), Hint("pidfile", "TEMPLATE"))
 	case badPortFile(waitErr):
 		return `the port file must be a JSON object with "port", such as {"port":16379} (bh-json and ipc daemons add their "token"); a daemon that writes none, or writes another format, can be started by a sh -c wrapper that writes one and execs it (see docs/cli.md, "A TCP daemon without a port file")`
-	case t.Protocol.speaksJSON() && errors.Is(waitErr, ipc.ErrBadReply):
+	case t.Protocol.SpeaksJSON() && errors.Is(waitErr, ipc.ErrBadReply):
 		return fmt.Sprintf("the daemon answered, but not with a %s pong (a JSON line {\"pong\":true,...}): if it speaks another protocol, give %s (a connect is enough), %s with %s and %s, or %s with %s",
 			t.Protocol, Hint("protocol", "connect"), Hint("protocol", "line"), Hint("send", "REQUEST"), Hint("expect", "REGEX"), Hint("protocol", "exec"), Hint("probe", "COMMAND"))
 	case e.Transport == ipc.TransportUnix && e.EndpointDir != "" && t.DirCreatedBy != "suite" && !world.Stat(e.EndpointDir).Exists &&
@@ -108,7 +109,7 @@ func (e *Env) exceptKept(left []string) []string {
 	for _, entry := range left {
 		abs := filepath.ToSlash(filepath.Join(e.Parent, rel(entry)))
 		for _, k := range keep {
-			pat := filepath.ToSlash(expand(k, e.Root, e.Name))
+			pat := filepath.ToSlash(target.Expand(k, e.Root, e.Name))
 			for p := abs; len(p) >= len(root); p = path.Dir(p) {
 				if ok, _ := path.Match(pat, p); ok {
 					kept = append(kept, rel(entry))

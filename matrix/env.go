@@ -19,6 +19,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -285,7 +286,7 @@ func (e *Env) removeOutside() {
 // setRoot points the env at root (not created) and computes the paths.
 func (e *Env) setRoot(root string) error {
 	sock, port, err := e.r.cfg.Target.Paths(root, e.Name, e.Transport, e.r.daemonUID)
-	if tl := (*abstractTooLong)(nil); errors.As(err, &tl) {
+	if tl := (*target.AbstractTooLong)(nil); errors.As(err, &tl) {
 		tl.RootFrom = e.r.rootOrigin()
 	}
 	if err != nil {
@@ -293,7 +294,7 @@ func (e *Env) setRoot(root string) error {
 	}
 	e.Root, e.Sock, e.Port = root, sock, port
 	switch {
-	case e.Transport == ipc.TransportUnix && isAbstract(sock):
+	case e.Transport == ipc.TransportUnix && target.IsAbstract(sock):
 		e.EndpointDir = "" // an abstract name is in no directory
 	case e.Transport == ipc.TransportUnix:
 		e.EndpointDir = filepath.Dir(sock)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -108,7 +109,7 @@ func (e *Env) findServing(ctx context.Context, d *daemon, pid int) (int, string)
 	if t.PidFile != "" {
 		// A daemon may serve before it writes its pid file: give it
 		// pidFileWait.
-		path := expand(t.PidFile, d.root, d.name)
+		path := target.Expand(t.PidFile, d.root, d.name)
 		for deadline := time.Now().Add(pidFileWait); ; time.Sleep(20 * time.Millisecond) {
 			// Race point: another uid may replace the pid file with a
 			// link at any time; readNoFollow refuses a final link, and

@@ -269,7 +269,7 @@ var brokenVariants = []struct {
 	{"sharedbase", []string{"dir.squat-dos"}},
 	{"addrpeer", []string{"auth.bound-address"}},
 	{"abstractpeer", []string{"auth.bound-address"}},
-	// On an abstract name (abstractTarget): no peer check at all, a uid
+	// On an abstract name (AbstractTarget): no peer check at all, a uid
 	// check that lets in its own uid from any mount namespace
 	// (containerd-shim's CVE-2020-15257), and the correct check made late,
 	// by pid (polkit's CVE-2013-4288). Every abstract name fails

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // pidAttack is the attacker uid interfering with auth.pid-handoff's
@@ -170,9 +171,9 @@ func TestAttackSetuidProgramEndedEarlyIsNoSkip(t *testing.T) {
 				case r.Status == Fail && strings.Contains(r.Reason, "handed to pid"):
 					// The program prompted before the attacker got to it.
 				case r.Status != Error:
-					t.Errorf("%s: %s (%s); want an error: uid %d ended the program early", r.ID, r.Status, oneLine(r.Reason, 300), attacker)
+					t.Errorf("%s: %s (%s); want an error: uid %d ended the program early", r.ID, r.Status, target.OneLine(r.Reason, 300), attacker)
 				case variant == "killsu" && !strings.Contains(r.Reason, "killed by SIGKILL") && !strings.Contains(r.Reason, "saw it prompt"):
-					t.Errorf("%s: error %q; want it to say what ended the program", r.ID, oneLine(r.Reason, 400))
+					t.Errorf("%s: error %q; want it to say what ended the program", r.ID, target.OneLine(r.Reason, 400))
 				}
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // PreflightError is a target that did not become ready in the preflight:
@@ -37,7 +38,7 @@ func (e *PreflightError) Error() string {
 	} else {
 		fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)
 	}
-	fmt.Fprintf(&b, "  command:    %s\n", strings.Join(quoteAll(e.Argv), " "))
+	fmt.Fprintf(&b, "  command:    %s\n", strings.Join(target.QuoteAll(e.Argv), " "))
 	fmt.Fprintf(&b, "  waited for: %s\n", e.WaitedFor)
 	if e.Exited {
 		fmt.Fprintf(&b, "  daemon:     exited with code %d%s\n", e.ExitCode, e.after())
@@ -136,5 +137,5 @@ func (e *Env) waitedFor() string {
 	if e.Transport == ipc.TransportTCP {
 		where = "through the port file " + e.Port
 	}
-	return e.r.cfg.Target.probeWhat() + " " + where
+	return e.r.cfg.Target.ProbeWhat() + " " + where
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // heldOpen is how long a daemon of the connect protocol must keep another
@@ -33,7 +34,7 @@ func withProbe(t Target, sp probeSpec, root string) probeSpec {
 	sp.Root = root
 	switch t.Protocol {
 	case ProtocolLine:
-		sp.Send, _ = decodeEscapes(t.Send) // checked by Validate
+		sp.Send, _ = target.DecodeEscapes(t.Send) // checked by Validate
 		sp.Expect = t.Expect
 	case ProtocolExec:
 		sp.Probe, _ = SplitCommand(t.Probe) // checked by Validate
@@ -179,7 +180,7 @@ func probeArgv(sp probeSpec) ([]string, error) {
 	switch {
 	case sp.Sock == "":
 		dir = filepath.Dir(sp.Port)
-	case isAbstract(sp.Sock):
+	case target.IsAbstract(sp.Sock):
 		dir = "" // an abstract name is in no directory
 	}
 	port := ""
@@ -218,12 +219,12 @@ func execProbe(ctx context.Context, sp probeSpec) probeResult {
 	pid := 0
 	if sp.Auth != nil {
 		if pid, err = authenticateExecProbe(ctx, sp); err != nil {
-			return probeResult{Detail: fmt.Sprintf("probe %s not run: %v", strings.Join(quoteAll(argv), " "), err)}
+			return probeResult{Detail: fmt.Sprintf("probe %s not run: %v", strings.Join(target.QuoteAll(argv), " "), err)}
 		}
 	} else if runtime.GOOS != "windows" && os.Geteuid() == 0 {
 		// An attacker's probe as root (--attacker-uid 0): not run, and no
 		// verdict from it (an impostor error), never "could not talk".
-		err := noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe %s not run as root: it runs as root only for the daemon's own endpoint, authenticated first", strings.Join(quoteAll(argv), " "))})
+		err := noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe %s not run as root: it runs as root only for the daemon's own endpoint, authenticated first", strings.Join(target.QuoteAll(argv), " "))})
 		return probeResult{Detail: err.Error()}
 	}
 	var out bytes.Buffer
@@ -235,7 +236,7 @@ func execProbe(ctx context.Context, sp probeSpec) probeResult {
 	killProbeGroup(cmd)
 	text := strings.TrimSpace(out.String())
 	if err != nil {
-		return probeResult{Detail: fmt.Sprintf("probe %s: %v: %s", strings.Join(quoteAll(argv), " "), err, clip([]byte(text), 200))}
+		return probeResult{Detail: fmt.Sprintf("probe %s: %v: %s", strings.Join(target.QuoteAll(argv), " "), err, clip([]byte(text), 200))}
 	}
 	return probeResult{Answered: true, PID: pid, Detail: fmt.Sprintf("probe exited 0: %s", clip([]byte(text), 200))}
 }
@@ -274,7 +275,7 @@ func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
 	var err error
 	// An abstract name has no directory chain to verify: the peer
 	// credentials that authenticate checks below are all there is.
-	if sp.Transport != ipc.TransportUnix || !isAbstract(path) {
+	if sp.Transport != ipc.TransportUnix || !target.IsAbstract(path) {
 		err = verifyEndpointChain(path, sp.Auth.UID, want)
 	}
 	if err != nil {
@@ -346,7 +347,7 @@ func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 		}()
 	}
 	wg.Wait()
-	res.Wallms = ms(time.Since(start))
+	res.Wallms = target.Millis(time.Since(start))
 	res.setPercentiles(lats)
 	return res
 }

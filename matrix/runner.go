@@ -16,6 +16,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -160,14 +161,14 @@ func runConfig(ctx context.Context, cfg Config) (out Report, err error) {
 	if err := r.preflight(ctx); err != nil {
 		if pe := (*PreflightError)(nil); errors.As(err, &pe) {
 			// A report CI can read, with no results and the reason.
-			rep.SetupError, rep.DurationMS = pe.Error(), ms(time.Since(rep.Started))
+			rep.SetupError, rep.DurationMS = pe.Error(), target.Millis(time.Since(rep.Started))
 			rep.Summary = Summarize(nil)
 			return rep, err
 		}
 		return Report{}, err
 	}
 	r.runScenarios(ctx, &rep)
-	rep.DurationMS = ms(time.Since(rep.Started))
+	rep.DurationMS = target.Millis(time.Since(rep.Started))
 	rep.Summary = Summarize(rep.Results)
 	return rep, nil
 }
@@ -271,7 +272,7 @@ func (r *Runner) runScenarios(ctx context.Context, rep *Report) {
 		res := r.runOne(ctx, s, i+1)
 		rep.Results = append(rep.Results, res)
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "[%2d/%d] %-28s %-5s %6.0fms  %s\n", i+1, len(cfg.Scenarios), s.ID, res.Status, res.DurationMS, oneLine(res.Reason, 90))
+			fmt.Fprintf(cfg.Progress, "[%2d/%d] %-28s %-5s %6.0fms  %s\n", i+1, len(cfg.Scenarios), s.ID, res.Status, res.DurationMS, target.OneLine(res.Reason, 90))
 		}
 	}
 	if ctx.Err() != nil {

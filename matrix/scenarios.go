@@ -18,6 +18,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -373,7 +374,7 @@ func linkTarget(e *Env, path string) string {
 		s += fmt.Sprintf(", holding %v", e.tree(path, ""))
 	case "file":
 		b, err := world.ReadNoFollow(path, -1, 64<<10)
-		s += fmt.Sprintf(", content %s (%v)", quoteClip(b, 200), err)
+		s += fmt.Sprintf(", content %s (%v)", target.QuoteClip(b, 200), err)
 	}
 	return s
 }
@@ -480,7 +481,7 @@ func authForeignConnect(ctx context.Context, e *Env) outcome {
 // As the daemon's uid, without following a link (plantOp.do): another uid
 // may have swapped the socket for a symlink to a file of root's.
 func loosen(ctx context.Context, e *Env) error {
-	if isAbstract(e.Sock) {
+	if target.IsAbstract(e.Sock) {
 		e.note("%s is an abstract name: no mode or directory to loosen, it is as open as it can be", e.Sock)
 		return nil
 	}
@@ -779,7 +780,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 		}
 		return fail("created outside the root %s: %s%s", e.Root, strings.Join(outside, ", "), also)
 	}
-	if len(accepted) > 0 && e.Transport == ipc.TransportUnix && isAbstract(e.Sock) {
+	if len(accepted) > 0 && e.Transport == ipc.TransportUnix && target.IsAbstract(e.Sock) {
 		// The name reaches no path through the socket: an abstract name
 		// is no file, so "@{root}/bu-../x.sock" is just a name. What the
 		// daemon makes on the filesystem from it (a pid or lock file) is
@@ -795,7 +796,7 @@ func pathNameValidation(ctx context.Context, e *Env) outcome {
 // budgetRoot grows root until the socket path the template gives for it
 // overflows a sun_path of limit bytes (by more than 8 bytes).
 func budgetRoot(root, tpl, name string, limit int) string {
-	for len(expand(tpl, root, name)) <= limit+8 {
+	for len(target.Expand(tpl, root, name)) <= limit+8 {
 		root = filepath.Join(root, "long-"+strings.Repeat("r", 20))
 	}
 	return root
@@ -817,7 +818,7 @@ func pathBudget(ctx context.Context, e *Env) outcome {
 			return errored("setup: %v", err)
 		}
 	}
-	nominal := expand(templateOr(e.r.cfg.Target), root, e.Name)
+	nominal := target.Expand(templateOr(e.r.cfg.Target), root, e.Name)
 	e.note("root is %d bytes; nominal socket path %d bytes, limit %d; socket path used: %s (%d bytes)", len(root), len(nominal), limit, e.Sock, len(e.Sock))
 	truncated := nominal[:limit]
 	d, err := e.startDaemon(root, e.Name)
@@ -940,12 +941,12 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 			return why, ok
 		})
 		e.keepImpostor(err, tr.name)
-		e.note("%s: reply=%s closed=%v err=%v", tr.name, quoteClip([]byte(reply), 120), closed, err)
+		e.note("%s: reply=%s closed=%v err=%v", tr.name, target.QuoteClip([]byte(reply), 120), closed, err)
 		if reply != "" && !strings.Contains(reply, `"error"`) {
-			return fail("%s was answered: %s", tr.name, quoteClip([]byte(reply), 120))
+			return fail("%s was answered: %s", tr.name, target.QuoteClip([]byte(reply), 120))
 		}
 		if strings.Contains(reply, "pong") {
-			return fail("%s got a pong: %s", tr.name, quoteClip([]byte(reply), 120))
+			return fail("%s got a pong: %s", tr.name, target.QuoteClip([]byte(reply), 120))
 		}
 		if err != nil && !closed {
 			// Not sent, or held open while the daemon answered no one:
@@ -1083,7 +1084,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	_, perr := squatterClient(ctx, e, e.spec())
 	got := sq.bytes()
 	e.note("client against the squatter: %v", perr)
-	e.note("squatter received %d bytes: %s", len(got), quoteClip(got, 200))
+	e.note("squatter received %d bytes: %s", len(got), target.QuoteClip(got, 200))
 	switch {
 	case perr == nil:
 		return fail("the client accepted the squatter on port %d", pf.Port)
@@ -1094,7 +1095,7 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 	case strings.Contains(string(got), `"proof"`):
 		return fail("the client sent a proof to a server that had not proved itself")
 	}
-	return pass("client refused the squatter (%s); it received only %d bytes with a random nonce", oneLine(perr.Error(), 80), len(got))
+	return pass("client refused the squatter (%s); it received only %d bytes with a random nonce", target.OneLine(perr.Error(), 80), len(got))
 }
 
 func protoMalformed(ctx context.Context, e *Env) outcome {
@@ -1106,9 +1107,9 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 	if err := e.asDaemonUID(ctx, "malformed", e.spec(), &rs); err != nil {
 		return errored("client helper: %v", err)
 	}
-	judgeReplies := e.r.cfg.Target.Protocol.speaksJSON()
+	judgeReplies := e.r.cfg.Target.Protocol.SpeaksJSON()
 	for _, r := range rs {
-		e.note("%s: reply=%s closed=%v; ping after: %s", r.Payload, quoteClip([]byte(r.Reply), 80), r.Closed, r.PingAfter)
+		e.note("%s: reply=%s closed=%v; ping after: %s", r.Payload, target.QuoteClip([]byte(r.Reply), 80), r.Closed, r.PingAfter)
 		if !judgeReplies {
 			// Only bh-json says what an error is: judged is that the
 			// daemon keeps answering its probe.
@@ -1121,7 +1122,7 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 			return fail("%s was answered as a ping: %q", r.Payload, r.Reply)
 		}
 		if r.Reply != "" && !strings.Contains(r.Reply, `"error"`) && !strings.HasPrefix(r.Reply, "connect:") {
-			return fail("%s got a reply that is not an error: %s", r.Payload, quoteClip([]byte(r.Reply), 80))
+			return fail("%s got a reply that is not an error: %s", r.Payload, target.QuoteClip([]byte(r.Reply), 80))
 		}
 		if !strings.HasPrefix(r.PingAfter, "ok") {
 			return fail("after %s the daemon no longer serves: %s", r.Payload, r.PingAfter)
@@ -1168,7 +1169,7 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	}
 	var r loadResult
 	workers, n := 64, 500
-	if p := e.r.cfg.Target.Protocol; !p.speaksJSON() {
+	if p := e.r.cfg.Target.Protocol; !p.SpeaksJSON() {
 		workers, n = probeLoadSize(p)
 	}
 	// The clients have until the scenario's deadline (a helper's own is
@@ -1190,7 +1191,7 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	case p == ProtocolExec:
 		conns, pings = "workers", "probe runs"
 		retried = "the probe program makes its own connections (their retries are not seen)"
-	case !p.speaksJSON():
+	case !p.SpeaksJSON():
 		conns, pings = "workers", "probes (a connection each)"
 	}
 	e.note("%d %s x %d %s: %d errors; p50 %.0f us, p99 %.0f us, max %.0f us, wall %.0f ms; %s", r.Conns, conns, r.Pings/max(r.Conns, 1), pings, r.Errors, r.P50us, r.P99us, r.Maxus, r.Wallms, retried)

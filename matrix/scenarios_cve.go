@@ -22,6 +22,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -74,10 +75,10 @@ func startFiles(e *Env) []startFile {
 	}
 	var out []startFile
 	if t.PidFile != "" {
-		out = append(out, startFile{what: "--pidfile", path: filepath.Clean(expand(t.PidFile, e.Root, e.Name)), toFile: true})
+		out = append(out, startFile{what: "--pidfile", path: filepath.Clean(target.Expand(t.PidFile, e.Root, e.Name)), toFile: true})
 	}
 	if t.LockFile != "" {
-		out = append(out, startFile{what: "--lockfile", path: filepath.Clean(expand(t.LockFile, e.Root, e.Name))})
+		out = append(out, startFile{what: "--lockfile", path: filepath.Clean(target.Expand(t.LockFile, e.Root, e.Name))})
 	}
 	return out
 }
@@ -141,7 +142,7 @@ func judgeCanary(e *Env, dir string, files []string) string {
 		if b, err := readInRun(e, filepath.Join(dir, f)); err != nil {
 			changed = append(changed, fmt.Sprintf("%s: %v", filepath.Join(dir, f), err))
 		} else if b != canarySentinel {
-			changed = append(changed, fmt.Sprintf("%s now holds %s", filepath.Join(dir, f), quoteClip([]byte(b), 80)))
+			changed = append(changed, fmt.Sprintf("%s now holds %s", filepath.Join(dir, f), target.QuoteClip([]byte(b), 80)))
 		}
 	}
 	for _, g := range got {
@@ -325,7 +326,7 @@ func (a boundConnect) talkOnce(ctx context.Context) connectResult {
 // --expect). how says which connection it was, first in r.Error.
 func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectResult {
 	r := connectResult{Connected: true}
-	if !sp.Protocol.speaksJSON() {
+	if !sp.Protocol.SpeaksJSON() {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+heldOpen)
 		defer cancel()
 		p := probeOn(ctx, c, sp, heldOpen)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -74,7 +75,7 @@ type mountNSConnect struct {
 // socket bound to it (/proc/net/unix, which lists this network
 // namespace's).
 func endpointExists(path string) error {
-	if !isAbstract(path) {
+	if !target.IsAbstract(path) {
 		_, err := os.Lstat(path)
 		return err
 	}
@@ -95,7 +96,7 @@ func endpointExists(path string) error {
 // describeSock is the socket's facts for the evidence: its file's, or
 // that it is an abstract name.
 func describeSock(e *Env) string {
-	if isAbstract(e.Sock) {
+	if target.IsAbstract(e.Sock) {
 		return e.Sock + ", an abstract name (no file, owner or mode)"
 	}
 	return world.Describe(e.Sock)
@@ -104,7 +105,7 @@ func describeSock(e *Env) string {
 // describeEndpoint is the socket's and its directory's facts for the
 // evidence.
 func describeEndpoint(e *Env) string {
-	if isAbstract(e.Sock) {
+	if target.IsAbstract(e.Sock) {
 		return "socket " + describeSock(e)
 	}
 	return fmt.Sprintf("socket %s; dir %s", world.Describe(e.Sock), world.Describe(e.EndpointDir))

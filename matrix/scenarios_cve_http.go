@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 func init() {
@@ -306,9 +307,9 @@ func tcpCrossProtocol(ctx context.Context, e *Env) outcome {
 			return errored("%s: %v", rq.what, err)
 		}
 		first, _, _ := strings.Cut(string(rq.raw), "\n")
-		sent := fmt.Sprintf("%q ... body %s", strings.TrimSpace(first), quoteClip(body, 80))
+		sent := fmt.Sprintf("%q ... body %s", strings.TrimSpace(first), target.QuoteClip(body, 80))
 		if isHTTP {
-			sent = quoteClip(rq.raw, 120)
+			sent = target.QuoteClip(rq.raw, 120)
 		}
 		answer, code := j.answer(r.got)
 		got := describeReply(r.got)
@@ -369,22 +370,22 @@ func (j crossJudge) answer(got []byte) (answer string, code int) {
 	if j.isHTTP && httpReplyStart(got) {
 		if code = httpStatus(got); code != 0 {
 			if !httpRefused(code) && matchFromLine(j.re, got) >= 0 {
-				return fmt.Sprintf(" %d: the reply %s matches %q", code, quoteClip(got, 160), j.expect), code
+				return fmt.Sprintf(" %d: the reply %s matches %q", code, target.QuoteClip(got, 160), j.expect), code
 			}
 			return "", code
 		}
 	}
 	if j.re == nil {
 		if l := answeredJSON(got); l != "" {
-			return ": " + quoteClip([]byte(l), 160), 0
+			return ": " + target.QuoteClip([]byte(l), 160), 0
 		}
 		return "", 0
 	}
 	switch at := matchFromLine(j.re, got); {
 	case at == 0:
-		return fmt.Sprintf(": the reply %s matches %q", quoteClip(got, 160), j.expect), 0
+		return fmt.Sprintf(": the reply %s matches %q", target.QuoteClip(got, 160), j.expect), 0
 	case at > 0:
-		return fmt.Sprintf(": line %d of the reply on, %s, matches %q", bytes.Count(got[:at], []byte("\n"))+1, quoteClip(got[at:], 160), j.expect), 0
+		return fmt.Sprintf(": line %d of the reply on, %s, matches %q", bytes.Count(got[:at], []byte("\n"))+1, target.QuoteClip(got[at:], 160), j.expect), 0
 	}
 	return "", 0
 }
@@ -423,7 +424,7 @@ func describeReply(got []byte) string {
 	var lines []string
 	for _, l := range strings.Split(string(got), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, oneLine(l, 100))
+			lines = append(lines, target.OneLine(l, 100))
 		}
 	}
 	switch len(lines) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // pidHandoffID is the scenario's ID.
@@ -121,7 +122,7 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 		return pass("uid %d could not connect (%s), so had no connection to hand over", e.r.attackerUID, r.Refused)
 	}
 	from := fmt.Sprintf("a connection made by pid %d, then running %s as root (/proc/%d owned by uid 0), handed to pid %d", r.ConnPID, r.Program, r.ConnPID, r.TalkPID)
-	e.note("%s; %s printed %q and waits for a password; reply=%q (%s)", from, r.Program, oneLine(r.Output, 120), oneLine(r.Reply, 120), r.Error)
+	e.note("%s; %s printed %q and waits for a password; reply=%q (%s)", from, r.Program, target.OneLine(r.Output, 120), target.OneLine(r.Reply, 120), r.Error)
 	if r.Unsure != "" {
 		return errored("no verdict: %s", r.Unsure)
 	}
@@ -138,7 +139,7 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 		// but not the answer --expect describes.
 		got = sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused)
 	case r.Reply != "":
-		got = "an error reply: " + strings.TrimSpace(oneLine(r.Reply, 80))
+		got = "an error reply: " + strings.TrimSpace(target.OneLine(r.Reply, 80))
 	default:
 		got = "no reply (" + r.Refused + ")"
 	}
@@ -155,12 +156,12 @@ func pidHandoffAnswered(ctx context.Context, e *Env, sp probeSpec, from string) 
 	a := e.r.attackerUID
 	var plain connectResult
 	err := e.asAttacker(ctx, "connect", sp, &plain)
-	e.note("uid %d's own connection, no hand-over: connected=%v reply=%q (%s; %v)", a, plain.Connected, oneLine(plain.Reply, 120), plain.Error, err)
+	e.note("uid %d's own connection, no hand-over: connected=%v reply=%q (%s; %v)", a, plain.Connected, target.OneLine(plain.Reply, 120), plain.Error, err)
 	o, done := judgeAttackerTalk(e, "its own connection", plain)
 	switch {
 	case err == nil && done && o.status == Fail:
 		return fail("uid %d's request over %s was answered, as its own connection is (%s): the daemon has no peer check at all (auth.peercred's failure), so it serves uid %d over any connection, handed over or not",
-			a, from, oneLine(cmp.Or(plain.Reply, "talked"), 80), a)
+			a, from, target.OneLine(cmp.Or(plain.Reply, "talked"), 80), a)
 	case err == nil && !done:
 		return fail("uid %d's request over %s was answered, while its own connection is refused (%s): the daemon authorizes by the connecting pid, read from /proc after the connect, not by the credentials fixed at connect (SO_PEERCRED's uid)",
 			a, from, cmp.Or(plain.Refused, "an error reply"))

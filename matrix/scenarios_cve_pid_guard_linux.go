@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 func init() {
@@ -125,7 +126,7 @@ func (a pidHandoff) endedEarly(k *connector, r pidHandoffResult, why string) (pi
 		r.Unsure = fmt.Sprintf("%s %s, though the suite's probe (%s) %s: something of uid %d's (a limit on the connector, a signal) kept it from its prompt", r.Program, why, a.Probe, saw, os.Getuid())
 		return r, ""
 	}
-	return r, fmt.Sprintf("%s; for the suite's probe (%s) it ended without a prompt too (%q)", why, a.Probe, oneLine(said, 120))
+	return r, fmt.Sprintf("%s; for the suite's probe (%s) it ended without a prompt too (%q)", why, a.Probe, target.OneLine(said, 120))
 }
 
 // rlimitResources are the resource limits the connector compares with the

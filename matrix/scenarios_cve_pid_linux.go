@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // setuidBlockers are setuid-root programs that, run by an ordinary uid
@@ -187,7 +188,7 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 	// names it (or its zombie) until then and cannot be reused: proc.Alive
 	// and procOwner read the connector itself.
 	if !prompted || !proc.Alive(r.ConnPID) {
-		return a.endedEarly(k, r, fmt.Sprintf("exited instead of waiting on stdin for a password (output %q)", oneLine(out, 120)))
+		return a.endedEarly(k, r, fmt.Sprintf("exited instead of waiting on stdin for a password (output %q)", target.OneLine(out, 120)))
 	}
 	if uid := procOwner(r.ConnPID); uid != 0 {
 		return r, fmt.Sprintf("it runs, but /proc/%d is owned by uid %d, not root (a setuid exec that gave no privilege)", r.ConnPID, uid)
@@ -404,7 +405,7 @@ func (k *connector) awaitPrompt(ctx context.Context) (prompted bool, out string,
 				return true, string(got), nil
 			}
 		case <-t.C:
-			return false, string(got), fmt.Errorf("the setuid program neither printed a password prompt nor exited within %s (output %q)", handoffSetupWait, oneLine(string(got), 120))
+			return false, string(got), fmt.Errorf("the setuid program neither printed a password prompt nor exited within %s (output %q)", handoffSetupWait, target.OneLine(string(got), 120))
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -109,7 +110,7 @@ func trySquat(ctx context.Context, e *Env, path string) (squatAttempt, error) {
 // abstract name by binding it first (squatAbstract).
 func squatDoS(ctx context.Context, e *Env) outcome {
 	t := e.r.cfg.Target
-	if isAbstract(e.Sock) {
+	if target.IsAbstract(e.Sock) {
 		return squatAbstract(ctx, e)
 	}
 	if parents := e.fallbackParents(); len(parents) > 0 {
@@ -266,7 +267,7 @@ func perUserSock(e *Env) (string, error) {
 	if base != e.privateBase {
 		return "", fmt.Errorf("ipc's order picks %s, not the per-user base %s", base, e.privateBase)
 	}
-	return filepath.Clean(expand(e.r.cfg.Target.Socket, base, e.Name)), nil
+	return filepath.Clean(target.Expand(e.r.cfg.Target.Socket, base, e.Name)), nil
 }
 
 // judgeSquatted judges a start after the attacker made sq.path first where

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 func init() {
@@ -44,7 +46,7 @@ type abstractHoldResult struct {
 }
 
 func (a abstractHold) hold(ctx context.Context) abstractHoldResult {
-	if !isAbstract(a.Sock) {
+	if !target.IsAbstract(a.Sock) {
 		return abstractHoldResult{Error: fmt.Sprintf("%s is not an abstract name", a.Sock)}
 	}
 	ln, err := net.Listen("unix", a.Sock)

@@ -2,6 +2,8 @@ package matrix
 
 import (
 	"strings"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // judgeTalk judges what a client that must get no reply (who: "uid
@@ -13,7 +15,7 @@ func judgeTalk(e *Env, who string, r connectResult) outcome {
 		return fail("%s talked to the daemon (--protocol %s): %s", who, e.r.cfg.Target.Protocol, r.Reply)
 	}
 	if strings.Contains(r.Reply, "pong") {
-		return fail("%s got an answer: %s", who, quoteClip([]byte(r.Reply), 120))
+		return fail("%s got an answer: %s", who, target.QuoteClip([]byte(r.Reply), 120))
 	}
 	if e.r.cfg.Target.Protocol == ProtocolExec {
 		return judgeFailedProbe(e, who, r)
@@ -47,11 +49,11 @@ func judgeFailedProbe(e *Env, who string, r connectResult) outcome {
 		return errored("the probe failed as %s (%s), but the daemon accepted that connection and kept it open %s: "+
 			"the probe may have failed for reasons of its own (no passwd entry for the uid?), so whether the daemon refuses it is unknown; "+
 			"give %s of a real user the probe works for, or make the probe work for any uid",
-			who, oneLine(r.Error, 200), heldOpen, Hint("attacker-uid", "UID"))
+			who, target.OneLine(r.Error, 200), heldOpen, Hint("attacker-uid", "UID"))
 	case !r.Connected:
-		return pass("%s could not connect (%s); its probe failed: %s", who, r.ConnectCheck, oneLine(r.Error, 200))
+		return pass("%s could not connect (%s); its probe failed: %s", who, r.ConnectCheck, target.OneLine(r.Error, 200))
 	}
-	return pass("%s's probe failed and the daemon did not keep its connection (%s): %s", who, r.ConnectCheck, oneLine(r.Error, 200))
+	return pass("%s's probe failed and the daemon did not keep its connection (%s): %s", who, r.ConnectCheck, target.OneLine(r.Error, 200))
 }
 
 func orClosed(r connectResult) string {
@@ -70,7 +72,7 @@ func judgeAttackerTalk(e *Env, from string, r connectResult) (o outcome, done bo
 		return fail("uid %d over %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply), true
 	}
 	if strings.Contains(r.Reply, "pong") || (r.Reply != "" && !strings.Contains(r.Reply, `"error"`)) {
-		return fail("uid %d over %s got an answer: %s", e.r.attackerUID, from, quoteClip([]byte(r.Reply), 120)), true
+		return fail("uid %d over %s got an answer: %s", e.r.attackerUID, from, target.QuoteClip([]byte(r.Reply), 120)), true
 	}
 	if r.Reply == "" && r.Refused == "" {
 		return errored("uid %d over %s could not talk to the daemon, but not because it was refused: %s", e.r.attackerUID, from, orClosed(r)), true

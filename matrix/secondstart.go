@@ -8,6 +8,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // A second start on a name that is already served (inst.live-not-hijacked,
@@ -51,7 +52,7 @@ func (e *Env) secondLimit() time.Duration {
 // sockIdentity is the entry at the env's socket path before a second
 // start (nil for tcp, or when nothing is there).
 func (e *Env) sockIdentity() os.FileInfo {
-	if e.Transport == ipc.TransportTCP || e.Sock == "" || isAbstract(e.Sock) {
+	if e.Transport == ipc.TransportTCP || e.Sock == "" || target.IsAbstract(e.Sock) {
 		return nil
 	}
 	// Lstat reads the entry without following a link; nothing is changed

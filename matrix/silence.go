@@ -12,6 +12,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // A daemon that neither answers nor closes a connection may be refusing
@@ -64,7 +65,7 @@ func (e *Env) settleSilence(ctx context.Context, uid int, r *connectResult, side
 // why says what was seen, for the verdict or for the error.
 func (e *Env) answeringWhileHeld(ctx context.Context, who string, held net.Conn) (why string, ok bool) {
 	if got, st := peekConn(held, 0); got != "" {
-		return fmt.Sprintf("a reply came on %s connection after its deadline (%q): the daemon was slow, or the helper was kept from reading it", who, oneLine(got, 120)), false
+		return fmt.Sprintf("a reply came on %s connection after its deadline (%q): the daemon was slow, or the helper was kept from reading it", who, target.OneLine(got, 120)), false
 	} else if st != "" {
 		e.note("%s connection, held silent: %s before the suite's own request", who, st)
 	}
@@ -77,7 +78,7 @@ func (e *Env) answeringWhileHeld(ctx context.Context, who string, held net.Conn)
 	}
 	got, st := peekConn(held, max(took, 200*time.Millisecond))
 	if got != "" {
-		return fmt.Sprintf("once the daemon answered the suite's own request it answered %s connection too (%q): that connection had waited unaccepted, not been refused", who, oneLine(got, 120)), false
+		return fmt.Sprintf("once the daemon answered the suite's own request it answered %s connection too (%q): that connection had waited unaccepted, not been refused", who, target.OneLine(got, 120)), false
 	}
 	return fmt.Sprintf("meanwhile the daemon answered uid %d's request on a fresh connection, after %s; the held one %s", e.r.daemonUID, took.Round(time.Millisecond), orStill(st)), true
 }

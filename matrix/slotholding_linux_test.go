@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // holdSlots is another uid holding a daemon's connection slots: for each
@@ -129,9 +131,9 @@ func TestAttackHeldSlotsForgeNoRefusal(t *testing.T) {
 				switch {
 				case r.Status == Skip && r.ID == pidHandoffID && slices.Contains(hostLacks(), r.ID):
 				case r.Status != Error:
-					t.Errorf("%s: %s (%s); want an error: uid %d held the daemon's %d slots", r.ID, r.Status, oneLine(r.Reason, 300), attacker, c.slots)
+					t.Errorf("%s: %s (%s); want an error: uid %d held the daemon's %d slots", r.ID, r.Status, target.OneLine(r.Reason, 300), attacker, c.slots)
 				case !strings.Contains(r.Reason, "answered no one") || !strings.Contains(r.Reason, fmt.Sprintf("uid %d: %d connections", attacker, c.slots)):
-					t.Errorf("%s: error %q; want it to say the daemon answered no one and name uid %d's %d connections", r.ID, oneLine(r.Reason, 400), attacker, c.slots)
+					t.Errorf("%s: error %q; want it to say the daemon answered no one and name uid %d's %d connections", r.ID, target.OneLine(r.Reason, 400), attacker, c.slots)
 				}
 			}
 			for _, h := range held {

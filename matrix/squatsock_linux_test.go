@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // sockInSquat is the attacker binding a socket of its own where the
@@ -64,7 +66,7 @@ func TestAttackSocketInSquatIsNotTheDaemons(t *testing.T) {
 		t.Fatalf("the attacker bound no socket in the scenario's squat: %s", out)
 	}
 	if res.Status != Error {
-		t.Errorf("%s %q; want an error: the socket in the squat is uid %d's, and the daemon hung", res.Status, oneLine(res.Reason, 300), attacker)
+		t.Errorf("%s %q; want an error: the socket in the squat is uid %d's, and the daemon hung", res.Status, target.OneLine(res.Reason, 300), attacker)
 	}
 	// The daemon's own socket in the squat still fails it: this one
 	// ignores the per-user base and serves in the shared one, squatted or
@@ -74,6 +76,6 @@ func TestAttackSocketInSquatIsNotTheDaemons(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res := resultOf(t, rep, "dir.squat-dos"); res.Status != Fail || !strings.Contains(res.Reason, "ignores the per-user base") {
-		t.Errorf("a daemon serving inside the squat: %s %q; want the fail", res.Status, oneLine(res.Reason, 300))
+		t.Errorf("a daemon serving inside the squat: %s %q; want the fail", res.Status, target.OneLine(res.Reason, 300))
 	}
 }

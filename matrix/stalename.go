@@ -6,6 +6,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // othersHoldName names the processes of uids other than the daemon's
@@ -14,7 +15,7 @@ import (
 // uid may bind a freed abstract name (no listen needed), and a start that
 // then fails says nothing of the daemon.
 func (e *Env) othersHoldName() string {
-	if e.Transport != ipc.TransportUnix || !isAbstract(e.Sock) {
+	if e.Transport != ipc.TransportUnix || !target.IsAbstract(e.Sock) {
 		return ""
 	}
 	hs, err := proc.HoldersOfUnixName(e.Sock)

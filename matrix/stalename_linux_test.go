@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // bindFreedNames is another uid taking an abstract name the moment a
@@ -67,6 +69,6 @@ func TestAttackFreedAbstractNameTaken(t *testing.T) {
 		t.Fatalf("the bystander took no name of the scenario's: %s", out)
 	}
 	if res.Status != Error || !strings.Contains(res.Reason, fmt.Sprintf("uid %d's", bystander)) {
-		t.Errorf("%s %q; want an error naming uid %d, which took the freed name", res.Status, oneLine(res.Reason, 300), bystander)
+		t.Errorf("%s %q; want an error naming uid %d, which took the freed name", res.Status, target.OneLine(res.Reason, 300), bystander)
 	}
 }

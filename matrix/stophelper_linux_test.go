@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // stopOwnHelpers is the attacker uid stopping its own helpers past their
@@ -112,9 +113,9 @@ func TestAttackStoppedHelperForgesNoRefusal(t *testing.T) {
 			// The resumed helper read the reply first: the daemon's flaw
 			// (auth.pid-handoff says "was answered", then which flaw).
 		case r.Status != Error:
-			t.Errorf("%s: %s (%s); want an error, or a fail on the reply: uid %d stopped its helper past its deadline", r.ID, r.Status, oneLine(r.Reason, 300), attacker)
+			t.Errorf("%s: %s (%s); want an error, or a fail on the reply: uid %d stopped its helper past its deadline", r.ID, r.Status, target.OneLine(r.Reason, 300), attacker)
 		case !strings.Contains(r.Reason, "did not run for"):
-			t.Errorf("%s: error %q; want it to say the helper was stopped", r.ID, oneLine(r.Reason, 400))
+			t.Errorf("%s: error %q; want it to say the helper was stopped", r.ID, target.OneLine(r.Reason, 400))
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // The verdict of a scenario is decided in this file, in this order, and
@@ -52,7 +54,7 @@ func errored(format string, a ...any) outcome { return outcome{Error, fmt.Sprint
 func (r *Runner) runOne(ctx context.Context, s Scenario, seq int) (res Result) {
 	start := time.Now()
 	res = Result{ID: s.ID, Title: s.Title, Severity: s.Severity, Transport: string(r.transport(s))}
-	defer func() { res.DurationMS = ms(time.Since(start)) }()
+	defer func() { res.DurationMS = target.Millis(time.Since(start)) }()
 	if why := r.skipReason(s); why != "" {
 		res.Status, res.Reason, res.NotApplicable = Skip, why, r.notApplicable(s)
 		return res

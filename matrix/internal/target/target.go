@@ -1,4 +1,4 @@
-package matrix
+package target
 
 import (
 	"fmt"
@@ -99,7 +99,7 @@ func (t Target) Describe() string { return t.ReportTarget().Describe() }
 // Validate checks an external target's templates: each placeholder is
 // one the template knows (checked first, so that a typo such as {rooot} is
 // named as one), an abstract socket name ('@' first) is used where it can
-// be (validateAbstract), --per-user-base only with what it can mean
+// be (ValidateAbstract), --per-user-base only with what it can mean
 // (validatePerUserBase), each path template holds {root}, and each --keep
 // glob stays under {root}.
 func (t Target) Validate() error {
@@ -124,13 +124,13 @@ func (t Target) Validate() error {
 	if err := t.validatePerUserBase(); err != nil {
 		return err
 	}
-	if err := t.validateAbstract(runtime.GOOS); err != nil {
+	if err := t.ValidateAbstract(runtime.GOOS); err != nil {
 		return err
 	}
 	for _, tpl := range []string{t.Socket, t.PortFile, t.LockFile} {
 		// An abstract name is no path: {root} is not required there
-		// (validateAbstract).
-		if tpl != "" && !isAbstract(tpl) && !strings.Contains(tpl, "{root}") {
+		// (ValidateAbstract).
+		if tpl != "" && !IsAbstract(tpl) && !strings.Contains(tpl, "{root}") {
 			return fmt.Errorf("path template %q: must contain {root} (each scenario gets a fresh root)", tpl)
 		}
 	}
@@ -235,7 +235,7 @@ func (t Target) Supports(tr ipc.Transport) bool {
 	return t.PortFile != ""
 }
 
-func expand(tpl, root, name string) string {
+func Expand(tpl, root, name string) string {
 	return strings.NewReplacer("{root}", root, "{name}", name).Replace(tpl)
 }
 
@@ -258,7 +258,7 @@ func (t Target) Paths(root, name string, tr ipc.Transport, daemonUID int) (sock,
 		}
 	}
 	if t.PortFile != "" {
-		port = filepath.Clean(expand(t.PortFile, root, name))
+		port = filepath.Clean(Expand(t.PortFile, root, name))
 	}
 	return sock, port, nil
 }
@@ -448,8 +448,8 @@ const (
 // probePlaceholders are the placeholders of an exec probe template.
 var probePlaceholders = []string{"{socket}", "{dir}", "{root}", "{name}", "{port}"}
 
-// speaksJSON: the protocol has requests, errors and a ping naming the pid.
-func (p Protocol) speaksJSON() bool { return p == ProtocolBHJSON || p == ProtocolIPC }
+// SpeaksJSON: the protocol has requests, errors and a ping naming the pid.
+func (p Protocol) SpeaksJSON() bool { return p == ProtocolBHJSON || p == ProtocolIPC }
 
 // validateProbe checks the protocol and its probe flags, and the fork and
 // directory settings.
@@ -460,7 +460,7 @@ func (t Target) validateProbe() error {
 		if t.Expect == "" {
 			return errors.New("--protocol line needs --expect REGEX (and --send STRING unless the daemon speaks first)")
 		}
-		if _, err := decodeEscapes(t.Send); err != nil {
+		if _, err := DecodeEscapes(t.Send); err != nil {
 			return fmt.Errorf("--send %q: %v", t.Send, err)
 		}
 		if _, err := regexp.Compile(t.Expect); err != nil {
@@ -526,9 +526,9 @@ func EscapeSend(b []byte) string {
 	return s.String()
 }
 
-// decodeEscapes turns --send's escapes into bytes: \r \n \t \\ and \xNN;
+// DecodeEscapes turns --send's escapes into bytes: \r \n \t \\ and \xNN;
 // any other backslash sequence is an error naming it.
-func decodeEscapes(s string) ([]byte, error) {
+func DecodeEscapes(s string) ([]byte, error) {
 	var out []byte
 	for i := 0; i < len(s); i++ {
 		if s[i] != '\\' {
@@ -565,8 +565,8 @@ func decodeEscapes(s string) ([]byte, error) {
 	return out, nil
 }
 
-// takesName: some template passes the endpoint name to the daemon.
-func (t Target) takesName() bool {
+// TakesName: some template passes the endpoint name to the daemon.
+func (t Target) TakesName() bool {
 	tpls := append([]string{t.Socket, t.PortFile, t.Probe, t.PidFile}, t.Cmd...)
 	for _, tpl := range append(tpls, t.Env...) {
 		if strings.Contains(tpl, "{name}") {
@@ -576,8 +576,8 @@ func (t Target) takesName() bool {
 	return false
 }
 
-// probeWhat says what the suite waits for from this target.
-func (t Target) probeWhat() string {
+// ProbeWhat says what the suite waits for from this target.
+func (t Target) ProbeWhat() string {
 	switch t.Protocol {
 	case ProtocolConnect:
 		return "connect() to succeed"
@@ -589,21 +589,21 @@ func (t Target) probeWhat() string {
 	return fmt.Sprintf("a %s ping", t.Protocol)
 }
 
-// isAbstract: sock names a Linux abstract socket ('@' first, as Go's net
+// IsAbstract: sock names a Linux abstract socket ('@' first, as Go's net
 // package and /proc/net/unix write the leading NUL), not a file.
-func isAbstract(sock string) bool { return len(sock) > 0 && sock[0] == '@' }
+func IsAbstract(sock string) bool { return len(sock) > 0 && sock[0] == '@' }
 
-// abstractTarget: the target is external and its socket an abstract name.
-func (t Target) abstractTarget() bool { return !t.Builtin && isAbstract(t.Socket) }
+// AbstractTarget: the target is external and its socket an abstract name.
+func (t Target) AbstractTarget() bool { return !t.Builtin && IsAbstract(t.Socket) }
 
-// validateAbstract refuses an abstract --socket where it cannot work: on
+// ValidateAbstract refuses an abstract --socket where it cannot work: on
 // goos other than Linux, without a name, with --protocol ipc (ipc's
 // clients dial files) or --dir-created-by suite (there is no directory).
 // An abstract name need not hold {root}: it is global to the network
 // namespace, though with {root} in it each scenario (and each run on the
 // machine) gets its own.
-func (t Target) validateAbstract(goos string) error {
-	if !isAbstract(t.Socket) {
+func (t Target) ValidateAbstract(goos string) error {
+	if !IsAbstract(t.Socket) {
 		return nil
 	}
 	switch {
@@ -623,15 +623,15 @@ func (t Target) validateAbstract(goos string) error {
 	return nil
 }
 
-// validateAbstractName refuses an abstract --socket template with {name}
+// ValidateAbstractName refuses an abstract --socket template with {name}
 // and no {root} that is too long for name: its length does not depend on
 // the run, so it is known before anything starts (with {root} it is known
-// once the run directory is made: abstractTooLong).
-func (t Target) validateAbstractName(name string) error {
-	if !isAbstract(t.Socket) || strings.Contains(t.Socket, "{root}") {
+// once the run directory is made: AbstractTooLong).
+func (t Target) ValidateAbstractName(name string) error {
+	if !IsAbstract(t.Socket) || strings.Contains(t.Socket, "{root}") {
 		return nil
 	}
-	if sock := expand(t.Socket, "", name); len(sock) > ipc.SunPathLimit("linux") {
+	if sock := Expand(t.Socket, "", name); len(sock) > ipc.SunPathLimit("linux") {
 		return fmt.Errorf("--socket %q with --name %q: the abstract name %s is %d bytes with its '@', over the %d an abstract name may have (sun_path's); give a shorter --socket or --name", t.Socket, name, sock, len(sock), ipc.SunPathLimit("linux"))
 	}
 	return nil
@@ -642,12 +642,12 @@ func (t Target) validateAbstractName(name string) error {
 // most ipc.SunPathLimit bytes with its '@' (which stands for sun_path's
 // leading NUL).
 func (t Target) sockAt(root, name string) (string, error) {
-	sock := expand(t.Socket, root, name)
-	if !isAbstract(sock) {
+	sock := Expand(t.Socket, root, name)
+	if !IsAbstract(sock) {
 		return filepath.Clean(sock), nil
 	}
 	if limit := ipc.SunPathLimit("linux"); len(sock) > limit {
-		return "", &abstractTooLong{Sock: sock, Template: t.Socket, Root: root, Limit: limit, RootBytes: strings.Count(t.Socket, "{root}") * len(root)}
+		return "", &AbstractTooLong{Sock: sock, Template: t.Socket, Root: root, Limit: limit, RootBytes: strings.Count(t.Socket, "{root}") * len(root)}
 	}
 	return sock, nil
 }
@@ -665,7 +665,7 @@ func (t Target) validatePerUserBase() error {
 		return nil
 	}
 	switch {
-	case isAbstract(t.Socket):
+	case IsAbstract(t.Socket):
 		return fmt.Errorf("--per-user-base with --socket %q: an abstract name is in no directory, so the daemon has no base to choose (the name is global to the network namespace); drop --per-user-base: dir.squat-dos judges the abstract name itself, which any uid can bind first", t.Socket)
 	case t.DirCreatedBy == "suite":
 		return fmt.Errorf("--per-user-base with --dir-created-by suite: a daemon that chooses its own base makes its socket's directory there itself (dir.squat-dos judges where it goes), while --dir-created-by suite is for a daemon told where, whose directory an operator makes; " +
@@ -674,11 +674,11 @@ func (t Target) validatePerUserBase() error {
 	return nil
 }
 
-// abstractTooLong is the error for an abstract socket name that, with the
+// AbstractTooLong is the error for an abstract socket name that, with the
 // scenario's root in it, is over sun_path's limit: how much of it {root}
 // is and where {root} comes from (Env.setRoot fills RootFrom), so that
 // the user shortens what is long.
-type abstractTooLong struct {
+type AbstractTooLong struct {
 	Sock, Template, Root string
 	Limit                int
 	// RootBytes: the bytes {root} takes in Sock (each {root} in the
@@ -689,7 +689,7 @@ type abstractTooLong struct {
 	RootFrom string
 }
 
-func (e *abstractTooLong) Error() string {
+func (e *AbstractTooLong) Error() string {
 	s := fmt.Sprintf("abstract socket name %s: %d bytes with its '@', over the %d sun_path holds", e.Sock, len(e.Sock), e.Limit)
 	if e.RootBytes == 0 {
 		return s + fmt.Sprintf("; shorten --socket %q", e.Template)

@@ -1,4 +1,4 @@
-package matrix
+package target
 
 import (
 	"strconv"
@@ -37,13 +37,13 @@ const (
 // Summarize counts rs (report.Summarize).
 func Summarize(rs []Result) report.Summary { return report.Summarize(rs) }
 
-// oneLine is s on one line, cut to n bytes (report.OneLine), for evidence.
-func oneLine(s string, n int) string { return report.OneLine(s, n) }
+// OneLine is s on one line, cut to n bytes (report.OneLine), for evidence.
+func OneLine(s string, n int) string { return report.OneLine(s, n) }
 
-// quoteClip is b quoted as Go quotes a string (%q: a control character
+// QuoteClip is b quoted as Go quotes a string (%q: a control character
 // shows as \r, \n or \x00, never as a space), at most its first n bytes,
 // cut at a character's start, with "…" after the quote when there is more.
-func quoteClip(b []byte, n int) string {
+func QuoteClip(b []byte, n int) string {
 	if len(b) <= n {
 		return strconv.Quote(string(b))
 	}
@@ -70,9 +70,9 @@ func (t Target) ReportTarget() report.Target {
 		PerUserBase: t.PerUserBase}
 }
 
-// quoteAll is argv with each word quoted for a POSIX shell, for messages
+// QuoteAll is argv with each word quoted for a POSIX shell, for messages
 // that show a command line.
-func quoteAll(argv []string) []string {
+func QuoteAll(argv []string) []string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
 		out[i] = shellQuote(a)
@@ -80,5 +80,5 @@ func quoteAll(argv []string) []string {
 	return out
 }
 
-// ms is d in milliseconds, to the microsecond, as the results give times.
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// Millis is d in milliseconds, to the microsecond, as the results give times.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

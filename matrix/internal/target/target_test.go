@@ -1,4 +1,4 @@
-package matrix
+package target
 
 import (
 	"slices"
@@ -89,13 +89,13 @@ func TestDecodeEscapes(t *testing.T) {
 		`plain`:          "plain",
 		`{"meta":"p"}\n`: "{\"meta\":\"p\"}\n",
 	} {
-		got, err := decodeEscapes(in)
+		got, err := DecodeEscapes(in)
 		if err != nil || string(got) != want {
 			t.Errorf("decodeEscapes(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{`a\`, `\q`, `\x4`, `\xzz`, `\x`} {
-		if _, err := decodeEscapes(bad); err == nil {
+		if _, err := DecodeEscapes(bad); err == nil {
 			t.Errorf("decodeEscapes(%q) accepted", bad)
 		}
 	}
@@ -147,7 +147,7 @@ func TestEscapeSendRoundTrip(t *testing.T) {
 	}
 	all = append(all, `\x41\\`...)
 	esc := EscapeSend(all)
-	got, err := decodeEscapes(esc)
+	got, err := DecodeEscapes(esc)
 	if err != nil || string(got) != string(all) {
 		t.Fatalf("decodeEscapes(EscapeSend(b)) = %q, %v; want b back (escaped %q)", got, err, esc)
 	}
