@@ -70,3 +70,18 @@ func (r *Runner) socketKindMismatch(s Scenario) string {
 	}
 	return ""
 }
+
+// lacksTransport says that the target lacks s's transport, and how to
+// give it one; "" when it has it. The same words are the skip's reason
+// (skipReason) and its cause in the summary (notApplicable).
+func (r *Runner) lacksTransport(s Scenario) string {
+	tr := r.transport(s)
+	if r.cfg.Target.Supports(tr) {
+		return ""
+	}
+	flag := Hint("socket", "TEMPLATE")
+	if tr == ipc.TransportTCP {
+		flag = Hint("port-file", "TEMPLATE")
+	}
+	return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
+}

@@ -116,3 +116,5 @@ func attackerTalk(ctx context.Context, sp probeSpec) connectResult {
 	}
 	return res
 }
+
+func (r *connectResult) talked() *connectResult { return r }

@@ -955,3 +955,14 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 	}
 	return nil
 }
+
+// signalErr adds the --forks hint to a signal's error when the process the
+// suite started has already finished and the target was not declared to
+// fork: the serving child was never followed.
+func (e *Env) signalErr(err error) error {
+	t := e.r.cfg.Target
+	if errors.Is(err, os.ErrProcessDone) && !t.Forks && !t.Builtin {
+		return fmt.Errorf("%w (%s; add %s)", err, forksHintText, Hint("forks", "true"))
+	}
+	return err
+}

@@ -1,7 +1,6 @@
 package matrix
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -75,22 +74,6 @@ func Hints(flags ...string) string {
 	return hints(fromAction(), flags...)
 }
 
-// forksHintText explains a signal that found the started process gone
-// although the daemon had answered: its first process exited once a child
-// served (gpg-agent without --daemon's foreground options).
-const forksHintText = "the process the suite started has exited while its daemon served: it forks into the background"
-
-// signalErr adds the --forks hint to a signal's error when the process the
-// suite started has already finished and the target was not declared to
-// fork: the serving child was never followed.
-func (e *Env) signalErr(err error) error {
-	t := e.r.cfg.Target
-	if errors.Is(err, os.ErrProcessDone) && !t.Forks && !t.Builtin {
-		return fmt.Errorf("%w (%s; add %s)", err, forksHintText, Hint("forks", "true"))
-	}
-	return err
-}
-
 // RerunFlags are the flags the rerun command of an incomplete run adds
 // because the results show they were missing: --forks when a scenario
 // ended in an error because the started process had exited while its
@@ -158,3 +141,8 @@ var reportInputs = map[string]bool{"native": true, "containers": true, "image": 
 var runFlags = map[string]bool{
 	"lockfile": true, "leg-timeout": true, "attacker-gid": true, "attacker-groups": true, "format": true, "leg": true,
 }
+
+// forksHintText explains a signal that found the started process gone
+// although the daemon had answered: its first process exited once a child
+// served (gpg-agent without --daemon's foreground options).
+const forksHintText = "the process the suite started has exited while its daemon served: it forks into the background"

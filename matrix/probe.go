@@ -362,21 +362,6 @@ func probeLoadSize(p Protocol) (workers, n int) {
 	return 64, 50
 }
 
-// lacksTransport says that the target lacks s's transport, and how to
-// give it one; "" when it has it. The same words are the skip's reason
-// (skipReason) and its cause in the summary (notApplicable).
-func (r *Runner) lacksTransport(s Scenario) string {
-	tr := r.transport(s)
-	if r.cfg.Target.Supports(tr) {
-		return ""
-	}
-	flag := Hint("socket", "TEMPLATE")
-	if tr == ipc.TransportTCP {
-		flag = Hint("port-file", "TEMPLATE")
-	}
-	return fmt.Sprintf("the target has no %s transport; give %s to run it", tr, flag)
-}
-
 // minimalEnv is the whole environment of helpers that act as another uid
 // (the attacker's among them): nothing of the caller's, whose variables
 // that uid could then read in /proc/<pid>/environ. Daemons start from it

@@ -28,8 +28,6 @@ import (
 // connectResult and the results that embed it.
 type talker interface{ talked() *connectResult }
 
-func (r *connectResult) talked() *connectResult { return r }
-
 // settleSilence judges a silence that r, what uid's helper met, reports
 // (heldSilent): the helper handed that connection to the suite (side),
 // which still holds it. It stays a refusal only when the daemon answers
