@@ -962,7 +962,7 @@ func (e *Env) fsOp(ctx context.Context, uid int, op plantOp, verb string) error 
 func (e *Env) signalErr(err error) error {
 	t := e.r.cfg.Target
 	if errors.Is(err, os.ErrProcessDone) && !t.Forks && !t.Builtin {
-		return fmt.Errorf("%w (%s; add %s)", err, forksHintText, Hint("forks", "true"))
+		return fmt.Errorf("%w (%s; add %s)", err, target.ForksHintText, Hint("forks", "true"))
 	}
 	return err
 }

@@ -94,3 +94,37 @@ func SplitPOSIXCommand(s string) ([]string, error) { return target.SplitPOSIXCom
 // printable ASCII as it is, a backslash as \\, \r \n \t, and any other
 // byte as \xNN.
 func EscapeSend(b []byte) string { return target.EscapeSend(b) }
+
+// What moved to package target (matrix/internal/target) keeps its name
+// here: the public face of package matrix does not change with the cut.
+
+const (
+	// FromActionEnv is set to 1 by the GitHub Action's run step
+	// (scripts/action.sh): the suite's hints and skip reasons then name the
+	// action's inputs, which is all its user can set, instead of the CLI's
+	// flags.
+	FromActionEnv = target.FromActionEnv
+)
+
+// Hint says how to set the run flag named flag to value, as the user can:
+// "--protocol line" on the command line; "input protocol: line" when the
+// run comes from the action (or "input flags: --leg-timeout=10m" for a
+// flag without an input of its own).
+func Hint(flag string, value string) string { return target.Hint(flag, value) }
+
+// Hints names several run flags as Hint names one, in a list: "--cmd,
+// --env, --lockfile" on the command line; "inputs target, env, flags:
+// --lockfile" when the run comes from the action.
+func Hints(flags ...string) string { return target.Hints(flags...) }
+
+// RerunFlags are the flags the rerun command of an incomplete run adds
+// because the results show they were missing: --forks when a scenario
+// ended in an error because the started process had exited while its child
+// served (signalErr).
+func RerunFlags(t Target, reps ...report.Report) []string { return target.RerunFlags(t, reps...) }
+
+// ActionWords rewrites the run flags a message names into the action's
+// inputs ("--ready-timeout 50ms" into "input ready-timeout 50ms"; a flag
+// with no input of its own into "input flags: --leg-timeout"), for a
+// message shown to a user of the action.
+func ActionWords(msg string) string { return target.ActionWords(msg) }

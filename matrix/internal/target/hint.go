@@ -1,4 +1,4 @@
-package matrix
+package target
 
 import (
 	"fmt"
@@ -84,7 +84,7 @@ func RerunFlags(t Target, reps ...report.Report) []string {
 	}
 	for _, r := range reps {
 		for _, res := range r.Results {
-			if res.Status == Error && strings.Contains(res.Reason, forksHintText) {
+			if res.Status == Error && strings.Contains(res.Reason, ForksHintText) {
 				return []string{"--forks"}
 			}
 		}
@@ -142,7 +142,7 @@ var runFlags = map[string]bool{
 	"lockfile": true, "leg-timeout": true, "attacker-gid": true, "attacker-groups": true, "format": true, "leg": true,
 }
 
-// forksHintText explains a signal that found the started process gone
+// ForksHintText explains a signal that found the started process gone
 // although the daemon had answered: its first process exited once a child
 // served (gpg-agent without --daemon's foreground options).
-const forksHintText = "the process the suite started has exited while its daemon served: it forks into the background"
+const ForksHintText = "the process the suite started has exited while its daemon served: it forks into the background"
