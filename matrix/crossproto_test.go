@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -96,14 +97,14 @@ func TestCrossProtocolRequests(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		sp   probeSpec
+		sp   probe.Spec
 		skip string
 	}{
-		{probeSpec{Protocol: ProtocolConnect}, "no request to put in the body"},
-		{probeSpec{Protocol: ProtocolExec}, "makes its own connection"},
-		{probeSpec{Protocol: ProtocolLine, Expect: "^SSH-"}, "the daemon speaks first"},
-		{probeSpec{Protocol: ProtocolLine, Send: []byte("PING\r\n")}, ""},
-		{probeSpec{Protocol: ProtocolIPC}, ""},
+		{probe.Spec{Protocol: ProtocolConnect}, "no request to put in the body"},
+		{probe.Spec{Protocol: ProtocolExec}, "makes its own connection"},
+		{probe.Spec{Protocol: ProtocolLine, Expect: "^SSH-"}, "the daemon speaks first"},
+		{probe.Spec{Protocol: ProtocolLine, Send: []byte("PING\r\n")}, ""},
+		{probe.Spec{Protocol: ProtocolIPC}, ""},
 	} {
 		body, why := crossBody(c.sp)
 		if c.skip == "" && (why != "" || len(body) == 0) || c.skip != "" && !strings.Contains(why, c.skip) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
@@ -77,7 +78,7 @@ func (e *Env) preflightHint(exited bool, code int, output string, waitErr error)
 		return "exit 127: the program, or a command its script runs, was not found; check the command's first word and the daemon's PATH"
 	case !t.Forks && exited && code == 0:
 		return fmt.Sprintf("the daemon exited 0 before it was ready; if it forks into the background, add %s (and %s if it writes one)", Hint("forks", "true"), Hint("pidfile", "TEMPLATE"))
-	case badPortFile(waitErr):
+	case probe.BadPortFile(waitErr):
 		return `the port file must be a JSON object with "port", such as {"port":16379} (bh-json and ipc daemons add their "token"); a daemon that writes none, or writes another format, can be started by a sh -c wrapper that writes one and execs it (see docs/cli.md, "A TCP daemon without a port file")`
 	case t.Protocol.SpeaksJSON() && errors.Is(waitErr, ipc.ErrBadReply):
 		return fmt.Sprintf("the daemon answered, but not with a %s pong (a JSON line {\"pong\":true,...}): if it speaks another protocol, give %s (a connect is enough), %s with %s and %s, or %s with %s",

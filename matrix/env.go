@@ -18,6 +18,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
@@ -338,9 +339,9 @@ func (e *Env) mkdirChain(p string) error {
 // spec is how the suite's clients reach the daemon: only a process of the
 // daemon's uid, one of the daemons started so far or a descendant, may
 // answer for it.
-func (e *Env) spec() probeSpec {
+func (e *Env) spec() probe.Spec {
 	e.mu.Lock()
-	id := &daemonIdentity{UID: e.r.daemonUID, Marker: proc.StartMarkerEnv + "=" + e.Parent}
+	id := &probe.DaemonIdentity{UID: e.r.daemonUID, Marker: proc.StartMarkerEnv + "=" + e.Parent}
 	if e.r.cfg.Target.Forks && proc.MarkerScanWorks {
 		id.Reaper = os.Getpid()
 	}
@@ -348,8 +349,8 @@ func (e *Env) spec() probeSpec {
 		id.PIDs = append(id.PIDs, d.Pid)
 	}
 	e.mu.Unlock()
-	sp := probeSpec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
-	return withProbe(e.r.cfg.Target, sp, e.Root)
+	sp := probe.Spec{Transport: e.Transport, Protocol: e.r.cfg.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
+	return probe.WithTarget(e.r.cfg.Target, sp, e.Root)
 }
 
 // daemon is one started daemon process.
@@ -490,7 +491,7 @@ var errEnvClosed = errors.New("the scenario has ended (timed out or interrupted)
 func daemonEnv(cfg Config, root, name string, tr ipc.Transport) []string {
 	env := os.Environ()
 	if cfg.EnvClear {
-		env = minimalEnv()
+		env = probe.MinimalEnv()
 	}
 	return append(env, cfg.Target.DaemonEnv(root, name, tr)...)
 }
@@ -498,11 +499,11 @@ func daemonEnv(cfg Config, root, name string, tr ipc.Transport) []string {
 // waitReady waits until the daemon answers a ping at the env's paths
 // (within Config.ReadyTimeout), and returns the pid it reports. It fails
 // early when the daemon exits.
-func (e *Env) waitReady(ctx context.Context, d *daemon, sp probeSpec) (int, error) {
+func (e *Env) waitReady(ctx context.Context, d *daemon, sp probe.Spec) (int, error) {
 	return e.waitReadyWithin(ctx, d, sp, e.r.cfg.ReadyTimeout)
 }
 
-func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limit time.Duration) (int, error) {
+func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probe.Spec, limit time.Duration) (int, error) {
 	// The scenario's plants are checked again once the daemon is ready (or
 	// has given up): one withdrawn before its start and put back later
 	// is seen (checkPlants).
@@ -555,8 +556,8 @@ func (e *Env) waitReadyWithin(ctx context.Context, d *daemon, sp probeSpec, limi
 				return pid, nil
 			}
 			// A port file that more bytes cannot make readable (not one
-			// still being written: parsePortFile) will not change.
-			if ie := (*impostorError)(nil); errors.As(err, &ie) || notProbed(err) || badPortFile(err) {
+			// still being written: probe.ParsePortFile) will not change.
+			if ie := (*probe.ImpostorError)(nil); errors.As(err, &ie) || probe.NotProbed(err) || probe.BadPortFile(err) {
 				return 0, err
 			}
 			// A reply no JSON-lines daemon sends will not turn into a
@@ -598,13 +599,13 @@ func (e *Env) start(ctx context.Context) (*daemon, int, error) {
 
 // pingAsDaemon pings as the daemon's uid (our daemon serves only its own
 // uid, and so may others).
-func (e *Env) pingAsDaemon(ctx context.Context, sp probeSpec) (int, error) {
+func (e *Env) pingAsDaemon(ctx context.Context, sp probe.Spec) (int, error) {
 	var res pingResult
 	err := e.runAs(ctx, e.r.daemonUID, "ping", sp, &res)
 	// From a helper process the error is text: the result says whether the
 	// reply was no JSON object.
-	if ie := (*impostorError)(nil); res.NotJSON != "" && notJSONReply(err) == "" && !errors.As(err, &ie) {
-		err = &notJSONError{reply: res.NotJSON}
+	if ie := (*probe.ImpostorError)(nil); res.NotJSON != "" && notJSONReply(err) == "" && !errors.As(err, &ie) {
+		err = &probe.NotJSONError{Reply: res.NotJSON}
 	}
 	return res.PID, err
 }

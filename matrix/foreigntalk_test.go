@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 )
 
 // foreignTalk passes only on a refusal: an attacker helper that could not
@@ -13,16 +15,16 @@ import (
 func TestForeignTalkNeedsARefusal(t *testing.T) {
 	for _, c := range []struct {
 		name   string
-		res    connectResult
+		res    probe.ConnectResult
 		status Status
 	}{
-		{"EMFILE", connectResult{Error: "dial unix /x: socket: too many open files"}, Error},
-		{"stopped helper", connectResult{Connected: true, Error: "no reply within 3s (connection held open); the helper did not run for 2s"}, Error},
-		{"refused", connectResult{Error: "dial unix /x: connect: permission denied", Refused: "permission denied"}, Pass},
-		{"closed", connectResult{Connected: true, Refused: "closed by the daemon"}, Pass},
+		{"EMFILE", probe.ConnectResult{Error: "dial unix /x: socket: too many open files"}, Error},
+		{"stopped helper", probe.ConnectResult{Connected: true, Error: "no reply within 3s (connection held open); the helper did not run for 2s"}, Error},
+		{"refused", probe.ConnectResult{Error: "dial unix /x: connect: permission denied", Refused: "permission denied"}, Pass},
+		{"closed", probe.ConnectResult{Connected: true, Refused: "closed by the daemon"}, Pass},
 		// Held silent, but the connection was not handed to the suite:
 		// whether the daemon answered anyone meanwhile is unknown.
-		{"held silent", connectResult{Connected: true, Error: "no reply within 3s (connection held open)", Refused: heldSilent}, Error},
+		{"held silent", probe.ConnectResult{Connected: true, Error: "no reply within 3s (connection held open)", Refused: probe.HeldSilent}, Error},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			old := actions["connect"]

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
@@ -37,17 +38,17 @@ type helperReply struct {
 }
 
 // pingResult is what the ping action returns. NotJSON: the daemon's reply
-// when it was not a JSON object (notJSONError), which the error alone would
+// when it was not a JSON object (probe.NotJSONError), which the error alone would
 // not carry out of a helper process.
 type pingResult struct {
 	PID     int    `json:"pid"`
 	NotJSON string `json:"not_json,omitempty"`
 }
 
-// notJSONReply is the reply a notJSONError holds, "" for any other err.
+// notJSONReply is the reply a probe.NotJSONError holds, "" for any other err.
 func notJSONReply(err error) string {
-	if nj := (*notJSONError)(nil); errors.As(err, &nj) {
-		return nj.reply
+	if nj := (*probe.NotJSONError)(nil); errors.As(err, &nj) {
+		return nj.Reply
 	}
 	return ""
 }
@@ -76,16 +77,16 @@ func registerChildMain(name string, f func() int) { childMains[name] = f }
 // process with the daemon (execDaemon, per platform).
 var actions = map[string]action{
 	"ping": func(ctx context.Context, arg json.RawMessage) (any, error) {
-		var sp probeSpec
+		var sp probe.Spec
 		if err := json.Unmarshal(arg, &sp); err != nil {
 			return nil, err
 		}
-		pid, err := pingOnce(ctx, sp)
+		pid, err := probe.PingOnce(ctx, sp)
 		return pingResult{PID: pid, NotJSON: notJSONReply(err)}, err
 	},
 	"load": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var a struct {
-			Spec         probeSpec `json:"spec"`
+			Spec         probe.Spec `json:"spec"`
 			Conns, Pings int
 			// Deadline: when the clients give up, the scenario's and
 			// not this helper's own.
@@ -99,24 +100,24 @@ var actions = map[string]action{
 			ctx, cancel = context.WithDeadline(ctx, a.Deadline)
 			defer cancel()
 		}
-		return runLoad(ctx, a.Spec, a.Conns, a.Pings), nil
+		return probe.RunLoad(ctx, a.Spec, a.Conns, a.Pings), nil
 	},
 	"malformed": func(ctx context.Context, arg json.RawMessage) (any, error) {
-		var sp probeSpec
+		var sp probe.Spec
 		if err := json.Unmarshal(arg, &sp); err != nil {
 			return nil, err
 		}
-		return runMalformed(ctx, sp), nil
+		return probe.RunMalformed(ctx, sp), nil
 	},
 	"idle": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var a struct {
-			Spec probeSpec `json:"spec"`
-			N    int       `json:"n"`
+			Spec probe.Spec `json:"spec"`
+			N    int        `json:"n"`
 		}
 		if err := json.Unmarshal(arg, &a); err != nil {
 			return nil, err
 		}
-		return runIdle(ctx, a.Spec, a.N), nil
+		return probe.RunIdle(ctx, a.Spec, a.N), nil
 	},
 	"plant": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var p plantOp
@@ -126,11 +127,11 @@ var actions = map[string]action{
 		return nil, p.do()
 	},
 	"connect": func(ctx context.Context, arg json.RawMessage) (any, error) {
-		var sp probeSpec
+		var sp probe.Spec
 		if err := json.Unmarshal(arg, &sp); err != nil {
 			return nil, err
 		}
-		return attackerConnect(ctx, sp), nil
+		return probe.AttackerConnect(ctx, sp), nil
 	},
 	"listening": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		// Run as the daemon's uid: reading another uid's /proc/<pid>/fd
@@ -217,17 +218,17 @@ func HelperMain(args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ctx, log := withImpostorLog(ctx)
+	ctx, log := probe.WithImpostorLog(ctx)
 	if h.Side {
 		if side := openSideSender(); side != nil {
-			ctx = context.WithValue(ctx, sideKey{}, side)
+			ctx = context.WithValue(ctx, probe.SideKey{}, side)
 		}
 	}
 	var res json.RawMessage
 	if err = guardHelper(); err == nil {
 		res, err = callAction(ctx, args[0], json.RawMessage(arg))
 	}
-	rep := helperReply{Result: res, Impostors: log.list()}
+	rep := helperReply{Result: res, Impostors: log.List()}
 	if err != nil {
 		rep.Error = err.Error()
 	}
@@ -332,13 +333,13 @@ func (r *Runner) callAs(ctx context.Context, uid int, attr *syscall.SysProcAttr,
 	var res json.RawMessage
 	var impostors []string
 	if uid == os.Geteuid() && attr == nil {
-		actx, log := withImpostorLog(ctx)
+		actx, log := probe.WithImpostorLog(ctx)
 		res, err = callAction(actx, name, b)
-		impostors = log.list()
+		impostors = log.List()
 	} else {
 		res, impostors, err = r.runHelper(ctx, uid, attr, name, b)
 	}
-	if ierr := impostorsError(impostors); ierr != nil {
+	if ierr := probe.ImpostorsError(impostors); ierr != nil {
 		err = errors.Join(ierr, err)
 	}
 	if out != nil && len(res) > 0 {
@@ -366,7 +367,7 @@ func (r *Runner) runHelper(ctx context.Context, uid int, attr *syscall.SysProcAt
 		gid, groups = r.attackerGID, r.attackerGroups
 	}
 	// The side channel (helperSide), when the caller asked for one.
-	side, _ := sideOf(ctx).(*helperSide)
+	side, _ := probe.SideOf(ctx).(*helperSide)
 	var helperEnd, suiteEnd *os.File
 	if side != nil {
 		var err error
@@ -385,7 +386,7 @@ func (r *Runner) runHelper(ctx context.Context, uid int, attr *syscall.SysProcAt
 	// see HelperMain.
 	cmd := exec.CommandContext(ctx, r.exe, HelperCommand, name)
 	cmd.Stdin = io.MultiReader(bytes.NewReader(hdr), strings.NewReader("\n"), bytes.NewReader(arg))
-	cmd.Env = minimalEnv()
+	cmd.Env = probe.MinimalEnv()
 	cmd.SysProcAttr = attr
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

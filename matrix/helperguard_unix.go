@@ -20,7 +20,7 @@ const minHelperNoFile = 64
 // /proc/<pid>/mem, environ and fd are closed to its own uid), and refuses
 // to act with an RLIMIT_NOFILE another process lowered (its own uid may,
 // with prlimit(2), even when it is not dumpable). A limit lowered later,
-// or the helper stopped, is caught where it matters: refusalOf and
+// or the helper stopped, is caught where it matters: probe.RefusalOf and
 // watchStalls turn its effects into no verdict.
 func guardHelper() error {
 	if err := proc.NonDumpable(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
@@ -32,11 +33,11 @@ type helperSide struct {
 // ctx runs (runHelper) or the action run in this process.
 func withHelperSide(ctx context.Context) (context.Context, *helperSide) {
 	s := &helperSide{}
-	return context.WithValue(ctx, sideKey{}, sideSink(s)), s
+	return context.WithValue(ctx, probe.SideKey{}, probe.SideSink(s)), s
 }
 
-// holdConn keeps a duplicate of c (an action in the suite's process).
-func (s *helperSide) holdConn(c net.Conn) error {
+// HoldConn keeps a duplicate of c (an action in the suite's process).
+func (s *helperSide) HoldConn(c net.Conn) error {
 	fc, ok := c.(interface{ File() (*os.File, error) })
 	if !ok {
 		return errors.New("not a socket connection")
@@ -60,7 +61,7 @@ func (s *helperSide) addHeld(c net.Conn) {
 	s.mu.Unlock()
 }
 
-func (s *helperSide) reportProc(pid int) error {
+func (s *helperSide) ReportProc(pid int) error {
 	s.addProc(proc.RefOf(pid))
 	return nil
 }

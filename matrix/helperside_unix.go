@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 )
 
@@ -124,7 +125,7 @@ type sideSender struct {
 // openSideSender takes fd 3 as the side channel (the header said the
 // suite gave one), close-on-exec from here on: the helper's own children
 // (the connector, the setuid program it becomes) never hold it.
-func openSideSender() sideSink {
+func openSideSender() probe.SideSink {
 	unix.CloseOnExec(sideFD)
 	return &sideSender{fd: sideFD}
 }
@@ -143,7 +144,7 @@ func (s *sideSender) send(m sideMsg, fds ...int) error {
 	return unix.Sendmsg(s.fd, b, oob, nil, unix.MSG_DONTWAIT)
 }
 
-func (s *sideSender) holdConn(c net.Conn) error {
+func (s *sideSender) HoldConn(c net.Conn) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return errors.New("not a socket connection")
@@ -159,7 +160,7 @@ func (s *sideSender) holdConn(c net.Conn) error {
 	return serr
 }
 
-func (s *sideSender) reportProc(pid int) error {
+func (s *sideSender) ReportProc(pid int) error {
 	start := proc.ProcStart(pid)
 	if start == 0 && proc.MarkerScanWorks {
 		return fmt.Errorf("no start time for pid %d", pid)

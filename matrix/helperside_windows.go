@@ -5,6 +5,8 @@ package matrix
 import (
 	"errors"
 	"os"
+
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 )
 
 // No side channel on Windows: no helper acts as another uid there.
@@ -14,4 +16,4 @@ func sidePair() (helperEnd, suiteEnd *os.File, err error) {
 
 func (s *helperSide) collect(f *os.File) { f.Close() }
 
-func openSideSender() sideSink { return nil }
+func openSideSender() probe.SideSink { return nil }

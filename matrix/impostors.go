@@ -6,6 +6,8 @@ import (
 
 	"fmt"
 	"syscall"
+
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 )
 
 // runAs runs a helper action as uid for this scenario and keeps any
@@ -16,20 +18,20 @@ func (e *Env) runAs(ctx context.Context, uid int, name string, arg, out any) err
 
 // keepImpostor records err's evidence when it is an impostor error.
 func (e *Env) keepImpostor(err error, how string) {
-	var ie *impostorError
+	var ie *probe.ImpostorError
 	if errors.As(err, &ie) {
 		e.mu.Lock()
-		e.impostors = append(e.impostors, ie.evidence)
+		e.impostors = append(e.impostors, ie.Evidence)
 		e.mu.Unlock()
-		e.note("impostor (%s): %s", how, ie.evidence)
+		e.note("impostor (%s): %s", how, ie.Evidence)
 	}
 }
 
 // readPortFile reads the daemon's port file as the suite's clients do: a
 // regular file of the daemon's uid, a final link not followed. Another
 // owner is an impostor, kept as evidence (see judgeImpostors).
-func (e *Env) readPortFile() (bhPortFile, error) {
-	pf, err := readPortFileOf(e.Port, e.spec().Auth)
+func (e *Env) readPortFile() (probe.BHPortFile, error) {
+	pf, err := probe.ReadPortFileOf(e.Port, e.spec().Auth)
 	e.keepImpostor(err, "reading the port file")
 	return pf, err
 }
@@ -54,7 +56,7 @@ func (e *Env) runAsIn(ctx context.Context, uid int, attr *syscall.SysProcAttr, n
 	err := e.r.callAs(sctx, uid, attr, name, arg, out)
 	e.keepImpostor(err, fmt.Sprintf("as uid %d, %s", uid, name))
 	if err == nil {
-		e.settleSilence(ctx, uid, t.talked(), side)
+		e.settleSilence(ctx, uid, t.TalkResult(), side)
 	}
 	return err
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/org/bh-ipc-check/internal/fsx"
 	"github.com/org/bh-ipc-check/internal/testenv"
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -297,16 +298,16 @@ var brokenVariants = []struct {
 // failing exactly want against the builtin daemon.
 var brokenClients = []struct {
 	name   string
-	client func(ctx context.Context, e *Env, sp probeSpec) (int, error)
+	client func(ctx context.Context, e *Env, sp probe.Spec) (int, error)
 	want   []string
 }{
 	// browser-harness's TCP client: the token in every request, sent to
 	// whoever listens on the port.
 	// (The suite's own bh-json client checks who listens first: Auth nil
 	// is browser-harness's, which checks nothing.)
-	{"token in the request", func(ctx context.Context, e *Env, sp probeSpec) (int, error) {
+	{"token in the request", func(ctx context.Context, e *Env, sp probe.Spec) (int, error) {
 		sp.Protocol, sp.Auth = ProtocolBHJSON, nil
-		return pingOnce(ctx, sp)
+		return probe.PingOnce(ctx, sp)
 	}, []string{"tcp.squatter-learns-nothing"}},
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 )
 
 // A port file is a JSON object with "port". One that more bytes cannot
@@ -37,17 +39,17 @@ func TestParsePortFile(t *testing.T) {
 		{`{"port":163`, 0, false, `holds an object cut short, "{\"port\":163" (still being written?)`},
 		{`{`, 0, false, "cut short"},
 	} {
-		pf, err := parsePortFile("/run/x.port", []byte(c.content))
+		pf, err := probe.ParsePortFile("/run/x.port", []byte(c.content))
 		switch {
 		case c.says == "" && (err != nil || pf.Port != c.port):
 			t.Errorf("parsePortFile(%q) = %+v, %v; want port %d", c.content, pf, err, c.port)
 		case c.says != "" && (err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "/run/x.port")):
 			t.Errorf("parsePortFile(%q) = %v; want an error naming the file and saying %q", c.content, err, c.says)
-		case c.says != "" && badPortFile(err) != c.bad:
-			t.Errorf("parsePortFile(%q): badPortFile = %v, want %v (%v)", c.content, badPortFile(err), c.bad, err)
+		case c.says != "" && probe.BadPortFile(err) != c.bad:
+			t.Errorf("parsePortFile(%q): badPortFile = %v, want %v (%v)", c.content, probe.BadPortFile(err), c.bad, err)
 		}
 		// Across a helper process the error is text.
-		if err != nil && badPortFile(errors.New("connect: "+err.Error())) != c.bad {
+		if err != nil && probe.BadPortFile(errors.New("connect: "+err.Error())) != c.bad {
 			t.Errorf("parsePortFile(%q): as text, badPortFile = %v, want %v", c.content, !c.bad, c.bad)
 		}
 	}

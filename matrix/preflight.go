@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -31,9 +32,9 @@ func (e *PreflightError) Error() string {
 	var b strings.Builder
 	if e.Exited {
 		fmt.Fprintf(&b, "preflight: the daemon exited with code %d%s, before it was ready; no scenario was run\n", e.ExitCode, e.after())
-	} else if badPortFile(e.Err) {
+	} else if probe.BadPortFile(e.Err) {
 		b.WriteString("preflight: the daemon's port file is not one the suite can read; no scenario was run\n")
-	} else if nj := (*notJSONError)(nil); errors.As(e.Err, &nj) {
+	} else if nj := (*probe.NotJSONError)(nil); errors.As(e.Err, &nj) {
 		fmt.Fprintf(&b, "preflight: the daemon's reply cannot be %s; no scenario was run\n", e.Protocol)
 	} else {
 		fmt.Fprintf(&b, "preflight: the target did not become ready within %s (--ready-timeout); no scenario was run\n", e.Limit)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 )
 
 // execDaemon is the helper's "exec" action: set the umask of this (helper)
@@ -61,7 +63,7 @@ func daemonCommand(exe string, a execArg, uid int, canSwitch bool) (*exec.Cmd, e
 	}
 	cmd := exec.Command(exe, HelperCommand, "exec")
 	cmd.Stdin = bytes.NewReader(spec)
-	cmd.Env = minimalEnv()
+	cmd.Env = probe.MinimalEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if uid != os.Geteuid() {
 		if !canSwitch {

@@ -46,7 +46,7 @@ const (
 	DefaultSocketTemplate = target.DefaultSocketTemplate
 	// ProtocolConnect: ready when connect() succeeds; another uid talks to the
 	// daemon when its connect() succeeds and the daemon keeps the connection
-	// open for heldOpen.
+	// open for probe.HeldOpen.
 	ProtocolConnect = target.ProtocolConnect
 	// ProtocolLine: Target.Send is written, a reply matching Target.Expect
 	// means the daemon answered.

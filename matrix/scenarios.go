@@ -17,6 +17,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
@@ -461,7 +462,7 @@ func dirNotADir(ctx context.Context, e *Env) outcome {
 // foreignTalk has the attacker connect and ping; it passes when no pong
 // comes back.
 func foreignTalk(ctx context.Context, e *Env) outcome {
-	var r connectResult
+	var r probe.ConnectResult
 	if err := e.asAttacker(ctx, "connect", e.spec(), &r); err != nil {
 		return errored("attacker helper: %v", err)
 	}
@@ -553,7 +554,7 @@ func instBusyNotStale(ctx context.Context, e *Env) outcome {
 	if err := signalDaemon(first, "STOP"); err != nil {
 		return errored("SIGSTOP: %v", e.signalErr(err))
 	}
-	n, full, closeAll, err := fillBacklog(e.Sock, 70000)
+	n, full, closeAll, err := probe.FillBacklog(e.Sock, 70000)
 	defer closeAll()
 	e.note("backlog: %d connects, full=%v err=%v", n, full, err)
 	if !full {
@@ -935,7 +936,7 @@ func tcpAuthRequired(ctx context.Context, e *Env) outcome {
 		{"request with a wrong token", `{"cmd":"status","token":"` + wrong + `"}`},
 	}
 	for _, tr := range tries {
-		reply, closed, err := tcpExchange(ctx, pf.Port, e.spec().Auth, tr.line, func(c net.Conn) (string, bool) {
+		reply, closed, err := probe.TCPExchange(ctx, pf.Port, e.spec().Auth, tr.line, func(c net.Conn) (string, bool) {
 			why, ok := e.answeringWhileHeld(ctx, "the suite's", c)
 			e.note("%s: held open with no reply; %s", tr.name, why)
 			return why, ok
@@ -1061,7 +1062,7 @@ func tcpPortFileDACL(ctx context.Context, e *Env) outcome {
 // squatter: the suite's ipc client, as the daemon's uid. The scenario
 // judges that client (the ipc package), not an external daemon; the
 // suite's tests swap in deliberately broken clients to see it fail.
-var squatterClient = func(ctx context.Context, e *Env, sp probeSpec) (int, error) { return e.pingAsDaemon(ctx, sp) }
+var squatterClient = func(ctx context.Context, e *Env, sp probe.Spec) (int, error) { return e.pingAsDaemon(ctx, sp) }
 
 func tcpSquatter(ctx context.Context, e *Env) outcome {
 	d, _, err := e.start(ctx)
@@ -1076,13 +1077,13 @@ func tcpSquatter(ctx context.Context, e *Env) outcome {
 		return errored("SIGKILL: %v", e.signalErr(err))
 	}
 	d.waitServing(5 * time.Second)
-	sq, err := squat(pf.Port)
+	sq, err := probe.Squat(pf.Port)
 	if err != nil {
 		return errored("could not bind the stale port %d to act as the squatter: %v", pf.Port, err)
 	}
-	defer sq.close()
+	defer sq.Close()
 	_, perr := squatterClient(ctx, e, e.spec())
-	got := sq.bytes()
+	got := sq.Bytes()
 	e.note("client against the squatter: %v", perr)
 	e.note("squatter received %d bytes: %s", len(got), target.QuoteClip(got, 200))
 	switch {
@@ -1103,7 +1104,7 @@ func protoMalformed(ctx context.Context, e *Env) outcome {
 	if err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	var rs []malformedResult
+	var rs []probe.MalformedResult
 	if err := e.asDaemonUID(ctx, "malformed", e.spec(), &rs); err != nil {
 		return errored("client helper: %v", err)
 	}
@@ -1142,7 +1143,7 @@ func protoIdle(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	var r idleResult
+	var r probe.IdleResult
 	if err := e.asDaemonUID(ctx, "idle", map[string]any{"spec": e.spec(), "n": 500}, &r); err != nil {
 		return errored("client helper: %v", err)
 	}
@@ -1167,10 +1168,10 @@ func loadConcurrent(ctx context.Context, e *Env) outcome {
 	if _, _, err := e.start(ctx); err != nil {
 		return errored("the daemon passed the preflight but did not start here: %v", err)
 	}
-	var r loadResult
+	var r probe.LoadResult
 	workers, n := 64, 500
 	if p := e.r.cfg.Target.Protocol; !p.SpeaksJSON() {
-		workers, n = probeLoadSize(p)
+		workers, n = probe.LoadSize(p)
 	}
 	// The clients have until the scenario's deadline (a helper's own is
 	// another): on a loaded machine a slow daemon is busy, not broken.

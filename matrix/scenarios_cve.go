@@ -21,6 +21,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
@@ -298,23 +299,23 @@ func cleanupNoFollow(ctx context.Context, e *Env) outcome {
 // socket from a client socket bound to Local first ("" binds an abstract
 // autobind address, Linux), send a ping, read what comes back.
 type boundConnect struct {
-	Spec  probeSpec `json:"spec"`
-	Local string    `json:"local"`
+	Spec  probe.Spec `json:"spec"`
+	Local string     `json:"local"`
 }
 
-func (a boundConnect) talk(ctx context.Context) connectResult {
-	return watched(func() connectResult { return a.talkOnce(ctx) })
+func (a boundConnect) talk(ctx context.Context) probe.ConnectResult {
+	return probe.Watched(func() probe.ConnectResult { return a.talkOnce(ctx) })
 }
 
-func (a boundConnect) talkOnce(ctx context.Context) connectResult {
+func (a boundConnect) talkOnce(ctx context.Context) probe.ConnectResult {
 	path, done, err := proc.ReachableSockPath(a.Spec.Sock)
 	if err != nil {
-		return connectResult{Error: err.Error()}
+		return probe.ConnectResult{Error: err.Error()}
 	}
 	defer done()
 	c, err := dialFrom(a.Local, path)
 	if err != nil {
-		return connectResult{Error: err.Error(), Refused: refusalOf(err, false)}
+		return probe.ConnectResult{Error: err.Error(), Refused: probe.RefusalOf(err, false)}
 	}
 	defer c.Close()
 	return talkOn(ctx, c, a.Spec, "bound to "+c.LocalAddr().String())
@@ -322,14 +323,14 @@ func (a boundConnect) talkOnce(ctx context.Context) connectResult {
 
 // talkOn is an attacker's request on c, a connection it made itself: a
 // ping (bh-json, ipc) read for one line, or the probe's own judgement
-// (connect and line: a connection held open heldOpen, a reply matching
+// (connect and line: a connection held open probe.HeldOpen, a reply matching
 // --expect). how says which connection it was, first in r.Error.
-func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectResult {
-	r := connectResult{Connected: true}
+func talkOn(ctx context.Context, c net.Conn, sp probe.Spec, how string) probe.ConnectResult {
+	r := probe.ConnectResult{Connected: true}
 	if !sp.Protocol.SpeaksJSON() {
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+heldOpen)
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second+probe.HeldOpen)
 		defer cancel()
-		p := probeOn(ctx, c, sp, heldOpen)
+		p := probe.OnConn(ctx, c, sp, probe.HeldOpen)
 		r.Talked, r.Refused, r.Sent = p.Answered, p.Refused, p.Got
 		if p.Answered {
 			r.Reply = p.Detail
@@ -340,7 +341,7 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 	r.Error = how
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	if _, err := c.Write([]byte(`{"meta":"ping"}` + "\n")); err != nil {
-		r.Error, r.Refused = how+"; write: "+err.Error(), writeRefusal(err)
+		r.Error, r.Refused = how+"; write: "+err.Error(), probe.WriteRefusal(err)
 		return r
 	}
 	// One line is an answer: no need to wait for the daemon to close.
@@ -350,7 +351,7 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 		err = io.EOF
 	}
 	var note string
-	r.Refused, note = handSilence(ctx, c, refusalOf(err, true))
+	r.Refused, note = probe.HandSilence(ctx, c, probe.RefusalOf(err, true))
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		r.Error += "; no reply within 3s (connection held open)" + note
 	} else if err != nil && err != io.EOF {
@@ -364,7 +365,7 @@ func talkOn(ctx context.Context, c net.Conn, sp probeSpec, how string) connectRe
 // left, and returns the spec an attacker connects with. what finishes the
 // skip for --protocol exec: what the suite cannot do to the probe
 // program's own connection. done: o is the scenario's outcome.
-func loosenedForAttacker(ctx context.Context, e *Env, what string) (sp probeSpec, o outcome, done bool) {
+func loosenedForAttacker(ctx context.Context, e *Env, what string) (sp probe.Spec, o outcome, done bool) {
 	if e.r.cfg.Target.Protocol == ProtocolExec {
 		return sp, skip("%s: the probe program makes its own connection, which the suite cannot %s; run with %s or %s to judge it", Hint("protocol", "exec"), what, Hint("protocol", "connect"), Hint("protocol", "line")), true
 	}
@@ -408,7 +409,7 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 	}
 	var tried []string
 	for _, local := range locals {
-		var r connectResult
+		var r probe.ConnectResult
 		if err := e.asAttacker(ctx, "connect-bound", boundConnect{Spec: sp, Local: local}, &r); err != nil {
 			return errored("attacker helper: %v", err)
 		}
@@ -416,7 +417,7 @@ func authBoundAddress(ctx context.Context, e *Env) outcome {
 		if from == "" {
 			from = "an abstract autobind address"
 		}
-		e.note("uid %d from %s: connected=%v %s (%s)", e.r.attackerUID, from, r.Connected, r.replyNote(), r.Error)
+		e.note("uid %d from %s: connected=%v %s (%s)", e.r.attackerUID, from, r.Connected, r.ReplyNote(), r.Error)
 		if o, done := judgeAttackerTalk(e, "a connection from "+from, r); done {
 			return o
 		}

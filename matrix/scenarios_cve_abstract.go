@@ -15,6 +15,7 @@ import (
 
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
@@ -50,7 +51,7 @@ var abstractScenarios = []Scenario{
 func init() {
 	catalogue = append(catalogue, abstractScenarios...)
 	registerAction("connect-mountns", func(ctx context.Context, arg json.RawMessage) (any, error) {
-		var sp probeSpec
+		var sp probe.Spec
 		if err := json.Unmarshal(arg, &sp); err != nil {
 			return nil, err
 		}
@@ -58,7 +59,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return mountNSConnect{connectResult: connectWatched(ctx, sp), MountNS: ns}, nil
+		return mountNSConnect{ConnectResult: probe.ConnectWatched(ctx, sp), MountNS: ns}, nil
 	})
 }
 
@@ -66,7 +67,7 @@ func init() {
 // connect and ping, and the mount namespace it ran in
 // (/proc/self/ns/mnt's link, "mnt:[N]").
 type mountNSConnect struct {
-	connectResult
+	probe.ConnectResult
 	MountNS string `json:"mount_ns"`
 }
 
@@ -153,5 +154,5 @@ func authAbstractMountNS(ctx context.Context, e *Env) outcome {
 	if r.MountNS == "" || r.MountNS == own {
 		return errored("the helper did not run in a mount namespace of its own (%q; the suite's is %s): nothing was tested", r.MountNS, own)
 	}
-	return judgeTalk(e, fmt.Sprintf("uid %d (the daemon's) from another mount namespace", e.r.daemonUID), r.connectResult)
+	return judgeTalk(e, fmt.Sprintf("uid %d (the daemon's) from another mount namespace", e.r.daemonUID), r.ConnectResult)
 }

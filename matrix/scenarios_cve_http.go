@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -99,7 +100,7 @@ func withForeignHost(req []byte, port int) []byte {
 // POST: bh-json's ping without the token (a page cannot read the port
 // file); ipc's handshake hello (a page can send it, never its proof) and
 // a ping; the line protocol's --send. skip says why there is none.
-func crossBody(sp probeSpec) (body []byte, skip string) {
+func crossBody(sp probe.Spec) (body []byte, skip string) {
 	switch sp.Protocol {
 	case ProtocolBHJSON:
 		return []byte(`{"meta":"ping"}` + "\n"), ""
@@ -119,7 +120,7 @@ func crossBody(sp probeSpec) (body []byte, skip string) {
 // browserRequests are what the scenario sends to port: a cross-origin
 // POST and a rebinding one, each with body; for an HTTP daemon, --send
 // with a foreign Host.
-func browserRequests(sp probeSpec, body []byte, port int) (reqs []browserRequest, isHTTP bool) {
+func browserRequests(sp probe.Spec, body []byte, port int) (reqs []browserRequest, isHTTP bool) {
 	if sp.Protocol == ProtocolLine && httpRequestLine.Match(sp.Send) {
 		return []browserRequest{{"--send with Host: " + foreignHost + " (DNS rebinding)", withForeignHost(sp.Send, port)}}, true
 	}
@@ -217,8 +218,8 @@ func matchFromLine(re *regexp.Regexp, got []byte) int {
 // reply so far settles it, or crossReadWindow passes; then, with the
 // connection still open, whileHeld judges the silence
 // (Env.answeringWhileHeld).
-func exchangeCross(ctx context.Context, port int, id *daemonIdentity, req []byte, answered func([]byte) bool, whileHeld func(net.Conn) (string, bool)) (crossReply, error) {
-	c, err := dialDaemonTCP(ctx, port, id)
+func exchangeCross(ctx context.Context, port int, id *probe.DaemonIdentity, req []byte, answered func([]byte) bool, whileHeld func(net.Conn) (string, bool)) (crossReply, error) {
+	c, err := probe.DialDaemonTCP(ctx, port, id)
 	if err != nil {
 		return crossReply{}, err
 	}

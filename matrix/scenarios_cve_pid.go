@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -45,7 +46,7 @@ const pidHandoffChild = "pid-handoff-connect"
 // connection over and execs a setuid-root program that blocks; this
 // helper then talks on the connection (pidHandoff.run, per platform).
 type pidHandoff struct {
-	Spec probeSpec `json:"spec"`
+	Spec probe.Spec `json:"spec"`
 	// Connector is the executable the connector runs (Runner.connectorExe).
 	Connector string `json:"connector"`
 	// NoPrompt are the programs the suite's own probe (setuidProbe) saw
@@ -67,10 +68,10 @@ type rlimitOf struct {
 	Max uint64 `json:"max"`
 }
 
-// pidHandoffResult is what the attacker saw. The connectResult is the
+// pidHandoffResult is what the attacker saw. The probe.ConnectResult is the
 // request on the handed-over connection.
 type pidHandoffResult struct {
-	connectResult
+	probe.ConnectResult
 	// Program is the setuid-root program the connector became; ConnPID
 	// the connector's pid (the one the daemon's SO_PEERCRED names) and
 	// TalkPID the process that talked.
@@ -126,7 +127,7 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 	if r.Unsure != "" {
 		return errored("no verdict: %s", r.Unsure)
 	}
-	if o, done := judgeAttackerTalk(e, from, r.connectResult); done {
+	if o, done := judgeAttackerTalk(e, from, r.ConnectResult); done {
 		if o.status == Fail {
 			return pidHandoffAnswered(ctx, e, sp, from)
 		}
@@ -137,7 +138,7 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 	case r.Sent != "":
 		// A protocol's own refusal (D-Bus: "REJECTED EXTERNAL"): a reply,
 		// but not the answer --expect describes.
-		got = sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused)
+		got = probe.SentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused)
 	case r.Reply != "":
 		got = "an error reply: " + strings.TrimSpace(target.OneLine(r.Reply, 80))
 	default:
@@ -152,9 +153,9 @@ func authPidHandoff(ctx context.Context, e *Env) outcome {
 // told by a connection of the attacker's own, with no hand-over (as
 // auth.peercred makes it): answered too, the daemon serves that uid over
 // any connection; refused, it judged the connecting pid.
-func pidHandoffAnswered(ctx context.Context, e *Env, sp probeSpec, from string) outcome {
+func pidHandoffAnswered(ctx context.Context, e *Env, sp probe.Spec, from string) outcome {
 	a := e.r.attackerUID
-	var plain connectResult
+	var plain probe.ConnectResult
 	err := e.asAttacker(ctx, "connect", sp, &plain)
 	e.note("uid %d's own connection, no hand-over: connected=%v reply=%q (%s; %v)", a, plain.Connected, target.OneLine(plain.Reply, 120), plain.Error, err)
 	o, done := judgeAttackerTalk(e, "its own connection", plain)

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
@@ -186,7 +187,7 @@ func startPiped(cmd *exec.Cmd) (*connector, error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, outW
-	cmd.Env = minimalEnv()
+	cmd.Env = probe.MinimalEnv()
 	err = cmd.Start()
 	inR.Close()
 	outW.Close()

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
@@ -37,7 +38,7 @@ var setuidDirs = []string{"/usr/bin", "/bin", "/usr/sbin", "/sbin"}
 
 // passwordPrompt is how a setuidBlocker says it waits (su, chfn, chsh and
 // newgrp "Password:", passwd "Current password:", sudo "[sudo] password
-// for"), under minimalEnv's C locale.
+// for"), under probe.MinimalEnv's C locale.
 var passwordPrompt = regexp.MustCompile(`(?i)password`)
 
 // handoffSetupWait bounds each step of the attack's setup (the connector
@@ -162,7 +163,7 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 	case errors.As(err, &cf):
 		// What stopped the connect is the daemon's doing (a refused
 		// connect) or no verdict.
-		r.Error, r.Refused = cf.Error(), refusalOf(cf, false)
+		r.Error, r.Refused = cf.Error(), probe.RefusalOf(cf, false)
 		if r.Refused == "" {
 			r.Unsure = cf.Error()
 		}
@@ -193,7 +194,7 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 	if uid := procOwner(r.ConnPID); uid != 0 {
 		return r, fmt.Sprintf("it runs, but /proc/%d is owned by uid %d, not root (a setuid exec that gave no privilege)", r.ConnPID, uid)
 	}
-	r.connectResult = watched(func() connectResult { return talkOn(ctx, k.conn, a.Spec, "the handed-over connection") })
+	r.ConnectResult = probe.Watched(func() probe.ConnectResult { return talkOn(ctx, k.conn, a.Spec, "the handed-over connection") })
 	// The program was alive and root's before the request; still so after
 	// the reply, it was throughout: whenever the daemon looked, /proc/<pid>
 	// said root.
@@ -204,7 +205,7 @@ func (a pidHandoff) try(ctx context.Context, exe string, argv []string) (r pidHa
 }
 
 // connectFailure is the connector's report that its connect failed,
-// with the errno it names (refusalOf reads it) when it names one.
+// with the errno it names (probe.RefusalOf reads it) when it names one.
 type connectFailure struct {
 	msg   string
 	errno syscall.Errno
@@ -277,7 +278,7 @@ func startConnector(ctx context.Context, exe string, arg handoffArg) (k *connect
 	// is its uid's to kill at any instant, end() with it; the suite then
 	// kills what was reported (helperSide.end), a program its uid stopped
 	// too, which would otherwise outlive the run as root's.
-	if err := reportToSuite(ctx, cmd.Process.Pid); err != nil {
+	if err := probe.ReportToSuite(ctx, cmd.Process.Pid); err != nil {
 		return k, fmt.Errorf("reporting the connector to the suite: %w", err)
 	}
 	fc, err := net.FileConn(mine)
@@ -496,6 +497,6 @@ func pidHandoffChildMain() int {
 	if low := loweredLimits(a.Limits); low != "" {
 		return failed("%s the connector's limits were lowered by another process of its uid: %s", interferencePrefix, low)
 	}
-	err = syscall.Exec(a.Argv[0], a.Argv, minimalEnv())
+	err = syscall.Exec(a.Argv[0], a.Argv, probe.MinimalEnv())
 	return failed("exec %s: %v", a.Argv[0], err)
 }

@@ -3,14 +3,15 @@ package matrix
 import (
 	"strings"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // judgeTalk judges what a client that must get no reply (who: "uid
 // 1001") met when it connected and pinged: an answer fails; a refusal
 // passes; anything else is no verdict.
-func judgeTalk(e *Env, who string, r connectResult) outcome {
-	e.note("%s: connected=%v %s error=%q", who, r.Connected, r.replyNote(), r.Error)
+func judgeTalk(e *Env, who string, r probe.ConnectResult) outcome {
+	e.note("%s: connected=%v %s error=%q", who, r.Connected, r.ReplyNote(), r.Error)
 	if r.Talked {
 		return fail("%s talked to the daemon (--protocol %s): %s", who, e.r.cfg.Target.Protocol, r.Reply)
 	}
@@ -30,7 +31,7 @@ func judgeTalk(e *Env, who string, r connectResult) outcome {
 		return pass("%s could not connect: %s", who, r.Error)
 	}
 	if r.Sent != "" {
-		return pass("%s connected and got %s", who, sentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused))
+		return pass("%s connected and got %s", who, probe.SentRefusal(r.Sent, e.r.cfg.Target.Expect, r.Refused))
 	}
 	return pass("%s connected but got no reply (%s)", who, orClosed(r))
 }
@@ -39,24 +40,24 @@ func judgeTalk(e *Env, who string, r connectResult) outcome {
 // what its plain connect met: a failed probe alone does not show that the
 // daemon refused the uid, since a probe can fail before it reaches the
 // daemon (psql: "local user with ID 1001 does not exist"). A connect
-// refused, or closed by the daemon within heldOpen (as --protocol connect
+// refused, or closed by the daemon within probe.HeldOpen (as --protocol connect
 // judges), is a refusal; a connection the daemon kept open leaves no
 // verdict.
-func judgeFailedProbe(e *Env, who string, r connectResult) outcome {
+func judgeFailedProbe(e *Env, who string, r probe.ConnectResult) outcome {
 	e.note("%s's plain connect (no bytes sent): %s", who, r.ConnectCheck)
 	switch {
 	case r.Held:
 		return errored("the probe failed as %s (%s), but the daemon accepted that connection and kept it open %s: "+
 			"the probe may have failed for reasons of its own (no passwd entry for the uid?), so whether the daemon refuses it is unknown; "+
 			"give %s of a real user the probe works for, or make the probe work for any uid",
-			who, target.OneLine(r.Error, 200), heldOpen, Hint("attacker-uid", "UID"))
+			who, target.OneLine(r.Error, 200), probe.HeldOpen, Hint("attacker-uid", "UID"))
 	case !r.Connected:
 		return pass("%s could not connect (%s); its probe failed: %s", who, r.ConnectCheck, target.OneLine(r.Error, 200))
 	}
 	return pass("%s's probe failed and the daemon did not keep its connection (%s): %s", who, r.ConnectCheck, target.OneLine(r.Error, 200))
 }
 
-func orClosed(r connectResult) string {
+func orClosed(r probe.ConnectResult) string {
 	if r.Error == "" {
 		return "closed"
 	}
@@ -67,7 +68,7 @@ func orClosed(r connectResult) string {
 // from (or as) from met: done with a fail when the daemon answered, or an
 // error when something other than a refusal stopped it; not done when the
 // daemon refused.
-func judgeAttackerTalk(e *Env, from string, r connectResult) (o outcome, done bool) {
+func judgeAttackerTalk(e *Env, from string, r probe.ConnectResult) (o outcome, done bool) {
 	if r.Talked {
 		return fail("uid %d over %s talked to the daemon (--protocol %s): %s", e.r.attackerUID, from, e.r.cfg.Target.Protocol, r.Reply), true
 	}

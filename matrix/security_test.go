@@ -11,6 +11,7 @@ import (
 	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
 
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -107,7 +108,7 @@ func TestDaemonEnv(t *testing.T) {
 		t.Errorf("inherited: %q", got)
 	}
 	got = daemonEnv(Config{Target: target, EnvClear: true}, "/r", "nm", ipc.TransportUnix)
-	if want := append(minimalEnv(), "BH_TEST_ADDED=nm"); !slices.Equal(got, want) {
+	if want := append(probe.MinimalEnv(), "BH_TEST_ADDED=nm"); !slices.Equal(got, want) {
 		t.Errorf("--env-clear: %q, want %q", got, want)
 	}
 	if err := (Target{Builtin: true, Env: []string{"NOEQUALS"}}).Validate(); err == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
@@ -25,16 +26,16 @@ import (
 // asks the daemon on a fresh connection as a client it serves.
 
 // talker is a helper result holding what a request on a connection met:
-// connectResult and the results that embed it.
-type talker interface{ talked() *connectResult }
+// probe.ConnectResult and the results that embed it.
+type talker interface{ TalkResult() *probe.ConnectResult }
 
 // settleSilence judges a silence that r, what uid's helper met, reports
-// (heldSilent): the helper handed that connection to the suite (side),
+// (probe.HeldSilent): the helper handed that connection to the suite (side),
 // which still holds it. It stays a refusal only when the daemon answers
 // the suite meanwhile (answeringWhileHeld); otherwise r says why there is
 // no verdict.
-func (e *Env) settleSilence(ctx context.Context, uid int, r *connectResult, side *helperSide) {
-	if r.Refused != heldSilent {
+func (e *Env) settleSilence(ctx context.Context, uid int, r *probe.ConnectResult, side *helperSide) {
+	if r.Refused != probe.HeldSilent {
 		return
 	}
 	held := side.lastHeld()
@@ -49,7 +50,7 @@ func (e *Env) settleSilence(ctx context.Context, uid int, r *connectResult, side
 		r.Error += "; " + why
 		return
 	}
-	r.Refused = heldSilent + " (" + why + ")"
+	r.Refused = probe.HeldSilent + " (" + why + ")"
 }
 
 // answeringWhileHeld says whether the daemon answers while held, whose
@@ -96,7 +97,7 @@ func (e *Env) slotHolders() string {
 	var hs []proc.Holder
 	var err error
 	if e.Transport == ipc.TransportTCP {
-		var pf bhPortFile
+		var pf probe.BHPortFile
 		if pf, err = e.readPortFile(); err == nil {
 			hs, err = proc.ClientsOfTCP(pf.Port)
 		}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/org/bh-ipc-check/matrix/internal/probe"
 )
 
 // peekOnce is one look at c without waiting (MSG_PEEK|MSG_DONTWAIT): the
@@ -38,7 +40,7 @@ func peekOnce(c net.Conn) (got, st string) {
 	case errors.Is(rerr, unix.EAGAIN):
 		return "", ""
 	}
-	if r := refusalOf(rerr, true); r != "" {
+	if r := probe.RefusalOf(rerr, true); r != "" {
 		return "", r
 	}
 	return "", rerr.Error()

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 // authenticateDaemon: the suite has no Unix-socket transport on Windows
 // (the target's TCP endpoint is authenticated by its protocol), so a Unix
 // connection cannot be authenticated and is refused.
-func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
+func authenticateDaemon(c net.Conn, sock string, id *DaemonIdentity) error {
 	if id == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"context"
@@ -6,14 +6,14 @@ import (
 	"strconv"
 )
 
-// dialDaemonTCP connects to the daemon at 127.0.0.1:port for the suite,
+// DialDaemonTCP connects to the daemon at 127.0.0.1:port for the suite,
 // checking before anything is written that the daemon is what listens
 // there (tcpListenerCheck) and what accepted this very connection
 // (tcpPeerCheck): a bh-json client sends the daemon's token in its first
 // line, and a reply is only evidence when the daemon gave it. Failed
-// checks are *impostorError, noted in ctx; no byte has been sent. A nil
+// checks are *ImpostorError, noted in ctx; no byte has been sent. A nil
 // id (attacker probes) checks nothing.
-func dialDaemonTCP(ctx context.Context, port int, id *daemonIdentity) (net.Conn, error) {
+func DialDaemonTCP(ctx context.Context, port int, id *DaemonIdentity) (net.Conn, error) {
 	if id != nil {
 		if err := tcpListenerCheck(port, id); err != nil {
 			return nil, noteImpostor(ctx, err)

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"io"
@@ -35,15 +35,15 @@ func TestRefusalOf(t *testing.T) {
 		{"dial timeout", os.ErrDeadlineExceeded, false, false},
 		{"ENOENT", dial(syscall.ENOENT), false, false},
 	} {
-		if got := refusalOf(c.err, c.connected) != ""; got != c.want {
+		if got := RefusalOf(c.err, c.connected) != ""; got != c.want {
 			t.Errorf("%s: refusal %v, want %v", c.name, got, c.want)
 		}
 	}
 	// A write cut short by the daemon is its refusal; one that did not go
 	// out by its deadline (a stopped helper) is not.
 	epipe := &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}
-	if writeRefusal(epipe) == "" || writeRefusal(os.ErrDeadlineExceeded) != "" {
-		t.Errorf("writeRefusal: EPIPE %q, a deadline %q; want a refusal, then none", writeRefusal(epipe), writeRefusal(os.ErrDeadlineExceeded))
+	if WriteRefusal(epipe) == "" || WriteRefusal(os.ErrDeadlineExceeded) != "" {
+		t.Errorf("writeRefusal: EPIPE %q, a deadline %q; want a refusal, then none", WriteRefusal(epipe), WriteRefusal(os.ErrDeadlineExceeded))
 	}
 }
 

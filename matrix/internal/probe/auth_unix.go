@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package probe
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ import (
 // file is owned by the daemon's uid (lstat through a handle on its
 // directory, a final link not followed; an abstract name has no file) and
 // the kernel's peer credentials name the daemon's uid and, when the suite
-// started daemons, one of their pids or a descendant's. Anything else is an *impostorError with the
+// started daemons, one of their pids or a descendant's. Anything else is an *ImpostorError with the
 // evidence. The caller closes c on error.
 //
 // Race point: the socket's directory may be writable by another uid (a
@@ -30,7 +30,7 @@ import (
 // connected to. The peer credentials belong to the connection itself and
 // cannot be swapped; the owner check only adds evidence (an attacker's
 // socket left in place is named as such).
-func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
+func authenticateDaemon(c net.Conn, sock string, id *DaemonIdentity) error {
 	if id == nil {
 		return nil
 	}
@@ -54,11 +54,11 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 		// accepted the connection; an impostor that removed its own socket
 		// fails them.
 	case err != nil:
-		return &impostorError{fmt.Sprintf("connected to %s, but it is unreadable (%v)", sock, err)}
+		return &ImpostorError{fmt.Sprintf("connected to %s, but it is unreadable (%v)", sock, err)}
 	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
-		return &impostorError{fmt.Sprintf("connected to %s, which is now a %s, not a socket", sock, world.KindOf(uint32(st.Mode)))}
+		return &ImpostorError{fmt.Sprintf("connected to %s, which is now a %s, not a socket", sock, world.KindOf(uint32(st.Mode)))}
 	case int(st.Uid) != id.UID:
-		return &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sock, st.Uid, id.UID)}
+		return &ImpostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sock, st.Uid, id.UID)}
 	}
 	return peerIsDaemon(c, sock, id)
 }
@@ -66,18 +66,18 @@ func authenticateDaemon(c net.Conn, sock string, id *daemonIdentity) error {
 // peerIsDaemon checks the kernel's peer credentials on c, a connection to
 // sock: the daemon's uid and, when the suite started daemons, one of
 // their pids or a descendant's (authenticateDaemon).
-func peerIsDaemon(c net.Conn, sock string, id *daemonIdentity) error {
+func peerIsDaemon(c net.Conn, sock string, id *DaemonIdentity) error {
 	uid, pid, err := ipc.PeerCred(c)
 	if err != nil {
 		return fmt.Errorf("authenticate %s: %w", sock, err)
 	}
 	if uid != id.UID {
-		return &impostorError{fmt.Sprintf("the process answering at %s is uid %d (pid %d), not the daemon's uid %d", sock, uid, pid, id.UID)}
+		return &ImpostorError{fmt.Sprintf("the process answering at %s is uid %d (pid %d), not the daemon's uid %d", sock, uid, pid, id.UID)}
 	}
 	// pid 0: the kernel did not say (older macOS); the uid check stands.
 	if len(id.PIDs) > 0 && pid > 0 && !proc.DescendsFrom(pid, id.PIDs) && (id.Marker == "" || !proc.CarriesMarker(pid, id.Marker, true)) &&
 		(id.Reaper <= 0 || !proc.DescendsFrom(pid, []int{id.Reaper})) {
-		return &impostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
+		return &ImpostorError{fmt.Sprintf("the process answering at %s is pid %d (uid %d), neither a daemon the suite started (pids %v) nor a descendant of one", sock, pid, uid, id.PIDs)}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"bufio"
@@ -28,24 +28,24 @@ import (
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
-// probeSpec says how to reach a daemon; it travels to helper processes as
+// Spec says how to reach a daemon; it travels to helper processes as
 // JSON.
-type probeSpec struct {
-	Transport ipc.Transport `json:"transport"`
-	Protocol  Protocol      `json:"protocol"`
-	Sock      string        `json:"sock,omitempty"`
-	Port      string        `json:"port,omitempty"`
-	Name      string        `json:"name"`
+type Spec struct {
+	Transport ipc.Transport   `json:"transport"`
+	Protocol  target.Protocol `json:"protocol"`
+	Sock      string          `json:"sock,omitempty"`
+	Port      string          `json:"port,omitempty"`
+	Name      string          `json:"name"`
 	// Auth is who may answer (nil: anyone, for attacker probes); see
 	// authenticate.
-	Auth *daemonIdentity `json:"auth,omitempty"`
+	Auth *DaemonIdentity `json:"auth,omitempty"`
 	// Root, Send, Expect and Probe: the line and exec protocols' probes
-	// (withProbe).
+	// (WithTarget).
 	Root   string   `json:"root,omitempty"`
 	Send   []byte   `json:"send,omitempty"`
 	Expect string   `json:"expect,omitempty"`
 	Probe  []string `json:"probe,omitempty"`
-	// Env: the exec probe's environment after minimalEnv(): the target's
+	// Env: the exec probe's environment after MinimalEnv(): the target's
 	// --env, never the suite's.
 	Env []string `json:"env,omitempty"`
 }
@@ -59,15 +59,15 @@ type session struct {
 	token string
 }
 
-// bhPortFile is the part of a port file the bh-json protocol needs.
-type bhPortFile struct {
+// BHPortFile is the part of a port file the bh-json protocol needs.
+type BHPortFile struct {
 	Port  int    `json:"port"`
 	Token string `json:"token"`
 }
 
 // openPortFileOf opens a port file without following a final symlink; one
 // not of id's uid (when id is set) is an impostor's.
-func openPortFileOf(path string, id *daemonIdentity) (*os.File, error) {
+func openPortFileOf(path string, id *DaemonIdentity) (*os.File, error) {
 	owner := -1
 	if id != nil {
 		owner = id.UID
@@ -75,40 +75,40 @@ func openPortFileOf(path string, id *daemonIdentity) (*os.File, error) {
 	f, err := world.OpenRegularNoFollow(path, owner)
 	var oe *world.OwnerError
 	if errors.As(err, &oe) {
-		return nil, &impostorError{fmt.Sprintf("port file %s is owned by uid %d, not the daemon's uid %d", path, oe.Owner, oe.Want)}
+		return nil, &ImpostorError{fmt.Sprintf("port file %s is owned by uid %d, not the daemon's uid %d", path, oe.Owner, oe.Want)}
 	}
 	return f, err
 }
 
-// readPortFileOf reads a port file that must belong to id (when not nil),
+// ReadPortFileOf reads a port file that must belong to id (when not nil),
 // without following a final symlink. It must hold a JSON object with
-// "port" (1-65535); see parsePortFile for what is retried and what fails
+// "port" (1-65535); see ParsePortFile for what is retried and what fails
 // at once.
-func readPortFileOf(path string, id *daemonIdentity) (bhPortFile, error) {
+func ReadPortFileOf(path string, id *DaemonIdentity) (BHPortFile, error) {
 	f, err := openPortFileOf(path, id)
 	if err != nil {
-		return bhPortFile{}, err
+		return BHPortFile{}, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
-		return bhPortFile{}, err
+		return BHPortFile{}, err
 	}
-	return parsePortFile(path, b)
+	return ParsePortFile(path, b)
 }
 
 // errBadPortFile: a port file that is complete but not what the suite
 // reads. More waiting does not change it: readiness stops at it
-// (badPortFile).
+// (BadPortFile).
 var errBadPortFile = errors.New(`want a JSON object {"port": N}`)
 
-// badPortFile reports whether err is errBadPortFile, also when it crossed
+// BadPortFile reports whether err is errBadPortFile, also when it crossed
 // a helper process as text.
-func badPortFile(err error) bool {
+func BadPortFile(err error) bool {
 	return errors.Is(err, errBadPortFile) || err != nil && strings.Contains(err.Error(), errBadPortFile.Error())
 }
 
-// parsePortFile parses b, the port file at path.
+// ParsePortFile parses b, the port file at path.
 //
 // Race point: a daemon (or its wrapper's "printf ... >file") that writes
 // its port file in place, not renamed into place, can be read between
@@ -123,8 +123,8 @@ func badPortFile(err error) bool {
 // is errBadPortFile, and the wait stops at it instead of lasting the
 // whole --ready-timeout. A file rewritten in place after a complete
 // first version is not defended: the suite judges what it read.
-func parsePortFile(path string, b []byte) (bhPortFile, error) {
-	var pf bhPortFile
+func ParsePortFile(path string, b []byte) (BHPortFile, error) {
+	var pf BHPortFile
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 {
 		return pf, fmt.Errorf("port file %s is empty (not written yet?)", path)
@@ -156,11 +156,11 @@ func parsePortFile(path string, b []byte) (bhPortFile, error) {
 
 // rawConn connects to the daemon without any handshake: the socket, or the
 // port named in the port file.
-func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
+func rawConn(ctx context.Context, sp Spec) (net.Conn, BHPortFile, error) {
 	if sp.Transport == ipc.TransportUnix {
 		path, done, err := proc.ReachableSockPath(sp.Sock)
 		if err != nil {
-			return nil, bhPortFile{}, err
+			return nil, BHPortFile{}, err
 		}
 		defer done()
 		c, err := dialBusy(ctx, "unix", path)
@@ -170,13 +170,13 @@ func rawConn(ctx context.Context, sp probeSpec) (net.Conn, bhPortFile, error) {
 				c = nil
 			}
 		}
-		return c, bhPortFile{}, err
+		return c, BHPortFile{}, err
 	}
-	pf, err := readPortFileOf(sp.Port, sp.Auth)
+	pf, err := ReadPortFileOf(sp.Port, sp.Auth)
 	if err != nil {
 		return nil, pf, noteImpostor(ctx, err)
 	}
-	c, err := dialDaemonTCP(ctx, pf.Port, sp.Auth)
+	c, err := DialDaemonTCP(ctx, pf.Port, sp.Auth)
 	return c, pf, err
 }
 
@@ -220,12 +220,12 @@ func looksBusy(network, addr string, err error) bool {
 // connection it makes to judge one (readiness, pings, requests, loads):
 // see authenticateDaemon. An impostor is also logged in ctx, so the
 // scenario ends as an error even when the action hides the failure.
-func authenticate(ctx context.Context, c net.Conn, sp probeSpec) error {
+func authenticate(ctx context.Context, c net.Conn, sp Spec) error {
 	return noteImpostor(ctx, authenticateDaemon(c, sp.Sock, sp.Auth))
 }
 
-func openSession(ctx context.Context, sp probeSpec) (*session, error) {
-	if sp.Transport == ipc.TransportTCP && sp.Protocol == ProtocolIPC {
+func openSession(ctx context.Context, sp Spec) (*session, error) {
+	if sp.Transport == ipc.TransportTCP && sp.Protocol == target.ProtocolIPC {
 		// ipc checks the port file is ours; one of another owner is named
 		// here as an impostor.
 		if sp.Auth != nil {
@@ -294,22 +294,22 @@ func (s *session) ping(ctx context.Context) (int, error) {
 	}
 	pid, err := ipc.ParsePingReply(line)
 	if err != nil && !isJSONObject(line) {
-		return 0, &notJSONError{reply: string(line)}
+		return 0, &NotJSONError{Reply: string(line)}
 	}
 	return pid, err
 }
 
-// notJSONError is a reply to a ping that no daemon of a JSON-lines
+// NotJSONError is a reply to a ping that no daemon of a JSON-lines
 // protocol (bh-json, ipc) sends: a line that is not a JSON object (a
 // greeting, an HTTP status line). The daemon speaks another protocol, and
 // waiting for a pong is pointless. It wraps ipc.ErrBadReply.
-type notJSONError struct{ reply string }
+type NotJSONError struct{ Reply string }
 
-func (e *notJSONError) Error() string {
-	return fmt.Sprintf("the daemon replied %.80q, not a JSON object", e.reply)
+func (e *NotJSONError) Error() string {
+	return fmt.Sprintf("the daemon replied %.80q, not a JSON object", e.Reply)
 }
 
-func (e *notJSONError) Unwrap() error { return ipc.ErrBadReply }
+func (e *NotJSONError) Unwrap() error { return ipc.ErrBadReply }
 
 // isJSONObject: line (one line, its newline included) is a JSON object.
 func isJSONObject(line []byte) bool {
@@ -317,19 +317,19 @@ func isJSONObject(line []byte) bool {
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
-// pingOnce opens a session, pings and closes; for a protocol that does
+// PingOnce opens a session, pings and closes; for a protocol that does
 // not speak bh-json it probes once (probeOnce). A daemon of the ipc
 // protocol on a Unix socket is pinged through the ipc package's own Unix
 // Dial (openIPCUnix), so every readiness check and ping of the builtin
 // goes through it and a broken Dial shows in the suite.
-func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
+func PingOnce(ctx context.Context, sp Spec) (int, error) {
 	if !sp.Protocol.SpeaksJSON() {
 		return probeOnce(ctx, sp)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	open := openSession
-	if sp.Transport == ipc.TransportUnix && sp.Protocol == ProtocolIPC && sp.Auth != nil {
+	if sp.Transport == ipc.TransportUnix && sp.Protocol == target.ProtocolIPC && sp.Auth != nil {
 		open = openIPCUnix
 	}
 	s, err := open(ctx, sp)
@@ -349,13 +349,13 @@ func pingOnce(ctx context.Context, sp probeSpec) (int, error) {
 // chain owned by the dialling uid, which the daemon's socket directory need
 // not be here. A socket of another uid, or a server ipc rejects for its
 // uid, is an impostor, as authenticate would name it.
-func openIPCUnix(ctx context.Context, sp probeSpec) (*session, error) {
+func openIPCUnix(ctx context.Context, sp Spec) (*session, error) {
 	if f := world.Stat(sp.Sock); f.Kind == "socket" && f.UID != sp.Auth.UID {
-		return nil, noteImpostor(ctx, &impostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sp.Sock, f.UID, sp.Auth.UID)})
+		return nil, noteImpostor(ctx, &ImpostorError{fmt.Sprintf("socket %s is owned by uid %d, not the daemon's uid %d", sp.Sock, f.UID, sp.Auth.UID)})
 	}
 	ic, err := ipc.DialSocket(ctx, sp.Sock, ipc.WithPeerUIDs(sp.Auth.UID))
 	if errors.Is(err, ipc.ErrPeerRejected) {
-		err = &impostorError{err.Error()}
+		err = &ImpostorError{err.Error()}
 	}
 	if err != nil {
 		return nil, noteImpostor(ctx, err)
@@ -367,8 +367,8 @@ func openIPCUnix(ctx context.Context, sp probeSpec) (*session, error) {
 	return &session{ic: ic, c: ic.NetConn()}, nil
 }
 
-// loadResult is what load.concurrent measures.
-type loadResult struct {
+// LoadResult is what load.concurrent measures.
+type LoadResult struct {
 	Conns  int     `json:"conns"`
 	Pings  int     `json:"pings"`
 	Errors int     `json:"errors"`
@@ -384,9 +384,9 @@ type loadResult struct {
 	TimedOut bool `json:"timed_out,omitempty"`
 }
 
-// runLoad opens conns sessions and sends pings pings on each, concurrently
+// RunLoad opens conns sessions and sends pings pings on each, concurrently
 // (probeLoad for a protocol that does not speak bh-json).
-func runLoad(ctx context.Context, sp probeSpec, conns, pings int) (res loadResult) {
+func RunLoad(ctx context.Context, sp Spec, conns, pings int) (res LoadResult) {
 	var busy atomic.Int64
 	ctx = countBusy(ctx, &busy)
 	defer func() {
@@ -399,7 +399,7 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) (res loadResul
 	if !sp.Protocol.SpeaksJSON() {
 		return probeLoad(ctx, sp, conns, pings)
 	}
-	res = loadResult{Conns: conns, Pings: conns * pings}
+	res = LoadResult{Conns: conns, Pings: conns * pings}
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -449,7 +449,7 @@ func runLoad(ctx context.Context, sp probeSpec, conns, pings int) (res loadResul
 }
 
 // setPercentiles sets p50, p99 and max from the latencies (sorted here).
-func (res *loadResult) setPercentiles(lats []time.Duration) {
+func (res *LoadResult) setPercentiles(lats []time.Duration) {
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	if n := len(lats); n > 0 {
 		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
@@ -457,8 +457,8 @@ func (res *loadResult) setPercentiles(lats []time.Duration) {
 	}
 }
 
-// malformedResult is what one malformed payload got.
-type malformedResult struct {
+// MalformedResult is what one malformed payload got.
+type MalformedResult struct {
 	Payload   string `json:"payload"`
 	Reply     string `json:"reply,omitempty"`
 	Closed    bool   `json:"closed"`
@@ -491,10 +491,10 @@ func malformedPayloads() []struct {
 	}
 }
 
-func runMalformed(ctx context.Context, sp probeSpec) []malformedResult {
-	var out []malformedResult
+func RunMalformed(ctx context.Context, sp Spec) []MalformedResult {
+	var out []MalformedResult
 	for _, p := range malformedPayloads() {
-		r := malformedResult{Payload: p.name}
+		r := MalformedResult{Payload: p.name}
 		c, _, err := rawConn(ctx, sp)
 		if err != nil {
 			r.Reply = "connect: " + err.Error()
@@ -518,7 +518,7 @@ func runMalformed(ctx context.Context, sp probeSpec) []malformedResult {
 			r.Reply = string(line)
 			c.Close()
 		}
-		if pid, err := pingOnce(ctx, sp); err != nil {
+		if pid, err := PingOnce(ctx, sp); err != nil {
 			r.PingAfter = "error: " + err.Error()
 		} else {
 			r.PingAfter = "ok pid " + strconv.Itoa(pid)
@@ -528,8 +528,8 @@ func runMalformed(ctx context.Context, sp probeSpec) []malformedResult {
 	return out
 }
 
-// idleResult: n idle connections open, then a fresh client pinged.
-type idleResult struct {
+// IdleResult: n idle connections open, then a fresh client pinged.
+type IdleResult struct {
 	Opened    int    `json:"opened"`
 	OpenError string `json:"open_error,omitempty"`
 	// Stalled: a connection (or the new client) got nothing within
@@ -541,15 +541,15 @@ type idleResult struct {
 	BusyRetries int64 `json:"busy_retries"`
 }
 
-// idleStall is how long runIdle waits for one idle connection to be
+// idleStall is how long RunIdle waits for one idle connection to be
 // accepted, and for the new client's answer: a daemon that caps its
 // connections (haproxy's maxconn) stops accepting, the kernel's backlog
 // fills, and a connect or a request would otherwise wait out the whole
 // scenario. Waiting that long is a verdict on the daemon, not a timeout.
 const idleStall = 10 * time.Second
 
-func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
-	var r idleResult
+func RunIdle(ctx context.Context, sp Spec, n int) IdleResult {
+	var r IdleResult
 	var busy atomic.Int64
 	ctx = countBusy(ctx, &busy)
 	var conns []net.Conn
@@ -576,7 +576,7 @@ func runIdle(ctx context.Context, sp probeSpec, n int) idleResult {
 	t0 := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, idleStall)
 	defer cancel()
-	if pid, err := pingOnce(pctx, sp); err != nil {
+	if pid, err := PingOnce(pctx, sp); err != nil {
 		r.PingAfter = "error: " + err.Error()
 		if ctx.Err() == nil && pctx.Err() != nil {
 			r.Stalled = true

@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package probe
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 // Exec probes as root (B3 of the red team): a probe of the suite's runs
 // only once the endpoint's directory chain and peer are the daemon's; it
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/testenv"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // probeListenEnv selects, in this test binary, a listener on the socket
@@ -121,9 +122,9 @@ func TestExecProbeNotRunThroughAttackerDir(t *testing.T) {
 	}
 	listenAs(t, 31337, filepath.Join(evil, "tmux.sock"))
 	proof := filepath.Join(base, "proof")
-	sp := probeSpec{Transport: "unix", Protocol: ProtocolExec, Sock: filepath.Join(base, "root", "tmux.sock"),
-		Auth: &daemonIdentity{UID: 0}, Probe: []string{"sh", "-c", "id -u > " + proof + "; echo ok", "sh", "{socket}"}}
-	ctx, log := withImpostorLog(context.Background())
+	sp := Spec{Transport: "unix", Protocol: target.ProtocolExec, Sock: filepath.Join(base, "root", "tmux.sock"),
+		Auth: &DaemonIdentity{UID: 0}, Probe: []string{"sh", "-c", "id -u > " + proof + "; echo ok", "sh", "{socket}"}}
+	ctx, log := WithImpostorLog(context.Background())
 	r := execProbe(ctx, sp)
 	if _, err := os.Stat(proof); err == nil {
 		t.Errorf("the probe ran as root through uid 31337's directory (%s)", r.Detail)
@@ -136,7 +137,7 @@ func TestExecProbeNotRunThroughAttackerDir(t *testing.T) {
 	if !strings.Contains(r.Detail, "not run") || !strings.Contains(r.Detail, "uid 31337") {
 		t.Errorf("probe detail %q; want it not run, naming uid 31337's directory", r.Detail)
 	}
-	if seen := log.list(); len(seen) != 0 {
+	if seen := log.List(); len(seen) != 0 {
 		t.Errorf("impostors %q: a probe not run met nobody", seen)
 	}
 }
@@ -151,7 +152,7 @@ func TestExecProbeEnvAndProcessGroup(t *testing.T) {
 	serveUnix(t, sock)
 	t.Setenv("BH_SUITE_SECRET", "s3cr3t")
 	envf, pidf := filepath.Join(dir, "env"), filepath.Join(dir, "pid")
-	sp := probeSpec{Transport: "unix", Protocol: ProtocolExec, Sock: sock, Auth: &daemonIdentity{UID: 0}, Env: []string{"FROM_TARGET=yes"},
+	sp := Spec{Transport: "unix", Protocol: target.ProtocolExec, Sock: sock, Auth: &DaemonIdentity{UID: 0}, Env: []string{"FROM_TARGET=yes"},
 		Probe: []string{"sh", "-c", "env > " + envf + "; sleep 30 >/dev/null 2>&1 & echo $! > " + pidf}}
 	r := execProbe(context.Background(), sp)
 	if !r.Answered {
@@ -235,13 +236,13 @@ func TestExecProbeNoIdentityNotAsRoot(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
 	proof := filepath.Join(dir, "proof")
-	sp := probeSpec{Transport: "unix", Protocol: ProtocolExec, Sock: filepath.Join(dir, "s"), Probe: []string{"touch", proof}}
-	ctx, log := withImpostorLog(context.Background())
+	sp := Spec{Transport: "unix", Protocol: target.ProtocolExec, Sock: filepath.Join(dir, "s"), Probe: []string{"touch", proof}}
+	ctx, log := WithImpostorLog(context.Background())
 	r := execProbe(ctx, sp)
 	if _, err := os.Stat(proof); err == nil || r.Answered {
 		t.Errorf("an attacker's probe ran as root: %s", r.Detail)
 	}
-	if len(log.list()) == 0 {
+	if len(log.List()) == 0 {
 		t.Errorf("no impostor noted: the refusal could read as a refusal by the daemon (%s)", r.Detail)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package matrix
+package probe
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // fullBacklog listens on a socket in a fresh short directory and fills its
@@ -34,7 +35,7 @@ func fullBacklog(t *testing.T, prefix string) (dir, sock string, ln net.Listener
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	n, full, closeFillers, err := fillBacklog(sock, 70000)
+	n, full, closeFillers, err := FillBacklog(sock, 70000)
 	var once sync.Once
 	closeAll = func() { once.Do(closeFillers) } // never twice: the fd numbers get reused
 	t.Cleanup(closeAll)
@@ -117,8 +118,8 @@ func TestProbeLoadWaitsOutAFullBacklog(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sp := probeSpec{Transport: ipc.TransportUnix, Protocol: ProtocolLine, Sock: sock, Send: []byte("PING\n"), Expect: "^PING"}
-	r := runLoad(ctx, sp, 8, 2)
+	sp := Spec{Transport: ipc.TransportUnix, Protocol: target.ProtocolLine, Sock: sock, Send: []byte("PING\n"), Expect: "^PING"}
+	r := RunLoad(ctx, sp, 8, 2)
 	if r.Errors != 0 {
 		t.Errorf("%d of %d probes failed while the backlog was full; first: %s", r.Errors, r.Pings, r.First)
 	}

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"errors"
@@ -36,14 +36,14 @@ func TestAuthenticateDaemon(t *testing.T) {
 	me, self := os.Geteuid(), os.Getpid()
 	cases := []struct {
 		name     string
-		id       *daemonIdentity
+		id       *DaemonIdentity
 		impostor bool
 	}{
-		{"the daemon itself", &daemonIdentity{UID: me, PIDs: []int{self}}, false},
-		{"an ancestor started by the suite", &daemonIdentity{UID: me, PIDs: []int{os.Getppid()}}, false},
+		{"the daemon itself", &DaemonIdentity{UID: me, PIDs: []int{self}}, false},
+		{"an ancestor started by the suite", &DaemonIdentity{UID: me, PIDs: []int{os.Getppid()}}, false},
 		{"no identity: nothing checked", nil, false},
-		{"another uid", &daemonIdentity{UID: me + 4242, PIDs: []int{self}}, true},
-		{"a process the suite did not start", &daemonIdentity{UID: me, PIDs: []int{1 << 30}}, true},
+		{"another uid", &DaemonIdentity{UID: me + 4242, PIDs: []int{self}}, true},
+		{"a process the suite did not start", &DaemonIdentity{UID: me, PIDs: []int{1 << 30}}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,7 +53,7 @@ func TestAuthenticateDaemon(t *testing.T) {
 			}
 			defer conn.Close()
 			err = authenticateDaemon(conn, sock, c.id)
-			var ie *impostorError
+			var ie *ImpostorError
 			if got := errors.As(err, &ie); got != c.impostor {
 				t.Errorf("impostor = %v (%v), want %v", got, err, c.impostor)
 			}
@@ -73,8 +73,8 @@ func TestAuthenticateDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var ie *impostorError
-	if err := authenticateDaemon(conn, link, &daemonIdentity{UID: me}); !errors.As(err, &ie) {
+	var ie *ImpostorError
+	if err := authenticateDaemon(conn, link, &DaemonIdentity{UID: me}); !errors.As(err, &ie) {
 		t.Errorf("a symlink at the socket path: %v, want an impostor error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"errors"
@@ -6,6 +6,6 @@ import (
 
 func isBacklogFull(err error) bool { return false }
 
-func fillBacklog(path string, max int) (int, bool, func(), error) {
+func FillBacklog(path string, max int) (int, bool, func(), error) {
 	return 0, false, func() {}, errors.New("not available on windows")
 }

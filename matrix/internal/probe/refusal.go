@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"context"
@@ -9,18 +9,20 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
-// refusalOf names the refusal err is when another uid tried to talk to
+// RefusalOf names the refusal err is when another uid tried to talk to
 // the daemon: the kernel or the daemon turning that uid away (connect:
 // ECONNREFUSED, EACCES, EPERM; after connecting: a close or reset by the
-// daemon, or no reply while the connection was held: heldSilent, which
+// daemon, or no reply while the connection was held: HeldSilent, which
 // counts only once the suite has seen the daemon answer others meanwhile,
 // settleSilence). Anything else (too many open files, no memory, a
 // backlog full until the deadline, a dial that timed out) says nothing of
 // the daemon, and "" is returned: the scenario then has no verdict.
 // connected: the connection was made.
-func refusalOf(err error, connected bool) string {
+func RefusalOf(err error, connected bool) string {
 	if err == nil {
 		return ""
 	}
@@ -36,50 +38,50 @@ func refusalOf(err error, connected bool) string {
 	}
 	var ne net.Error
 	if connected && errors.As(err, &ne) && ne.Timeout() {
-		return heldSilent
+		return HeldSilent
 	}
 	return ""
 }
 
-// sentRefusal describes a reply that was no answer (--protocol line: sent
+// SentRefusal describes a reply that was no answer (--protocol line: sent
 // does not match expect, a protocol's own refusal such as D-Bus's
 // "REJECTED EXTERNAL"), and what the daemon did next (refused, from
-// refusalOf), for a reason that does not read "no reply".
-func sentRefusal(sent, expect, refused string) string {
+// RefusalOf), for a reason that does not read "no reply".
+func SentRefusal(sent, expect, refused string) string {
 	next := map[string]string{
 		"closed by the daemon": "then closed the connection",
 		"reset by the daemon":  "then reset the connection",
-		heldSilent:             "then nothing more while the connection was held",
+		HeldSilent:             "then nothing more while the connection was held",
 	}[refused]
 	if next == "" {
 		next = "then: " + refused
 	}
-	return fmt.Sprintf("a refusal, not an answer: the daemon sent %q, which does not match %s, %s", sent, Hint("expect", fmt.Sprintf("%q", expect)), next)
+	return fmt.Sprintf("a refusal, not an answer: the daemon sent %q, which does not match %s, %s", sent, target.Hint("expect", fmt.Sprintf("%q", expect)), next)
 }
 
-// heldSilent is refusalOf's word for a connection the daemon neither
+// HeldSilent is RefusalOf's word for a connection the daemon neither
 // answered nor closed before the deadline.
-const heldSilent = "no reply while the connection was held"
+const HeldSilent = "no reply while the connection was held"
 
-// writeRefusal is refusalOf for a failed write on a connection made: the
+// WriteRefusal is RefusalOf for a failed write on a connection made: the
 // daemon closing or resetting it is its refusal; a write that did not go
 // out by its deadline (the helper was stopped, or the daemon reads
 // nothing) says nothing of the daemon, and is no verdict.
-func writeRefusal(err error) string {
-	if r := refusalOf(err, true); r != heldSilent {
+func WriteRefusal(err error) string {
+	if r := RefusalOf(err, true); r != HeldSilent {
 		return r
 	}
 	return ""
 }
 
-// handSilence is refused (refusalOf's word for what stopped a request on
+// HandSilence is refused (RefusalOf's word for what stopped a request on
 // c, a connection this helper made), with c handed to the suite when it
-// is heldSilent: the suite keeps it open and judges whether the daemon
+// is HeldSilent: the suite keeps it open and judges whether the daemon
 // was answering others meanwhile (settleSilence), so c must not have
 // been closed yet. When c cannot be handed over, a silence is no refusal,
 // and note says why.
-func handSilence(ctx context.Context, c net.Conn, refused string) (_, note string) {
-	if refused != heldSilent {
+func HandSilence(ctx context.Context, c net.Conn, refused string) (_, note string) {
+	if refused != HeldSilent {
 		return refused, ""
 	}
 	if err := holdForSuite(ctx, c); err != nil {
@@ -126,10 +128,10 @@ func watchStalls() *stallWatch {
 	return w
 }
 
-// watched is talk, a request of this helper's, under watchStalls: a
+// Watched is talk, a request of this helper's, under watchStalls: a
 // helper stopped or starved meanwhile (its uid may SIGSTOP it past its
 // deadline, so a reply that came is never read) met no refusal.
-func watched(talk func() connectResult) connectResult {
+func Watched(talk func() ConnectResult) ConnectResult {
 	w := watchStalls()
 	r := talk()
 	if err := w.done(); err != nil {

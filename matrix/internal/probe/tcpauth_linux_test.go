@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
 // tcpImpostorEnv makes this test binary a TCP impostor (tcpImpostor).
@@ -106,15 +107,15 @@ func TestTCPImpostorGetsNoToken(t *testing.T) {
 	if err := os.WriteFile(portFile, fmt.Appendf(nil, `{"port":%d,"token":%q}`, port, token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sp := probeSpec{Transport: ipc.TransportTCP, Protocol: ProtocolBHJSON, Port: portFile, Name: "x",
-		Auth: &daemonIdentity{UID: 0, PIDs: []int{os.Getpid()}}}
-	ctx, log := withImpostorLog(context.Background())
-	pid, err := pingOnce(ctx, sp)
-	var ie *impostorError
+	sp := Spec{Transport: ipc.TransportTCP, Protocol: target.ProtocolBHJSON, Port: portFile, Name: "x",
+		Auth: &DaemonIdentity{UID: 0, PIDs: []int{os.Getpid()}}}
+	ctx, log := WithImpostorLog(context.Background())
+	pid, err := PingOnce(ctx, sp)
+	var ie *ImpostorError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "31337") {
 		t.Errorf("ping through the impostor: pid %d, err %v; want an impostor error naming uid 31337", pid, err)
 	}
-	if len(log.list()) == 0 {
+	if len(log.List()) == 0 {
 		t.Errorf("the impostor was not logged, so the scenario would not end as an error")
 	}
 	stdin.Close()
@@ -138,22 +139,22 @@ func TestTCPListenerOfTheStart(t *testing.T) {
 	defer ln.Close()
 	go servePongs(ln, os.Getpid(), func(string) {})
 	port := ln.Addr().(*net.TCPAddr).Port
-	if err := tcpListenerCheck(port, &daemonIdentity{UID: os.Geteuid(), PIDs: []int{os.Getpid()}}); err != nil {
+	if err := tcpListenerCheck(port, &DaemonIdentity{UID: os.Geteuid(), PIDs: []int{os.Getpid()}}); err != nil {
 		t.Errorf("this process's listener: %v, want nil", err)
 	}
 	pf := filepath.Join(t.TempDir(), "port")
 	os.WriteFile(pf, fmt.Appendf(nil, `{"port":%d,"token":"t"}`, port), 0o600)
-	sp := probeSpec{Transport: ipc.TransportTCP, Protocol: ProtocolBHJSON, Port: pf, Name: "x",
-		Auth: &daemonIdentity{UID: os.Geteuid(), PIDs: []int{os.Getpid()}}}
-	if pid, err := pingOnce(context.Background(), sp); err != nil || pid != os.Getpid() {
+	sp := Spec{Transport: ipc.TransportTCP, Protocol: target.ProtocolBHJSON, Port: pf, Name: "x",
+		Auth: &DaemonIdentity{UID: os.Geteuid(), PIDs: []int{os.Getpid()}}}
+	if pid, err := PingOnce(context.Background(), sp); err != nil || pid != os.Getpid() {
 		t.Errorf("ping of the start's listener: pid %d, %v; want %d", pid, err, os.Getpid())
 	}
-	err = tcpListenerCheck(port, &daemonIdentity{UID: os.Geteuid(), PIDs: []int{1 << 30}})
-	var ie *impostorError
+	err = tcpListenerCheck(port, &DaemonIdentity{UID: os.Geteuid(), PIDs: []int{1 << 30}})
+	var ie *ImpostorError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
 		t.Errorf("a listener held by no process of the start: %v, want an impostor error naming pid %d", err, os.Getpid())
 	}
-	if err := tcpListenerCheck(port, &daemonIdentity{UID: os.Geteuid() + 1, PIDs: []int{os.Getpid()}}); !errors.As(err, &ie) {
+	if err := tcpListenerCheck(port, &DaemonIdentity{UID: os.Geteuid() + 1, PIDs: []int{os.Getpid()}}); !errors.As(err, &ie) {
 		t.Errorf("a listener of another uid: %v, want an impostor error", err)
 	}
 }

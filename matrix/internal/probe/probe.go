@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"bytes"
@@ -24,20 +24,20 @@ import (
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
-// heldOpen is how long a daemon of the connect protocol must keep another
+// HeldOpen is how long a daemon of the connect protocol must keep another
 // uid's connection open for that uid to count as talking to it: a daemon
 // that checks its peer closes at once (ssh-agent does).
-const heldOpen = 500 * time.Millisecond
+const HeldOpen = 500 * time.Millisecond
 
-// withProbe adds t's probe (line, exec) to sp.
-func withProbe(t Target, sp probeSpec, root string) probeSpec {
+// WithTarget adds t's probe (line, exec) to sp.
+func WithTarget(t target.Target, sp Spec, root string) Spec {
 	sp.Root = root
 	switch t.Protocol {
-	case ProtocolLine:
+	case target.ProtocolLine:
 		sp.Send, _ = target.DecodeEscapes(t.Send) // checked by Validate
 		sp.Expect = t.Expect
-	case ProtocolExec:
-		sp.Probe, _ = SplitCommand(t.Probe) // checked by Validate
+	case target.ProtocolExec:
+		sp.Probe, _ = target.SplitCommand(t.Probe) // checked by Validate
 		sp.Env = t.DaemonEnv(root, sp.Name, sp.Transport)
 	}
 	return sp
@@ -55,7 +55,7 @@ type probeResult struct {
 	// Unix socket); 0 when unknown.
 	PID int
 	// Refused: the expected refusal that stopped a probe that was not
-	// answered (refusalOf); "" for any other cause.
+	// answered (RefusalOf); "" for any other cause.
 	Refused string
 	// Got: what the daemon sent on a probe it did not answer (a reply
 	// that does not match --expect, such as a protocol's own refusal:
@@ -66,7 +66,7 @@ type probeResult struct {
 // probe asks the daemon once in sp's protocol, as this process's uid.
 // hold is how long a connect-protocol daemon must keep the connection
 // open to count as answering (0 for a readiness probe: connect is enough).
-func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
+func probe(ctx context.Context, sp Spec, hold time.Duration) probeResult {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second+hold)
 	defer cancel()
 	return probeWithin(ctx, sp, hold)
@@ -75,23 +75,23 @@ func probe(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
 // probeWithin is probe within ctx's own deadline (connects retried on a
 // full backlog until then, and counted when ctx carries countBusy's
 // counter).
-func probeWithin(ctx context.Context, sp probeSpec, hold time.Duration) probeResult {
-	if sp.Protocol == ProtocolExec {
+func probeWithin(ctx context.Context, sp Spec, hold time.Duration) probeResult {
+	if sp.Protocol == target.ProtocolExec {
 		return execProbe(ctx, sp)
 	}
 	c, _, err := rawConn(ctx, sp)
 	if err != nil {
-		return probeResult{Detail: "connect: " + err.Error(), Refused: refusalOf(err, false)}
+		return probeResult{Detail: "connect: " + err.Error(), Refused: RefusalOf(err, false)}
 	}
 	defer c.Close()
-	return probeOn(ctx, c, sp, hold)
+	return OnConn(ctx, c, sp, hold)
 }
 
-// probeOn is probeWithin on a connection already made (connect and line
+// OnConn is probeWithin on a connection already made (connect and line
 // protocols); it does not close c.
-func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) probeResult {
+func OnConn(ctx context.Context, c net.Conn, sp Spec, hold time.Duration) probeResult {
 	r := probeResult{Connected: true, PID: proc.ListenerPID(c)}
-	if sp.Protocol == ProtocolConnect {
+	if sp.Protocol == target.ProtocolConnect {
 		if hold <= 0 {
 			r.Answered, r.Detail = true, "connected"
 			return r
@@ -102,7 +102,7 @@ func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) 
 	c.SetDeadline(dl)
 	if len(sp.Send) > 0 {
 		if _, err := c.Write(sp.Send); err != nil {
-			r.Detail, r.Refused = "write: "+err.Error(), writeRefusal(err)
+			r.Detail, r.Refused = "write: "+err.Error(), WriteRefusal(err)
 			return r
 		}
 	}
@@ -122,7 +122,7 @@ func probeOn(ctx context.Context, c net.Conn, sp probeSpec, hold time.Duration) 
 		}
 		if err != nil {
 			var note string
-			r.Refused, note = handSilence(ctx, c, refusalOf(err, true))
+			r.Refused, note = HandSilence(ctx, c, RefusalOf(err, true))
 			r.Detail = fmt.Sprintf("no reply matching %q: got %q, then %v%s", sp.Expect, clip(got, 120), readErr(err), note)
 			r.Got = clip(got, 120)
 			return r
@@ -144,7 +144,7 @@ func holdOpen(c net.Conn, r probeResult, hold time.Duration) probeResult {
 		r.Detail = fmt.Sprintf("connection held open %s", hold)
 	} else {
 		r.Detail = fmt.Sprintf("closed by the daemon after %s", time.Since(t0).Round(time.Millisecond))
-		r.Refused = refusalOf(cmp.Or(err, io.EOF), true)
+		r.Refused = RefusalOf(cmp.Or(err, io.EOF), true)
 		if err != nil {
 			r.Detail = fmt.Sprintf("%s after %s", readErr(err), time.Since(t0).Round(time.Millisecond))
 		}
@@ -175,7 +175,7 @@ func clip(b []byte, n int) string {
 
 // probeArgv is the exec probe's command line for sp ({port} read from the
 // port file when the template needs it).
-func probeArgv(sp probeSpec) ([]string, error) {
+func probeArgv(sp Spec) ([]string, error) {
 	dir := filepath.Dir(sp.Sock)
 	switch {
 	case sp.Sock == "":
@@ -186,7 +186,7 @@ func probeArgv(sp probeSpec) ([]string, error) {
 	port := ""
 	for _, a := range sp.Probe {
 		if strings.Contains(a, "{port}") {
-			pf, err := readPortFileOf(sp.Port, sp.Auth)
+			pf, err := ReadPortFileOf(sp.Port, sp.Auth)
 			if err != nil {
 				return nil, fmt.Errorf("{port}: %w", err)
 			}
@@ -209,9 +209,9 @@ func probeArgv(sp probeSpec) ([]string, error) {
 // uid: the suite runs it in a helper under the uid in question. A probe of
 // the suite's (sp.Auth set) runs only once the endpoint is authenticated
 // (authenticateExecProbe); one without an identity (an attacker's probe)
-// never runs as root. The probe gets minimalEnv() and the target's --env,
+// never runs as root. The probe gets MinimalEnv() and the target's --env,
 // in a process group of its own that is killed when it returns.
-func execProbe(ctx context.Context, sp probeSpec) probeResult {
+func execProbe(ctx context.Context, sp Spec) probeResult {
 	argv, err := probeArgv(sp)
 	if err != nil {
 		return probeResult{Detail: err.Error()}
@@ -224,13 +224,13 @@ func execProbe(ctx context.Context, sp probeSpec) probeResult {
 	} else if runtime.GOOS != "windows" && os.Geteuid() == 0 {
 		// An attacker's probe as root (--attacker-uid 0): not run, and no
 		// verdict from it (an impostor error), never "could not talk".
-		err := noteImpostor(ctx, &impostorError{fmt.Sprintf("exec probe %s not run as root: it runs as root only for the daemon's own endpoint, authenticated first", strings.Join(target.QuoteAll(argv), " "))})
+		err := noteImpostor(ctx, &ImpostorError{fmt.Sprintf("exec probe %s not run as root: it runs as root only for the daemon's own endpoint, authenticated first", strings.Join(target.QuoteAll(argv), " "))})
 		return probeResult{Detail: err.Error()}
 	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(minimalEnv(), sp.Env...)
+	cmd.Env = append(MinimalEnv(), sp.Env...)
 	probeProcessGroup(cmd)
 	err = cmd.Run()
 	killProbeGroup(cmd)
@@ -258,16 +258,16 @@ func execProbe(ctx context.Context, sp probeSpec) probeResult {
 // sends).
 // errNotProbed: the exec probe was not run, the endpoint's directory chain
 // being another uid's or loose. Waiting does not change that: readiness
-// stops at it (notProbed).
+// stops at it (NotProbed).
 var errNotProbed = errors.New("exec probe not run")
 
-// notProbed reports whether err is errNotProbed, also when it crossed a
+// NotProbed reports whether err is errNotProbed, also when it crossed a
 // helper process as text.
-func notProbed(err error) bool {
+func NotProbed(err error) bool {
 	return errors.Is(err, errNotProbed) || err != nil && strings.Contains(err.Error(), errNotProbed.Error()+" on ")
 }
 
-func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
+func authenticateExecProbe(ctx context.Context, sp Spec) (int, error) {
 	path, want := sp.Sock, uint32(endpointSocket)
 	if sp.Transport != ipc.TransportUnix {
 		path, want = sp.Port, uint32(endpointFile)
@@ -297,10 +297,10 @@ func authenticateExecProbe(ctx context.Context, sp probeSpec) (int, error) {
 	return proc.ListenerPID(c), nil
 }
 
-// probeOnce is pingOnce for the protocols that do not speak bh-json: the
+// probeOnce is PingOnce for the protocols that do not speak bh-json: the
 // daemon is ready when the probe answers; the pid is the listener's when
 // the kernel says (0 otherwise).
-func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
+func probeOnce(ctx context.Context, sp Spec) (int, error) {
 	r := probe(ctx, sp, 0)
 	if !r.Answered {
 		return 0, errors.New(r.Detail)
@@ -314,11 +314,11 @@ func probeOnce(ctx context.Context, sp probeSpec) (int, error) {
 // ctx's deadline (the scenario's: loadConcurrent passes it to a helper):
 // on a loaded machine a daemon that accepts slowly is busy, not broken, so
 // the suite's connects retry on a full backlog until then (counted by
-// runLoad), and a probe fails in time only when the daemon refuses or
+// RunLoad), and a probe fails in time only when the daemon refuses or
 // answers wrongly; one cut short by the deadline is the scenario's
 // timeout, no verdict.
-func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
-	res := loadResult{Conns: workers, Pings: workers * n}
+func probeLoad(ctx context.Context, sp Spec, workers, n int) LoadResult {
+	res := LoadResult{Conns: workers, Pings: workers * n}
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -352,20 +352,20 @@ func probeLoad(ctx context.Context, sp probeSpec, workers, n int) loadResult {
 	return res
 }
 
-// probeLoadSize is how many workers and probes each load.concurrent runs
+// LoadSize is how many workers and probes each load.concurrent runs
 // for a protocol that does not speak bh-json: a connection (or process)
 // per probe costs more than a ping on an open one.
-func probeLoadSize(p Protocol) (workers, n int) {
-	if p == ProtocolExec {
+func LoadSize(p target.Protocol) (workers, n int) {
+	if p == target.ProtocolExec {
 		return 8, 4
 	}
 	return 64, 50
 }
 
-// minimalEnv is the whole environment of helpers that act as another uid
+// MinimalEnv is the whole environment of helpers that act as another uid
 // (the attacker's among them): nothing of the caller's, whose variables
 // that uid could then read in /proc/<pid>/environ. Daemons start from it
 // with --env-clear.
-func minimalEnv() []string {
+func MinimalEnv() []string {
 	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/nonexistent"}
 }

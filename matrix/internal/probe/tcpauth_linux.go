@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"errors"
@@ -29,7 +29,7 @@ func reachesLoopback4(ip net.IP) bool {
 // a process of a start (a daemon pid, a descendant, or a process of the
 // daemon's uid carrying the start marker). Nothing listening is a plain
 // error (not up yet, or gone).
-func tcpListenerCheck(port int, id *daemonIdentity) error {
+func tcpListenerCheck(port int, id *DaemonIdentity) error {
 	ents, err := proc.TCPEntries()
 	if err != nil {
 		return fmt.Errorf("checking who listens on port %d: %w", port, err)
@@ -44,13 +44,13 @@ func tcpListenerCheck(port int, id *daemonIdentity) error {
 		}
 		reachable = true
 		if e.Uid != id.UID {
-			return &impostorError{fmt.Sprintf("the socket listening on %s port %d is uid %d's (inode %s), not the daemon's uid %d", e.Local, port, e.Uid, e.Inode, id.UID)}
+			return &ImpostorError{fmt.Sprintf("the socket listening on %s port %d is uid %d's (inode %s), not the daemon's uid %d", e.Local, port, e.Uid, e.Inode, id.UID)}
 		}
 		if len(id.PIDs) == 0 {
 			continue // a daemon the suite did not start: the uid check stands
 		}
 		if err := startHoldsSocket(e.Inode, id); err != nil {
-			return &impostorError{fmt.Sprintf("the socket listening on %s port %d (uid %d, inode %s) %v", e.Local, port, e.Uid, e.Inode, err)}
+			return &ImpostorError{fmt.Sprintf("the socket listening on %s port %d (uid %d, inode %s) %v", e.Local, port, e.Uid, e.Inode, err)}
 		}
 	}
 	if !reachable {
@@ -62,7 +62,7 @@ func tcpListenerCheck(port int, id *daemonIdentity) error {
 // tcpPeerCheck: the accepted end of c (local 127.0.0.1:port, remote c's
 // own address) belongs to the daemon's uid. The kernel gives the accepted
 // socket its listener's owner before accept(2) takes it.
-func tcpPeerCheck(c net.Conn, port int, id *daemonIdentity) error {
+func tcpPeerCheck(c net.Conn, port int, id *DaemonIdentity) error {
 	la, ok := c.LocalAddr().(*net.TCPAddr)
 	if !ok {
 		return fmt.Errorf("checking the daemon's end of the connection: local address %v", c.LocalAddr())
@@ -74,7 +74,7 @@ func tcpPeerCheck(c net.Conn, port int, id *daemonIdentity) error {
 	for _, e := range ents {
 		if e.Lport == port && e.Rport == la.Port && e.Remote.Equal(la.IP) && reachesLoopback4(e.Local) && e.State != "0A" {
 			if e.Uid != id.UID {
-				return &impostorError{fmt.Sprintf("the process that accepted the connection to 127.0.0.1 port %d is uid %d's, not the daemon's uid %d", port, e.Uid, id.UID)}
+				return &ImpostorError{fmt.Sprintf("the process that accepted the connection to 127.0.0.1 port %d is uid %d's, not the daemon's uid %d", port, e.Uid, id.UID)}
 			}
 			return nil
 		}
@@ -90,7 +90,7 @@ var verifiedSockets sync.Map
 
 // startHoldsSocket reports nil when a process of a start of id holds the
 // socket with this inode open (/proc/<pid>/fd links "socket:[inode]").
-func startHoldsSocket(inode string, id *daemonIdentity) error {
+func startHoldsSocket(inode string, id *DaemonIdentity) error {
 	key := fmt.Sprint(inode, id.UID, id.PIDs, id.Marker)
 	if _, ok := verifiedSockets.Load(key); ok {
 		return nil
@@ -162,7 +162,7 @@ func describeUnreadable(byErr map[string][]int) string {
 
 // ofStartIn: pid is one of id's daemons or a descendant (in procs), or a
 // process carrying the scenario's start marker.
-func ofStartIn(procs map[int]proc.Info, pid int, id *daemonIdentity) bool {
+func ofStartIn(procs map[int]proc.Info, pid int, id *DaemonIdentity) bool {
 	for p, hops := pid, 0; p > 1 && hops < 1000; hops++ {
 		if slices.Contains(id.PIDs, p) {
 			return true

@@ -1,6 +1,6 @@
 //go:build unix
 
-package matrix
+package probe
 
 import (
 	"errors"
@@ -10,9 +10,9 @@ import (
 
 func isBacklogFull(err error) bool { return errors.Is(err, unix.EAGAIN) }
 
-// fillBacklog connects non-blocking sockets to path until the kernel says
+// FillBacklog connects non-blocking sockets to path until the kernel says
 // the backlog is full (EAGAIN); it returns a function closing them.
-func fillBacklog(path string, max int) (n int, full bool, closeAll func(), err error) {
+func FillBacklog(path string, max int) (n int, full bool, closeAll func(), err error) {
 	var fds []int
 	closeAll = func() {
 		for _, fd := range fds {

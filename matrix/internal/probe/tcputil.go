@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"bufio"
@@ -12,13 +12,13 @@ import (
 	"time"
 )
 
-// tcpExchange sends one line to 127.0.0.1:port and reads one reply line;
-// the daemon id (when not nil) must be what listens (dialDaemonTCP). A
+// TCPExchange sends one line to 127.0.0.1:port and reads one reply line;
+// the daemon id (when not nil) must be what listens (DialDaemonTCP). A
 // connection held open with no reply line is judged by whileHeld while it
 // still is (Env.answeringWhileHeld): err is nil when that found the
 // silence a refusal, else a timeout or an error that says why not.
-func tcpExchange(ctx context.Context, port int, id *daemonIdentity, line string, whileHeld func(net.Conn) (string, bool)) (reply string, closed bool, err error) {
-	c, err := dialDaemonTCP(ctx, port, id)
+func TCPExchange(ctx context.Context, port int, id *DaemonIdentity, line string, whileHeld func(net.Conn) (string, bool)) (reply string, closed bool, err error) {
+	c, err := DialDaemonTCP(ctx, port, id)
 	if err != nil {
 		return "", false, err
 	}
@@ -57,7 +57,7 @@ type squatter struct {
 	got bytes.Buffer
 }
 
-func squat(port int) (*squatter, error) {
+func Squat(port int) (*squatter, error) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		return nil, err
@@ -89,10 +89,10 @@ func squat(port int) (*squatter, error) {
 	return s, nil
 }
 
-func (s *squatter) bytes() []byte {
+func (s *squatter) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.got.Bytes())
 }
 
-func (s *squatter) close() { s.ln.Close() }
+func (s *squatter) Close() { s.ln.Close() }

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"sync"
 )
 
-// daemonIdentity is who may answer at a daemon's endpoint: a process of the
+// DaemonIdentity is who may answer at a daemon's endpoint: a process of the
 // daemon's uid and, when the suite started daemons in the scenario, one of
 // them or a descendant of one. It travels to helper processes inside
-// probeSpec; a nil identity (attacker probes) authenticates nothing.
-type daemonIdentity struct {
+// Spec; a nil identity (attacker probes) authenticates nothing.
+type DaemonIdentity struct {
 	UID  int   `json:"uid"`
 	PIDs []int `json:"pids,omitempty"`
 	// Marker: the scenario's start marker (startMarkerEnv=<dir>): a process
@@ -28,13 +28,13 @@ type daemonIdentity struct {
 	Reaper int `json:"reaper,omitempty"`
 }
 
-// impostorError says that something other than the daemon answered at its
+// ImpostorError says that something other than the daemon answered at its
 // endpoint: a socket of another owner, a peer of another uid, or a process
 // the suite did not start. A scenario that meets one ends as an error with
 // the evidence, never as a pass.
-type impostorError struct{ evidence string }
+type ImpostorError struct{ Evidence string }
 
-func (e *impostorError) Error() string { return "impostor at the daemon's endpoint: " + e.evidence }
+func (e *ImpostorError) Error() string { return "impostor at the daemon's endpoint: " + e.Evidence }
 
 // impostorLog collects the impostors met while one helper action runs (in a
 // helper process or in this one); the action's own result may hide them
@@ -46,7 +46,7 @@ type impostorLog struct {
 
 type impostorLogKey struct{}
 
-func withImpostorLog(ctx context.Context) (context.Context, *impostorLog) {
+func WithImpostorLog(ctx context.Context) (context.Context, *impostorLog) {
 	l := &impostorLog{}
 	return context.WithValue(ctx, impostorLogKey{}, l), l
 }
@@ -54,12 +54,12 @@ func withImpostorLog(ctx context.Context) (context.Context, *impostorLog) {
 // noteImpostor records err in ctx's log when it is an impostor error, and
 // returns err.
 func noteImpostor(ctx context.Context, err error) error {
-	var ie *impostorError
+	var ie *ImpostorError
 	if errors.As(err, &ie) {
 		if l, ok := ctx.Value(impostorLogKey{}).(*impostorLog); ok {
 			l.mu.Lock()
 			if len(l.seen) < 8 {
-				l.seen = append(l.seen, ie.evidence)
+				l.seen = append(l.seen, ie.Evidence)
 			}
 			l.mu.Unlock()
 		}
@@ -67,16 +67,16 @@ func noteImpostor(ctx context.Context, err error) error {
 	return err
 }
 
-func (l *impostorLog) list() []string {
+func (l *impostorLog) List() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.seen...)
 }
 
-// impostorsError is the log as one impostor error, nil when it is empty.
-func impostorsError(seen []string) error {
+// ImpostorsError is the log as one impostor error, nil when it is empty.
+func ImpostorsError(seen []string) error {
 	if len(seen) == 0 {
 		return nil
 	}
-	return &impostorError{evidence: strings.Join(seen, "; ")}
+	return &ImpostorError{Evidence: strings.Join(seen, "; ")}
 }

@@ -1,4 +1,4 @@
-package matrix
+package probe
 
 import "os/exec"
 
