@@ -33,7 +33,7 @@ func abstractTarget(flaw string) Target {
 // do not judge the socket's file.
 func abstractApplicable() []string {
 	var ids []string
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "linux") || s.BuiltinOnly || s.Transport == "tcp" {
 			continue
 		}
@@ -142,7 +142,7 @@ func TestAbstractNameTooLong(t *testing.T) {
 func TestSocketKindMismatch(t *testing.T) {
 	abstract := Target{Cmd: []string{"d"}, Socket: "@{root}/s", Protocol: ProtocolBHJSON}
 	file := Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolBHJSON}
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		for _, c := range []struct {
 			name string
 			t    Target
@@ -204,7 +204,7 @@ func TestAbstractCorrectDaemonPasses(t *testing.T) {
 		logReport(t, rep)
 		t.Errorf("passed %v\nwant   %v", got, want)
 	}
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		r, _ := find(rep, s.ID)
 		if s.Transport == "unix" && s.Abstract == AbstractDefault && slices.Contains(s.Platforms, "linux") &&
 			(r.Status != Skip || !strings.Contains(r.NotApplicable, "abstract name")) {

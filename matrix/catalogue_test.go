@@ -42,7 +42,7 @@ func TestScenarioIndexListsEveryScenario(t *testing.T) {
 	if err != nil || !maps.Equal(crlf, rows) {
 		t.Errorf("%s with CRLF line endings: %d rows, %v; LF: %d rows", scenarioIndex, len(crlf), err, len(rows))
 	}
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		sev, ok := rows[s.ID]
 		switch {
 		case !ok:

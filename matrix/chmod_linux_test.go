@@ -19,21 +19,21 @@ import (
 func TestPlantChmodNotThroughLink(t *testing.T) {
 	testenv.NeedRoot(t, "the suite acts as root and the attacker as uid 31337", "go test ./matrix -run TestPlantChmodNotThroughLink")
 	base, err := os.MkdirTemp("", "bh-chmod-")
-	mustOK(t, err)
+	testenv.OK(t, err)
 	t.Cleanup(func() { os.RemoveAll(base) })
-	mustOK(t, os.Chmod(base, 0o755))
+	testenv.OK(t, os.Chmod(base, 0o755))
 	victim := filepath.Join(base, "bin")
-	mustOK(t, os.WriteFile(victim, []byte("#!/bin/sh\n"), 0o700))
+	testenv.OK(t, os.WriteFile(victim, []byte("#!/bin/sh\n"), 0o700))
 	d := filepath.Join(base, "d")
-	mustOK(t, os.Mkdir(d, 0o700))
-	mustOK(t, os.Chmod(d, 0o777))
+	testenv.OK(t, os.Mkdir(d, 0o700))
+	testenv.OK(t, os.Chmod(d, 0o777))
 	ln := exec.Command("ln", "-s", "../bin", filepath.Join(d, "sock"))
 	ln.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 31337, Gid: 31337}}
 	if out, err := ln.CombinedOutput(); err != nil {
 		t.Fatalf("uid 31337: ln -s: %v: %s", err, out)
 	}
 	r, err := os.OpenRoot(base)
-	mustOK(t, err)
+	testenv.OK(t, err)
 	defer r.Close()
 	op := plantOp{Op: "chmod", Path: filepath.Join(d, "sock"), Mode: 0o666}
 	if err := op.doIn(r, "d/sock"); err == nil {
@@ -43,17 +43,17 @@ func TestPlantChmodNotThroughLink(t *testing.T) {
 		t.Errorf("%s is now %v: the chmod followed uid 31337's link", victim, fi.Mode())
 	}
 	// A real socket of ours is changed.
-	mustOK(t, os.Remove(filepath.Join(d, "sock")))
+	testenv.OK(t, os.Remove(filepath.Join(d, "sock")))
 	l, err := net.Listen("unix", filepath.Join(d, "sock"))
-	mustOK(t, err)
+	testenv.OK(t, err)
 	defer l.Close()
-	mustOK(t, op.doIn(r, "d/sock"))
+	testenv.OK(t, op.doIn(r, "d/sock"))
 	if fi, _ := os.Lstat(filepath.Join(d, "sock")); fi.Mode().Perm() != 0o666 {
 		t.Errorf("socket mode %v after chmod 0666", fi.Mode())
 	}
 	// mkdir makes the directory with the mode, sticky bit included.
 	mk := plantOp{Op: "mkdir", Mode: 0o1777}
-	mustOK(t, mk.doIn(r, "d/sub"))
+	testenv.OK(t, mk.doIn(r, "d/sub"))
 	if fi, _ := os.Lstat(filepath.Join(d, "sub")); fi.Mode().Perm() != 0o777 || fi.Mode()&os.ModeSticky == 0 {
 		t.Errorf("mkdir 01777: %v", fi.Mode())
 	}

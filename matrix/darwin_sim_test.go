@@ -27,7 +27,7 @@ func TestDarwinSocketPaths(t *testing.T) {
 	runDir := darwinTMPDIR + runDirPrefix + "4294967295"
 	limit := ipc.SunPathLimit("darwin")
 	var overflowed []string
-	for i, s := range catalogue {
+	for i, s := range Catalogue() {
 		if s.Transport == ipc.TransportTCP || len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "darwin") {
 			continue // no socket on darwin
 		}

@@ -967,3 +967,36 @@ func (e *Env) signalErr(err error) error {
 	}
 	return err
 }
+
+// endpointExists reports, as an error, whether nothing is at the
+// daemon's endpoint yet: no file at path, or for an abstract name no
+// socket bound to it (/proc/net/unix, which lists this network
+// namespace's).
+func endpointExists(path string) error {
+	if !target.IsAbstract(path) {
+		_, err := os.Lstat(path)
+		return err
+	}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return err
+	}
+	// Num RefCount Protocol Flags Type St Inode Path, the path '@' first
+	// for an abstract name.
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 8 && strings.Join(f[7:], " ") == path {
+			return nil
+		}
+	}
+	return fmt.Errorf("no socket is bound to the abstract name %s (/proc/net/unix)", path)
+}
+
+func without(list []string, prefix string) []string {
+	var out []string
+	for _, s := range list {
+		if !strings.HasPrefix(s, prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

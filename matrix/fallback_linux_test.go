@@ -23,9 +23,9 @@ const fallbackPlantUID = 4244
 func TestFallbackPlantNotThroughLink(t *testing.T) {
 	testenv.NeedRoot(t, "the suite acts as root and the attacker as uid 31337", "go test ./matrix -run TestFallbackPlantNotThroughLink")
 	victim, err := os.MkdirTemp("", "bh-victim-")
-	mustOK(t, err)
+	testenv.OK(t, err)
 	t.Cleanup(func() { os.RemoveAll(victim) })
-	mustOK(t, os.Chmod(victim, 0o755))
+	testenv.OK(t, os.Chmod(victim, 0o755))
 	base := filepath.Join("/tmp", "bh-4244")
 	os.Remove(base)
 	t.Cleanup(func() { os.Remove(base) })
@@ -53,9 +53,9 @@ func TestFallbackPlantNotThroughLink(t *testing.T) {
 		t.Errorf("root created %v in %s through uid 31337's link %s", ents, victim, base)
 	}
 	// A base of the daemon's uid, 0700: the plant is made there.
-	mustOK(t, os.Remove(base))
-	mustOK(t, os.Mkdir(base, 0o700))
-	mustOK(t, os.Chown(base, uid, uid))
+	testenv.OK(t, os.Remove(base))
+	testenv.OK(t, os.Mkdir(base, 0o700))
+	testenv.OK(t, os.Chown(base, uid, uid))
 	op := plantOp{Op: "mkdir", Path: tag, Mode: 0o777, Outside: &uid}
 	if err := op.do(); err != nil {
 		t.Fatalf("mkdir %s in a base of uid %d: %v", tag, uid, err)
@@ -65,12 +65,12 @@ func TestFallbackPlantNotThroughLink(t *testing.T) {
 	}
 	os.Remove(tag)
 	// A base of another uid, or writable by others: refused.
-	mustOK(t, os.Chown(base, 31337, 31337))
+	testenv.OK(t, os.Chown(base, 31337, 31337))
 	if _, err := world.CheckTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "held by uid 31337") {
 		t.Errorf("base of uid 31337: %v; want it named", err)
 	}
-	mustOK(t, os.Chown(base, uid, uid))
-	mustOK(t, os.Chmod(base, 0o777))
+	testenv.OK(t, os.Chown(base, uid, uid))
+	testenv.OK(t, os.Chmod(base, 0o777))
 	if _, err := world.CheckTmpDir(tag, uid); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Errorf("base 0777: %v; want refused", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
 )
 
@@ -31,16 +32,16 @@ func TestBuiltinPassesEverythingInFallback(t *testing.T) {
 	needBins(t)
 	limit := ipc.SunPathLimit(runtime.GOOS)
 	base, err := os.MkdirTemp("/tmp", "bhf-")
-	mustOK(t, err)
+	testenv.OK(t, err)
 	t.Cleanup(func() { os.RemoveAll(base) })
-	mustOK(t, os.Chmod(base, 0o755))
+	testenv.OK(t, os.Chmod(base, 0o755))
 	// <tmpdir>/bhc-N/NN/root/bu-<name>.d/sock is at least
 	// len(tmpdir)+25+len(name) bytes: make that limit+1.
 	const name = "fbcheck"
 	pad := limit + 1 - 25 - len(name) - len(base) - 1
 	tmpdir := filepath.Join(base, strings.Repeat("t", pad))
-	mustOK(t, os.Mkdir(tmpdir, 0o755))
-	mustOK(t, os.Chmod(tmpdir, 0o755))
+	testenv.OK(t, os.Mkdir(tmpdir, 0o755))
+	testenv.OK(t, os.Chmod(tmpdir, 0o755))
 	shortest := filepath.Join(tmpdir, runDirPrefix+"0", "01", "root")
 	if lay, err := ipc.LayoutFor(runtime.GOOS, shortest, name, ipc.TransportUnix, 0); err != nil || !lay.Fallback {
 		t.Fatalf("the shortest scenario root %s (%d bytes) does not put the socket in the fallback: %+v %v", shortest, len(shortest), lay, err)
@@ -51,9 +52,9 @@ func TestBuiltinPassesEverythingInFallback(t *testing.T) {
 		daemonUID = fallbackDaemonUID
 	}
 	sc, err := Select("")
-	mustOK(t, err)
+	testenv.OK(t, err)
 	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: daemonUID, AttackerUID: -1, Name: name})
-	mustOK(t, err)
+	testenv.OK(t, err)
 	logReport(t, rep)
 	// dir.squat-dos would squat the fallback every scenario shares: it
 	// skips, and says so.
@@ -88,13 +89,6 @@ func checkAllPass(t *testing.T, rep Report, except ...string) {
 	}
 	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
 		t.Errorf("passed %v\nwant   %v", got, want)
-	}
-}
-
-func mustOK(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 

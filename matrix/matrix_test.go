@@ -139,7 +139,7 @@ func logReport(t *testing.T, rep Report) {
 // as another uid, or from another mount namespace.
 func otherUIDScenarios() []string {
 	var ids []string
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if slices.Contains(s.Needs, NeedOtherUID) || slices.Contains(s.Needs, NeedMountNS) {
 			ids = append(ids, s.ID)
 		}
@@ -156,7 +156,7 @@ var hostLacks = func() []string { return nil }
 // applicable: the catalogue's scenarios that run on this OS for target.
 func applicable(builtin bool, tcp bool) []string {
 	var ids []string
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) || slices.Contains(hostLacks(), s.ID) {
 			continue
 		}
@@ -384,7 +384,7 @@ func TestEveryScenarioHasABrokenVariant(t *testing.T) {
 			covered[id] = true
 		}
 	}
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "linux") {
 			continue // e.g. tcp.portfile-dacl: Windows only
 		}
@@ -400,7 +400,7 @@ func TestEveryScenarioHasABrokenVariant(t *testing.T) {
 }
 
 func byID(id string) (Scenario, bool) {
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if s.ID == id {
 			return s, true
 		}
@@ -497,7 +497,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%q) accepted", bad)
 		}
 	}
-	if all, err := Select(""); err != nil || len(all) != len(catalogue) {
+	if all, err := Select(""); err != nil || len(all) != len(Catalogue()) {
 		t.Errorf("Select(\"\") = %d scenarios, %v", len(all), err)
 	}
 }

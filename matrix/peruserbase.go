@@ -36,3 +36,7 @@ func (e *Env) daemonArgv(root, name string) []string {
 	}
 	return t.Argv(e.r.exe, root, name, e.Transport)
 }
+
+// chooseBaseVars are the variables a daemon that chooses its own base
+// reads (ipc.DefaultRoot's order); perUserEnv sets them.
+var chooseBaseVars = []string{"BH_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TMPDIR"}

@@ -202,7 +202,7 @@ func TestRealSocatAbstract(t *testing.T) {
 		"inst.clean-shutdown",      // exit 143 on SIGTERM
 	}
 	var notApplicable []string
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if s.Transport == "unix" && s.Abstract == AbstractDefault && slices.Contains(s.Platforms, "linux") {
 			notApplicable = append(notApplicable, s.ID)
 		}

@@ -42,3 +42,23 @@ type Scenario struct {
 	// Runner.connectorExe).
 	connector bool `json:"-"`
 }
+
+// AbstractUse is how a scenario meets a target whose socket is a Linux
+// abstract name ('@' first: --socket @NAME). Such a socket has no file,
+// owner, mode or directory: the kernel looks the name up in the network
+// namespace, so every process sharing the daemon's network namespace
+// reaches it, whatever its uid and whatever its mount namespace.
+type AbstractUse string
+
+const (
+	// AbstractDefault: a scenario on the unix transport judges the
+	// socket's file, its directory or its mode, and does not apply (a
+	// not-applicable skip); a transport-neutral one runs, since it judges
+	// only what the daemon answers and does.
+	AbstractDefault AbstractUse = ""
+	// AbstractToo: a scenario on the unix transport that judges only who
+	// may talk, or what a second start does: it runs.
+	AbstractToo AbstractUse = "too"
+	// AbstractOnly: the scenario applies to abstract sockets alone.
+	AbstractOnly AbstractUse = "only"
+)

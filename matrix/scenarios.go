@@ -736,16 +736,6 @@ func diff(after, before []string) []string {
 	return out
 }
 
-func without(list []string, prefix string) []string {
-	var out []string
-	for _, s := range list {
-		if !strings.HasPrefix(s, prefix) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // traversalNames each escape one level above the root with the default
 // template ({root}/bu-{name}.d/sock) or a plain one ({root}/{name}.sock).
 var traversalNames = []string{"../bh-escape-1", "x/../../bh-escape-2", "..", "a/b"}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/org/bh-ipc-check/ipc"
@@ -18,26 +17,6 @@ import (
 	"github.com/org/bh-ipc-check/matrix/internal/probe"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
-)
-
-// AbstractUse is how a scenario meets a target whose socket is a Linux
-// abstract name ('@' first: --socket @NAME). Such a socket has no file,
-// owner, mode or directory: the kernel looks the name up in the network
-// namespace, so every process sharing the daemon's network namespace
-// reaches it, whatever its uid and whatever its mount namespace.
-type AbstractUse string
-
-const (
-	// AbstractDefault: a scenario on the unix transport judges the
-	// socket's file, its directory or its mode, and does not apply (a
-	// not-applicable skip); a transport-neutral one runs, since it judges
-	// only what the daemon answers and does.
-	AbstractDefault AbstractUse = ""
-	// AbstractToo: a scenario on the unix transport that judges only who
-	// may talk, or what a second start does: it runs.
-	AbstractToo AbstractUse = "too"
-	// AbstractOnly: the scenario applies to abstract sockets alone.
-	AbstractOnly AbstractUse = "only"
 )
 
 // abstractScenarios follow the rest of the catalogue in report order.
@@ -69,29 +48,6 @@ func init() {
 type mountNSConnect struct {
 	probe.ConnectResult
 	MountNS string `json:"mount_ns"`
-}
-
-// endpointExists reports, as an error, whether nothing is at the
-// daemon's endpoint yet: no file at path, or for an abstract name no
-// socket bound to it (/proc/net/unix, which lists this network
-// namespace's).
-func endpointExists(path string) error {
-	if !target.IsAbstract(path) {
-		_, err := os.Lstat(path)
-		return err
-	}
-	b, err := os.ReadFile("/proc/net/unix")
-	if err != nil {
-		return err
-	}
-	// Num RefCount Protocol Flags Type St Inode Path, the path '@' first
-	// for an abstract name.
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 8 && strings.Join(f[7:], " ") == path {
-			return nil
-		}
-	}
-	return fmt.Errorf("no socket is bound to the abstract name %s (/proc/net/unix)", path)
 }
 
 // describeSock is the socket's facts for the evidence: its file's, or

@@ -36,10 +36,6 @@ func init() {
 	catalogue = append(catalogue, squatDoSScenario)
 }
 
-// chooseBaseVars are the variables a daemon that chooses its own base
-// reads (ipc.DefaultRoot's order); perUserEnv sets them.
-var chooseBaseVars = []string{"BH_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TMPDIR"}
-
 // firstMade is what a daemon makes first on its way to sock: the
 // outermost directory between the scenario's directory and sock that does
 // not exist yet, else sock itself.

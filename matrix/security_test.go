@@ -40,7 +40,7 @@ func testRunner(t *testing.T) *Runner {
 
 func scenarioByID(t *testing.T, id string) Scenario {
 	t.Helper()
-	for _, s := range catalogue {
+	for _, s := range Catalogue() {
 		if s.ID == id {
 			return s
 		}

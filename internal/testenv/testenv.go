@@ -79,3 +79,12 @@ func ReadText(t testing.TB, path string) string {
 	}
 	return LF(b)
 }
+
+// OK ends the test at once when err is not nil (a step of a test's set-up
+// that must work).
+func OK(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
