@@ -114,8 +114,8 @@ func TestAbstractNameTooLong(t *testing.T) {
 	tg := Target{Cmd: []string{"d"}, Socket: "@{root}/bu-{name}.sock", Protocol: ProtocolBHJSON}
 	runDir := filepath.Join(os.TempDir(), "bhc-123456789")
 	root := filepath.Join(runDir, "07", "root")
-	e := &Env{r: &Runner{cfg: Config{Target: tg}, runDir: runDir}, Name: "bhcheck", Transport: "unix"}
-	err := e.setRoot(root)
+	e := &Env{Runner: &Runner{Config: Config{Target: tg}, RunDir: runDir}, Name: "bhcheck", Transport: "unix"}
+	err := e.SetRoot(root)
 	sock := "@" + root + "/bu-bhcheck.sock"
 	for _, want := range []string{
 		fmt.Sprintf("%d bytes with its '@', over the 107 sun_path holds", len(sock)),
@@ -152,12 +152,12 @@ func TestSocketKindMismatch(t *testing.T) {
 			{"file", file, map[bool]string{true: "applies to an abstract socket (--socket @NAME) only"}[s.Abstract == AbstractOnly]},
 			{"builtin", BuiltinTarget(), map[bool]string{true: "the builtin (ipc) serves a socket file"}[s.Abstract == AbstractOnly]},
 		} {
-			r := &Runner{cfg: Config{Target: c.t}}
-			got := r.socketKindMismatch(s)
+			r := &Runner{Config: Config{Target: c.t}}
+			got := r.SocketKindMismatch(s)
 			if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 				t.Errorf("%s against a %s target: %q, want %q", s.ID, c.name, got, c.want)
 			}
-			if got != "" && r.skipReason(s) == "" {
+			if got != "" && r.SkipReason(s) == "" {
 				t.Errorf("%s against a %s target: not applicable (%s) but not skipped", s.ID, c.name, got)
 			}
 		}

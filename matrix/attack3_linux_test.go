@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -348,7 +349,7 @@ func TestAttackDroppedFilesAreNotTheDaemons(t *testing.T) {
 	// The attacker was still dropping files while the run directory was
 	// removed: the directory is closed to it first, so none is left (and
 	// one left would have to be in the report).
-	left, _ := filepath.Glob(filepath.Join(at.tmp, runDirPrefix+"*"))
+	left, _ := filepath.Glob(filepath.Join(at.tmp, stage.RunDirPrefix+"*"))
 	t.Logf("run directories left: %v; warnings: %q", left, rep.Warnings)
 	for _, d := range left {
 		t.Errorf("the run directory %s was left behind (warnings %q)", d, rep.Warnings)
@@ -438,7 +439,7 @@ func attackPrecreate() error {
 	stop := stdinClosed()
 	done := map[string]bool{}
 	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
-		roots, _ := filepath.Glob(filepath.Join(a.Dir, runDirPrefix+"*", "[0-9][0-9]", "root"))
+		roots, _ := filepath.Glob(filepath.Join(a.Dir, stage.RunDirPrefix+"*", "[0-9][0-9]", "root"))
 		for _, root := range roots {
 			if done[root] {
 				continue

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // attackEnv selects the attacker mode when this test binary is executed
@@ -97,11 +99,11 @@ func readAttackArg() (attackArg, error) {
 // (the scenario's sequence number, "01" for a run's first scenario; "00"
 // is the preflight's) in every run under a.Dir.
 func scenarioRoots(a attackArg) []string {
-	m, _ := filepath.Glob(filepath.Join(a.Dir, runDirPrefix+"*", a.Slug, "root"))
+	m, _ := filepath.Glob(filepath.Join(a.Dir, stage.RunDirPrefix+"*", a.Slug, "root"))
 	return m
 }
 
-// firstScenario is the directory of a run's first scenario (scenarioDirs).
+// firstScenario is the directory of a run's first scenario (stage.ScenarioDirs).
 const firstScenario = "01"
 
 // stdinClosed is closed when the test closes the attacker's stdin: time
@@ -498,12 +500,12 @@ func (at *attackTest) run(target Target, scenarios string) Report {
 }
 
 // daemonUIDForRaces is a daemon uid other than root's: a scenario root is
-// opened to other uids when such a daemon starts (openRoot), so attackers
+// opened to other uids when such a daemon starts (OpenRoot), so attackers
 // can race its start; a root daemon's root stays private until it is
 // ready.
 const daemonUIDForRaces = 23502
 
-// runDaemonAs is run with the daemon as daemonUID (-1: the suite's).
+// runDaemonAs is run with the daemon as DaemonUID (-1: the suite's).
 func (at *attackTest) runDaemonAs(target Target, scenarios string, daemonUID int) Report {
 	at.t.Helper()
 	sc, err := Select(scenarios)

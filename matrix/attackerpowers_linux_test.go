@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -29,8 +30,8 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 	t.Parallel()
 	// What the attacker's own process could do, done here as root.
 	withdraw := func(e *Env, uid int, path string) {
-		if rel, err := e.r.fs.Rel(path); err == nil {
-			e.r.fs.Root.RemoveAll(rel)
+		if rel, err := e.Runner.FS.Rel(path); err == nil {
+			e.Runner.FS.Root.RemoveAll(rel)
 		} else {
 			os.RemoveAll(path) // the fallback under /tmp; test only
 		}
@@ -59,21 +60,21 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name  string
-		hooks func(touched func(*Env)) *testHooks
+		hooks func(touched func(*Env)) *stage.TestHooks
 		want  []string // scenarios it must reach, at least
 	}{
-		{"plant withdrawn", func(touched func(*Env)) *testHooks {
-			return &testHooks{afterPlant: func(e *Env, uid int, path string) { touched(e); withdraw(e, uid, path) }}
+		{"plant withdrawn", func(touched func(*Env)) *stage.TestHooks {
+			return &stage.TestHooks{AfterPlant: func(e *Env, uid int, path string) { touched(e); withdraw(e, uid, path) }}
 		}, []string{"dir.symlink", "dir.foreign-owner"}},
-		{"plant replaced", func(touched func(*Env)) *testHooks {
-			return &testHooks{afterPlant: func(e *Env, uid int, path string) { touched(e); replace(e, uid, path) }}
+		{"plant replaced", func(touched func(*Env)) *stage.TestHooks {
+			return &stage.TestHooks{AfterPlant: func(e *Env, uid int, path string) { touched(e); replace(e, uid, path) }}
 		}, []string{"dir.symlink", "dir.foreign-owner"}},
-		{"helper reply forged", func(touched func(*Env)) *testHooks {
-			return &testHooks{helperOutput: func(id, name string, uid int, out []byte) []byte {
+		{"helper reply forged", func(touched func(*Env)) *stage.TestHooks {
+			return &stage.TestHooks{HelperOutput: func(id, name string, uid int, out []byte) []byte {
 				if uid != DefaultAttackerUID {
 					return out
 				}
-				touched(&Env{s: Scenario{ID: id}})
+				touched(&Env{Scenario: Scenario{ID: id}})
 				return forge(out)
 			}}
 		}, []string{"auth.foreign-uid-connect", "auth.peercred", "dir.symlink"}},
@@ -81,12 +82,12 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var mu sync.Mutex
 			touched := map[string]bool{}
-			hooks := c.hooks(func(e *Env) { mu.Lock(); touched[e.s.ID] = true; mu.Unlock() })
+			hooks := c.hooks(func(e *Env) { mu.Lock(); touched[e.Scenario.ID] = true; mu.Unlock() })
 			sc, err := Select(strings.Join(otherUIDScenarios(), ","))
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: brokenTarget("plain"), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, hooks: hooks})
+			rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: brokenTarget("plain"), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Hooks: hooks})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +95,7 @@ func TestAttackerUIDCannotMakeAPass(t *testing.T) {
 			for _, r := range rep.Results {
 				t.Logf("%s: %s: %s", r.ID, r.Status, target.OneLine(r.Reason, 240))
 				// inst.cleanup-no-follow's verdict rests on a link of the
-				// daemon's uid, not on the attacker's (forgetPlant): its
+				// daemon's uid, not on the attacker's (ForgetPlant): its
 				// withdrawal leaves a verdict that was really tested.
 				if !touched[r.ID] || r.ID == "inst.cleanup-no-follow" && c.name != "helper reply forged" {
 					continue

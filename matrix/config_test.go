@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // external is a valid external target for the validation tests.
@@ -37,7 +39,7 @@ func TestConfigValidate(t *testing.T) {
 		{"attacker is the daemon", func(c *Config) { c.DaemonUID, c.AttackerUID = 4242, 4242 }, ""},
 	}
 	switch {
-	case canSwitchUID():
+	case stage.CanSwitchUID():
 		cases[len(cases)-1].want = "--attacker-uid 4242 is the daemon's uid"
 		cases = append(cases,
 			struct {
@@ -85,7 +87,7 @@ func TestRunValidates(t *testing.T) {
 		t.Errorf("Run: %v, want Validate's %v", err, want)
 	}
 	zero := Config{Exe: "bh-ipc-check", Target: BuiltinTarget(), DaemonUID: -1, AttackerUID: -1}
-	if err := zero.withDefaults().Validate(); err != nil {
+	if err := zero.WithDefaults().Validate(); err != nil {
 		t.Errorf("a Config with its defaults filled: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/matrix/internal/probe"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -81,7 +82,7 @@ func TestCrossProtocol(t *testing.T) {
 
 // The requests tcp.cross-protocol builds, and what it cannot judge.
 func TestCrossProtocolRequests(t *testing.T) {
-	post := string(browserPOST("127.0.0.1:4242", "http://attacker.example", false, []byte(`{"meta":"ping"}`+"\n")))
+	post := string(scenario.BrowserPOST("127.0.0.1:4242", "http://attacker.example", false, []byte(`{"meta":"ping"}`+"\n")))
 	for _, w := range []string{"POST / HTTP/1.1\r\nHost: 127.0.0.1:4242\r\n", "Content-Length: 16\r\n", "Content-Type: text/plain;charset=UTF-8\r\n", "Origin: http://attacker.example\r\n", "Sec-Fetch-Mode: no-cors\r\n", "\r\n\r\n{\"meta\":\"ping\"}\n"} {
 		if !strings.Contains(post, w) {
 			t.Errorf("the browser's POST lacks %q:\n%s", w, post)
@@ -92,7 +93,7 @@ func TestCrossProtocolRequests(t *testing.T) {
 		"GET / HTTP/1.0\n\n":                      "GET / HTTP/1.0\nHost: attacker.example:4242\nConnection: close\n\n",
 		"POST /rpc HTTP/1.1\r\nhost: x\r\n\r\n{}": "POST /rpc HTTP/1.1\r\nHost: attacker.example:4242\r\nConnection: close\r\n\r\n{}",
 	} {
-		if got := string(withForeignHost([]byte(in), 4242)); got != want {
+		if got := string(scenario.WithForeignHost([]byte(in), 4242)); got != want {
 			t.Errorf("withForeignHost(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -106,13 +107,13 @@ func TestCrossProtocolRequests(t *testing.T) {
 		{probe.Spec{Protocol: ProtocolLine, Send: []byte("PING\r\n")}, ""},
 		{probe.Spec{Protocol: ProtocolIPC}, ""},
 	} {
-		body, why := crossBody(c.sp)
+		body, why := scenario.CrossBody(c.sp)
 		if c.skip == "" && (why != "" || len(body) == 0) || c.skip != "" && !strings.Contains(why, c.skip) {
 			t.Errorf("crossBody(%s, send %q) = %q, skip %q; want skip %q", c.sp.Protocol, c.sp.Send, body, why, c.skip)
 		}
 	}
 	re := regexp.MustCompile(`^\+PONG`)
-	if at := matchFromLine(re, []byte("-ERR unknown command 'POST'\r\n+PONG\r\n")); at != 29 || matchFromLine(re, []byte("-ERR +PONG\r\n")) >= 0 {
+	if at := scenario.MatchFromLine(re, []byte("-ERR unknown command 'POST'\r\n+PONG\r\n")); at != 29 || scenario.MatchFromLine(re, []byte("-ERR +PONG\r\n")) >= 0 {
 		t.Error("matchFromLine: want ^ to match at a line's start only")
 	}
 	for _, c := range []struct {
@@ -127,26 +128,26 @@ func TestCrossProtocolRequests(t *testing.T) {
 		{"HTTP/1.1 42", 0}, // not complete
 		{"+PONG\r\n", 0},
 	} {
-		if got := httpStatus([]byte(c.reply)); got != c.code {
+		if got := scenario.HTTPStatus([]byte(c.reply)); got != c.code {
 			t.Errorf("httpStatus(%q) = %d, want %d", c.reply, got, c.code)
 		}
 	}
-	loose := crossJudge{re: regexp.MustCompile(`^HTTP/1\.[01] `), expect: `^HTTP/1\.[01] `, isHTTP: true}
+	loose := scenario.CrossJudge{Re: regexp.MustCompile(`^HTTP/1\.[01] `), Expect: `^HTTP/1\.[01] `, IsHTTP: true}
 	for reply, want := range map[string]bool{"HTTP/1.1 4": false, "HTTP/1.1 421 Misdirected Request\r\n": false, "HTTP/1.1 200 OK\r\n": true, "HTT": false} {
-		if got := loose.settled([]byte(reply), 1); got != want {
-			t.Errorf("settled(%q) under --expect %s = %v, want %v", reply, loose.expect, got, want)
+		if got := loose.Settled([]byte(reply), 1); got != want {
+			t.Errorf("settled(%q) under --expect %s = %v, want %v", reply, loose.Expect, got, want)
 		}
 	}
-	if answer, code := loose.answer([]byte("HTTP/1.1 421 Misdirected Request\r\n\r\n")); answer != "" || code != 421 {
-		t.Errorf("a 421 under --expect %s: answered %q (%d), want a refusal", loose.expect, answer, code)
+	if answer, code := loose.Answer([]byte("HTTP/1.1 421 Misdirected Request\r\n\r\n")); answer != "" || code != 421 {
+		t.Errorf("a 421 under --expect %s: answered %q (%d), want a refusal", loose.Expect, answer, code)
 	}
 	if got := target.QuoteClip([]byte("PING\r\n"), 80); got != `"PING\r\n"` {
 		t.Errorf("quoteClip = %s, want the control characters quoted", got)
 	}
-	if got := answeredJSON([]byte(`{"error":"bad token"}` + "\n" + `{"nonce":"00","proof":"11"}` + "\n")); !strings.Contains(got, "nonce") {
+	if got := scenario.AnsweredJSON([]byte(`{"error":"bad token"}` + "\n" + `{"nonce":"00","proof":"11"}` + "\n")); !strings.Contains(got, "nonce") {
 		t.Errorf("answeredJSON = %q, want the challenge line", got)
 	}
-	if got := answeredJSON([]byte(`{"error":"not JSON"}` + "\n\n" + `{"error":"unauthorized"}`)); got != "" {
+	if got := scenario.AnsweredJSON([]byte(`{"error":"not JSON"}` + "\n\n" + `{"error":"unauthorized"}`)); got != "" {
 		t.Errorf("answeredJSON of errors only = %q", got)
 	}
 }

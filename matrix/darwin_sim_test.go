@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // darwinTMPDIR is a real macOS $TMPDIR (confstr _CS_DARWIN_USER_TEMP_DIR):
@@ -24,22 +26,22 @@ func TestDarwinSocketPaths(t *testing.T) {
 		t.Fatalf("darwinTMPDIR is %d bytes, want 49", len(darwinTMPDIR))
 	}
 	// os.MkdirTemp appends up to 10 digits to the prefix.
-	runDir := darwinTMPDIR + runDirPrefix + "4294967295"
+	runDir := darwinTMPDIR + stage.RunDirPrefix + "4294967295"
 	limit := ipc.SunPathLimit("darwin")
 	var overflowed []string
 	for i, s := range Catalogue() {
 		if s.Transport == ipc.TransportTCP || len(s.Platforms) > 0 && !slices.Contains(s.Platforms, "darwin") {
 			continue // no socket on darwin
 		}
-		_, root := scenarioDirs(runDir, i+1)
-		// scenarioDirs uses filepath (the host's separator): this is a
+		_, root := stage.ScenarioDirs(runDir, i+1)
+		// stage.ScenarioDirs uses filepath (the host's separator): this is a
 		// POSIX host, as the test's paths are.
 		root = path.Clean(root)
 		if s.ID == "path.budget" {
-			root = budgetRoot(root, DefaultSocketTemplate, DefaultName, limit)
+			root = scenario.BudgetRoot(root, DefaultSocketTemplate, DefaultName, limit)
 		}
-		if s.ID == squatDoSScenario.ID {
-			root = path.Join(path.Dir(root), perUserBasePrefix+"ffff") // the per-user base the daemon serves in
+		if s.ID == scenario.SquatDoSScenario.ID {
+			root = path.Join(path.Dir(root), scenario.PerUserBasePrefix+"ffff") // the per-user base the daemon serves in
 		}
 		for _, uid := range []int{0, 501} {
 			lay, err := ipc.LayoutFor("darwin", root, DefaultName, ipc.TransportUnix, uid)

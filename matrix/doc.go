@@ -34,7 +34,7 @@
 //     what the attacker plants. It starts as root, makes itself
 //     non-dumpable and drops to the uid in its own process (dropToUID), and
 //     its reply counts only with the MAC of a key it got before the drop
-//     (openHelperReply); or
+//     (stage.OpenHelperReply); or
 //   - by this process through a directory handle without following links:
 //     an os.Root opened on the run directory when it was made (world.RunFS), or
 //     an os.Root on the directory of a plant, or *at calls with
@@ -44,18 +44,18 @@
 //     only a socket or directory of the acting uid. Never os.OpenRoot on a
 //     path outside the run directory (it follows links in the path): the
 //     sun_path fallback is walked from /tmp with O_NOFOLLOW, each parent
-//     the daemon uid's and not writable by others (plantOp.doOutside, on world.OpenTmpParent).
+//     the daemon uid's and not writable by others (stage.PlantOp.doOutside, on world.OpenTmpParent).
 //
 // What that gives, against a local uid that races a run as root:
 //
 //   - Scenario parents and roots are made 01777 with os.ModeSticky (the
 //     number 0o1777 loses the sticky bit in os.Chmod): no other uid can
 //     rename or remove the daemon's or the suite's entries there. A root
-//     stays 0700 until the daemon needs it (Env.openRoot), so no one takes
+//     stays 0700 until the daemon needs it (Env.OpenRoot), so no one takes
 //     the daemon's names first.
 //   - What another uid planted is checked again when the daemon is ready
 //     and at judgement (checkPlants), and only the daemon uid's entries
-//     count against it (daemonsOnly): the attacker uid can turn a scenario
+//     count against it (DaemonsOnly): the attacker uid can turn a scenario
 //     into an error, never into a pass.
 //   - The run directory is removed with os.RemoveAll on Unix, which works
 //     relative to directory handles opened with O_NOFOLLOW: a directory

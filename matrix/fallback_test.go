@@ -12,6 +12,7 @@ import (
 
 	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // fallbackDaemonUID is the daemon's uid for the fallback run as root: one
@@ -42,7 +43,7 @@ func TestBuiltinPassesEverythingInFallback(t *testing.T) {
 	tmpdir := filepath.Join(base, strings.Repeat("t", pad))
 	testenv.OK(t, os.Mkdir(tmpdir, 0o755))
 	testenv.OK(t, os.Chmod(tmpdir, 0o755))
-	shortest := filepath.Join(tmpdir, runDirPrefix+"0", "01", "root")
+	shortest := filepath.Join(tmpdir, stage.RunDirPrefix+"0", "01", "root")
 	if lay, err := ipc.LayoutFor(runtime.GOOS, shortest, name, ipc.TransportUnix, 0); err != nil || !lay.Fallback {
 		t.Fatalf("the shortest scenario root %s (%d bytes) does not put the socket in the fallback: %+v %v", shortest, len(shortest), lay, err)
 	}

@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/matrix/internal/probe"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
-// foreignTalk passes only on a refusal: an attacker helper that could not
+// scenario.ForeignTalk passes only on a refusal: an attacker helper that could not
 // connect for its own reasons (its RLIMIT_NOFILE lowered by its own uid)
 // or was stopped is no verdict.
 func TestForeignTalkNeedsARefusal(t *testing.T) {
@@ -27,14 +29,14 @@ func TestForeignTalkNeedsARefusal(t *testing.T) {
 		{"held silent", probe.ConnectResult{Connected: true, Error: "no reply within 3s (connection held open)", Refused: probe.HeldSilent}, Error},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			old := actions["connect"]
-			actions["connect"] = func(ctx context.Context, arg json.RawMessage) (any, error) { return c.res, nil }
-			defer func() { actions["connect"] = old }()
+			old := stage.Actions["connect"]
+			stage.Actions["connect"] = func(ctx context.Context, arg json.RawMessage) (any, error) { return c.res, nil }
+			defer func() { stage.Actions["connect"] = old }()
 			r := testRunner(t)
-			r.attackerUID = os.Geteuid() // the helper runs in this process
-			e := &Env{r: r}
-			if o := foreignTalk(context.Background(), e); o.status != c.status {
-				t.Errorf("%s: %s %q, want %s", c.name, o.status, o.reason, c.status)
+			r.AttackerUID = os.Geteuid() // the helper runs in this process
+			e := &Env{Runner: r}
+			if o := scenario.ForeignTalk(context.Background(), e); o.Status != c.status {
+				t.Errorf("%s: %s %q, want %s", c.name, o.Status, o.Reason, c.status)
 			}
 		})
 	}

@@ -9,17 +9,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // A helper's reply is taken only when it is the whole output and carries
 // the helper's MAC (issue 24, attack 2: bytes another process wrote to the
 // helper's stdout, around or instead of its reply).
 func TestHelperReplyAuthenticated(t *testing.T) {
-	key := make([]byte, helperKeySize)
+	key := make([]byte, stage.HelperKeySize)
 	rand.Read(key)
-	real := sealHelperReply(key, helperReply{Result: json.RawMessage(`{"connected":true,"reply":"pong"}`)})
+	real := stage.SealHelperReply(key, stage.HelperReply{Result: json.RawMessage(`{"connected":true,"reply":"pong"}`)})
 	forged := []byte(`{"result":{"connected":false,"refused":"connection refused"}}` + "\n")
-	other := make([]byte, helperKeySize)
+	other := make([]byte, stage.HelperKeySize)
 	rand.Read(other)
 	for _, c := range []struct {
 		name string
@@ -28,13 +30,13 @@ func TestHelperReplyAuthenticated(t *testing.T) {
 	}{
 		{"the helper's own", real, true},
 		{"forged alone", forged, false},
-		{"forged, sealed with another key", sealHelperReply(other, helperReply{Result: json.RawMessage(`{"connected":false}`)}), false},
+		{"forged, sealed with another key", stage.SealHelperReply(other, stage.HelperReply{Result: json.RawMessage(`{"connected":false}`)}), false},
 		{"forged around the real one", append(append([]byte(`{"result":{"connected":false},"x":`), real...), "}\n"...), false},
 		{"bytes after the real one", append(bytes.Clone(real), forged...), false},
 		{"bytes before the real one", append(bytes.Clone(forged), real...), false},
 		{"empty", nil, false},
 	} {
-		rep, err := openHelperReply(key, c.out)
+		rep, err := stage.OpenHelperReply(key, c.out)
 		if c.ok && (err != nil || !strings.Contains(string(rep.Result), "pong")) {
 			t.Errorf("%s: %v %s; want it taken", c.name, err, rep.Result)
 		}
@@ -57,9 +59,9 @@ func TestHelperDropsToUID(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, uid := range []int{0, 31337} {
-		key := make([]byte, helperKeySize)
+		key := make([]byte, stage.HelperKeySize)
 		rand.Read(key)
-		hdr, _ := json.Marshal(helperHeader{UID: uid, GID: uid, Key: key})
+		hdr, _ := json.Marshal(stage.HelperHeader{UID: uid, GID: uid, Key: key})
 		arg, _ := json.Marshal(secret)
 		cmd := exec.Command(bins.cli, HelperCommand, "read")
 		cmd.Stdin = strings.NewReader(string(hdr) + "\n" + string(arg))
@@ -67,7 +69,7 @@ func TestHelperDropsToUID(t *testing.T) {
 		if err != nil {
 			t.Fatalf("uid %d: %v", uid, err)
 		}
-		rep, err := openHelperReply(key, out)
+		rep, err := stage.OpenHelperReply(key, out)
 		if err != nil {
 			t.Fatalf("uid %d: %v", uid, err)
 		}

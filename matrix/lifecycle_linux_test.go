@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // A scenario that times out while it is starting a daemon leaves nothing
@@ -27,7 +29,7 @@ func TestTimeoutLeavesNoDaemon(t *testing.T) {
 		// Below MinScenarioTimeout, which Validate refuses: through the
 		// test hook.
 		rep, err := Run(t.Context(), Config{Exe: bins.cli, Target: target, Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name,
-			hooks: &testHooks{scenarioTimeout: timeout}})
+			Hooks: &stage.TestHooks{ScenarioTimeout: timeout}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,8 +128,8 @@ func TestDaemonWorkingDirectory(t *testing.T) {
 	}
 	dir, _ := strings.CutPrefix(strings.TrimSpace(pe.Output), "cwd=")
 	// The preflight's scenario directory: <run dir>/00/wd, beside its root.
-	if !strings.Contains(dir, "/"+runDirPrefix) || filepath.Base(filepath.Dir(dir)) != "00" || filepath.Base(dir) != daemonWorkDir {
-		t.Errorf("the daemon ran in %q, want the scenario's working directory in the run directory (%s…/00/%s)", dir, runDirPrefix, daemonWorkDir)
+	if !strings.Contains(dir, "/"+stage.RunDirPrefix) || filepath.Base(filepath.Dir(dir)) != "00" || filepath.Base(dir) != stage.DaemonWorkDir {
+		t.Errorf("the daemon ran in %q, want the scenario's working directory in the run directory (%s…/00/%s)", dir, stage.RunDirPrefix, stage.DaemonWorkDir)
 	}
 	if _, err := os.Lstat(dir); err == nil {
 		t.Errorf("the daemon's working directory %s outlived the run", dir)

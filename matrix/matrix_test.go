@@ -17,6 +17,8 @@ import (
 	"github.com/org/bh-ipc-check/internal/fsx"
 	"github.com/org/bh-ipc-check/internal/testenv"
 	"github.com/org/bh-ipc-check/matrix/internal/probe"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -360,11 +362,11 @@ func TestBrokenClientsFailExactly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the expected failure sets include other-uid scenarios; run as root: sudo go test ./matrix/ (CI runs as root)")
 	}
-	orig := squatterClient
-	defer func() { squatterClient = orig }()
+	orig := scenario.SquatterClient
+	defer func() { scenario.SquatterClient = orig }()
 	for _, c := range brokenClients {
 		t.Run(c.name, func(t *testing.T) {
-			squatterClient = c.client
+			scenario.SquatterClient = c.client
 			checkFails(t, runSuite(t, BuiltinTarget(), ""), c.want)
 		})
 	}
@@ -539,7 +541,7 @@ func TestScenarioTimeoutKillsDaemon(t *testing.T) {
 	name := fmt.Sprintf("timeout%d", os.Getpid()) // unique enough to find it
 	sc, _ := Select("load.concurrent")
 	rep, err := Run(context.Background(), Config{Exe: bins.cli, Target: BuiltinTarget(), Scenarios: sc, DaemonUID: -1, AttackerUID: -1, Name: name,
-		hooks: &testHooks{scenarioTimeout: 100 * time.Millisecond}}) // below MinScenarioTimeout, which Validate refuses
+		Hooks: &stage.TestHooks{ScenarioTimeout: 100 * time.Millisecond}}) // below MinScenarioTimeout, which Validate refuses
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -643,11 +645,11 @@ func TestOutputExcerpt(t *testing.T) {
 		{"huge", 20000, []string{"l1\n", "l10\n… 19950 lines …\nl19961\n", "\nl20000"}, []string{"l11\n"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var o outputBuffer
+			var o stage.OutputBuffer
 			for i := 1; i <= c.lines; i++ {
 				fmt.Fprintf(&o, "l%d\n", i)
 			}
-			got := o.excerpt(outputHeadLines, outputTailLines)
+			got := o.Excerpt(stage.OutputHeadLines, stage.OutputTailLines)
 			for _, w := range c.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("excerpt lacks %q:\n%s", w, got)
@@ -660,8 +662,8 @@ func TestOutputExcerpt(t *testing.T) {
 			}
 		})
 	}
-	var empty outputBuffer
-	if got := empty.excerpt(10, 40); got != "" {
+	var empty stage.OutputBuffer
+	if got := empty.Excerpt(10, 40); got != "" {
 		t.Errorf("no output: %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -73,7 +74,7 @@ func realUID(pid int) int {
 // pidauth (which fails it left alone) with uid as the attacker.
 func runPidHandoff(t *testing.T, at *attackTest, uid, n int) []Result {
 	t.Helper()
-	sc, err := Select(pidHandoffID)
+	sc, err := Select(scenario.PIDHandoffID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +184,8 @@ func TestAttackSetuidProgramEndedEarlyIsNoSkip(t *testing.T) {
 // The connector's check of its limits before the exec: its own limits
 // pass; one under the suite's is named.
 func TestLoweredLimits(t *testing.T) {
-	ref := rlimitsNow()
-	if low := loweredLimits(ref); low != "" {
+	ref := scenario.RlimitsNow()
+	if low := scenario.LoweredLimits(ref); low != "" {
 		t.Errorf("this process's own limits: %s", low)
 	}
 	for i := range ref {
@@ -192,7 +193,7 @@ func TestLoweredLimits(t *testing.T) {
 			ref[i].Max++ // the suite's hard limit one above this process's
 		}
 	}
-	if low := loweredLimits(ref); !strings.Contains(low, "RLIMIT_NOFILE") {
+	if low := scenario.LoweredLimits(ref); !strings.Contains(low, "RLIMIT_NOFILE") {
 		t.Errorf("RLIMIT_NOFILE under the reference: %q, want it named", low)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
 )
 
 func init() {
@@ -16,7 +17,7 @@ func init() {
 	// exec (a minimal container): the tests that expect its verdict then
 	// expect that skip.
 	hostLacks = func() []string {
-		if found, _ := findSetuidBlockers(); len(found) == 0 {
+		if found, _ := scenario.FindSetuidBlockers(); len(found) == 0 {
 			return []string{"auth.pid-handoff"}
 		}
 		return nil
@@ -30,7 +31,7 @@ func needSetuidBlocker(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("auth.pid-handoff acts as another uid; run as root: sudo go test ./matrix/ (CI runs as root)")
 	}
-	if found, passed := findSetuidBlockers(); len(found) == 0 {
+	if found, passed := scenario.FindSetuidBlockers(); len(found) == 0 {
 		t.Skipf("no setuid-root program to exec here (%v); install util-linux's su or passwd (apt-get install util-linux passwd)", passed)
 	}
 	needBins(t)
@@ -109,10 +110,10 @@ func TestFindSetuidBlockers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "su"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	orig := setuidDirs
-	defer func() { setuidDirs = orig }()
-	setuidDirs = []string{dir}
-	found, passed := findSetuidBlockers()
+	orig := scenario.SetuidDirs
+	defer func() { scenario.SetuidDirs = orig }()
+	scenario.SetuidDirs = []string{dir}
+	found, passed := scenario.FindSetuidBlockers()
 	if len(found) != 0 || len(passed) != 1 || !strings.Contains(passed[0], "not setuid root") {
 		t.Errorf("found %v, passed over %v; want nothing found and %s/su passed over as not setuid root", found, passed, dir)
 	}
@@ -122,7 +123,7 @@ func TestFindSetuidBlockers(t *testing.T) {
 		passed []string
 		want   string
 	}{{passed, "not setuid root"}, {nil, "none is installed"}} {
-		if got := noSetuidBlocker(1001, c.passed); !strings.Contains(got, "su, passwd") || !strings.Contains(got, dir) || !strings.Contains(got, c.want) {
+		if got := scenario.NoSetuidBlocker(1001, c.passed); !strings.Contains(got, "su, passwd") || !strings.Contains(got, dir) || !strings.Contains(got, c.want) {
 			t.Errorf("skip %q: want it to name su, passwd, %s and %q", got, dir, c.want)
 		}
 	}

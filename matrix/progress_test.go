@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // The progress lines: "1 scenario" against a target, and a preflight that
@@ -12,7 +13,7 @@ import (
 // instead of "pid 0".
 func TestProgressWording(t *testing.T) {
 	for n, want := range map[int]string{1: "1 scenario", 2: "2 scenarios", 30: "30 scenarios"} {
-		if got := countOf(n, "scenario"); got != want {
+		if got := stage.CountOf(n, "scenario"); got != want {
 			t.Errorf("countOf(%d) = %q, want %q", n, got, want)
 		}
 	}
@@ -26,7 +27,7 @@ func TestProgressWording(t *testing.T) {
 		{ipc.TransportUnix, 0, "the socket answered, its pid unknown"},
 	} {
 		e := &Env{Transport: c.tr}
-		if got := e.whoAnswered(c.pid); got != c.want || strings.Contains(got, "pid 0") {
+		if got := e.WhoAnswered(c.pid); got != c.want || strings.Contains(got, "pid 0") {
 			t.Errorf("whoAnswered(%s, %d) = %q, want %q", c.tr, c.pid, got, c.want)
 		}
 	}

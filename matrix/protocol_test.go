@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/ipc"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // withProtocol is target speaking one of the protocols that do not use
@@ -205,13 +207,13 @@ func TestNameValidationSkipsWithoutName(t *testing.T) {
 		{Target{Cmd: []string{"d"}, Env: []string{"D_NAME={name}"}, Socket: "{root}/s", Protocol: ProtocolConnect}, false},
 		{BuiltinTarget(), false},
 	} {
-		r := &Runner{cfg: Config{Target: c.t}}
-		why := r.targetSkip(s)
+		r := &Runner{Config: Config{Target: c.t}}
+		why := r.TargetSkip(s)
 		if (why != "") != c.skip || c.skip && !strings.Contains(why, "contains {name}") {
 			t.Errorf("%v: targetSkip = %q, want skip=%v", c.t.Cmd, why, c.skip)
 		}
-		if other, _ := byID("dir.symlink"); r.targetSkip(other) != "" {
-			t.Errorf("%v: dir.symlink skipped: %q", c.t.Cmd, r.targetSkip(other))
+		if other, _ := byID("dir.symlink"); r.TargetSkip(other) != "" {
+			t.Errorf("%v: dir.symlink skipped: %q", c.t.Cmd, r.TargetSkip(other))
 		}
 	}
 }
@@ -220,13 +222,13 @@ func TestNameValidationSkipsWithoutName(t *testing.T) {
 // applicable, for one cause the reports fold into a line, whatever its own
 // reason (tcp.portfile-dacl runs on Windows only); other skips are not.
 func TestTransportSkipsNotApplicable(t *testing.T) {
-	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"ssh-agent", "-D", "-a", "{root}/agent.sock"}, Socket: "{root}/agent.sock", Protocol: ProtocolConnect}}}
+	r := &Runner{Config: Config{Target: Target{Cmd: []string{"ssh-agent", "-D", "-a", "{root}/agent.sock"}, Socket: "{root}/agent.sock", Protocol: ProtocolConnect}}}
 	const cause = "the target has no tcp transport; give --port-file TEMPLATE to run it"
 	for _, s := range Catalogue() {
 		if s.ID != "path.name-validation" && s.Transport != ipc.TransportTCP {
 			continue // it would start the daemon
 		}
-		res := r.runOne(t.Context(), s, 0)
+		res := r.RunOne(t.Context(), s, 0)
 		switch {
 		case s.Transport == ipc.TransportTCP:
 			if res.Status != Skip || res.NotApplicable != cause || res.Reason == "" {
@@ -319,7 +321,7 @@ func TestAncestorOf(t *testing.T) {
 		"/t/r/long-rrrr/.s.PG": false,
 		"/t/r/long-rrrr/.s":    false,
 	} {
-		if got := ancestorOf(truncated, nominal); got != want {
+		if got := scenario.AncestorOf(truncated, nominal); got != want {
 			t.Errorf("ancestorOf(%q, %q) = %v, want %v", truncated, nominal, got, want)
 		}
 	}
@@ -545,7 +547,7 @@ func TestOfStartRefusesForeignPID(t *testing.T) {
 		t.Skipf("processes are attributed through /proc; this is %s", runtime.GOOS)
 	}
 	e := &Env{Parent: "/scenario"}
-	d := &daemon{Pid: -1, marker: e.markerFor(0)}
+	d := &stage.Daemon{Pid: -1, Marker: e.MarkerFor(0)}
 	start := func(env ...string) int {
 		cmd := exec.Command("sleep", "30")
 		cmd.Env = append(os.Environ(), env...)
@@ -555,14 +557,14 @@ func TestOfStartRefusesForeignPID(t *testing.T) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		return cmd.Process.Pid
 	}
-	victim, own, other := start(), start(d.marker), start(e.markerFor(1))
-	if e.ofStart(d, victim) {
+	victim, own, other := start(), start(d.Marker), start(e.MarkerFor(1))
+	if e.OfStart(d, victim) {
 		t.Errorf("pid %d, not of the start, accepted as its serving process", victim)
 	}
-	if e.ofStart(d, other) {
+	if e.OfStart(d, other) {
 		t.Errorf("pid %d, of another start, accepted", other)
 	}
-	if !e.ofStart(d, own) {
+	if !e.OfStart(d, own) {
 		t.Errorf("pid %d, of the start, refused", own)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // Real daemons nobody on this project wrote, each run with the protocol
@@ -108,7 +110,7 @@ func TestRealSSHAgent(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			target := Target{Cmd: c.cmd, Socket: "{root}/agent.sock", Protocol: ProtocolConnect, DirCreatedBy: "suite", Forks: c.name == "forks"}
 			expectVerdicts(t, target, fails, skips, reasons)
-			if left := procsWith("ssh-agent", runDirPrefix); len(left) > 0 {
+			if left := procsWith("ssh-agent", stage.RunDirPrefix); len(left) > 0 {
 				t.Errorf("ssh-agent processes outlived the run: %v", left)
 			}
 		})
@@ -150,7 +152,7 @@ func TestRealSocat(t *testing.T) {
 		}
 	}
 	expectVerdicts(t, target, fails, skips, reasons)
-	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
+	if left := procsWith("socat", stage.RunDirPrefix); len(left) > 0 {
 		t.Errorf("socat processes outlived the run: %v", left)
 	}
 }
@@ -225,7 +227,7 @@ func TestRealSocatAbstract(t *testing.T) {
 			t.Errorf("%s: %s %q, want not applicable to an abstract name", id, r.Status, r.NotApplicable)
 		}
 	}
-	if left := procsWith("socat", runDirPrefix); len(left) > 0 {
+	if left := procsWith("socat", stage.RunDirPrefix); len(left) > 0 {
 		t.Errorf("socat processes outlived the run: %v", left)
 	}
 }
@@ -266,7 +268,7 @@ func TestRealDBusAbstract(t *testing.T) {
 			t.Errorf("%s: %s %q, want it to say %q", id, r.Status, r.Reason, part)
 		}
 	}
-	if left := procsWith("dbus-daemon", runDirPrefix); len(left) > 0 {
+	if left := procsWith("dbus-daemon", stage.RunDirPrefix); len(left) > 0 {
 		t.Errorf("dbus-daemon processes outlived the run: %v", left)
 	}
 }

@@ -60,7 +60,7 @@ const (
 func Summarize(rs []Result) report.Summary { return target.Summarize(rs) }
 
 // RerunCommand is report.RerunCommand: argv with --scenarios set to ids,
-// under sudo (with --daemon-uid daemonUID when >= 0 and not given), quoted
+// under sudo (with --daemon-uid DaemonUID when >= 0 and not given), quoted
 // for a shell.
 func RerunCommand(argv []string, ids []string, daemonUID int) string {
 	return target.RerunCommand(argv, ids, daemonUID)
@@ -120,7 +120,7 @@ func Hints(flags ...string) string { return target.Hints(flags...) }
 // RerunFlags are the flags the rerun command of an incomplete run adds
 // because the results show they were missing: --forks when a scenario
 // ended in an error because the started process had exited while its child
-// served (signalErr).
+// served (SignalErr).
 func RerunFlags(t Target, reps ...report.Report) []string { return target.RerunFlags(t, reps...) }
 
 // ActionWords rewrites the run flags a message names into the action's

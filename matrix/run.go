@@ -2,6 +2,8 @@ package matrix
 
 import (
 	"context"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // Run runs the suite and returns its report. An error means the run could
@@ -13,5 +15,5 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Scenarios == nil {
 		cfg.Scenarios = Catalogue()
 	}
-	return runConfig(ctx, cfg)
+	return stage.RunConfig(ctx, cfg)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/report"
 )
 
@@ -19,7 +20,7 @@ import (
 // what was kept.
 func TestKeepNotLeftBehind(t *testing.T) {
 	parent := "/run/x/07"
-	e := &Env{r: &Runner{cfg: Config{Target: Target{Keep: []string{"{root}/gnupg/private-keys-v1.d", "{root}/{name}.db"}}}},
+	e := &Env{Runner: &Runner{Config: Config{Target: Target{Keep: []string{"{root}/gnupg/private-keys-v1.d", "{root}/{name}.db"}}}},
 		Parent: parent, Root: filepath.Join(parent, "root"), Name: "n"}
 	left := []string{
 		"root/gnupg (dir 0700)",
@@ -29,13 +30,13 @@ func TestKeepNotLeftBehind(t *testing.T) {
 		"root/n.db (file 0600)",
 		"root/other.db (file 0600)",
 	}
-	got := e.leftBehindExempt(left)
+	got := e.LeftBehindExempt(left)
 	want := []string{"root/gnupg/S.gpg-agent (socket 0600)", "root/other.db (file 0600)"}
 	if !slices.Equal(got, want) {
 		t.Errorf("left behind = %q, want %q", got, want)
 	}
-	if len(e.evidence) != 1 || !strings.Contains(e.evidence[0], "root/gnupg/private-keys-v1.d/k.key") {
-		t.Errorf("evidence %q does not name what was kept", e.evidence)
+	if len(e.Evidence) != 1 || !strings.Contains(e.Evidence[0], "root/gnupg/private-keys-v1.d/k.key") {
+		t.Errorf("evidence %q does not name what was kept", e.Evidence)
 	}
 	if err := (Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect, Keep: []string{"/var/lib/x"}}).Validate(); err == nil {
 		t.Error("a --keep outside {root} was accepted")
@@ -104,17 +105,17 @@ func TestPreflightHintsProtocol(t *testing.T) {
 // (the daemon forked without --forks) says to add --forks, and the rerun
 // command adds it.
 func TestSignalErrHintsForks(t *testing.T) {
-	e := &Env{r: &Runner{cfg: Config{Target: Target{Cmd: []string{"gpg-agent"}}}}}
-	err := e.signalErr(os.ErrProcessDone)
+	e := &Env{Runner: &Runner{Config: Config{Target: Target{Cmd: []string{"gpg-agent"}}}}}
+	err := e.SignalErr(os.ErrProcessDone)
 	if !strings.Contains(err.Error(), "add --forks") {
 		t.Errorf("signalErr = %v, want the --forks hint", err)
 	}
 	rep := report.Report{Results: []report.Result{{ID: "inst.clean-shutdown", Status: Error, Reason: "SIGTERM: " + err.Error()}}}
-	if got := RerunFlags(e.r.cfg.Target, rep); !slices.Equal(got, []string{"--forks"}) {
+	if got := RerunFlags(e.Runner.Config.Target, rep); !slices.Equal(got, []string{"--forks"}) {
 		t.Errorf("RerunFlags = %q, want --forks", got)
 	}
-	e.r.cfg.Target.Forks = true
-	if err := e.signalErr(os.ErrProcessDone); strings.Contains(err.Error(), "--forks") {
+	e.Runner.Config.Target.Forks = true
+	if err := e.SignalErr(os.ErrProcessDone); strings.Contains(err.Error(), "--forks") {
 		t.Errorf("with --forks: %v", err)
 	}
 }
@@ -185,7 +186,7 @@ func TestCauseLine(t *testing.T) {
 		{"starting\nbye\n", "bye"},
 		{"", "(no output)"},
 	} {
-		if got := causeLine(c.out); got != c.want {
+		if got := stage.CauseLine(c.out); got != c.want {
 			t.Errorf("causeLine(%q)\n = %q\nwant %q", c.out, got, c.want)
 		}
 	}
@@ -240,13 +241,13 @@ func TestFirstSeenRenameThenListen(t *testing.T) {
 // Under the action, skip reasons name the action's inputs, not flags.
 func TestSkipReasonsUnderAction(t *testing.T) {
 	t.Setenv(FromActionEnv, "1")
-	r := &Runner{cfg: Config{Target: Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect}}}
-	if got := r.targetSkip(Scenario{ID: "proto.idle-connections"}); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
+	r := &Runner{Config: Config{Target: Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect}}}
+	if got := r.TargetSkip(Scenario{ID: "proto.idle-connections"}); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
 		t.Errorf("a skip reason under the action: %q, want the protocol input named", got)
 	}
 	// path.name-validation's skip lists the templates that could pass a
 	// name: under the action, as the inputs that set them.
-	if got := r.targetSkip(Scenario{ID: "path.name-validation"}); !strings.Contains(got, "no template (inputs target, env, socket, port-file, probe, pidfile) contains {name}") || strings.Contains(got, "--") {
+	if got := r.TargetSkip(Scenario{ID: "path.name-validation"}); !strings.Contains(got, "no template (inputs target, env, socket, port-file, probe, pidfile) contains {name}") || strings.Contains(got, "--") {
 		t.Errorf("path.name-validation's skip under the action: %q, want the inputs named, no flag", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 
 	"github.com/org/bh-ipc-check/matrix/internal/probe"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/matrix/internal/world"
 )
 
@@ -35,7 +36,7 @@ func testRunner(t *testing.T) *Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(fs.Close)
-	return &Runner{cfg: Config{Target: BuiltinTarget(), Name: DefaultName}, runDir: dir, fs: fs, daemonUID: os.Geteuid(), attackerUID: -1}
+	return &Runner{Config: Config{Target: BuiltinTarget(), Name: DefaultName}, RunDir: dir, FS: fs, DaemonUID: os.Geteuid(), AttackerUID: -1}
 }
 
 func scenarioByID(t *testing.T, id string) Scenario {
@@ -57,19 +58,19 @@ func TestScenarioDirectoriesAreSticky(t *testing.T) {
 		t.Skip("Windows has no sticky bit; the modes are checked on Linux and macOS")
 	}
 	r := testRunner(t)
-	e, err := r.newEnv(scenarioByID(t, "sock.mode-umask0"), 1)
+	e, err := r.NewEnv(scenarioByID(t, "sock.mode-umask0"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The root is private until the daemon needs it (openRoot).
+	// The root is private until the daemon needs it (OpenRoot).
 	if fi, err := os.Lstat(e.Root); err != nil || fi.Mode() != os.ModeDir|0o700 {
 		t.Errorf("%s before openRoot: %v %v, want %v", e.Root, fi.Mode(), err, os.ModeDir|0o700)
 	}
-	if err := e.openRoot(); err != nil {
+	if err := e.OpenRoot(); err != nil {
 		t.Fatal(err)
 	}
 	deep := filepath.Join(e.Root, "long-a", "long-b")
-	if err := e.mkdirChain(deep); err != nil {
+	if err := e.MkdirChain(deep); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{e.Parent, e.Root, filepath.Dir(deep), deep} {
@@ -87,13 +88,13 @@ func TestScenarioDirectoriesAreSticky(t *testing.T) {
 // whatever the scenario concluded.
 func TestImpostorOutcomeIsError(t *testing.T) {
 	e := &Env{}
-	o := e.judgeImpostors(pass("fine"))
-	if o.status != Pass {
-		t.Fatalf("no impostor: %v, want pass", o.status)
+	o := e.JudgeImpostors(stage.Pass("fine"))
+	if o.Status != Pass {
+		t.Fatalf("no impostor: %v, want pass", o.Status)
 	}
-	e.impostors = []string{"socket owned by uid 31337"}
-	if o := e.judgeImpostors(pass("fine")); o.status != Error || !strings.Contains(o.reason, "31337") {
-		t.Errorf("with an impostor: %v %q, want error naming it", o.status, o.reason)
+	e.Impostors = []string{"socket owned by uid 31337"}
+	if o := e.JudgeImpostors(stage.Pass("fine")); o.Status != Error || !strings.Contains(o.Reason, "31337") {
+		t.Errorf("with an impostor: %v %q, want error naming it", o.Status, o.Reason)
 	}
 }
 
@@ -103,11 +104,11 @@ func TestDaemonEnv(t *testing.T) {
 	t.Setenv("BH_TEST_CALLER", "caller-value")
 	target := BuiltinTarget()
 	target.Env = []string{"BH_TEST_ADDED={name}"}
-	got := daemonEnv(Config{Target: target}, "/r", "nm", ipc.TransportUnix)
+	got := stage.DaemonEnv(Config{Target: target}, "/r", "nm", ipc.TransportUnix)
 	if !slices.Contains(got, "BH_TEST_CALLER=caller-value") || got[len(got)-1] != "BH_TEST_ADDED=nm" {
 		t.Errorf("inherited: %q", got)
 	}
-	got = daemonEnv(Config{Target: target, EnvClear: true}, "/r", "nm", ipc.TransportUnix)
+	got = stage.DaemonEnv(Config{Target: target, EnvClear: true}, "/r", "nm", ipc.TransportUnix)
 	if want := append(probe.MinimalEnv(), "BH_TEST_ADDED=nm"); !slices.Equal(got, want) {
 		t.Errorf("--env-clear: %q, want %q", got, want)
 	}
@@ -122,7 +123,7 @@ func TestExecSpecNotInArgv(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("on Windows daemons start directly, without the exec helper")
 	}
-	cmd, err := daemonCommand("/bin/true", execArg{Argv: []string{"d"}, Env: []string{"BH_TEST_SECRET=s3cret"}}, os.Geteuid(), false)
+	cmd, err := stage.DaemonCommand("/bin/true", stage.ExecArg{Argv: []string{"d"}, Env: []string{"BH_TEST_SECRET=s3cret"}}, os.Geteuid(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +151,11 @@ func TestPlantChmodDoesNotFollowALink(t *testing.T) {
 		// link is the symlink's target, relative to the endpoint directory.
 		link string
 		// chmod runs the plant: through the endpoint directory's own root
-		// (plantOp.do, the helper's way) or the run directory's (doIn).
+		// (stage.PlantOp.do, the helper's way) or the run directory's (DoIn).
 		chmod func(base, sock string) error
 	}{
 		{"a file beside it, through its directory's root", "victim", func(_, sock string) error {
-			return plantOp{Op: "chmod", Path: sock, Mode: 0o666}.do()
+			return stage.PlantOp{Op: "chmod", Path: sock, Mode: 0o666}.Do()
 		}},
 		{"a file in the run directory, through the run directory's root", "../victim", func(base, sock string) error {
 			r, err := os.OpenRoot(base)
@@ -162,7 +163,7 @@ func TestPlantChmodDoesNotFollowALink(t *testing.T) {
 				return err
 			}
 			defer r.Close()
-			return plantOp{Op: "chmod", Mode: 0o666}.doIn(r, "endpoint/sock")
+			return stage.PlantOp{Op: "chmod", Mode: 0o666}.DoIn(r, "endpoint/sock")
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 )
 
 // A --pidfile is believed only for a process of the start: one that names
@@ -17,9 +19,9 @@ import (
 func TestPidFileBelievedOnlyForTheStart(t *testing.T) {
 	root := shortDir(t, "pidf")
 	r := testRunner(t)
-	r.cfg.Target = Target{Cmd: []string{"x"}, Socket: "{root}/s", Protocol: ProtocolConnect, Forks: true, PidFile: "{root}/d.pid"}
-	e := &Env{r: r, Parent: root}
-	d := &daemon{Pid: -1, root: root, name: "n", marker: e.markerFor(0)}
+	r.Config.Target = Target{Cmd: []string{"x"}, Socket: "{root}/s", Protocol: ProtocolConnect, Forks: true, PidFile: "{root}/d.pid"}
+	e := &Env{Runner: r, Parent: root}
+	d := &stage.Daemon{Pid: -1, Root: root, Name: "n", Marker: e.MarkerFor(0)}
 	start := func(env ...string) int {
 		cmd := exec.Command("sleep", "60")
 		cmd.Env = append(os.Environ(), env...)
@@ -36,12 +38,12 @@ func TestPidFileBelievedOnlyForTheStart(t *testing.T) {
 		}
 	}
 	write(victim)
-	if pid, how := e.findServing(context.Background(), d, 0); pid == victim {
+	if pid, how := e.FindServing(context.Background(), d, 0); pid == victim {
 		t.Errorf("--pidfile naming pid %d, not of the start, was believed (%s): the suite would signal it", victim, how)
 	}
-	own := start(d.marker)
+	own := start(d.Marker)
 	write(own)
-	if pid, how := e.findServing(context.Background(), d, 0); pid != own || how != "pid file "+filepath.Join(root, "d.pid") {
+	if pid, how := e.FindServing(context.Background(), d, 0); pid != own || how != "pid file "+filepath.Join(root, "d.pid") {
 		t.Errorf("--pidfile naming pid %d of the start: found %d (%s), want it through the pid file", own, pid, how)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -110,18 +112,18 @@ func TestAttackHeldSlotsForgeNoRefusal(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var held []string
-			hooks := &testHooks{beforeAttack: func(e *Env) {
+			hooks := &stage.TestHooks{BeforeAttack: func(e *Env) {
 				network, addr := "unix", e.Sock
 				if e.Transport == "tcp" {
 					network, addr = "tcp4", "127.0.0.1:"+port
 				}
-				held = append(held, e.s.ID+": "+holder.hold(network, addr, c.slots))
+				held = append(held, e.Scenario.ID+": "+holder.hold(network, addr, c.slots))
 			}}
 			sc, err := Select(c.scenarios)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: c.target, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second, hooks: hooks})
+			rep, err := Run(at.ctx, Config{Exe: bins.cli, Target: c.target, Scenarios: sc, DaemonUID: -1, AttackerUID: attacker, Timeout: 60 * time.Second, Hooks: hooks})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +131,7 @@ func TestAttackHeldSlotsForgeNoRefusal(t *testing.T) {
 			for _, r := range rep.Results {
 				t.Logf("%s: %s: %s\n  %s", r.ID, r.Status, r.Reason, strings.Join(r.Evidence, "\n  "))
 				switch {
-				case r.Status == Skip && r.ID == pidHandoffID && slices.Contains(hostLacks(), r.ID):
+				case r.Status == Skip && r.ID == scenario.PIDHandoffID && slices.Contains(hostLacks(), r.ID):
 				case r.Status != Error:
 					t.Errorf("%s: %s (%s); want an error: uid %d held the daemon's %d slots", r.ID, r.Status, target.OneLine(r.Reason, 300), attacker, c.slots)
 				case !strings.Contains(r.Reason, "answered no one") || !strings.Contains(r.Reason, fmt.Sprintf("uid %d: %d connections", attacker, c.slots)):

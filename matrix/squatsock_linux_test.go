@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/org/bh-ipc-check/matrix/internal/stage"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -23,7 +24,7 @@ func sockInSquat(dir string) {
 	stop := stdinClosed()
 	done := map[string]bool{}
 	for end := time.Now().Add(attackDeadline); time.Now().Before(end) && !closed(stop); time.Sleep(time.Millisecond) {
-		ds, _ := filepath.Glob(filepath.Join(dir, runDirPrefix+"*", "[0-9][0-9]", "root", "bu-"+DefaultName+".d"))
+		ds, _ := filepath.Glob(filepath.Join(dir, stage.RunDirPrefix+"*", "[0-9][0-9]", "root", "bu-"+DefaultName+".d"))
 		for _, d := range ds {
 			var st unix.Stat_t
 			if done[d] || unix.Lstat(d, &st) != nil || int(st.Uid) != os.Getuid() {

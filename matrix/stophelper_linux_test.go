@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/org/bh-ipc-check/matrix/internal/proc"
+	"github.com/org/bh-ipc-check/matrix/internal/scenario"
 	"github.com/org/bh-ipc-check/matrix/internal/target"
 )
 
@@ -108,7 +109,7 @@ func TestAttackStoppedHelperForgesNoRefusal(t *testing.T) {
 	for _, r := range results {
 		t.Logf("%s: %s: %s", r.ID, r.Status, r.Reason)
 		switch {
-		case r.Status == Skip && r.ID == pidHandoffID && slices.Contains(hostLacks(), r.ID):
+		case r.Status == Skip && r.ID == scenario.PIDHandoffID && slices.Contains(hostLacks(), r.ID):
 		case r.Status == Fail && (strings.Contains(r.Reason, "matches") || strings.Contains(r.Reason, "was answered")):
 			// The resumed helper read the reply first: the daemon's flaw
 			// (auth.pid-handoff says "was answered", then which flaw).

@@ -1,9 +1,0 @@
-package matrix
-
-import (
-	"syscall"
-)
-
-// Daemons that fork are not supported on Windows (Target.Validate refuses
-// --forks there).
-func signalServing(d *daemon, sig syscall.Signal) (bool, error) { return false, nil }
