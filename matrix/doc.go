@@ -1,24 +1,59 @@
-// Package matrix is the regression suite: the scenario catalogue, the
-// target abstraction (the builtin reference daemon or an external command),
-// the runner, and the reports of one leg.
+// Package matrix is the regression suite's public face: Run runs the
+// scenario catalogue against a target (the builtin reference daemon or an
+// external command) and returns the report of one leg. The suite itself
+// lives in the packages under matrix/internal, mapped below.
 //
 // # Layout
 //
-// Imports point one way, down:
+// Imports point one way, down; each package's doc says what it holds and
+// why it sits where it does:
 //
-//   - matrix: the catalogue, the runner and the scenario world (Env), the
-//     clients and probes, the other-uid helper.
-//   - matrix/internal/proc: what the kernel says about processes (/proc,
-//     the subreaper, pid references that refuse a reused pid). It decides
-//     nothing: which processes belong to a start is matrix's question.
-//   - matrix/internal/world: the filesystem as a privileged process must
-//     touch it where other uids write (the run directory's os.Root, no-follow
-//     changes, the /tmp fallback walk, the one no-follow reader, a path's
-//     facts for evidence).
+//	matrix                    Run (fills in the catalogue), the public names
+//	  |                       (re-exported: reexport_*.go), this map
+//	scenario                  the catalogue: every scenario's entry and body,
+//	  |                       one file per family
+//	stage                     the run (Runner, Config, preflight), the
+//	  |                       scenario's world (Env: directories, plants,
+//	  |                       the daemon and its start's processes, signals,
+//	  |                       watches), the helper actions, the verdict
+//	probe                     the clients of every protocol, refusals, the
+//	  |                       daemon's authentication on every connection
+//	target                    the daemon under test (Target, Protocol), the
+//	                          result vocabulary, the hints that name flags
+//	proc, world               leaves: what the kernel says about processes;
+//	                          the filesystem as a privileged process touches it
 //
-// proc and world are leaves (world imports nothing of the project; proc
-// only the ipc library, for its socket helpers), so they can be read without the
-// catalogue, and the security rules of the filesystem live in one place.
+// Why these boundaries:
+//
+//   - scenario above stage: a scenario is a body written against Env, and
+//     the catalogue is only a list of them. The world names no scenario
+//     (a scenario registers its own helper actions, and says when it needs
+//     a connector), so a new scenario is one file in scenario and nothing
+//     below changes. A scenario's verdict comes from its body, then from
+//     stage/verdict.go alone, whose head lists the order (plants,
+//     interruption, timeout, impostors).
+//   - stage in one package: the runner, Env and the helper share the run's
+//     state (its uids, its run directory's handle, its configuration), and
+//     the helper's actions are the world's operations (plant, start, ping
+//     as a uid). Cut apart they would pass that state through exported
+//     fields both ways. Env.runAs is the one way a scenario acts as a uid.
+//   - probe below stage: the runner, the scenarios and the helper all
+//     connect to daemons; a probe decides no verdict and changes no file,
+//     so it can be read and tested without a run.
+//   - target at the bottom: every layer names a target, a protocol and a
+//     status, and the messages of every layer name the flags that fix them.
+//   - proc and world are leaves (world imports nothing of the project; proc
+//     only the ipc library, for its socket helpers), so the kernel's facts
+//     and the security rules of the filesystem (the run directory's
+//     os.Root, no-follow changes, the /tmp fallback walk, the one no-follow
+//     reader) live in one place each. Which processes belong to a start is
+//     stage's question, not proc's.
+//
+// Following one scenario, dir.symlink, from its entry to its verdict opens
+// scenario/scenarios.go (entry, body, its helpers), stage/env.go (the Env
+// it plants and starts through), stage/plants.go (what the attacker
+// planted, checked again), world/fsfacts_unix.go and world/nofollow.go (the
+// facts and content compared) and stage/verdict.go (the Result).
 //
 // # Running with privilege
 //
