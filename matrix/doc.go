@@ -10,38 +10,44 @@
 //
 //	matrix                    Run (fills in the catalogue), the public names
 //	  |                       (re-exported: reexport_*.go), this map
-//	scenario                  the catalogue: every scenario's entry and body,
-//	  |                       one file per family
+//	scenario                  the catalogue: every scenario's entry and body
+//	  |                       (the first families in scenarios.go, a file
+//	  |                       per class of a real vulnerability)
 //	stage                     the run (Runner, Config, preflight), the
 //	  |                       scenario's world (Env: directories, plants,
 //	  |                       the daemon and its start's processes, signals,
-//	  |                       watches), the helper actions, the verdict
+//	  |                       watches), the helper processes that act as
+//	  |                       other uids, the verdict (verdict.go)
 //	probe                     the clients of every protocol, refusals, the
 //	  |                       daemon's authentication on every connection
 //	target                    the daemon under test (Target, Protocol), the
-//	                          result vocabulary, the hints that name flags
+//	  |                       result vocabulary, the hints that name flags
 //	proc, world               leaves: what the kernel says about processes;
 //	                          the filesystem as a privileged process touches it
 //
 // Why these boundaries:
 //
 //   - scenario above stage: a scenario is a body written against Env, and
-//     the catalogue is only a list of them. The world names no scenario
-//     (a scenario registers its own helper actions, and says when it needs
-//     a connector), so a new scenario is one file in scenario and nothing
-//     below changes. A scenario's verdict comes from its body, then from
-//     stage/verdict.go alone, whose head lists the order (plants,
-//     interruption, timeout, impostors).
+//     the catalogue is only a list of them. The world names no scenario (a
+//     scenario registers its own helper actions, says what it needs of an
+//     external target and when it needs a connector), so a new scenario is
+//     one file in scenario and nothing below changes.
+//   - The verdict in one file: stage/verdict.go decides whether a scenario
+//     applies, takes its body's outcome, then turns it into no verdict
+//     when a plant was withdrawn, the run was cut short or an impostor
+//     answered; its head lists the order. RunOne sets a Result's status
+//     there and nowhere else.
 //   - stage in one package: the runner, Env and the helper share the run's
 //     state (its uids, its run directory's handle, its configuration), and
 //     the helper's actions are the world's operations (plant, start, ping
 //     as a uid). Cut apart they would pass that state through exported
-//     fields both ways. Env.runAs is the one way a scenario acts as a uid.
+//     fields both ways. Env.RunAs is the one way a scenario acts as a uid.
 //   - probe below stage: the runner, the scenarios and the helper all
 //     connect to daemons; a probe decides no verdict and changes no file,
 //     so it can be read and tested without a run.
-//   - target at the bottom: every layer names a target, a protocol and a
-//     status, and the messages of every layer name the flags that fix them.
+//   - target under every layer of the suite's own: each names a target, a
+//     protocol and a status, and the messages of each name the flags that
+//     fix them.
 //   - proc and world are leaves (world imports nothing of the project; proc
 //     only the ipc library, for its socket helpers), so the kernel's facts
 //     and the security rules of the filesystem (the run directory's
@@ -49,11 +55,16 @@
 //     reader) live in one place each. Which processes belong to a start is
 //     stage's question, not proc's.
 //
-// Following one scenario, dir.symlink, from its entry to its verdict opens
-// scenario/scenarios.go (entry, body, its helpers), stage/env.go (the Env
-// it plants and starts through), stage/plants.go (what the attacker
-// planted, checked again), world/fsfacts_unix.go and world/nofollow.go (the
-// facts and content compared) and stage/verdict.go (the Result).
+// Following one scenario, dir.symlink, from its entry to its Result opens
+// six files: scenario/scenarios.go (its entry, its body and the helpers
+// it calls), stage/env.go (the Env it plants and starts through),
+// stage/plants.go (what the attacker planted, checked again), world/runfs.go
+// and world/fsfacts_unix.go (the link target's facts and listing, read
+// through the run directory's handle) and stage/verdict.go (whether it
+// applies, and its Result). Under them, shared by every scenario, are how
+// a plant runs as the attacker (Env.RunAs in stage/impostors.go, the
+// helper process in stage/helper.go) and the no-follow reader
+// (world/nofollow*.go).
 //
 // # Running with privilege
 //

@@ -242,12 +242,14 @@ func TestFirstSeenRenameThenListen(t *testing.T) {
 func TestSkipReasonsUnderAction(t *testing.T) {
 	t.Setenv(FromActionEnv, "1")
 	r := &Runner{Config: Config{Target: Target{Cmd: []string{"d"}, Socket: "{root}/s", Protocol: ProtocolConnect}}}
-	if got := r.TargetSkip(Scenario{ID: "proto.idle-connections"}); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
+	idle, _ := byID("proto.idle-connections")
+	if got := r.TargetSkip(idle); !strings.Contains(got, "give input protocol: line or input protocol: exec") {
 		t.Errorf("a skip reason under the action: %q, want the protocol input named", got)
 	}
 	// path.name-validation's skip lists the templates that could pass a
 	// name: under the action, as the inputs that set them.
-	if got := r.TargetSkip(Scenario{ID: "path.name-validation"}); !strings.Contains(got, "no template (inputs target, env, socket, port-file, probe, pidfile) contains {name}") || strings.Contains(got, "--") {
+	names, _ := byID("path.name-validation")
+	if got := r.TargetSkip(names); !strings.Contains(got, "no template (inputs target, env, socket, port-file, probe, pidfile) contains {name}") || strings.Contains(got, "--") {
 		t.Errorf("path.name-validation's skip under the action: %q, want the inputs named, no flag", got)
 	}
 }

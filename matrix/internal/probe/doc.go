@@ -15,7 +15,7 @@
 // It sits below the runner, the catalogue and the other-uid helper (all
 // of them connect to daemons) and above target (a probe is built from
 // the Target's protocol and templates). It decides no verdict: what a
-// reply, a refusal or an impostor means for a scenario is matrix's
-// question. It never changes the filesystem, and it runs as whatever uid
+// reply, a refusal or an impostor means for a scenario is the question
+// of the catalogue's bodies and of stage/verdict.go. It never changes the filesystem, and it runs as whatever uid
 // its caller is: the helper runs it as another uid.
 package probe

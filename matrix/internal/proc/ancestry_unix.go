@@ -2,7 +2,7 @@
 
 package proc
 
-// descendsFrom reports whether pid is one of pids or a descendant of one,
+// DescendsFrom reports whether pid is one of pids or a descendant of one,
 // following parent pids (parentPID) up to init.
 func DescendsFrom(pid int, pids []int) bool {
 	for p, hops := pid, 0; p > 1 && hops < 64; hops++ {

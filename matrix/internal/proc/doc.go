@@ -5,9 +5,10 @@
 // daemon leaves behind, pid references that refuse a reused pid
 // (Ref, SignalRef), and the peer pid of a connection.
 //
-// It knows nothing of scenarios, targets or verdicts: the matrix package
-// decides which processes belong to a start and what to signal; proc
-// answers what is running and delivers signals. Outside Linux most
+// It knows nothing of scenarios, targets or verdicts: stage (the
+// scenario world, matrix/internal/stage) decides which processes belong
+// to a start and what to signal; proc answers what is running and
+// delivers signals. Outside Linux most
 // answers are "unknown" (MarkerScanWorks is false), and callers take a
 // pid at its word there.
 package proc

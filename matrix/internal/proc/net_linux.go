@@ -15,7 +15,7 @@ import (
 	"github.com/org/bh-ipc-check/ipc"
 )
 
-// listeningOn returns the local addresses of the TCP sockets listening on
+// ListeningOn returns the local addresses of the TCP sockets listening on
 // port, from /proc/net/tcp and /proc/net/tcp6: those of uid (the daemon's)
 // and, apart, those of other uids ("addr (uid N)"), which are not the
 // daemon's doing (another local user may listen on [::1] at the daemon's
@@ -55,7 +55,7 @@ func procIP(h string) (net.IP, error) {
 	return net.IP(b), nil
 }
 
-// reachableSockPath returns a path connect(2) accepts for sock: sock
+// ReachableSockPath returns a path connect(2) accepts for sock: sock
 // itself when it fits sun_path, else /proc/self/fd/<dirfd>/<name> through
 // an open handle on its directory (closed by done).
 func ReachableSockPath(sock string) (path string, done func(), err error) {
@@ -69,7 +69,7 @@ func ReachableSockPath(sock string) (path string, done func(), err error) {
 	return "/proc/self/fd/" + strconv.Itoa(fd) + "/" + filepath.Base(sock), func() { unix.Close(fd) }, nil
 }
 
-// listeningPaths returns the paths of the Unix sockets process pid
+// ListeningPaths returns the paths of the Unix sockets process pid
 // listens on, from /proc/<pid>/fd and /proc/net/unix. A name bound
 // through /proc/self/fd/<n>/ is resolved through that process's fd n.
 func ListeningPaths(pid int) ([]string, error) {
@@ -113,7 +113,7 @@ func ListeningPaths(pid int) ([]string, error) {
 	return out, sc.Err()
 }
 
-// tcpEntries reads the TCP tables of this process's network namespace.
+// TCPEntries reads the TCP tables of this process's network namespace.
 func TCPEntries() ([]TCPEntry, error) {
 	var out []TCPEntry
 	for i, f := range procNetTCP {

@@ -14,7 +14,7 @@ func ListeningOn(port, uid int) (mine, others []string, err error) {
 	return nil, nil, errors.New("listening sockets are read from /proc/net/tcp, Linux only")
 }
 
-// reachableSockPath: without /proc a socket path longer than sun_path
+// ReachableSockPath: without /proc a socket path longer than sun_path
 // cannot be connected to.
 func ReachableSockPath(sock string) (string, func(), error) {
 	if limit := ipc.SunPathLimit(runtime.GOOS); len(sock) > limit {

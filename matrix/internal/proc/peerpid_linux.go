@@ -6,7 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenerPID is the pid of the process that called listen() on the
+// ListenerPID is the pid of the process that called listen() on the
 // socket c is connected to: Linux records it for the client end of a Unix
 // socket connection (SO_PEERCRED). 0 when c is not a Unix socket or the
 // kernel says nothing.

@@ -4,6 +4,6 @@ package proc
 
 import "net"
 
-// listenerPID: only Linux tells a client which process listens; 0 means
+// ListenerPID: only Linux tells a client which process listens; 0 means
 // unknown.
 func ListenerPID(c net.Conn) int { return 0 }

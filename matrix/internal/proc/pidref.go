@@ -18,13 +18,13 @@ type Ref struct {
 
 func (r Ref) String() string { return fmt.Sprintf("pid %d", r.Pid) }
 
-// errPIDReused: the pid now names another process than the one recorded.
+// ErrPIDReused: the pid now names another process than the one recorded.
 var ErrPIDReused = errors.New("the pid now names another process")
 
-// refOf records pid as the process that has it now (start 0 when unknown).
+// RefOf records pid as the process that has it now (start 0 when unknown).
 func RefOf(pid int) Ref { return Ref{Pid: pid, Start: ProcStart(pid)} }
 
-// same reports whether r's pid still names the process recorded and it
+// Same reports whether r's pid still names the process recorded and it
 // has not ended (not a zombie).
 func (r Ref) Same() bool {
 	if r.Pid <= 0 || !Alive(r.Pid) {
@@ -33,7 +33,7 @@ func (r Ref) Same() bool {
 	return r.Start == 0 || ProcStart(r.Pid) == r.Start
 }
 
-// startMarkerEnv is set in every daemon's environment to
+// StartMarkerEnv is set in every daemon's environment to
 // "<scenario dir>#<n>" (the n-th start in the scenario): processes the
 // daemon leaves behind, detached or not, inherit it, and the suite (a
 // child subreaper on Linux) finds them by it among its descendants.

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// procStart is pid's start time from /proc/<pid>/stat (field 22), 0 when
+// ProcStart is pid's start time from /proc/<pid>/stat (field 22), 0 when
 // it cannot be read.
 func ProcStart(pid int) uint64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -36,11 +36,11 @@ func statStart(b []byte) uint64 {
 	return n
 }
 
-// procStartNow is procStart; a variable so tests can present another
+// ProcStartNow is procStart; a variable so tests can present another
 // process at the recorded pid at the moment of the check.
 var ProcStartNow = ProcStart
 
-// signalRef sends sig to the process r names, and to no other: it opens a
+// SignalRef sends sig to the process r names, and to no other: it opens a
 // pidfd on r's pid and checks, after opening it, that the pid still has
 // r's start time; the signal then goes through the pidfd. A SIGTERM or
 // SIGKILL is preceded by SIGCONT (a scenario may have stopped it).
@@ -76,7 +76,7 @@ func SignalRef(r Ref, sig syscall.Signal) error {
 	return unix.PidfdSendSignal(fd, sig, nil, 0)
 }
 
-// ofScenario: pid, recorded earlier as a process of a start, still looks
+// OfScenario: pid, recorded earlier as a process of a start, still looks
 // like one: it carries the marker, or descends from the suite (a child
 // subreaper keeps a detached daemon below it).
 func OfScenario(pid int, marker string, prefix bool) bool {

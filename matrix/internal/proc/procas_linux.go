@@ -96,7 +96,7 @@ func asOwnerOf(pid int, f func() error) error {
 	return err
 }
 
-// procFDLinks maps pid's open fds (/proc/<pid>/fd: "3") to their targets
+// ProcFDLinks maps pid's open fds (/proc/<pid>/fd: "3") to their targets
 // ("socket:[1234]"), read as pid's uid (asOwnerOf). err is the first
 // failure: reading the directory, or readlink (an fd closed meanwhile,
 // ENOENT, is no failure).

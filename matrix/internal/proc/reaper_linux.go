@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// becomeSubreaper makes this process a child subreaper: a daemon's
+// BecomeSubreaper makes this process a child subreaper: a daemon's
 // descendants that detach (double fork, setsid) are re-parented to the
 // suite rather than to init, so each one stays a descendant and is found
 // and stopped at the end of its scenario. Process-wide and for the
@@ -21,7 +21,7 @@ func BecomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
-// markerScanWorks: markedDescendants can attribute processes (/proc).
+// MarkerScanWorks: markedDescendants can attribute processes (/proc).
 const MarkerScanWorks = true
 
 // procInfo is what /proc says about a process.
@@ -52,7 +52,7 @@ func ReadProc(pid int) (Info, bool) {
 	return Info{Pid: pid, Ppid: ppid, pgrp: pgrp, sid: sid, Zombie: f[0] == "Z", Comm: string(b[open+1 : end]), Start: statStart(b)}, true
 }
 
-// adoptedOrphans are the live children of this process, adopted as child
+// AdoptedOrphans are the live children of this process, adopted as child
 // subreaper, that detached into a session of their own and carry no start
 // marker: what a daemon that wiped its environment left (redis sets its
 // process title over its environment block, and with it the marker).
@@ -89,7 +89,7 @@ func AdoptedOrphans() []Info {
 	return out
 }
 
-// ofStartTree: pid descends from start (the process of a start the suite
+// OfStartTree: pid descends from start (the process of a start the suite
 // ran: its parent may not have exited yet), or is one of adoptedOrphans
 // (it has, and the process was re-parented to the suite).
 func OfStartTree(pid, start int) bool {
@@ -104,7 +104,7 @@ func OfStartTree(pid, start int) bool {
 	return false
 }
 
-// markedDescendants are the live processes below this one whose
+// MarkedDescendants are the live processes below this one whose
 // environment holds marker (KEY=VALUE exactly, or KEY=VALUE# followed by
 // anything when prefix is set). Another uid's environ is read as that uid
 // (procEnviron); a process the suite cannot read is not counted.
@@ -123,7 +123,7 @@ func MarkedDescendants(marker string, prefix bool) []Info {
 	return out
 }
 
-// allProcs are the processes /proc lists now, by pid.
+// AllProcs are the processes /proc lists now, by pid.
 func AllProcs() map[int]Info {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
 	procs := map[int]Info{}
@@ -137,7 +137,7 @@ func AllProcs() map[int]Info {
 	return procs
 }
 
-// descendantsOf are the live processes below pid.
+// DescendantsOf are the live processes below pid.
 func DescendantsOf(pid int) []Info {
 	procs := AllProcs()
 	var out []Info
@@ -149,7 +149,7 @@ func DescendantsOf(pid int) []Info {
 	return out
 }
 
-// carriesMarker reports whether process pid's environment holds marker
+// CarriesMarker reports whether process pid's environment holds marker
 // (prefix: or marker#N, any start of the scenario). Another uid's
 // environ is read as that uid (procEnviron), which needs no CAP_SYS_PTRACE.
 func CarriesMarker(pid int, marker string, prefix bool) bool {
@@ -180,13 +180,13 @@ func descends(procs map[int]Info, pid, ancestor int) bool {
 	return false
 }
 
-// alive: pid exists and is not a zombie.
+// Alive: pid exists and is not a zombie.
 func Alive(pid int) bool {
 	pi, ok := ReadProc(pid)
 	return ok && !pi.Zombie
 }
 
-// waitPID waits up to timeout for pid, a process the suite did not start
+// WaitPID waits up to timeout for pid, a process the suite did not start
 // through os/exec, to end. When it is the suite's child (adopted as
 // subreaper) it is reaped and its exit code known; otherwise the code is
 // -1.
@@ -216,7 +216,7 @@ func WaitPID(pid int, timeout time.Duration) (exited bool, code int) {
 	}
 }
 
-// reapGroupZombies reaps the zombies re-parented to the suite from the
+// ReapGroupZombies reaps the zombies re-parented to the suite from the
 // process groups groups (each daemon runs in a group of its own, led by
 // the process the suite started): a daemon's children that died before
 // it did. Group leaders are left to os/exec, which started and waits for
@@ -240,7 +240,7 @@ func ReapGroupZombies(groups map[int]bool) {
 	}
 }
 
-// nonDumpable closes this process to ptrace and to /proc/<pid>/mem,
+// NonDumpable closes this process to ptrace and to /proc/<pid>/mem,
 // environ and fd reads by its own uid (guardHelper).
 func NonDumpable() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -249,7 +249,7 @@ func NonDumpable() error {
 	return nil
 }
 
-// processesOf lists the live processes whose real uid is uid.
+// ProcessesOf lists the live processes whose real uid is uid.
 func ProcessesOf(uid int) []int {
 	ents, _ := filepath.Glob("/proc/[0-9]*")
 	var out []int

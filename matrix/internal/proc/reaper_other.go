@@ -26,14 +26,14 @@ type Info struct {
 
 func ReapGroupZombies(groups map[int]bool) {}
 
-// adoptedOrphans: no subreaper here; a detached daemon is init's.
+// AdoptedOrphans: no subreaper here; a detached daemon is init's.
 func AdoptedOrphans() []Info { return nil }
 
 func OfStartTree(pid, start int) bool { return false }
 
 func MarkedDescendants(marker string, prefix bool) []Info { return nil }
 
-// carriesMarker: no /proc to read a process's environment here.
+// CarriesMarker: no /proc to read a process's environment here.
 func CarriesMarker(pid int, marker string, prefix bool) bool { return false }
 
 func Alive(pid int) bool { return pid > 0 && processExists(pid) }
@@ -61,11 +61,11 @@ func processExists(pid int) bool {
 	return p.Signal(syscall.Signal(0)) == nil
 }
 
-// nonDumpable: no equivalent of Linux's PR_SET_DUMPABLE here.
+// NonDumpable: no equivalent of Linux's PR_SET_DUMPABLE here.
 func NonDumpable() error { return nil }
 
-// processesOf: no /proc to list a uid's processes here.
+// ProcessesOf: no /proc to list a uid's processes here.
 func ProcessesOf(uid int) []int { return nil }
 
-// descendantsOf: no /proc to find a process's descendants.
+// DescendantsOf: no /proc to find a process's descendants.
 func DescendantsOf(pid int) []Info { return nil }

@@ -76,8 +76,8 @@ type Env struct {
 	// closed: close has run; StartDaemon refuses from then on, so a
 	// scenario still running after its timeout cannot leave a daemon.
 	closed bool
-	// PrivateBase: dir.squat-dos's per-user base, given to the daemon as
-	// $XDG_RUNTIME_DIR (PerUserEnv); the builtin then starts with no
+	// PrivateBase: a per-user base a scenario gives the daemon (as
+	// dir.squat-dos does), as $XDG_RUNTIME_DIR (PerUserEnv); the builtin then starts with no
 	// --root (daemonArgv).
 	PrivateBase string
 }
@@ -183,7 +183,7 @@ func (e *Env) isRootPrivate() bool {
 // outside the root": see ExceptWorkDir.
 const DaemonWorkDir = "wd"
 
-// ExceptWorkDir drops from a tree of the scenario's directory (Env.tree
+// ExceptWorkDir drops from a tree of the scenario's directory (Env.Tree
 // of Parent) the working directory and what it holds.
 func ExceptWorkDir(entries []string) []string {
 	return Without(Without(entries, DaemonWorkDir+" ("), DaemonWorkDir+string(filepath.Separator))
@@ -658,7 +658,7 @@ func (e *Env) close() {
 // Tree lists every entry under dir (relative path, facts), for "nothing
 // left behind" and "nothing created outside" checks; skip (a path under
 // dir, or "") is left out with what it holds. It reads through the run
-// directory's handle (runFS.tree): a directory swapped for a link while it
+// directory's handle (RunFS.Tree): a directory swapped for a link while it
 // is listed cannot make the suite list a place outside the run.
 func (e *Env) Tree(dir string, skip string) []string {
 	return e.Runner.FS.Tree(dir, skip)

@@ -203,7 +203,7 @@ func kindOfMode(m fs.FileMode) string {
 	return "other"
 }
 
-// DaemonsOnly keeps, of entries listed by Env.tree, those of the daemon's
+// DaemonsOnly keeps, of entries listed by Env.Tree, those of the daemon's
 // uid or the suite's own; another uid's (a file another local user
 // dropped in a scenario's 01777 directory, or the attacker uid in its own
 // directory) do not count against the daemon: they are interference,

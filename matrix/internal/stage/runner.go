@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/org/bh-ipc-check/internal/fsx"
@@ -365,37 +364,6 @@ func (r *Runner) transport(s Scenario) ipc.Transport {
 		return s.Transport
 	}
 	return r.Config.Target.DefaultTransport()
-}
-
-// SkipReason says why s cannot run here, with how to run it; "" if it can.
-func (r *Runner) SkipReason(s Scenario) string {
-	t := r.Config.Target
-	if len(s.Platforms) > 0 && !slices.Contains(s.Platforms, runtime.GOOS) {
-		return fmt.Sprintf("runs on %s, this is %s; run it on such a host or leg", strings.Join(s.Platforms, ", "), runtime.GOOS)
-	}
-	if s.BuiltinOnly && !t.Builtin {
-		return "applies to the builtin daemon only (it relies on the ipc handshake's internals)"
-	}
-	if why := r.lacksTransport(s); why != "" {
-		return why
-	}
-	if why := r.SocketKindMismatch(s); why != "" {
-		return why
-	}
-	return r.TargetSkip(s)
-}
-
-// privilegeSkip says why s cannot run without privilege here, with the
-// command that runs it; "" if it can. Such a scenario applies here: its
-// skip leaves the run incomplete.
-func (r *Runner) privilegeSkip(s Scenario) string {
-	if slices.Contains(s.Needs, NeedOtherUID) && r.AttackerUID < 0 {
-		return fmt.Sprintf("needs root to act as another uid (attacker uid %d); run as root: %s", DefaultAttackerUID, target.RerunCommand(r.Config.Command, []string{s.ID}, r.DaemonUID))
-	}
-	if slices.Contains(s.Needs, NeedMountNS) && !r.canSwitchUID() {
-		return fmt.Sprintf("needs root to connect from another mount namespace (unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN); run as root: %s", target.RerunCommand(r.Config.Command, []string{s.ID}, r.DaemonUID))
-	}
-	return ""
 }
 
 // scenarioReturnWait bounds how long a scenario that timed out may take

@@ -38,6 +38,10 @@ type Scenario struct {
 	Checks string `json:"checks"`
 
 	Run func(ctx context.Context, e *Env) Outcome `json:"-"`
+	// TargetSkip, when set, says why the scenario cannot judge an
+	// external target (its protocol, its templates: what it needs beyond
+	// its transport), with how to run it; "" when it can.
+	TargetSkip func(t target.Target) string `json:"-"`
 	// Connector: the attacker runs a connector of its own from a copy of
 	// the executable it may run but not read (auth.pid-handoff; see
 	// Runner.ConnectorExe).

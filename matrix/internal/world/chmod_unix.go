@@ -21,7 +21,7 @@ func unixMode(m os.FileMode) uint32 {
 	return u
 }
 
-// chmodNoFollowIn sets the mode of rel, a socket or a directory of this
+// ChmodNoFollowIn sets the mode of rel, a socket or a directory of this
 // process's uid inside r, without following any link on the way or at
 // the end: os.Root's Chmod follows a final link that stays inside the
 // root (and the run directory's root holds the suite's own binary). The

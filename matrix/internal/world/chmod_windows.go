@@ -2,7 +2,7 @@ package world
 
 import "os"
 
-// chmodNoFollowIn: no other uid acts in a run on Windows (see doc.go).
+// ChmodNoFollowIn: no other uid acts in a run on Windows (see doc.go).
 func ChmodNoFollowIn(r *os.Root, rel string, mode os.FileMode) error {
 	return r.Chmod(rel, mode)
 }

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// chmodFinal sets the mode of name in dfd (path, for errors): a
+// ChmodFinal sets the mode of name in dfd (path, for errors): a
 // directory is opened O_DIRECTORY|O_NOFOLLOW and fchmod'ed; anything else
 // is opened O_PATH|O_NOFOLLOW, checked (checkChmodTarget: a socket or
 // directory of ours) and changed through /proc/self/fd/N.

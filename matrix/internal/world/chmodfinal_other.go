@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// chmodFinal sets the mode of name in dfd (path, for errors), a socket or
+// ChmodFinal sets the mode of name in dfd (path, for errors), a socket or
 // directory of ours (checkChmodTarget), without following a final link.
 //
 // Race point: there is no O_PATH here: between the fstatat and the

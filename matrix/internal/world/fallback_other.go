@@ -4,13 +4,13 @@ package world
 
 import "errors"
 
-// removeUnderTmp: there is no sun_path fallback on this OS.
+// RemoveUnderTmp: there is no sun_path fallback on this OS.
 func RemoveUnderTmp(p string) error { return errors.New("no sun_path fallback on this OS") }
 
-// errNotEmpty: no sun_path fallback, nothing to remove.
+// ErrNotEmpty: no sun_path fallback, nothing to remove.
 var ErrNotEmpty = errors.New("directory not empty")
 
-// checkTmpDir: there is no sun_path fallback on this OS.
+// CheckTmpDir: there is no sun_path fallback on this OS.
 func CheckTmpDir(p string, uid int) (bool, error) {
 	return false, errors.New("no sun_path fallback on this OS")
 }

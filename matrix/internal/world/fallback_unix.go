@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// removeUnderTmp removes p, a path under /tmp (the sun_path fallback's
+// RemoveUnderTmp removes p, a path under /tmp (the sun_path fallback's
 // base), if it is an empty directory or not a directory at all. It walks
 // from /tmp with openat(O_NOFOLLOW) and removes with unlinkat, so it never
 // follows a link another uid planted: root does not resolve a path through
@@ -51,10 +51,10 @@ func RemoveUnderTmp(p string) error {
 	return nil
 }
 
-// errNotEmpty is what removing a directory that is not empty fails with.
+// ErrNotEmpty is what removing a directory that is not empty fails with.
 var ErrNotEmpty error = unix.ENOTEMPTY
 
-// openTmpParent opens the directory that holds p, a path under /tmp (the
+// OpenTmpParent opens the directory that holds p, a path under /tmp (the
 // sun_path fallback), walking from /tmp with openat(O_DIRECTORY|O_NOFOLLOW)
 // one component at a time. Each directory after /tmp must be a directory
 // of uid with no group or other write (what ipc.Listen makes, 0700);
@@ -120,7 +120,7 @@ func openTmpDir(dfd int, name, path string, uid int) (int, error) {
 	return fd, nil
 }
 
-// checkTmpDir reports whether p, a directory under /tmp, exists; when it
+// CheckTmpDir reports whether p, a directory under /tmp, exists; when it
 // does, it and every directory between /tmp and it are checked as
 // openTmpParent does.
 func CheckTmpDir(p string, uid int) (bool, error) {

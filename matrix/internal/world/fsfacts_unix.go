@@ -13,7 +13,7 @@ import (
 
 func Mkfifo(path string, mode uint32) error { return unix.Mkfifo(path, mode) }
 
-// describe is the facts of path for evidence: type, mode, owner.
+// Describe is the facts of path for evidence: type, mode, owner.
 func Describe(path string) string {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
@@ -60,7 +60,7 @@ func KindOf(m uint32) string {
 	return "other"
 }
 
-// facts is lstat's result in a portable shape.
+// Facts is lstat's result in a portable shape.
 type Facts struct {
 	Exists bool
 	Kind   string
@@ -77,7 +77,7 @@ func Stat(path string) Facts {
 	return Facts{Exists: true, Kind: KindOf(uint32(st.Mode)), Mode: uint32(st.Mode) & 07777, UID: int(st.Uid), GID: int(st.Gid)}
 }
 
-// factsOf is stat's result for an lstat already taken.
+// FactsOf is stat's result for an lstat already taken.
 func FactsOf(fi os.FileInfo) Facts {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {

@@ -52,7 +52,7 @@ func Stat(path string) Facts {
 	return Facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
 }
 
-// factsOf is stat's result for an lstat already taken.
+// FactsOf is stat's result for an lstat already taken.
 func FactsOf(fi os.FileInfo) Facts {
 	return Facts{Exists: true, Kind: kindOfInfo(fi), Mode: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
 }

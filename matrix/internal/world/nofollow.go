@@ -5,7 +5,7 @@ import (
 	"io"
 )
 
-// ownerError: a file is not of the uid the reader wanted.
+// OwnerError: a file is not of the uid the reader wanted.
 type OwnerError struct {
 	Path        string
 	Owner, Want int
@@ -15,7 +15,7 @@ func (e *OwnerError) Error() string {
 	return fmt.Sprintf("%s is owned by uid %d, not uid %d", e.Path, e.Owner, e.Want)
 }
 
-// readNoFollow is the suite's one reader of files in directories other
+// ReadNoFollow is the suite's one reader of files in directories other
 // uids can write (port, pid and lock files, plants, canaries): at most max
 // bytes of the regular file at path, opened by openRegularNoFollow (a
 // final symlink is refused, a FIFO cannot block, owner >= 0 must own it).

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openRegularNoFollow opens path for reading without following a final
+// OpenRegularNoFollow opens path for reading without following a final
 // symlink, and checks it is a regular file, of uid owner when owner >= 0
 // (an *ownerError otherwise). The caller closes the file.
 //

@@ -11,7 +11,7 @@ import (
 	"sync"
 )
 
-// runFS makes, changes and removes entries under the run directory for the
+// RunFS makes, changes and removes entries under the run directory for the
 // suite's own process. On Unix every call goes through an os.Root opened on
 // the run directory when it was created: names are resolved inside it one
 // component at a time, no symlink leads out of it, and a final symlink is
@@ -21,11 +21,11 @@ import (
 // check and a use; the handle cannot. On Windows (one user, and Wine lacks
 // some of the calls os.Root makes) the paths are used directly.
 //
-// runFS is safe for concurrent use; close releases the handle.
+// RunFS is safe for concurrent use; close releases the handle.
 type RunFS struct {
 	dir  string
 	Root *os.Root // nil on Windows
-	// owners maps each entry text tree has listed to its owner's uid (the
+	// Owners maps each entry text tree has listed to its owner's uid (the
 	// text holds the uid, so one text has one owner): daemonsOnly reads
 	// it, since a name another uid chose can imitate any text.
 	Owners sync.Map
@@ -50,7 +50,7 @@ func (f *RunFS) Close() {
 	}
 }
 
-// rel is p relative to the run directory; p must lie inside it.
+// Rel is p relative to the run directory; p must lie inside it.
 func (f *RunFS) Rel(p string) (string, error) {
 	r, err := filepath.Rel(f.dir, filepath.Clean(p))
 	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) || filepath.IsAbs(r) {
@@ -59,7 +59,7 @@ func (f *RunFS) Rel(p string) (string, error) {
 	return r, nil
 }
 
-// mkdirMode creates the directory p with mode, which may hold
+// MkdirMode creates the directory p with mode, which may hold
 // os.ModeSticky (0o1777 as a number would lose the sticky bit: Go's
 // os.FileMode keeps it apart from the permission bits). The directory is
 // made 0700 first and then chmodded, so the suite's umask plays no part
@@ -93,7 +93,7 @@ func (f *RunFS) MkdirMode(p string, mode os.FileMode) error {
 	return nil
 }
 
-// chmodTop sets the mode of the run directory itself, through its handle.
+// ChmodTop sets the mode of the run directory itself, through its handle.
 func (f *RunFS) ChmodTop(mode os.FileMode) error {
 	if f.Root == nil {
 		return os.Chmod(f.dir, mode)
@@ -101,7 +101,7 @@ func (f *RunFS) ChmodTop(mode os.FileMode) error {
 	return f.Root.Chmod(".", mode)
 }
 
-// chmod changes the mode of p, a directory of ours under the run
+// Chmod changes the mode of p, a directory of ours under the run
 // directory, walking from the handle without following a link
 // (chmodNoFollowIn); mode may hold os.ModeSticky.
 func (f *RunFS) Chmod(p string, mode os.FileMode) error {
@@ -115,7 +115,7 @@ func (f *RunFS) Chmod(p string, mode os.FileMode) error {
 	return ChmodNoFollowIn(f.Root, r, mode)
 }
 
-// remove removes p (a file, link or empty directory) without following it.
+// Remove removes p (a file, link or empty directory) without following it.
 func (f *RunFS) Remove(p string) error {
 	if f.Root == nil {
 		return os.Remove(p)
@@ -127,7 +127,7 @@ func (f *RunFS) Remove(p string) error {
 	return f.Root.Remove(r)
 }
 
-// lstat is p's facts, read through the handle without following a final
+// Lstat is p's facts, read through the handle without following a final
 // link.
 func (f *RunFS) Lstat(p string) (os.FileInfo, error) {
 	if f.Root == nil {
@@ -140,7 +140,7 @@ func (f *RunFS) Lstat(p string) (os.FileInfo, error) {
 	return f.Root.Lstat(r)
 }
 
-// tree lists every entry under dir as "relative/path (facts)", sorted,
+// Tree lists every entry under dir as "relative/path (facts)", sorted,
 // leaving out skip and what it holds. On Unix it walks an os.Root opened
 // inside the run directory's handle (os.Root's fs.FS never leaves it) and
 // reads each entry's facts there without following it.
