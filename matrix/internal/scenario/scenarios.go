@@ -119,9 +119,7 @@ func sockFirstSeen(ctx context.Context, e *stage.Env) stage.Outcome {
 	defer w.Stop()
 	gate, gateErr := stage.NewListenGate(e.Sock, e.EndpointDir)
 	if gateErr == nil {
-		e.Mu.Lock()
-		e.Gate = gate
-		e.Mu.Unlock()
+		e.SetListenGate(gate)
 		defer gate.Stop()
 	}
 	_, _, err := e.Start(ctx)

@@ -51,7 +51,7 @@ type Env struct {
 	// suite), "" if none.
 	suiteDir string
 
-	Mu       sync.Mutex
+	mu       sync.Mutex
 	Evidence []string
 	metrics  map[string]float64
 	daemons  []*Daemon
@@ -61,8 +61,8 @@ type Env struct {
 	// Impostors: evidence of processes other than the daemon that answered
 	// the suite's clients (see JudgeImpostors).
 	Impostors []string
-	// Gate: the listen gate for the next daemon start (sock.first-seen-mode).
-	Gate *listenGate
+	// gate: the listen gate for the next daemon start (SetListenGate).
+	gate *ListenGate
 	// rootPrivate: the root is still 0700 (OpenRoot).
 	rootPrivate bool
 	// plants: what uids other than the daemon's planted, as made;
@@ -82,15 +82,23 @@ type Env struct {
 	PrivateBase string
 }
 
+// SetListenGate makes g the listen gate of the next daemon start: its
+// listen() calls wait for the suite (sock.first-seen-mode).
+func (e *Env) SetListenGate(g *ListenGate) {
+	e.mu.Lock()
+	e.gate = g
+	e.mu.Unlock()
+}
+
 func (e *Env) Note(format string, a ...any) {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.Evidence = append(e.Evidence, fmt.Sprintf(format, a...))
 }
 
 func (e *Env) Metric(k string, v float64) {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.metrics == nil {
 		e.metrics = map[string]float64{}
 	}
@@ -159,8 +167,8 @@ func IsUnder(p, dir string) bool {
 // daemon is ready (WaitReadyWithin): from then on other uids may create
 // entries in it, as in /tmp.
 func (e *Env) OpenRoot() error {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if !e.rootPrivate {
 		return nil
 	}
@@ -172,8 +180,8 @@ func (e *Env) OpenRoot() error {
 }
 
 func (e *Env) isRootPrivate() bool {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return e.rootPrivate
 }
 
@@ -261,8 +269,8 @@ func (e *Env) AttackDir() string {
 }
 
 func (e *Env) addOutside(p string) {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.outside = append(e.outside, p)
 }
 
@@ -272,10 +280,10 @@ func (e *Env) addOutside(p string) {
 // deepest first. An entry that is gone, or a directory that is not empty,
 // is left.
 func (e *Env) removeOutside() {
-	e.Mu.Lock()
+	e.mu.Lock()
 	out := append(e.outside, e.FallbackParents()...)
 	e.outside = nil
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	slices.SortFunc(out, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	for _, p := range slices.Compact(out) {
 		if err := world.RemoveUnderTmp(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, world.ErrNotEmpty) {
@@ -340,7 +348,7 @@ func (e *Env) MkdirChain(p string) error {
 // daemon's uid, one of the daemons started so far or a descendant, may
 // answer for it.
 func (e *Env) Spec() probe.Spec {
-	e.Mu.Lock()
+	e.mu.Lock()
 	id := &probe.DaemonIdentity{UID: e.Runner.DaemonUID, Marker: proc.StartMarkerEnv + "=" + e.Parent}
 	if e.Runner.Config.Target.Forks && proc.MarkerScanWorks {
 		id.Reaper = os.Getpid()
@@ -348,7 +356,7 @@ func (e *Env) Spec() probe.Spec {
 	for _, d := range e.daemons {
 		id.PIDs = append(id.PIDs, d.Pid)
 	}
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	sp := probe.Spec{Transport: e.Transport, Protocol: e.Runner.Config.Target.Protocol, Sock: e.Sock, Port: e.Port, Name: e.Name, Auth: id}
 	return probe.WithTarget(e.Runner.Config.Target, sp, e.Root)
 }
@@ -445,16 +453,16 @@ func (e *Env) StartDaemon(root, name string) (*Daemon, error) {
 	// it started. The check, the start and the record are one step under
 	// e.mu, which close takes to mark the env closed and list the daemons:
 	// a daemon is either listed (and stopped) or never started.
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closed {
 		return nil, errEnvClosed
 	}
 	marker := e.MarkerFor(len(e.daemons))
 	env := append(e.PerUserEnv(DaemonEnv(cfg, root, name, e.Transport), root), marker)
 	a := ExecArg{Umask: cfg.Umask, Argv: argv, Env: env}
-	gate := e.Gate
-	e.Gate = nil // one start only
+	gate := e.gate
+	e.gate = nil // one start only
 	a.ListenGate = gate != nil
 	cmd, err := DaemonCommand(e.Runner.exe, a, e.Runner.DaemonUID, e.Runner.canSwitchUID())
 	if err != nil {
@@ -632,10 +640,10 @@ const StopGrace = 2 * time.Second
 // directory, in a sun_path fallback), then SIGKILL to the whole process
 // group for one that does not exit within StopGrace.
 func (e *Env) close() {
-	e.Mu.Lock()
+	e.mu.Lock()
 	e.closed = true
 	ds := e.daemons
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	// Every process of the daemons' starts, before stopping them: children
 	// that die with their parent are then the suite's to reap (subreaper).
 	seen := e.startedProcs()

@@ -249,12 +249,12 @@ func (d *Daemon) forkedServing() bool {
 // since it was found is never signalled. It returns what it stopped, for
 // evidence.
 func (e *Env) StopMarked(marker string, prefix bool, extra []proc.Ref) []string {
-	e.Mu.Lock()
+	e.mu.Lock()
 	started := map[int]bool{}
 	for _, d := range e.daemons {
 		started[d.Pid] = true
 	}
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	var procs, reap []proc.Ref
 	var what []string
 	has := func(pid int) bool {
@@ -300,13 +300,13 @@ func (e *Env) startedProcs() []proc.Ref {
 	for _, p := range proc.MarkedDescendants(proc.StartMarkerEnv+"="+e.Parent, true) {
 		procs = append(procs, proc.Ref{Pid: p.Pid, Start: p.Start})
 	}
-	e.Mu.Lock()
+	e.mu.Lock()
 	for _, d := range e.daemons {
 		if d.serving > 0 && !d.servingEnded {
 			procs = append(procs, d.servingRef())
 		}
 	}
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	return procs
 }
 
@@ -323,10 +323,10 @@ func (e *Env) stopStragglers(seen []proc.Ref) {
 		e.Note("stopped at the scenario's end, left running by the daemon's starts: %s", strings.Join(what, ", "))
 	}
 	groups := map[int]bool{}
-	e.Mu.Lock()
+	e.mu.Lock()
 	for _, d := range e.daemons {
 		groups[d.Pid] = true
 	}
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	proc.ReapGroupZombies(groups)
 }

@@ -175,9 +175,9 @@ func orGID(name string, gid int) string {
 	return fmt.Sprintf("%s (gid %d)", name, gid)
 }
 
-// reachJudge decides whether uids other than a file's owner may use it:
+// ReachJudge decides whether uids other than a file's owner may use it:
 // the attacker (its uid and the groups it holds), or any user.
-type reachJudge struct {
+type ReachJudge struct {
 	db          *groupDB
 	daemonUID   int
 	attackerUID int   // -1: no attacker uid in this run (not root)
@@ -190,7 +190,7 @@ type reachJudge struct {
 // The kernel checks the owner bits for the owner, then the group bits for
 // a member, then the other bits: an attacker in the group is held to the
 // group bits, but anyone outside it gets the other bits.
-func (j reachJudge) lets(f world.Facts, bit uint32) (bool, string) {
+func (j ReachJudge) lets(f world.Facts, bit uint32) (bool, string) {
 	if f.Mode&bit != 0 {
 		return true, fmt.Sprintf("mode %04o lets every uid", f.Mode)
 	}
@@ -205,7 +205,7 @@ func (j reachJudge) lets(f world.Facts, bit uint32) (bool, string) {
 
 // database is the judge's groupDB, an empty one for a Runner made without
 // Run (tests).
-func (j reachJudge) database() *groupDB {
+func (j ReachJudge) database() *groupDB {
 	if j.db == nil {
 		return &groupDB{names: map[int]string{}, members: map[int][]string{}}
 	}
@@ -213,7 +213,7 @@ func (j reachJudge) database() *groupDB {
 }
 
 // groupWay says why the attacker can act as a member of gid ("" if not).
-func (j reachJudge) groupWay(gid int) string {
+func (j ReachJudge) groupWay(gid int) string {
 	if j.attackerUID >= 0 && slices.Contains(j.attackerIn, gid) {
 		return fmt.Sprintf("which the attacker uid %d is in", j.attackerUID)
 	}
@@ -223,7 +223,7 @@ func (j reachJudge) groupWay(gid int) string {
 // CanConnect says whether another uid could connect to a socket like sock
 // in a directory like dir (write on the socket, search on the directory),
 // and why.
-func (j reachJudge) CanConnect(sock, dir world.Facts) (bool, string) {
+func (j ReachJudge) CanConnect(sock, dir world.Facts) (bool, string) {
 	w, why1 := j.lets(sock, 0o2)
 	x, why2 := j.lets(dir, 0o1)
 	if !w || !x {
@@ -234,7 +234,7 @@ func (j reachJudge) CanConnect(sock, dir world.Facts) (bool, string) {
 
 // CanReplace says whether another uid could replace or remove entries in
 // dir (write on a directory without the sticky bit), and why.
-func (j reachJudge) CanReplace(dir world.Facts) (bool, string) {
+func (j ReachJudge) CanReplace(dir world.Facts) (bool, string) {
 	if dir.Mode&0o1000 != 0 {
 		return false, ""
 	}
@@ -244,7 +244,7 @@ func (j reachJudge) CanReplace(dir world.Facts) (bool, string) {
 // groupAccess describes what the group bits of f (a socket's write, a
 // directory's search or write) admit, for the evidence; "" when they give
 // the group nothing the other bits do not give everyone.
-func (j reachJudge) groupAccess(what string, f world.Facts) string {
+func (j ReachJudge) groupAccess(what string, f world.Facts) string {
 	if !f.Exists || groupBeyondOther(f)&0o3 == 0 || f.GID < 0 {
 		return ""
 	}

@@ -34,7 +34,7 @@ func TestReachJudgeGroups(t *testing.T) {
 	db := readGroupDB(passwd, group)
 	attacker, _ := db.account(1001)
 	in := append([]int{attacker.gid}, db.groupsOf(attacker)...)
-	j := reachJudge{db: db, daemonUID: 1002, attackerUID: 1001, attackerIn: in}
+	j := ReachJudge{db: db, daemonUID: 1002, attackerUID: 1001, attackerIn: in}
 	dir0755 := world.Facts{Exists: true, Kind: "dir", Mode: 0o755, UID: 1002, GID: 1002}
 	sock := func(mode uint32, gid int) world.Facts {
 		return world.Facts{Exists: true, Kind: "socket", Mode: mode, UID: 1002, GID: gid}

@@ -53,11 +53,13 @@ func notJSONReply(err error) string {
 	return ""
 }
 
-type action func(ctx context.Context, arg json.RawMessage) (any, error)
+// Action is a helper action: what a helper process does, as the uid it
+// dropped to, with its JSON argument; its result is encoded as the reply.
+type Action func(ctx context.Context, arg json.RawMessage) (any, error)
 
 // RegisterAction adds the helper action name (a scenario's own, from its
 // file's init) to actions.
-func RegisterAction(name string, f action) {
+func RegisterAction(name string, f Action) {
 	if _, dup := Actions[name]; dup {
 		panic("helper action " + name + " registered twice")
 	}
@@ -75,7 +77,7 @@ func RegisterChildMain(name string, f func() int) { childMains[name] = f }
 
 // Actions are the helper actions. "exec" is special: it replaces the helper
 // process with the daemon (execDaemon, per platform).
-var Actions = map[string]action{
+var Actions = map[string]Action{
 	"ping": func(ctx context.Context, arg json.RawMessage) (any, error) {
 		var sp probe.Spec
 		if err := json.Unmarshal(arg, &sp); err != nil {

@@ -20,9 +20,9 @@ func (e *Env) RunAs(ctx context.Context, uid int, name string, arg, out any) err
 func (e *Env) KeepImpostor(err error, how string) {
 	var ie *probe.ImpostorError
 	if errors.As(err, &ie) {
-		e.Mu.Lock()
+		e.mu.Lock()
 		e.Impostors = append(e.Impostors, ie.Evidence)
-		e.Mu.Unlock()
+		e.mu.Unlock()
 		e.Note("impostor (%s): %s", how, ie.Evidence)
 	}
 }

@@ -121,8 +121,8 @@ type ListenSight struct {
 	Unknown string
 }
 
-// listenGate is the suite's side of one gated daemon start.
-type listenGate struct {
+// ListenGate is the suite's side of one gated daemon start.
+type ListenGate struct {
 	own, child *os.File
 	sock, dir  string
 	mu         sync.Mutex
@@ -135,24 +135,24 @@ type listenGate struct {
 }
 
 // NewListenGate makes the socketpair; child is to be the helper's fd 3.
-func NewListenGate(sock, dir string) (*listenGate, error) {
+func NewListenGate(sock, dir string) (*ListenGate, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &listenGate{own: os.NewFile(uintptr(fds[0]), "listen-gate"), child: os.NewFile(uintptr(fds[1]), "listen-gate-child"),
+	return &ListenGate{own: os.NewFile(uintptr(fds[0]), "listen-gate"), child: os.NewFile(uintptr(fds[1]), "listen-gate-child"),
 		sock: sock, dir: dir, done: make(chan struct{}), stopCh: make(chan struct{})}, nil
 }
 
 // started is called once the helper runs (or failed to start): it drops
 // the child's end here and serves the notifications until the daemon and
 // everything it forked are gone, or stop.
-func (g *listenGate) started() {
+func (g *ListenGate) started() {
 	g.child.Close()
 	go g.serve()
 }
 
-func (g *listenGate) fail(err error) {
+func (g *ListenGate) fail(err error) {
 	g.mu.Lock()
 	if g.err == nil {
 		g.err = err
@@ -160,7 +160,7 @@ func (g *listenGate) fail(err error) {
 	g.mu.Unlock()
 }
 
-func (g *listenGate) serve() {
+func (g *ListenGate) serve() {
 	defer close(g.done)
 	defer g.own.Close()
 	fd := int(g.own.Fd())
@@ -239,7 +239,7 @@ type seccompResp struct {
 // state is read, so the mode seen is the mode the socket has when it
 // starts to listen; a chmod by another of its threads at the same moment
 // is not excluded (no daemon does that).
-func (g *listenGate) answer(nfd int) {
+func (g *ListenGate) answer(nfd int) {
 	var n seccompNotif
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(nfd), uintptr(unix.SECCOMP_IOCTL_NOTIF_RECV), uintptr(unsafe.Pointer(&n))); e != 0 {
 		return // the caller died (ENOENT) or was interrupted: nothing to answer
@@ -305,7 +305,7 @@ func unixPathOfFD(pid, fd int) (string, string) {
 }
 
 // Stop ends the gate (see serve's race point) and waits for it.
-func (g *listenGate) Stop() {
+func (g *ListenGate) Stop() {
 	g.stopOnce.Do(func() { close(g.stopCh) })
 	select {
 	case <-g.done:
@@ -315,7 +315,7 @@ func (g *listenGate) Stop() {
 
 // Result is every listen() seen so far, and why the gate did not work
 // (nil when it did).
-func (g *listenGate) Result() ([]ListenSight, error) {
+func (g *ListenGate) Result() ([]ListenSight, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.held && g.err == nil {

@@ -20,12 +20,12 @@ type ListenSight struct {
 	Sock, Dir     world.Facts
 }
 
-type listenGate struct{ child *os.File }
+type ListenGate struct{ child *os.File }
 
 var errNoListenGate = errors.New("the listen gate needs seccomp user notification (Linux 5.5 or later)")
 
-func NewListenGate(sock, dir string) (*listenGate, error) { return nil, errNoListenGate }
+func NewListenGate(sock, dir string) (*ListenGate, error) { return nil, errNoListenGate }
 
-func (g *listenGate) started()                       {}
-func (g *listenGate) Stop()                          {}
-func (g *listenGate) Result() ([]ListenSight, error) { return nil, errNoListenGate }
+func (g *ListenGate) started()                       {}
+func (g *ListenGate) Stop()                          {}
+func (g *ListenGate) Result() ([]ListenSight, error) { return nil, errNoListenGate }

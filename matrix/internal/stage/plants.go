@@ -87,16 +87,16 @@ func (e *Env) recordPlant(uid int, op PlantOp) {
 		e.interfered(fmt.Sprintf("right after it was planted, uid %d's %s at %s had been replaced: %s is there", uid, want, op.Path, id))
 		return
 	}
-	e.Mu.Lock()
+	e.mu.Lock()
 	e.plants = append(e.plants, plantRecord{uid: uid, path: op.Path, id: id})
-	e.Mu.Unlock()
+	e.mu.Unlock()
 }
 
 // ForgetPlant stops checking the plant at path: a scenario whose verdict
 // no longer rests on it (one the daemon may legitimately remove) says so.
 func (e *Env) ForgetPlant(path string) {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.plants = slices.DeleteFunc(e.plants, func(p plantRecord) bool { return p.path == path })
 }
 
@@ -107,9 +107,9 @@ func (e *Env) ForgetPlant(path string) {
 // withdrawn before the daemon's start and put back after it stopped (a
 // hard link of a symlink keeps its inode) is seen at the first.
 func (e *Env) checkPlants(when string) {
-	e.Mu.Lock()
+	e.mu.Lock()
 	ps := append([]plantRecord(nil), e.plants...)
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	for _, p := range ps {
 		id, err := e.identify(p.path)
 		switch {
@@ -128,9 +128,9 @@ func (e *Env) checkPlants(when string) {
 			// chmod its plant) or by the daemon (through it). Who cannot
 			// be told, so it may not make a pass (judgePlants); a failure
 			// that does not rest on the mode stands.
-			e.Mu.Lock()
+			e.mu.Lock()
 			e.modeChanges = append(e.modeChanges, fmt.Sprintf("%s, uid %d's %s at %s had its mode changed: %04o, planted %04o", when, p.uid, p.id.Kind, p.path, id.Mode, p.id.Mode))
-			e.Mu.Unlock()
+			e.mu.Unlock()
 		case id != p.id:
 			e.interfered(fmt.Sprintf("%s, uid %d's %s at %s had been replaced: %s is there (planted: %s)", when, p.uid, p.id.Kind, p.path, id, p.id))
 		}
@@ -149,8 +149,8 @@ func modeOnly(was, now plantIdentity) bool {
 // inode) the scenario judges (takenByDaemon); only for a plant nothing can
 // make again at its path, such as a link's target.
 func (e *Env) JudgedTakeover(path string) {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.takeover == nil {
 		e.takeover = map[string]bool{}
 	}
@@ -163,9 +163,9 @@ func (e *Env) JudgedTakeover(path string) {
 // chmod through a link). A chmod alone is interference: the planting uid
 // may chmod its own plant.
 func (e *Env) takenByDaemon(path string, was, now plantIdentity) bool {
-	e.Mu.Lock()
+	e.mu.Lock()
 	judged := e.takeover[path]
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	if !judged {
 		return false
 	}
@@ -176,8 +176,8 @@ func (e *Env) takenByDaemon(path string, was, now plantIdentity) bool {
 // interfered records what another uid did to the scenario's set-up; each
 // distinct text once.
 func (e *Env) interfered(what string) {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, s := range e.interference {
 		if s == what {
 			return
@@ -245,8 +245,8 @@ func (e *Env) foreignEndpointDir() string {
 	if err != nil || id.UID == e.Runner.DaemonUID || id.UID == os.Geteuid() {
 		return ""
 	}
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, p := range e.plants {
 		if p.path == e.EndpointDir {
 			return ""

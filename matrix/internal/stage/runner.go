@@ -118,7 +118,7 @@ type Runner struct {
 	// helpers hold; reach judges who besides the owner can use a file.
 	attackerGID    int
 	attackerGroups []int
-	Reach          reachJudge
+	Reach          ReachJudge
 	// ConnectorExe is the executable auth.pid-handoff's connector runs
 	// (as the attacker): a copy that other uids may execute but not read
 	// (0711), so the kernel makes every process exec'd from it
@@ -284,7 +284,7 @@ func (r *Runner) runScenarios(ctx context.Context, rep *target.Report) {
 // access built on them. Config.Validate has checked the gids.
 func (r *Runner) setAttackerGroups(db *groupDB) {
 	if r.AttackerUID < 0 {
-		r.Reach = reachJudge{db: db, daemonUID: r.DaemonUID, attackerUID: -1}
+		r.Reach = ReachJudge{db: db, daemonUID: r.DaemonUID, attackerUID: -1}
 		return
 	}
 	a, known := db.account(r.AttackerUID)
@@ -302,7 +302,7 @@ func (r *Runner) setAttackerGroups(db *groupDB) {
 		r.attackerGroups = db.groupsOf(a)
 	}
 	in := append([]int{r.attackerGID}, r.attackerGroups...)
-	r.Reach = reachJudge{db: db, daemonUID: r.DaemonUID, attackerUID: r.AttackerUID, attackerIn: in}
+	r.Reach = ReachJudge{db: db, daemonUID: r.DaemonUID, attackerUID: r.AttackerUID, attackerIn: in}
 }
 
 // MaxID is the largest gid the suite accepts for the attacker.

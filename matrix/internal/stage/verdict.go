@@ -125,18 +125,18 @@ func (r *Runner) RunOne(ctx context.Context, s Scenario, seq int) (res target.Re
 	e.close() // kill and reap everything the scenario started
 	o = e.JudgeImpostors(o)
 	if o.Status != target.Pass {
-		e.Mu.Lock()
+		e.mu.Lock()
 		for _, d := range e.daemons {
 			if out := d.out.Excerpt(OutputHeadLines, OutputTailLines); out != "" {
 				e.Evidence = append(e.Evidence, fmt.Sprintf("daemon pid %d output:\n%s", d.Pid, out))
 			}
 		}
-		e.Mu.Unlock()
+		e.mu.Unlock()
 	}
 	res.Status, res.Reason = o.Status, o.Reason
-	e.Mu.Lock()
+	e.mu.Lock()
 	res.Evidence, res.Metrics = e.Evidence, e.metrics
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	return res
 }
 
@@ -152,10 +152,10 @@ func (e *Env) judgePlants(o Outcome) Outcome {
 			e.interfered(f)
 		}
 	}
-	e.Mu.Lock()
+	e.mu.Lock()
 	what := append([]string(nil), e.interference...)
 	chmods := slices.Compact(append([]string(nil), e.modeChanges...))
-	e.Mu.Unlock()
+	e.mu.Unlock()
 	if len(what) == 0 && len(chmods) > 0 {
 		if o.Status == target.Pass {
 			return Errored("no verdict: a plant's mode changed, and its own uid may have done it (%s); it would have been pass: %s", strings.Join(chmods, "; "), o.Reason)
@@ -174,8 +174,8 @@ func (e *Env) judgePlants(o Outcome) Outcome {
 // client of the suite met an impostor: whatever the scenario concluded, it
 // concluded about the wrong process.
 func (e *Env) JudgeImpostors(o Outcome) Outcome {
-	e.Mu.Lock()
-	defer e.Mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if len(e.Impostors) == 0 {
 		return o
 	}
