@@ -134,6 +134,14 @@ func logReport(t *testing.T, rep Report) {
 	t.Helper()
 	var b strings.Builder
 	WriteTable(&b, rep)
+	// The table cuts reasons; an error's whole reason and evidence say
+	// what happened (a test that fails under load once in a while is
+	// diagnosed from its log alone).
+	for _, r := range rep.Results {
+		if r.Status == Error {
+			fmt.Fprintf(&b, "\n%s: %s\n  %s\n", r.ID, r.Reason, strings.Join(r.Evidence, "\n  "))
+		}
+	}
 	t.Log("\n" + b.String())
 }
 
@@ -435,6 +443,7 @@ func TestRootLayoutDaemonPasses(t *testing.T) {
 	}
 	want = slices.DeleteFunc(want, func(id string) bool { return slices.Contains(wantFails, id) })
 	if got := byStatus(rep, Pass); !slices.Equal(got, want) {
+		logReport(t, rep)
 		t.Errorf("passed %v\nwant   %v", got, want)
 	}
 }
