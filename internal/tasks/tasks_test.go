@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -220,8 +221,10 @@ func TestWindowsUnderWine(t *testing.T) {
 		t.Errorf("leg %s on %s", rep.Leg, rep.OS)
 	}
 	status := map[string]matrix.Status{}
+	why := map[string]string{}
 	for _, r := range rep.Results {
 		status[r.ID] = r.Status
+		why[r.ID] = fmt.Sprintf("%s %v", r.Reason, r.Evidence)
 		if r.Status == matrix.Fail {
 			t.Errorf("%s failed under Wine: %s %v", r.ID, r.Reason, r.Evidence)
 		}
@@ -231,7 +234,7 @@ func TestWindowsUnderWine(t *testing.T) {
 	}
 	for _, id := range []string{"tcp.auth-required", "tcp.squatter-learns-nothing", "tcp.portfile-dacl", "inst.live-not-hijacked", "inst.stale-recovered", "proto.malformed", "load.concurrent"} {
 		if status[id] != matrix.Pass {
-			t.Errorf("%s: %s under Wine, want pass (the Windows TCP token path)", id, status[id])
+			t.Errorf("%s: %s under Wine, want pass (the Windows TCP token path): %s", id, status[id], why[id])
 		}
 	}
 	if status["sock.mode-umask0"] != matrix.Skip {
