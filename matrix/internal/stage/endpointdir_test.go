@@ -11,9 +11,9 @@ import (
 )
 
 // An endpoint directory the suite's own uid made is not another
-// process's interference; on Windows no directory is, as files have no
-// uid there (Wine reports 0 for all) and no other uid acts in a run. The
-// Wine leg had turned scenarios that did not pass into "another process
+// process's interference; on Windows, where a file has no uid, neither is
+// one of an unknown owner (identityOf gave it uid 0 against the suite's
+// -1). The Wine leg had turned scenarios that did not pass into "another process
 // interfered" (uid 0, not the daemon's uid -1), which hid their reasons.
 func TestForeignEndpointDirOwnDirectory(t *testing.T) {
 	// Not t.TempDir: its removal fails under Wine; fsx.RemoveTree is the

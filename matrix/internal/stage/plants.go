@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 )
@@ -239,9 +238,7 @@ func (e *Env) DaemonsOnly(entries []string) []string {
 // scenario ("" otherwise): another local user may have taken the name
 // before the daemon (issue 24), which is no fault of the daemon's.
 func (e *Env) foreignEndpointDir() string {
-	// On Windows files have no uid (Wine reports 0 for every one) and no
-	// other uid acts in a run: nothing there is another uid's.
-	if e.RootIsDir || e.EndpointDir == "" || runtime.GOOS == "windows" {
+	if e.RootIsDir || e.EndpointDir == "" {
 		return ""
 	}
 	id, err := e.identify(e.EndpointDir)
